@@ -1,0 +1,164 @@
+//! Errors: [`HookError`], what a handler or the runtime returns to the caller, and [`TableError`], what
+//! building the dispatch table reports.
+//!
+//! A [`HookError`] carries an HTTP-like status, a machine-readable code and a human message. The
+//! dispatcher never rewrites one: the caller sees exactly what the handler returned.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The error a handler (or the runtime) returns: an HTTP-like status, a machine code and a message.
+///
+/// ```
+/// use hooks_core::HookError;
+///
+/// let e = HookError::rejected("email is required");
+/// assert_eq!(e.status(), 400);
+/// assert_eq!(e.code(), "rejected");
+/// assert_eq!(e.message(), "email is required");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct HookError {
+    status: u16,
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+}
+
+impl HookError {
+    /// An error with an explicit status, code and message. A status outside `100..=599` is
+    /// replaced by 500, so the error always maps to a valid HTTP response.
+    pub fn new(
+        status: u16,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let status = if (100..=599).contains(&status) {
+            status
+        } else {
+            500
+        };
+        HookError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A handler refused the call (400, code `rejected`): the usual way a before handler says no.
+    pub fn rejected(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(400, "rejected", message)
+    }
+
+    /// The input is malformed (400, code `bad_request`).
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+
+    /// The caller is not authenticated (401, code `unauthorized`).
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(401, "unauthorized", message)
+    }
+
+    /// The caller may not do this (403, code `forbidden`).
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(403, "forbidden", message)
+    }
+
+    /// The addressed record does not exist (404, code `not_found`).
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    /// The call conflicts with the current state (409, code `conflict`).
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(409, "conflict", message)
+    }
+
+    /// The payload is over a size limit (413, code `payload_too_large`).
+    pub fn payload_too_large(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(413, "payload_too_large", message)
+    }
+
+    /// Something went wrong on the server side (500, code `internal`).
+    pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(500, "internal", message)
+    }
+
+    /// The HTTP-like status, always within `100..=599`.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The machine-readable code, such as `rejected` or `not_found`.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Debug for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HookError({} {}: {})",
+            self.status, self.code, self.message
+        )
+    }
+}
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} {})", self.message, self.status, self.code)
+    }
+}
+
+impl std::error::Error for HookError {}
+
+impl From<std::convert::Infallible> for HookError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+/// One thing wrong with the set of registered handlers, naming the handler and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{handler} ({file}:{line}): {problem}")]
+pub struct TableProblem {
+    /// The handler's id (module path and function name).
+    pub handler: String,
+    /// The source file of the handler.
+    pub file: String,
+    /// The line of the handler's attribute.
+    pub line: u32,
+    /// What is wrong, and how to fix it.
+    pub problem: String,
+}
+
+/// Building the dispatch table failed: every offending handler is listed, none is dropped silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableError {
+    /// Every problem found, in a stable order.
+    pub problems: Vec<TableProblem>,
+}
+
+impl fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the hook table has {} problem(s):", self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TableError {}
+
+impl From<TableError> for HookError {
+    fn from(e: TableError) -> Self {
+        HookError::internal(e.to_string())
+    }
+}

@@ -1,0 +1,44 @@
+//! The runtime of the `hooks` framework: the event model, the registrations that the attribute
+//! macros emit, the dispatch table built from them, and the dispatcher ([`Hooks`]) that runs the
+//! flow of one call. Use it through the `hooks` facade crate.
+#![deny(missing_docs)]
+
+pub mod context;
+pub mod dispatch;
+pub mod entity;
+pub mod error;
+pub mod event;
+pub mod ops;
+pub mod registration;
+pub mod table;
+
+pub use context::{Context, User};
+pub use dispatch::Hooks;
+pub use entity::{Changes, Condition, Entity, Id, Key, Op, Query, Sort};
+pub use error::{HookError, TableError, TableProblem};
+pub use event::{Flow, Operation, Origin, Phase};
+pub use registration::{Kind, Registration};
+pub use table::Table;
+
+/// What the macros' generated code names. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::__register as register;
+    pub use crate::entity::{DataSlots, EntityOf};
+    #[cfg(all(feature = "linkme", not(feature = "inventory")))]
+    pub use crate::registration::REGISTRY;
+    pub use crate::registration::{
+        AfterPayload, AsyncAfter, AsyncBefore, BoxFuture, IntoAfter, IntoFlow, Payload,
+        Registration, SyncAfter, SyncBefore, str_eq,
+    };
+    pub use crate::{Context, Entity, HookError, Operation, ops};
+    pub use crate::{event::Flow, event::Phase, registration::Kind};
+    #[cfg(feature = "inventory")]
+    pub use inventory;
+    #[cfg(all(feature = "linkme", not(feature = "inventory")))]
+    pub use linkme;
+    pub use std::any::{TypeId, type_name};
+    pub use std::boxed::Box;
+    pub use std::option::Option;
+    pub use std::result::Result;
+}

@@ -1,0 +1,56 @@
+//! Data operations on an entity's table: create, update, delete, find and find by id.
+//!
+//! | operation | name | input (before handlers) | output (after handlers) |
+//! |---|---|---|---|
+//! | [`Create<E>`] | `data.create` | `E` | `E` |
+//! | [`Update<E>`] | `data.update` | [`Changes<E>`] (or `E`) | `E` |
+//! | [`Delete<E>`] | `data.delete` | [`Key<E>`] | [`Key<E>`] |
+//! | [`Find<E>`] | `data.find` | [`Query<E>`] | `Vec<E>` |
+//! | [`FindById<E>`] | `data.find_by_id` | [`Key<E>`] | `E` |
+
+use std::marker::PhantomData;
+
+use crate::entity::{Changes, Entity, Key, Query};
+use crate::event::Operation;
+use crate::table::SlotCache;
+
+macro_rules! data_op {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $slot:ident, $input:ty, $output:ty) => {
+        $(#[$doc])*
+        pub struct $ty<E>(PhantomData<fn() -> E>);
+
+        impl<E: Entity> Operation for $ty<E> {
+            type Input = $input;
+            type Output = $output;
+            const NAME: &'static str = $name;
+            const ASSET: &'static str = E::TABLE;
+
+            fn slot_cache() -> Option<&'static SlotCache> {
+                E::__data_slots().map(|s| &s.$slot)
+            }
+        }
+    };
+}
+
+data_op!(
+    /// Create a record: before handlers see the new record, after handlers the stored one.
+    Create, "data.create", create, E, E
+);
+data_op!(
+    /// Update a record: before handlers see [`Changes`] (new version and, when known, the
+    /// original), after handlers the stored record.
+    Update, "data.update", update, Changes<E>, E
+);
+data_op!(
+    /// Delete a record by id: before handlers see the [`Key`], after handlers the deleted one.
+    Delete, "data.delete", delete, Key<E>, Key<E>
+);
+data_op!(
+    /// Find records: before handlers see (and may narrow) the [`Query`], after handlers the
+    /// records found.
+    Find, "data.find", find, Query<E>, Vec<E>
+);
+data_op!(
+    /// Find one record by id: before handlers see the [`Key`], after handlers the record.
+    FindById, "data.find_by_id", find_by_id, Key<E>, E
+);

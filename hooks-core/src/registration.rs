@@ -1,0 +1,349 @@
+//! What an attribute macro emits: one `'static` [`Registration`] per handler, collected at link time
+//! (linkme distributed slice by default, inventory with the `inventory` feature), plus the typed
+//! adapter signatures and conversion traits the generated code calls.
+
+use std::any::{Any, TypeId};
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::context::Context;
+use crate::error::HookError;
+use crate::event::{Flow, Operation, Phase};
+
+/// A boxed, `Send` future, as async handlers return through their adapter.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A sync before handler, adapted to its operation.
+pub type SyncBefore<Op> = for<'a> fn(
+    &'a mut <Op as Operation>::Input,
+    &'a Context,
+) -> Result<Flow<<Op as Operation>::Output>, HookError>;
+
+/// An async before handler, adapted to its operation.
+pub type AsyncBefore<Op> =
+    for<'a> fn(
+        &'a mut <Op as Operation>::Input,
+        &'a Context,
+    ) -> BoxFuture<'a, Result<Flow<<Op as Operation>::Output>, HookError>>;
+
+/// A sync after handler, adapted to its operation.
+pub type SyncAfter<Op> = for<'a> fn(
+    &'a mut Result<<Op as Operation>::Output, HookError>,
+    &'a Context,
+) -> Result<(), HookError>;
+
+/// An async after handler, adapted to its operation.
+pub type AsyncAfter<Op> = for<'a> fn(
+    &'a mut Result<<Op as Operation>::Output, HookError>,
+    &'a Context,
+) -> BoxFuture<'a, Result<(), HookError>>;
+
+/// Whether a handler is a plain function or an `async fn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A plain function: called directly, no boxing.
+    Sync,
+    /// An `async fn`: its future is boxed and awaited.
+    Async,
+}
+
+/// One registered handler: what the attribute wrote down about it, and its adapter.
+///
+/// The fields are public for the generated code; read them through the methods.
+pub struct Registration {
+    #[doc(hidden)]
+    pub id: &'static str,
+    #[doc(hidden)]
+    pub operation: &'static str,
+    #[doc(hidden)]
+    pub asset: &'static str,
+    #[doc(hidden)]
+    pub phase: Phase,
+    #[doc(hidden)]
+    pub kind: Kind,
+    #[doc(hidden)]
+    pub priority: i32,
+    #[doc(hidden)]
+    pub params: &'static [(&'static str, &'static str)],
+    #[doc(hidden)]
+    pub file: &'static str,
+    #[doc(hidden)]
+    pub line: u32,
+    #[doc(hidden)]
+    pub doc: &'static str,
+    #[doc(hidden)]
+    pub payload: &'static str,
+    /// `TypeId` of the operation type the adapter was built for.
+    #[doc(hidden)]
+    pub op_type: fn() -> TypeId,
+    /// `type_name` of that operation type, for messages.
+    #[doc(hidden)]
+    pub op_type_name: fn() -> &'static str,
+    /// A `&'static` [`SyncBefore`], [`AsyncBefore`], [`SyncAfter`] or [`AsyncAfter`] of the
+    /// operation, as `phase` and `kind` say.
+    #[doc(hidden)]
+    pub adapter: &'static (dyn Any + Send + Sync),
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("id", &self.id)
+            .field("operation", &self.operation)
+            .field("asset", &self.asset)
+            .field("phase", &self.phase)
+            .field("kind", &self.kind)
+            .field("priority", &self.priority)
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registration {
+    /// The handler's id: its module path and function name.
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+    /// The operation's name, such as `"data.create"`.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+    /// The asset, such as `"Contact"`.
+    pub fn asset(&self) -> &'static str {
+        self.asset
+    }
+    /// Before or after.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+    /// Sync or async.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+    /// The priority: lower runs first; ties are broken by id.
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+    /// The params written in the attribute.
+    pub fn params(&self) -> &'static [(&'static str, &'static str)] {
+        self.params
+    }
+    /// The source file of the handler.
+    pub fn file(&self) -> &'static str {
+        self.file
+    }
+    /// The source line of the handler's attribute.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+    /// The first line of the handler's doc comment (empty when it has none).
+    pub fn doc(&self) -> &'static str {
+        self.doc
+    }
+    /// The payload type as written in the handler's signature.
+    pub fn payload(&self) -> &'static str {
+        self.payload
+    }
+    /// The name of the operation type the handler was compiled for, such as
+    /// `hooks_core::ops::data::Create<app::Contact>`.
+    pub fn operation_type(&self) -> &'static str {
+        (self.op_type_name)()
+    }
+
+    /// The order of handlers within one slot: priority, then id.
+    pub(crate) fn order_key(&self) -> (i32, &'static str) {
+        (self.priority, self.id)
+    }
+}
+
+/// Every registration linked into the binary, in link order (the table sorts them).
+pub fn registered() -> impl Iterator<Item = &'static Registration> {
+    collect::all()
+}
+
+#[cfg(feature = "inventory")]
+mod collect {
+    use super::Registration;
+
+    inventory::collect!(Registration);
+
+    pub(super) fn all() -> impl Iterator<Item = &'static Registration> {
+        inventory::iter::<Registration>.into_iter()
+    }
+
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register {
+        ($reg:expr) => {
+            $crate::__private::inventory::submit! { $reg }
+        };
+    }
+}
+
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
+mod collect {
+    use super::Registration;
+
+    #[doc(hidden)]
+    #[linkme::distributed_slice]
+    pub static REGISTRY: [Registration];
+
+    pub(super) fn all() -> impl Iterator<Item = &'static Registration> {
+        REGISTRY.iter()
+    }
+
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register {
+        ($reg:expr) => {
+            #[$crate::__private::linkme::distributed_slice($crate::__private::REGISTRY)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static __HOOKS_REGISTRATION: $crate::__private::Registration = $reg;
+        };
+    }
+}
+
+#[cfg(not(any(feature = "linkme", feature = "inventory")))]
+compile_error!(
+    "hooks-core needs a collection backend: enable the `linkme` or the `inventory` feature"
+);
+
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
+#[doc(hidden)]
+pub use collect::REGISTRY;
+
+/// Lets a handler take a part of an operation's input: `&mut Contact` out of `Changes<Contact>`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "a handler of this operation cannot take `{P}` as its payload",
+    label = "the operation's input is `{Self}`",
+    note = "take the operation's input type, or the entity itself"
+)]
+pub trait Payload<P: ?Sized> {
+    /// The part of the input the handler takes.
+    fn payload_mut(&mut self) -> &mut P;
+}
+
+impl<T> Payload<T> for T {
+    fn payload_mut(&mut self) -> &mut T {
+        self
+    }
+}
+
+impl<E> Payload<E> for crate::entity::Changes<E> {
+    fn payload_mut(&mut self) -> &mut E {
+        &mut self.record
+    }
+}
+
+/// Lets an after handler take the whole result (`&mut Result<T, HookError>`, run on success and
+/// error) or only the value (`&mut T`, run on success only).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an after handler of this operation cannot take `{P}`",
+    label = "the operation's result is `{Self}`",
+    note = "take `&mut Output` (success only) or `&mut Result<Output, HookError>` (success and error)"
+)]
+pub trait AfterPayload<P: ?Sized> {
+    /// The part of the result the handler takes, or `None` when it does not run on this result.
+    fn project(&mut self) -> Option<&mut P>;
+}
+
+impl<O> AfterPayload<Result<O, HookError>> for Result<O, HookError> {
+    fn project(&mut self) -> Option<&mut Result<O, HookError>> {
+        Some(self)
+    }
+}
+
+impl<O> AfterPayload<O> for Result<O, HookError> {
+    fn project(&mut self) -> Option<&mut O> {
+        self.as_mut().ok()
+    }
+}
+
+/// What a before handler may return: `()`, `Result<(), E>`, `Flow<O>` or `Result<Flow<O>, E>`,
+/// with `E: Into<HookError>`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "a before handler cannot return `{Self}`",
+    label = "return `()`, `Result<(), E>` or `Result<Flow<{O}>, E>` with `E: Into<HookError>`"
+)]
+pub trait IntoFlow<O> {
+    /// Convert to the dispatcher's form.
+    fn into_flow(self) -> Result<Flow<O>, HookError>;
+}
+
+impl<O> IntoFlow<O> for () {
+    #[inline]
+    fn into_flow(self) -> Result<Flow<O>, HookError> {
+        Ok(Flow::Continue)
+    }
+}
+
+impl<O> IntoFlow<O> for Flow<O> {
+    #[inline]
+    fn into_flow(self) -> Result<Flow<O>, HookError> {
+        Ok(self)
+    }
+}
+
+impl<O, E: Into<HookError>> IntoFlow<O> for Result<(), E> {
+    #[inline]
+    fn into_flow(self) -> Result<Flow<O>, HookError> {
+        match self {
+            Ok(()) => Ok(Flow::Continue),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl<O, E: Into<HookError>> IntoFlow<O> for Result<Flow<O>, E> {
+    #[inline]
+    fn into_flow(self) -> Result<Flow<O>, HookError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// What an after handler may return: `()` or `Result<(), E>` with `E: Into<HookError>`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an after handler cannot return `{Self}`",
+    label = "return `()` or `Result<(), E>` with `E: Into<HookError>`"
+)]
+pub trait IntoAfter {
+    /// Convert to the dispatcher's form.
+    fn into_after(self) -> Result<(), HookError>;
+}
+
+impl IntoAfter for () {
+    #[inline]
+    fn into_after(self) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<HookError>> IntoAfter for Result<(), E> {
+    #[inline]
+    fn into_after(self) -> Result<(), HookError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// `a == b`, usable in constants (the asset check of the attributes).
+#[doc(hidden)]
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}

@@ -1,0 +1,351 @@
+//! The dispatch table: every registration, validated, sorted and indexed once, and the per-operation
+//! slots that calls resolve to.
+//!
+//! A [`Table`] is built once from the registrations linked into the binary ([`Table::global`]) or
+//! from an explicit list ([`Table::from_registrations`], for tests). Building validates the whole
+//! set and reports every problem with the offending handlers named; nothing is dropped silently.
+//!
+//! A call resolves its `(operation, asset)` to a slot: the before and after handlers in their total
+//! order (priority, then id), with each adapter checked against the call's operation type. A slot is
+//! resolved once per operation type and cached; for entity types the cache is a static next to the
+//! type, so the hot path is one atomic load.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
+use crate::error::{HookError, TableError, TableProblem};
+use crate::event::{Operation, Phase};
+use crate::registration::{
+    AsyncAfter, AsyncBefore, Kind, Registration, SyncAfter, SyncBefore, registered,
+};
+
+/// A static cache of one operation type's slot in the global table: unresolved, empty, or a
+/// pointer to the resolved slot.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SlotCache {
+    ptr: AtomicPtr<()>,
+}
+
+/// The cached value of an operation with no handlers.
+static EMPTY_MARKER: u8 = 0;
+
+fn empty_marker() -> *mut () {
+    std::ptr::from_ref(&EMPTY_MARKER).cast::<()>().cast_mut()
+}
+
+impl SlotCache {
+    /// An unresolved cache, for a `static`.
+    pub const fn new() -> Self {
+        SlotCache {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+}
+
+impl Default for SlotCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A before handler's adapter, typed for the call's operation.
+pub(crate) enum BeforeFn<Op: Operation> {
+    Sync(SyncBefore<Op>),
+    Async(AsyncBefore<Op>),
+}
+
+/// An after handler's adapter, typed for the call's operation.
+pub(crate) enum AfterFn<Op: Operation> {
+    Sync(SyncAfter<Op>),
+    Async(AsyncAfter<Op>),
+}
+
+/// A handler in a slot: its registration and its typed adapter.
+pub(crate) struct Entry<F> {
+    pub(crate) reg: &'static Registration,
+    pub(crate) f: F,
+}
+
+/// The handlers of one `(operation, asset)`, typed for the operation, in their run order.
+pub(crate) struct Slot<Op: Operation> {
+    pub(crate) before: Box<[Entry<BeforeFn<Op>>]>,
+    pub(crate) after: Box<[Entry<AfterFn<Op>>]>,
+    /// The first async handler, if any: a synchronous call cannot run it.
+    pub(crate) first_async: Option<&'static Registration>,
+    /// Set when a handler does not fit the call's types: every call fails closed with it.
+    pub(crate) problem: Option<HookError>,
+}
+
+type Resolved = HashMap<TypeId, HashMap<String, Option<Arc<dyn Any + Send + Sync>>>>;
+
+/// The built, validated dispatch table. See the [module docs](self).
+pub struct Table {
+    /// Sorted by operation, asset, phase, priority, id.
+    regs: Vec<&'static Registration>,
+    /// `(operation, asset)` to its range in `regs`.
+    index: HashMap<(&'static str, &'static str), Range<usize>>,
+    /// Resolved slots by operation type and asset; `None` for an operation with no handlers.
+    /// Entries are only ever added, never replaced or removed, while the table lives.
+    resolved: RwLock<Resolved>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("handlers", &self.regs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn problem(reg: &Registration, text: String) -> TableProblem {
+    TableProblem {
+        handler: reg.id.to_owned(),
+        file: reg.file.to_owned(),
+        line: reg.line,
+        problem: text,
+    }
+}
+
+impl Table {
+    /// The table of every handler linked into this binary, built and validated on first use.
+    pub fn global() -> Result<&'static Table, TableError> {
+        static GLOBAL: OnceLock<Result<Table, TableError>> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| Table::from_registrations(registered()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// A table of exactly these registrations (for tests and tools).
+    pub fn from_registrations(
+        regs: impl IntoIterator<Item = &'static Registration>,
+    ) -> Result<Table, TableError> {
+        let mut regs: Vec<&'static Registration> = regs.into_iter().collect();
+        regs.sort_by(|a, b| {
+            (a.operation, a.asset, a.phase, a.order_key()).cmp(&(
+                b.operation,
+                b.asset,
+                b.phase,
+                b.order_key(),
+            ))
+        });
+        let mut problems = Vec::new();
+        let mut index: HashMap<(&'static str, &'static str), Range<usize>> = HashMap::new();
+        let mut start = 0;
+        while start < regs.len() {
+            let key = (regs[start].operation, regs[start].asset);
+            let end = start
+                + regs[start..]
+                    .iter()
+                    .take_while(|r| (r.operation, r.asset) == key)
+                    .count();
+            validate_slot(&regs[start..end], &mut problems);
+            index.insert(key, start..end);
+            start = end;
+        }
+        if problems.is_empty() {
+            Ok(Table {
+                regs,
+                index,
+                resolved: RwLock::new(HashMap::new()),
+            })
+        } else {
+            problems.sort_by(|a, b| (&a.handler, &a.problem).cmp(&(&b.handler, &b.problem)));
+            Err(TableError { problems })
+        }
+    }
+
+    /// Every registration, sorted by operation, asset, phase, priority and id.
+    pub fn registrations(&self) -> &[&'static Registration] {
+        &self.regs
+    }
+
+    /// The handlers of `(operation, asset)` in their run order, before handlers first.
+    pub fn handlers(&self, operation: &str, asset: &str) -> &[&'static Registration] {
+        match self.index.get(&(operation, asset)) {
+            Some(range) => &self.regs[range.clone()],
+            None => &[],
+        }
+    }
+
+    /// The slot of `Op` on `asset`, typed; `None` when it has no handlers.
+    pub(crate) fn resolve<Op: Operation>(&self, asset: &str) -> Option<&Slot<Op>> {
+        let known = {
+            let map = self.resolved.read().unwrap_or_else(PoisonError::into_inner);
+            map.get(&TypeId::of::<Op>())
+                .and_then(|m| m.get(asset))
+                .cloned()
+        };
+        let entry = match known {
+            Some(entry) => entry,
+            None => {
+                let built = self.build_slot::<Op>(asset);
+                let mut map = self
+                    .resolved
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                map.entry(TypeId::of::<Op>())
+                    .or_default()
+                    .entry(asset.to_owned())
+                    .or_insert(built)
+                    .clone()
+            }
+        };
+        let arc = entry?;
+        let slot: &Slot<Op> = arc.downcast_ref::<Slot<Op>>()?;
+        // SAFETY: the `Arc` lives in `self.resolved`, whose entries are never replaced or removed
+        // while `self` lives, so the slot it points to outlives the returned borrow of `self`.
+        Some(unsafe { &*std::ptr::from_ref(slot) })
+    }
+
+    /// [`Table::resolve`] through a static cache; only for the global table, which lives forever.
+    pub(crate) fn resolve_cached<Op: Operation>(
+        &'static self,
+        cache: &'static SlotCache,
+    ) -> Option<&'static Slot<Op>> {
+        let p = cache.ptr.load(Ordering::Acquire);
+        if p == empty_marker() {
+            return None;
+        }
+        if !p.is_null() {
+            // SAFETY: only this function stores into the cache, and it stores either the empty
+            // marker or a pointer to a `Slot<Op>` of the global table, which is never freed. The
+            // cache belongs to `Op` alone (`Operation::slot_cache`).
+            return Some(unsafe { &*p.cast::<Slot<Op>>() });
+        }
+        let slot = self.resolve::<Op>(Op::ASSET);
+        let value = match slot {
+            Some(s) => std::ptr::from_ref(s).cast::<()>().cast_mut(),
+            None => empty_marker(),
+        };
+        cache.ptr.store(value, Ordering::Release);
+        slot
+    }
+
+    fn build_slot<Op: Operation>(&self, asset: &str) -> Option<Arc<dyn Any + Send + Sync>> {
+        let regs = self.handlers(Op::NAME, asset);
+        if regs.is_empty() {
+            return None;
+        }
+        let mut slot = Slot::<Op> {
+            before: Box::new([]),
+            after: Box::new([]),
+            first_async: regs.iter().copied().find(|r| r.kind == Kind::Async),
+            problem: None,
+        };
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        for &reg in regs {
+            match adapt::<Op>(reg) {
+                Ok(Adapted::Before(f)) => before.push(Entry { reg, f }),
+                Ok(Adapted::After(f)) => after.push(Entry { reg, f }),
+                Err(e) => {
+                    slot.problem = Some(e);
+                    break;
+                }
+            }
+        }
+        slot.before = before.into_boxed_slice();
+        slot.after = after.into_boxed_slice();
+        Some(Arc::new(slot))
+    }
+}
+
+enum Adapted<Op: Operation> {
+    Before(BeforeFn<Op>),
+    After(AfterFn<Op>),
+}
+
+/// The registration's adapter, typed for `Op`, or the error every call of the slot fails with.
+fn adapt<Op: Operation>(reg: &'static Registration) -> Result<Adapted<Op>, HookError> {
+    let any = reg.adapter;
+    let adapted = match (reg.phase, reg.kind) {
+        (Phase::Before, Kind::Sync) => any
+            .downcast_ref::<SyncBefore<Op>>()
+            .map(|f| Adapted::Before(BeforeFn::Sync(*f))),
+        (Phase::Before, Kind::Async) => any
+            .downcast_ref::<AsyncBefore<Op>>()
+            .map(|f| Adapted::Before(BeforeFn::Async(*f))),
+        (Phase::After, Kind::Sync) => any
+            .downcast_ref::<SyncAfter<Op>>()
+            .map(|f| Adapted::After(AfterFn::Sync(*f))),
+        (Phase::After, Kind::Async) => any
+            .downcast_ref::<AsyncAfter<Op>>()
+            .map(|f| Adapted::After(AfterFn::Async(*f))),
+    };
+    adapted.ok_or_else(|| {
+        HookError::internal(format!(
+            "hook handler {} ({}:{}) was compiled for `{}` (payload `{}`), but this call is `{}`: \
+             two types share the asset `{}`; give one of them another table name",
+            reg.id,
+            reg.file,
+            reg.line,
+            reg.operation_type(),
+            reg.payload,
+            std::any::type_name::<Op>(),
+            reg.asset,
+        ))
+    })
+}
+
+/// Check the handlers of one `(operation, asset)`, which `regs` holds sorted.
+fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem>) {
+    let Some(first) = regs.first() else { return };
+    if first.asset.is_empty() {
+        for reg in regs {
+            problems.push(problem(
+                reg,
+                "the asset is empty: name a table, such as \"Contact\"".into(),
+            ));
+        }
+    }
+    // Every handler of a slot must be compiled for the same operation type.
+    let types: Vec<TypeId> = regs.iter().map(|r| (r.op_type)()).collect();
+    if types.iter().any(|t| *t != types[0]) {
+        let list = regs
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({}:{}) takes `{}`",
+                    r.id,
+                    r.file,
+                    r.line,
+                    r.operation_type()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        for reg in regs {
+            problems.push(problem(
+                reg,
+                format!(
+                    "the handlers of {} on \"{}\" disagree on the type: {list}. Two types share \
+                     the table name; give one of them another (#[entity(table = \"...\")])",
+                    reg.operation, reg.asset
+                ),
+            ));
+        }
+    }
+    // One function may handle several events, but not the same event twice.
+    let mut seen: Vec<(Phase, &'static str, &'static Registration)> =
+        regs.iter().map(|r| (r.phase, r.id, *r)).collect();
+    seen.sort_by_key(|(phase, id, _)| (*phase, *id));
+    for pair in seen.windows(2) {
+        if (pair[0].0, pair[0].1) == (pair[1].0, pair[1].1) {
+            let reg = pair[1].2;
+            problems.push(problem(
+                reg,
+                format!(
+                    "registered twice for {} {} on \"{}\"",
+                    reg.phase.as_str(),
+                    reg.operation,
+                    reg.asset
+                ),
+            ));
+        }
+    }
+}
