@@ -162,3 +162,25 @@ impl From<TableError> for HookError {
         HookError::internal(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_outside_the_http_range_becomes_500() {
+        assert_eq!(HookError::new(42, "x", "y").status(), 500);
+        assert_eq!(HookError::new(600, "x", "y").status(), 500);
+        assert_eq!(HookError::new(418, "teapot", "y").status(), 418);
+    }
+
+    #[test]
+    fn the_error_keeps_status_code_and_message() {
+        let e = HookError::new(409, "dup", "already there");
+        assert_eq!(
+            (e.status(), e.code(), e.message()),
+            (409, "dup", "already there")
+        );
+        assert_eq!(e.to_string(), "already there (409 dup)");
+    }
+}

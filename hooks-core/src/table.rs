@@ -349,3 +349,97 @@ fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Flow;
+    use crate::ops::data::Create;
+
+    struct Thing;
+    impl crate::Entity for Thing {
+        const TABLE: &'static str = "Thing";
+    }
+    struct Other;
+    impl crate::Entity for Other {
+        const TABLE: &'static str = "Thing";
+    }
+
+    fn go_on(_: &mut Thing, _: &crate::Context) -> Result<Flow<Thing>, HookError> {
+        Ok(Flow::Continue)
+    }
+    static GO_ON: SyncBefore<Create<Thing>> = go_on;
+
+    fn reg(id: &'static str, asset: &'static str, priority: i32) -> &'static Registration {
+        Box::leak(Box::new(Registration {
+            id,
+            operation: "data.create",
+            asset,
+            phase: Phase::Before,
+            kind: Kind::Sync,
+            priority,
+            params: &[],
+            file: "table.rs",
+            line: 1,
+            doc: "",
+            payload: "Thing",
+            op_type: TypeId::of::<Create<Thing>>,
+            op_type_name: std::any::type_name::<Create<Thing>>,
+            adapter: &GO_ON,
+        }))
+    }
+
+    #[test]
+    fn slots_order_handlers_by_priority_then_id_whatever_the_link_order() {
+        let regs = [
+            reg("m::c", "Thing", 0),
+            reg("m::b", "Thing", 0),
+            reg("m::a", "Thing", 5),
+            reg("m::z", "Thing", -1),
+        ];
+        for rotation in 0..regs.len() {
+            let mut linked = regs.to_vec();
+            linked.rotate_left(rotation);
+            let table = Table::from_registrations(linked).unwrap();
+            let ids: Vec<_> = table
+                .handlers("data.create", "Thing")
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(ids, ["m::z", "m::b", "m::c", "m::a"]);
+        }
+    }
+
+    #[test]
+    fn an_empty_asset_is_reported_with_the_handler() {
+        let err = Table::from_registrations([reg("m::blank", "", 0)]).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].handler, "m::blank");
+        assert!(err.problems[0].problem.contains("asset is empty"));
+    }
+
+    #[test]
+    fn a_handler_registered_twice_for_one_event_is_reported() {
+        let err =
+            Table::from_registrations([reg("m::twice", "Thing", 0), reg("m::twice", "Thing", 9)])
+                .unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert!(
+            err.problems[0].problem.contains("registered twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_slot_resolves_once_per_operation_type_and_rejects_other_types() {
+        let table = Table::from_registrations([reg("m::a", "Thing", 0)]).unwrap();
+        let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
+        assert!(slot.problem.is_none());
+        assert_eq!(slot.before.len(), 1);
+        let again = table.resolve::<Create<Thing>>("Thing").unwrap();
+        assert!(std::ptr::eq(slot, again), "resolved once, then reused");
+        let other = table.resolve::<Create<Other>>("Thing").unwrap();
+        assert!(other.problem.as_ref().unwrap().message().contains("m::a"));
+        assert!(table.resolve::<Create<Thing>>("Nothing").is_none());
+    }
+}

@@ -1,0 +1,748 @@
+//! The flow of one call, rule by rule, through handlers registered by the attributes.
+//!
+//! Each module holds its own entity type, so its handlers touch no other test.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hooks::prelude::*;
+
+fn hooks() -> Hooks {
+    Hooks::new().expect("the handlers of this test binary form a valid table")
+}
+
+/// A log of what ran, one per test.
+struct Log(Mutex<Vec<String>>);
+
+impl Log {
+    const fn new() -> Self {
+        Log(Mutex::new(Vec::new()))
+    }
+    fn push(&self, what: impl Into<String>) {
+        self.0.lock().unwrap().push(what.into());
+    }
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+mod changes_input {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Upper {
+        pub name: String,
+    }
+
+    #[before_create("Upper")]
+    fn shout(record: &mut Upper) {
+        record.name = record.name.to_uppercase();
+    }
+
+    #[tokio::test]
+    async fn before_handler_changes_the_input_the_default_receives() {
+        let mut ctx = Context::client();
+        let seen = Mutex::new(None);
+        let out = hooks()
+            .create(&mut ctx, Upper { name: "ada".into() }, |r| {
+                *seen.lock().unwrap() = Some(r.name.clone());
+                async move { Ok(r) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen.lock().unwrap().as_deref(), Some("ADA"));
+        assert_eq!(out.name, "ADA");
+    }
+}
+
+mod rejection {
+    use super::*;
+
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static LOG: Log = Log::new();
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Guarded {
+        pub name: String,
+    }
+
+    #[before_create("Guarded")]
+    fn refuse_short_names(record: &mut Guarded) -> Result<(), HookError> {
+        if record.name.len() < 3 {
+            return Err(HookError::new(
+                422,
+                "too_short",
+                format!("name {:?} is too short", record.name),
+            ));
+        }
+        Ok(())
+    }
+
+    #[before_create("Guarded", priority = 5)]
+    fn after_the_guard(_record: &mut Guarded) {
+        LOG.push("later before handler");
+    }
+
+    #[after_create("Guarded")]
+    fn audit(result: &mut Result<Guarded, HookError>) {
+        LOG.push(match result {
+            Ok(_) => "after: ok".to_string(),
+            Err(e) => format!("after: {}", e.code()),
+        });
+    }
+
+    #[after_create("Guarded", priority = 1)]
+    fn only_on_success(_record: &mut Guarded) {
+        LOG.push("value-only after handler");
+    }
+
+    #[tokio::test]
+    async fn rejection_skips_the_default_reaches_the_caller_unchanged_and_after_handlers_still_run()
+    {
+        let mut ctx = Context::client();
+        let err = hooks()
+            .create(&mut ctx, Guarded { name: "Al".into() }, |r| async move {
+                DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+                Ok(r)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            HookError::new(422, "too_short", "name \"Al\" is too short")
+        );
+        assert_eq!(
+            DEFAULT_RUNS.load(Ordering::SeqCst),
+            0,
+            "the default must not run"
+        );
+        // The later before handler is skipped; the after handler that takes the whole result runs;
+        // the one that takes only the value does not.
+        assert_eq!(LOG.take(), ["after: too_short"]);
+    }
+}
+
+mod short_circuit {
+    use super::*;
+
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static LOG: Log = Log::new();
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Cached {
+        pub key: String,
+        pub hits: u32,
+    }
+
+    #[before_find_by_id("Cached")]
+    fn answer_from_cache(key: &mut Key<Cached>) -> Result<Flow<Cached>, HookError> {
+        if key.id == Id::from("warm") {
+            return Ok(Flow::Return(Cached {
+                key: "warm".into(),
+                hits: 1,
+            }));
+        }
+        Ok(Flow::Continue)
+    }
+
+    #[before_find_by_id("Cached", priority = 1)]
+    fn skipped_when_answered(_key: &Key<Cached>) {
+        LOG.push("second before handler");
+    }
+
+    #[after_find_by_id("Cached")]
+    fn count_hit(record: &mut Cached) {
+        record.hits += 10;
+        LOG.push("after handler");
+    }
+
+    #[tokio::test]
+    async fn short_circuit_skips_the_rest_and_the_default_but_after_handlers_run_while_continue_does_not()
+     {
+        let mut ctx = Context::client();
+        let out = hooks()
+            .find_by_id(&mut ctx, Key::new("warm"), |k: Key<Cached>| async move {
+                DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+                Ok(Cached {
+                    key: k.id.to_string(),
+                    hits: 0,
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            Cached {
+                key: "warm".into(),
+                hits: 11
+            }
+        );
+        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), 0);
+        assert_eq!(LOG.take(), ["after handler"]);
+
+        // Flow::Continue runs the remaining before handlers and the default.
+        let out = hooks()
+            .find_by_id(&mut ctx, Key::new("cold"), |k: Key<Cached>| async move {
+                DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+                Ok(Cached {
+                    key: k.id.to_string(),
+                    hits: 0,
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            Cached {
+                key: "cold".into(),
+                hits: 10
+            }
+        );
+        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), 1);
+        assert_eq!(LOG.take(), ["second before handler", "after handler"]);
+    }
+}
+
+mod after_changes {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Account {
+        pub owner: String,
+        pub secret: String,
+    }
+
+    /// Redact the secret of every account the caller sees.
+    #[after_create("Account")]
+    fn redact(account: &mut Account) {
+        account.secret = "***".into();
+    }
+
+    #[after_create("Account", priority = 1)]
+    fn refuse_admins(result: &mut Result<Account, HookError>) -> Result<(), HookError> {
+        match result {
+            Ok(a) if a.owner == "admin" => {
+                Err(HookError::forbidden("admins are created elsewhere"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    #[after_create("Account", priority = 2)]
+    fn recover_conflicts(result: &mut Result<Account, HookError>) {
+        if matches!(result, Err(e) if e.code() == "conflict") {
+            *result = Ok(Account {
+                owner: "existing".into(),
+                secret: "***".into(),
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn after_handler_changes_the_value_the_caller_sees() {
+        let mut ctx = Context::client();
+        let out = hooks()
+            .create(
+                &mut ctx,
+                Account {
+                    owner: "ada".into(),
+                    secret: "s3cr3t".into(),
+                },
+                |a| async move { Ok(a) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.secret, "***");
+    }
+
+    #[tokio::test]
+    async fn after_handler_error_replaces_the_result_exactly() {
+        let mut ctx = Context::client();
+        let err = hooks()
+            .create(
+                &mut ctx,
+                Account {
+                    owner: "admin".into(),
+                    secret: "x".into(),
+                },
+                |a| async move { Ok(a) },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, HookError::forbidden("admins are created elsewhere"));
+    }
+
+    #[tokio::test]
+    async fn after_handler_can_turn_an_error_into_a_value() {
+        let mut ctx = Context::client();
+        let out = hooks()
+            .create(
+                &mut ctx,
+                Account {
+                    owner: "bob".into(),
+                    secret: "x".into(),
+                },
+                |_| async move { Err::<Account, _>(HookError::conflict("exists")) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.owner, "existing");
+    }
+}
+
+mod ordering {
+    use super::*;
+
+    pub static LOG: Log = Log::new();
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Ordered;
+
+    #[before_create("Ordered", priority = 10)]
+    fn late(_: &mut Ordered) {
+        LOG.push("late(10)");
+    }
+    #[before_create("Ordered", priority = -5)]
+    fn z_early(_: &mut Ordered) {
+        LOG.push("z_early(-5)");
+    }
+    #[before_create("Ordered")]
+    fn b_middle(_: &mut Ordered) {
+        LOG.push("b_middle(0)");
+    }
+    #[before_create("Ordered")]
+    async fn a_middle(_: &mut Ordered) {
+        tokio::task::yield_now().await;
+        LOG.push("a_middle(0, async)");
+    }
+    #[after_create("Ordered", priority = 3)]
+    fn after_b(_: &mut Ordered) {
+        LOG.push("after_b(3)");
+    }
+    #[after_create("Ordered", priority = -3)]
+    async fn after_a(_: &mut Ordered) {
+        LOG.push("after_a(-3, async)");
+    }
+
+    #[tokio::test]
+    async fn handlers_run_by_priority_then_by_id_sync_and_async_alike() {
+        let hooks = hooks();
+        for _ in 0..3 {
+            let mut ctx = Context::client();
+            hooks
+                .create(&mut ctx, Ordered, |o| async move { Ok(o) })
+                .await
+                .unwrap();
+            assert_eq!(
+                LOG.take(),
+                [
+                    "z_early(-5)",
+                    "a_middle(0, async)",
+                    "b_middle(0)",
+                    "late(10)",
+                    "after_a(-3, async)",
+                    "after_b(3)"
+                ]
+            );
+        }
+        let ids: Vec<_> = hooks
+            .table()
+            .handlers("data.create", "Ordered")
+            .iter()
+            .map(|r| r.id())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "flow::ordering::z_early",
+                "flow::ordering::a_middle",
+                "flow::ordering::b_middle",
+                "flow::ordering::late",
+                "flow::ordering::after_a",
+                "flow::ordering::after_b",
+            ]
+        );
+    }
+}
+
+mod call_state {
+    use super::*;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Timed {
+        pub tag: String,
+        pub seen: Option<u64>,
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Started(u64);
+
+    #[before_update("Timed")]
+    fn start(changes: &mut Changes<Timed>, ctx: &Context) {
+        if changes.record.tag == "mark" {
+            ctx.set_state(Started(42));
+        }
+    }
+
+    #[after_update("Timed")]
+    fn finish(record: &mut Timed, ctx: &Context) {
+        record.seen = ctx.state::<Started>().map(|s| s.0);
+    }
+
+    #[tokio::test]
+    async fn before_handler_state_reaches_after_handlers_of_the_same_call_only() {
+        let hooks = hooks();
+        let mut ctx = Context::client();
+        let marked = Changes::new(
+            1,
+            Timed {
+                tag: "mark".into(),
+                seen: None,
+            },
+        );
+        let out = hooks
+            .update(&mut ctx, marked, |c| async move { Ok(c.record) })
+            .await
+            .unwrap();
+        assert_eq!(out.seen, Some(42));
+        // The same context, reused for the next call, starts with empty state.
+        let plain = Changes::new(
+            2,
+            Timed {
+                tag: "plain".into(),
+                seen: None,
+            },
+        );
+        let out = hooks
+            .update(&mut ctx, plain, |c| async move { Ok(c.record) })
+            .await
+            .unwrap();
+        assert_eq!(out.seen, None);
+    }
+}
+
+mod update_original {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Priced {
+        pub price: u32,
+    }
+
+    /// Price rises above 50% need approval; the handler compares with the stored version.
+    #[before_update("Priced")]
+    fn limit_rise(changes: &Changes<Priced>) -> Result<(), HookError> {
+        match &changes.original {
+            Some(old) if changes.record.price > old.price * 3 / 2 => {
+                Err(HookError::rejected(format!(
+                    "price {} -> {} needs approval",
+                    old.price, changes.record.price
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The same function serves create and update: on update it takes the new version only.
+    #[before_create("Priced")]
+    #[before_update("Priced", priority = 1)]
+    fn round_price(record: &mut Priced) {
+        record.price = record.price.div_ceil(10) * 10;
+    }
+
+    #[tokio::test]
+    async fn update_handlers_see_the_original_and_one_function_serves_two_events() {
+        let hooks = hooks();
+        let mut ctx = Context::client();
+        let ok = Changes::new(7, Priced { price: 141 }).with_original(Priced { price: 100 });
+        let out = hooks
+            .update(&mut ctx, ok, |c| async move { Ok(c.record) })
+            .await
+            .unwrap();
+        assert_eq!(out.price, 150);
+        let too_much = Changes::new(7, Priced { price: 151 }).with_original(Priced { price: 100 });
+        let err = hooks
+            .update(&mut ctx, too_much, |c| async move { Ok(c.record) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.message(), "price 100 -> 151 needs approval");
+        let created = hooks
+            .create(&mut ctx, Priced { price: 1 }, |p| async move { Ok(p) })
+            .await
+            .unwrap();
+        assert_eq!(created.price, 10);
+    }
+}
+
+mod find_and_delete {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    #[entity(table = "notes")]
+    pub struct Note {
+        pub owner: String,
+        pub text: String,
+        pub private: bool,
+    }
+
+    /// Clients see only their own notes.
+    #[before_find("notes")]
+    fn own_notes_only(query: &mut Query<Note>, ctx: &Context) -> Result<(), HookError> {
+        let user = ctx.require_user()?;
+        query.filter.push(hooks::Condition {
+            field: "owner".into(),
+            op: Op::Eq,
+            value: user.id.clone().into(),
+        });
+        Ok(())
+    }
+
+    #[after_find("notes")]
+    fn hide_private(notes: &mut Vec<Note>) {
+        notes.retain(|n| !n.private);
+    }
+
+    #[before_delete("notes")]
+    fn keep_pinned(key: &Key<Note>) -> Result<(), HookError> {
+        if key.id == Id::Int(1) {
+            return Err(HookError::forbidden("note 1 is pinned"));
+        }
+        Ok(())
+    }
+
+    #[after_delete("notes")]
+    fn report_deleted(key: &mut Key<Note>) {
+        if let Some(note) = &mut key.record {
+            note.text = format!("deleted: {}", note.text);
+        }
+    }
+
+    fn all_notes() -> Vec<Note> {
+        vec![
+            Note {
+                owner: "ada".into(),
+                text: "a".into(),
+                private: false,
+            },
+            Note {
+                owner: "ada".into(),
+                text: "b".into(),
+                private: true,
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn find_handlers_narrow_the_query_and_filter_the_results() {
+        let hooks = hooks();
+        let mut ctx = Context::client().with_user(User::new("ada"));
+        let found = hooks
+            .find(&mut ctx, Query::all(), |q: Query<Note>| async move {
+                assert_eq!(q.filter.len(), 1);
+                assert_eq!(q.filter[0].value, serde_json::json!("ada"));
+                Ok(all_notes())
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        let mut anonymous = Context::client();
+        let err = hooks
+            .find(&mut anonymous, Query::all(), |_: Query<Note>| async {
+                Ok(all_notes())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn delete_handlers_guard_and_report() {
+        let hooks = hooks();
+        let mut ctx = Context::client();
+        let err = hooks
+            .delete(&mut ctx, Key::<Note>::new(1), |k| async move { Ok(k) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 403);
+        let done = hooks
+            .delete(&mut ctx, Key::<Note>::new(2), |k| async move {
+                Ok(k.with_record(Note {
+                    owner: "ada".into(),
+                    text: "b".into(),
+                    private: false,
+                }))
+            })
+            .await
+            .unwrap();
+        assert_eq!(done.record.unwrap().text, "deleted: b");
+    }
+}
+
+mod context_view {
+    use super::*;
+
+    pub static LOG: Log = Log::new();
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Seen;
+
+    struct Tenant(&'static str);
+
+    /// Records what the handler sees of its call.
+    #[before_create("Seen", priority = 2)]
+    fn look(_: &Seen, ctx: &Context) {
+        LOG.push(format!(
+            "{} {} {} {} {:?} {:?} {:?} {:?}",
+            ctx.operation(),
+            ctx.asset(),
+            ctx.phase().as_str(),
+            ctx.handler_id().unwrap_or("-"),
+            ctx.origin(),
+            ctx.user().map(|u| u.id.as_str()),
+            ctx.request_id(),
+            ctx.extension::<Tenant>().map(|t| t.0),
+        ));
+    }
+
+    #[after_create("Seen")]
+    async fn look_after(_: &mut Seen, ctx: &Context) {
+        LOG.push(format!(
+            "{} {}",
+            ctx.phase().as_str(),
+            ctx.handler_id().unwrap_or("-")
+        ));
+    }
+
+    #[tokio::test]
+    async fn handlers_see_the_event_their_id_and_the_callers_context() {
+        let mut ctx = Context::server()
+            .with_user(User::new("u1"))
+            .with_request_id("r-9")
+            .with_extension(Tenant("acme"));
+        hooks()
+            .create(&mut ctx, Seen, |s| async move { Ok(s) })
+            .await
+            .unwrap();
+        assert_eq!(
+            LOG.take(),
+            [
+                "data.create Seen before flow::context_view::look Server Some(\"u1\") Some(\"r-9\") Some(\"acme\")",
+                "after flow::context_view::look_after",
+            ]
+        );
+        assert_eq!(
+            ctx.handler_id(),
+            None,
+            "the handler is cleared once the call is done"
+        );
+    }
+}
+
+mod sync_calls {
+    use super::*;
+
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Mixed;
+
+    #[before_create("Mixed")]
+    async fn needs_await(_: &mut Mixed) {}
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct SyncOnly(pub u32);
+
+    #[before_create("SyncOnly")]
+    fn bump(n: &mut SyncOnly) {
+        n.0 += 1;
+    }
+
+    #[after_create("SyncOnly")]
+    fn double(n: &mut SyncOnly) {
+        n.0 *= 2;
+    }
+
+    #[test]
+    fn sync_call_runs_sync_handlers() {
+        let out = hooks().run_sync::<ops::data::Create<SyncOnly>, _>(
+            &mut Context::client(),
+            SyncOnly(1),
+            Ok,
+        );
+        assert_eq!(out, Ok(SyncOnly(4)));
+    }
+
+    #[test]
+    fn sync_call_refuses_a_slot_with_async_handlers_before_running_anything() {
+        let err = hooks()
+            .run_sync::<ops::data::Create<Mixed>, _>(&mut Context::client(), Mixed, |m| {
+                DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+                Ok(m)
+            })
+            .unwrap_err();
+        assert_eq!(err.status(), 500);
+        assert!(
+            err.message().contains("flow::sync_calls::needs_await"),
+            "{err}"
+        );
+        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), 0);
+    }
+}
+
+mod no_handlers {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Quiet(pub u8);
+
+    #[tokio::test]
+    async fn an_operation_without_handlers_runs_only_the_default() {
+        let hooks = hooks();
+        assert!(hooks.table().handlers("data.create", "Quiet").is_empty());
+        let mut ctx = Context::client();
+        let out = hooks
+            .create(&mut ctx, Quiet(1), |q| async move { Ok(Quiet(q.0 + 1)) })
+            .await;
+        assert_eq!(out, Ok(Quiet(2)));
+        let err = hooks
+            .create(&mut ctx, Quiet(1), |_| async {
+                Err::<Quiet, _>(HookError::conflict("dup"))
+            })
+            .await;
+        assert_eq!(err, Err(HookError::conflict("dup")));
+    }
+}
+
+mod registrations {
+    use super::*;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Documented;
+
+    /// Stamp the record.
+    ///
+    /// More text that the catalog does not show.
+    #[before_create("Documented", priority = 7)]
+    fn stamp(_: &mut Documented) {}
+
+    #[test]
+    fn a_registration_records_where_and_what_the_handler_is() {
+        let hooks = hooks();
+        let [reg] = hooks.table().handlers("data.create", "Documented") else {
+            panic!("one handler")
+        };
+        assert_eq!(reg.id(), "flow::registrations::stamp");
+        assert_eq!(reg.priority(), 7);
+        assert_eq!(reg.doc(), "Stamp the record.");
+        assert_eq!(reg.file(), "tests/flow.rs");
+        assert!(reg.line() > 0);
+        assert_eq!(reg.kind(), hooks::Kind::Sync);
+        assert_eq!(reg.payload(), "Documented");
+        assert!(
+            reg.operation_type()
+                .contains("Create<flow::registrations::Documented>"),
+            "{}",
+            reg.operation_type()
+        );
+    }
+}
