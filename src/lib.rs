@@ -47,9 +47,10 @@
 #![deny(missing_docs)]
 
 pub use hooks_core::{
-    Changes, Condition, Context, Entity, Flow, HookError, Hooks, Id, Key, Kind, Op, Operation,
-    Origin, Phase, Query, Registration, Sort, Table, TableError, TableProblem, User, context,
-    dispatch, entity, error, event, ops, registration, table,
+    AfterFailure, BackgroundConfig, BackgroundStats, Backpressure, Changes, Condition, Context,
+    Entity, Flow, History, HookError, Hooks, HooksBuilder, Id, Key, Kind, Mode, Op, Operation,
+    Origin, Phase, Query, Registration, Sort, Stats, Table, TableError, TableProblem, User,
+    background, context, dispatch, entity, error, event, ops, policy, registration, stats, table,
 };
 pub use hooks_macros::{
     Entity, after_create, after_delete, after_find, after_find_by_id, after_update, before_create,

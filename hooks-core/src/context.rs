@@ -56,6 +56,10 @@ pub struct Context {
     params: &'static [(&'static str, &'static str)],
     extensions: Arc<AnyMap>,
     state: Mutex<Vec<(TypeId, Box<dyn Any + Send>)>>,
+    /// How many handler runs enclose the code that made this context (0: not handler code).
+    depth: u32,
+    /// Nested calls fire events up to this depth (0: nested calls fire none).
+    nested_limit: u32,
 }
 
 impl fmt::Debug for Context {
@@ -69,6 +73,8 @@ impl fmt::Debug for Context {
             .field("request_id", &self.request_id)
             .field("handler", &self.handler)
             .field("params", &self.params)
+            .field("depth", &self.depth)
+            .field("nested_limit", &self.nested_limit)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +98,8 @@ impl Context {
             params: &[],
             extensions: Arc::new(Vec::new()),
             state: Mutex::new(Vec::new()),
+            depth: 0,
+            nested_limit: 0,
         }
     }
 
@@ -148,14 +156,55 @@ impl Context {
         self
     }
 
-    /// A new context for a call made by server code on behalf of this one: same user, request id
-    /// and extensions, fresh per-call state.
+    /// A context for an API call that a handler makes: origin server, same user, request id and
+    /// extensions, fresh per-call state, one level deeper. By default such a nested call fires no
+    /// events (the recursion guard); [`Context::with_nested_events`] opts in.
+    ///
+    /// Pass it to tasks a handler spawns, so the guard holds there too.
     pub fn child(&self) -> Self {
         Context {
             user: self.user.clone(),
             request_id: self.request_id.clone(),
             extensions: Arc::clone(&self.extensions),
+            depth: self.depth + 1,
+            nested_limit: self.nested_limit,
             ..Self::server()
+        }
+    }
+
+    /// Let calls made with this context fire events even when they are nested in handlers, up to
+    /// `max_depth` levels of handlers; deeper calls fail with 508 `recursion_limit`.
+    pub fn with_nested_events(mut self, max_depth: u32) -> Self {
+        self.nested_limit = max_depth;
+        self
+    }
+
+    /// How many levels of handlers enclose the code that made this context.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The nested-events limit set by [`Context::with_nested_events`].
+    pub fn nested_limit(&self) -> u32 {
+        self.nested_limit
+    }
+
+    /// An owned copy for work that outlives the call (background handlers get one): the event, origin, user, request id, params and
+    /// extensions; fresh per-call state; one level deeper, so its own calls fire no events.
+    pub fn detached(&self) -> Self {
+        Context {
+            operation: self.operation,
+            asset: self.asset.clone(),
+            phase: self.phase,
+            origin: self.origin,
+            user: self.user.clone(),
+            request_id: self.request_id.clone(),
+            handler: self.handler,
+            params: self.params,
+            extensions: Arc::clone(&self.extensions),
+            state: Mutex::new(Vec::new()),
+            depth: self.depth + 1,
+            nested_limit: self.nested_limit,
         }
     }
 

@@ -12,64 +12,334 @@
 //! alike; only `async fn` handlers box their future.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
+use crate::background::{BackgroundConfig, BackgroundStats, Job, Queue};
 use crate::context::Context;
 use crate::entity::{Changes, Entity, Key, Query};
-use crate::error::{HookError, TableError};
+use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
+use crate::policy::{self, AfterFailure, Failure, Policy};
+use crate::registration::{BoxFuture, Registration};
+use crate::stats::History;
 use crate::table::{AfterFn, BeforeFn, Slot, Table};
+
+/// The default limit of handlers subscribed to one event (operation, asset and phase).
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 10;
 
 /// The hooks runtime: runs an operation's handlers around the service's default logic.
 ///
-/// `Hooks` is cheap to clone; build it once at start-up with [`Hooks::new`], which builds and
-/// validates the table of every handler linked into the binary.
+/// Build it once at start-up with [`Hooks::new`] (defaults) or [`Hooks::builder`]; both build and
+/// validate the table of every handler linked into the binary. `Hooks` is cheap to clone.
+///
+/// Policies (see the README for the full list):
+/// - a nested call, made from handler code, fires no events unless its context opts in
+///   ([`Context::with_nested_events`]);
+/// - a before handler that returns `Err`, panics or times out rejects the call (fail closed);
+/// - an after handler that panics or times out is logged and counted, and the result is kept
+///   ([`AfterFailure`]);
+/// - `async fn` handlers are cut at their timeout (default 10 s) when they run inside a tokio
+///   runtime with timers; sync handlers cannot be interrupted and must not block;
+/// - background after handlers run on a bounded queue ([`BackgroundConfig`]); call
+///   [`Hooks::shutdown`] before exiting so that every queued handler finishes.
 #[derive(Clone, Debug)]
 pub struct Hooks {
-    table: TableRef,
+    inner: Arc<Inner>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
+struct Inner {
+    table: TableRef,
+    policy: Policy,
+    queue: Queue,
+}
+
+#[derive(Debug)]
 enum TableRef {
     Global(&'static Table),
-    Owned(std::sync::Arc<Table>),
+    Owned(Table),
+}
+
+/// Settings of a [`Hooks`] runtime; start with [`Hooks::builder`].
+#[derive(Debug)]
+pub struct HooksBuilder {
+    policy: Policy,
+    background: BackgroundConfig,
+    max_subscribers: usize,
+    table: Option<Table>,
+}
+
+impl HooksBuilder {
+    /// The timeout of `async fn` handlers that do not set their own (default 10 s).
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.policy.default_timeout = timeout;
+        self
+    }
+
+    /// What a panicking or timed-out after handler does to the result (default: keep it).
+    pub fn after_failure(mut self, policy: AfterFailure) -> Self {
+        self.policy.after_failure = policy;
+        self
+    }
+
+    /// How much execution history to keep (default: counts).
+    pub fn history(mut self, history: History) -> Self {
+        self.policy.history = history;
+        self
+    }
+
+    /// The background queue's capacity, concurrency and backpressure.
+    pub fn background(mut self, config: BackgroundConfig) -> Self {
+        self.background = config;
+        self
+    }
+
+    /// The most handlers one event (operation, asset, phase) may have (default 10).
+    pub fn max_subscribers(mut self, max: usize) -> Self {
+        self.max_subscribers = max;
+        self
+    }
+
+    /// Use this table instead of every handler linked into the binary (tests use it to run a
+    /// chosen set of handlers).
+    pub fn table(mut self, table: Table) -> Self {
+        self.table = Some(table);
+        self
+    }
+
+    /// Build the runtime, validating the table against these settings: every problem is reported,
+    /// each naming the handler and its source location.
+    pub fn build(self) -> Result<Hooks, TableError> {
+        let table = match self.table {
+            Some(t) => TableRef::Owned(t),
+            None => TableRef::Global(Table::global()?),
+        };
+        let regs = match &table {
+            TableRef::Global(t) => t.registrations(),
+            TableRef::Owned(t) => t.registrations(),
+        };
+        check_subscribers(regs, self.max_subscribers)?;
+        Ok(Hooks {
+            inner: Arc::new(Inner {
+                table,
+                policy: self.policy,
+                queue: Queue::new(self.background),
+            }),
+        })
+    }
+}
+
+/// Every event with more handlers than `max`, each of its handlers named.
+fn check_subscribers(regs: &[&'static Registration], max: usize) -> Result<(), TableError> {
+    let mut problems = Vec::new();
+    // `regs` is sorted by operation, asset and phase, so each event is one run.
+    for event in
+        regs.chunk_by(|a, b| (a.operation, a.asset, a.phase) == (b.operation, b.asset, b.phase))
+    {
+        if event.len() > max {
+            for reg in event {
+                problems.push(TableProblem {
+                    handler: reg.id.to_owned(),
+                    file: reg.file.to_owned(),
+                    line: reg.line,
+                    problem: format!(
+                        "{} handlers subscribe to {} {} on \"{}\", over the limit of {max}; merge some, \
+                         or raise it with Hooks::builder().max_subscribers(n)",
+                        event.len(),
+                        reg.phase.as_str(),
+                        reg.operation,
+                        reg.asset
+                    ),
+                });
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(TableError { problems })
+    }
+}
+
+// A runtime is shared by every request of a service, across threads.
+const _: fn() = || {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Hooks>();
+};
+
+/// Whether a call fires its events.
+enum Nesting {
+    /// A top-level call, or a nested one that opted in within its limit.
+    Fire,
+    /// A nested call: the default runs, no handler does.
+    Silent,
 }
 
 impl Hooks {
-    /// The runtime over every handler linked into this binary. Fails with every problem of the
-    /// handler set (type mismatches, duplicates), each naming the handler and its source location.
+    /// The runtime over every handler linked into this binary, with the default policies. Fails
+    /// with every problem of the handler set (type mismatches, duplicates, too many subscribers),
+    /// each naming the handler and its source location.
     pub fn new() -> Result<Hooks, TableError> {
-        Ok(Hooks {
-            table: TableRef::Global(Table::global()?),
-        })
+        Self::builder().build()
     }
 
-    /// A runtime over an explicit table (tests use it to run a chosen set of handlers).
+    /// Settings for a runtime: timeouts, history, background queue, limits.
+    pub fn builder() -> HooksBuilder {
+        HooksBuilder {
+            policy: Policy::default(),
+            background: BackgroundConfig::default(),
+            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
+            table: None,
+        }
+    }
+
+    /// A runtime over an explicit table, with the default policies and no subscriber limit.
     pub fn with_table(table: Table) -> Hooks {
-        Hooks {
-            table: TableRef::Owned(std::sync::Arc::new(table)),
+        let built = Self::builder()
+            .table(table)
+            .max_subscribers(usize::MAX)
+            .build();
+        match built {
+            Ok(hooks) => hooks,
+            Err(_) => {
+                unreachable!("an explicit table with no subscriber limit has nothing to check")
+            }
         }
     }
 
     /// The dispatch table.
     pub fn table(&self) -> &Table {
-        match &self.table {
+        match &self.inner.table {
             TableRef::Global(t) => t,
             TableRef::Owned(t) => t,
         }
     }
 
+    /// Switch the handler `id` (module path and function name) on or off, without a rebuild.
+    /// Returns how many registrations carry that id (a function with two attributes has two), or
+    /// a 404 error when none does.
+    pub fn set_enabled(&self, id: &str, on: bool) -> Result<usize, HookError> {
+        let mut n = 0;
+        for reg in self.table().registrations().iter().filter(|r| r.id == id) {
+            reg.state.set_enabled(on);
+            n += 1;
+        }
+        if n == 0 {
+            return Err(HookError::not_found(format!(
+                "no hook handler has the id {id:?}"
+            )));
+        }
+        tracing::info!(handler = id, enabled = on, "hook handler switched");
+        Ok(n)
+    }
+
+    /// Counters of the background queue.
+    pub fn background_stats(&self) -> BackgroundStats {
+        self.inner.queue.stats()
+    }
+
+    /// Close the background queue and wait, up to `deadline`, for every queued handler to finish.
+    /// Later calls can no longer queue background handlers (they fail with 503 `shutting_down`).
+    /// This blocks the calling thread; from async code, call it last or in `spawn_blocking`.
+    pub fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
+        self.inner.queue.shutdown(deadline)
+    }
+
     /// The slot of `Op`, or `None` when it has no handlers.
     #[inline]
     fn slot<Op: Operation>(&self) -> Option<&Slot<Op>> {
-        match (&self.table, Op::slot_cache()) {
+        match (&self.inner.table, Op::slot_cache()) {
             (TableRef::Global(table), Some(cache)) => table.resolve_cached::<Op>(cache),
             _ => self.table().resolve::<Op>(Op::ASSET),
         }
     }
 
+    /// The recursion guard: does a call with `ctx` fire events?
+    fn nesting<Op: Operation>(&self, ctx: &Context) -> Result<Nesting, HookError> {
+        let depth = ctx.depth().max(policy::handler_depth());
+        if depth == 0 {
+            return Ok(Nesting::Fire);
+        }
+        match ctx.nested_limit() {
+            0 => Ok(Nesting::Silent),
+            limit if depth > limit => Err(HookError::new(
+                508,
+                "recursion_limit",
+                format!(
+                    "{} on \"{}\" is nested {depth} levels deep in hook handlers, over the limit of \
+                     {limit} its context allows",
+                    Op::NAME,
+                    Op::ASSET
+                ),
+            )),
+            _ => Ok(Nesting::Fire),
+        }
+    }
+
+    /// A before handler's run: `None` to go on, or the call's result when it answered, rejected
+    /// or failed (fail closed).
+    fn before_step<O>(
+        reg: &Registration,
+        step: Result<Result<Flow<O>, HookError>, Failure>,
+    ) -> Option<Result<O, HookError>> {
+        match step {
+            Ok(Ok(Flow::Continue)) => None,
+            Ok(Ok(Flow::Return(output))) => Some(Ok(output)),
+            Ok(Err(e)) => Some(Err(e)),
+            Err(failure) => {
+                failure.log(reg, false);
+                Some(Err(failure.to_error(reg)))
+            }
+        }
+    }
+
+    /// An after handler's run: an `Err` it returned replaces the result; a failure is logged and
+    /// counted and, with [`AfterFailure::Fail`], replaces it too.
+    fn after_step<O>(
+        &self,
+        reg: &Registration,
+        step: Result<Result<(), HookError>, Failure>,
+        result: &mut Result<O, HookError>,
+    ) {
+        match step {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => *result = Err(e),
+            Err(failure) => {
+                let keep = self.inner.policy.after_failure == AfterFailure::Keep;
+                failure.log(reg, keep);
+                if !keep {
+                    *result = Err(failure.to_error(reg));
+                }
+            }
+        }
+    }
+
+    /// The background job of one handler: its run under the policies, its outcome logged.
+    fn job(
+        &self,
+        reg: &'static Registration,
+        fut: BoxFuture<'static, Result<(), HookError>>,
+    ) -> Job {
+        let policy = self.inner.policy;
+        Box::pin(async move {
+            match policy.call_async(reg, fut).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    handler = reg.id,
+                    code = e.code(),
+                    "background hook handler returned an error: {}",
+                    e.message()
+                ),
+                Err(failure) => failure.log(reg, true),
+            }
+        })
+    }
+
     /// Run operation `Op` on `input`: its before handlers, then `default` (unless a before handler
-    /// answered or rejected), then its after handlers. Returns the result the after handlers leave.
+    /// answered or rejected), then its after handlers, then queue its background handlers.
+    /// Returns the result the after handlers leave.
     pub async fn run<Op, F, Fut>(
         &self,
         ctx: &mut Context,
@@ -87,15 +357,22 @@ impl Hooks {
         if let Some(problem) = &slot.problem {
             return Err(problem.clone());
         }
+        if let Nesting::Silent = self.nesting::<Op>(ctx)? {
+            return default(input).await;
+        }
+        let policy = &self.inner.policy;
         ctx.begin(Op::NAME, Op::ASSET);
         let mut early = None;
         for h in slot.before.iter() {
+            if !h.reg.runs_for(ctx) {
+                continue;
+            }
             ctx.enter(h.reg);
             let step = match h.f {
-                BeforeFn::Sync(f) => f(&mut input, ctx),
-                BeforeFn::Async(f) => f(&mut input, ctx).await,
+                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(&mut input, ctx)),
+                BeforeFn::Async(f) => policy.call_async(h.reg, f(&mut input, ctx)).await,
             };
-            if let Some(result) = settle(step) {
+            if let Some(result) = Self::before_step(h.reg, step) {
                 early = Some(result);
                 break;
             }
@@ -106,12 +383,24 @@ impl Hooks {
             None => default(input).await,
         };
         for h in slot.after.iter() {
+            if !h.reg.runs_after(ctx, &result) {
+                continue;
+            }
             ctx.enter(h.reg);
-            let outcome = match h.f {
-                AfterFn::Sync(f) => f(&mut result, ctx),
-                AfterFn::Async(f) => f(&mut result, ctx).await,
+            let step = match h.f {
+                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(&mut result, ctx)),
+                AfterFn::Async(f) => policy.call_async(h.reg, f(&mut result, ctx)).await,
             };
-            if let Err(e) = outcome {
+            self.after_step(h.reg, step, &mut result);
+        }
+        for h in slot.background.iter() {
+            if !h.reg.runs_after(ctx, &result) {
+                continue;
+            }
+            ctx.enter(h.reg);
+            if let Some(fut) = (h.f)(&result, ctx)
+                && let Err(e) = self.inner.queue.push(self.job(h.reg, fut)).await
+            {
                 result = Err(e);
             }
         }
@@ -119,8 +408,8 @@ impl Hooks {
         result
     }
 
-    /// [`Hooks::run`] for synchronous code. A slot with an `async fn` handler cannot run here: the
-    /// call fails closed with an error naming the handler, before anything runs.
+    /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
+    /// run here: the call fails closed with an error naming the handler, before anything runs.
     pub fn run_sync<Op, F>(
         &self,
         ctx: &mut Context,
@@ -147,14 +436,23 @@ impl Hooks {
                 Op::NAME
             )));
         }
+        if let Nesting::Silent = self.nesting::<Op>(ctx)? {
+            return default(input);
+        }
+        let policy = &self.inner.policy;
         ctx.begin(Op::NAME, Op::ASSET);
         let mut early = None;
         for h in slot.before.iter() {
+            if !h.reg.runs_for(ctx) {
+                continue;
+            }
             ctx.enter(h.reg);
             let BeforeFn::Sync(f) = h.f else {
                 unreachable!("checked: no async handler")
             };
-            if let Some(result) = settle(f(&mut input, ctx)) {
+            if let Some(result) =
+                Self::before_step(h.reg, policy.call_sync(h.reg, || f(&mut input, ctx)))
+            {
                 early = Some(result);
                 break;
             }
@@ -165,11 +463,27 @@ impl Hooks {
             None => default(input),
         };
         for h in slot.after.iter() {
+            if !h.reg.runs_after(ctx, &result) {
+                continue;
+            }
             ctx.enter(h.reg);
             let AfterFn::Sync(f) = h.f else {
                 unreachable!("checked: no async handler")
             };
-            if let Err(e) = f(&mut result, ctx) {
+            self.after_step(
+                h.reg,
+                policy.call_sync(h.reg, || f(&mut result, ctx)),
+                &mut result,
+            );
+        }
+        for h in slot.background.iter() {
+            if !h.reg.runs_after(ctx, &result) {
+                continue;
+            }
+            ctx.enter(h.reg);
+            if let Some(fut) = (h.f)(&result, ctx)
+                && let Err(e) = self.inner.queue.push_blocking(self.job(h.reg, fut))
+            {
                 result = Err(e);
             }
         }
@@ -250,15 +564,5 @@ impl Hooks {
         Fut: Future<Output = Result<E, HookError>>,
     {
         self.run::<FindById<E>, F, Fut>(ctx, key, default).await
-    }
-}
-
-/// A before handler's step: `None` to go on, or the call's result when it answered or rejected.
-#[inline]
-fn settle<O>(step: Result<Flow<O>, HookError>) -> Option<Result<O, HookError>> {
-    match step {
-        Ok(Flow::Continue) => None,
-        Ok(Flow::Return(output)) => Some(Ok(output)),
-        Err(e) => Some(Err(e)),
     }
 }

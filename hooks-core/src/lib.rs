@@ -3,21 +3,27 @@
 //! flow of one call. Use it through the `hooks` facade crate.
 #![deny(missing_docs)]
 
+pub mod background;
 pub mod context;
 pub mod dispatch;
 pub mod entity;
 pub mod error;
 pub mod event;
 pub mod ops;
+pub mod policy;
 pub mod registration;
+pub mod stats;
 pub mod table;
 
+pub use background::{BackgroundConfig, BackgroundStats, Backpressure};
 pub use context::{Context, User};
-pub use dispatch::Hooks;
+pub use dispatch::{Hooks, HooksBuilder};
 pub use entity::{Changes, Condition, Entity, Id, Key, Op, Query, Sort};
 pub use error::{HookError, TableError, TableProblem};
 pub use event::{Flow, Operation, Origin, Phase};
-pub use registration::{Kind, Registration};
+pub use policy::AfterFailure;
+pub use registration::{Kind, Mode, Registration};
+pub use stats::{History, Stats};
 pub use table::Table;
 
 /// What the macros' generated code names. Not public API: it may change in any release.
@@ -28,17 +34,20 @@ pub mod __private {
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::REGISTRY;
     pub use crate::registration::{
-        AfterPayload, AsyncAfter, AsyncBefore, BoxFuture, IntoAfter, IntoFlow, Payload,
-        Registration, SyncAfter, SyncBefore, str_eq,
+        AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, IntoAfter, IntoFlow,
+        Payload, Registration, SyncAfter, SyncBefore, str_eq,
     };
+    pub use crate::stats::HandlerState;
     pub use crate::{Context, Entity, HookError, Operation, ops};
-    pub use crate::{event::Flow, event::Phase, registration::Kind};
+    pub use crate::{event::Flow, event::Phase, registration::Kind, registration::Mode};
     #[cfg(feature = "inventory")]
     pub use inventory;
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use linkme;
     pub use std::any::{TypeId, type_name};
     pub use std::boxed::Box;
+    pub use std::clone::Clone;
     pub use std::option::Option;
     pub use std::result::Result;
+    pub use std::time::Duration;
 }

@@ -38,6 +38,23 @@ pub type AsyncAfter<Op> = for<'a> fn(
     &'a Context,
 ) -> BoxFuture<'a, Result<(), HookError>>;
 
+/// A background after handler, adapted to its operation: from the result, the owned job to queue
+/// (`None` when the handler does not run on this result).
+pub type BackgroundAfter<Op> = for<'a> fn(
+    &'a Result<<Op as Operation>::Output, HookError>,
+    &'a Context,
+) -> Option<BoxFuture<'static, Result<(), HookError>>>;
+
+/// Whether an after handler holds up the caller or runs in the background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The caller waits for it (every before handler, and after handlers by default).
+    Blocking,
+    /// It gets an owned copy of the result and runs on the background queue.
+    Background,
+}
+
 /// Whether a handler is a plain function or an `async fn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,6 +82,17 @@ pub struct Registration {
     #[doc(hidden)]
     pub priority: i32,
     #[doc(hidden)]
+    pub mode: Mode,
+    /// The handler's own timeout; `None` takes the runtime's default.
+    #[doc(hidden)]
+    pub timeout: Option<std::time::Duration>,
+    /// Run only on calls whose origin is a client.
+    #[doc(hidden)]
+    pub client_only: bool,
+    /// An after handler that takes the whole result (and so runs on errors too).
+    #[doc(hidden)]
+    pub on_error: bool,
+    #[doc(hidden)]
     pub params: &'static [(&'static str, &'static str)],
     #[doc(hidden)]
     pub file: &'static str,
@@ -84,6 +112,9 @@ pub struct Registration {
     /// operation, as `phase` and `kind` say.
     #[doc(hidden)]
     pub adapter: &'static (dyn Any + Send + Sync),
+    /// The handler's live switch and counters.
+    #[doc(hidden)]
+    pub state: &'static crate::stats::HandlerState,
 }
 
 impl std::fmt::Debug for Registration {
@@ -95,6 +126,7 @@ impl std::fmt::Debug for Registration {
             .field("phase", &self.phase)
             .field("kind", &self.kind)
             .field("priority", &self.priority)
+            .field("mode", &self.mode)
             .field("file", &self.file)
             .field("line", &self.line)
             .finish_non_exhaustive()
@@ -121,6 +153,43 @@ impl Registration {
     /// Sync or async.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+    /// Blocking or background.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    /// The handler's own timeout, if the attribute set one.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
+    }
+    /// Whether the handler runs only on calls from clients.
+    pub fn client_only(&self) -> bool {
+        self.client_only
+    }
+    /// The handler's execution history so far.
+    pub fn stats(&self) -> crate::stats::Stats {
+        self.state.stats()
+    }
+    /// Whether the handler is switched on.
+    pub fn enabled(&self) -> bool {
+        self.state.enabled()
+    }
+
+    /// Whether an after handler runs on an error result (it takes `&mut Result<..>`).
+    pub fn on_error(&self) -> bool {
+        self.on_error
+    }
+
+    /// Whether the handler runs on a call with this context.
+    #[inline]
+    pub(crate) fn runs_for(&self, ctx: &Context) -> bool {
+        self.state.enabled() && (!self.client_only || ctx.is_client())
+    }
+
+    /// Whether an after handler runs on a call with this context and this result.
+    #[inline]
+    pub(crate) fn runs_after<O>(&self, ctx: &Context, result: &Result<O, HookError>) -> bool {
+        self.runs_for(ctx) && (self.on_error || result.is_ok())
     }
     /// The priority: lower runs first; ties are broken by id.
     pub fn priority(&self) -> i32 {
@@ -247,19 +316,31 @@ impl<E> Payload<E> for crate::entity::Changes<E> {
     note = "take `&mut Output` (success only) or `&mut Result<Output, HookError>` (success and error)"
 )]
 pub trait AfterPayload<P: ?Sized> {
+    /// Whether the handler runs when the result is an error.
+    const ON_ERROR: bool;
     /// The part of the result the handler takes, or `None` when it does not run on this result.
     fn project(&mut self) -> Option<&mut P>;
+    /// Whether the handler runs on this result.
+    fn runs_on(&self) -> bool;
 }
 
 impl<O> AfterPayload<Result<O, HookError>> for Result<O, HookError> {
+    const ON_ERROR: bool = true;
     fn project(&mut self) -> Option<&mut Result<O, HookError>> {
         Some(self)
+    }
+    fn runs_on(&self) -> bool {
+        true
     }
 }
 
 impl<O> AfterPayload<O> for Result<O, HookError> {
+    const ON_ERROR: bool = false;
     fn project(&mut self) -> Option<&mut O> {
         self.as_mut().ok()
+    }
+    fn runs_on(&self) -> bool {
+        self.is_ok()
     }
 }
 

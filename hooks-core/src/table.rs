@@ -19,7 +19,8 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Operation, Phase};
 use crate::registration::{
-    AsyncAfter, AsyncBefore, Kind, Registration, SyncAfter, SyncBefore, registered,
+    AsyncAfter, AsyncBefore, BackgroundAfter, Kind, Mode, Registration, SyncAfter, SyncBefore,
+    registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -74,6 +75,7 @@ pub(crate) struct Entry<F> {
 pub(crate) struct Slot<Op: Operation> {
     pub(crate) before: Box<[Entry<BeforeFn<Op>>]>,
     pub(crate) after: Box<[Entry<AfterFn<Op>>]>,
+    pub(crate) background: Box<[Entry<BackgroundAfter<Op>>]>,
     /// The first async handler, if any: a synchronous call cannot run it.
     pub(crate) first_async: Option<&'static Registration>,
     /// Set when a handler does not fit the call's types: every call fails closed with it.
@@ -234,15 +236,21 @@ impl Table {
         let mut slot = Slot::<Op> {
             before: Box::new([]),
             after: Box::new([]),
-            first_async: regs.iter().copied().find(|r| r.kind == Kind::Async),
+            background: Box::new([]),
+            first_async: regs
+                .iter()
+                .copied()
+                .find(|r| r.kind == Kind::Async && r.mode == Mode::Blocking),
             problem: None,
         };
         let mut before = Vec::new();
         let mut after = Vec::new();
+        let mut background = Vec::new();
         for &reg in regs {
             match adapt::<Op>(reg) {
                 Ok(Adapted::Before(f)) => before.push(Entry { reg, f }),
                 Ok(Adapted::After(f)) => after.push(Entry { reg, f }),
+                Ok(Adapted::Background(f)) => background.push(Entry { reg, f }),
                 Err(e) => {
                     slot.problem = Some(e);
                     break;
@@ -251,6 +259,7 @@ impl Table {
         }
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
+        slot.background = background.into_boxed_slice();
         Some(Arc::new(slot))
     }
 }
@@ -258,12 +267,16 @@ impl Table {
 enum Adapted<Op: Operation> {
     Before(BeforeFn<Op>),
     After(AfterFn<Op>),
+    Background(BackgroundAfter<Op>),
 }
 
 /// The registration's adapter, typed for `Op`, or the error every call of the slot fails with.
 fn adapt<Op: Operation>(reg: &'static Registration) -> Result<Adapted<Op>, HookError> {
     let any = reg.adapter;
     let adapted = match (reg.phase, reg.kind) {
+        (Phase::After, _) if reg.mode == Mode::Background => any
+            .downcast_ref::<BackgroundAfter<Op>>()
+            .map(|f| Adapted::Background(*f)),
         (Phase::Before, Kind::Sync) => any
             .downcast_ref::<SyncBefore<Op>>()
             .map(|f| Adapted::Before(BeforeFn::Sync(*f))),
@@ -378,6 +391,10 @@ mod tests {
             phase: Phase::Before,
             kind: Kind::Sync,
             priority,
+            mode: Mode::Blocking,
+            timeout: None,
+            client_only: false,
+            on_error: false,
             params: &[],
             file: "table.rs",
             line: 1,
@@ -386,6 +403,7 @@ mod tests {
             op_type: TypeId::of::<Create<Thing>>,
             op_type_name: std::any::type_name::<Create<Thing>>,
             adapter: &GO_ON,
+            state: Box::leak(Box::new(crate::stats::HandlerState::new())),
         }))
     }
 

@@ -1,53 +1,78 @@
-//! Parses a hook attribute's arguments: `("Contact", priority = 10)`.
+//! Parses a hook attribute's arguments: the asset, then options such as `priority = 10`,
+//! `timeout = "2s"`, `background`, `client_only` and `params(key = "value")`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitInt, LitStr, Token};
 
 use crate::errors::Errors;
 
 /// The options every hook attribute accepts, for messages.
-const OPTIONS: &str = "`priority = N`";
+const OPTIONS: &str = "`priority = N`, `timeout = \"2s\"`, `background`, `client_only`, `params(key = \"value\", ...)`";
 
 pub(crate) struct HookArgs {
     pub(crate) asset: Option<LitStr>,
     pub(crate) priority: i32,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) background: Option<Ident>,
+    pub(crate) client_only: bool,
+    pub(crate) params: Vec<(String, String)>,
 }
 
-pub(crate) fn parse(attr: &str, tokens: TokenStream, errors: &mut Errors) -> HookArgs {
+/// What comes before the options: an asset string, or nothing (for attributes that name their
+/// operation some other way).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leading {
+    Asset,
+    Nothing,
+}
+
+pub(crate) fn parse(
+    attr: &str,
+    leading: Leading,
+    tokens: TokenStream,
+    errors: &mut Errors,
+) -> HookArgs {
     let mut out = HookArgs {
         asset: None,
         priority: 0,
+        timeout_ms: None,
+        background: None,
+        client_only: false,
+        params: Vec::new(),
     };
     let parser = |input: ParseStream| -> syn::Result<()> {
-        if input.is_empty() {
-            errors.at(
-                Span::call_site(),
-                format!("missing asset: write #[{attr}(\"Contact\")], naming the table"),
-            );
-            return Ok(());
-        }
-        if input.peek(LitStr) {
-            let lit: LitStr = input.parse()?;
-            check_asset(&lit, errors);
-            out.asset = Some(lit);
-        } else {
-            let tt: proc_macro2::TokenTree = input.parse()?;
-            errors.spanned(
-                &tt,
-                format!("the first argument is the asset, a string: #[{attr}(\"Contact\")]"),
-            );
-            // Skip to the options so that they are still checked.
-            while !input.is_empty() && !input.peek(Token![,]) {
-                input.parse::<proc_macro2::TokenTree>()?;
+        if leading == Leading::Asset {
+            if input.is_empty() {
+                errors.at(
+                    Span::call_site(),
+                    format!("missing asset: write #[{attr}(\"Contact\")], naming the table"),
+                );
+                return Ok(());
+            }
+            if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                check_asset(&lit, errors);
+                out.asset = Some(lit);
+            } else {
+                let tt: TokenTree = input.parse()?;
+                errors.spanned(
+                    &tt,
+                    format!("the first argument is the asset, a string: #[{attr}(\"Contact\")]"),
+                );
+                skip_value(input)?;
             }
         }
         let mut seen: Vec<String> = Vec::new();
+        let mut first = leading == Leading::Nothing;
         while !input.is_empty() {
-            input.parse::<Token![,]>()?;
-            if input.is_empty() {
-                break;
+            if !first {
+                input.parse::<Token![,]>()?;
+                if input.is_empty() {
+                    break;
+                }
             }
+            first = false;
             let key: Ident = input.parse()?;
             let name = key.to_string();
             if seen.contains(&name) {
@@ -56,20 +81,24 @@ pub(crate) fn parse(attr: &str, tokens: TokenStream, errors: &mut Errors) -> Hoo
             seen.push(name.clone());
             match name.as_str() {
                 "priority" => {
-                    input.parse::<Token![=]>()?;
+                    expect_eq(input, &key, "priority = 10", errors)?;
                     if let Some(p) = parse_priority(input, errors)? {
                         out.priority = p;
                     }
                 }
+                "timeout" => {
+                    expect_eq(input, &key, "timeout = \"2s\"", errors)?;
+                    out.timeout_ms = parse_timeout(input, errors)?;
+                }
+                "background" => out.background = Some(key),
+                "client_only" => out.client_only = true,
+                "params" => parse_params(input, &key, &mut out.params, errors)?,
                 _ => {
                     errors.spanned(
                         &key,
                         format!("unknown option `{name}` of #[{attr}]; the options are {OPTIONS}"),
                     );
-                    // Skip the option's value, if any.
-                    while !input.is_empty() && !input.peek(Token![,]) {
-                        input.parse::<proc_macro2::TokenTree>()?;
-                    }
+                    skip_value(input)?;
                 }
             }
         }
@@ -79,6 +108,28 @@ pub(crate) fn parse(attr: &str, tokens: TokenStream, errors: &mut Errors) -> Hoo
         errors.push(e);
     }
     out
+}
+
+/// Skip to the next top-level comma.
+fn skip_value(input: ParseStream) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<TokenTree>()?;
+    }
+    Ok(())
+}
+
+fn expect_eq(
+    input: ParseStream,
+    key: &Ident,
+    example: &str,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+    } else {
+        errors.spanned(key, format!("`{key}` takes a value: `{example}`"));
+    }
+    Ok(())
 }
 
 fn check_asset(lit: &LitStr, errors: &mut Errors) {
@@ -101,24 +152,111 @@ fn check_asset(lit: &LitStr, errors: &mut Errors) {
 fn parse_priority(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<i32>> {
     let negative = input.parse::<Option<Token![-]>>()?.is_some();
     if !input.peek(LitInt) {
-        let tt: proc_macro2::TokenTree = input.parse()?;
-        errors.spanned(&tt, "`priority` takes an integer, such as `priority = 10`");
+        if !input.is_empty() && !input.peek(Token![,]) {
+            let tt: TokenTree = input.parse()?;
+            errors.spanned(&tt, "`priority` takes an integer, such as `priority = 10`");
+            skip_value(input)?;
+        }
         return Ok(None);
     }
     let lit: LitInt = input.parse()?;
-    let magnitude = match lit.base10_parse::<i64>() {
-        Ok(v) => v,
-        Err(_) => {
-            errors.spanned(&lit, "`priority` must be an integer within i32");
-            return Ok(None);
-        }
-    };
-    let value = if negative { -magnitude } else { magnitude };
-    match i32::try_from(value) {
-        Ok(v) => Ok(Some(v)),
-        Err(_) => {
+    let value = lit
+        .base10_parse::<i64>()
+        .ok()
+        .map(|m| if negative { -m } else { m });
+    match value.and_then(|v| i32::try_from(v).ok()) {
+        Some(v) => Ok(Some(v)),
+        None => {
             errors.spanned(&lit, "`priority` must be an integer within i32");
             Ok(None)
         }
     }
+}
+
+/// `"250ms"`, `"2s"`, `"1m"`, `"1h"`: a positive whole number and a unit.
+pub(crate) fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(scale).filter(|ms| *ms > 0)
+}
+
+fn parse_timeout(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<u64>> {
+    if !input.peek(LitStr) {
+        if !input.is_empty() && !input.peek(Token![,]) {
+            let tt: TokenTree = input.parse()?;
+            errors.spanned(
+                &tt,
+                "`timeout` takes a string such as \"250ms\", \"2s\" or \"1m\"",
+            );
+            skip_value(input)?;
+        }
+        return Ok(None);
+    }
+    let lit: LitStr = input.parse()?;
+    match parse_duration_ms(&lit.value()) {
+        Some(ms) => Ok(Some(ms)),
+        None => {
+            errors.spanned(
+                &lit,
+                format!(
+                    "invalid timeout {:?}: write a positive whole number and a unit (ms, s, m, h), \
+                     such as \"250ms\", \"2s\" or \"1m\"",
+                    lit.value()
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+fn parse_params(
+    input: ParseStream,
+    key: &Ident,
+    params: &mut Vec<(String, String)>,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    if !input.peek(syn::token::Paren) {
+        errors.spanned(
+            key,
+            "`params` takes a list: `params(region = \"eu\", limit = \"5\")`",
+        );
+        return skip_value(input);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    while !content.is_empty() {
+        let name: Ident = content.parse()?;
+        content.parse::<Token![=]>()?;
+        if content.peek(LitStr) {
+            let value: LitStr = content.parse()?;
+            if params.iter().any(|(k, _)| name == k) {
+                errors.spanned(&name, format!("param `{name}` is given twice"));
+            } else {
+                params.push((name.to_string(), value.value()));
+            }
+        } else {
+            let tt: TokenTree = content.parse()?;
+            errors.spanned(
+                &tt,
+                format!("param `{name}` takes a string value: `{name} = \"...\"`"),
+            );
+            while !content.is_empty() && !content.peek(Token![,]) {
+                content.parse::<TokenTree>()?;
+            }
+        }
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(())
 }

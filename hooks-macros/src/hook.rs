@@ -33,7 +33,17 @@ struct Handler<'a> {
 
 pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let args = args::parse(spec.attr, args, &mut errors);
+    let args = args::parse(spec.attr, args::Leading::Asset, args, &mut errors);
+    if let (Phase::Before, Some(bg)) = (spec.phase, &args.background) {
+        errors.spanned(
+            bg,
+            format!(
+                "a before handler cannot run in the background: it decides the call. Use an after \
+                 handler: #[{}(..., background)]",
+                spec.attr.replacen("before", "after", 1)
+            ),
+        );
+    }
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
@@ -306,11 +316,33 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             (quote!(#p::Phase::After), ty, adapter)
         }
     };
+    let (sig_ty, adapter) = if args.background.is_some() {
+        background_adapter(&p, h, &output_ty, ret_span)
+    } else {
+        (sig_ty, adapter)
+    };
     let kind = if h.is_async {
         quote!(#p::Kind::Async)
     } else {
         quote!(#p::Kind::Sync)
     };
+    let mode = if args.background.is_some() {
+        quote!(#p::Mode::Background)
+    } else {
+        quote!(#p::Mode::Blocking)
+    };
+    let timeout = match args.timeout_ms {
+        Some(ms) => quote!(#p::Option::Some(#p::Duration::from_millis(#ms))),
+        None => quote!(#p::Option::None),
+    };
+    let client_only = args.client_only;
+    let on_error = match spec.phase {
+        Phase::Before => quote!(false),
+        Phase::After => quote! {
+            <#p::Result<#output_ty, #p::HookError> as #p::AfterPayload<#payload>>::ON_ERROR
+        },
+    };
+    let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
 
     quote! {
         const _: () = {
@@ -318,6 +350,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             #asset_check
             #adapter
             static __HOOKS_ADAPTER: #sig_ty = __hooks_adapter;
+            static __HOOKS_STATE: #p::HandlerState = #p::HandlerState::new();
             #p::register!(#p::Registration {
                 id: ::core::concat!(::core::module_path!(), "::", #name_str),
                 operation: <__HooksOp as #p::Operation>::NAME,
@@ -325,7 +358,11 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 phase: #phase,
                 kind: #kind,
                 priority: #priority,
-                params: &[],
+                mode: #mode,
+                timeout: #timeout,
+                client_only: #client_only,
+                on_error: #on_error,
+                params: &[#(#params),*],
                 file: ::core::file!(),
                 line: ::core::line!(),
                 doc: #doc,
@@ -333,7 +370,52 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 op_type: #p::TypeId::of::<__HooksOp>,
                 op_type_name: #p::type_name::<__HooksOp>,
                 adapter: &__HOOKS_ADAPTER,
+                state: &__HOOKS_STATE,
             });
         };
     }
+}
+
+/// The adapter of a background after handler: clone the result, detach the context, and return
+/// the owned job (or `None` when the handler does not run on this result).
+fn background_adapter(
+    p: &TokenStream,
+    h: &Handler<'_>,
+    output_ty: &TokenStream,
+    ret_span: Span,
+) -> (TokenStream, TokenStream) {
+    let name = &h.func.sig.ident;
+    let payload = h.payload;
+    let ctx_arg = if h.takes_context {
+        quote!(, &ctx)
+    } else {
+        quote!()
+    };
+    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
+    let awaited = if h.is_async { quote!(.await) } else { quote!() };
+    let call = quote_spanned! {ret_span=>
+        #p::IntoAfter::into_after(#name(#borrow payload #ctx_arg) #awaited)
+    };
+    let clone = quote_spanned! {payload.span()=>
+        #p::Clone::clone(result)
+    };
+    let adapter = quote! {
+        fn __hooks_adapter<'a>(
+            result: &'a #p::Result<#output_ty, #p::HookError>,
+            ctx: &'a #p::Context,
+        ) -> #p::Option<#p::BoxFuture<'static, #p::Result<(), #p::HookError>>> {
+            if !<_ as #p::AfterPayload<#payload>>::runs_on(result) {
+                return #p::Option::None;
+            }
+            let mut owned: #p::Result<#output_ty, #p::HookError> = #clone;
+            let ctx = ctx.detached();
+            #p::Option::Some(#p::Box::pin(async move {
+                match <_ as #p::AfterPayload<#payload>>::project(&mut owned) {
+                    #p::Option::Some(payload) => #call,
+                    #p::Option::None => #p::Result::Ok(()),
+                }
+            }))
+        }
+    };
+    (quote!(#p::BackgroundAfter<__HooksOp>), adapter)
 }

@@ -1,0 +1,271 @@
+//! The policies wrapped around every handler run: panic isolation, timeouts, the recursion guard's
+//! depth marker, execution history and the tracing span.
+//!
+//! The dispatcher calls a handler through [`Policy::call_sync`] or [`Policy::call_async`] and gets
+//! back what the handler returned, or a [`Failure`] it then treats by phase: a failed before
+//! handler rejects the call (fail closed); a failed after handler is logged and counted, and the
+//! result is kept (or replaced, with [`AfterFailure::Fail`]).
+
+use std::any::Any;
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use crate::error::HookError;
+use crate::registration::{BoxFuture, Registration};
+use crate::stats::{History, Outcome};
+
+/// The timeout of a handler that does not set its own.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What happens to the result when an after handler panics or times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterFailure {
+    /// Log and count it; the caller gets the result as it was (the default).
+    #[default]
+    Keep,
+    /// The caller gets the failure as an error (500 `handler_panicked` or 504 `handler_timeout`).
+    Fail,
+}
+
+/// A handler run that did not return: it panicked or timed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Panicked(String),
+    TimedOut(Duration),
+}
+
+impl Failure {
+    /// The error a caller sees for this failure of `reg`.
+    pub(crate) fn to_error(&self, reg: &Registration) -> HookError {
+        match self {
+            Failure::Panicked(_) => HookError::new(
+                500,
+                "handler_panicked",
+                format!("hook handler {} failed", reg.id),
+            ),
+            Failure::TimedOut(limit) => HookError::new(
+                504,
+                "handler_timeout",
+                format!("hook handler {} did not finish within {limit:?}", reg.id),
+            ),
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self {
+            Failure::Panicked(_) => Outcome::Panicked,
+            Failure::TimedOut(_) => Outcome::TimedOut,
+        }
+    }
+
+    /// Log it, once, with the handler named.
+    pub(crate) fn log(&self, reg: &Registration, kept: bool) {
+        let effect = if kept {
+            "the result is kept"
+        } else {
+            "the call fails"
+        };
+        match self {
+            Failure::Panicked(msg) => tracing::error!(
+                handler = reg.id,
+                operation = reg.operation,
+                asset = reg.asset,
+                "hook handler panicked ({msg}); {effect}"
+            ),
+            Failure::TimedOut(limit) => tracing::error!(
+                handler = reg.id,
+                operation = reg.operation,
+                asset = reg.asset,
+                "hook handler did not finish within {limit:?}; {effect}"
+            ),
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+thread_local! {
+    /// How many handler runs enclose the code running on this thread right now.
+    static HANDLER_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The number of handler runs that enclose the current code on this thread: above zero, the code
+/// is a handler (or something a handler called), and the API calls it makes are nested calls.
+#[inline]
+pub(crate) fn handler_depth() -> u32 {
+    HANDLER_DEPTH.with(Cell::get)
+}
+
+/// Marks the current thread as running handler code until dropped (panics included).
+struct DepthGuard;
+
+impl DepthGuard {
+    #[inline]
+    fn enter() -> Self {
+        HANDLER_DEPTH.with(|d| d.set(d.get() + 1));
+        DepthGuard
+    }
+}
+
+impl Drop for DepthGuard {
+    #[inline]
+    fn drop(&mut self) {
+        HANDLER_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// The policy settings of one runtime.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) default_timeout: Duration,
+    pub(crate) after_failure: AfterFailure,
+    pub(crate) history: History,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            default_timeout: DEFAULT_TIMEOUT,
+            after_failure: AfterFailure::Keep,
+            history: History::Counts,
+        }
+    }
+}
+
+fn span(reg: &Registration) -> tracing::Span {
+    tracing::debug_span!(
+        "hook",
+        handler = reg.id,
+        operation = reg.operation,
+        asset = reg.asset,
+        phase = reg.phase.as_str()
+    )
+}
+
+impl Policy {
+    fn start(&self) -> Option<Instant> {
+        (self.history == History::Timed).then(Instant::now)
+    }
+
+    fn record(&self, reg: &Registration, outcome: Outcome, start: Option<Instant>) {
+        if self.history != History::Off {
+            reg.state.record(outcome, start.map(|s| s.elapsed()));
+        }
+    }
+
+    /// Count a run that returned `Ok`/`Err` (as `ok` says) or failed.
+    fn finish<T>(
+        &self,
+        reg: &Registration,
+        result: &Result<Result<T, HookError>, Failure>,
+        start: Option<Instant>,
+    ) {
+        if self.history == History::Off {
+            return;
+        }
+        let outcome = match result {
+            Ok(Ok(_)) => Outcome::Ok,
+            Ok(Err(_)) if reg.phase == crate::Phase::Before => Outcome::Rejected,
+            Ok(Err(_)) => Outcome::Errored,
+            Err(f) => f.outcome(),
+        };
+        self.record(reg, outcome, start);
+    }
+
+    /// Run a sync handler: isolated from panics, marked as handler code, counted.
+    #[inline]
+    pub(crate) fn call_sync<T>(
+        &self,
+        reg: &Registration,
+        f: impl FnOnce() -> Result<T, HookError>,
+    ) -> Result<Result<T, HookError>, Failure> {
+        let _span = span(reg).entered();
+        let start = self.start();
+        let result = {
+            let _depth = DepthGuard::enter();
+            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)))
+        };
+        self.finish(reg, &result, start);
+        result
+    }
+
+    /// Run an async handler: isolated from panics, cut at its timeout, marked as handler code on
+    /// every poll, counted.
+    pub(crate) async fn call_async<'a, T>(
+        &self,
+        reg: &Registration,
+        fut: BoxFuture<'a, Result<T, HookError>>,
+    ) -> Result<Result<T, HookError>, Failure> {
+        let start = self.start();
+        let limit = reg.timeout.unwrap_or(self.default_timeout);
+        let result = Guarded {
+            fut,
+            limit,
+            sleep: None,
+            span: span(reg),
+        }
+        .await;
+        self.finish(reg, &result, start);
+        result
+    }
+}
+
+/// A handler's future, polled with panic isolation, a timeout and the handler-depth marker.
+///
+/// The timer is created only if the first poll does not finish the handler, so an `async fn` that
+/// never waits costs no timer.
+pub(crate) struct Guarded<'a, T> {
+    pub(crate) fut: BoxFuture<'a, T>,
+    pub(crate) limit: Duration,
+    pub(crate) sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    pub(crate) span: tracing::Span,
+}
+
+impl<T> Future for Guarded<'_, T> {
+    type Output = Result<T, Failure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let _span = this.span.enter();
+        let polled = {
+            let _depth = DepthGuard::enter();
+            catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx)))
+        };
+        match polled {
+            Err(p) => return Poll::Ready(Err(Failure::Panicked(panic_message(&*p)))),
+            Ok(Poll::Ready(v)) => return Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => {}
+        }
+        if this.sleep.is_none() {
+            this.sleep = new_timer(this.limit);
+        }
+        if let Some(sleep) = &mut this.sleep
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(Failure::TimedOut(this.limit)));
+        }
+        Poll::Pending
+    }
+}
+
+/// A tokio timer, when the handler runs inside a tokio runtime with timers enabled; otherwise the
+/// handler runs without a timeout (documented on [`crate::Hooks`]).
+fn new_timer(limit: Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    // A runtime built without `enable_time` panics on timer creation: treat it as "no timer".
+    let _enter = handle.enter();
+    catch_unwind(|| Box::pin(tokio::time::sleep(limit))).ok()
+}

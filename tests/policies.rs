@@ -1,0 +1,765 @@
+//! Runtime policies, rule by rule: the recursion guard, origins, timeouts, panics, background
+//! handlers, limits, params, live switches and execution history.
+//!
+//! Each module holds its own entity type, so its handlers touch no other test.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hooks::prelude::*;
+use hooks::{AfterFailure, BackgroundConfig, Backpressure, History};
+
+fn hooks() -> Hooks {
+    Hooks::new().expect("the handlers of this test binary form a valid table")
+}
+
+fn stats(hooks: &Hooks, id: &str) -> hooks::Stats {
+    let reg = hooks
+        .table()
+        .registrations()
+        .iter()
+        .find(|r| r.id() == id)
+        .expect("a registered handler");
+    reg.stats()
+}
+
+mod recursion {
+    use super::*;
+
+    pub static HANDLER_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Looper {
+        pub fresh_context: bool,
+    }
+
+    /// Writes its own table again: with a child context, or with a brand-new one.
+    #[after_create("Looper")]
+    async fn write_again(record: &mut Looper, ctx: &Context) -> Result<(), HookError> {
+        HANDLER_RUNS.fetch_add(1, Ordering::SeqCst);
+        let hooks = ctx.require_extension::<Hooks>()?.clone();
+        let mut nested = if record.fresh_context {
+            Context::client()
+        } else {
+            ctx.child()
+        };
+        hooks.create(&mut nested, record.clone(), store).await?;
+        Ok(())
+    }
+
+    async fn store(l: Looper) -> Result<Looper, HookError> {
+        DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+        Ok(l)
+    }
+
+    #[tokio::test]
+    async fn a_handler_writing_its_own_table_does_not_loop() {
+        let hooks = hooks();
+        for fresh_context in [false, true] {
+            HANDLER_RUNS.store(0, Ordering::SeqCst);
+            DEFAULT_RUNS.store(0, Ordering::SeqCst);
+            let mut ctx = Context::client().with_extension(hooks.clone());
+            hooks
+                .create(&mut ctx, Looper { fresh_context }, store)
+                .await
+                .unwrap();
+            assert_eq!(
+                HANDLER_RUNS.load(Ordering::SeqCst),
+                1,
+                "fresh context: {fresh_context}"
+            );
+            assert_eq!(
+                DEFAULT_RUNS.load(Ordering::SeqCst),
+                2,
+                "the nested write itself happens"
+            );
+        }
+    }
+}
+
+mod opt_in {
+    use super::*;
+
+    pub static DEPTHS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Chain;
+
+    #[before_create("Chain")]
+    async fn recurse(record: &mut Chain, ctx: &Context) -> Result<(), HookError> {
+        DEPTHS.lock().unwrap().push(ctx.depth());
+        let hooks = ctx.require_extension::<Hooks>()?.clone();
+        hooks
+            .create(&mut ctx.child(), record.clone(), |c| async move { Ok(c) })
+            .await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn nested_calls_that_opt_in_fire_events_up_to_their_limit_then_fail_clearly() {
+        let hooks = hooks();
+        let mut ctx = Context::client()
+            .with_extension(hooks.clone())
+            .with_nested_events(2);
+        let err = hooks
+            .create(&mut ctx, Chain, |c| async move { Ok(c) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 508);
+        assert_eq!(err.code(), "recursion_limit");
+        assert!(err.message().contains("over the limit of 2"), "{err}");
+        assert_eq!(
+            *DEPTHS.lock().unwrap(),
+            [0, 1, 2],
+            "three levels ran: the call and two nested ones"
+        );
+    }
+}
+
+mod spawned {
+    use super::*;
+
+    pub static HANDLER_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Spawner;
+
+    #[after_create("Spawner")]
+    async fn spawn_a_write(record: &mut Spawner, ctx: &Context) -> Result<(), HookError> {
+        HANDLER_RUNS.fetch_add(1, Ordering::SeqCst);
+        let hooks = ctx.require_extension::<Hooks>()?.clone();
+        let (record, mut child) = (record.clone(), ctx.child());
+        let task = tokio::spawn(async move {
+            hooks
+                .create(&mut child, record, |s| async move { Ok(s) })
+                .await
+        });
+        task.await
+            .map_err(|e| HookError::internal(e.to_string()))??;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_guard_holds_in_a_task_spawned_with_the_child_context() {
+        let hooks = hooks();
+        let mut ctx = Context::client().with_extension(hooks.clone());
+        hooks
+            .create(&mut ctx, Spawner, |s| async move { Ok(s) })
+            .await
+            .unwrap();
+        assert_eq!(HANDLER_RUNS.load(Ordering::SeqCst), 1);
+    }
+}
+
+mod origins {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Visit {
+        pub marks: Vec<&'static str>,
+    }
+
+    #[before_create("Visit", client_only)]
+    fn clients_only(v: &mut Visit) {
+        v.marks.push("client-only");
+    }
+
+    #[before_create("Visit", priority = 1)]
+    fn everyone(v: &mut Visit, ctx: &Context) {
+        v.marks.push(if ctx.is_client() {
+            "everyone(client)"
+        } else {
+            "everyone(server)"
+        });
+    }
+
+    #[tokio::test]
+    async fn client_only_handlers_skip_calls_from_server_code() {
+        let hooks = hooks();
+        let from_client = hooks
+            .create(
+                &mut Context::client(),
+                Visit { marks: vec![] },
+                |v| async move { Ok(v) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(from_client.marks, ["client-only", "everyone(client)"]);
+        let from_server = hooks
+            .create(
+                &mut Context::server(),
+                Visit { marks: vec![] },
+                |v| async move { Ok(v) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(from_server.marks, ["everyone(server)"]);
+    }
+}
+
+mod timeouts {
+    use super::*;
+
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Slow {
+        pub note: String,
+    }
+
+    #[before_create("Slow", timeout = "200ms")]
+    async fn hangs_before(s: &mut Slow) {
+        if s.note == "hang before" {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    #[after_create("Slow", timeout = "3s")]
+    async fn hangs_after(s: &mut Slow) {
+        if s.note == "hang after" {
+            std::future::pending::<()>().await;
+        }
+        s.note.push_str(" (after ran)");
+    }
+
+    // Paused tokio time: the clock only moves when every task waits, so the cut is measured exactly
+    // and the test does not depend on the machine's speed.
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_before_handler_is_cut_at_its_timeout_and_rejects_the_call() {
+        let hooks = hooks();
+        let start = tokio::time::Instant::now();
+        let err = hooks
+            .create(
+                &mut Context::client(),
+                Slow {
+                    note: "hang before".into(),
+                },
+                |s| async move {
+                    DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+                    Ok(s)
+                },
+            )
+            .await
+            .unwrap_err();
+        let waited = start.elapsed();
+        assert_eq!((err.status(), err.code()), (504, "handler_timeout"));
+        assert!(err.message().contains("timeouts::hangs_before"), "{err}");
+        assert!(
+            waited >= Duration::from_millis(200) && waited <= Duration::from_millis(220),
+            "{waited:?}"
+        );
+        assert_eq!(
+            DEFAULT_RUNS.load(Ordering::SeqCst),
+            0,
+            "fail closed: the default does not run"
+        );
+        assert!(stats(&hooks, "policies::timeouts::hangs_before").timeouts >= 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_after_handler_is_cut_at_its_timeout_and_the_result_kept() {
+        let hooks = hooks();
+        let start = tokio::time::Instant::now();
+        let out = hooks
+            .create(
+                &mut Context::client(),
+                Slow {
+                    note: "hang after".into(),
+                },
+                |s| async move { Ok(s) },
+            )
+            .await
+            .unwrap();
+        let waited = start.elapsed();
+        assert_eq!(out.note, "hang after");
+        assert!(
+            waited >= Duration::from_secs(3) && waited <= Duration::from_millis(3300),
+            "{waited:?}"
+        );
+        assert!(stats(&hooks, "policies::timeouts::hangs_after").timeouts >= 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_default_timeout_applies_to_handlers_without_their_own() {
+        let hooks = Hooks::builder()
+            .default_timeout(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let start = tokio::time::Instant::now();
+        let err = hooks
+            .create(&mut Context::client(), Lazy, |l| async move { Ok(l) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "handler_timeout");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(50) && waited <= Duration::from_millis(55),
+            "{waited:?}"
+        );
+    }
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Lazy;
+
+    #[before_create("Lazy")]
+    async fn never_returns(_: &mut Lazy) {
+        std::future::pending::<()>().await;
+    }
+
+    #[test]
+    fn the_workspace_default_timeout_is_ten_seconds() {
+        assert_eq!(hooks::policy::DEFAULT_TIMEOUT, Duration::from_secs(10));
+    }
+}
+
+mod panics {
+    use super::*;
+
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Fragile {
+        pub mode: &'static str,
+    }
+
+    #[before_create("Fragile")]
+    fn panics_before(f: &mut Fragile) {
+        if f.mode == "panic before" {
+            panic!("boom before");
+        }
+    }
+
+    #[before_create("Fragile", priority = 1)]
+    async fn panics_before_async(f: &mut Fragile) {
+        tokio::task::yield_now().await;
+        if f.mode == "panic before async" {
+            panic!("boom before (async)");
+        }
+    }
+
+    #[after_create("Fragile")]
+    fn panics_after(f: &mut Fragile) {
+        if f.mode == "panic after" {
+            panic!("boom after");
+        }
+    }
+
+    async fn store(f: Fragile) -> Result<Fragile, HookError> {
+        if f.mode.starts_with("panic before") {
+            DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(f)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_before_handler_rejects_the_call_and_the_service_lives_on() {
+        let hooks = hooks();
+        for (mode, id) in [
+            ("panic before", "panics_before"),
+            ("panic before async", "panics_before_async"),
+        ] {
+            let err = hooks
+                .create(&mut Context::client(), Fragile { mode }, store)
+                .await
+                .unwrap_err();
+            assert_eq!((err.status(), err.code()), (500, "handler_panicked"));
+            assert!(err.message().contains(id), "{err}");
+            assert!(stats(&hooks, &format!("policies::panics::{id}")).panics >= 1);
+        }
+        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+        let fine = hooks
+            .create(&mut Context::client(), Fragile { mode: "calm" }, store)
+            .await;
+        assert_eq!(fine, Ok(Fragile { mode: "calm" }));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_after_handler_is_counted_and_the_result_kept_unless_configured_otherwise()
+    {
+        let kept = hooks()
+            .create(
+                &mut Context::client(),
+                Fragile {
+                    mode: "panic after",
+                },
+                store,
+            )
+            .await;
+        assert_eq!(
+            kept,
+            Ok(Fragile {
+                mode: "panic after"
+            })
+        );
+        let strict = Hooks::builder()
+            .after_failure(AfterFailure::Fail)
+            .build()
+            .unwrap();
+        let err = strict
+            .create(
+                &mut Context::client(),
+                Fragile {
+                    mode: "panic after",
+                },
+                store,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "handler_panicked");
+        assert!(stats(&strict, "policies::panics::panics_after").panics >= 2);
+    }
+}
+
+mod background {
+    use super::*;
+    use std::sync::atomic::AtomicU8;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Ping {
+        pub n: usize,
+        pub gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+        pub done: Option<std::sync::Arc<AtomicUsize>>,
+    }
+
+    pub static SEEN: Mutex<Vec<AtomicU8>> = Mutex::new(Vec::new());
+
+    /// Counts each event; waits on its gate when it has one; yields a few times to be slow.
+    #[after_create("Ping", background)]
+    async fn count(ping: &mut Ping, ctx: &Context) {
+        assert_eq!(ctx.operation(), "data.create");
+        if let Some(gate) = &ping.gate {
+            let _permit = gate.acquire().await;
+            if let Some(done) = &ping.done {
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            return;
+        }
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        if let Some(slot) = SEEN.lock().unwrap().get(ping.n) {
+            slot.fetch_add(1, Ordering::SeqCst);
+        }
+        // The caller's copy is untouched: this is an owned copy.
+        ping.n = usize::MAX;
+    }
+
+    #[tokio::test]
+    async fn a_background_handler_does_not_delay_the_caller_and_works_on_its_own_copy() {
+        let hooks = Hooks::builder().build().unwrap();
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let done = std::sync::Arc::new(AtomicUsize::new(0));
+        let ping = Ping {
+            n: 7,
+            gate: Some(gate.clone()),
+            done: Some(done.clone()),
+        };
+        // The handler cannot finish until the gate opens, yet the call returns.
+        let out = hooks
+            .create(&mut Context::client(), ping, |p| async move { Ok(p) })
+            .await
+            .unwrap();
+        assert_eq!(out.n, 7);
+        assert_eq!(done.load(Ordering::SeqCst), 0);
+        gate.add_permits(1);
+        let report = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!((report.queued, report.finished), (1, 1));
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hundred_thousand_events_through_a_small_queue_arrive_exactly_once_after_shutdown() {
+        const EVENTS: usize = 100_000;
+        *SEEN.lock().unwrap() = (0..EVENTS).map(|_| AtomicU8::new(0)).collect();
+        let hooks = Hooks::builder()
+            .background(BackgroundConfig {
+                capacity: 16,
+                concurrency: 4,
+                backpressure: Backpressure::Wait,
+            })
+            .build()
+            .unwrap();
+        let mut ctx = Context::client();
+        for n in 0..EVENTS {
+            hooks
+                .create(
+                    &mut ctx,
+                    Ping {
+                        n,
+                        gate: None,
+                        done: None,
+                    },
+                    |p| async move { Ok(p) },
+                )
+                .await
+                .unwrap();
+        }
+        let report = hooks.shutdown(Duration::from_secs(120)).unwrap();
+        assert_eq!(
+            (report.queued, report.finished, report.refused),
+            (EVENTS as u64, EVENTS as u64, 0)
+        );
+        let seen = SEEN.lock().unwrap();
+        let wrong: Vec<_> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.load(Ordering::SeqCst) != 1)
+            .take(5)
+            .collect();
+        assert!(wrong.is_empty(), "events not seen exactly once: {wrong:?}");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_with_reject_backpressure_fails_the_call_with_a_clear_error_and_loses_nothing()
+     {
+        let hooks = Hooks::builder()
+            .background(BackgroundConfig {
+                capacity: 1,
+                concurrency: 1,
+                backpressure: Backpressure::Reject,
+            })
+            .build()
+            .unwrap();
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let mut refused = None;
+        for _ in 0..10 {
+            let ping = Ping {
+                n: usize::MAX,
+                gate: Some(gate.clone()),
+                done: None,
+            };
+            if let Err(e) = hooks
+                .create(&mut Context::client(), ping, |p| async move { Ok(p) })
+                .await
+            {
+                refused = Some(e);
+                break;
+            }
+        }
+        let err = refused.expect("a queue of one fills up within ten calls");
+        assert_eq!((err.status(), err.code()), (503, "background_queue_full"));
+        gate.add_permits(100);
+        let report = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!(report.refused, 1);
+        assert_eq!(report.finished, report.queued, "every accepted event ran");
+    }
+
+    #[tokio::test]
+    async fn after_shutdown_background_events_are_refused_not_dropped() {
+        let hooks = Hooks::builder().build().unwrap();
+        hooks.shutdown(Duration::from_secs(1)).unwrap();
+        let err = hooks
+            .create(
+                &mut Context::client(),
+                Ping {
+                    n: usize::MAX,
+                    gate: None,
+                    done: None,
+                },
+                |p| async move { Ok(p) },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "shutting_down"));
+    }
+
+    #[test]
+    fn a_sync_call_queues_background_handlers_too() {
+        let hooks = Hooks::builder().build().unwrap();
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let out = hooks.run_sync::<ops::data::Create<Ping>, _>(
+            &mut Context::client(),
+            Ping {
+                n: usize::MAX,
+                gate: Some(gate),
+                done: None,
+            },
+            Ok,
+        );
+        assert!(out.is_ok());
+        let report = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!((report.queued, report.finished), (1, 1));
+    }
+}
+
+mod limits {
+    use super::*;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Crowded;
+
+    #[before_create("Crowded")]
+    fn one(_: &mut Crowded) {}
+    #[before_create("Crowded")]
+    fn two(_: &mut Crowded) {}
+    #[before_create("Crowded")]
+    fn three(_: &mut Crowded) {}
+
+    #[test]
+    fn too_many_subscribers_fail_the_build_naming_every_handler() {
+        let err = Hooks::builder().max_subscribers(2).build().unwrap_err();
+        let crowded: Vec<_> = err
+            .problems
+            .iter()
+            .filter(|p| p.problem.contains("\"Crowded\""))
+            .map(|p| p.handler.as_str())
+            .collect();
+        assert_eq!(
+            crowded,
+            [
+                "policies::limits::one",
+                "policies::limits::three",
+                "policies::limits::two"
+            ]
+        );
+        assert!(err.to_string().contains("over the limit of 2"), "{err}");
+    }
+
+    #[test]
+    fn the_default_subscriber_limit_is_ten() {
+        assert_eq!(hooks::dispatch::DEFAULT_MAX_SUBSCRIBERS, 10);
+        assert!(
+            Hooks::new().is_ok(),
+            "three handlers are within the default limit"
+        );
+    }
+}
+
+mod params {
+    use super::*;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Region {
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Region", params(region = "eu-west", retries = "3"))]
+    fn read_params(r: &mut Region, ctx: &Context) {
+        r.seen.push(format!(
+            "{:?} {:?} {:?}",
+            ctx.param("region"),
+            ctx.param("retries"),
+            ctx.param("missing")
+        ));
+    }
+
+    #[before_create("Region", priority = 1)]
+    fn no_params(r: &mut Region, ctx: &Context) {
+        r.seen.push(format!("{}", ctx.params().len()));
+    }
+
+    #[tokio::test]
+    async fn params_written_in_the_attribute_reach_only_their_handler() {
+        let out = hooks()
+            .create(
+                &mut Context::client(),
+                Region { seen: vec![] },
+                |r| async move { Ok(r) },
+            )
+            .await;
+        assert_eq!(
+            out.unwrap().seen,
+            ["Some(\"eu-west\") Some(\"3\") None", "0"]
+        );
+    }
+}
+
+mod switches {
+    use super::*;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Switched {
+        pub hits: u32,
+    }
+
+    #[before_create("Switched")]
+    fn bump(s: &mut Switched) {
+        s.hits += 1;
+    }
+
+    #[tokio::test]
+    async fn a_disabled_handler_is_skipped_until_enabled_again() {
+        let hooks = hooks();
+        let run = |h: Hooks| async move {
+            h.create(
+                &mut Context::client(),
+                Switched { hits: 0 },
+                |s| async move { Ok(s) },
+            )
+            .await
+            .unwrap()
+            .hits
+        };
+        assert_eq!(run(hooks.clone()).await, 1);
+        assert_eq!(hooks.set_enabled("policies::switches::bump", false), Ok(1));
+        assert!(!stats(&hooks, "policies::switches::bump").enabled);
+        assert_eq!(run(hooks.clone()).await, 0);
+        hooks.set_enabled("policies::switches::bump", true).unwrap();
+        assert_eq!(run(hooks.clone()).await, 1);
+        assert_eq!(
+            hooks
+                .set_enabled("policies::switches::nope", false)
+                .unwrap_err()
+                .status(),
+            404
+        );
+    }
+}
+
+mod history {
+    use super::*;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Tracked {
+        pub reject: bool,
+        pub fail_after: bool,
+    }
+
+    #[before_create("Tracked")]
+    fn gate(t: &mut Tracked) -> Result<(), HookError> {
+        if t.reject {
+            Err(HookError::rejected("no"))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[after_create("Tracked")]
+    fn check(t: &mut Tracked) -> Result<(), HookError> {
+        if t.fail_after {
+            Err(HookError::internal("after says no"))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn execution_history_counts_calls_rejections_and_errors_and_times_them_when_asked() {
+        let hooks = Hooks::builder().history(History::Timed).build().unwrap();
+        let mut ctx = Context::client();
+        for (reject, fail_after) in [(false, false), (true, false), (false, true), (false, false)] {
+            let _ = hooks
+                .create(&mut ctx, Tracked { reject, fail_after }, |t| async move {
+                    Ok(t)
+                })
+                .await;
+        }
+        let gate = stats(&hooks, "policies::history::gate");
+        assert_eq!(
+            (
+                gate.calls,
+                gate.rejections,
+                gate.errors,
+                gate.panics,
+                gate.timeouts
+            ),
+            (4, 1, 0, 0, 0)
+        );
+        let check = stats(&hooks, "policies::history::check");
+        // After handlers that take only the value skip the rejected call.
+        assert_eq!((check.calls, check.rejections, check.errors), (3, 0, 1));
+        assert!(gate.time_spent > Duration::ZERO);
+    }
+}
