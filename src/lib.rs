@@ -46,6 +46,11 @@
 //! crate once in the binary: `use my_handlers as _;`.
 #![deny(missing_docs)]
 
+pub use hooks_core::operation;
+pub use hooks_core::ops::events::Event;
+pub use hooks_core::ops::files::FileInfo;
+pub use hooks_core::ops::messaging::{Message, Published};
+pub use hooks_core::ops::users::{Credentials, NewUser, ResetRequest, Secret, Session};
 pub use hooks_core::{
     AfterFailure, BackgroundConfig, BackgroundStats, Backpressure, Changes, Condition, Context,
     Entity, Flow, History, HookError, Hooks, HooksBuilder, Id, Key, Kind, Mode, Op, Operation,
@@ -53,8 +58,12 @@ pub use hooks_core::{
     background, context, dispatch, entity, error, event, ops, policy, registration, stats, table,
 };
 pub use hooks_macros::{
-    Entity, after_create, after_delete, after_find, after_find_by_id, after_update, before_create,
-    before_delete, before_find, before_find_by_id, before_update,
+    Entity, Event, after, after_create, after_delete, after_file_delete, after_find,
+    after_find_by_id, after_login, after_logout, after_password_reset, after_publish,
+    after_register, after_update, after_upload, after_user_delete, after_user_update, before,
+    before_create, before_delete, before_file_delete, before_find, before_find_by_id, before_login,
+    before_logout, before_password_reset, before_publish, before_register, before_update,
+    before_upload, before_user_delete, before_user_update, on_event,
 };
 
 #[doc(hidden)]
@@ -67,8 +76,15 @@ pub mod prelude {
         Changes, Context, Entity, Flow, HookError, Hooks, Id, Key, Op, Origin, Query, User,
     };
     pub use crate::{
-        after_create, after_delete, after_find, after_find_by_id, after_update, before_create,
-        before_delete, before_find, before_find_by_id, before_update,
+        Credentials, Event, FileInfo, Message, NewUser, Published, ResetRequest, Secret, Session,
+    };
+    pub use crate::{
+        after, after_create, after_delete, after_file_delete, after_find, after_find_by_id,
+        after_login, after_logout, after_password_reset, after_publish, after_register,
+        after_update, after_upload, after_user_delete, after_user_update, before, before_create,
+        before_delete, before_file_delete, before_find, before_find_by_id, before_login,
+        before_logout, before_password_reset, before_publish, before_register, before_update,
+        before_upload, before_user_delete, before_user_update, on_event, operation,
     };
     pub use serde::{Deserialize, Serialize};
 }

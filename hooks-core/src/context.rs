@@ -314,9 +314,17 @@ impl Context {
     }
 
     /// Start a call: set the event and clear the state a previous call left.
-    pub(crate) fn begin(&mut self, operation: &'static str, asset: &'static str) {
+    pub(crate) fn begin(
+        &mut self,
+        operation: &'static str,
+        asset: &'static str,
+        named: Option<&str>,
+    ) {
         self.operation = operation;
-        self.asset = Cow::Borrowed(asset);
+        self.asset = match named {
+            Some(a) if a != asset => Cow::Owned(a.to_owned()),
+            _ => Cow::Borrowed(asset),
+        };
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         if !state.is_empty() {
             state.clear();

@@ -21,6 +21,8 @@ use crate::entity::{Changes, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
+use crate::ops::events::{Emit, Event};
+use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, Policy};
 use crate::registration::{BoxFuture, Registration};
 use crate::stats::History;
@@ -28,6 +30,9 @@ use crate::table::{AfterFn, BeforeFn, Slot, Table};
 
 /// The default limit of handlers subscribed to one event (operation, asset and phase).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 10;
+
+/// The default limit of a custom event's or a dynamic record's size, serialized as JSON: 1 MiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
 
 /// The hooks runtime: runs an operation's handlers around the service's default logic.
 ///
@@ -54,6 +59,7 @@ struct Inner {
     table: TableRef,
     policy: Policy,
     queue: Queue,
+    max_payload_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -68,6 +74,7 @@ pub struct HooksBuilder {
     policy: Policy,
     background: BackgroundConfig,
     max_subscribers: usize,
+    max_payload_bytes: usize,
     table: Option<Table>,
 }
 
@@ -102,6 +109,12 @@ impl HooksBuilder {
         self
     }
 
+    /// The largest custom event or dynamic record, serialized as JSON (default 1 MiB).
+    pub fn max_payload_bytes(mut self, max: usize) -> Self {
+        self.max_payload_bytes = max;
+        self
+    }
+
     /// Use this table instead of every handler linked into the binary (tests use it to run a
     /// chosen set of handlers).
     pub fn table(mut self, table: Table) -> Self {
@@ -126,6 +139,7 @@ impl HooksBuilder {
                 table,
                 policy: self.policy,
                 queue: Queue::new(self.background),
+                max_payload_bytes: self.max_payload_bytes,
             }),
         })
     }
@@ -169,6 +183,15 @@ const _: fn() = || {
     shared::<Hooks>();
 };
 
+/// What a dispatch is for: an API call, or a custom event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    /// An after handler's `Err` replaces the result.
+    Call,
+    /// Every handler runs: an after handler's `Err` is logged and counted, and the next one runs.
+    Event,
+}
+
 /// Whether a call fires its events.
 enum Nesting {
     /// A top-level call, or a nested one that opted in within its limit.
@@ -191,6 +214,7 @@ impl Hooks {
             policy: Policy::default(),
             background: BackgroundConfig::default(),
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             table: None,
         }
     }
@@ -299,12 +323,20 @@ impl Hooks {
     /// counted and, with [`AfterFailure::Fail`], replaces it too.
     fn after_step<O>(
         &self,
+        kind: CallKind,
         reg: &Registration,
         step: Result<Result<(), HookError>, Failure>,
         result: &mut Result<O, HookError>,
     ) {
         match step {
             Ok(Ok(())) => {}
+            Ok(Err(e)) if kind == CallKind::Event => tracing::warn!(
+                handler = reg.id,
+                event = reg.operation,
+                code = e.code(),
+                "event handler returned an error: {}",
+                e.message()
+            ),
             Ok(Err(e)) => *result = Err(e),
             Err(failure) => {
                 let keep = self.inner.policy.after_failure == AfterFailure::Keep;
@@ -343,6 +375,50 @@ impl Hooks {
     pub async fn run<Op, F, Fut>(
         &self,
         ctx: &mut Context,
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Fut,
+        Fut: Future<Output = Result<Op::Output, HookError>>,
+    {
+        self.run_at::<Op, F, Fut>(ctx, CallKind::Call, None, input, default)
+            .await
+    }
+
+    /// [`Hooks::run`] on an asset the call names (a channel, a dynamic table): the handlers of
+    /// that asset and those of `"*"` run.
+    pub async fn run_on<Op, F, Fut>(
+        &self,
+        ctx: &mut Context,
+        asset: &str,
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Fut,
+        Fut: Future<Output = Result<Op::Output, HookError>>,
+    {
+        self.run_at::<Op, F, Fut>(ctx, CallKind::Call, Some(asset), input, default)
+            .await
+    }
+
+    /// The slot of `Op` on the named asset, or on its own.
+    #[inline]
+    fn slot_at<Op: Operation>(&self, asset: Option<&str>) -> Option<&Slot<Op>> {
+        match asset {
+            Some(a) if a != Op::ASSET => self.table().resolve::<Op>(a),
+            _ => self.slot::<Op>(),
+        }
+    }
+
+    async fn run_at<Op, F, Fut>(
+        &self,
+        ctx: &mut Context,
+        kind: CallKind,
+        asset: Option<&str>,
         mut input: Op::Input,
         default: F,
     ) -> Result<Op::Output, HookError>
@@ -351,7 +427,7 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
-        let Some(slot) = self.slot::<Op>() else {
+        let Some(slot) = self.slot_at::<Op>(asset) else {
             return default(input).await;
         };
         if let Some(problem) = &slot.problem {
@@ -361,7 +437,7 @@ impl Hooks {
             return default(input).await;
         }
         let policy = &self.inner.policy;
-        ctx.begin(Op::NAME, Op::ASSET);
+        ctx.begin(Op::NAME, Op::ASSET, asset);
         let mut early = None;
         for h in slot.before.iter() {
             if !h.reg.runs_for(ctx) {
@@ -391,7 +467,7 @@ impl Hooks {
                 AfterFn::Sync(f) => policy.call_sync(h.reg, || f(&mut result, ctx)),
                 AfterFn::Async(f) => policy.call_async(h.reg, f(&mut result, ctx)).await,
             };
-            self.after_step(h.reg, step, &mut result);
+            self.after_step(kind, h.reg, step, &mut result);
         }
         for h in slot.background.iter() {
             if !h.reg.runs_after(ctx, &result) {
@@ -413,6 +489,35 @@ impl Hooks {
     pub fn run_sync<Op, F>(
         &self,
         ctx: &mut Context,
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
+    {
+        self.run_sync_at::<Op, F>(ctx, None, input, default)
+    }
+
+    /// [`Hooks::run_sync`] on an asset the call names.
+    pub fn run_sync_on<Op, F>(
+        &self,
+        ctx: &mut Context,
+        asset: &str,
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
+    {
+        self.run_sync_at::<Op, F>(ctx, Some(asset), input, default)
+    }
+
+    fn run_sync_at<Op, F>(
+        &self,
+        ctx: &mut Context,
+        asset: Option<&str>,
         mut input: Op::Input,
         default: F,
     ) -> Result<Op::Output, HookError>
@@ -420,7 +525,7 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        let Some(slot) = self.slot::<Op>() else {
+        let Some(slot) = self.slot_at::<Op>(asset) else {
             return default(input);
         };
         if let Some(problem) = &slot.problem {
@@ -440,7 +545,7 @@ impl Hooks {
             return default(input);
         }
         let policy = &self.inner.policy;
-        ctx.begin(Op::NAME, Op::ASSET);
+        ctx.begin(Op::NAME, Op::ASSET, asset);
         let mut early = None;
         for h in slot.before.iter() {
             if !h.reg.runs_for(ctx) {
@@ -470,11 +575,8 @@ impl Hooks {
             let AfterFn::Sync(f) = h.f else {
                 unreachable!("checked: no async handler")
             };
-            self.after_step(
-                h.reg,
-                policy.call_sync(h.reg, || f(&mut result, ctx)),
-                &mut result,
-            );
+            let step = policy.call_sync(h.reg, || f(&mut result, ctx));
+            self.after_step(CallKind::Call, h.reg, step, &mut result);
         }
         for h in slot.background.iter() {
             if !h.reg.runs_after(ctx, &result) {
@@ -489,6 +591,54 @@ impl Hooks {
         }
         ctx.leave();
         result
+    }
+
+    /// The largest event or dynamic record this runtime accepts, in bytes of JSON.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.inner.max_payload_bytes
+    }
+
+    /// Check that `value` serializes to at most [`Hooks::max_payload_bytes`] of JSON: 413
+    /// `payload_too_large` otherwise, naming `what`.
+    pub fn check_payload_size<T: serde::Serialize + ?Sized>(
+        &self,
+        what: &str,
+        value: &T,
+    ) -> Result<usize, HookError> {
+        payload_size(what, value, self.inner.max_payload_bytes)
+    }
+
+    /// Raise custom event `event`: every `#[on_event]` handler of its type runs, in order. A
+    /// handler that fails is logged and counted and does not stop the others; background handlers
+    /// are queued. Fails only when the event cannot be delivered: it is over the payload limit
+    /// (413), a before handler vetoed it, or the background queue refused it.
+    pub async fn emit<E: Event>(&self, ctx: &mut Context, event: E) -> Result<(), HookError> {
+        self.check_payload_size(E::NAME, &event)?;
+        self.run_at::<Emit<E>, _, _>(ctx, CallKind::Event, None, event, |e| async move { Ok(e) })
+            .await
+            .map(drop)
+    }
+
+    /// Publish `message` to its channel through the hooks ([`Publish`]): handlers of the channel
+    /// and of `"*"` run. The channel must not be empty, and the message must be within the payload
+    /// limit.
+    pub async fn publish<F, Fut>(
+        &self,
+        ctx: &mut Context,
+        message: Message,
+        default: F,
+    ) -> Result<Published, HookError>
+    where
+        F: FnOnce(Message) -> Fut,
+        Fut: Future<Output = Result<Published, HookError>>,
+    {
+        if message.channel.trim().is_empty() {
+            return Err(HookError::bad_request("a message needs a channel"));
+        }
+        self.check_payload_size("the message", &message)?;
+        let channel = message.channel.clone();
+        self.run_on::<Publish, F, Fut>(ctx, &channel, message, default)
+            .await
     }
 
     /// Create `record` in its table through the hooks ([`Create`]).
@@ -564,5 +714,43 @@ impl Hooks {
         Fut: Future<Output = Result<E, HookError>>,
     {
         self.run::<FindById<E>, F, Fut>(ctx, key, default).await
+    }
+}
+
+/// Counts the bytes a serializer writes, and stops it past a limit.
+struct SizeLimit {
+    written: usize,
+    limit: usize,
+}
+
+impl std::io::Write for SizeLimit {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written = self.written.saturating_add(buf.len());
+        if self.written > self.limit {
+            return Err(std::io::Error::other("over the payload limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The JSON size of `value`, or 413 when it is over `limit` (or 400 when it cannot be serialized).
+pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
+    what: &str,
+    value: &T,
+    limit: usize,
+) -> Result<usize, HookError> {
+    let mut counter = SizeLimit { written: 0, limit };
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => Ok(counter.written),
+        Err(_) if counter.written > limit => Err(HookError::payload_too_large(format!(
+            "{what} is over the payload limit of {limit} bytes of JSON"
+        ))),
+        Err(e) => Err(HookError::bad_request(format!(
+            "{what} cannot be serialized as JSON: {e}"
+        ))),
     }
 }

@@ -15,8 +15,11 @@ pub trait Operation: 'static {
     type Output: Send + 'static;
     /// The operation's name, such as `"data.create"`.
     const NAME: &'static str;
-    /// The asset (table, collection, channel) the operation is about, such as `"Contact"`.
+    /// The asset (table, collection, channel) the operation is about, such as `"Contact"`; `"*"`
+    /// when the call names it ([`crate::Hooks::run_on`]).
     const ASSET: &'static str;
+    /// A one-line description, for the catalog.
+    const DESCRIPTION: &'static str = "";
 
     /// A per-type cache of this operation's slot in the global table, when the type can offer one.
     #[doc(hidden)]
@@ -64,4 +67,91 @@ pub enum Flow<T> {
     /// Skip the remaining before handlers and the default logic; this is the call's result (the
     /// after handlers still run on it).
     Return(T),
+}
+
+/// What the catalog knows of an operation type: its name, asset, description and payload types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct OperationInfo {
+    /// The operation's name, such as `"data.create"`.
+    pub name: &'static str,
+    /// Its asset, or `"*"` when each call names one (data operations: the table).
+    pub asset: &'static str,
+    /// A one-line description.
+    pub description: &'static str,
+    /// The input type (what before handlers see).
+    pub input: &'static str,
+    /// The output type (what after handlers see).
+    pub output: &'static str,
+}
+
+/// Declare an operation of the service's own: a marker type implementing [`Operation`], listed in
+/// the catalog, with `#[before(Name)]` and `#[after(Name)]` handlers.
+///
+/// ```
+/// use hooks_core::operation;
+///
+/// pub struct Invitation { pub email: String }
+///
+/// operation! {
+///     /// Send an invitation email.
+///     pub SendInvitation: "messaging.send_invitation", Invitation => ()
+/// }
+/// # use hooks_core::Operation;
+/// assert_eq!(SendInvitation::NAME, "messaging.send_invitation");
+/// assert_eq!(SendInvitation::DESCRIPTION, "Send an invitation email.");
+/// ```
+///
+/// `on "..."` after the name gives the operation a fixed asset (the default is `"*"`: calls
+/// name it with [`crate::Hooks::run_on`], or there is none).
+#[macro_export]
+macro_rules! operation {
+    (
+        #[doc = $first:literal]
+        $(#[doc = $more:literal])*
+        $vis:vis $ty:ident : $name:literal $(on $asset:literal)?, $input:ty => $output:ty $(,)?
+    ) => {
+        #[doc = $first]
+        $(#[doc = $more])*
+        $vis struct $ty;
+
+        impl $crate::Operation for $ty {
+            type Input = $input;
+            type Output = $output;
+            const NAME: &'static str = $name;
+            const ASSET: &'static str = $crate::__operation_asset!($($asset)?);
+            const DESCRIPTION: &'static str = $crate::__private::trim_doc($first);
+
+            fn slot_cache() -> ::core::option::Option<&'static $crate::table::SlotCache> {
+                static CACHE: $crate::table::SlotCache = $crate::table::SlotCache::new();
+                ::core::option::Option::Some(&CACHE)
+            }
+        }
+
+        const _: () = {
+            $crate::__register_operation!($crate::event::OperationInfo {
+                name: $name,
+                asset: $crate::__operation_asset!($($asset)?),
+                description: $crate::__private::trim_doc($first),
+                input: ::core::stringify!($input),
+                output: ::core::stringify!($output),
+            });
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __operation_asset {
+    () => {
+        "*"
+    };
+    ($asset:literal) => {
+        $asset
+    };
+}
+
+/// A doc line without its leading space, usable in constants.
+#[doc(hidden)]
+pub const fn trim_doc(line: &'static str) -> &'static str {
+    line.trim_ascii()
 }

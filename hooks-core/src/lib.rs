@@ -20,7 +20,7 @@ pub use context::{Context, User};
 pub use dispatch::{Hooks, HooksBuilder};
 pub use entity::{Changes, Condition, Entity, Id, Key, Op, Query, Sort};
 pub use error::{HookError, TableError, TableProblem};
-pub use event::{Flow, Operation, Origin, Phase};
+pub use event::{Flow, Operation, OperationInfo, Origin, Phase};
 pub use policy::AfterFailure;
 pub use registration::{Kind, Mode, Registration};
 pub use stats::{History, Stats};
@@ -30,14 +30,19 @@ pub use table::Table;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__register as register;
+    pub use crate::__register_operation as register_operation;
     pub use crate::entity::{DataSlots, EntityOf};
-    #[cfg(all(feature = "linkme", not(feature = "inventory")))]
-    pub use crate::registration::REGISTRY;
+    pub use crate::event::OperationInfo;
+    pub use crate::event::trim_doc;
+    pub use crate::ops::events::Event;
     pub use crate::registration::{
         AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, IntoAfter, IntoFlow,
         Payload, Registration, SyncAfter, SyncBefore, str_eq,
     };
+    #[cfg(all(feature = "linkme", not(feature = "inventory")))]
+    pub use crate::registration::{OPERATIONS, REGISTRY};
     pub use crate::stats::HandlerState;
+    pub use crate::table::SlotCache;
     pub use crate::{Context, Entity, HookError, Operation, ops};
     pub use crate::{event::Flow, event::Phase, registration::Kind, registration::Mode};
     #[cfg(feature = "inventory")]

@@ -232,14 +232,34 @@ pub fn registered() -> impl Iterator<Item = &'static Registration> {
     collect::all()
 }
 
+/// Every operation declared in the binary (the standard catalog and the service's own), in link
+/// order.
+pub fn declared_operations() -> impl Iterator<Item = &'static crate::event::OperationInfo> {
+    collect::operations()
+}
+
 #[cfg(feature = "inventory")]
 mod collect {
     use super::Registration;
+    use crate::event::OperationInfo;
 
     inventory::collect!(Registration);
+    inventory::collect!(OperationInfo);
 
     pub(super) fn all() -> impl Iterator<Item = &'static Registration> {
         inventory::iter::<Registration>.into_iter()
+    }
+
+    pub(super) fn operations() -> impl Iterator<Item = &'static OperationInfo> {
+        inventory::iter::<OperationInfo>.into_iter()
+    }
+
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register_operation {
+        ($info:expr) => {
+            $crate::__private::inventory::submit! { $info }
+        };
     }
 
     #[doc(hidden)]
@@ -254,13 +274,32 @@ mod collect {
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 mod collect {
     use super::Registration;
+    use crate::event::OperationInfo;
 
     #[doc(hidden)]
     #[linkme::distributed_slice]
     pub static REGISTRY: [Registration];
 
+    #[doc(hidden)]
+    #[linkme::distributed_slice]
+    pub static OPERATIONS: [OperationInfo];
+
     pub(super) fn all() -> impl Iterator<Item = &'static Registration> {
         REGISTRY.iter()
+    }
+
+    pub(super) fn operations() -> impl Iterator<Item = &'static OperationInfo> {
+        OPERATIONS.iter()
+    }
+
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register_operation {
+        ($info:expr) => {
+            #[$crate::__private::linkme::distributed_slice($crate::__private::OPERATIONS)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static __HOOKS_OPERATION: $crate::event::OperationInfo = $info;
+        };
     }
 
     #[doc(hidden)]
@@ -281,7 +320,7 @@ compile_error!(
 
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 #[doc(hidden)]
-pub use collect::REGISTRY;
+pub use collect::{OPERATIONS, REGISTRY};
 
 /// Lets a handler take a part of an operation's input: `&mut Contact` out of `Changes<Contact>`.
 #[doc(hidden)]

@@ -174,6 +174,17 @@ impl Table {
         }
     }
 
+    /// The handlers that run on `(operation, asset)`: those of the asset and those of `"*"`,
+    /// merged in run order (phase, priority, id).
+    pub fn handlers_for(&self, operation: &str, asset: &str) -> Vec<&'static Registration> {
+        let mut all: Vec<&'static Registration> = self.handlers(operation, asset).to_vec();
+        if asset != "*" {
+            all.extend_from_slice(self.handlers(operation, "*"));
+            all.sort_by_key(|r| (r.phase, r.order_key()));
+        }
+        all
+    }
+
     /// The slot of `Op` on `asset`, typed; `None` when it has no handlers.
     pub(crate) fn resolve<Op: Operation>(&self, asset: &str) -> Option<&Slot<Op>> {
         let known = {
@@ -229,7 +240,7 @@ impl Table {
     }
 
     fn build_slot<Op: Operation>(&self, asset: &str) -> Option<Arc<dyn Any + Send + Sync>> {
-        let regs = self.handlers(Op::NAME, asset);
+        let regs = self.handlers_for(Op::NAME, asset);
         if regs.is_empty() {
             return None;
         }
@@ -246,7 +257,7 @@ impl Table {
         let mut before = Vec::new();
         let mut after = Vec::new();
         let mut background = Vec::new();
-        for &reg in regs {
+        for &reg in &regs {
             match adapt::<Op>(reg) {
                 Ok(Adapted::Before(f)) => before.push(Entry { reg, f }),
                 Ok(Adapted::After(f)) => after.push(Entry { reg, f }),

@@ -11,6 +11,7 @@ use crate::errors::Errors;
 const OPTIONS: &str = "`priority = N`, `timeout = \"2s\"`, `background`, `client_only`, `params(key = \"value\", ...)`";
 
 pub(crate) struct HookArgs {
+    pub(crate) op: Option<syn::Type>,
     pub(crate) asset: Option<LitStr>,
     pub(crate) priority: i32,
     pub(crate) timeout_ms: Option<u64>,
@@ -19,11 +20,16 @@ pub(crate) struct HookArgs {
     pub(crate) params: Vec<(String, String)>,
 }
 
-/// What comes before the options: an asset string, or nothing (for attributes that name their
-/// operation some other way).
+/// What comes before the options.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Leading {
+    /// An asset string (the data attributes).
     Asset,
+    /// An asset string or nothing (messaging: a channel, or every channel).
+    OptionalAsset,
+    /// An operation type, then optionally an asset string (`before(Op)`).
+    Operation,
+    /// Nothing (attributes whose operation is fixed).
     Nothing,
 }
 
@@ -34,6 +40,7 @@ pub(crate) fn parse(
     errors: &mut Errors,
 ) -> HookArgs {
     let mut out = HookArgs {
+        op: None,
         asset: None,
         priority: 0,
         timeout_ms: None,
@@ -52,7 +59,7 @@ pub(crate) fn parse(
             }
             if input.peek(LitStr) {
                 let lit: LitStr = input.parse()?;
-                check_asset(&lit, errors);
+                check_asset(&lit, false, errors);
                 out.asset = Some(lit);
             } else {
                 let tt: TokenTree = input.parse()?;
@@ -63,8 +70,41 @@ pub(crate) fn parse(
                 skip_value(input)?;
             }
         }
-        let mut seen: Vec<String> = Vec::new();
         let mut first = leading == Leading::Nothing;
+        if leading == Leading::Operation {
+            if input.is_empty() {
+                errors.at(
+                    Span::call_site(),
+                    format!("missing operation: write #[{attr}(MyOperation)], naming its type"),
+                );
+                return Ok(());
+            }
+            if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                errors.spanned(
+                    &lit,
+                    format!("#[{attr}] names an operation type first: #[{attr}(MyOperation)]"),
+                );
+            } else {
+                out.op = Some(input.parse()?);
+            }
+            if input.peek(Token![,]) && input.peek2(LitStr) {
+                input.parse::<Token![,]>()?;
+                let lit: LitStr = input.parse()?;
+                check_asset(&lit, true, errors);
+                out.asset = Some(lit);
+            }
+        }
+        if leading == Leading::OptionalAsset {
+            first = true;
+            if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                check_asset(&lit, true, errors);
+                out.asset = Some(lit);
+                first = false;
+            }
+        }
+        let mut seen: Vec<String> = Vec::new();
         while !input.is_empty() {
             if !first {
                 input.parse::<Token![,]>()?;
@@ -132,11 +172,11 @@ fn expect_eq(
     Ok(())
 }
 
-fn check_asset(lit: &LitStr, errors: &mut Errors) {
+fn check_asset(lit: &LitStr, wildcard_ok: bool, errors: &mut Errors) {
     let value = lit.value();
     if value.trim().is_empty() {
         errors.spanned(lit, "the asset is empty: name a table, such as \"Contact\"");
-    } else if value == "*" {
+    } else if value == "*" && !wildcard_ok {
         errors.spanned(
             lit,
             "wildcard assets are not supported by the data attributes yet: name one table",

@@ -68,3 +68,66 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         };
     }
 }
+
+/// `#[derive(Event)]`: the event's name, description and slot cache.
+pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
+    let input: DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(e) => return e.to_compile_error(),
+    };
+    let mut errors = Errors::default();
+    let mut name: Option<LitStr> = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let lit: LitStr = meta.value()?.parse()?;
+                let value = lit.value();
+                if name.is_some() {
+                    errors.spanned(&lit, "`name` is given twice");
+                } else if value.trim().is_empty() || value.trim() != value || value.contains('*') {
+                    errors.spanned(
+                        &lit,
+                        "an event name is a plain, non-empty name such as \"invoice.paid\"",
+                    );
+                } else {
+                    name = Some(lit);
+                }
+                Ok(())
+            } else {
+                Err(meta.error("unknown option of #[event]; the option is `name = \"...\"`"))
+            }
+        });
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    if !input.generics.params.is_empty() {
+        errors.spanned(&input.generics, "an event type cannot be generic");
+    }
+    if !errors.is_empty() {
+        return errors.into_compile_errors();
+    }
+    let ty = &input.ident;
+    let name = name.map_or_else(|| ty.to_string(), |n| n.value());
+    let description = crate::hook::doc_of(&input.attrs);
+    let p = quote!(::hooks::__private);
+    quote! {
+        const _: () = {
+            impl #p::Event for #ty {
+                const NAME: &'static str = #name;
+                const DESCRIPTION: &'static str = #description;
+                fn __slot_cache() -> #p::Option<&'static #p::SlotCache> {
+                    static CACHE: #p::SlotCache = #p::SlotCache::new();
+                    #p::Option::Some(&CACHE)
+                }
+            }
+            #p::register_operation!(#p::OperationInfo {
+                name: #name,
+                asset: "events",
+                description: #description,
+                input: ::core::stringify!(#ty),
+                output: "()",
+            });
+        };
+    }
+}

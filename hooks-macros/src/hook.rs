@@ -15,10 +15,25 @@ pub(crate) enum Phase {
     After,
 }
 
-/// What one attribute stands for: its name, the data operation type, the phase.
+/// Where an attribute's operation type comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum OpSource {
+    /// A data operation (`"Create"`, ...) on the payload's entity; the asset is required and must
+    /// match the entity's table.
+    Data(&'static str),
+    /// A fixed operation under `ops` (`"users::Login"`); `true` when an asset (a channel) may be
+    /// named.
+    Fixed(&'static str, bool),
+    /// The type named in the attribute: `before(MyOperation)`.
+    Named,
+    /// The custom event the payload is: `on_event`.
+    Event,
+}
+
+/// What one attribute stands for: its name, its operation, the phase.
 pub(crate) struct HookSpec {
     pub(crate) attr: &'static str,
-    pub(crate) op: &'static str,
+    pub(crate) op: OpSource,
     pub(crate) phase: Phase,
 }
 
@@ -33,7 +48,13 @@ struct Handler<'a> {
 
 pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let args = args::parse(spec.attr, args::Leading::Asset, args, &mut errors);
+    let leading = match spec.op {
+        OpSource::Data(_) => args::Leading::Asset,
+        OpSource::Fixed(_, true) => args::Leading::OptionalAsset,
+        OpSource::Fixed(_, false) | OpSource::Event => args::Leading::Nothing,
+        OpSource::Named => args::Leading::Operation,
+    };
+    let args = args::parse(spec.attr, leading, args, &mut errors);
     if let (Phase::Before, Some(bg)) = (spec.phase, &args.background) {
         errors.spanned(
             bg,
@@ -59,8 +80,13 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
         }
     };
     let handler = check(spec, &func, &mut errors);
-    match (handler, &args.asset) {
-        (Some(handler), Some(_)) if errors.is_empty() => {
+    let complete = match spec.op {
+        OpSource::Data(_) => args.asset.is_some(),
+        OpSource::Named => args.op.is_some(),
+        OpSource::Fixed(..) | OpSource::Event => true,
+    };
+    match handler {
+        Some(handler) if complete && errors.is_empty() => {
             let glue = emit(spec, &args, &handler);
             quote!(#func #glue)
         }
@@ -179,7 +205,12 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
 
 /// The first line of the function's doc comment.
 fn doc_line(func: &ItemFn) -> String {
-    for attr in &func.attrs {
+    doc_of(&func.attrs)
+}
+
+/// The first non-empty line of the doc comment in `attrs`.
+pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
+    for attr in attrs {
         if !attr.path().is_ident("doc") {
             continue;
         }
@@ -204,28 +235,48 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let name_str = name.to_string();
     let payload = h.payload;
     let payload_str = quote!(#payload).to_string();
-    let op_ident = format_ident!("{}", spec.op);
-    let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
-    let asset_span = args
-        .asset
-        .as_ref()
-        .map_or_else(Span::call_site, |a| a.span());
     let priority = args.priority;
     let doc = doc_line(h.func);
     let payload_span = payload.span();
 
-    let op = quote_spanned! {payload_span=>
-        #p::ops::data::#op_ident<<#payload as #p::EntityOf>::Entity>
-    };
-    let mismatch = format!(
-        "#[{}(\"{asset}\")] does not match the table of `{payload_str}`: use the name its \
-         `Entity` derive gives (the type's name, or #[entity(table = \"...\")])",
-        spec.attr
-    );
-    let asset_check = quote_spanned! {asset_span=>
-        const _: () = if !#p::str_eq(<__HooksOp as #p::Operation>::ASSET, #asset) {
-            ::core::panic!(#mismatch)
-        };
+    let (op, asset, asset_check) = match spec.op {
+        OpSource::Data(op) => {
+            let op_ident = format_ident!("{}", op);
+            let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
+            let asset_span = args
+                .asset
+                .as_ref()
+                .map_or_else(Span::call_site, |a| a.span());
+            let op = quote_spanned! {payload_span=>
+                #p::ops::data::#op_ident<<#payload as #p::EntityOf>::Entity>
+            };
+            let mismatch = format!(
+                "#[{}(\"{asset}\")] does not match the table of `{payload_str}`: use the name its \
+                 `Entity` derive gives (the type's name, or #[entity(table = \"...\")])",
+                spec.attr
+            );
+            let check = quote_spanned! {asset_span=>
+                const _: () = if !#p::str_eq(<__HooksOp as #p::Operation>::ASSET, #asset) {
+                    ::core::panic!(#mismatch)
+                };
+            };
+            (op, quote!(#asset), check)
+        }
+        OpSource::Fixed(path, _) => {
+            let path: syn::Path = match syn::parse_str(path) {
+                Ok(path) => path,
+                Err(e) => return e.to_compile_error(),
+            };
+            (quote!(#p::ops::#path), named_asset(&p, args), quote!())
+        }
+        OpSource::Named => {
+            let op = &args.op;
+            (quote!(#op), named_asset(&p, args), quote!())
+        }
+        OpSource::Event => {
+            let op = quote_spanned! {payload_span=> #p::ops::events::Emit<#payload> };
+            (op, quote!(<__HooksOp as #p::Operation>::ASSET), quote!())
+        }
     };
 
     let ctx_arg = if h.takes_context {
@@ -373,6 +424,14 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 state: &__HOOKS_STATE,
             });
         };
+    }
+}
+
+/// The registration's asset: the one the attribute names, or the operation's own.
+fn named_asset(p: &TokenStream, args: &HookArgs) -> TokenStream {
+    match &args.asset {
+        Some(lit) => quote!(#lit),
+        None => quote!(<__HooksOp as #p::Operation>::ASSET),
     }
 }
 

@@ -15,8 +15,9 @@ use crate::event::Operation;
 use crate::table::SlotCache;
 
 macro_rules! data_op {
-    ($(#[$doc:meta])* $ty:ident, $name:literal, $slot:ident, $input:ty, $output:ty) => {
-        $(#[$doc])*
+    (#[doc = $first:literal] $(#[doc = $more:literal])* $ty:ident, $name:literal, $slot:ident, $input:ty, $output:ty) => {
+        #[doc = $first]
+        $(#[doc = $more])*
         pub struct $ty<E>(PhantomData<fn() -> E>);
 
         impl<E: Entity> Operation for $ty<E> {
@@ -24,11 +25,22 @@ macro_rules! data_op {
             type Output = $output;
             const NAME: &'static str = $name;
             const ASSET: &'static str = E::TABLE;
+            const DESCRIPTION: &'static str = crate::event::trim_doc($first);
 
             fn slot_cache() -> Option<&'static SlotCache> {
                 E::__data_slots().map(|s| &s.$slot)
             }
         }
+
+        const _: () = {
+            crate::__register_operation!(crate::event::OperationInfo {
+                name: $name,
+                asset: "*",
+                description: crate::event::trim_doc($first),
+                input: stringify!($input),
+                output: stringify!($output),
+            });
+        };
     };
 }
 
