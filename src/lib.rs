@@ -52,10 +52,11 @@ pub use hooks_core::ops::files::FileInfo;
 pub use hooks_core::ops::messaging::{Message, Published};
 pub use hooks_core::ops::users::{Credentials, NewUser, ResetRequest, Secret, Session};
 pub use hooks_core::{
-    AfterFailure, BackgroundConfig, BackgroundStats, Backpressure, Changes, Condition, Context,
-    Entity, Flow, History, HookError, Hooks, HooksBuilder, Id, Key, Kind, Mode, Op, Operation,
-    Origin, Phase, Query, Registration, Sort, Stats, Table, TableError, TableProblem, User,
-    background, context, dispatch, entity, error, event, ops, policy, registration, stats, table,
+    AfterFailure, BackgroundConfig, BackgroundStats, Backpressure, Catalog, Changes, Condition,
+    Context, DynRecord, Entity, EventEntry, Flow, HandlerEntry, History, HookError, Hooks,
+    HooksBuilder, Id, Key, Kind, Mode, Op, Operation, Origin, Phase, Query, Record, Registration,
+    Sort, Stats, Table, TableError, TableProblem, User, background, catalog, context, dispatch,
+    entity, error, event, ops, policy, registration, stats, table,
 };
 pub use hooks_macros::{
     Entity, Event, after, after_create, after_delete, after_file_delete, after_find,
@@ -73,7 +74,8 @@ pub use hooks_core::__private;
 pub mod prelude {
     pub use crate::ops;
     pub use crate::{
-        Changes, Context, Entity, Flow, HookError, Hooks, Id, Key, Op, Origin, Query, User,
+        Changes, Context, DynRecord, Entity, Flow, HookError, Hooks, Id, Key, Op, Origin, Query,
+        Record, User,
     };
     pub use crate::{
         Credentials, Event, FileInfo, Message, NewUser, Published, ResetRequest, Secret, Session,

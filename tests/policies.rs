@@ -158,21 +158,24 @@ mod origins {
 
     #[derive(Debug, Clone, PartialEq, Entity)]
     pub struct Visit {
-        pub marks: Vec<&'static str>,
+        pub marks: Vec<String>,
     }
 
     #[before_create("Visit", client_only)]
     fn clients_only(v: &mut Visit) {
-        v.marks.push("client-only");
+        v.marks.push("client-only".into());
     }
 
     #[before_create("Visit", priority = 1)]
     fn everyone(v: &mut Visit, ctx: &Context) {
-        v.marks.push(if ctx.is_client() {
-            "everyone(client)"
-        } else {
-            "everyone(server)"
-        });
+        v.marks.push(
+            if ctx.is_client() {
+                "everyone(client)"
+            } else {
+                "everyone(server)"
+            }
+            .into(),
+        );
     }
 
     #[tokio::test]
@@ -321,6 +324,7 @@ mod panics {
 
     #[derive(Debug, Clone, PartialEq, Entity)]
     pub struct Fragile {
+        #[entity(skip)]
         pub mode: &'static str,
     }
 
@@ -419,7 +423,9 @@ mod background {
     #[derive(Debug, Clone, Entity)]
     pub struct Ping {
         pub n: usize,
+        #[entity(skip)]
         pub gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+        #[entity(skip)]
         pub done: Option<std::sync::Arc<AtomicUsize>>,
     }
 

@@ -17,14 +17,15 @@ use std::time::Duration;
 
 use crate::background::{BackgroundConfig, BackgroundStats, Job, Queue};
 use crate::context::Context;
-use crate::entity::{Changes, Entity, Key, Query};
+use crate::entity::RecordsMut;
+use crate::entity::{Changes, DynRecord, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, Policy};
-use crate::registration::{BoxFuture, Registration};
+use crate::registration::{BoxFuture, Registration, WildAsync, WildSync};
 use crate::stats::History;
 use crate::table::{AfterFn, BeforeFn, Slot, Table};
 
@@ -259,6 +260,12 @@ impl Hooks {
         Ok(n)
     }
 
+    /// The catalog: every operation with its subscriber count, every handler with its settings,
+    /// source location and execution history.
+    pub fn catalog(&self) -> crate::catalog::Catalog {
+        crate::catalog::Catalog::of(self.table())
+    }
+
     /// Counters of the background queue.
     pub fn background_stats(&self) -> BackgroundStats {
         self.inner.queue.stats()
@@ -447,6 +454,17 @@ impl Hooks {
             let step = match h.f {
                 BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(&mut input, ctx)),
                 BeforeFn::Async(f) => policy.call_async(h.reg, f(&mut input, ctx)).await,
+                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
+                    wild_sync(Op::input_records(&mut input), f, ctx).map(|()| Flow::Continue)
+                }),
+                BeforeFn::WildAsync(f) => {
+                    let records = Op::input_records(&mut input);
+                    let ctx: &Context = ctx;
+                    let fut = Box::pin(async move {
+                        wild_async(records, f, ctx).await.map(|()| Flow::Continue)
+                    });
+                    policy.call_async(h.reg, fut).await
+                }
             };
             if let Some(result) = Self::before_step(h.reg, step) {
                 early = Some(result);
@@ -466,6 +484,20 @@ impl Hooks {
             let step = match h.f {
                 AfterFn::Sync(f) => policy.call_sync(h.reg, || f(&mut result, ctx)),
                 AfterFn::Async(f) => policy.call_async(h.reg, f(&mut result, ctx)).await,
+                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match &mut result {
+                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
+                    Err(_) => Ok(()),
+                }),
+                AfterFn::WildAsync(f) => {
+                    let ctx: &Context = ctx;
+                    let fut = Box::pin(async {
+                        match &mut result {
+                            Ok(out) => wild_async(Op::output_records(out), f, ctx).await,
+                            Err(_) => Ok(()),
+                        }
+                    });
+                    policy.call_async(h.reg, fut).await
+                }
             };
             self.after_step(kind, h.reg, step, &mut result);
         }
@@ -532,14 +564,7 @@ impl Hooks {
             return Err(problem.clone());
         }
         if let Some(reg) = slot.first_async {
-            return Err(HookError::internal(format!(
-                "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {}; \
-                 use Hooks::run",
-                reg.id(),
-                reg.file(),
-                reg.line(),
-                Op::NAME
-            )));
+            return Err(async_on_sync_call::<Op>(reg));
         }
         if let Nesting::Silent = self.nesting::<Op>(ctx)? {
             return default(input);
@@ -552,12 +577,16 @@ impl Hooks {
                 continue;
             }
             ctx.enter(h.reg);
-            let BeforeFn::Sync(f) = h.f else {
-                unreachable!("checked: no async handler")
+            let step = match h.f {
+                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(&mut input, ctx)),
+                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
+                    wild_sync(Op::input_records(&mut input), f, ctx).map(|()| Flow::Continue)
+                }),
+                BeforeFn::Async(_) | BeforeFn::WildAsync(_) => {
+                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
+                }
             };
-            if let Some(result) =
-                Self::before_step(h.reg, policy.call_sync(h.reg, || f(&mut input, ctx)))
-            {
+            if let Some(result) = Self::before_step(h.reg, step) {
                 early = Some(result);
                 break;
             }
@@ -572,10 +601,16 @@ impl Hooks {
                 continue;
             }
             ctx.enter(h.reg);
-            let AfterFn::Sync(f) = h.f else {
-                unreachable!("checked: no async handler")
+            let step = match h.f {
+                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(&mut result, ctx)),
+                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match &mut result {
+                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
+                    Err(_) => Ok(()),
+                }),
+                AfterFn::Async(_) | AfterFn::WildAsync(_) => {
+                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
+                }
             };
-            let step = policy.call_sync(h.reg, || f(&mut result, ctx));
             self.after_step(CallKind::Call, h.reg, step, &mut result);
         }
         for h in slot.background.iter() {
@@ -606,6 +641,13 @@ impl Hooks {
         value: &T,
     ) -> Result<usize, HookError> {
         payload_size(what, value, self.inner.max_payload_bytes)
+    }
+
+    /// A record of a table with no Rust type, checked against this runtime's payload limit: see
+    /// [`DynRecord::new`]. Create and update route it by its table; for delete, find and find by
+    /// id, name the table with [`Hooks::run_on`].
+    pub fn record(&self, table: &str, value: serde_json::Value) -> Result<DynRecord, HookError> {
+        DynRecord::new(table, value, self.inner.max_payload_bytes)
     }
 
     /// Raise custom event `event`: every `#[on_event]` handler of its type runs, in order. A
@@ -653,7 +695,14 @@ impl Hooks {
         F: FnOnce(E) -> Fut,
         Fut: Future<Output = Result<E, HookError>>,
     {
-        self.run::<Create<E>, F, Fut>(ctx, record, default).await
+        match record.dynamic_table() {
+            Some(table) => {
+                let table = table.to_owned();
+                self.run_on::<Create<E>, F, Fut>(ctx, &table, record, default)
+                    .await
+            }
+            None => self.run::<Create<E>, F, Fut>(ctx, record, default).await,
+        }
     }
 
     /// Update a record through the hooks ([`Update`]).
@@ -668,7 +717,14 @@ impl Hooks {
         F: FnOnce(Changes<E>) -> Fut,
         Fut: Future<Output = Result<E, HookError>>,
     {
-        self.run::<Update<E>, F, Fut>(ctx, changes, default).await
+        match changes.record.dynamic_table() {
+            Some(table) => {
+                let table = table.to_owned();
+                self.run_on::<Update<E>, F, Fut>(ctx, &table, changes, default)
+                    .await
+            }
+            None => self.run::<Update<E>, F, Fut>(ctx, changes, default).await,
+        }
     }
 
     /// Delete a record through the hooks ([`Delete`]).
@@ -752,5 +808,48 @@ pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
         Err(e) => Err(HookError::bad_request(format!(
             "{what} cannot be serialized as JSON: {e}"
         ))),
+    }
+}
+
+/// The error of a synchronous call whose slot has an `async fn` handler.
+fn async_on_sync_call<Op: Operation>(reg: &Registration) -> HookError {
+    HookError::internal(format!(
+        "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {}; use Hooks::run",
+        reg.id(),
+        reg.file(),
+        reg.line(),
+        Op::NAME
+    ))
+}
+
+/// Run a sync wildcard handler on each record; the first error stops it.
+fn wild_sync(records: RecordsMut<'_>, f: WildSync, ctx: &Context) -> Result<(), HookError> {
+    match records {
+        RecordsMut::None => Ok(()),
+        RecordsMut::One(record) => f(record, ctx),
+        RecordsMut::Many(list) => {
+            for i in 0..list.count() {
+                if let Some(record) = list.record_mut(i) {
+                    f(record, ctx)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Run an async wildcard handler on each record, one after the other; the first error stops it.
+async fn wild_async(records: RecordsMut<'_>, f: WildAsync, ctx: &Context) -> Result<(), HookError> {
+    match records {
+        RecordsMut::None => Ok(()),
+        RecordsMut::One(record) => f(record, ctx).await,
+        RecordsMut::Many(list) => {
+            for i in 0..list.count() {
+                if let Some(record) = list.record_mut(i) {
+                    f(record, ctx).await?;
+                }
+            }
+            Ok(())
+        }
     }
 }

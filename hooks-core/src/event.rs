@@ -21,6 +21,18 @@ pub trait Operation: 'static {
     /// A one-line description, for the catalog.
     const DESCRIPTION: &'static str = "";
 
+    /// The records in an input, for wildcard data handlers.
+    #[doc(hidden)]
+    fn input_records(_input: &mut Self::Input) -> crate::entity::RecordsMut<'_> {
+        crate::entity::RecordsMut::None
+    }
+
+    /// The records in an output, for wildcard data handlers.
+    #[doc(hidden)]
+    fn output_records(_output: &mut Self::Output) -> crate::entity::RecordsMut<'_> {
+        crate::entity::RecordsMut::None
+    }
+
     /// A per-type cache of this operation's slot in the global table, when the type can offer one.
     #[doc(hidden)]
     fn slot_cache() -> Option<&'static SlotCache> {

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod background;
+pub mod catalog;
 pub mod context;
 pub mod dispatch;
 pub mod entity;
@@ -16,9 +17,10 @@ pub mod stats;
 pub mod table;
 
 pub use background::{BackgroundConfig, BackgroundStats, Backpressure};
+pub use catalog::{Catalog, EventEntry, HandlerEntry};
 pub use context::{Context, User};
 pub use dispatch::{Hooks, HooksBuilder};
-pub use entity::{Changes, Condition, Entity, Id, Key, Op, Query, Sort};
+pub use entity::{Changes, Condition, DynRecord, Entity, Id, Key, Op, Query, Record, Sort};
 pub use error::{HookError, TableError, TableProblem};
 pub use event::{Flow, Operation, OperationInfo, Origin, Phase};
 pub use policy::AfterFailure;
@@ -31,13 +33,15 @@ pub use table::Table;
 pub mod __private {
     pub use crate::__register as register;
     pub use crate::__register_operation as register_operation;
-    pub use crate::entity::{DataSlots, EntityOf};
+    pub use crate::entity::{
+        AnyRecord, DataSlots, EntityOf, Record, get_field, set_field, unknown_field,
+    };
     pub use crate::event::OperationInfo;
     pub use crate::event::trim_doc;
     pub use crate::ops::events::Event;
     pub use crate::registration::{
         AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, IntoAfter, IntoFlow,
-        Payload, Registration, SyncAfter, SyncBefore, str_eq,
+        Payload, Registration, SyncAfter, SyncBefore, WildAsync, WildSync, str_eq,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};
@@ -49,6 +53,7 @@ pub mod __private {
     pub use inventory;
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use linkme;
+    pub use serde_json;
     pub use std::any::{TypeId, type_name};
     pub use std::boxed::Box;
     pub use std::clone::Clone;

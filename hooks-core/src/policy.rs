@@ -1,8 +1,8 @@
 //! The policies wrapped around every handler run: panic isolation, timeouts, the recursion guard's
 //! depth marker, execution history and the tracing span.
 //!
-//! The dispatcher calls a handler through [`Policy::call_sync`] or [`Policy::call_async`] and gets
-//! back what the handler returned, or a [`Failure`] it then treats by phase: a failed before
+//! The dispatcher calls a handler through the policy and gets back what the handler returned, or
+//! a failure (a panic or a timeout) it then treats by phase: a failed before
 //! handler rejects the call (fail closed); a failed after handler is logged and counted, and the
 //! result is kept (or replaced, with [`AfterFailure::Fail`]).
 

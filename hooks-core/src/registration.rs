@@ -45,6 +45,16 @@ pub type BackgroundAfter<Op> = for<'a> fn(
     &'a Context,
 ) -> Option<BoxFuture<'static, Result<(), HookError>>>;
 
+/// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
+pub type WildSync =
+    for<'a> fn(&'a mut dyn crate::entity::Record, &'a Context) -> Result<(), HookError>;
+
+/// A wildcard data handler, async.
+pub type WildAsync = for<'a> fn(
+    &'a mut dyn crate::entity::Record,
+    &'a Context,
+) -> BoxFuture<'a, Result<(), HookError>>;
+
 /// Whether an after handler holds up the caller or runs in the background.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

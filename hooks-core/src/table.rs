@@ -20,7 +20,7 @@ use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Operation, Phase};
 use crate::registration::{
     AsyncAfter, AsyncBefore, BackgroundAfter, Kind, Mode, Registration, SyncAfter, SyncBefore,
-    registered,
+    WildAsync, WildSync, registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -57,12 +57,18 @@ impl Default for SlotCache {
 pub(crate) enum BeforeFn<Op: Operation> {
     Sync(SyncBefore<Op>),
     Async(AsyncBefore<Op>),
+    /// A wildcard data handler, run on each record of the input.
+    WildSync(WildSync),
+    WildAsync(WildAsync),
 }
 
 /// An after handler's adapter, typed for the call's operation.
 pub(crate) enum AfterFn<Op: Operation> {
     Sync(SyncAfter<Op>),
     Async(AsyncAfter<Op>),
+    /// A wildcard data handler, run on each record of a successful output.
+    WildSync(WildSync),
+    WildAsync(WildAsync),
 }
 
 /// A handler in a slot: its registration and its typed adapter.
@@ -284,6 +290,26 @@ enum Adapted<Op: Operation> {
 /// The registration's adapter, typed for `Op`, or the error every call of the slot fails with.
 fn adapt<Op: Operation>(reg: &'static Registration) -> Result<Adapted<Op>, HookError> {
     let any = reg.adapter;
+    if reg.asset == "*" && (reg.op_type)() != TypeId::of::<Op>() {
+        // A wildcard data handler: it sees the records of any table through `Record`.
+        let adapted = match (reg.phase, reg.kind) {
+            (Phase::Before, Kind::Sync) => any
+                .downcast_ref::<WildSync>()
+                .map(|f| Adapted::Before(BeforeFn::WildSync(*f))),
+            (Phase::Before, Kind::Async) => any
+                .downcast_ref::<WildAsync>()
+                .map(|f| Adapted::Before(BeforeFn::WildAsync(*f))),
+            (Phase::After, Kind::Sync) => any
+                .downcast_ref::<WildSync>()
+                .map(|f| Adapted::After(AfterFn::WildSync(*f))),
+            (Phase::After, Kind::Async) => any
+                .downcast_ref::<WildAsync>()
+                .map(|f| Adapted::After(AfterFn::WildAsync(*f))),
+        };
+        if let Some(adapted) = adapted {
+            return Ok(adapted);
+        }
+    }
     let adapted = match (reg.phase, reg.kind) {
         (Phase::After, _) if reg.mode == Mode::Background => any
             .downcast_ref::<BackgroundAfter<Op>>()
@@ -380,14 +406,30 @@ mod tests {
     use crate::event::Flow;
     use crate::ops::data::Create;
 
-    struct Thing;
-    impl crate::Entity for Thing {
-        const TABLE: &'static str = "Thing";
+    macro_rules! bare_entity {
+        ($ty:ident) => {
+            struct $ty;
+            impl crate::entity::Record for $ty {
+                fn table(&self) -> &str {
+                    "Thing"
+                }
+                fn field_names(&self) -> Vec<&str> {
+                    Vec::new()
+                }
+                fn get(&self, f: &str) -> Result<serde_json::Value, HookError> {
+                    Err(crate::entity::unknown_field("Thing", f))
+                }
+                fn set(&mut self, f: &str, _: serde_json::Value) -> Result<(), HookError> {
+                    Err(crate::entity::unknown_field("Thing", f))
+                }
+            }
+            impl crate::Entity for $ty {
+                const TABLE: &'static str = "Thing";
+            }
+        };
     }
-    struct Other;
-    impl crate::Entity for Other {
-        const TABLE: &'static str = "Thing";
-    }
+    bare_entity!(Thing);
+    bare_entity!(Other);
 
     fn go_on(_: &mut Thing, _: &crate::Context) -> Result<Flow<Thing>, HookError> {
         Ok(Flow::Continue)

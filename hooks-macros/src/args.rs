@@ -59,7 +59,7 @@ pub(crate) fn parse(
             }
             if input.peek(LitStr) {
                 let lit: LitStr = input.parse()?;
-                check_asset(&lit, false, errors);
+                check_asset(&lit, true, errors);
                 out.asset = Some(lit);
             } else {
                 let tt: TokenTree = input.parse()?;
@@ -177,10 +177,7 @@ fn check_asset(lit: &LitStr, wildcard_ok: bool, errors: &mut Errors) {
     if value.trim().is_empty() {
         errors.spanned(lit, "the asset is empty: name a table, such as \"Contact\"");
     } else if value == "*" && !wildcard_ok {
-        errors.spanned(
-            lit,
-            "wildcard assets are not supported by the data attributes yet: name one table",
-        );
+        errors.spanned(lit, "`*` is not an asset here: name one");
     } else if value.trim() != value {
         errors.spanned(
             lit,

@@ -37,11 +37,13 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             errors.push(e);
         }
     }
+    let fields = record_fields(&input, &mut errors);
     if !errors.is_empty() {
         return errors.into_compile_errors();
     }
     let name = &input.ident;
     let table = table.map_or_else(|| name.to_string(), |t| t.value());
+    let record = record_impl(&input, &table, &fields);
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let p = quote!(::hooks::__private);
     // A `static` inside a generic impl would be shared by every instantiation, so only concrete
@@ -65,7 +67,82 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             impl #impl_generics #p::EntityOf for #name #ty_generics #where_clause {
                 type Entity = Self;
             }
+            #record
         };
+    }
+}
+
+/// The named fields that the dynamic view exposes (all but `#[entity(skip)]`).
+fn record_fields<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Vec<&'a syn::Ident> {
+    let syn::Data::Struct(data) = &input.data else {
+        errors.spanned(&input.ident, "#[derive(Entity)] goes on a struct");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for field in &data.fields {
+        let mut skip = false;
+        for attr in field.attrs.iter().filter(|a| a.path().is_ident("entity")) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("skip") {
+                    skip = true;
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown field option of #[entity]; the option is `skip`"))
+                }
+            });
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+        if let (Some(ident), false) = (&field.ident, skip) {
+            out.push(ident);
+        }
+    }
+    out
+}
+
+/// `Record` for a struct: each field read and written as JSON by name.
+fn record_impl(input: &DeriveInput, table: &str, fields: &[&syn::Ident]) -> TokenStream {
+    let p = quote!(::hooks::__private);
+    let name = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    // Each accessor carries its field's span, so a field type without serde support is reported
+    // on the field (mark it #[entity(skip)] to leave it out of the dynamic view).
+    let gets = fields.iter().map(|f| {
+        quote::quote_spanned! {f.span()=> #p::get_field(&self.#f, #table, field) }
+    });
+    let sets = fields.iter().map(|f| {
+        quote::quote_spanned! {f.span()=> #p::set_field(&mut self.#f, value, #table, field) }
+    });
+    quote! {
+        impl #impl_generics #p::Record for #name #ty_generics #where_clause {
+            fn table(&self) -> &str {
+                #table
+            }
+            fn field_names(&self) -> ::std::vec::Vec<&str> {
+                ::std::vec![#(#names),*]
+            }
+            fn get(&self, field: &str) -> #p::Result<#p::serde_json::Value, #p::HookError> {
+                match field {
+                    #(#names => #gets,)*
+                    _ => #p::Result::Err(#p::unknown_field(#table, field)),
+                }
+            }
+            fn set(
+                &mut self,
+                field: &str,
+                value: #p::serde_json::Value,
+            ) -> #p::Result<(), #p::HookError> {
+                match field {
+                    #(#names => #sets,)*
+                    _ => {
+                        let _ = value;
+                        #p::Result::Err(#p::unknown_field(#table, field))
+                    }
+                }
+            }
+        }
     }
 }
 

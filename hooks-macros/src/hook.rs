@@ -80,6 +80,23 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
         }
     };
     let handler = check(spec, &func, &mut errors);
+    if let (OpSource::Data(_), Some(asset), Some(h)) = (spec.op, &args.asset, &handler)
+        && asset.value() == "*"
+    {
+        if !is_dyn_record(h.payload) {
+            errors.spanned(
+                h.payload,
+                format!(
+                    "a wildcard handler (#[{}(\"*\")]) sees every table through the dynamic view: \
+                     take `&mut dyn Record`",
+                    spec.attr
+                ),
+            );
+        }
+        if let Some(bg) = &args.background {
+            errors.spanned(bg, "a wildcard handler cannot run in the background");
+        }
+    }
     let complete = match spec.op {
         OpSource::Data(_) => args.asset.is_some(),
         OpSource::Named => args.op.is_some(),
@@ -256,7 +273,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 spec.attr
             );
             let check = quote_spanned! {asset_span=>
-                const _: () = if !#p::str_eq(<__HooksOp as #p::Operation>::ASSET, #asset) {
+                const _: () = if !<<#payload as #p::EntityOf>::Entity as #p::Entity>::DYNAMIC
+                    && !#p::str_eq(<__HooksOp as #p::Operation>::ASSET, #asset)
+                {
                     ::core::panic!(#mismatch)
                 };
             };
@@ -367,7 +386,11 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             (quote!(#p::Phase::After), ty, adapter)
         }
     };
-    let (sig_ty, adapter) = if args.background.is_some() {
+    let wildcard = matches!(spec.op, OpSource::Data(_))
+        && args.asset.as_ref().is_some_and(|a| a.value() == "*");
+    let (sig_ty, adapter) = if wildcard {
+        wildcard_adapter(&p, h, ret_span)
+    } else if args.background.is_some() {
         background_adapter(&p, h, &output_ty, ret_span)
     } else {
         (sig_ty, adapter)
@@ -388,6 +411,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     };
     let client_only = args.client_only;
     let on_error = match spec.phase {
+        _ if wildcard => quote!(false),
         Phase::Before => quote!(false),
         Phase::After => quote! {
             <#p::Result<#output_ty, #p::HookError> as #p::AfterPayload<#payload>>::ON_ERROR
@@ -425,6 +449,62 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             });
         };
     }
+}
+
+/// The adapter of a wildcard data handler: it takes each record as `&mut dyn Record`.
+fn wildcard_adapter(
+    p: &TokenStream,
+    h: &Handler<'_>,
+    ret_span: Span,
+) -> (TokenStream, TokenStream) {
+    let name = &h.func.sig.ident;
+    let ctx_arg = if h.takes_context {
+        quote!(, ctx)
+    } else {
+        quote!()
+    };
+    let ctx_name = if h.takes_context {
+        quote!(ctx)
+    } else {
+        quote!(_ctx)
+    };
+    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
+    let awaited = if h.is_async { quote!(.await) } else { quote!() };
+    let call = quote_spanned! {ret_span=>
+        #p::IntoAfter::into_after(#name(#borrow record #ctx_arg) #awaited)
+    };
+    if h.is_async {
+        let adapter = quote! {
+            fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context)
+                -> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>
+            {
+                #p::Box::pin(async move { #call })
+            }
+        };
+        (quote!(#p::WildAsync), adapter)
+    } else {
+        let adapter = quote! {
+            fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context)
+                -> #p::Result<(), #p::HookError>
+            {
+                #call
+            }
+        };
+        (quote!(#p::WildSync), adapter)
+    }
+}
+
+/// Whether `ty` is `dyn Record` (any path ending in `Record`).
+fn is_dyn_record(ty: &Type) -> bool {
+    let Type::TraitObject(obj) = ty else {
+        return false;
+    };
+    obj.bounds.iter().any(|b| match b {
+        syn::TypeParamBound::Trait(t) => {
+            t.path.segments.last().is_some_and(|s| s.ident == "Record")
+        }
+        _ => false,
+    })
 }
 
 /// The registration's asset: the one the attribute names, or the operation's own.

@@ -10,12 +10,13 @@
 
 use std::marker::PhantomData;
 
-use crate::entity::{Changes, Entity, Key, Query};
+use crate::entity::{Changes, Entity, Key, Query, RecordsMut};
 use crate::event::Operation;
 use crate::table::SlotCache;
 
 macro_rules! data_op {
-    (#[doc = $first:literal] $(#[doc = $more:literal])* $ty:ident, $name:literal, $slot:ident, $input:ty, $output:ty) => {
+    (#[doc = $first:literal] $(#[doc = $more:literal])* $ty:ident, $name:literal, $slot:ident, $input:ty, $output:ty,
+     |$i:ident| $in_records:expr, |$o:ident| $out_records:expr) => {
         #[doc = $first]
         $(#[doc = $more])*
         pub struct $ty<E>(PhantomData<fn() -> E>);
@@ -29,6 +30,14 @@ macro_rules! data_op {
 
             fn slot_cache() -> Option<&'static SlotCache> {
                 E::__data_slots().map(|s| &s.$slot)
+            }
+
+            fn input_records($i: &mut Self::Input) -> RecordsMut<'_> {
+                $in_records
+            }
+
+            fn output_records($o: &mut Self::Output) -> RecordsMut<'_> {
+                $out_records
             }
         }
 
@@ -45,24 +54,45 @@ macro_rules! data_op {
 }
 
 data_op!(
-    /// Create a record: before handlers see the new record, after handlers the stored one.
-    Create, "data.create", create, E, E
+    /// Create a record.
+    ///
+    /// Before handlers see the new record, after handlers the stored one.
+    Create, "data.create", create, E, E,
+    |i| RecordsMut::One(i), |o| RecordsMut::One(o)
 );
 data_op!(
-    /// Update a record: before handlers see [`Changes`] (new version and, when known, the
-    /// original), after handlers the stored record.
-    Update, "data.update", update, Changes<E>, E
+    /// Update a record; handlers can compare it with the original.
+    ///
+    /// Before handlers see [`Changes`] (new version and, when known, the original), after
+    /// handlers the stored record.
+    Update, "data.update", update, Changes<E>, E,
+    |i| RecordsMut::One(&mut i.record), |o| RecordsMut::One(o)
 );
 data_op!(
-    /// Delete a record by id: before handlers see the [`Key`], after handlers the deleted one.
-    Delete, "data.delete", delete, Key<E>, Key<E>
+    /// Delete a record by id.
+    ///
+    /// Before handlers see the [`Key`], after handlers the deleted one.
+    Delete, "data.delete", delete, Key<E>, Key<E>,
+    |i| key_record(i), |o| key_record(o)
 );
 data_op!(
-    /// Find records: before handlers see (and may narrow) the [`Query`], after handlers the
-    /// records found.
-    Find, "data.find", find, Query<E>, Vec<E>
+    /// Find records by filter, sort order and page.
+    ///
+    /// Before handlers see (and may narrow) the [`Query`], after handlers the records found.
+    Find, "data.find", find, Query<E>, Vec<E>,
+    |_i| RecordsMut::None, |o| RecordsMut::Many(o)
 );
 data_op!(
-    /// Find one record by id: before handlers see the [`Key`], after handlers the record.
-    FindById, "data.find_by_id", find_by_id, Key<E>, E
+    /// Find one record by id.
+    ///
+    /// Before handlers see the [`Key`], after handlers the record.
+    FindById, "data.find_by_id", find_by_id, Key<E>, E,
+    |i| key_record(i), |o| RecordsMut::One(o)
 );
+
+fn key_record<E: Entity>(key: &mut Key<E>) -> RecordsMut<'_> {
+    match &mut key.record {
+        Some(r) => RecordsMut::One(r),
+        None => RecordsMut::None,
+    }
+}

@@ -1,0 +1,242 @@
+//! The catalog: what an operator looks at. Every operation (event type) with its description and
+//! subscriber count, and every handler with where it is, how it runs and its execution history.
+//! As data ([`Catalog`]), as a printed table (`Display`) and as JSON (`Serialize`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::event::{OperationInfo, Phase};
+use crate::registration::{Kind, Mode, Registration, declared_operations};
+use crate::stats::Stats;
+use crate::table::Table;
+
+/// One operation (event type) of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventEntry {
+    /// The operation's name, such as `"data.create"`.
+    pub name: String,
+    /// Its asset, or `"*"` when each call names one.
+    pub asset: String,
+    /// A one-line description (empty for an operation that was never declared).
+    pub description: String,
+    /// What before handlers see.
+    pub input: String,
+    /// What after handlers see.
+    pub output: String,
+    /// How many handlers subscribe to it, over all its assets.
+    pub subscribers: usize,
+}
+
+/// One handler of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HandlerEntry {
+    /// The handler's id: module path and function name.
+    pub id: String,
+    /// The operation it handles.
+    pub event: String,
+    /// The asset it subscribes to (`"*"` for all).
+    pub asset: String,
+    /// Before or after.
+    pub phase: Phase,
+    /// Its priority (lower runs first).
+    pub priority: i32,
+    /// Blocking or background.
+    pub mode: Mode,
+    /// Plain fn or `async fn`.
+    pub kind: Kind,
+    /// Its own timeout in milliseconds, if the attribute set one.
+    pub timeout_ms: Option<u64>,
+    /// Whether it runs on client calls only.
+    pub client_only: bool,
+    /// The params written in the attribute.
+    pub params: BTreeMap<String, String>,
+    /// The source file.
+    pub file: String,
+    /// The source line.
+    pub line: u32,
+    /// The first line of its doc comment.
+    pub doc: String,
+    /// Its execution history.
+    pub stats: Stats,
+}
+
+/// The catalog of a table. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Catalog {
+    /// Every operation, by name.
+    pub events: Vec<EventEntry>,
+    /// Every handler, by operation, asset, phase and run order.
+    pub handlers: Vec<HandlerEntry>,
+}
+
+impl HandlerEntry {
+    fn of(reg: &Registration) -> Self {
+        HandlerEntry {
+            id: reg.id().to_owned(),
+            event: reg.operation().to_owned(),
+            asset: reg.asset().to_owned(),
+            phase: reg.phase(),
+            priority: reg.priority(),
+            mode: reg.mode(),
+            kind: reg.kind(),
+            timeout_ms: reg
+                .timeout()
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            client_only: reg.client_only(),
+            params: reg
+                .params()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            file: reg.file().to_owned(),
+            line: reg.line(),
+            doc: reg.doc().to_owned(),
+            stats: reg.stats(),
+        }
+    }
+}
+
+impl Catalog {
+    /// The catalog of `table`: its handlers, and every operation declared in the binary.
+    pub fn of(table: &Table) -> Self {
+        Self::build(table, declared_operations())
+    }
+
+    fn build<'a>(table: &Table, declared: impl Iterator<Item = &'a OperationInfo>) -> Self {
+        let mut events: BTreeMap<&str, EventEntry> = BTreeMap::new();
+        for op in declared {
+            events.entry(op.name).or_insert_with(|| EventEntry {
+                name: op.name.to_owned(),
+                asset: op.asset.to_owned(),
+                description: op.description.to_owned(),
+                input: op.input.to_owned(),
+                output: op.output.to_owned(),
+                subscribers: 0,
+            });
+        }
+        let handlers: Vec<HandlerEntry> = table
+            .registrations()
+            .iter()
+            .map(|r| HandlerEntry::of(r))
+            .collect();
+        for reg in table.registrations() {
+            events
+                .entry(reg.operation())
+                .or_insert_with(|| EventEntry {
+                    name: reg.operation().to_owned(),
+                    asset: reg.asset().to_owned(),
+                    description: String::new(),
+                    input: String::new(),
+                    output: String::new(),
+                    subscribers: 0,
+                })
+                .subscribers += 1;
+        }
+        Catalog {
+            events: events.into_values().collect(),
+            handlers,
+        }
+    }
+
+    /// The catalog as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        // A catalog holds only strings, numbers and booleans: serializing it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The handlers of the catalog that come from `crate_name` (their id starts with it).
+    pub fn handlers_of<'a>(
+        &'a self,
+        crate_name: &'a str,
+    ) -> impl Iterator<Item = &'a HandlerEntry> {
+        self.handlers.iter().filter(move |h| {
+            h.id.strip_prefix(crate_name)
+                .is_some_and(|rest| rest.starts_with("::"))
+        })
+    }
+
+    /// The set of handlers and their settings, without the execution history: a stable text for
+    /// snapshot files, one handler a line.
+    pub fn snapshot(&self) -> String {
+        let mut out = String::new();
+        for h in &self.handlers {
+            out.push_str(&format!(
+                "{} {} {} {} priority={} {}{}{}{} {}\n",
+                h.event,
+                h.asset,
+                phase_name(h.phase),
+                h.id,
+                h.priority,
+                if h.mode == Mode::Background {
+                    "background "
+                } else {
+                    ""
+                },
+                if h.kind == Kind::Async { "async " } else { "" },
+                if h.client_only { "client_only " } else { "" },
+                h.timeout_ms
+                    .map(|t| format!("timeout={t}ms "))
+                    .unwrap_or_default(),
+                h.file,
+            ));
+        }
+        out
+    }
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    phase.as_str()
+}
+
+impl fmt::Display for Catalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width =
+            |xs: &mut dyn Iterator<Item = usize>, min: usize| xs.max().unwrap_or(0).max(min);
+        let name_w = width(&mut self.events.iter().map(|e| e.name.len()), 5);
+        writeln!(f, "{:<name_w$}  {:>4}  description", "event", "subs")?;
+        for e in &self.events {
+            writeln!(
+                f,
+                "{:<name_w$}  {:>4}  {}",
+                e.name, e.subscribers, e.description
+            )?;
+        }
+        writeln!(f)?;
+        let id_w = width(&mut self.handlers.iter().map(|h| h.id.len()), 7);
+        let ev_w = width(
+            &mut self
+                .handlers
+                .iter()
+                .map(|h| h.event.len() + h.asset.len() + 1),
+            5,
+        );
+        writeln!(
+            f,
+            "{:<id_w$}  {:<ev_w$}  {:<6}  {:>4}  {:<10}  {:>7}  {:>6}  {:>5}  source",
+            "handler", "event", "phase", "prio", "mode", "calls", "errors", "panic"
+        )?;
+        for h in &self.handlers {
+            let event = format!("{}:{}", h.event, h.asset);
+            let mode = match (h.mode, h.kind) {
+                (Mode::Background, _) => "background",
+                (Mode::Blocking, Kind::Async) => "async",
+                (Mode::Blocking, Kind::Sync) => "sync",
+            };
+            writeln!(
+                f,
+                "{:<id_w$}  {:<ev_w$}  {:<6}  {:>4}  {:<10}  {:>7}  {:>6}  {:>5}  {}:{}",
+                h.id,
+                event,
+                phase_name(h.phase),
+                h.priority,
+                mode,
+                h.stats.calls,
+                h.stats.errors + h.stats.rejections,
+                h.stats.panics,
+                h.file,
+                h.line
+            )?;
+        }
+        Ok(())
+    }
+}
