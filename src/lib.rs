@@ -54,9 +54,10 @@ pub use hooks_core::ops::users::{Credentials, NewUser, ResetRequest, Secret, Ses
 pub use hooks_core::{
     AfterFailure, BackgroundConfig, BackgroundStats, Backpressure, Catalog, Changes, Condition,
     Context, DynRecord, Entity, EventEntry, Flow, HandlerEntry, History, HookError, Hooks,
-    HooksBuilder, Id, Key, Kind, Mode, Op, Operation, Origin, Phase, Query, Record, Registration,
-    Sort, Stats, Table, TableError, TableProblem, User, background, catalog, context, dispatch,
-    entity, error, event, ops, policy, registration, stats, table,
+    HooksBuilder, Id, Key, Kind, Mode, Op, Operation, Origin, Phase, Query, Ran, Record,
+    Registration, Sort, Stats, Step, Table, TableError, TableProblem, Trace, User, background,
+    catalog, context, dispatch, entity, error, event, link, ops, policy, registration, stats,
+    table, testing,
 };
 pub use hooks_macros::{
     Entity, Event, after, after_create, after_delete, after_file_delete, after_find,

@@ -1,7 +1,8 @@
 //! Handlers defined in another crate are collected once the binary names that crate.
 
-// The one line that links the crate, and every handler in it, into this binary.
-use extra_handlers as _;
+// The one line that links the crate, and every handler in it, into this binary
+// (the same as `use extra_handlers as _;`).
+hooks::link!(extra_handlers);
 
 use hooks::prelude::*;
 
@@ -50,4 +51,15 @@ async fn handlers_of_a_named_crate_run_around_calls() {
         )
         .await;
     assert_eq!(err.unwrap_err().code(), "rejected");
+}
+
+#[test]
+fn the_test_kit_and_the_start_up_check_see_the_linked_crate() {
+    assert_eq!(hooks::testing::assert_handlers_from("extra_handlers"), 2);
+    assert!(
+        Hooks::builder()
+            .require_handlers_from(&["extra_handlers"])
+            .build()
+            .is_ok()
+    );
 }

@@ -11,3 +11,16 @@ fn handlers_of_a_crate_the_binary_never_names_are_not_linked() {
         "this binary does not name extra_handlers, so the linker drops its handlers"
     );
 }
+
+#[test]
+fn the_start_up_check_names_a_required_crate_that_is_not_linked() {
+    let err = Hooks::builder()
+        .require_handlers_from(&["extra_handlers"])
+        .build()
+        .unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert!(
+        err.problems[0].problem.contains("use extra_handlers as _;"),
+        "{err}"
+    );
+}

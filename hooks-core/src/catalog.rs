@@ -160,25 +160,28 @@ impl Catalog {
     pub fn snapshot(&self) -> String {
         let mut out = String::new();
         for h in &self.handlers {
-            out.push_str(&format!(
-                "{} {} {} {} priority={} {}{}{}{} {}\n",
-                h.event,
-                h.asset,
-                phase_name(h.phase),
-                h.id,
-                h.priority,
-                if h.mode == Mode::Background {
-                    "background "
-                } else {
-                    ""
-                },
-                if h.kind == Kind::Async { "async " } else { "" },
-                if h.client_only { "client_only " } else { "" },
-                h.timeout_ms
-                    .map(|t| format!("timeout={t}ms "))
-                    .unwrap_or_default(),
-                h.file,
-            ));
+            let mut parts = vec![
+                h.event.clone(),
+                h.asset.clone(),
+                phase_name(h.phase).to_owned(),
+                h.id.clone(),
+                format!("priority={}", h.priority),
+            ];
+            if h.mode == Mode::Background {
+                parts.push("background".into());
+            }
+            if h.kind == Kind::Async {
+                parts.push("async".into());
+            }
+            if h.client_only {
+                parts.push("client_only".into());
+            }
+            if let Some(t) = h.timeout_ms {
+                parts.push(format!("timeout={t}ms"));
+            }
+            parts.push(h.file.clone());
+            out.push_str(&parts.join(" "));
+            out.push('\n');
         }
         out
     }

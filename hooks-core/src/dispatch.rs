@@ -26,7 +26,7 @@ use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, Policy};
 use crate::registration::{BoxFuture, Registration, WildAsync, WildSync};
-use crate::stats::History;
+use crate::stats::{History, Step, Trace};
 use crate::table::{AfterFn, BeforeFn, Slot, Table};
 
 /// The default limit of handlers subscribed to one event (operation, asset and phase).
@@ -57,6 +57,7 @@ pub struct Hooks {
 
 #[derive(Debug)]
 struct Inner {
+    trace: Option<Arc<Trace>>,
     table: TableRef,
     policy: Policy,
     queue: Queue,
@@ -77,6 +78,8 @@ pub struct HooksBuilder {
     max_subscribers: usize,
     max_payload_bytes: usize,
     table: Option<Table>,
+    trace: Option<Arc<Trace>>,
+    required_crates: Vec<String>,
 }
 
 impl HooksBuilder {
@@ -116,6 +119,20 @@ impl HooksBuilder {
         self
     }
 
+    /// Record every handler run in `trace` (the testing kit uses it; it costs a lock per run).
+    pub fn trace(mut self, trace: Arc<Trace>) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Fail the build unless the table has handlers from each of these crates: the start-up check
+    /// that a handlers crate was linked (see the README on linking).
+    pub fn require_handlers_from(mut self, crates: &[&str]) -> Self {
+        self.required_crates
+            .extend(crates.iter().map(|c| (*c).to_owned()));
+        self
+    }
+
     /// Use this table instead of every handler linked into the binary (tests use it to run a
     /// chosen set of handlers).
     pub fn table(mut self, table: Table) -> Self {
@@ -135,8 +152,10 @@ impl HooksBuilder {
             TableRef::Owned(t) => t.registrations(),
         };
         check_subscribers(regs, self.max_subscribers)?;
+        check_linked(regs, &self.required_crates)?;
         Ok(Hooks {
             inner: Arc::new(Inner {
+                trace: self.trace,
                 table,
                 policy: self.policy,
                 queue: Queue::new(self.background),
@@ -193,6 +212,33 @@ enum CallKind {
     Event,
 }
 
+/// Every required crate that contributed no handler, as a problem.
+fn check_linked(regs: &[&'static Registration], crates: &[String]) -> Result<(), TableError> {
+    let problems: Vec<TableProblem> = crates
+        .iter()
+        .filter(|c| {
+            !regs.iter().any(|r| {
+                r.id.strip_prefix(c.as_str())
+                    .is_some_and(|rest| rest.starts_with("::"))
+            })
+        })
+        .map(|c| TableProblem {
+            handler: format!("{c}::*"),
+            file: String::new(),
+            line: 0,
+            problem: format!(
+                "no handler of the crate `{c}` is linked into this binary: name it once, \
+                 with `use {c} as _;` (or hooks::link!({c});), in the binary's code"
+            ),
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(TableError { problems })
+    }
+}
+
 /// Whether a call fires its events.
 enum Nesting {
     /// A top-level call, or a nested one that opted in within its limit.
@@ -217,6 +263,8 @@ impl Hooks {
             max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             table: None,
+            trace: None,
+            required_crates: Vec::new(),
         }
     }
 
@@ -309,12 +357,27 @@ impl Hooks {
         }
     }
 
+    /// Record a handler run, when a trace is attached.
+    #[inline]
+    fn trace(&self, reg: &'static Registration, step: impl FnOnce() -> Step) {
+        if let Some(trace) = &self.inner.trace {
+            trace.push(reg.id, reg.phase, step());
+        }
+    }
+
     /// A before handler's run: `None` to go on, or the call's result when it answered, rejected
     /// or failed (fail closed).
     fn before_step<O>(
-        reg: &Registration,
+        &self,
+        reg: &'static Registration,
         step: Result<Result<Flow<O>, HookError>, Failure>,
     ) -> Option<Result<O, HookError>> {
+        self.trace(reg, || match &step {
+            Ok(Ok(Flow::Continue)) => Step::Continued,
+            Ok(Ok(Flow::Return(_))) => Step::Answered,
+            Ok(Err(e)) => Step::Rejected(e.clone()),
+            Err(f) => f.step(),
+        });
         match step {
             Ok(Ok(Flow::Continue)) => None,
             Ok(Ok(Flow::Return(output))) => Some(Ok(output)),
@@ -331,10 +394,15 @@ impl Hooks {
     fn after_step<O>(
         &self,
         kind: CallKind,
-        reg: &Registration,
+        reg: &'static Registration,
         step: Result<Result<(), HookError>, Failure>,
         result: &mut Result<O, HookError>,
     ) {
+        self.trace(reg, || match &step {
+            Ok(Ok(())) => Step::Done,
+            Ok(Err(e)) => Step::Errored(e.clone()),
+            Err(f) => f.step(),
+        });
         match step {
             Ok(Ok(())) => {}
             Ok(Err(e)) if kind == CallKind::Event => tracing::warn!(
@@ -352,6 +420,22 @@ impl Hooks {
                     *result = Err(failure.to_error(reg));
                 }
             }
+        }
+    }
+
+    /// A background handler was queued, or refused: the refusal becomes the call's result.
+    fn queued<O>(
+        &self,
+        reg: &'static Registration,
+        queued: Result<(), HookError>,
+        result: &mut Result<O, HookError>,
+    ) {
+        self.trace(reg, || match &queued {
+            Ok(()) => Step::Queued,
+            Err(e) => Step::Refused(e.clone()),
+        });
+        if let Err(e) = queued {
+            *result = Err(e);
         }
     }
 
@@ -466,7 +550,7 @@ impl Hooks {
                     policy.call_async(h.reg, fut).await
                 }
             };
-            if let Some(result) = Self::before_step(h.reg, step) {
+            if let Some(result) = self.before_step(h.reg, step) {
                 early = Some(result);
                 break;
             }
@@ -506,10 +590,9 @@ impl Hooks {
                 continue;
             }
             ctx.enter(h.reg);
-            if let Some(fut) = (h.f)(&result, ctx)
-                && let Err(e) = self.inner.queue.push(self.job(h.reg, fut)).await
-            {
-                result = Err(e);
+            if let Some(fut) = (h.f)(&result, ctx) {
+                let queued = self.inner.queue.push(self.job(h.reg, fut)).await;
+                self.queued(h.reg, queued, &mut result);
             }
         }
         ctx.leave();
@@ -586,7 +669,7 @@ impl Hooks {
                     Ok(Err(async_on_sync_call::<Op>(h.reg)))
                 }
             };
-            if let Some(result) = Self::before_step(h.reg, step) {
+            if let Some(result) = self.before_step(h.reg, step) {
                 early = Some(result);
                 break;
             }
@@ -618,10 +701,9 @@ impl Hooks {
                 continue;
             }
             ctx.enter(h.reg);
-            if let Some(fut) = (h.f)(&result, ctx)
-                && let Err(e) = self.inner.queue.push_blocking(self.job(h.reg, fut))
-            {
-                result = Err(e);
+            if let Some(fut) = (h.f)(&result, ctx) {
+                let queued = self.inner.queue.push_blocking(self.job(h.reg, fut));
+                self.queued(h.reg, queued, &mut result);
             }
         }
         ctx.leave();

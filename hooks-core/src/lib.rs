@@ -15,6 +15,7 @@ pub mod policy;
 pub mod registration;
 pub mod stats;
 pub mod table;
+pub mod testing;
 
 pub use background::{BackgroundConfig, BackgroundStats, Backpressure};
 pub use catalog::{Catalog, EventEntry, HandlerEntry};
@@ -25,8 +26,21 @@ pub use error::{HookError, TableError, TableProblem};
 pub use event::{Flow, Operation, OperationInfo, Origin, Phase};
 pub use policy::AfterFailure;
 pub use registration::{Kind, Mode, Registration};
-pub use stats::{History, Stats};
+pub use stats::{History, Ran, Stats, Step, Trace};
 pub use table::Table;
+
+/// Name handler crates so the linker keeps them: `hooks::link!(my_handlers, billing_handlers);`
+/// is `use my_handlers as _; use billing_handlers as _;`. A library crate that the binary never
+/// names is dropped by the linker, with every handler in it.
+#[macro_export]
+macro_rules! link {
+    ($($krate:ident),+ $(,)?) => {
+        $(
+            #[allow(unused_imports)]
+            use $krate as _;
+        )+
+    };
+}
 
 /// What the macros' generated code names. Not public API: it may change in any release.
 #[doc(hidden)]

@@ -56,6 +56,14 @@ impl Failure {
         }
     }
 
+    /// This failure, as a trace records it.
+    pub(crate) fn step(&self) -> crate::stats::Step {
+        match self {
+            Failure::Panicked(_) => crate::stats::Step::Panicked,
+            Failure::TimedOut(_) => crate::stats::Step::TimedOut,
+        }
+    }
+
     fn outcome(&self) -> Outcome {
         match self {
             Failure::Panicked(_) => Outcome::Panicked,

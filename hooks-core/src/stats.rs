@@ -5,7 +5,11 @@
 //! live on/off switch. Both are global to the binary, like the registrations themselves.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use crate::error::HookError;
+use crate::event::Phase;
 
 /// How much execution history the runtime keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -129,4 +133,100 @@ pub struct Stats {
     pub timeouts: u64,
     /// Time spent in the handler (kept with [`History::Timed`] only).
     pub time_spent: Duration,
+}
+
+/// How one run of a handler went, as a [`Trace`] records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A before handler let the call go on.
+    Continued,
+    /// A before handler answered the call (`Flow::Return`).
+    Answered,
+    /// A before handler rejected the call with this error.
+    Rejected(HookError),
+    /// An after handler returned `Ok`.
+    Done,
+    /// An after handler returned this error.
+    Errored(HookError),
+    /// The handler panicked.
+    Panicked,
+    /// The handler was cut at its timeout.
+    TimedOut,
+    /// A background handler was queued.
+    Queued,
+    /// A background handler could not be queued, with this error.
+    Refused(HookError),
+}
+
+impl Step {
+    /// A short name: `continued`, `answered`, `rejected`, `done`, `errored`, `panicked`,
+    /// `timed_out`, `queued` or `refused`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Continued => "continued",
+            Step::Answered => "answered",
+            Step::Rejected(_) => "rejected",
+            Step::Done => "done",
+            Step::Errored(_) => "errored",
+            Step::Panicked => "panicked",
+            Step::TimedOut => "timed_out",
+            Step::Queued => "queued",
+            Step::Refused(_) => "refused",
+        }
+    }
+}
+
+/// One handler run, as a [`Trace`] records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// The handler's id.
+    pub handler: &'static str,
+    /// Its phase.
+    pub phase: Phase,
+    /// How it went.
+    pub step: Step,
+}
+
+impl std::fmt::Display for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.handler, self.step.name())
+    }
+}
+
+/// A record of which handlers ran, in which order, and how each went: attach one with
+/// `Hooks::builder().trace(..)` (the testing kit does it for you).
+#[derive(Debug, Default)]
+pub struct Trace {
+    runs: Mutex<Vec<Ran>>,
+}
+
+impl Trace {
+    /// An empty trace.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn push(&self, handler: &'static str, phase: Phase, step: Step) {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Ran {
+                handler,
+                phase,
+                step,
+            });
+    }
+
+    /// Every run recorded so far, in order.
+    pub fn runs(&self) -> Vec<Ran> {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every run recorded so far, emptying the trace.
+    pub fn take(&self) -> Vec<Ran> {
+        std::mem::take(&mut *self.runs.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
