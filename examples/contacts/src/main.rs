@@ -1,5 +1,6 @@
 //! The `contacts` service: `cargo run -p contacts -- --help`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use contacts::{App, Config, catalog, config::USAGE, listen, serve};
@@ -28,7 +29,11 @@ async fn main() -> ExitCode {
         }
     };
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .with(filter)
         .init();
 
