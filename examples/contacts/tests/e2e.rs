@@ -422,7 +422,7 @@ async fn a_body_over_the_limit_is_a_413_and_nothing_is_written() {
 }
 
 #[tokio::test]
-async fn an_unknown_table_or_record_is_a_404() {
+async fn an_unknown_table_record_or_route_is_a_404_and_a_wrong_method_a_405() {
     let run = start().await;
     let ada = Client::new(&run.service).sign_up("ada@example.com").await;
     let (status, body) = ada.post("/data/Secrets", json!({})).await;
@@ -435,6 +435,11 @@ async fn an_unknown_table_or_record_is_a_404() {
     );
     assert_eq!(ada.delete("/data/Contact/abc").await.0, 404);
     assert_eq!(ada.get("/nowhere").await.0, 404);
+    let (status, body) = ada.send(Method::PATCH, "/data/Contact/1", None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 }
 
 #[tokio::test]

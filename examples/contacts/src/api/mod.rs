@@ -50,6 +50,7 @@ pub fn router(app: App) -> Router {
         .route("/users/password-reset", post(users::request_password_reset))
         .route("/hooks", get(hooks_catalog))
         .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(app.config.body_limit))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
@@ -99,6 +100,14 @@ async fn track(State(app): State<App>, mut request: Request, next: Next) -> Resp
 
 async fn no_route() -> ApiError {
     ApiError(HookError::not_found("no such route"))
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError(HookError::new(
+        405,
+        "method_not_allowed",
+        "this route does not take that method",
+    ))
 }
 
 /// `GET /hooks`: every registered handler, and those the service still calls by hand.
