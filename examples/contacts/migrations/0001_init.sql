@@ -39,7 +39,7 @@ CREATE TABLE contacts (
 CREATE TABLE notes (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     owner      TEXT,
-    contact_id INTEGER NOT NULL,
+    contact_id INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
     body       TEXT    NOT NULL,
     created    INTEGER
 );

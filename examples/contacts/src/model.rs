@@ -34,6 +34,24 @@ pub struct Contact {
     pub display_name: Option<String>,
 }
 
+/// A record that belongs to the user who created it.
+pub trait Owned {
+    /// The owner's user id, once set.
+    fn owner(&self) -> Option<&str>;
+}
+
+impl Owned for Contact {
+    fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+}
+
+impl Owned for Note {
+    fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+}
+
 const fn col(name: &'static str, ty: ColumnType) -> Column {
     Column { name, ty }
 }

@@ -266,6 +266,39 @@ async fn only_the_owner_may_change_or_delete_a_contact() {
     );
 }
 
+#[tokio::test]
+async fn a_note_keeps_its_writer_and_only_its_writer_may_change_or_delete_it() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    let ada = anon.sign_up("ada@example.com").await;
+    let bob = anon.sign_up("bob@example.com").await;
+    ada.post("/data/Contact", grace()).await;
+    ada.post(
+        "/data/Note",
+        json!({ "contact_id": 1, "body": "call back" }),
+    )
+    .await;
+    let (status, note) = ada
+        .put(
+            "/data/Note/1",
+            json!({ "owner": "2", "body": "call back soon" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{note}");
+    assert_eq!(
+        (note["owner"].as_str(), note["body"].as_str()),
+        (Some("1"), Some("call back soon"))
+    );
+    assert_eq!(
+        bob.put("/data/Note/1", json!({ "body": "mine" })).await.0,
+        403
+    );
+    assert_eq!(bob.delete("/data/Note/1").await.0, 403);
+    // Deleting the contact deletes its notes.
+    ada.delete("/data/Contact/1").await;
+    assert_eq!(count(&run.service, "notes").await, 0);
+}
+
 // --- injecting properties into responses ---------------------------------------------------
 
 #[tokio::test]

@@ -71,6 +71,18 @@ pub fn stamp_new_note(note: &mut Note, ctx: &Context) -> Result<(), HookError> {
     Ok(())
 }
 
+/// An update of a note keeps its writer, its creation time and its id.
+#[before_update("Note", priority = -200)]
+pub fn stamp_note_update(changes: &mut Changes<Note>) {
+    let record = &mut changes.record;
+    if let Some(original) = &changes.original {
+        record.owner.clone_from(&original.owner);
+        record.created = original.created;
+    }
+    record.id = Some(changes.id.clone());
+    record.body = record.body.trim().to_owned();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +135,24 @@ mod tests {
         assert_eq!(changes.record.created, Some(5));
         assert_eq!(changes.record.id, Some(Id::Int(3)));
         assert!(changes.record.updated.is_some_and(|t| t > 5));
+    }
+
+    #[test]
+    fn a_note_update_keeps_its_writer() {
+        let original = Note {
+            owner: Some("7".into()),
+            created: Some(5),
+            ..Note::default()
+        };
+        let sneaky = Note {
+            owner: Some("8".into()),
+            body: " new text ".into(),
+            ..Note::default()
+        };
+        let mut changes = Changes::new(3, sneaky).with_original(original);
+        stamp_note_update(&mut changes);
+        assert_eq!(changes.record.owner.as_deref(), Some("7"));
+        assert_eq!(changes.record.created, Some(5));
+        assert_eq!(changes.record.body, "new text");
     }
 }

@@ -4,11 +4,11 @@
 //!
 //! | module | use case | handlers |
 //! |---|---|---|
-//! | [`validation`] | validating data before it is saved | before create/update of `Contact`, create of `Note`; registration |
-//! | [`access`] | who may change what | before update/delete of `Contact` |
+//! | [`validation`] | validating data before it is saved | before create/update of `Contact` and `Note`; registration |
+//! | [`access`] | who may change what | before update/delete of `Contact` and `Note` |
 //! | [`login_policy`] | a login policy | registration (banned domains), login (lock-out) |
 //! | [`audit`] | monitoring changes | after create/update/delete of `Contact`, into `audit` |
-//! | [`inject`] | injecting properties before save | before create/update: owner, times, normalised fields |
+//! | [`inject`] | injecting properties before save | before create/update of `Contact` and `Note`: owner, times, normalised fields |
 //! | [`responses`] | injecting properties into responses | after handlers: a computed field, private fields redacted |
 //! | [`notify`] | a notification on a condition | after create/update of a VIP `Contact`, into `outbox` |
 //! | [`integration`] | integrating with a third-party service | after create of `Contact`: an HTTP call after commit |

@@ -77,6 +77,17 @@ pub fn validate_contact_update(contact: &Contact) -> Result<(), HookError> {
 /// A note needs a text of at most 2000 characters, about a contact that exists.
 #[before_create("Note", priority = -100)]
 pub async fn validate_new_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
+    check_note(note, ctx).await
+}
+
+/// A changed note keeps the rules of a new one.
+#[before_update("Note", priority = -100)]
+pub async fn validate_note_update(note: &Note, ctx: &Context) -> Result<(), HookError> {
+    check_note(note, ctx).await
+}
+
+/// The rules every stored note keeps; reads the database to find its contact.
+pub async fn check_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
     let body = note.body.trim();
     if body.is_empty() {
         return Err(HookError::rejected("a note needs a body"));
