@@ -42,6 +42,8 @@ pub struct Config {
     pub lockout: Duration,
     /// Email domains that may not register.
     pub banned_domains: Vec<String>,
+    /// How long a login's token stays valid.
+    pub session_ttl: Duration,
     /// How expensive password hashing is.
     pub password_cost: PasswordCost,
     /// The log filter, such as `info` or `contacts=debug,info`.
@@ -58,6 +60,7 @@ impl Default for Config {
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),
             banned_domains: vec!["mailinator.com".into(), "trashmail.com".into()],
+            session_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             password_cost: PasswordCost::Standard,
             log: "info".into(),
         }
@@ -90,6 +93,7 @@ FLAGS (each also read from the environment variable in brackets; a flag wins)
   --body-limit BYTES    largest request body                         [CONTACTS_BODY_LIMIT, 65536]
   --max-failed-logins N failed logins that lock an account           [CONTACTS_MAX_FAILED_LOGINS, 5]
   --lockout-secs N      how long a locked account stays locked       [CONTACTS_LOCKOUT_SECS, 900]
+  --session-secs N      how long a login's token stays valid         [CONTACTS_SESSION_SECS, 2592000]
   --banned-domains LIST comma-separated email domains that may not register
                                                                      [CONTACTS_BANNED_DOMAINS]
   --log FILTER          log filter, such as info or contacts=debug   [CONTACTS_LOG, info]
@@ -114,7 +118,7 @@ impl Config {
         args: impl IntoIterator<Item = String>,
     ) -> Result<Option<Config>, ConfigError> {
         let mut config = Config::default();
-        let settings: [(&str, &str); 9] = [
+        let settings: [(&str, &str); 10] = [
             ("CONTACTS_PORT", "--port"),
             ("CONTACTS_DB", "--db"),
             ("CONTACTS_WEBHOOK_URL", "--webhook"),
@@ -123,6 +127,7 @@ impl Config {
             ("CONTACTS_LOCKOUT_SECS", "--lockout-secs"),
             ("CONTACTS_BANNED_DOMAINS", "--banned-domains"),
             ("CONTACTS_LOG", "--log"),
+            ("CONTACTS_SESSION_SECS", "--session-secs"),
             ("CONTACTS_PASSWORD_COST", "--password-cost"),
         ];
         for (var, flag) in settings {
@@ -192,6 +197,7 @@ impl Config {
                 }
             }
             "--lockout-secs" => self.lockout = Duration::from_secs(number(flag, value)?),
+            "--session-secs" => self.session_ttl = Duration::from_secs(number(flag, value)?),
             "--banned-domains" => {
                 self.banned_domains = value
                     .split(',')

@@ -6,7 +6,7 @@
 //! placeholders; the handlers and the API only see [`Record`]s, [`Query`]s and [`HookError`]s.
 //!
 //! Table and column names are never taken from a client: they come from a [`Record`]'s constants,
-//! and a client's field names are checked against them ([`column`]). Values are always bound.
+//! and a client's field names are checked against them ([`column()`]). Values are always bound.
 
 use std::borrow::Cow;
 use std::future::Future;

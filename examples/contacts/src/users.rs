@@ -165,17 +165,21 @@ pub fn token_hash(token: &str) -> String {
     hex(&Blake2s256::digest(token.as_bytes()))
 }
 
-/// The user a bearer token belongs to, with the token's hash; `None` for an unknown token.
+/// The user a bearer token belongs to, with the token's hash; `None` for an unknown token or one
+/// older than `ttl`.
 pub async fn user_for_token(
     pool: &SqlitePool,
     token: &str,
+    ttl: std::time::Duration,
 ) -> Result<Option<(User, SessionKey)>, HookError> {
     let hash = token_hash(token);
+    let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     let row = sqlx::query(
         "SELECT users.id, users.email FROM sessions JOIN users ON users.id = sessions.user_id \
-         WHERE sessions.token_hash = ?",
+         WHERE sessions.token_hash = ? AND sessions.created > ?",
     )
     .bind(&hash)
+    .bind(db::now_ms().saturating_sub(ttl))
     .fetch_optional(pool)
     .await
     .map_err(db::error)?;

@@ -534,6 +534,15 @@ async fn logout_ends_the_session_of_its_token() {
 }
 
 #[tokio::test]
+async fn a_token_older_than_the_session_lifetime_is_a_401() {
+    // A lifetime of zero: every token has expired by the time it is used.
+    let run = start_with(|c| c.session_ttl = Duration::ZERO).await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    let (status, body) = ada.get("/data/Contact").await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+}
+
+#[tokio::test]
 async fn a_password_reset_answers_alike_for_any_address_and_queues_a_message_for_real_ones() {
     let run = start().await;
     let anon = Client::new(&run.service);

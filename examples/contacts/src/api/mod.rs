@@ -177,9 +177,11 @@ impl FromRequestParts<App> for CurrentUser {
             .ok_or_else(|| {
                 HookError::unauthorized("the Authorization header is not `Bearer <token>`")
             })?;
-        let (user, session) = user_for_token(&app.pool, token).await?.ok_or_else(|| {
-            HookError::unauthorized("the token is unknown or has been logged out")
-        })?;
+        let (user, session) = user_for_token(&app.pool, token, app.config.session_ttl)
+            .await?
+            .ok_or_else(|| {
+                HookError::unauthorized("the token is unknown, expired or logged out")
+            })?;
         Ok(CurrentUser { user, session })
     }
 }
@@ -189,5 +191,5 @@ pub fn rejection(status: StatusCode, text: String) -> ApiError {
     ApiError(HookError::new(status.as_u16(), "bad_request", text))
 }
 
-/// The request id, which [`track`] always sets.
+/// The request id, which the request-tracking middleware always sets.
 pub type Rid = Extension<RequestId>;

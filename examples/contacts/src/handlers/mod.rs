@@ -17,7 +17,7 @@
 //! then the rest (0); among the after handlers, responses run last (100), so audit, notification and
 //! integration see the record before it is redacted.
 //!
-//! The data handlers of one call share its [`UnitOfWork`](crate::work::UnitOfWork) (an extension of
+//! The data handlers of one call share its [`UnitOfWork`] (an extension of
 //! the context): what they write commits or rolls back with the change itself.
 
 pub mod access;
