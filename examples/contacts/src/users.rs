@@ -1,5 +1,6 @@
 //! Users: accounts, passwords, session tokens, and the user operations the service runs through
-//! the hooks runtime ([`Register`], [`Login`], [`Logout`], [`RequestPasswordReset`]).
+//! the hooks runtime ([`Register`], [`Login`], [`Logout`], [`RequestPasswordReset`],
+//! [`ResetPassword`]).
 //!
 //! The framework's standard catalog has no user operations yet, so they are declared here by
 //! implementing [`Operation`]; their hook handlers are plain functions called by the endpoints
@@ -68,6 +69,19 @@ pub struct ResetRequest {
     pub email: String,
 }
 
+/// A new password, with the token of a reset request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewPassword {
+    /// The token the reset message carried.
+    pub token: String,
+    /// The new password, in clear (hashed before it is stored).
+    pub password: String,
+}
+
+/// How long a password reset token stays valid.
+pub const RESET_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// The session a logout ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKey {
@@ -107,6 +121,12 @@ user_op!(
     /// `users.password_reset`: asks for a reset link; always answers the same, so nobody can
     /// learn which emails have accounts.
     RequestPasswordReset, "users.password_reset", ResetRequest, ()
+);
+
+user_op!(
+    /// `users.password_reset_confirm`: sets a new password with a reset token; unlocks the
+    /// account and ends its sessions.
+    ResetPassword, "users.password_reset_confirm", NewPassword, ()
 );
 
 fn argon2(cost: PasswordCost) -> Result<Argon2<'static>, HookError> {

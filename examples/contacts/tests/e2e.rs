@@ -567,7 +567,64 @@ async fn a_password_reset_answers_alike_for_any_address_and_queues_a_message_for
     );
 }
 
+#[tokio::test]
+async fn a_reset_token_sets_a_new_password_once_unlocks_the_account_and_ends_its_sessions() {
+    let run = start_with(|c| c.max_failed_logins = 1).await;
+    let anon = Client::new(&run.service);
+    let old_session = anon.sign_up("ada@example.com").await;
+    // Lock the account.
+    anon.post(
+        "/users/login",
+        json!({ "email": "ada@example.com", "password": "wrong" }),
+    )
+    .await;
+    anon.post(
+        "/users/password-reset",
+        json!({ "email": "ada@example.com" }),
+    )
+    .await;
+    let payload = column(&run.service, "SELECT payload FROM outbox").await;
+    let message: Value = serde_json::from_str(&payload[0]).unwrap();
+    let token = message["token"].as_str().unwrap();
+
+    let weak = json!({ "token": token, "password": "short" });
+    assert_eq!(
+        anon.post("/users/password-reset/confirm", weak).await.0,
+        400
+    );
+    let reset = json!({ "token": token, "password": "new and long" });
+    assert_eq!(
+        anon.post("/users/password-reset/confirm", reset.clone())
+            .await
+            .0,
+        204
+    );
+    let (status, body) = anon.post("/users/password-reset/confirm", reset).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_reset_token"))
+    );
+
+    assert_eq!(old_session.get("/data/Contact").await.0, 401);
+    // Unlocked, with the new password (and not the old one).
+    anon.sign_in("ada@example.com", "new and long").await;
+    let (status, _) = anon
+        .post(
+            "/users/login",
+            json!({ "email": "ada@example.com", "password": "correct horse" }),
+        )
+        .await;
+    assert_eq!(status, 401);
+}
+
 // --- operator view -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn health_answers_while_the_database_does() {
+    let run = start().await;
+    let (status, body) = Client::new(&run.service).get("/health").await;
+    assert_eq!((status, body), (200, json!({ "status": "ok" })));
+}
 
 #[tokio::test]
 async fn get_hooks_describes_every_registered_handler() {

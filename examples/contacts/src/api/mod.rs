@@ -6,7 +6,9 @@
 //! | `POST /data/{table}` | create a record |
 //! | `GET /data/{table}?where=&sortBy=&pageSize=&offset=` | find records |
 //! | `GET/PUT/DELETE /data/{table}/{id}` | read, change (only the fields sent), delete a record |
-//! | `POST /users/register`, `/users/login`, `/users/logout`, `/users/password-reset` | accounts |
+//! | `POST /users/register`, `/users/login`, `/users/logout` | accounts and sessions |
+//! | `POST /users/password-reset`, `/users/password-reset/confirm` | ask for a reset token; use it |
+//! | `GET /health` | 200 while the database answers |
 //! | `GET /hooks` | the registered hook handlers, as JSON |
 //!
 //! Every error is `{"status": 400, "code": "rejected", "message": "..."}`, with the HTTP status
@@ -48,6 +50,8 @@ pub fn router(app: App) -> Router {
         .route("/users/login", post(users::login))
         .route("/users/logout", post(users::logout))
         .route("/users/password-reset", post(users::request_password_reset))
+        .route("/users/password-reset/confirm", post(users::reset_password))
+        .route("/health", get(health))
         .route("/hooks", get(hooks_catalog))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
@@ -108,6 +112,15 @@ async fn wrong_method() -> ApiError {
         "method_not_allowed",
         "this route does not take that method",
     ))
+}
+
+/// `GET /health`: 200 while the database answers a query.
+async fn health(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1")
+        .execute(&app.pool)
+        .await
+        .map_err(crate::db::error)?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 
 /// `GET /hooks`: every registered handler, and those the service still calls by hand.

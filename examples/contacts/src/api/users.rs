@@ -17,8 +17,8 @@ use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context};
 use crate::db::{self, now_ms};
 use crate::handlers::{login_policy, validation};
 use crate::users::{
-    self, Account, Credentials, Login, Logout, NewUser, Register, RequestPasswordReset,
-    ResetRequest, Session, SessionKey,
+    self, Account, Credentials, Login, Logout, NewPassword, NewUser, RESET_TTL, Register,
+    RequestPasswordReset, ResetPassword, ResetRequest, Session, SessionKey,
 };
 
 /// `POST /users/register`: create an account.
@@ -188,4 +188,62 @@ pub async fn request_password_reset(
         })),
     )
         .into_response())
+}
+
+/// `POST /users/password-reset/confirm`: set a new password with the token of a reset request.
+/// The token works once and for an hour; the account is unlocked and its sessions end.
+pub async fn reset_password(
+    State(app): State<App>,
+    rid: Rid,
+    JsonBody(mut input): JsonBody<NewPassword>,
+) -> Result<Response, ApiError> {
+    let (mut ctx, work) = context(&app, &rid, None);
+    // TODO(issue 3): switch to #[before_password_reset_confirm] on the validation handler.
+    let result = match validation::validate_new_password(&mut input, &ctx) {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let w = work.clone();
+            let cost = app.config.password_cost;
+            app.hooks
+                .run::<ResetPassword, _, _>(&mut ctx, input, |input| async move {
+                    let password_hash = users::hash_password(input.password, cost).await?;
+                    let ttl = i64::try_from(RESET_TTL.as_millis()).unwrap_or(i64::MAX);
+                    let mut tx = w.tx().await?;
+                    let user_id: Option<i64> = sqlx::query_scalar(
+                        "DELETE FROM password_resets WHERE token_hash = ? AND created > ? \
+                         RETURNING user_id",
+                    )
+                    .bind(users::token_hash(&input.token))
+                    .bind(now_ms().saturating_sub(ttl))
+                    .fetch_optional(tx.conn()?)
+                    .await
+                    .map_err(db::error)?;
+                    let user_id = user_id.ok_or_else(|| {
+                        HookError::new(
+                            400,
+                            "invalid_reset_token",
+                            "the reset token is unknown, used or expired",
+                        )
+                    })?;
+                    sqlx::query(
+                        "UPDATE users SET password_hash = ?, failed_logins = 0, \
+                         locked_until = NULL WHERE id = ?",
+                    )
+                    .bind(password_hash)
+                    .bind(user_id)
+                    .execute(tx.conn()?)
+                    .await
+                    .map_err(db::error)?;
+                    sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                        .bind(user_id)
+                        .execute(tx.conn()?)
+                        .await
+                        .map_err(db::error)?;
+                    Ok(())
+                })
+                .await
+        }
+    };
+    work.finish(result, &app.background).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

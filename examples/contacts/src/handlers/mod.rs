@@ -77,6 +77,13 @@ pub const MANUAL: &[Manual] = &[
         doc: "Addresses at a banned domain may not register.",
     },
     Manual {
+        id: "contacts::handlers::validation::validate_new_password",
+        operation: "users.password_reset_confirm",
+        asset: "User",
+        phase: "before",
+        doc: "A new password set by a reset keeps the rules of a registration.",
+    },
+    Manual {
         id: "contacts::handlers::login_policy::reject_locked_account",
         operation: "users.login",
         asset: "User",
