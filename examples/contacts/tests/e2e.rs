@@ -244,6 +244,31 @@ async fn every_change_is_audited_with_who_and_the_fields_that_changed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_each_commit_together_with_their_audit_row() {
+    let run = start().await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    let calls: Vec<_> = (0..24)
+        .map(|i| {
+            let ada = ada.clone();
+            tokio::spawn(async move {
+                ada.post(
+                    "/data/Contact",
+                    json!({ "name": format!("C{i}"), "email": format!("c{i}@x.io"), "vip": i % 2 == 0 }),
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 201);
+    }
+    assert_eq!(count(&run.service, "contacts").await, 24);
+    assert_eq!(count(&run.service, "audit").await, 24);
+    assert_eq!(count(&run.service, "outbox").await, 12);
+}
+
 // --- who may change what -------------------------------------------------------------------
 
 #[tokio::test]
