@@ -1,0 +1,239 @@
+//! `/data/{table}[/{id}]`: create, find, read, change and delete records of the typed tables, each
+//! call through the hooks runtime, in its own unit of work.
+//!
+//! The table name in the path picks the Rust type ([`Contact`] or [`Note`]); any other name is a
+//! 404. Field names a client sends are checked against the type's columns before anything runs.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query as UrlQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hooks::{Changes, Entity, HookError, Id, Key};
+use serde_json::{Map, Value, json};
+
+use crate::App;
+use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context, query, rejection};
+use crate::db::{self, Record};
+use crate::model::{Contact, Note};
+
+/// Run `$body` with `$E` standing for the type of the table `$table`, or answer 404.
+macro_rules! by_table {
+    ($table:expr, $E:ident => $body:expr) => {{
+        let table: &str = &$table;
+        if table == <Contact as Entity>::TABLE {
+            type $E = Contact;
+            $body
+        } else if table == <Note as Entity>::TABLE {
+            type $E = Note;
+            $body
+        } else {
+            Err(ApiError(HookError::not_found(format!(
+                "there is no table `{table}`; the tables are {}, {}",
+                <Contact as Entity>::TABLE,
+                <Note as Entity>::TABLE
+            ))))
+        }
+    }};
+}
+
+/// An id from a path: an integer when it reads as one.
+pub fn parse_id(raw: &str) -> Id {
+    raw.parse::<i64>()
+        .map_or_else(|_| Id::Text(raw.to_owned()), Id::Int)
+}
+
+/// An `E` from a client's fields: every field must be a column, and of the column's type.
+fn record_from<E: Record>(fields: Map<String, Value>) -> Result<E, HookError> {
+    if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
+        return Err(db::unknown_field::<E>(field));
+    }
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| HookError::bad_request(format!("not a valid {}: {e}", E::TABLE)))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, HookError> {
+    serde_json::to_value(value).map_err(|e| HookError::internal(format!("cannot serialise: {e}")))
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(t)| t)
+        .map_err(|r| rejection(r.status(), r.body_text()))
+}
+
+/// `POST /data/{table}`: create a record.
+pub async fn create(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    table: Result<Path<String>, PathRejection>,
+    JsonBody(fields): JsonBody<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    by_table!(path(table)?, E => create_in::<E>(&app, &rid, user, fields).await)
+}
+
+async fn create_in<E: Record>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    fields: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let record: E = record_from(fields)?;
+    let (mut ctx, work) = context(app, rid, Some(user.user));
+    let w = work.clone();
+    let result = app
+        .hooks
+        .create(&mut ctx, record, |record| async move {
+            let mut tx = w.tx().await?;
+            db::insert(tx.conn()?, record).await
+        })
+        .await;
+    let saved = work.finish(result, &app.background).await?;
+    Ok((StatusCode::CREATED, Json(to_json(&saved)?)).into_response())
+}
+
+/// `GET /data/{table}?where=&sortBy=&pageSize=&offset=`: find records.
+pub async fn find(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    table: Result<Path<String>, PathRejection>,
+    params: Result<UrlQuery<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let UrlQuery(params) = params.map_err(|r| rejection(r.status(), r.body_text()))?;
+    by_table!(path(table)?, E => find_in::<E>(&app, &rid, user, &params).await)
+}
+
+async fn find_in<E: Record>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    params: &[(String, String)],
+) -> Result<Response, ApiError> {
+    let q = query::parse::<E>(params)?;
+    let (mut ctx, work) = context(app, rid, Some(user.user));
+    let pool = app.pool.clone();
+    let result = app
+        .hooks
+        .find(&mut ctx, q, |q| async move {
+            let mut conn = pool.acquire().await.map_err(db::error)?;
+            db::find(&mut conn, &q).await
+        })
+        .await;
+    let found = work.finish(result, &app.background).await?;
+    Ok(Json(to_json(&found)?).into_response())
+}
+
+/// `GET /data/{table}/{id}`: read one record.
+pub async fn find_by_id(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (table, id) = path(p)?;
+    by_table!(table, E => find_by_id_in::<E>(&app, &rid, user, parse_id(&id)).await)
+}
+
+async fn load<E: Record>(app: &App, id: &Id) -> Result<E, HookError> {
+    let mut conn = app.pool.acquire().await.map_err(db::error)?;
+    db::get::<E>(&mut conn, id)
+        .await?
+        .ok_or_else(|| db::not_found::<E>(id))
+}
+
+async fn find_by_id_in<E: Record>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    id: Id,
+) -> Result<Response, ApiError> {
+    let (mut ctx, work) = context(app, rid, Some(user.user));
+    let a = app.clone();
+    let result = app
+        .hooks
+        .find_by_id(&mut ctx, Key::<E>::new(id), |key| async move {
+            load::<E>(&a, &key.id).await
+        })
+        .await;
+    let found = work.finish(result, &app.background).await?;
+    Ok(Json(to_json(&found)?).into_response())
+}
+
+/// `PUT /data/{table}/{id}`: change the fields sent, keep the others.
+pub async fn update(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    p: Result<Path<(String, String)>, PathRejection>,
+    JsonBody(fields): JsonBody<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    let (table, id) = path(p)?;
+    by_table!(table, E => update_in::<E>(&app, &rid, user, parse_id(&id), fields).await)
+}
+
+async fn update_in<E: Record>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    id: Id,
+    fields: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
+        return Err(db::unknown_field::<E>(field).into());
+    }
+    let original: E = load(app, &id).await?;
+    let Value::Object(mut merged) = to_json(&original)? else {
+        return Err(HookError::internal("a record is not a JSON object").into());
+    };
+    merged.extend(fields);
+    let record: E = record_from(merged)?;
+    let changes = Changes::new(id, record).with_original(original);
+    let (mut ctx, work) = context(app, rid, Some(user.user));
+    let w = work.clone();
+    let result = app
+        .hooks
+        .update(&mut ctx, changes, |changes| async move {
+            let mut tx = w.tx().await?;
+            db::update(tx.conn()?, &changes.id, changes.record).await
+        })
+        .await;
+    let saved = work.finish(result, &app.background).await?;
+    Ok(Json(to_json(&saved)?).into_response())
+}
+
+/// `DELETE /data/{table}/{id}`: delete a record.
+pub async fn delete(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (table, id) = path(p)?;
+    by_table!(table, E => delete_in::<E>(&app, &rid, user, parse_id(&id)).await)
+}
+
+async fn delete_in<E: Record>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    id: Id,
+) -> Result<Response, ApiError> {
+    let record: E = load(app, &id).await?;
+    let (mut ctx, work) = context(app, rid, Some(user.user));
+    let w = work.clone();
+    let result = app
+        .hooks
+        .delete(
+            &mut ctx,
+            Key::new(id).with_record(record),
+            |key| async move {
+                let mut tx = w.tx().await?;
+                db::delete::<E>(tx.conn()?, &key.id).await?;
+                Ok(key)
+            },
+        )
+        .await;
+    let deleted = work.finish(result, &app.background).await?;
+    Ok(Json(json!({ "deleted": deleted.id })).into_response())
+}

@@ -1,0 +1,208 @@
+//! The HTTP API: routes, the error body every failure gets, and the extractors that turn bad
+//! input into those errors (malformed JSON 400, too large 413, missing or bad token 401).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /data/{table}` | create a record |
+//! | `GET /data/{table}?where=&sortBy=&pageSize=&offset=` | find records |
+//! | `GET/PUT/DELETE /data/{table}/{id}` | read, change (only the fields sent), delete a record |
+//! | `POST /users/register`, `/users/login`, `/users/logout` | accounts and sessions |
+//! | `POST /users/password-reset`, `/users/password-reset/confirm` | ask for a reset token; use it |
+//! | `GET /health` | 200 while the database answers |
+//! | `GET /hooks` | the registered hook handlers, as JSON |
+//!
+//! Every error is `{"status": 400, "code": "rejected", "message": "..."}`, with the HTTP status
+//! of the same number: a hook's rejection reaches the client exactly as the hook wrote it.
+
+pub mod data;
+pub mod query;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use hooks::{Context, HookError, User};
+use hyper::body::Bytes;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::App;
+use crate::catalog;
+use crate::users::{SessionKey, user_for_token};
+use crate::work::UnitOfWork;
+
+/// The service's routes over `app`.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/data/{table}", post(data::create).get(data::find))
+        .route(
+            "/data/{table}/{id}",
+            get(data::find_by_id).put(data::update).delete(data::delete),
+        )
+        .route("/users/register", post(users::register))
+        .route("/users/login", post(users::login))
+        .route("/users/logout", post(users::logout))
+        .route("/users/password-reset", post(users::request_password_reset))
+        .route("/users/password-reset/confirm", post(users::reset_password))
+        .route("/health", get(health))
+        .route("/hooks", get(hooks_catalog))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(app.config.body_limit))
+        .layer(middleware::from_fn_with_state(app.clone(), track))
+        .with_state(app)
+}
+
+/// A failed call, answered as JSON with the error's status.
+#[derive(Debug)]
+pub struct ApiError(pub HookError);
+
+impl From<HookError> for ApiError {
+    fn from(e: HookError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = self.0.code(), message = self.0.message(), "failed");
+        } else {
+            tracing::info!(code = self.0.code(), message = self.0.message(), "refused");
+        }
+        (status, Json(self.0)).into_response()
+    }
+}
+
+/// The id of one request, for logs and for the hook context.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+/// Give each request an id and a tracing span, and log its outcome.
+async fn track(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    let id: Arc<str> = format!("r{}", app.next_request_id()).into();
+    request.extensions_mut().insert(RequestId(Arc::clone(&id)));
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "answered"));
+    response
+}
+
+async fn no_route() -> ApiError {
+    ApiError(HookError::not_found("no such route"))
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError(HookError::new(
+        405,
+        "method_not_allowed",
+        "this route does not take that method",
+    ))
+}
+
+/// `GET /health`: 200 while the database answers a query.
+async fn health(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1")
+        .execute(&app.pool)
+        .await
+        .map_err(crate::db::error)?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+/// `GET /hooks`: every registered handler, and those the service still calls by hand.
+async fn hooks_catalog(State(app): State<App>) -> Json<serde_json::Value> {
+    Json(catalog::json(app.hooks.table()))
+}
+
+/// The hook context of one client call, and its unit of work.
+pub fn context(app: &App, request: &RequestId, user: Option<User>) -> (Context, UnitOfWork) {
+    let work = UnitOfWork::new(app.pool.clone());
+    let mut ctx = Context::client()
+        .with_request_id(Arc::clone(&request.0))
+        .with_extension(app.clone())
+        .with_extension(work.clone());
+    if let Some(user) = user {
+        ctx = ctx.with_user(user);
+    }
+    (ctx, work)
+}
+
+/// A JSON body: a 400 when it is not JSON of the expected shape, a 413 when it is over the
+/// limit.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|r| {
+            let status = r.status().as_u16();
+            ApiError(if status == 413 {
+                HookError::payload_too_large(r.body_text())
+            } else {
+                HookError::new(status, "bad_request", r.body_text())
+            })
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError(HookError::bad_request(format!("malformed JSON: {e}"))))
+    }
+}
+
+/// The user a valid bearer token belongs to; a 401 without one.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// The user, as the hook context carries it.
+    pub user: User,
+    /// The session the token opened.
+    pub session: SessionKey,
+}
+
+impl FromRequestParts<App> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| HookError::unauthorized("send `Authorization: Bearer <token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                HookError::unauthorized("the Authorization header is not `Bearer <token>`")
+            })?;
+        let (user, session) = user_for_token(&app.pool, token, app.config.session_ttl)
+            .await?
+            .ok_or_else(|| {
+                HookError::unauthorized("the token is unknown, expired or logged out")
+            })?;
+        Ok(CurrentUser { user, session })
+    }
+}
+
+/// Turn an extractor's rejection into the JSON error body.
+pub fn rejection(status: StatusCode, text: String) -> ApiError {
+    ApiError(HookError::new(status.as_u16(), "bad_request", text))
+}
+
+/// The request id, which the request-tracking middleware always sets.
+pub type Rid = Extension<RequestId>;

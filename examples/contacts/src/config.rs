@@ -1,0 +1,272 @@
+//! The service's settings: where it listens, where it keeps its data, and the knobs of its hooks.
+//!
+//! Settings come from `CONTACTS_*` environment variables, then command-line flags (a flag wins).
+//! Every setting has a default, so the service starts with none at all.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file, created on first start.
+    File(PathBuf),
+    /// A SQLite database in memory, gone when the service stops (for tests and demos).
+    Memory,
+}
+
+/// How expensive password hashing is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCost {
+    /// Argon2id with the OWASP-recommended parameters (19 MiB, 2 passes): for real use.
+    Standard,
+    /// Argon2id with the smallest parameters: fast, and only for tests.
+    Minimal,
+}
+
+/// The service's settings. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The TCP port on 127.0.0.1; 0 picks a free one (the service prints which).
+    pub port: u16,
+    /// Where the data lives.
+    pub database: Database,
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit: usize,
+    /// The third-party endpoint told about new contacts (`http://host:port/path`), if any.
+    pub webhook_url: Option<String>,
+    /// Failed logins in a row that lock an account.
+    pub max_failed_logins: u32,
+    /// How long a locked account stays locked.
+    pub lockout: Duration,
+    /// Email domains that may not register.
+    pub banned_domains: Vec<String>,
+    /// How long a login's token stays valid.
+    pub session_ttl: Duration,
+    /// How expensive password hashing is.
+    pub password_cost: PasswordCost,
+    /// The log filter, such as `info` or `contacts=debug,info`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 8080,
+            database: Database::File(PathBuf::from("contacts.db")),
+            body_limit: 64 * 1024,
+            webhook_url: None,
+            max_failed_logins: 5,
+            lockout: Duration::from_secs(15 * 60),
+            banned_domains: vec!["mailinator.com".into(), "trashmail.com".into()],
+            session_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            password_cost: PasswordCost::Standard,
+            log: "info".into(),
+        }
+    }
+}
+
+/// A setting that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The usage text that `--help` prints.
+pub const USAGE: &str = "\
+contacts: a contacts service showing hook handlers at work
+
+USAGE: contacts [--port N] [--db PATH | --memory] [--webhook URL]
+
+FLAGS (each also read from the environment variable in brackets; a flag wins)
+  --port N              port on 127.0.0.1, 0 for any free one       [CONTACTS_PORT, 8080]
+  --db PATH             SQLite file, created on first start          [CONTACTS_DB, contacts.db]
+  --memory              keep the data in memory only                 [CONTACTS_DB=:memory:]
+  --webhook URL         http:// endpoint told about new contacts     [CONTACTS_WEBHOOK_URL]
+  --body-limit BYTES    largest request body                         [CONTACTS_BODY_LIMIT, 65536]
+  --max-failed-logins N failed logins that lock an account           [CONTACTS_MAX_FAILED_LOGINS, 5]
+  --lockout-secs N      how long a locked account stays locked       [CONTACTS_LOCKOUT_SECS, 900]
+  --session-secs N      how long a login's token stays valid         [CONTACTS_SESSION_SECS, 2592000]
+  --banned-domains LIST comma-separated email domains that may not register
+                                                                     [CONTACTS_BANNED_DOMAINS]
+  --log FILTER          log filter, such as info or contacts=debug   [CONTACTS_LOG, info]
+  -h, --help            print this text
+";
+
+impl Config {
+    /// Settings for a test: an in-memory database, a free port, minimal password hashing.
+    pub fn for_tests() -> Self {
+        Config {
+            port: 0,
+            database: Database::Memory,
+            password_cost: PasswordCost::Minimal,
+            ..Config::default()
+        }
+    }
+
+    /// Read the settings from the environment (`env` looks a variable up) and then the
+    /// command-line `args` (without the program name). `Ok(None)` means `--help` was asked for.
+    pub fn from_env_and_args(
+        env: impl Fn(&str) -> Option<String>,
+        args: impl IntoIterator<Item = String>,
+    ) -> Result<Option<Config>, ConfigError> {
+        let mut config = Config::default();
+        let settings: [(&str, &str); 10] = [
+            ("CONTACTS_PORT", "--port"),
+            ("CONTACTS_DB", "--db"),
+            ("CONTACTS_WEBHOOK_URL", "--webhook"),
+            ("CONTACTS_BODY_LIMIT", "--body-limit"),
+            ("CONTACTS_MAX_FAILED_LOGINS", "--max-failed-logins"),
+            ("CONTACTS_LOCKOUT_SECS", "--lockout-secs"),
+            ("CONTACTS_BANNED_DOMAINS", "--banned-domains"),
+            ("CONTACTS_LOG", "--log"),
+            ("CONTACTS_SESSION_SECS", "--session-secs"),
+            ("CONTACTS_PASSWORD_COST", "--password-cost"),
+        ];
+        for (var, flag) in settings {
+            if let Some(value) = env(var) {
+                config.set(flag, &value)?;
+            }
+        }
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(None),
+                "--memory" => config.database = Database::Memory,
+                flag if flag.starts_with("--") => {
+                    let (flag, value) = match flag.split_once('=') {
+                        Some((flag, value)) => (flag.to_owned(), value.to_owned()),
+                        None => {
+                            let value = args.next().ok_or_else(|| {
+                                ConfigError(format!("{flag} needs a value; see --help"))
+                            })?;
+                            (flag.to_owned(), value)
+                        }
+                    };
+                    config.set(&flag, &value)?;
+                }
+                other => {
+                    return Err(ConfigError(format!(
+                        "unexpected argument `{other}`; see --help"
+                    )));
+                }
+            }
+        }
+        Ok(Some(config))
+    }
+
+    fn set(&mut self, flag: &str, value: &str) -> Result<(), ConfigError> {
+        fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, ConfigError> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("{flag} takes a number, not `{value}`")))
+        }
+        match flag {
+            "--port" => self.port = number(flag, value)?,
+            "--db" => {
+                self.database = match value {
+                    ":memory:" => Database::Memory,
+                    "" => return Err(ConfigError("--db needs a file path".into())),
+                    path => Database::File(PathBuf::from(path)),
+                }
+            }
+            "--webhook" => {
+                self.webhook_url = match value.trim() {
+                    "" => None,
+                    url if url.starts_with("http://") => Some(url.to_owned()),
+                    url => {
+                        return Err(ConfigError(format!(
+                            "--webhook takes an http:// URL, not `{url}`"
+                        )));
+                    }
+                }
+            }
+            "--body-limit" => self.body_limit = number(flag, value)?,
+            "--max-failed-logins" => {
+                self.max_failed_logins = number(flag, value)?;
+                if self.max_failed_logins == 0 {
+                    return Err(ConfigError("--max-failed-logins must be at least 1".into()));
+                }
+            }
+            "--lockout-secs" => self.lockout = Duration::from_secs(number(flag, value)?),
+            "--session-secs" => self.session_ttl = Duration::from_secs(number(flag, value)?),
+            "--banned-domains" => {
+                self.banned_domains = value
+                    .split(',')
+                    .map(|d| d.trim().to_lowercase())
+                    .filter(|d| !d.is_empty())
+                    .collect();
+            }
+            "--log" => self.log = value.to_owned(),
+            "--password-cost" => {
+                self.password_cost = match value {
+                    "standard" => PasswordCost::Standard,
+                    "minimal" => PasswordCost::Minimal,
+                    other => {
+                        return Err(ConfigError(format!(
+                            "--password-cost is `standard` or `minimal`, not `{other}`"
+                        )));
+                    }
+                }
+            }
+            other => return Err(ConfigError(format!("unknown flag `{other}`; see --help"))),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(env: &[(&str, &str)], args: &[&str]) -> Result<Option<Config>, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env_and_args(
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            args.iter().map(|a| a.to_string()),
+        )
+    }
+
+    #[test]
+    fn a_flag_overrides_the_environment() {
+        let config = parse(&[("CONTACTS_PORT", "9000")], &["--port", "9001"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.port, 9001);
+        let config = parse(&[("CONTACTS_PORT", "9000")], &[]).unwrap().unwrap();
+        assert_eq!(config.port, 9000);
+    }
+
+    #[test]
+    fn no_settings_give_the_defaults() {
+        let config = parse(&[], &[]).unwrap().unwrap();
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.database, Database::File("contacts.db".into()));
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_naming_the_flag() {
+        let err = parse(&[], &["--port=eighty"]).unwrap_err();
+        assert!(err.0.contains("--port"), "{err}");
+        assert!(parse(&[], &["--webhook", "ftp://x"]).is_err());
+        assert!(parse(&[], &["--nope", "1"]).is_err());
+    }
+
+    #[test]
+    fn memory_and_help_are_understood() {
+        let config = parse(&[], &["--memory"]).unwrap().unwrap();
+        assert_eq!(config.database, Database::Memory);
+        assert!(parse(&[], &["--help"]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,510 @@
+//! The data layer: the connection pool, the embedded migrations, and generic SQL for the typed
+//! tables ([`Record`]).
+//!
+//! Everything that knows the SQL dialect lives here, behind sqlx: `?` placeholders,
+//! `RETURNING id` and the pool options. A PostgreSQL backend would swap this module's pool type and
+//! placeholders; the handlers and the API only see [`Record`]s, [`Query`]s and [`HookError`]s.
+//!
+//! Table and column names are never taken from a client: they come from a [`Record`]'s constants,
+//! and a client's field names are checked against them ([`column()`]). Values are always bound.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use hooks::{Condition, Entity, HookError, Id, Op, Query};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow,
+};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+
+use crate::config::Database;
+
+/// The migrations, compiled into the binary so that it starts from any directory.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<
+        Box<dyn Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>> + Send + 'static>,
+    > {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        sql.into_sql_str(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// Open the database (creating the file on first start) and bring its schema up to date.
+pub async fn connect(database: &Database) -> Result<SqlitePool, sqlx::Error> {
+    let pool = match database {
+        Database::File(path) => {
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?
+        }
+        Database::Memory => {
+            // Every connection to `:memory:` is a database of its own: keep exactly one, forever.
+            let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+            SqlitePoolOptions::new()
+                .min_connections(1)
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        }
+    };
+    Migrator::new(Embedded).await?.run(&pool).await?;
+    Ok(pool)
+}
+
+/// The SQL type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// A 64-bit integer.
+    Integer,
+    /// A double.
+    Real,
+    /// UTF-8 text.
+    Text,
+    /// A boolean, stored as 0 or 1.
+    Bool,
+}
+
+/// A stored column of a [`Record`]'s table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// The column's name, which is also the JSON field's name.
+    pub name: &'static str,
+    /// Its SQL type.
+    pub ty: ColumnType,
+}
+
+/// The id column every table has.
+pub const ID: Column = Column {
+    name: "id",
+    ty: ColumnType::Integer,
+};
+
+/// A typed entity stored in a SQL table, with its columns listed once.
+pub trait Record:
+    Entity + Serialize + DeserializeOwned + Clone + Default + std::fmt::Debug + Send + Sync
+{
+    /// The SQL table.
+    const SQL_TABLE: &'static str;
+    /// The stored columns, without `id`.
+    const COLUMNS: &'static [Column];
+    /// The record's id, once stored.
+    fn id(&self) -> Option<&Id>;
+    /// Set the id the database gave the record.
+    fn set_id(&mut self, id: Id);
+}
+
+/// The column `name` of `E`'s table (`id` included), or `None` when it has no such column.
+pub fn column<E: Record>(name: &str) -> Option<Column> {
+    if name == ID.name {
+        return Some(ID);
+    }
+    E::COLUMNS.iter().copied().find(|c| c.name == name)
+}
+
+/// A value to bind.
+#[derive(Debug, Clone, PartialEq)]
+enum Bind {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// `value` as a bind of `column`'s type, or a 400 naming the field.
+fn bind_value(column: Column, value: &Value) -> Result<Bind, HookError> {
+    let bind = match (column.ty, value) {
+        (_, Value::Null) => Some(Bind::Null),
+        (ColumnType::Integer, Value::Number(n)) => n.as_i64().map(Bind::Int),
+        (ColumnType::Real, Value::Number(n)) => n.as_f64().map(Bind::Real),
+        (ColumnType::Text, Value::String(s)) => Some(Bind::Text(s.clone())),
+        (ColumnType::Bool, Value::Bool(b)) => Some(Bind::Int(i64::from(*b))),
+        (ColumnType::Bool, Value::Number(n)) => match n.as_i64() {
+            Some(v @ (0 | 1)) => Some(Bind::Int(v)),
+            _ => None,
+        },
+        _ => None,
+    };
+    bind.ok_or_else(|| {
+        HookError::bad_request(format!(
+            "field `{}` takes {}, not {value}",
+            column.name,
+            match column.ty {
+                ColumnType::Integer => "an integer",
+                ColumnType::Real => "a number",
+                ColumnType::Text => "a string",
+                ColumnType::Bool => "true or false",
+            }
+        ))
+    })
+}
+
+fn id_bind(id: &Id) -> Bind {
+    match id {
+        Id::Int(i) => Bind::Int(*i),
+        Id::Text(s) => Bind::Text(s.clone()),
+    }
+}
+
+/// A query whose SQL text was assembled only from a [`Record`]'s constants and fixed keywords.
+fn query(
+    sql: String,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for bind in binds {
+        q = match bind {
+            Bind::Null => q.bind(None::<i64>),
+            Bind::Int(i) => q.bind(i),
+            Bind::Real(r) => q.bind(r),
+            Bind::Text(s) => q.bind(s),
+        };
+    }
+    q
+}
+
+/// A database error as the caller sees it: details go to the log, not to the client.
+pub fn error(e: sqlx::Error) -> HookError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return HookError::conflict("a record with this value already exists");
+    }
+    tracing::error!(error = %e, "database error");
+    HookError::internal("database error")
+}
+
+/// The record's column values, in [`Record::COLUMNS`] order.
+fn column_values<E: Record>(record: &E) -> Result<Vec<Bind>, HookError> {
+    let value = serde_json::to_value(record)
+        .map_err(|e| HookError::internal(format!("cannot serialise a {}: {e}", E::TABLE)))?;
+    let Value::Object(fields) = value else {
+        return Err(HookError::internal(format!(
+            "a {} is not a JSON object",
+            E::TABLE
+        )));
+    };
+    E::COLUMNS
+        .iter()
+        .map(|c| bind_value(*c, fields.get(c.name).unwrap_or(&Value::Null)))
+        .collect()
+}
+
+fn select_list<E: Record>() -> String {
+    let mut list = String::from("id");
+    for c in E::COLUMNS {
+        list.push_str(", ");
+        list.push_str(c.name);
+    }
+    list
+}
+
+/// Read a row of `E`'s table (selected with [`select_list`]) back into an `E`.
+fn from_row<E: Record>(row: &SqliteRow) -> Result<E, HookError> {
+    let mut fields = Map::new();
+    for c in std::iter::once(&ID).chain(E::COLUMNS) {
+        let value = match c.ty {
+            ColumnType::Integer => row.try_get::<Option<i64>, _>(c.name).map(|v| v.into()),
+            ColumnType::Real => row.try_get::<Option<f64>, _>(c.name).map(|v| v.into()),
+            ColumnType::Text => row.try_get::<Option<String>, _>(c.name).map(|v| v.into()),
+            ColumnType::Bool => row
+                .try_get::<Option<i64>, _>(c.name)
+                .map(|v| v.map(|v| v != 0).into()),
+        }
+        .map_err(error)?;
+        fields.insert(c.name.to_owned(), value);
+    }
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| HookError::internal(format!("a stored {} does not read back: {e}", E::TABLE)))
+}
+
+/// Insert `record`; returns it with the id the database gave it.
+pub async fn insert<E: Record>(conn: &mut SqliteConnection, mut record: E) -> Result<E, HookError> {
+    let names: Vec<&str> = E::COLUMNS.iter().map(|c| c.name).collect();
+    let marks = vec!["?"; names.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({marks}) RETURNING id",
+        E::SQL_TABLE,
+        names.join(", ")
+    );
+    let row = query(sql, column_values(&record)?)
+        .fetch_one(conn)
+        .await
+        .map_err(error)?;
+    let id: i64 = row.try_get(0).map_err(error)?;
+    record.set_id(Id::Int(id));
+    Ok(record)
+}
+
+/// Write every column of `record` to the row `id`; a 404 when there is no such row.
+pub async fn update<E: Record>(
+    conn: &mut SqliteConnection,
+    id: &Id,
+    mut record: E,
+) -> Result<E, HookError> {
+    let set: Vec<String> = E::COLUMNS
+        .iter()
+        .map(|c| format!("{} = ?", c.name))
+        .collect();
+    let sql = format!(
+        "UPDATE {} SET {} WHERE id = ?",
+        E::SQL_TABLE,
+        set.join(", ")
+    );
+    let mut binds = column_values(&record)?;
+    binds.push(id_bind(id));
+    let done = query(sql, binds).execute(conn).await.map_err(error)?;
+    if done.rows_affected() == 0 {
+        return Err(not_found::<E>(id));
+    }
+    record.set_id(id.clone());
+    Ok(record)
+}
+
+/// Delete the row `id`; a 404 when there is no such row.
+pub async fn delete<E: Record>(conn: &mut SqliteConnection, id: &Id) -> Result<(), HookError> {
+    let sql = format!("DELETE FROM {} WHERE id = ?", E::SQL_TABLE);
+    let done = query(sql, vec![id_bind(id)])
+        .execute(conn)
+        .await
+        .map_err(error)?;
+    if done.rows_affected() == 0 {
+        return Err(not_found::<E>(id));
+    }
+    Ok(())
+}
+
+/// The record `id`, if there is one.
+pub async fn get<E: Record>(conn: &mut SqliteConnection, id: &Id) -> Result<Option<E>, HookError> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE id = ?",
+        select_list::<E>(),
+        E::SQL_TABLE
+    );
+    let row = query(sql, vec![id_bind(id)])
+        .fetch_optional(conn)
+        .await
+        .map_err(error)?;
+    row.as_ref().map(from_row::<E>).transpose()
+}
+
+/// The 404 of a missing record.
+pub fn not_found<E: Record>(id: &Id) -> HookError {
+    HookError::not_found(format!("{} {id} does not exist", E::TABLE))
+}
+
+/// The SQL of one condition, with its binds; a 400 for a field `E` does not have.
+fn condition<E: Record>(c: &Condition, binds: &mut Vec<Bind>) -> Result<String, HookError> {
+    let column = column::<E>(&c.field).ok_or_else(|| unknown_field::<E>(&c.field))?;
+    let op = match c.op {
+        Op::Eq => "=",
+        Op::Ne => "<>",
+        Op::Lt => "<",
+        Op::Le => "<=",
+        Op::Gt => ">",
+        Op::Ge => ">=",
+        Op::Like => "LIKE",
+    };
+    if c.value.is_null() {
+        return match c.op {
+            Op::Eq => Ok(format!("{} IS NULL", column.name)),
+            Op::Ne => Ok(format!("{} IS NOT NULL", column.name)),
+            _ => Err(HookError::bad_request(format!(
+                "`{}` cannot be compared with null by {op}",
+                c.field
+            ))),
+        };
+    }
+    let bind = if c.op == Op::Like {
+        match &c.value {
+            Value::String(s) => Bind::Text(s.clone()),
+            other => {
+                return Err(HookError::bad_request(format!(
+                    "LIKE takes a string pattern, not {other}"
+                )));
+            }
+        }
+    } else {
+        bind_value(column, &c.value)?
+    };
+    binds.push(bind);
+    Ok(format!("{} {op} ?", column.name))
+}
+
+/// The 400 of a field `E` does not have.
+pub fn unknown_field<E: Record>(field: &str) -> HookError {
+    let mut known: Vec<&str> = vec![ID.name];
+    known.extend(E::COLUMNS.iter().map(|c| c.name));
+    HookError::new(
+        400,
+        "unknown_field",
+        format!(
+            "{} has no field `{field}`; its fields are {}",
+            E::TABLE,
+            known.join(", ")
+        ),
+    )
+}
+
+/// The records matching `q`: all its conditions, in its sort order (then by id), one page.
+pub async fn find<E: Record>(
+    conn: &mut SqliteConnection,
+    q: &Query<E>,
+) -> Result<Vec<E>, HookError> {
+    let mut sql = format!("SELECT {} FROM {}", select_list::<E>(), E::SQL_TABLE);
+    let mut binds = Vec::new();
+    let conditions = q
+        .filter
+        .iter()
+        .map(|c| condition::<E>(c, &mut binds))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    let mut order = Vec::new();
+    for s in &q.sort {
+        let column = column::<E>(&s.field).ok_or_else(|| unknown_field::<E>(&s.field))?;
+        order.push(format!(
+            "{} {}",
+            column.name,
+            if s.descending { "DESC" } else { "ASC" }
+        ));
+    }
+    order.push("id ASC".into());
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&order.join(", "));
+    sql.push_str(" LIMIT ? OFFSET ?");
+    binds.push(Bind::Int(q.limit.map_or(-1, i64::from)));
+    binds.push(Bind::Int(i64::from(q.offset)));
+    let rows = query(sql, binds).fetch_all(conn).await.map_err(error)?;
+    rows.iter().map(from_row::<E>).collect()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Contact;
+
+    async fn memory() -> SqlitePool {
+        connect(&Database::Memory).await.unwrap()
+    }
+
+    fn contact(name: &str, email: &str) -> Contact {
+        Contact {
+            name: name.into(),
+            email: email.into(),
+            ..Contact::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_reads_back_as_it_was_written() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let mut ada = contact("Ada", "ada@example.com");
+        ada.vip = true;
+        ada.phone = Some("+44 20".into());
+        let stored = insert(&mut conn, ada.clone()).await.unwrap();
+        assert_eq!(stored.id, Some(Id::Int(1)));
+        let read: Contact = get(&mut conn, &Id::Int(1)).await.unwrap().unwrap();
+        assert_eq!(
+            read,
+            Contact {
+                id: Some(Id::Int(1)),
+                ..ada
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn find_filters_sorts_and_pages_with_bound_values() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        for (name, email) in [("Cy", "c@x.io"), ("Ada", "a@x.io"), ("Bob", "b@y.io")] {
+            insert(&mut conn, contact(name, email)).await.unwrap();
+        }
+        let q = Query::<Contact>::all()
+            .filter("email", Op::Like, "%@x.io")
+            .sort("name", false);
+        let names: Vec<String> = find(&mut conn, &q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["Ada", "Cy"]);
+        let q = Query::<Contact>::all().sort("name", true).page(1, 1);
+        let page = find(&mut conn, &q).await.unwrap();
+        assert_eq!(page[0].name, "Bob");
+        // A value that looks like SQL is only ever a value.
+        let q = Query::<Contact>::all().filter("name", Op::Eq, "x' OR '1'='1");
+        assert!(find(&mut conn, &q).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_field_outside_the_whitelist_is_a_400() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let q = Query::<Contact>::all().filter("1=1; DROP TABLE contacts; --", Op::Eq, 1);
+        let err = find(&mut conn, &q).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "unknown_field"));
+        let q = Query::<Contact>::all().sort("password_hash", false);
+        assert_eq!(find(&mut conn, &q).await.unwrap_err().status(), 400);
+    }
+
+    #[tokio::test]
+    async fn updating_or_deleting_a_missing_row_is_a_404() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let err = update(&mut conn, &Id::Int(7), contact("A", "a@b.c"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 404);
+        let err = delete::<Contact>(&mut conn, &Id::Int(7)).await.unwrap_err();
+        assert_eq!(err.status(), 404);
+    }
+}

@@ -1,0 +1,180 @@
+//! # contacts
+//!
+//! A contacts service on axum, tokio and SQLite (through sqlx) that shows what the `hooks`
+//! framework is for: a BaaS-style data and user API where every call runs through the hooks
+//! runtime, and hook handlers for each classic use case (validation, a login policy, an audit
+//! trail, injected properties, shaped responses, notifications, a third-party integration), each in
+//! its own module under [`handlers`].
+//!
+//! Run it with `cargo run -p contacts` (see `examples/contacts/README.md`); start it from code with
+//! [`start`], as the end-to-end tests do.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod handlers;
+pub mod http;
+pub mod model;
+pub mod users;
+pub mod work;
+
+use std::fmt;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hooks::{Hooks, TableError};
+use sqlx::sqlite::SqlitePool;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{Config, Database};
+
+use work::Background;
+
+/// The service's state: the hooks runtime, the database, the settings and the background tasks.
+/// Every request's hook context carries it as an extension. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    /// The hooks runtime.
+    pub hooks: Hooks,
+    /// The database.
+    pub pool: SqlitePool,
+    /// The settings.
+    pub config: Arc<Config>,
+    /// Tasks that outlive their request (deliveries to third parties).
+    pub background: Background,
+    requests: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the service did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The hook handlers linked into the binary do not form a valid table.
+    Hooks(TableError),
+    /// The database could not be opened or migrated.
+    Database(String),
+    /// The port could not be bound.
+    Listen(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Hooks(e) => write!(f, "{e}"),
+            StartError::Database(e) => write!(f, "the database: {e}"),
+            StartError::Listen(e) => write!(f, "cannot listen: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl App {
+    /// Build the hook table, open and migrate the database.
+    pub async fn open(config: Config) -> Result<App, StartError> {
+        let hooks = Hooks::new().map_err(StartError::Hooks)?;
+        let pool = db::connect(&config.database)
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        Ok(App {
+            hooks,
+            pool,
+            config: Arc::new(config),
+            background: Background::default(),
+            requests: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The next request's number.
+    pub fn next_request_id(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Listen on 127.0.0.1 at the configured port (0 for any free one).
+pub async fn listen(app: &App) -> Result<TcpListener, StartError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, app.config.port))
+        .await
+        .map_err(StartError::Listen)
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves; then finish the requests in flight and
+/// the background tasks, and close the database.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let served = axum::serve(listener, api::router(app.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("no longer accepting requests; finishing background tasks");
+    app.background.drain().await;
+    app.pool.close().await;
+    tracing::info!("stopped");
+    served
+}
+
+/// A service running in this process (see [`start`]).
+#[derive(Debug)]
+pub struct Service {
+    addr: SocketAddr,
+    app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Start the service in this process, on its own task: what the end-to-end tests use.
+pub async fn start(config: Config) -> Result<Service, StartError> {
+    let app = App::open(config).await?;
+    let listener = listen(&app).await?;
+    let addr = listener.local_addr().map_err(StartError::Listen)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, app.clone(), async {
+        let _ = stopped.await;
+    }));
+    Ok(Service {
+        addr,
+        app,
+        stop: Some(stop),
+        task,
+    })
+}
+
+impl Service {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, such as `http://127.0.0.1:4321`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Its state (the database, for tests that look behind the API).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Shut down gracefully and wait until it has.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
