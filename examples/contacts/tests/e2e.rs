@@ -442,6 +442,36 @@ async fn a_new_contact_is_posted_to_the_webhook_and_shutdown_waits_for_the_deliv
     assert_eq!(seen[0]["contact"]["email"], "grace@navy.mil");
 }
 
+#[tokio::test]
+async fn a_failed_webhook_delivery_is_counted_in_the_handlers_history_and_the_create_stands() {
+    // An endpoint that is not there: a port that was free a moment ago.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    const WEBHOOK: &str = "contacts::handlers::integration::sync_new_contact_to_crm";
+    let errors = |catalog: hooks::Catalog| {
+        catalog
+            .handlers
+            .iter()
+            .find(|h| h.id == WEBHOOK)
+            .map(|h| h.stats.errors)
+            .unwrap()
+    };
+    let run = start_with(move |c| c.webhook_url = Some(url)).await;
+    let before = errors(run.service.app().hooks.catalog());
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    let (status, _) = ada.post("/data/Contact", grace()).await;
+    assert_eq!(
+        status, 201,
+        "the caller does not wait for, nor hear of, the third party"
+    );
+    assert_eq!(count(&run.service, "contacts").await, 1);
+    // Stopping waits for the queued delivery, so its outcome is in the history by then.
+    let hooks = run.service.app().hooks.clone();
+    run.service.stop().await.unwrap();
+    assert!(errors(hooks.catalog()) > before);
+}
+
 // --- find ----------------------------------------------------------------------------------
 
 #[tokio::test]
