@@ -272,6 +272,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shutdown_deadline_is_30_seconds_unless_set() {
+        let config = parse(&[], &[]).unwrap().unwrap();
+        assert_eq!(config.shutdown_deadline, Duration::from_secs(30));
+        let config = parse(&[("CONTACTS_SHUTDOWN_SECS", "5")], &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.shutdown_deadline, Duration::from_secs(5));
+        assert!(parse(&[], &["--shutdown-secs", "soon"]).is_err());
+    }
+
+    #[test]
     fn memory_and_help_are_understood() {
         let config = parse(&[], &["--memory"]).unwrap().unwrap();
         assert_eq!(config.database, Database::Memory);

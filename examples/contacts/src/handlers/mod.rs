@@ -1,7 +1,7 @@
 //! The service's hook handlers, one module per use case (the list Backendless gives for its event
 //! handlers). Each module opens with what it shows and has unit tests that call the handlers as
-//! the plain functions they are, and run them through the runtime's own adapter
-//! (`hooks::testing::Chain`).
+//! the plain functions they are and, where the flow matters (order, per-call state, background),
+//! run them through the runtime's own adapter (`hooks::testing::Chain`).
 //!
 //! | module | use case | handlers |
 //! |---|---|---|
