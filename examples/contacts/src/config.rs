@@ -46,6 +46,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// How expensive password hashing is.
     pub password_cost: PasswordCost,
+    /// How long a graceful shutdown waits for queued background handlers (webhook deliveries).
+    pub shutdown_deadline: Duration,
     /// The log filter, such as `info` or `contacts=debug,info`.
     pub log: String,
 }
@@ -62,6 +64,7 @@ impl Default for Config {
             banned_domains: vec!["mailinator.com".into(), "trashmail.com".into()],
             session_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             password_cost: PasswordCost::Standard,
+            shutdown_deadline: Duration::from_secs(30),
             log: "info".into(),
         }
     }
@@ -94,6 +97,7 @@ FLAGS (each also read from the environment variable in brackets; a flag wins)
   --max-failed-logins N failed logins that lock an account           [CONTACTS_MAX_FAILED_LOGINS, 5]
   --lockout-secs N      how long a locked account stays locked       [CONTACTS_LOCKOUT_SECS, 900]
   --session-secs N      how long a login's token stays valid         [CONTACTS_SESSION_SECS, 2592000]
+  --shutdown-secs N     how long shutdown waits for background work  [CONTACTS_SHUTDOWN_SECS, 30]
   --banned-domains LIST comma-separated email domains that may not register
                                                                      [CONTACTS_BANNED_DOMAINS]
   --log FILTER          log filter, such as info or contacts=debug   [CONTACTS_LOG, info]
@@ -118,7 +122,7 @@ impl Config {
         args: impl IntoIterator<Item = String>,
     ) -> Result<Option<Config>, ConfigError> {
         let mut config = Config::default();
-        let settings: [(&str, &str); 10] = [
+        let settings: [(&str, &str); 11] = [
             ("CONTACTS_PORT", "--port"),
             ("CONTACTS_DB", "--db"),
             ("CONTACTS_WEBHOOK_URL", "--webhook"),
@@ -129,6 +133,7 @@ impl Config {
             ("CONTACTS_LOG", "--log"),
             ("CONTACTS_SESSION_SECS", "--session-secs"),
             ("CONTACTS_PASSWORD_COST", "--password-cost"),
+            ("CONTACTS_SHUTDOWN_SECS", "--shutdown-secs"),
         ];
         for (var, flag) in settings {
             if let Some(value) = env(var) {
@@ -198,6 +203,9 @@ impl Config {
             }
             "--lockout-secs" => self.lockout = Duration::from_secs(number(flag, value)?),
             "--session-secs" => self.session_ttl = Duration::from_secs(number(flag, value)?),
+            "--shutdown-secs" => {
+                self.shutdown_deadline = Duration::from_secs(number(flag, value)?);
+            }
             "--banned-domains" => {
                 self.banned_domains = value
                     .split(',')
@@ -261,6 +269,17 @@ mod tests {
         assert!(err.0.contains("--port"), "{err}");
         assert!(parse(&[], &["--webhook", "ftp://x"]).is_err());
         assert!(parse(&[], &["--nope", "1"]).is_err());
+    }
+
+    #[test]
+    fn the_shutdown_deadline_is_30_seconds_unless_set() {
+        let config = parse(&[], &[]).unwrap().unwrap();
+        assert_eq!(config.shutdown_deadline, Duration::from_secs(30));
+        let config = parse(&[("CONTACTS_SHUTDOWN_SECS", "5")], &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.shutdown_deadline, Duration::from_secs(5));
+        assert!(parse(&[], &["--shutdown-secs", "soon"]).is_err());
     }
 
     #[test]

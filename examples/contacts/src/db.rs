@@ -1,11 +1,11 @@
 //! The data layer: the connection pool, the embedded migrations, and generic SQL for the typed
-//! tables ([`Record`]).
+//! tables ([`Stored`]).
 //!
 //! Everything that knows the SQL dialect lives here, behind sqlx: `?` placeholders,
 //! `RETURNING id` and the pool options. A PostgreSQL backend would swap this module's pool type and
-//! placeholders; the handlers and the API only see [`Record`]s, [`Query`]s and [`HookError`]s.
+//! placeholders; the handlers and the API only see [`Stored`] records, [`Query`]s and [`HookError`]s.
 //!
-//! Table and column names are never taken from a client: they come from a [`Record`]'s constants,
+//! Table and column names are never taken from a client: they come from a [`Stored`] type's constants,
 //! and a client's field names are checked against them ([`column()`]). Values are always bound.
 
 use std::borrow::Cow;
@@ -101,7 +101,7 @@ pub enum ColumnType {
     Bool,
 }
 
-/// A stored column of a [`Record`]'s table.
+/// A stored column of a [`Stored`] type's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
     /// The column's name, which is also the JSON field's name.
@@ -116,8 +116,9 @@ pub const ID: Column = Column {
     ty: ColumnType::Integer,
 };
 
-/// A typed entity stored in a SQL table, with its columns listed once.
-pub trait Record:
+/// A typed entity stored in a SQL table, with its columns listed once. (Not to be confused with
+/// `hooks::Record`, the dynamic field view that wildcard handlers get.)
+pub trait Stored:
     Entity + Serialize + DeserializeOwned + Clone + Default + std::fmt::Debug + Send + Sync
 {
     /// The SQL table.
@@ -131,7 +132,7 @@ pub trait Record:
 }
 
 /// The column `name` of `E`'s table (`id` included), or `None` when it has no such column.
-pub fn column<E: Record>(name: &str) -> Option<Column> {
+pub fn column<E: Stored>(name: &str) -> Option<Column> {
     if name == ID.name {
         return Some(ID);
     }
@@ -182,7 +183,7 @@ fn id_bind(id: &Id) -> Bind {
     }
 }
 
-/// A query whose SQL text was assembled only from a [`Record`]'s constants and fixed keywords.
+/// A query whose SQL text was assembled only from a [`Stored`] type's constants and fixed keywords.
 fn query(
     sql: String,
     binds: Vec<Bind>,
@@ -210,8 +211,8 @@ pub fn error(e: sqlx::Error) -> HookError {
     HookError::internal("database error")
 }
 
-/// The record's column values, in [`Record::COLUMNS`] order.
-fn column_values<E: Record>(record: &E) -> Result<Vec<Bind>, HookError> {
+/// The record's column values, in [`Stored::COLUMNS`] order.
+fn column_values<E: Stored>(record: &E) -> Result<Vec<Bind>, HookError> {
     let value = serde_json::to_value(record)
         .map_err(|e| HookError::internal(format!("cannot serialise a {}: {e}", E::TABLE)))?;
     let Value::Object(fields) = value else {
@@ -226,7 +227,7 @@ fn column_values<E: Record>(record: &E) -> Result<Vec<Bind>, HookError> {
         .collect()
 }
 
-fn select_list<E: Record>() -> String {
+fn select_list<E: Stored>() -> String {
     let mut list = String::from("id");
     for c in E::COLUMNS {
         list.push_str(", ");
@@ -236,7 +237,7 @@ fn select_list<E: Record>() -> String {
 }
 
 /// Read a row of `E`'s table (selected with [`select_list`]) back into an `E`.
-fn from_row<E: Record>(row: &SqliteRow) -> Result<E, HookError> {
+fn from_row<E: Stored>(row: &SqliteRow) -> Result<E, HookError> {
     let mut fields = Map::new();
     for c in std::iter::once(&ID).chain(E::COLUMNS) {
         let value = match c.ty {
@@ -255,7 +256,7 @@ fn from_row<E: Record>(row: &SqliteRow) -> Result<E, HookError> {
 }
 
 /// Insert `record`; returns it with the id the database gave it.
-pub async fn insert<E: Record>(conn: &mut SqliteConnection, mut record: E) -> Result<E, HookError> {
+pub async fn insert<E: Stored>(conn: &mut SqliteConnection, mut record: E) -> Result<E, HookError> {
     let names: Vec<&str> = E::COLUMNS.iter().map(|c| c.name).collect();
     let marks = vec!["?"; names.len()].join(", ");
     let sql = format!(
@@ -273,7 +274,7 @@ pub async fn insert<E: Record>(conn: &mut SqliteConnection, mut record: E) -> Re
 }
 
 /// Write every column of `record` to the row `id`; a 404 when there is no such row.
-pub async fn update<E: Record>(
+pub async fn update<E: Stored>(
     conn: &mut SqliteConnection,
     id: &Id,
     mut record: E,
@@ -298,7 +299,7 @@ pub async fn update<E: Record>(
 }
 
 /// Delete the row `id`; a 404 when there is no such row.
-pub async fn delete<E: Record>(conn: &mut SqliteConnection, id: &Id) -> Result<(), HookError> {
+pub async fn delete<E: Stored>(conn: &mut SqliteConnection, id: &Id) -> Result<(), HookError> {
     let sql = format!("DELETE FROM {} WHERE id = ?", E::SQL_TABLE);
     let done = query(sql, vec![id_bind(id)])
         .execute(conn)
@@ -311,7 +312,7 @@ pub async fn delete<E: Record>(conn: &mut SqliteConnection, id: &Id) -> Result<(
 }
 
 /// The record `id`, if there is one.
-pub async fn get<E: Record>(conn: &mut SqliteConnection, id: &Id) -> Result<Option<E>, HookError> {
+pub async fn get<E: Stored>(conn: &mut SqliteConnection, id: &Id) -> Result<Option<E>, HookError> {
     let sql = format!(
         "SELECT {} FROM {} WHERE id = ?",
         select_list::<E>(),
@@ -325,12 +326,12 @@ pub async fn get<E: Record>(conn: &mut SqliteConnection, id: &Id) -> Result<Opti
 }
 
 /// The 404 of a missing record.
-pub fn not_found<E: Record>(id: &Id) -> HookError {
+pub fn not_found<E: Stored>(id: &Id) -> HookError {
     HookError::not_found(format!("{} {id} does not exist", E::TABLE))
 }
 
 /// The SQL of one condition, with its binds; a 400 for a field `E` does not have.
-fn condition<E: Record>(c: &Condition, binds: &mut Vec<Bind>) -> Result<String, HookError> {
+fn condition<E: Stored>(c: &Condition, binds: &mut Vec<Bind>) -> Result<String, HookError> {
     let column = column::<E>(&c.field).ok_or_else(|| unknown_field::<E>(&c.field))?;
     let op = match c.op {
         Op::Eq => "=",
@@ -368,7 +369,7 @@ fn condition<E: Record>(c: &Condition, binds: &mut Vec<Bind>) -> Result<String, 
 }
 
 /// The 400 of a field `E` does not have.
-pub fn unknown_field<E: Record>(field: &str) -> HookError {
+pub fn unknown_field<E: Stored>(field: &str) -> HookError {
     let mut known: Vec<&str> = vec![ID.name];
     known.extend(E::COLUMNS.iter().map(|c| c.name));
     HookError::new(
@@ -383,7 +384,7 @@ pub fn unknown_field<E: Record>(field: &str) -> HookError {
 }
 
 /// The records matching `q`: all its conditions, in its sort order (then by id), one page.
-pub async fn find<E: Record>(
+pub async fn find<E: Stored>(
     conn: &mut SqliteConnection,
     q: &Query<E>,
 ) -> Result<Vec<E>, HookError> {

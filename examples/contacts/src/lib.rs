@@ -11,7 +11,6 @@
 #![deny(missing_docs)]
 
 pub mod api;
-pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod handlers;
@@ -25,19 +24,19 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use hooks::{Hooks, TableError};
 use sqlx::sqlite::SqlitePool;
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, Database};
 
-use work::Background;
-
-/// The service's state: the hooks runtime, the database, the settings and the background tasks.
-/// Every request's hook context carries it as an extension. Cheap to clone.
+/// The service's state: the hooks runtime, the database, the settings. Every request's hook
+/// context carries it as an extension. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
     /// The hooks runtime.
@@ -46,8 +45,8 @@ pub struct App {
     pub pool: SqlitePool,
     /// The settings.
     pub config: Arc<Config>,
-    /// Tasks that outlive their request (deliveries to third parties).
-    pub background: Background,
+    /// The tokio runtime the service runs on (background handlers run their I/O there).
+    pub runtime: Handle,
     requests: Arc<AtomicU64>,
 }
 
@@ -83,7 +82,8 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 impl App {
-    /// Build the hook table, open and migrate the database.
+    /// Build the hook table, open and migrate the database. Call it inside the tokio runtime the
+    /// service is to run on.
     pub async fn open(config: Config) -> Result<App, StartError> {
         let hooks = Hooks::new().map_err(StartError::Hooks)?;
         let pool = db::connect(&config.database)
@@ -93,7 +93,7 @@ impl App {
             hooks,
             pool,
             config: Arc::new(config),
-            background: Background::default(),
+            runtime: Handle::current(),
             requests: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -112,7 +112,8 @@ pub async fn listen(app: &App) -> Result<TcpListener, StartError> {
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves; then finish the requests in flight and
-/// the background tasks, and close the database.
+/// the queued background handlers (for up to the configured shutdown deadline), and close the
+/// database.
 pub async fn serve(
     listener: TcpListener,
     app: App,
@@ -121,11 +122,28 @@ pub async fn serve(
     let served = axum::serve(listener, api::router(app.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
-    tracing::info!("no longer accepting requests; finishing background tasks");
-    app.background.drain().await;
+    tracing::info!("no longer accepting requests; finishing background handlers");
+    finish_background(&app.hooks, app.config.shutdown_deadline).await;
     app.pool.close().await;
     tracing::info!("stopped");
     served
+}
+
+/// Close the hooks runtime's background queue and wait, up to `deadline`, for every queued
+/// handler to finish. `Hooks::shutdown` blocks its thread, so it runs on a blocking thread while
+/// this runtime stays free to drive what the handlers wait for.
+async fn finish_background(hooks: &Hooks, deadline: Duration) {
+    let hooks = hooks.clone();
+    match tokio::task::spawn_blocking(move || hooks.shutdown(deadline)).await {
+        Ok(Ok(stats)) => tracing::info!(
+            queued = stats.queued,
+            finished = stats.finished,
+            refused = stats.refused,
+            "background handlers finished"
+        ),
+        Ok(Err(e)) => tracing::error!(code = e.code(), "{}", e.message()),
+        Err(e) => tracing::error!(error = %e, "the background shutdown stopped"),
+    }
 }
 
 /// A service running in this process (see [`start`]).

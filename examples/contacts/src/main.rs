@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use contacts::{App, Config, catalog, config::USAGE, listen, serve};
+use contacts::{App, Config, config::USAGE, listen, serve};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
@@ -51,7 +51,9 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = App::open(config).await?;
     let listener = listen(&app).await?;
     let addr = listener.local_addr()?;
-    print!("{}", catalog::render(app.hooks.table()));
+    let catalog = app.hooks.catalog();
+    println!("{} hook handlers registered", catalog.handlers.len());
+    print!("{catalog}");
     println!("listening on http://{addr}");
     tracing::info!(%addr, database = ?app.config.database, "started");
     serve(listener, app, shutdown_signal()).await?;

@@ -2,7 +2,7 @@
 
 use hooks::prelude::*;
 
-use crate::db::{Column, ColumnType, Record};
+use crate::db::{Column, ColumnType, Stored};
 
 /// A person in the shared address book. Every signed-in user reads every contact; only its owner
 /// changes it or sees its private fields (`phone`, `notes`).
@@ -56,7 +56,7 @@ const fn col(name: &'static str, ty: ColumnType) -> Column {
     Column { name, ty }
 }
 
-impl Record for Contact {
+impl Stored for Contact {
     const SQL_TABLE: &'static str = "contacts";
     const COLUMNS: &'static [Column] = &[
         col("owner", ColumnType::Text),
@@ -95,7 +95,7 @@ pub struct Note {
     pub created: Option<i64>,
 }
 
-impl Record for Note {
+impl Stored for Note {
     const SQL_TABLE: &'static str = "notes";
     const COLUMNS: &'static [Column] = &[
         col("owner", ColumnType::Text),

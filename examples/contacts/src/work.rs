@@ -1,77 +1,62 @@
 //! One call's unit of work: a database transaction that the default logic and the after handlers
-//! share, and jobs to run once it has committed; plus the [`Background`] tasks those jobs become.
+//! share, and the call's outcome (committed or rolled back), which background handlers wait for.
 //!
 //! The transaction is what makes a call all-or-nothing: the change, its audit row and its outbox
 //! row commit together, and a call that ends in an error (a hook rejected it, an after handler
-//! failed) rolls all of it back. Jobs that reach outside the database (an HTTP call to a third
-//! party) wait for the commit, so the outside world never hears of a change that was rolled back.
+//! failed) rolls all of it back.
 //!
-//! The framework has no background handlers yet: an after handler queues a job here instead, and
-//! the service runs it on [`Background`], which shutdown waits for.
+//! The endpoint commits after `Hooks::run` has returned, because the after handlers write in the
+//! same transaction. By then the runtime has already queued the call's background handlers, and
+//! one of them may start before the commit. So a background handler that tells the outside world
+//! about a change (the webhook) first waits for [`UnitOfWork::committed`]: it reports only what
+//! was committed, and nothing of a call that rolled back.
+//!
+//! [`UnitOfWork::begin`] gives two halves: the [`UnitOfWork`] that handlers reach through the
+//! context (cheap to clone; background handlers keep a clone in their detached context) and the
+//! [`WorkGuard`] that the endpoint keeps and ends the call with. A guard dropped unfinished (the
+//! client went away mid-call) rolls back.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use hooks::HookError;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{Sqlite, Transaction};
-use tokio::task::JoinSet;
+use tokio::sync::{Mutex, MutexGuard, watch};
 
 use crate::db;
 
-/// A job to run in the background.
-pub type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-/// Tasks that run after their request has been answered; shutdown waits for them.
-#[derive(Clone, Default)]
-pub struct Background {
-    tasks: Arc<Mutex<JoinSet<()>>>,
+/// How a call's unit of work ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still running.
+    Pending,
+    /// Committed: its writes are visible to everyone.
+    Committed,
+    /// Rolled back: none of its writes happened.
+    RolledBack,
 }
 
-impl std::fmt::Debug for Background {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Background").finish_non_exhaustive()
-    }
-}
+type SharedTx = Arc<Mutex<Option<Transaction<'static, Sqlite>>>>;
 
-impl Background {
-    /// Run `job` in the background.
-    pub fn spawn(&self, job: Job) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-        // Forget the tasks that are done, so the set does not grow.
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(job);
-    }
-
-    /// Wait until every task spawned so far has finished.
-    pub async fn drain(&self) {
-        let mut tasks =
-            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        while let Some(done) = tasks.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "a background job failed");
-            }
-        }
-    }
-}
-
-/// The unit of work of one call. Cheap to clone; the clones share the transaction.
+/// The unit of work of one call, as handlers see it. Cheap to clone; the clones share the
+/// transaction.
 #[derive(Clone)]
 pub struct UnitOfWork {
     pool: SqlitePool,
-    tx: Arc<tokio::sync::Mutex<Option<Transaction<'static, Sqlite>>>>,
-    after_commit: Arc<Mutex<Vec<Job>>>,
+    tx: SharedTx,
+    outcome: watch::Receiver<Outcome>,
 }
 
 impl std::fmt::Debug for UnitOfWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnitOfWork").finish_non_exhaustive()
+        f.debug_struct("UnitOfWork")
+            .field("outcome", &*self.outcome.borrow())
+            .finish_non_exhaustive()
     }
 }
 
 /// The call's transaction, locked for one step. See [`UnitOfWork::tx`].
-pub struct TxGuard<'a>(tokio::sync::MutexGuard<'a, Option<Transaction<'static, Sqlite>>>);
+pub struct TxGuard<'a>(MutexGuard<'a, Option<Transaction<'static, Sqlite>>>);
 
 impl TxGuard<'_> {
     /// The transaction's connection.
@@ -83,65 +68,109 @@ impl TxGuard<'_> {
 }
 
 impl UnitOfWork {
-    /// A unit of work on `pool`; the transaction begins with the first write.
-    pub fn new(pool: SqlitePool) -> Self {
-        UnitOfWork {
+    /// A unit of work on `pool` (the transaction begins with the first write), and the guard
+    /// that ends it.
+    pub fn begin(pool: SqlitePool) -> (UnitOfWork, WorkGuard) {
+        let (sender, outcome) = watch::channel(Outcome::Pending);
+        let work = UnitOfWork {
             pool,
-            tx: Arc::new(tokio::sync::Mutex::new(None)),
-            after_commit: Arc::new(Mutex::new(Vec::new())),
-        }
+            tx: Arc::new(Mutex::new(None)),
+            outcome,
+        };
+        let guard = WorkGuard {
+            work: work.clone(),
+            outcome: sender,
+            finished: false,
+        };
+        (work, guard)
     }
 
     /// The call's transaction, begun on first use.
     pub async fn tx(&self) -> Result<TxGuard<'_>, HookError> {
         let mut guard = self.tx.lock().await;
         if guard.is_none() {
+            if *self.outcome.borrow() != Outcome::Pending {
+                return Err(HookError::internal(
+                    "the call's unit of work has already ended",
+                ));
+            }
             *guard = Some(self.pool.begin().await.map_err(db::error)?);
         }
         Ok(TxGuard(guard))
     }
 
-    /// Run `job` once the call has committed (never, if it rolls back).
-    pub fn after_commit(&self, job: impl Future<Output = ()> + Send + 'static) {
-        self.after_commit
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Box::pin(job));
+    /// Wait until the call has ended; `true` when it committed, `false` when it rolled back
+    /// (or its guard was dropped unfinished).
+    pub async fn committed(&self) -> bool {
+        let mut outcome = self.outcome.clone();
+        match outcome.wait_for(|o| *o != Outcome::Pending).await {
+            Ok(o) => *o == Outcome::Committed,
+            Err(_) => false,
+        }
+    }
+}
+
+/// Ends a call's unit of work: [`WorkGuard::finish`] commits or rolls back; dropped unfinished,
+/// it rolls back.
+pub struct WorkGuard {
+    work: UnitOfWork,
+    outcome: watch::Sender<Outcome>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for WorkGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkGuard")
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkGuard {
+    /// The unit of work this guard ends (what the default logic writes with).
+    pub fn work(&self) -> UnitOfWork {
+        self.work.clone()
     }
 
-    /// End the call: commit when `result` is a success (and hand the queued jobs to
-    /// `background`), roll back when it is an error. A failed commit becomes the result.
-    pub async fn finish<T>(
-        &self,
-        result: Result<T, HookError>,
-        background: &Background,
-    ) -> Result<T, HookError> {
-        let tx = self.tx.lock().await.take();
-        let jobs = std::mem::take(
-            &mut *self
-                .after_commit
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        match result {
-            Ok(value) => {
-                if let Some(tx) = tx {
-                    tx.commit().await.map_err(db::error)?;
-                }
-                for job in jobs {
-                    background.spawn(job);
-                }
-                Ok(value)
-            }
+    /// End the call: commit when `result` is a success, roll back when it is an error. A failed
+    /// commit becomes the result. Background handlers waiting on [`UnitOfWork::committed`] learn
+    /// the outcome.
+    pub async fn finish<T>(mut self, result: Result<T, HookError>) -> Result<T, HookError> {
+        self.finished = true;
+        let tx = self.work.tx.lock().await.take();
+        let (result, outcome) = match result {
+            Ok(value) => match tx {
+                Some(tx) => match tx.commit().await {
+                    Ok(()) => (Ok(value), Outcome::Committed),
+                    Err(e) => (Err(db::error(e)), Outcome::RolledBack),
+                },
+                None => (Ok(value), Outcome::Committed),
+            },
             Err(e) => {
                 if let Some(tx) = tx
                     && let Err(rollback) = tx.rollback().await
                 {
                     tracing::error!(error = %rollback, "rollback failed");
                 }
-                Err(e)
+                (Err(e), Outcome::RolledBack)
             }
+        };
+        self.outcome.send_replace(outcome);
+        result
+    }
+}
+
+impl Drop for WorkGuard {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
         }
+        // The call was abandoned (its request was cancelled): drop the transaction now, which
+        // rolls it back, rather than when the last background handler lets go of its context.
+        if let Ok(mut tx) = self.work.tx.try_lock() {
+            tx.take();
+        }
+        self.outcome.send_replace(Outcome::RolledBack);
     }
 }
 
@@ -166,35 +195,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_error_result_rolls_back_every_write_and_drops_the_jobs() {
+    async fn an_error_result_rolls_back_every_write_and_says_so() {
         let pool = db::connect(&Database::Memory).await.unwrap();
-        let work = UnitOfWork::new(pool.clone());
+        let (work, guard) = UnitOfWork::begin(pool.clone());
         write(&work).await;
-        let ran = Arc::new(Mutex::new(false));
-        let flag = Arc::clone(&ran);
-        work.after_commit(async move { *flag.lock().unwrap() = true });
-        let background = Background::default();
-        let result: Result<(), _> = work
-            .finish(Err(HookError::rejected("no")), &background)
-            .await;
+        let waiting = tokio::spawn({
+            let work = work.clone();
+            async move { work.committed().await }
+        });
+        let result: Result<(), _> = guard.finish(Err(HookError::rejected("no"))).await;
         assert!(result.is_err());
-        background.drain().await;
+        assert!(!waiting.await.unwrap());
         assert_eq!(count(&pool).await, 0);
-        assert!(!*ran.lock().unwrap());
     }
 
     #[tokio::test]
-    async fn a_success_commits_and_then_runs_the_jobs() {
+    async fn a_success_commits_and_says_so_to_whoever_waits() {
         let pool = db::connect(&Database::Memory).await.unwrap();
-        let work = UnitOfWork::new(pool.clone());
+        let (work, guard) = UnitOfWork::begin(pool.clone());
         write(&work).await;
-        let ran = Arc::new(Mutex::new(false));
-        let flag = Arc::clone(&ran);
-        work.after_commit(async move { *flag.lock().unwrap() = true });
-        let background = Background::default();
-        work.finish(Ok(()), &background).await.unwrap();
-        background.drain().await;
+        let waiting = tokio::spawn({
+            let work = work.clone();
+            async move { work.committed().await }
+        });
+        guard.finish(Ok(())).await.unwrap();
+        assert!(waiting.await.unwrap());
+        assert!(work.committed().await, "the outcome stays known");
         assert_eq!(count(&pool).await, 1);
-        assert!(*ran.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_call_rolls_back_even_while_a_handler_still_holds_its_work() {
+        let pool = db::connect(&Database::Memory).await.unwrap();
+        let (work, guard) = UnitOfWork::begin(pool.clone());
+        write(&work).await;
+        drop(guard);
+        assert!(!work.committed().await);
+        // The in-memory pool has one connection: this only runs once the transaction is gone.
+        assert_eq!(count(&pool).await, 0);
+        assert!(work.tx().await.is_err(), "no new transaction after the end");
     }
 }

@@ -100,7 +100,7 @@ async fn the_binary_prints_its_hooks_stops_on_sigterm_and_keeps_its_data_across_
     let mut first = launch(&db);
     let banner = first.banner.join("\n");
     assert!(banner.contains("hook handlers registered"), "{banner}");
-    assert!(banner.contains("inject::stamp_new_contact"), "{banner}");
+    assert!(banner.contains("inject::stamp_new_record"), "{banner}");
     assert!(
         banner.contains("login_policy::count_failed_logins"),
         "{banner}"

@@ -148,7 +148,17 @@ async fn a_registration_needs_a_valid_email_and_a_long_enough_password() {
         (status, body["code"].as_str()),
         (400, Some("invalid_email"))
     );
-    anon.sign_up("ada@example.com").await;
+    let (status, user) = anon
+        .post(
+            "/users/register",
+            json!({ "email": " Ada@Example.com", "password": "long enough", "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(
+        user,
+        json!({ "id": "1", "email": "ada@example.com", "roles": [] })
+    );
     let (status, _) = anon
         .post(
             "/users/register",
@@ -156,6 +166,35 @@ async fn a_registration_needs_a_valid_email_and_a_long_enough_password() {
         )
         .await;
     assert_eq!(status, 409);
+    let (status, body) = anon
+        .post(
+            "/users/register",
+            json!({ "email": "bob@example.com", "password": "long enough", "name": " " }),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("rejected")));
+}
+
+#[tokio::test]
+async fn login_answers_a_token_and_the_user_and_the_token_works() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    let (status, body) = anon
+        .post(
+            "/users/login",
+            json!({ "email": " ADA@example.com ", "password": "correct horse" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(token.len(), 64);
+    assert_ne!(token, "***", "the client gets the token itself");
+    assert_eq!(
+        body["user"],
+        json!({ "id": "1", "email": "ada@example.com", "roles": [] })
+    );
+    assert_eq!(anon.with_token(token).get("/data/Contact").await.0, 200);
 }
 
 // --- a login policy ------------------------------------------------------------------------
@@ -401,6 +440,36 @@ async fn a_new_contact_is_posted_to_the_webhook_and_shutdown_waits_for_the_deliv
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0]["event"], "contact.created");
     assert_eq!(seen[0]["contact"]["email"], "grace@navy.mil");
+}
+
+#[tokio::test]
+async fn a_failed_webhook_delivery_is_counted_in_the_handlers_history_and_the_create_stands() {
+    // An endpoint that is not there: a port that was free a moment ago.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    const WEBHOOK: &str = "contacts::handlers::integration::sync_new_contact_to_crm";
+    let errors = |catalog: hooks::Catalog| {
+        catalog
+            .handlers
+            .iter()
+            .find(|h| h.id == WEBHOOK)
+            .map(|h| h.stats.errors)
+            .unwrap()
+    };
+    let run = start_with(move |c| c.webhook_url = Some(url)).await;
+    let before = errors(run.service.app().hooks.catalog());
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    let (status, _) = ada.post("/data/Contact", grace()).await;
+    assert_eq!(
+        status, 201,
+        "the caller does not wait for, nor hear of, the third party"
+    );
+    assert_eq!(count(&run.service, "contacts").await, 1);
+    // Stopping waits for the queued delivery, so its outcome is in the history by then.
+    let hooks = run.service.app().hooks.clone();
+    run.service.stop().await.unwrap();
+    assert!(errors(hooks.catalog()) > before);
 }
 
 // --- find ----------------------------------------------------------------------------------
@@ -652,26 +721,102 @@ async fn health_answers_while_the_database_does() {
 }
 
 #[tokio::test]
-async fn get_hooks_describes_every_registered_handler() {
+async fn get_hooks_returns_the_catalog_of_events_and_handlers() {
     let run = start().await;
     let (status, body) = Client::new(&run.service).get("/hooks").await;
     assert_eq!(status, 200);
     let handlers = body["handlers"].as_array().unwrap();
-    assert!(handlers.len() >= 19, "{}", handlers.len());
-    let stamp = handlers
-        .iter()
-        .find(|h| h["id"] == "contacts::handlers::inject::stamp_new_contact")
-        .unwrap();
-    assert_eq!(stamp["operation"], "data.create");
-    assert_eq!(stamp["asset"], "Contact");
-    assert_eq!(stamp["phase"], "before");
-    assert_eq!(stamp["kind"], "sync");
-    assert_eq!(stamp["priority"], -200);
+    assert!(handlers.len() >= 25, "{}", handlers.len());
+    let handler = |id: &str| {
+        handlers
+            .iter()
+            .find(|h| h["id"] == format!("contacts::handlers::{id}"))
+            .unwrap_or_else(|| panic!("no handler {id} in {body}"))
+    };
+    // A wildcard handler, with where it is and what it does.
+    let stamp = handler("inject::stamp_new_record");
+    assert_eq!(
+        (&stamp["event"], &stamp["asset"], &stamp["phase"]),
+        (&json!("data.create"), &json!("*"), &json!("before"))
+    );
+    assert_eq!(
+        (&stamp["priority"], &stamp["kind"]),
+        (&json!(-200), &json!("sync"))
+    );
     assert!(stamp["line"].as_u64().unwrap() > 0);
     assert!(stamp["file"].as_str().unwrap().ends_with("inject.rs"));
-    assert!(stamp["doc"].as_str().unwrap().starts_with("A new contact"));
-    let manual = body["manual"].as_array().unwrap();
-    assert!(manual.iter().any(|m| m["operation"] == "users.login"));
+    assert!(stamp["doc"].as_str().unwrap().starts_with("A new record"));
+    assert!(stamp["stats"]["calls"].is_u64());
+    // The user operations' handlers are registered like every other one.
+    let lockout = handler("login_policy::count_failed_logins");
+    assert_eq!(
+        (&lockout["event"], &lockout["phase"], &lockout["kind"]),
+        (&json!("users.login"), &json!("after"), &json!("async"))
+    );
+    assert_eq!(
+        handler("validation::validate_new_password")["event"],
+        "users.password_reset_confirm"
+    );
+    // The webhook runs in the background.
+    assert_eq!(
+        handler("integration::sync_new_contact_to_crm")["mode"],
+        "background"
+    );
+    // Events, with their subscriber counts; the service's own operation among them.
+    let events = body["events"].as_array().unwrap();
+    let event = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no event {name}"))
+    };
+    assert_eq!(event("users.login")["subscribers"], 2);
+    assert_eq!(event("users.register")["subscribers"], 2);
+    assert_eq!(event("users.password_reset_confirm")["subscribers"], 1);
+    assert!(
+        !event("users.password_reset_confirm")["description"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(event("data.create")["subscribers"].as_u64().unwrap() >= 9);
+    assert!(
+        body.get("manual").is_none(),
+        "every handler is registered now"
+    );
+}
+
+#[tokio::test]
+async fn a_handlers_execution_history_shows_in_get_hooks_after_a_call() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    let calls_of = |body: &Value, id: &str| -> u64 {
+        body["handlers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == id)
+            .and_then(|h| h["stats"]["calls"].as_u64())
+            .unwrap_or_else(|| panic!("no history for {id}"))
+    };
+    const BANNED: &str = "contacts::handlers::login_policy::reject_banned_domain";
+    const LOCKOUT: &str = "contacts::handlers::login_policy::count_failed_logins";
+    let (_, before) = anon.get("/hooks").await;
+    // One registration and one failed login: each of the two handlers runs at least once more.
+    // (Other tests in this process may run them too, so the counts only ever grow.)
+    anon.sign_up("ada@example.com").await;
+    let (status, _) = anon
+        .post(
+            "/users/login",
+            json!({ "email": "ada@example.com", "password": "wrong" }),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, after) = anon.get("/hooks").await;
+    assert_eq!(status, 200);
+    assert!(calls_of(&after, BANNED) > 0);
+    assert!(calls_of(&after, BANNED) > calls_of(&before, BANNED));
+    assert!(calls_of(&after, LOCKOUT) > calls_of(&before, LOCKOUT));
 }
 
 // --- durability ----------------------------------------------------------------------------

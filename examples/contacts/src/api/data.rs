@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context, query, rejection};
-use crate::db::{self, Record};
+use crate::db::{self, Stored};
 use crate::model::{Contact, Note};
 
 /// Run `$body` with `$E` standing for the type of the table `$table`, or answer 404.
@@ -44,7 +44,7 @@ pub fn parse_id(raw: &str) -> Id {
 }
 
 /// An `E` from a client's fields: every field must be a column, and of the column's type.
-fn record_from<E: Record>(fields: Map<String, Value>) -> Result<E, HookError> {
+fn record_from<E: Stored>(fields: Map<String, Value>) -> Result<E, HookError> {
     if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
         return Err(db::unknown_field::<E>(field));
     }
@@ -72,15 +72,15 @@ pub async fn create(
     by_table!(path(table)?, E => create_in::<E>(&app, &rid, user, fields).await)
 }
 
-async fn create_in<E: Record>(
+async fn create_in<E: Stored>(
     app: &App,
     rid: &Rid,
     user: CurrentUser,
     fields: Map<String, Value>,
 ) -> Result<Response, ApiError> {
     let record: E = record_from(fields)?;
-    let (mut ctx, work) = context(app, rid, Some(user.user));
-    let w = work.clone();
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
+    let w = guard.work();
     let result = app
         .hooks
         .create(&mut ctx, record, |record| async move {
@@ -88,7 +88,7 @@ async fn create_in<E: Record>(
             db::insert(tx.conn()?, record).await
         })
         .await;
-    let saved = work.finish(result, &app.background).await?;
+    let saved = guard.finish(result).await?;
     Ok((StatusCode::CREATED, Json(to_json(&saved)?)).into_response())
 }
 
@@ -104,14 +104,14 @@ pub async fn find(
     by_table!(path(table)?, E => find_in::<E>(&app, &rid, user, &params).await)
 }
 
-async fn find_in<E: Record>(
+async fn find_in<E: Stored>(
     app: &App,
     rid: &Rid,
     user: CurrentUser,
     params: &[(String, String)],
 ) -> Result<Response, ApiError> {
     let q = query::parse::<E>(params)?;
-    let (mut ctx, work) = context(app, rid, Some(user.user));
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
     let pool = app.pool.clone();
     let result = app
         .hooks
@@ -120,7 +120,7 @@ async fn find_in<E: Record>(
             db::find(&mut conn, &q).await
         })
         .await;
-    let found = work.finish(result, &app.background).await?;
+    let found = guard.finish(result).await?;
     Ok(Json(to_json(&found)?).into_response())
 }
 
@@ -135,20 +135,20 @@ pub async fn find_by_id(
     by_table!(table, E => find_by_id_in::<E>(&app, &rid, user, parse_id(&id)).await)
 }
 
-async fn load<E: Record>(app: &App, id: &Id) -> Result<E, HookError> {
+async fn load<E: Stored>(app: &App, id: &Id) -> Result<E, HookError> {
     let mut conn = app.pool.acquire().await.map_err(db::error)?;
     db::get::<E>(&mut conn, id)
         .await?
         .ok_or_else(|| db::not_found::<E>(id))
 }
 
-async fn find_by_id_in<E: Record>(
+async fn find_by_id_in<E: Stored>(
     app: &App,
     rid: &Rid,
     user: CurrentUser,
     id: Id,
 ) -> Result<Response, ApiError> {
-    let (mut ctx, work) = context(app, rid, Some(user.user));
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
     let a = app.clone();
     let result = app
         .hooks
@@ -156,7 +156,7 @@ async fn find_by_id_in<E: Record>(
             load::<E>(&a, &key.id).await
         })
         .await;
-    let found = work.finish(result, &app.background).await?;
+    let found = guard.finish(result).await?;
     Ok(Json(to_json(&found)?).into_response())
 }
 
@@ -172,7 +172,7 @@ pub async fn update(
     by_table!(table, E => update_in::<E>(&app, &rid, user, parse_id(&id), fields).await)
 }
 
-async fn update_in<E: Record>(
+async fn update_in<E: Stored>(
     app: &App,
     rid: &Rid,
     user: CurrentUser,
@@ -189,8 +189,8 @@ async fn update_in<E: Record>(
     merged.extend(fields);
     let record: E = record_from(merged)?;
     let changes = Changes::new(id, record).with_original(original);
-    let (mut ctx, work) = context(app, rid, Some(user.user));
-    let w = work.clone();
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
+    let w = guard.work();
     let result = app
         .hooks
         .update(&mut ctx, changes, |changes| async move {
@@ -198,7 +198,7 @@ async fn update_in<E: Record>(
             db::update(tx.conn()?, &changes.id, changes.record).await
         })
         .await;
-    let saved = work.finish(result, &app.background).await?;
+    let saved = guard.finish(result).await?;
     Ok(Json(to_json(&saved)?).into_response())
 }
 
@@ -213,15 +213,15 @@ pub async fn delete(
     by_table!(table, E => delete_in::<E>(&app, &rid, user, parse_id(&id)).await)
 }
 
-async fn delete_in<E: Record>(
+async fn delete_in<E: Stored>(
     app: &App,
     rid: &Rid,
     user: CurrentUser,
     id: Id,
 ) -> Result<Response, ApiError> {
     let record: E = load(app, &id).await?;
-    let (mut ctx, work) = context(app, rid, Some(user.user));
-    let w = work.clone();
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
+    let w = guard.work();
     let result = app
         .hooks
         .delete(
@@ -234,6 +234,6 @@ async fn delete_in<E: Record>(
             },
         )
         .await;
-    let deleted = work.finish(result, &app.background).await?;
+    let deleted = guard.finish(result).await?;
     Ok(Json(json!({ "deleted": deleted.id })).into_response())
 }

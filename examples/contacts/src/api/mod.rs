@@ -9,7 +9,7 @@
 //! | `POST /users/register`, `/users/login`, `/users/logout` | accounts and sessions |
 //! | `POST /users/password-reset`, `/users/password-reset/confirm` | ask for a reset token; use it |
 //! | `GET /health` | 200 while the database answers |
-//! | `GET /hooks` | the registered hook handlers, as JSON |
+//! | `GET /hooks` | the hooks catalog (events, handlers, execution history), as JSON |
 //!
 //! Every error is `{"status": 400, "code": "rejected", "message": "..."}`, with the HTTP status
 //! of the same number: a hook's rejection reaches the client exactly as the hook wrote it.
@@ -28,15 +28,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use hooks::{Context, HookError, User};
+use hooks::{Catalog, Context, HookError, Secret, User};
 use hyper::body::Bytes;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::App;
-use crate::catalog;
-use crate::users::{SessionKey, user_for_token};
-use crate::work::UnitOfWork;
+use crate::users::user_for_token;
+use crate::work::{UnitOfWork, WorkGuard};
 
 /// The service's routes over `app`.
 pub fn router(app: App) -> Router {
@@ -123,22 +122,24 @@ async fn health(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiEr
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 
-/// `GET /hooks`: every registered handler, and those the service still calls by hand.
-async fn hooks_catalog(State(app): State<App>) -> Json<serde_json::Value> {
-    Json(catalog::json(app.hooks.table()))
+/// `GET /hooks`: the framework's catalog: every event with its subscriber count, every handler
+/// with its settings, source location and execution history.
+async fn hooks_catalog(State(app): State<App>) -> Json<Catalog> {
+    Json(app.hooks.catalog())
 }
 
-/// The hook context of one client call, and its unit of work.
-pub fn context(app: &App, request: &RequestId, user: Option<User>) -> (Context, UnitOfWork) {
-    let work = UnitOfWork::new(app.pool.clone());
+/// The hook context of one client call, with the call's unit of work as an extension, and the
+/// guard that ends the unit of work.
+pub fn context(app: &App, request: &RequestId, user: Option<User>) -> (Context, WorkGuard) {
+    let (work, guard) = UnitOfWork::begin(app.pool.clone());
     let mut ctx = Context::client()
         .with_request_id(Arc::clone(&request.0))
         .with_extension(app.clone())
-        .with_extension(work.clone());
+        .with_extension(work);
     if let Some(user) = user {
         ctx = ctx.with_user(user);
     }
-    (ctx, work)
+    (ctx, guard)
 }
 
 /// A JSON body: a 400 when it is not JSON of the expected shape, a 413 when it is over the
@@ -169,8 +170,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 pub struct CurrentUser {
     /// The user, as the hook context carries it.
     pub user: User,
-    /// The session the token opened.
-    pub session: SessionKey,
+    /// The bearer token (a logout ends its session).
+    pub token: Secret,
 }
 
 impl FromRequestParts<App> for CurrentUser {
@@ -190,12 +191,13 @@ impl FromRequestParts<App> for CurrentUser {
             .ok_or_else(|| {
                 HookError::unauthorized("the Authorization header is not `Bearer <token>`")
             })?;
-        let (user, session) = user_for_token(&app.pool, token, app.config.session_ttl)
+        let token = Secret::new(token);
+        let user = user_for_token(&app.pool, &token, app.config.session_ttl)
             .await?
             .ok_or_else(|| {
                 HookError::unauthorized("the token is unknown, expired or logged out")
             })?;
-        Ok(CurrentUser { user, session })
+        Ok(CurrentUser { user, token })
     }
 }
 

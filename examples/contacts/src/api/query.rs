@@ -12,7 +12,7 @@
 use hooks::{HookError, Op, Query};
 use serde_json::Value;
 
-use crate::db::{self, Record};
+use crate::db::{self, Stored};
 
 /// The largest page; also the page size when none is asked for.
 pub const MAX_PAGE: u32 = 100;
@@ -107,7 +107,7 @@ fn keyword(token: Option<&Token>, word: &str) -> bool {
 }
 
 /// Parse a `where` clause into `query`'s filter.
-pub fn parse_where<E: Record>(clause: &str, query: &mut Query<E>) -> Result<(), HookError> {
+pub fn parse_where<E: Stored>(clause: &str, query: &mut Query<E>) -> Result<(), HookError> {
     let tokens = tokenize(clause)?;
     let mut it = tokens.iter().peekable();
     loop {
@@ -161,7 +161,7 @@ pub fn parse_where<E: Record>(clause: &str, query: &mut Query<E>) -> Result<(), 
 }
 
 /// Parse the find parameters of a request into a query on `E`.
-pub fn parse<E: Record>(params: &[(String, String)]) -> Result<Query<E>, HookError> {
+pub fn parse<E: Stored>(params: &[(String, String)]) -> Result<Query<E>, HookError> {
     let mut query = Query::<E>::all();
     let mut limit = MAX_PAGE;
     for (key, value) in params {

@@ -1,105 +1,134 @@
-//! `/users/*`: register, log in (a bearer token), log out, ask for a password reset. Each call
-//! runs through the hooks runtime as one of the service's own operations ([`crate::users`]).
+//! `/users/*`: register, log in (a bearer token), log out, ask for a password reset and complete
+//! one. Each call runs through the hooks runtime as one of the framework's user operations
+//! (`hooks::ops::users`), or, for the reset's second step, the service's own [`ResetPassword`];
+//! the handlers of [`crate::handlers`] run around it.
 //!
-//! The framework has no attributes for these operations yet (issue 3), so their handlers are
-//! called here by hand, around `Hooks::run`, in the order the dispatcher would call them: before
-//! handlers first (a rejection skips the rest), the after handlers on the result, success or not.
+//! The request bodies keep the service's own shape (`{"email", "password", "name"}`); each
+//! endpoint turns it into the framework's payload ([`NewUser`], [`Credentials`]) and wraps the
+//! passwords in [`Secret`]s at once.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hooks::HookError;
-use serde_json::json;
+use hooks::ops::users::{Login, Logout, PasswordReset, Register};
+use hooks::{Credentials, HookError, NewUser, ResetRequest, Secret, Session, User};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
 use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context};
 use crate::db::{self, now_ms};
-use crate::handlers::{login_policy, validation};
-use crate::users::{
-    self, Account, Credentials, Login, Logout, NewPassword, NewUser, RESET_TTL, Register,
-    RequestPasswordReset, ResetPassword, ResetRequest, Session, SessionKey,
-};
+use crate::handlers::login_policy::INVALID_CREDENTIALS;
+use crate::users::{self, NewPassword, RESET_TTL, ResetPassword};
 
-/// `POST /users/register`: create an account.
+/// What a client sends to register.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterForm {
+    /// The email, which is also the login.
+    #[serde(default)]
+    pub email: String,
+    /// The password.
+    pub password: Secret,
+    /// The display name.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl From<RegisterForm> for NewUser {
+    fn from(form: RegisterForm) -> Self {
+        let mut fields = Map::new();
+        fields.insert("name".into(), Value::String(form.name));
+        NewUser {
+            email: form.email,
+            password: form.password,
+            fields,
+        }
+    }
+}
+
+/// What a client sends to log in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginForm {
+    /// The email.
+    #[serde(default)]
+    pub email: String,
+    /// The password.
+    pub password: Secret,
+}
+
+/// What a client sends to ask for a password reset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetForm {
+    /// The account's email.
+    #[serde(default)]
+    pub email: String,
+}
+
+/// `POST /users/register`: create an account; answers with the new [`User`].
 pub async fn register(
     State(app): State<App>,
     rid: Rid,
-    JsonBody(mut input): JsonBody<NewUser>,
+    JsonBody(form): JsonBody<RegisterForm>,
 ) -> Result<Response, ApiError> {
-    let (mut ctx, work) = context(&app, &rid, None);
-    // TODO(issue 3): switch to #[before_register]: these two become attributes on the handlers.
-    let before = validation::validate_registration(&mut input, &ctx)
-        .and_then(|()| login_policy::reject_banned_domain(&mut input, &ctx));
-    let result = match before {
-        Err(e) => Err(e),
-        Ok(()) => {
-            app.hooks
-                .run::<Register, _, _>(&mut ctx, input, |user| store_user(app.clone(), user))
-                .await
-        }
-    };
-    let account = work.finish(result, &app.background).await?;
-    Ok((StatusCode::CREATED, Json(account)).into_response())
+    let (mut ctx, guard) = context(&app, &rid, None);
+    let a = app.clone();
+    let result = app
+        .hooks
+        .run::<Register, _, _>(&mut ctx, form.into(), |new| store_user(a, new))
+        .await;
+    let user = guard.finish(result).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
-async fn store_user(app: App, user: NewUser) -> Result<Account, HookError> {
-    let password_hash = users::hash_password(user.password, app.config.password_cost).await?;
-    let created = now_ms();
+async fn store_user(app: App, new: NewUser) -> Result<User, HookError> {
+    let name = new.fields.get("name").and_then(Value::as_str).unwrap_or("");
+    let password_hash = users::hash_password(new.password, app.config.password_cost).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (email, name, password_hash, created) VALUES (?, ?, ?, ?) \
          RETURNING id",
     )
-    .bind(&user.email)
-    .bind(&user.name)
+    .bind(&new.email)
+    .bind(name)
     .bind(&password_hash)
-    .bind(created)
+    .bind(now_ms())
     .fetch_one(&app.pool)
     .await
     .map_err(|e| match db::error(e) {
         e if e.status() == 409 => HookError::conflict("this email is already registered"),
         e => e,
     })?;
-    Ok(Account {
-        id,
-        email: user.email,
-        name: user.name,
-        created,
-    })
+    Ok(users::user(id, new.email))
 }
 
-/// `POST /users/login`: trade an email and password for a bearer token.
+/// `POST /users/login`: trade an email and password for a bearer token:
+/// `{"token": "...", "user": {...}}`.
 pub async fn login(
     State(app): State<App>,
     rid: Rid,
-    JsonBody(mut input): JsonBody<Credentials>,
+    JsonBody(form): JsonBody<LoginForm>,
 ) -> Result<Response, ApiError> {
-    let (mut ctx, work) = context(&app, &rid, None);
-    // TODO(issue 3): switch to #[before_login] / #[after_login] on the login policy handlers.
-    let mut result = match login_policy::reject_locked_account(&mut input, &ctx).await {
-        Err(e) => Err(e),
-        Ok(()) => {
-            app.hooks
-                .run::<Login, _, _>(&mut ctx, input, |c| open_session(app.clone(), c))
-                .await
-        }
+    let (mut ctx, guard) = context(&app, &rid, None);
+    let credentials = Credentials {
+        login: form.email,
+        password: form.password,
     };
-    if let Err(e) = login_policy::count_failed_logins(&mut result, &ctx).await {
-        result = Err(e);
-    }
-    let session = work.finish(result, &app.background).await?;
-    Ok(Json(session).into_response())
+    let a = app.clone();
+    let result = app
+        .hooks
+        .run::<Login, _, _>(&mut ctx, credentials, |c| open_session(a, c))
+        .await;
+    let session = guard.finish(result).await?;
+    // The one place the token leaves as itself: `Session` serializes it as `***`.
+    Ok(Json(json!({ "token": session.token.expose(), "user": session.user })).into_response())
 }
 
 async fn open_session(app: App, credentials: Credentials) -> Result<Session, HookError> {
-    let wrong = || {
-        HookError::new(
-            401,
-            login_policy::INVALID_CREDENTIALS,
-            "wrong email or password",
-        )
-    };
-    let stored = users::by_email(&app.pool, &credentials.email)
+    let wrong = || HookError::new(401, INVALID_CREDENTIALS, "wrong email or password");
+    let stored = users::by_email(&app.pool, &credentials.login)
         .await?
         .ok_or_else(wrong)?;
     if !users::verify_password(credentials.password, stored.password_hash).await {
@@ -108,14 +137,14 @@ async fn open_session(app: App, credentials: Credentials) -> Result<Session, Hoo
     let token = users::new_token()?;
     sqlx::query("INSERT INTO sessions (token_hash, user_id, created) VALUES (?, ?, ?)")
         .bind(users::token_hash(&token))
-        .bind(stored.account.id)
+        .bind(stored.id)
         .bind(now_ms())
         .execute(&app.pool)
         .await
         .map_err(db::error)?;
     Ok(Session {
+        user: users::user(stored.id, stored.email),
         token,
-        user: stored.account,
     })
 }
 
@@ -123,22 +152,26 @@ async fn open_session(app: App, credentials: Credentials) -> Result<Session, Hoo
 pub async fn logout(
     State(app): State<App>,
     rid: Rid,
-    user: CurrentUser,
+    current: CurrentUser,
 ) -> Result<Response, ApiError> {
-    let (mut ctx, work) = context(&app, &rid, Some(user.user));
+    let (mut ctx, guard) = context(&app, &rid, Some(current.user.clone()));
+    let session = Session {
+        user: current.user,
+        token: current.token,
+    };
     let pool = app.pool.clone();
     let result = app
         .hooks
-        .run::<Logout, _, _>(&mut ctx, user.session, |key: SessionKey| async move {
+        .run::<Logout, _, _>(&mut ctx, session, |session| async move {
             sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-                .bind(key.token_hash)
+                .bind(users::token_hash(&session.token))
                 .execute(&pool)
                 .await
                 .map_err(db::error)?;
             Ok(())
         })
         .await;
-    work.finish(result, &app.background).await?;
+    guard.finish(result).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -147,14 +180,15 @@ pub async fn logout(
 pub async fn request_password_reset(
     State(app): State<App>,
     rid: Rid,
-    JsonBody(input): JsonBody<ResetRequest>,
+    JsonBody(form): JsonBody<ResetForm>,
 ) -> Result<Response, ApiError> {
-    let (mut ctx, work) = context(&app, &rid, None);
-    let w = work.clone();
+    let (mut ctx, guard) = context(&app, &rid, None);
+    let w = guard.work();
     let a = app.clone();
+    let request = ResetRequest { email: form.email };
     let result = app
         .hooks
-        .run::<RequestPasswordReset, _, _>(&mut ctx, input, |request| async move {
+        .run::<PasswordReset, _, _>(&mut ctx, request, |request| async move {
             let Some(user) = users::by_email(&a.pool, &request.email).await? else {
                 return Ok(());
             };
@@ -164,7 +198,7 @@ pub async fn request_password_reset(
                 "INSERT INTO password_resets (token_hash, user_id, created) VALUES (?, ?, ?)",
             )
             .bind(users::token_hash(&token))
-            .bind(user.account.id)
+            .bind(user.id)
             .bind(now_ms())
             .execute(tx.conn()?)
             .await
@@ -172,14 +206,14 @@ pub async fn request_password_reset(
             sqlx::query("INSERT INTO outbox (at, topic, payload) VALUES (?, ?, ?)")
                 .bind(now_ms())
                 .bind("user.password_reset")
-                .bind(json!({ "email": user.account.email, "token": token }).to_string())
+                .bind(json!({ "email": user.email, "token": token.expose() }).to_string())
                 .execute(tx.conn()?)
                 .await
                 .map_err(db::error)?;
             Ok(())
         })
         .await;
-    work.finish(result, &app.background).await?;
+    guard.finish(result).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -195,55 +229,50 @@ pub async fn request_password_reset(
 pub async fn reset_password(
     State(app): State<App>,
     rid: Rid,
-    JsonBody(mut input): JsonBody<NewPassword>,
+    JsonBody(input): JsonBody<NewPassword>,
 ) -> Result<Response, ApiError> {
-    let (mut ctx, work) = context(&app, &rid, None);
-    // TODO(issue 3): switch to #[before_password_reset_confirm] on the validation handler.
-    let result = match validation::validate_new_password(&mut input, &ctx) {
-        Err(e) => Err(e),
-        Ok(()) => {
-            let w = work.clone();
-            let cost = app.config.password_cost;
-            app.hooks
-                .run::<ResetPassword, _, _>(&mut ctx, input, |input| async move {
-                    let password_hash = users::hash_password(input.password, cost).await?;
-                    let ttl = i64::try_from(RESET_TTL.as_millis()).unwrap_or(i64::MAX);
-                    let mut tx = w.tx().await?;
-                    let user_id: Option<i64> = sqlx::query_scalar(
-                        "DELETE FROM password_resets WHERE token_hash = ? AND created > ? \
-                         RETURNING user_id",
-                    )
-                    .bind(users::token_hash(&input.token))
-                    .bind(now_ms().saturating_sub(ttl))
-                    .fetch_optional(tx.conn()?)
-                    .await
-                    .map_err(db::error)?;
-                    let user_id = user_id.ok_or_else(|| {
-                        HookError::new(
-                            400,
-                            "invalid_reset_token",
-                            "the reset token is unknown, used or expired",
-                        )
-                    })?;
-                    sqlx::query(
-                        "UPDATE users SET password_hash = ?, failed_logins = 0, \
-                         locked_until = NULL WHERE id = ?",
-                    )
-                    .bind(password_hash)
-                    .bind(user_id)
-                    .execute(tx.conn()?)
-                    .await
-                    .map_err(db::error)?;
-                    sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-                        .bind(user_id)
-                        .execute(tx.conn()?)
-                        .await
-                        .map_err(db::error)?;
-                    Ok(())
-                })
+    let (mut ctx, guard) = context(&app, &rid, None);
+    let w = guard.work();
+    let cost = app.config.password_cost;
+    let result = app
+        .hooks
+        .run::<ResetPassword, _, _>(&mut ctx, input, |input| async move {
+            let password_hash = users::hash_password(input.password, cost).await?;
+            let ttl = i64::try_from(RESET_TTL.as_millis()).unwrap_or(i64::MAX);
+            let mut tx = w.tx().await?;
+            let user_id: Option<i64> = sqlx::query_scalar(
+                "DELETE FROM password_resets WHERE token_hash = ? AND created > ? \
+                 RETURNING user_id",
+            )
+            .bind(users::token_hash(&input.token))
+            .bind(now_ms().saturating_sub(ttl))
+            .fetch_optional(tx.conn()?)
+            .await
+            .map_err(db::error)?;
+            let user_id = user_id.ok_or_else(|| {
+                HookError::new(
+                    400,
+                    "invalid_reset_token",
+                    "the reset token is unknown, used or expired",
+                )
+            })?;
+            sqlx::query(
+                "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL \
+                 WHERE id = ?",
+            )
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(tx.conn()?)
+            .await
+            .map_err(db::error)?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(user_id)
+                .execute(tx.conn()?)
                 .await
-        }
-    };
-    work.finish(result, &app.background).await?;
+                .map_err(db::error)?;
+            Ok(())
+        })
+        .await;
+    guard.finish(result).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

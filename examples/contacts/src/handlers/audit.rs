@@ -10,7 +10,7 @@
 use hooks::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::db::{self, Record, now_ms};
+use crate::db::{self, Stored, now_ms};
 use crate::handlers::work;
 use crate::model::Contact;
 
@@ -28,7 +28,7 @@ pub fn remember_original(changes: &Changes<Contact>, ctx: &Context) {
 
 /// The stored fields that differ between `before` and `after`, as `{field: {from, to}}`; the
 /// change time itself is left out.
-pub fn changed_fields<E: Record>(before: Option<&E>, after: Option<&E>) -> Map<String, Value> {
+pub fn changed_fields<E: Stored>(before: Option<&E>, after: Option<&E>) -> Map<String, Value> {
     let fields = |r: Option<&E>| match r.map(serde_json::to_value) {
         Some(Ok(Value::Object(map))) => map,
         _ => Map::new(),
@@ -46,7 +46,7 @@ pub fn changed_fields<E: Record>(before: Option<&E>, after: Option<&E>) -> Map<S
 }
 
 /// Write an audit row in the call's transaction.
-pub async fn record<E: Record>(
+pub async fn record<E: Stored>(
     ctx: &Context,
     action: &str,
     id: Option<&Id>,
@@ -96,6 +96,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::handlers::testing;
+    use hooks::testing::Chain;
 
     #[test]
     fn only_changed_fields_are_listed_with_old_and_new_values() {
@@ -120,20 +121,30 @@ mod tests {
     #[tokio::test]
     async fn an_update_writes_an_audit_row_with_the_changed_fields() {
         let app = testing::app(Config::for_tests()).await;
-        let (ctx, work) = testing::ctx(&app, Some("1"));
+        let (mut ctx, work) = testing::ctx(&app, Some("1"));
+        // Through the runtime: the before handler leaves the original in the per-call state, and
+        // the after handler of the same call reads it.
+        let chain = Chain::<ops::data::Update<Contact>>::only(&[
+            "remember_original",
+            "audit_contact_updated",
+        ]);
         let before = Contact {
             name: "Ada".into(),
             ..Contact::default()
         };
-        let changes = Changes::new(5, before.clone()).with_original(before.clone());
-        remember_original(&changes, &ctx);
-        let mut after = Contact {
-            id: Some(Id::Int(5)),
+        let after = Contact {
             name: "Ada L.".into(),
-            ..before
+            ..before.clone()
         };
-        audit_contact_updated(&mut after, &ctx).await.unwrap();
-        work.finish(Ok(()), &app.background).await.unwrap();
+        let changes = Changes::new(5, after).with_original(before);
+        let result = chain
+            .run(&mut ctx, changes, |c| async move {
+                let mut stored = c.record;
+                stored.id = Some(c.id);
+                Ok(stored)
+            })
+            .await;
+        work.finish(result).await.unwrap();
         let (action, record_id, changes): (String, String, String) =
             sqlx::query_as("SELECT action, record_id, changes FROM audit")
                 .fetch_one(&app.pool)
@@ -145,5 +156,22 @@ mod tests {
             changes,
             json!({ "name": { "from": "Ada", "to": "Ada L." } })
         );
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_call_leaves_no_audit_row() {
+        let app = testing::app(Config::for_tests()).await;
+        let (ctx, work) = testing::ctx(&app, Some("1"));
+        let mut contact = Contact {
+            id: Some(Id::Int(1)),
+            ..Contact::default()
+        };
+        audit_contact_created(&mut contact, &ctx).await.unwrap();
+        let _ = work.finish::<()>(Err(HookError::rejected("no"))).await;
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
     }
 }

@@ -2,27 +2,28 @@
 //! account is locked for a while after too many failed logins in a row (`--max-failed-logins`,
 //! `--lockout-secs`): while locked, even the right password is refused.
 //!
-//! The failed-login counter is an after handler of login, because only the result says whether
-//! the password was right; it learns which account the attempt was for from the per-call state
-//! that the before handler [`reject_locked_account`] leaves.
-//!
-//! The framework has no attributes for user operations yet (issue 3): `api::users` calls these
-//! functions around `Hooks::run`, in the order the dispatcher would.
+//! The lock-out is a pair of handlers around one login call. The before handler
+//! [`reject_locked_account`] normalises the login, refuses a locked account, and leaves the
+//! attempt in the call's per-call state (`ctx.set_state`); the after handler
+//! [`count_failed_logins`] reads it back (`ctx.state`) and counts the outcome, because only the
+//! result says whether the password was right. It takes the whole `Result`, so it runs on failed
+//! logins too. Its writes go straight to the pool, not to the call's unit of work: a failed login
+//! ends in an error, which rolls the unit of work back, and the count must stay.
 
 use hooks::prelude::*;
 
 use crate::db::{self, now_ms};
 use crate::handlers::app;
-use crate::users::{self, Credentials, NewUser, Session};
+use crate::users;
 
 /// The code of the error a locked account gets.
 pub const ACCOUNT_LOCKED: &str = "account_locked";
 /// The code of the error a wrong email or password gets (set by the login itself).
 pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
 
-// TODO(issue 3): switch to #[before_register("User")]; until then `api::users` calls it.
 /// Addresses at a banned domain may not register.
-pub fn reject_banned_domain(user: &mut NewUser, ctx: &Context) -> Result<(), HookError> {
+#[before_register]
+pub fn reject_banned_domain(user: &NewUser, ctx: &Context) -> Result<(), HookError> {
     let banned = &app(ctx)?.config.banned_domains;
     let domain = user
         .email
@@ -46,17 +47,17 @@ pub struct LoginAttempt {
     pub email: String,
 }
 
-// TODO(issue 3): switch to #[before_login("User")]; until then `api::users` calls it.
 /// A locked account cannot log in, even with the right password.
+#[before_login]
 pub async fn reject_locked_account(
     credentials: &mut Credentials,
     ctx: &Context,
 ) -> Result<(), HookError> {
-    credentials.email = credentials.email.trim().to_lowercase();
+    credentials.login = credentials.login.trim().to_lowercase();
     ctx.set_state(LoginAttempt {
-        email: credentials.email.clone(),
+        email: credentials.login.clone(),
     });
-    let stored = users::by_email(&app(ctx)?.pool, &credentials.email).await?;
+    let stored = users::by_email(&app(ctx)?.pool, &credentials.login).await?;
     if stored
         .and_then(|u| u.locked_until)
         .is_some_and(|until| until > now_ms())
@@ -70,8 +71,8 @@ pub async fn reject_locked_account(
     Ok(())
 }
 
-// TODO(issue 3): switch to #[after_login("User")]; until then `api::users` calls it.
 /// Count failed logins in a row; lock the account when there are too many.
+#[after_login]
 pub async fn count_failed_logins(
     result: &mut Result<Session, HookError>,
     ctx: &Context,
@@ -118,6 +119,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::handlers::testing;
+    use hooks::testing::Chain;
 
     #[tokio::test]
     async fn a_banned_domain_cannot_register() {
@@ -128,13 +130,14 @@ mod tests {
         .await;
         let (ctx, _) = testing::ctx(&app, None);
         let mut user = NewUser {
-            email: "eve@spam.example".into(),
-            ..NewUser::default()
+            email: "eve@SPAM.example".into(),
+            password: Secret::new("long enough"),
+            fields: Default::default(),
         };
-        let err = reject_banned_domain(&mut user, &ctx).unwrap_err();
+        let err = reject_banned_domain(&user, &ctx).unwrap_err();
         assert_eq!((err.status(), err.code()), (403, "banned_domain"));
         user.email = "ada@example.com".into();
-        assert!(reject_banned_domain(&mut user, &ctx).is_ok());
+        assert!(reject_banned_domain(&user, &ctx).is_ok());
     }
 
     #[tokio::test]
@@ -150,20 +153,34 @@ mod tests {
         .execute(&app.pool)
         .await
         .unwrap();
+        // Both handlers, through the runtime: the before handler's state reaches the after
+        // handler of the same call; the default stands in for a wrong password.
+        let chain =
+            Chain::<ops::users::Login>::only(&["reject_locked_account", "count_failed_logins"]);
         let attempt = || async {
-            let (ctx, _) = testing::ctx(&app, None);
-            let mut credentials = Credentials {
-                email: " A@X.io".into(),
-                password: "wrong".into(),
+            let (mut ctx, _) = testing::ctx(&app, None);
+            let credentials = Credentials {
+                login: " A@X.io".into(),
+                password: Secret::new("wrong"),
             };
-            reject_locked_account(&mut credentials, &ctx).await?;
-            let mut result = Err(HookError::new(401, INVALID_CREDENTIALS, "wrong"));
-            count_failed_logins(&mut result, &ctx).await?;
-            Ok::<_, HookError>(())
+            chain
+                .run(&mut ctx, credentials, |c| async move {
+                    assert_eq!(c.login, "a@x.io", "the before handler normalised it");
+                    Err(HookError::new(401, INVALID_CREDENTIALS, "wrong"))
+                })
+                .await
         };
-        attempt().await.unwrap();
-        attempt().await.unwrap();
+        assert_eq!(attempt().await.unwrap_err().code(), INVALID_CREDENTIALS);
+        assert_eq!(attempt().await.unwrap_err().code(), INVALID_CREDENTIALS);
         let err = attempt().await.unwrap_err();
         assert_eq!((err.status(), err.code()), (403, ACCOUNT_LOCKED));
+        let lines = chain.ran_lines();
+        assert_eq!(
+            lines[lines.len() - 2..],
+            [
+                "contacts::handlers::login_policy::reject_locked_account rejected",
+                "contacts::handlers::login_policy::count_failed_logins done",
+            ]
+        );
     }
 }

@@ -2,8 +2,10 @@
 //! makes it one, an after handler writes a message to the `outbox` table, in the call's
 //! transaction, for a mailer or queue to deliver.
 //!
-//! The framework has no background handlers yet, so this is a blocking after handler; it only
-//! writes a row, so the caller hardly waits.
+//! These are blocking after handlers on purpose, not background ones: the message is part of the
+//! all-or-nothing write (a change and its message commit together, or neither does), so it must
+//! be written inside the call's transaction, before the commit. It is one row; the caller hardly
+//! waits. Delivering the message to the outside world is a separate job, which reads the outbox.
 
 use hooks::prelude::*;
 use serde_json::{Value, json};
@@ -81,18 +83,18 @@ mod tests {
         let (ctx, work) = testing::ctx(&app, Some("1"));
         ctx.set_state(Original(vip.clone()));
         notify_promoted_vip(&mut vip.clone(), &ctx).await.unwrap();
-        work.finish(Ok(()), &app.background).await.unwrap();
+        work.finish(Ok(())).await.unwrap();
         assert!(outbox(&app).await.is_empty());
         // Promoted: news.
         let (ctx, work) = testing::ctx(&app, Some("1"));
         ctx.set_state(Original(Contact::default()));
         notify_promoted_vip(&mut vip.clone(), &ctx).await.unwrap();
-        work.finish(Ok(()), &app.background).await.unwrap();
+        work.finish(Ok(())).await.unwrap();
         assert_eq!(outbox(&app).await, [VIP_TOPIC]);
         // Not a VIP at all.
         let (ctx, work) = testing::ctx(&app, Some("1"));
         notify_new_vip(&mut Contact::default(), &ctx).await.unwrap();
-        work.finish(Ok(()), &app.background).await.unwrap();
+        work.finish(Ok(())).await.unwrap();
         assert_eq!(outbox(&app).await.len(), 1);
     }
 }

@@ -1,13 +1,14 @@
 //! Use case: **validating data before it is saved.** Before handlers check a contact on create and
 //! on update, a note on create (including that its contact exists, a check that reads the
-//! database), and a registration; a failed check rejects the call with a 400 that says what is
-//! wrong, and nothing is written.
+//! database), a registration (`#[before_register]`), and the new password of a password reset
+//! (`#[before(ResetPassword)]`, the service's own operation); a failed check rejects the call with
+//! a 400 that says what is wrong, and nothing is written.
 
 use hooks::prelude::*;
 
 use crate::handlers::app;
 use crate::model::{Contact, Note};
-use crate::users::{NewPassword, NewUser};
+use crate::users::{NewPassword, ResetPassword};
 
 /// The longest name accepted, in characters.
 pub const MAX_NAME: usize = 200;
@@ -112,22 +113,26 @@ pub async fn check_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
     Ok(())
 }
 
-// TODO(issue 3): switch to #[before_register("User")]; until then `api::users` calls it.
 /// Registrations need an email address, a name and a password of 8 characters or more.
-pub fn validate_registration(user: &mut NewUser, _ctx: &Context) -> Result<(), HookError> {
+#[before_register(priority = -100)]
+pub fn validate_registration(user: &mut NewUser) -> Result<(), HookError> {
     user.email = user.email.trim().to_lowercase();
-    user.name = user.name.trim().to_owned();
+    let name = match user.fields.get("name") {
+        Some(serde_json::Value::String(name)) => name.trim().to_owned(),
+        _ => String::new(),
+    };
     if !is_email(&user.email) {
         return Err(invalid_email(&user.email));
     }
-    if user.name.is_empty() {
+    if name.is_empty() {
         return Err(HookError::rejected("a user needs a name"));
     }
+    user.fields.insert("name".into(), name.into());
     check_password(&user.password)
 }
 
-fn check_password(password: &str) -> Result<(), HookError> {
-    if password.chars().count() < MIN_PASSWORD {
+fn check_password(password: &Secret) -> Result<(), HookError> {
+    if password.expose().chars().count() < MIN_PASSWORD {
         return Err(HookError::new(
             400,
             "weak_password",
@@ -137,10 +142,9 @@ fn check_password(password: &str) -> Result<(), HookError> {
     Ok(())
 }
 
-// TODO(issue 3): switch to #[before_password_reset_confirm("User")]; until then `api::users`
-// calls it.
 /// A new password set by a reset keeps the rules of a registration.
-pub fn validate_new_password(input: &mut NewPassword, _ctx: &Context) -> Result<(), HookError> {
+#[before(ResetPassword, priority = -100)]
+pub fn validate_new_password(input: &NewPassword) -> Result<(), HookError> {
     check_password(&input.password)
 }
 
@@ -149,6 +153,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::handlers::testing;
+    use hooks::testing::Chain;
 
     fn contact(name: &str, email: &str) -> Contact {
         Contact {
@@ -186,23 +191,70 @@ mod tests {
         assert!(validate_new_contact(&c).is_ok());
     }
 
+    fn registration(email: &str, password: &str, name: &str) -> NewUser {
+        let mut fields = serde_json::Map::new();
+        fields.insert("name".into(), name.into());
+        NewUser {
+            email: email.into(),
+            password: Secret::new(password),
+            fields,
+        }
+    }
+
     #[test]
     fn a_registration_needs_an_email_a_name_and_a_long_enough_password() {
-        let ctx = Context::client();
-        let mut user = NewUser {
-            email: " Ada@Example.COM ".into(),
-            password: "long enough".into(),
-            name: " Ada ".into(),
-        };
-        validate_registration(&mut user, &ctx).unwrap();
+        let mut user = registration(" Ada@Example.COM ", "long enough", " Ada ");
+        validate_registration(&mut user).unwrap();
+        assert_eq!(user.email, "ada@example.com");
+        assert_eq!(user.fields["name"], "Ada");
+        user.password = Secret::new("short");
         assert_eq!(
-            (user.email.as_str(), user.name.as_str()),
-            ("ada@example.com", "Ada")
-        );
-        user.password = "short".into();
-        assert_eq!(
-            validate_registration(&mut user, &ctx).unwrap_err().code(),
+            validate_registration(&mut user).unwrap_err().code(),
             "weak_password"
+        );
+        let mut nameless = registration("ada@example.com", "long enough", "  ");
+        assert_eq!(
+            validate_registration(&mut nameless).unwrap_err().code(),
+            "rejected"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rejected_registration_never_reaches_the_default() {
+        let chain = Chain::<ops::users::Register>::only(&["validate_registration"]);
+        let weak = registration("ada@example.com", "short", "Ada");
+        let result = chain
+            .run(&mut Context::client(), weak, |_| async {
+                panic!("the default must not run")
+            })
+            .await;
+        assert_eq!(result.unwrap_err().code(), "weak_password");
+        let ok = registration(" ADA@example.com", "long enough", "Ada");
+        let user = chain
+            .run(&mut Context::client(), ok, |u| async move {
+                Ok(User {
+                    email: Some(u.email),
+                    ..User::new("1")
+                })
+            })
+            .await;
+        assert_eq!(user.unwrap().email.as_deref(), Some("ada@example.com"));
+    }
+
+    #[test]
+    fn a_new_password_from_a_reset_is_as_long_as_a_registrations() {
+        let chain = Chain::<ResetPassword>::only(&["validate_new_password"]);
+        let short = NewPassword {
+            token: Secret::new("t"),
+            password: Secret::new("short"),
+        };
+        let err = chain
+            .run_sync(&mut Context::client(), short, |_| Ok(()))
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "weak_password"));
+        assert_eq!(
+            chain.ran_lines(),
+            ["contacts::handlers::validation::validate_new_password rejected"]
         );
     }
 
