@@ -590,6 +590,57 @@ mod background {
     }
 }
 
+mod background_io {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct Webhook {
+        pub addr: String,
+    }
+
+    /// Calls a (loopback) third-party endpoint from the background queue.
+    #[after_create("Webhook", background)]
+    async fn deliver(hook: &mut Webhook) -> Result<(), HookError> {
+        let mut stream = tokio::net::TcpStream::connect(&hook.addr)
+            .await
+            .map_err(|e| HookError::internal(e.to_string()))?;
+        stream
+            .write_all(b"delivered")
+            .await
+            .map_err(|e| HookError::internal(e.to_string()))
+    }
+
+    #[tokio::test]
+    async fn background_handlers_can_do_network_io() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let hooks = Hooks::builder().build().unwrap();
+        hooks
+            .create(&mut Context::client(), Webhook { addr }, |w| async move {
+                Ok(w)
+            })
+            .await
+            .unwrap();
+        // Bounded: a handler that cannot reach the network must fail this test, not hang it.
+        let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+        let (mut conn, _) = accepted.expect("the background handler connects").unwrap();
+        let mut got = String::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut got)).await;
+        read.expect("the handler finishes writing").unwrap();
+        assert_eq!(got, "delivered");
+        hooks.shutdown(Duration::from_secs(10)).unwrap();
+        let reg = hooks
+            .table()
+            .registrations()
+            .iter()
+            .find(|r| r.id().ends_with("background_io::deliver"))
+            .unwrap();
+        assert_eq!((reg.stats().calls, reg.stats().errors), (1, 0));
+    }
+}
+
 mod limits {
     use super::*;
 

@@ -165,8 +165,9 @@ impl Queue {
         let (done_tx, done) = std_mpsc::channel();
         let concurrency = self.config.concurrency;
         let finished = std::sync::Arc::clone(&self.finished);
+        // Background handlers do real work (HTTP calls, sockets, timers): give them a full runtime.
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
             .map_err(|e| HookError::internal(format!("cannot start the background worker: {e}")))?;
         std::thread::Builder::new()

@@ -131,8 +131,14 @@ pub struct Stats {
     pub panics: u64,
     /// Runs cut at their timeout.
     pub timeouts: u64,
-    /// Time spent in the handler (kept with [`History::Timed`] only).
+    /// Time spent in the handler (kept with [`History::Timed`] only); JSON gives it in
+    /// microseconds, as `time_spent_us`.
+    #[serde(rename = "time_spent_us", serialize_with = "micros")]
     pub time_spent: Duration,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// How one run of a handler went, as a [`Trace`] records it.

@@ -60,8 +60,8 @@ pub struct NewUser {
     pub email: String,
     /// The chosen password.
     pub password: Secret,
-    /// Other profile fields.
-    #[serde(default)]
+    /// Other profile fields (in JSON, beside `email` and `password`).
+    #[serde(default, flatten)]
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -138,5 +138,9 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
         let back: Credentials = serde_json::from_str(r#"{"login":"a","password":"pw"}"#).unwrap();
         assert_eq!(back.password.expose(), "pw");
+        let new: NewUser =
+            serde_json::from_str(r#"{"email":"a@b.c","password":"pw","name":"Ada"}"#).unwrap();
+        assert_eq!(new.fields.get("name"), Some(&serde_json::json!("Ada")));
+        assert!(!serde_json::to_string(&new).unwrap().contains("\"pw\""));
     }
 }
