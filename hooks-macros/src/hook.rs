@@ -42,7 +42,8 @@ struct Handler<'a> {
     func: &'a ItemFn,
     payload: &'a Type,
     payload_mut: bool,
-    takes_context: bool,
+    /// The type of the second parameter (`&Context`), when the handler takes one.
+    context: Option<&'a Type>,
     is_async: bool,
 }
 
@@ -68,10 +69,19 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
+            let what = match syn::parse2::<syn::Item>(item.clone()) {
+                Ok(syn::Item::Struct(_)) => "a struct",
+                Ok(syn::Item::Enum(_)) => "an enum",
+                Ok(syn::Item::Impl(_)) => "an `impl` block",
+                Ok(syn::Item::Mod(_)) => "a module",
+                Ok(syn::Item::Static(_) | syn::Item::Const(_)) => "a static or a constant",
+                _ => "this item",
+            };
             errors.at(
                 first_span(&item),
                 format!(
-                    "#[{}] goes on a function: `fn handler(record: &mut Contact)`",
+                    "#[{}] goes on a handler function, not on {what}: \
+                     `fn check(record: &mut Contact) {{ ... }}`",
                     spec.attr
                 ),
             );
@@ -127,31 +137,58 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
     let sig = &func.sig;
     let attr = spec.attr;
     if let Some(c) = &sig.constness {
-        errors.spanned(c, format!("a #[{attr}] handler cannot be a `const fn`"));
+        errors.spanned(
+            c,
+            format!("a #[{attr}] handler cannot be a `const fn`: remove `const`"),
+        );
     }
     if let syn::Safety::Unsafe(u) = &sig.safety {
         errors.spanned(
             u,
-            format!("a #[{attr}] handler cannot be `unsafe`: the runtime calls it"),
+            format!(
+                "a #[{attr}] handler cannot be `unsafe`: the runtime calls it with no safety \
+                 contract. Remove `unsafe` (use an `unsafe` block inside if you need one)"
+            ),
         );
     }
     if let Some(abi) = &sig.abi {
         errors.spanned(
             abi,
-            format!("a #[{attr}] handler cannot be `extern`: use a plain Rust fn"),
+            format!(
+                "a #[{attr}] handler cannot be `{}`: the runtime calls a Rust fn; remove the ABI",
+                quote!(#abi)
+            ),
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         errors.spanned(
             &sig.generics,
-            format!("a #[{attr}] handler cannot be generic: name the payload type, such as `&mut Contact`"),
+            format!(
+                "a #[{attr}] handler cannot be generic: the attribute registers one function, so \
+                 name the payload type, such as `&mut Contact`"
+            ),
         );
     }
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, format!("a #[{attr}] handler cannot be variadic"));
     }
-    let mut inputs = sig.inputs.iter();
-    let payload = match inputs.next() {
+    // A receiver is reported once and then set aside, so the parameters after it are checked as
+    // the payload and the context they were meant to be.
+    let mut inputs = Vec::new();
+    for arg in &sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => errors.spanned(
+                r,
+                format!(
+                    "a #[{attr}] handler is a free function, not a method: remove `self` and \
+                     move the function out of the `impl` block"
+                ),
+            ),
+            FnArg::Typed(pat) => inputs.push((arg, &*pat.ty)),
+        }
+    }
+    let mut inputs = inputs.into_iter();
+    let payload = match inputs.next().map(|(_, ty)| ty) {
         None => {
             let hint = match spec.phase {
                 Phase::Before => "`record: &mut Contact`",
@@ -165,49 +202,57 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
             );
             None
         }
-        Some(FnArg::Receiver(r)) => {
+        Some(Type::Reference(r)) => {
+            if let Type::ImplTrait(it) = &*r.elem {
+                errors.spanned(
+                    it,
+                    format!(
+                        "a #[{attr}] handler cannot be generic: the attribute registers one \
+                         function, so name the payload type, such as `&mut Contact`"
+                    ),
+                );
+                None
+            } else {
+                Some((&*r.elem, r.mutability.is_some()))
+            }
+        }
+        Some(other) => {
             errors.spanned(
-                r,
-                format!("a #[{attr}] handler is a free function, not a method: remove `self`"),
+                other,
+                format!(
+                    "a #[{attr}] handler borrows its payload: take `&mut {ty}` to change it, or \
+                     `&{ty}` to read it",
+                    ty = quote!(#other)
+                ),
             );
             None
         }
-        Some(FnArg::Typed(pat)) => match &*pat.ty {
-            Type::Reference(r) => Some((&*r.elem, r.mutability.is_some())),
-            other => {
-                errors.spanned(
-                    other,
-                    format!("take the payload by reference: `&mut {}`", quote!(#other)),
-                );
-                None
-            }
-        },
     };
-    let mut takes_context = false;
-    if let Some(arg) = inputs.next() {
-        match arg {
-            FnArg::Typed(pat) if matches!(&*pat.ty, Type::Reference(r) if r.mutability.is_none()) =>
-            {
-                takes_context = true;
-            }
-            FnArg::Typed(pat) => {
-                errors.spanned(
-                    &pat.ty,
-                    "the second parameter is the call's context: `ctx: &Context`",
-                );
-            }
-            FnArg::Receiver(r) => {
-                errors.spanned(
-                    r,
-                    format!("a #[{attr}] handler is a free function: remove `self`"),
-                );
-            }
+    let mut context = None;
+    if let Some((_, ty)) = inputs.next() {
+        match ty {
+            Type::Reference(r) if r.mutability.is_none() => context = Some(ty),
+            Type::Reference(r) => errors.spanned(
+                {
+                    let (and, mutability) = (&r.and_token, &r.mutability);
+                    quote!(#and #mutability)
+                },
+                "the context is shared by every handler of the call and is read-only: take \
+                 `ctx: &Context`, not `&mut Context`",
+            ),
+            other => errors.spanned(
+                other,
+                "the second parameter is the call's context, borrowed: `ctx: &Context`",
+            ),
         }
     }
-    for extra in inputs {
+    for (extra, _) in inputs {
         errors.spanned(
             extra,
-            format!("a #[{attr}] handler takes at most two parameters: the payload and `&Context`"),
+            format!(
+                "a #[{attr}] handler takes at most two parameters, the payload and `ctx: &Context`: \
+                 remove this one (read shared state from the context's extensions)"
+            ),
         );
     }
     let (payload, payload_mut) = payload?;
@@ -215,7 +260,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
         func,
         payload,
         payload_mut,
-        takes_context,
+        context,
         is_async: sig.asyncness.is_some(),
     })
 }
@@ -247,7 +292,6 @@ pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
 }
 
 fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
-    let p = quote!(::hooks::__private);
     let name = &h.func.sig.ident;
     let name_str = name.to_string();
     let payload = h.payload;
@@ -255,180 +299,224 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let priority = args.priority;
     let doc = doc_line(h.func);
     let payload_span = payload.span();
+    // Where a problem with the operation lands: on the payload when its type decides the operation
+    // (data and events), on the operation type of `before(Op)`, on the attribute otherwise. Every
+    // token that names the operation carries this span, so rustc reports such a problem once.
+    let anchor = match spec.op {
+        OpSource::Data(_) | OpSource::Event => payload_span,
+        OpSource::Named => args
+            .op
+            .as_ref()
+            .map_or_else(Span::call_site, |op| op.span()),
+        OpSource::Fixed(..) => Span::call_site(),
+    };
+    let p = quote_spanned!(anchor=> ::hooks::__private);
+    let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
 
-    let (op, asset, asset_check) = match spec.op {
+    let (op, asset, checks) = match spec.op {
         OpSource::Data(op) => {
-            let op_ident = format_ident!("{}", op);
+            let op_ident = format_ident!("{}", op, span = anchor);
             let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
             let asset_span = args
                 .asset
                 .as_ref()
                 .map_or_else(Span::call_site, |a| a.span());
-            let op = quote_spanned! {payload_span=>
-                #p::ops::data::#op_ident<<#payload as #p::EntityOf>::Entity>
-            };
             let mismatch = format!(
                 "#[{}(\"{asset}\")] does not match the table of `{payload_str}`: use the name its \
                  `Entity` derive gives (the type's name, or #[entity(table = \"...\")])",
                 spec.attr
             );
-            let check = quote_spanned! {asset_span=>
-                const _: () = if !<<#payload as #p::EntityOf>::Entity as #p::Entity>::DYNAMIC
-                    && !#p::str_eq(<__HooksOp as #p::Operation>::ASSET, #asset)
-                {
-                    ::core::panic!(#mismatch)
+            let entity = quote_spanned!(anchor=> <__HooksEntity as #p::Entity>);
+            let panic = quote_spanned!(asset_span=> ::core::panic!(#mismatch));
+            let checks = quote_spanned! {anchor=>
+                type __HooksEntity = <#payload as #p::EntityOf>::Entity;
+                const _: () = if !#entity::DYNAMIC && !#p::str_eq(#op_path::ASSET, #asset) {
+                    #panic
                 };
             };
-            (op, quote!(#asset), check)
+            let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
+            (op, quote!(#asset), checks)
         }
         OpSource::Fixed(path, _) => {
             let path: syn::Path = match syn::parse_str(path) {
                 Ok(path) => path,
                 Err(e) => return e.to_compile_error(),
             };
-            (quote!(#p::ops::#path), named_asset(&p, args), quote!())
+            (
+                quote!(#p::ops::#path),
+                named_asset(&op_path, args),
+                quote!(),
+            )
         }
         OpSource::Named => {
             let op = &args.op;
-            (quote!(#op), named_asset(&p, args), quote!())
+            let check = is_a(
+                anchor,
+                quote!(#op),
+                quote!(#p::Operation),
+                "`{Self}` is not an operation",
+                "not an operation",
+                "name an operation type: one declared with `hooks::operation!`, or one of \
+                 `hooks::ops`",
+            );
+            (quote!(#op), named_asset(&op_path, args), check)
         }
         OpSource::Event => {
-            let op = quote_spanned! {payload_span=> #p::ops::events::Emit<#payload> };
-            (op, quote!(<__HooksOp as #p::Operation>::ASSET), quote!())
+            let check = is_a(
+                anchor,
+                quote!(#payload),
+                quote!(#p::Event),
+                "`{Self}` is not an event",
+                "not an event",
+                "an #[on_event] handler takes a custom event: add `#[derive(Serialize, Event)]` \
+                 to `{Self}`",
+            );
+            let op = quote_spanned!(anchor=> #p::ops::events::Emit<#payload>);
+            (op, quote_spanned!(anchor=> #op_path::ASSET), check)
         }
     };
-
-    let ctx_arg = if h.takes_context {
-        quote!(, ctx)
-    } else {
-        quote!()
-    };
-    let ctx_name = if h.takes_context {
-        quote!(ctx)
-    } else {
-        quote!(_ctx)
-    };
-    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
-    let awaited = if h.is_async { quote!(.await) } else { quote!() };
-    let input_ty = quote!(<__HooksOp as #p::Operation>::Input);
-    let output_ty = quote!(<__HooksOp as #p::Operation>::Output);
-    let ret_span = match &h.func.sig.output {
-        syn::ReturnType::Default => name.span(),
-        syn::ReturnType::Type(_, ty) => ty.span(),
-    };
-
-    let (phase, sig_ty, adapter) = match spec.phase {
-        Phase::Before => {
-            let call = quote_spanned! {ret_span=>
-                #p::IntoFlow::<#output_ty>::into_flow(
-                    #name(#borrow <_ as #p::Payload<#payload>>::payload_mut(input) #ctx_arg) #awaited
-                )
-            };
-            let (ty, adapter) = if h.is_async {
-                (
-                    quote!(#p::AsyncBefore<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(input: &'a mut #input_ty, #ctx_name: &'a #p::Context)
-                            -> #p::BoxFuture<'a, #p::Result<#p::Flow<#output_ty>, #p::HookError>>
-                        {
-                            #p::Box::pin(async move { #call })
-                        }
-                    },
-                )
-            } else {
-                (
-                    quote!(#p::SyncBefore<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(input: &'a mut #input_ty, #ctx_name: &'a #p::Context)
-                            -> #p::Result<#p::Flow<#output_ty>, #p::HookError>
-                        {
-                            #call
-                        }
-                    },
-                )
-            };
-            (quote!(#p::Phase::Before), ty, adapter)
-        }
-        Phase::After => {
-            let call = quote_spanned! {ret_span=>
-                match <_ as #p::AfterPayload<#payload>>::project(result) {
-                    #p::Option::Some(payload) => #p::IntoAfter::into_after(
-                        #name(#borrow payload #ctx_arg) #awaited
-                    ),
-                    #p::Option::None => #p::Result::Ok(()),
+    let context_check = h.context.map(|ty| {
+        quote_spanned! {ty.span()=>
+            #[diagnostic::on_unimplemented(
+                message = "the second parameter of a handler is the call's context, not `{Self}`",
+                label = "take `ctx: &Context` here"
+            )]
+            trait __HooksContext<'a> {
+                fn __from(ctx: &'a #p::Context) -> Self;
+            }
+            impl<'a> __HooksContext<'a> for &'a #p::Context {
+                fn __from(ctx: &'a #p::Context) -> Self {
+                    ctx
                 }
-            };
-            let (ty, adapter) = if h.is_async {
-                (
-                    quote!(#p::AsyncAfter<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(
-                            result: &'a mut #p::Result<#output_ty, #p::HookError>,
-                            #ctx_name: &'a #p::Context,
-                        ) -> #p::BoxFuture<'a, #p::Result<(), #p::HookError>> {
-                            #p::Box::pin(async move { #call })
-                        }
-                    },
-                )
-            } else {
-                (
-                    quote!(#p::SyncAfter<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(
-                            result: &'a mut #p::Result<#output_ty, #p::HookError>,
-                            #ctx_name: &'a #p::Context,
-                        ) -> #p::Result<(), #p::HookError> {
-                            #call
-                        }
-                    },
-                )
-            };
-            (quote!(#p::Phase::After), ty, adapter)
+            }
         }
+    });
+
+    let input_ty = quote_spanned!(anchor=> #op_path::Input);
+    let output_ty = quote_spanned!(anchor=> #op_path::Output);
+    let result_ty = quote_spanned!(anchor=> #p::Result<#output_ty, #p::HookError>);
+    let ctx_name = if h.context.is_some() {
+        quote_spanned!(anchor=> ctx)
+    } else {
+        quote_spanned!(anchor=> _ctx)
     };
+    let ctx = quote_spanned!(anchor=> ctx);
     let wildcard = matches!(spec.op, OpSource::Data(_))
         && args.asset.as_ref().is_some_and(|a| a.value() == "*");
+
     let (sig_ty, adapter) = if wildcard {
-        wildcard_adapter(&p, h, ret_span)
-    } else if args.background.is_some() {
-        background_adapter(&p, h, &output_ty, ret_span)
+        wildcard_adapter(&p, h, anchor)
     } else {
-        (sig_ty, adapter)
+        match spec.phase {
+            Phase::Before => {
+                let into = quote_spanned!(anchor=> #p::IntoFlow::<#output_ty>::into_flow);
+                let take = quote_spanned! {payload_span=>
+                    <#input_ty as #p::Payload<#payload>>::payload_mut(input)
+                };
+                let call = call(h, take, ctx.clone(), into, anchor);
+                let (ty, ret, body) = if h.is_async {
+                    (
+                        quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>),
+                        quote_spanned!(anchor=>
+                            #p::BoxFuture<'a, #p::Result<#p::Flow<#output_ty>, #p::HookError>>),
+                        quote_spanned!(anchor=> #p::Box::pin(async move { #call })),
+                    )
+                } else {
+                    (
+                        quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>),
+                        quote_spanned!(anchor=>
+                            #p::Result<#p::Flow<#output_ty>, #p::HookError>),
+                        call,
+                    )
+                };
+                let adapter = quote_spanned! {anchor=>
+                    fn __hooks_adapter<'a>(input: &'a mut #input_ty, #ctx_name: &'a #p::Context)
+                        -> #ret
+                    {
+                        #body
+                    }
+                };
+                (ty, adapter)
+            }
+            Phase::After if args.background.is_some() => {
+                background_adapter(&p, h, &result_ty, anchor)
+            }
+            Phase::After => {
+                let into = quote_spanned!(anchor=> #p::IntoAfter::into_after);
+                let payload_arg = quote_spanned!(anchor=> payload);
+                let call = call(h, payload_arg.clone(), ctx.clone(), into, anchor);
+                let project = quote_spanned! {payload_span=>
+                    <#result_ty as #p::AfterPayload<#payload>>::project(result)
+                };
+                let body = quote_spanned! {anchor=>
+                    match #project {
+                        #p::Option::Some(#payload_arg) => #call,
+                        #p::Option::None => #p::Result::Ok(()),
+                    }
+                };
+                let (ty, ret, body) = if h.is_async {
+                    (
+                        quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
+                        quote_spanned!(anchor=> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>),
+                        quote_spanned!(anchor=> #p::Box::pin(async move { #body })),
+                    )
+                } else {
+                    (
+                        quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
+                        quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
+                        body,
+                    )
+                };
+                let adapter = quote_spanned! {anchor=>
+                    fn __hooks_adapter<'a>(result: &'a mut #result_ty, #ctx_name: &'a #p::Context)
+                        -> #ret
+                    {
+                        #body
+                    }
+                };
+                (ty, adapter)
+            }
+        }
+    };
+    let phase = match spec.phase {
+        Phase::Before => quote_spanned!(anchor=> #p::Phase::Before),
+        Phase::After => quote_spanned!(anchor=> #p::Phase::After),
     };
     let kind = if h.is_async {
-        quote!(#p::Kind::Async)
+        quote_spanned!(anchor=> #p::Kind::Async)
     } else {
-        quote!(#p::Kind::Sync)
+        quote_spanned!(anchor=> #p::Kind::Sync)
     };
     let mode = if args.background.is_some() {
-        quote!(#p::Mode::Background)
+        quote_spanned!(anchor=> #p::Mode::Background)
     } else {
-        quote!(#p::Mode::Blocking)
+        quote_spanned!(anchor=> #p::Mode::Blocking)
     };
     let timeout = match args.timeout_ms {
-        Some(ms) => quote!(#p::Option::Some(#p::Duration::from_millis(#ms))),
-        None => quote!(#p::Option::None),
+        Some(ms) => quote_spanned!(anchor=> #p::Option::Some(#p::Duration::from_millis(#ms))),
+        None => quote_spanned!(anchor=> #p::Option::None),
     };
     let client_only = args.client_only;
     let on_error = match spec.phase {
         _ if wildcard => quote!(false),
         Phase::Before => quote!(false),
-        Phase::After => quote! {
-            <#p::Result<#output_ty, #p::HookError> as #p::AfterPayload<#payload>>::ON_ERROR
+        Phase::After => quote_spanned! {payload_span=>
+            <#result_ty as #p::AfterPayload<#payload>>::ON_ERROR
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
 
-    quote! {
+    quote_spanned! {anchor=>
         const _: () = {
             type __HooksOp = #op;
-            #asset_check
+            #checks
+            #context_check
             #adapter
             static __HOOKS_ADAPTER: #sig_ty = __hooks_adapter;
             static __HOOKS_STATE: #p::HandlerState = #p::HandlerState::new();
             #p::register!(#p::Registration {
                 id: ::core::concat!(::core::module_path!(), "::", #name_str),
-                operation: <__HooksOp as #p::Operation>::NAME,
+                operation: #op_path::NAME,
                 asset: #asset,
                 phase: #phase,
                 kind: #kind,
@@ -451,47 +539,98 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     }
 }
 
-/// The adapter of a wildcard data handler: it takes each record as `&mut dyn Record`.
-fn wildcard_adapter(
-    p: &TokenStream,
+/// A check that `ty` implements `bound`, reported with `message` on `ty`'s token (a blanket impl
+/// marked `do_not_recommend`, so rustc names the check's own trait, not the impl's bound).
+fn is_a(
+    span: Span,
+    ty: TokenStream,
+    bound: TokenStream,
+    message: &str,
+    label: &str,
+    note: &str,
+) -> TokenStream {
+    quote_spanned! {span=>
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        trait __HooksIsA {
+            fn __check() {}
+        }
+        #[diagnostic::do_not_recommend]
+        impl<T: ?::core::marker::Sized + #bound> __HooksIsA for T {}
+        const _: fn() = <#ty as __HooksIsA>::__check;
+    }
+}
+
+/// The handler's call, `name(payload, ctx)`, awaited when async and converted with `into`; the
+/// context and the return value are each checked on their own token.
+fn call(
     h: &Handler<'_>,
-    ret_span: Span,
-) -> (TokenStream, TokenStream) {
+    payload: TokenStream,
+    ctx: TokenStream,
+    into: TokenStream,
+    anchor: Span,
+) -> TokenStream {
     let name = &h.func.sig.ident;
-    let ctx_arg = if h.takes_context {
-        quote!(, ctx)
+    let borrow = if h.payload_mut {
+        quote!()
+    } else {
+        quote_spanned!(anchor=> &*)
+    };
+    let ctx_arg = h
+        .context
+        .map(|ty| quote_spanned!(ty.span()=> , <#ty as __HooksContext<'_>>::__from(#ctx)));
+    let awaited = if h.is_async {
+        quote_spanned!(anchor=> .await)
     } else {
         quote!()
     };
-    let ctx_name = if h.takes_context {
-        quote!(ctx)
-    } else {
-        quote!(_ctx)
+    let ret_span = match &h.func.sig.output {
+        syn::ReturnType::Default => name.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
     };
-    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
-    let awaited = if h.is_async { quote!(.await) } else { quote!() };
-    let call = quote_spanned! {ret_span=>
-        #p::IntoAfter::into_after(#name(#borrow record #ctx_arg) #awaited)
-    };
-    if h.is_async {
-        let adapter = quote! {
-            fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context)
-                -> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>
-            {
-                #p::Box::pin(async move { #call })
-            }
-        };
-        (quote!(#p::WildAsync), adapter)
-    } else {
-        let adapter = quote! {
-            fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context)
-                -> #p::Result<(), #p::HookError>
-            {
-                #call
-            }
-        };
-        (quote!(#p::WildSync), adapter)
+    let ret = quote_spanned!(ret_span=> __hooks_ret);
+    let convert = quote_spanned!(ret_span=> #into(#ret));
+    quote_spanned! {anchor=>
+        {
+            let #ret = #name(#borrow #payload #ctx_arg) #awaited;
+            #convert
+        }
     }
+}
+
+/// The adapter of a wildcard data handler: it takes each record as `&mut dyn Record`.
+fn wildcard_adapter(p: &TokenStream, h: &Handler<'_>, anchor: Span) -> (TokenStream, TokenStream) {
+    let ctx_name = if h.context.is_some() {
+        quote_spanned!(anchor=> ctx)
+    } else {
+        quote_spanned!(anchor=> _ctx)
+    };
+    let into = quote_spanned!(anchor=> #p::IntoAfter::into_after);
+    let call = call(
+        h,
+        quote_spanned!(anchor=> record),
+        quote_spanned!(anchor=> ctx),
+        into,
+        anchor,
+    );
+    let (ty, ret, body) = if h.is_async {
+        (
+            quote_spanned!(anchor=> #p::WildAsync),
+            quote_spanned!(anchor=> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>),
+            quote_spanned!(anchor=> #p::Box::pin(async move { #call })),
+        )
+    } else {
+        (
+            quote_spanned!(anchor=> #p::WildSync),
+            quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
+            call,
+        )
+    };
+    let adapter = quote_spanned! {anchor=>
+        fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context) -> #ret {
+            #body
+        }
+    };
+    (ty, adapter)
 }
 
 /// Whether `ty` is `dyn Record` (any path ending in `Record`).
@@ -508,10 +647,10 @@ fn is_dyn_record(ty: &Type) -> bool {
 }
 
 /// The registration's asset: the one the attribute names, or the operation's own.
-fn named_asset(p: &TokenStream, args: &HookArgs) -> TokenStream {
+fn named_asset(op_path: &TokenStream, args: &HookArgs) -> TokenStream {
     match &args.asset {
         Some(lit) => quote!(#lit),
-        None => quote!(<__HooksOp as #p::Operation>::ASSET),
+        None => quote!(#op_path::ASSET),
     }
 }
 
@@ -520,41 +659,49 @@ fn named_asset(p: &TokenStream, args: &HookArgs) -> TokenStream {
 fn background_adapter(
     p: &TokenStream,
     h: &Handler<'_>,
-    output_ty: &TokenStream,
-    ret_span: Span,
+    result_ty: &TokenStream,
+    anchor: Span,
 ) -> (TokenStream, TokenStream) {
-    let name = &h.func.sig.ident;
     let payload = h.payload;
-    let ctx_arg = if h.takes_context {
-        quote!(, &ctx)
-    } else {
-        quote!()
-    };
-    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
-    let awaited = if h.is_async { quote!(.await) } else { quote!() };
-    let call = quote_spanned! {ret_span=>
-        #p::IntoAfter::into_after(#name(#borrow payload #ctx_arg) #awaited)
-    };
-    let clone = quote_spanned! {payload.span()=>
+    let payload_span = payload.span();
+    let into = quote_spanned!(anchor=> #p::IntoAfter::into_after);
+    let payload_arg = quote_spanned!(anchor=> payload);
+    let call = call(
+        h,
+        payload_arg.clone(),
+        quote_spanned!(anchor=> &ctx),
+        into,
+        anchor,
+    );
+    let clone = quote_spanned! {payload_span=>
         #p::Clone::clone(result)
     };
-    let adapter = quote! {
+    let runs_on = quote_spanned! {payload_span=>
+        <#result_ty as #p::AfterPayload<#payload>>::runs_on(result)
+    };
+    let project = quote_spanned! {payload_span=>
+        <#result_ty as #p::AfterPayload<#payload>>::project(&mut owned)
+    };
+    let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
-            result: &'a #p::Result<#output_ty, #p::HookError>,
+            result: &'a #result_ty,
             ctx: &'a #p::Context,
         ) -> #p::Option<#p::BoxFuture<'static, #p::Result<(), #p::HookError>>> {
-            if !<_ as #p::AfterPayload<#payload>>::runs_on(result) {
+            if !#runs_on {
                 return #p::Option::None;
             }
-            let mut owned: #p::Result<#output_ty, #p::HookError> = #clone;
+            let mut owned: #result_ty = #clone;
             let ctx = ctx.detached();
             #p::Option::Some(#p::Box::pin(async move {
-                match <_ as #p::AfterPayload<#payload>>::project(&mut owned) {
-                    #p::Option::Some(payload) => #call,
+                match #project {
+                    #p::Option::Some(#payload_arg) => #call,
                     #p::Option::None => #p::Result::Ok(()),
                 }
             }))
         }
     };
-    (quote!(#p::BackgroundAfter<__HooksOp>), adapter)
+    (
+        quote_spanned!(anchor=> #p::BackgroundAfter<__HooksOp>),
+        adapter,
+    )
 }
