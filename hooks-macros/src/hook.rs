@@ -136,17 +136,18 @@ fn first_span(tokens: &TokenStream) -> Span {
 fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
     let sig = &func.sig;
     let attr = spec.attr;
+    let a = article(attr);
     if let Some(c) = &sig.constness {
         errors.spanned(
             c,
-            format!("a #[{attr}] handler cannot be a `const fn`: remove `const`"),
+            format!("{a} #[{attr}] handler cannot be a `const fn`: remove `const`"),
         );
     }
     if let syn::Safety::Unsafe(u) = &sig.safety {
         errors.spanned(
             u,
             format!(
-                "a #[{attr}] handler cannot be `unsafe`: the runtime calls it with no safety \
+                "{a} #[{attr}] handler cannot be `unsafe`: the runtime calls it with no safety \
                  contract. Remove `unsafe` (use an `unsafe` block inside if you need one)"
             ),
         );
@@ -155,7 +156,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
         errors.spanned(
             abi,
             format!(
-                "a #[{attr}] handler cannot be `{}`: the runtime calls a Rust fn; remove the ABI",
+                "{a} #[{attr}] handler cannot be `{}`: the runtime calls a Rust fn; remove the ABI",
                 quote!(#abi)
             ),
         );
@@ -164,13 +165,16 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
         errors.spanned(
             &sig.generics,
             format!(
-                "a #[{attr}] handler cannot be generic: the attribute registers one function, so \
+                "{a} #[{attr}] handler cannot be generic: the attribute registers one function, so \
                  name the payload type, such as `&mut Contact`"
             ),
         );
     }
     if let Some(variadic) = &sig.variadic {
-        errors.spanned(variadic, format!("a #[{attr}] handler cannot be variadic"));
+        errors.spanned(
+            variadic,
+            format!("{a} #[{attr}] handler cannot be variadic"),
+        );
     }
     // A receiver is reported once and then set aside, so the parameters after it are checked as
     // the payload and the context they were meant to be.
@@ -180,7 +184,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
             FnArg::Receiver(r) => errors.spanned(
                 r,
                 format!(
-                    "a #[{attr}] handler is a free function, not a method: remove `self` and \
+                    "{a} #[{attr}] handler is a free function, not a method: remove `self` and \
                      move the function out of the `impl` block"
                 ),
             ),
@@ -198,7 +202,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
             };
             errors.spanned(
                 &sig.ident,
-                format!("a #[{attr}] handler takes its payload first: {hint}"),
+                format!("{a} #[{attr}] handler takes its payload first: {hint}"),
             );
             None
         }
@@ -207,7 +211,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
                 errors.spanned(
                     it,
                     format!(
-                        "a #[{attr}] handler cannot be generic: the attribute registers one \
+                        "{a} #[{attr}] handler cannot be generic: the attribute registers one \
                          function, so name the payload type, such as `&mut Contact`"
                     ),
                 );
@@ -220,7 +224,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
             errors.spanned(
                 other,
                 format!(
-                    "a #[{attr}] handler borrows its payload: take `&mut {ty}` to change it, or \
+                    "{a} #[{attr}] handler borrows its payload: take `&mut {ty}` to change it, or \
                      `&{ty}` to read it",
                     ty = quote!(#other)
                 ),
@@ -250,7 +254,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
         errors.spanned(
             extra,
             format!(
-                "a #[{attr}] handler takes at most two parameters, the payload and `ctx: &Context`: \
+                "{a} #[{attr}] handler takes at most two parameters, the payload and `ctx: &Context`: \
                  remove this one (read shared state from the context's extensions)"
             ),
         );
@@ -298,7 +302,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let payload_str = quote!(#payload).to_string();
     let priority = args.priority;
     let doc = doc_line(h.func);
-    let payload_span = payload.span();
+    let payload_span = located(payload.span());
     // Where a problem with the operation lands: on the payload when its type decides the operation
     // (data and events), on the operation type of `before(Op)`, on the attribute otherwise. Every
     // token that names the operation carries this span, so rustc reports such a problem once.
@@ -307,7 +311,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         OpSource::Named => args
             .op
             .as_ref()
-            .map_or_else(Span::call_site, |op| op.span()),
+            .map_or_else(Span::call_site, |op| located(op.span())),
         OpSource::Fixed(..) => Span::call_site(),
     };
     let p = quote_spanned!(anchor=> ::hooks::__private);
@@ -320,7 +324,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             let asset_span = args
                 .asset
                 .as_ref()
-                .map_or_else(Span::call_site, |a| a.span());
+                .map_or_else(Span::call_site, |a| located(a.span()));
             let mismatch = format!(
                 "#[{}(\"{asset}\")] does not match the table of `{payload_str}`: use the name its \
                  `Entity` derive gives (the type's name, or #[entity(table = \"...\")])",
@@ -376,7 +380,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         }
     };
     let context_check = h.context.map(|ty| {
-        quote_spanned! {ty.span()=>
+        quote_spanned! {located(ty.span())=>
             #[diagnostic::on_unimplemented(
                 message = "the second parameter of a handler is the call's context, not `{Self}`",
                 label = "take `ctx: &Context` here"
@@ -404,16 +408,16 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let wildcard = matches!(spec.op, OpSource::Data(_))
         && args.asset.as_ref().is_some_and(|a| a.value() == "*");
 
+    let conversions = conversions(spec, &p, anchor, wildcard);
     let (sig_ty, adapter) = if wildcard {
         wildcard_adapter(&p, h, anchor)
     } else {
         match spec.phase {
             Phase::Before => {
-                let into = quote_spanned!(anchor=> #p::IntoFlow::<#output_ty>::into_flow);
                 let take = quote_spanned! {payload_span=>
-                    <#input_ty as #p::Payload<#payload>>::payload_mut(input)
+                    <#input_ty as __HooksPayload<#payload>>::__take(input)
                 };
-                let call = call(h, take, ctx.clone(), into, anchor);
+                let call = call(h, take, ctx.clone(), Some(&output_ty), anchor);
                 let (ty, ret, body) = if h.is_async {
                     (
                         quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>),
@@ -439,14 +443,13 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 (ty, adapter)
             }
             Phase::After if args.background.is_some() => {
-                background_adapter(&p, h, &result_ty, anchor)
+                background_adapter(&p, h, &result_ty, &output_ty, anchor)
             }
             Phase::After => {
-                let into = quote_spanned!(anchor=> #p::IntoAfter::into_after);
                 let payload_arg = quote_spanned!(anchor=> payload);
-                let call = call(h, payload_arg.clone(), ctx.clone(), into, anchor);
+                let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
                 let project = quote_spanned! {payload_span=>
-                    <#result_ty as #p::AfterPayload<#payload>>::project(result)
+                    <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__project(result)
                 };
                 let body = quote_spanned! {anchor=>
                     match #project {
@@ -501,7 +504,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         _ if wildcard => quote!(false),
         Phase::Before => quote!(false),
         Phase::After => quote_spanned! {payload_span=>
-            <#result_ty as #p::AfterPayload<#payload>>::ON_ERROR
+            <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__ON_ERROR
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
@@ -511,6 +514,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             type __HooksOp = #op;
             #checks
             #context_check
+            #conversions
             #adapter
             static __HOOKS_ADAPTER: #sig_ty = __hooks_adapter;
             static __HOOKS_STATE: #p::HandlerState = #p::HandlerState::new();
@@ -539,6 +543,126 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     }
 }
 
+/// The traits through which the adapter takes the payload and converts the return value: thin
+/// wrappers of `Payload`, `AfterPayload`, `IntoFlow` and `IntoAfter` (blanket impls marked
+/// `do_not_recommend`), so that a mismatch is reported once, in words that name the attribute.
+fn conversions(spec: &HookSpec, p: &TokenStream, anchor: Span, wildcard: bool) -> TokenStream {
+    let attr = spec.attr;
+    let a = article(attr);
+    let returns = if spec.phase == Phase::Before && !wildcard {
+        let message = format!("{a} #[{attr}] handler cannot return `{{Self}}`");
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "return `()`, `Result<(), E>` or `Result<Flow<{O}>, E>`, with `E: Into<HookError>`",
+                note = "`Err` rejects the call; `Ok(Flow::Return(output))` answers it without the default"
+            )]
+            trait __HooksReturn<O> {
+                fn __into(self) -> #p::Result<#p::Flow<O>, #p::HookError>;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<O, T: #p::IntoFlow<O>> __HooksReturn<O> for T {
+                #[inline]
+                fn __into(self) -> #p::Result<#p::Flow<O>, #p::HookError> {
+                    #p::IntoFlow::into_flow(self)
+                }
+            }
+        }
+    } else {
+        let message = format!("{a} #[{attr}] handler cannot return `{{Self}}`");
+        let note = if wildcard {
+            "a wildcard handler changes the record through `&mut dyn Record`"
+        } else {
+            "an after handler changes the result through its `&mut` payload; only before \
+             handlers answer a call with `Flow`"
+        };
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "return `()` or `Result<(), E>`, with `E: Into<HookError>`",
+                note = #note
+            )]
+            trait __HooksReturn {
+                fn __into(self) -> #p::Result<(), #p::HookError>;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<T: #p::IntoAfter> __HooksReturn for T {
+                #[inline]
+                fn __into(self) -> #p::Result<(), #p::HookError> {
+                    #p::IntoAfter::into_after(self)
+                }
+            }
+        }
+    };
+    let takes = if wildcard {
+        quote!()
+    } else if spec.phase == Phase::Before {
+        let message = format!("{a} #[{attr}] handler cannot take `{{P}}`");
+        let note = match spec.op {
+            OpSource::Data("Update") => "an update's handlers may also take the record alone",
+            _ => "the payload is the operation's input, which before handlers may change",
+        };
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "the input is `{Self}`: take `&mut {Self}`",
+                note = #note
+            )]
+            trait __HooksPayload<P: ?::core::marker::Sized> {
+                fn __take(&mut self) -> &mut P;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<P: ?::core::marker::Sized, T: #p::Payload<P>> __HooksPayload<P> for T {
+                #[inline]
+                fn __take(&mut self) -> &mut P {
+                    #p::Payload::payload_mut(self)
+                }
+            }
+        }
+    } else {
+        let message = format!("{a} #[{attr}] handler cannot take `{{P}}`");
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "the output is `{O}`: take `&mut {O}` (runs on success) or `&mut Result<{O}, HookError>` (runs on success and on error)"
+            )]
+            trait __HooksAfterPayload<P: ?::core::marker::Sized, O> {
+                const __ON_ERROR: bool;
+                fn __project(&mut self) -> #p::Option<&mut P>;
+                fn __runs_on(&self) -> bool;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<P: ?::core::marker::Sized, O, T: #p::AfterPayload<P>> __HooksAfterPayload<P, O> for T {
+                const __ON_ERROR: bool = <T as #p::AfterPayload<P>>::ON_ERROR;
+                #[inline]
+                fn __project(&mut self) -> #p::Option<&mut P> {
+                    #p::AfterPayload::project(self)
+                }
+                #[inline]
+                fn __runs_on(&self) -> bool {
+                    #p::AfterPayload::runs_on(self)
+                }
+            }
+        }
+    };
+    quote!(#returns #takes)
+}
+
+/// A span at `span`'s place in the source that resolves, and counts for lints, as the macro's own
+/// code: errors land on the user's token, while rustc and clippy lints skip the generated code.
+fn located(span: Span) -> Span {
+    span.resolved_at(Span::call_site())
+}
+
+/// "a" or "an", for "a #[before_create] handler" and "an #[after_create] handler".
+pub(crate) fn article(attr: &str) -> &'static str {
+    if attr.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// A check that `ty` implements `bound`, reported with `message` on `ty`'s token (a blanket impl
 /// marked `do_not_recommend`, so rustc names the check's own trait, not the impl's bound).
 fn is_a(
@@ -560,13 +684,13 @@ fn is_a(
     }
 }
 
-/// The handler's call, `name(payload, ctx)`, awaited when async and converted with `into`; the
-/// context and the return value are each checked on their own token.
+/// The handler's call, `name(payload, ctx)`, awaited when async and converted to the adapter's
+/// return type; the context and the return value are each checked on their own token.
 fn call(
     h: &Handler<'_>,
     payload: TokenStream,
     ctx: TokenStream,
-    into: TokenStream,
+    flow_of: Option<&TokenStream>,
     anchor: Span,
 ) -> TokenStream {
     let name = &h.func.sig.ident;
@@ -577,18 +701,19 @@ fn call(
     };
     let ctx_arg = h
         .context
-        .map(|ty| quote_spanned!(ty.span()=> , <#ty as __HooksContext<'_>>::__from(#ctx)));
+        .map(|ty| quote_spanned!(located(ty.span())=> , <#ty as __HooksContext<'_>>::__from(#ctx)));
     let awaited = if h.is_async {
         quote_spanned!(anchor=> .await)
     } else {
         quote!()
     };
-    let ret_span = match &h.func.sig.output {
+    let ret_span = located(match &h.func.sig.output {
         syn::ReturnType::Default => name.span(),
         syn::ReturnType::Type(_, ty) => ty.span(),
-    };
+    });
     let ret = quote_spanned!(ret_span=> __hooks_ret);
-    let convert = quote_spanned!(ret_span=> #into(#ret));
+    let generic = flow_of.map(|o| quote!(::<#o>));
+    let convert = quote_spanned!(ret_span=> __HooksReturn #generic::__into(#ret));
     quote_spanned! {anchor=>
         {
             let #ret = #name(#borrow #payload #ctx_arg) #awaited;
@@ -604,12 +729,11 @@ fn wildcard_adapter(p: &TokenStream, h: &Handler<'_>, anchor: Span) -> (TokenStr
     } else {
         quote_spanned!(anchor=> _ctx)
     };
-    let into = quote_spanned!(anchor=> #p::IntoAfter::into_after);
     let call = call(
         h,
         quote_spanned!(anchor=> record),
         quote_spanned!(anchor=> ctx),
-        into,
+        None,
         anchor,
     );
     let (ty, ret, body) = if h.is_async {
@@ -660,38 +784,47 @@ fn background_adapter(
     p: &TokenStream,
     h: &Handler<'_>,
     result_ty: &TokenStream,
+    output_ty: &TokenStream,
     anchor: Span,
 ) -> (TokenStream, TokenStream) {
     let payload = h.payload;
-    let payload_span = payload.span();
-    let into = quote_spanned!(anchor=> #p::IntoAfter::into_after);
+    let payload_span = located(payload.span());
     let payload_arg = quote_spanned!(anchor=> payload);
     let call = call(
         h,
         payload_arg.clone(),
         quote_spanned!(anchor=> &ctx),
-        into,
+        None,
         anchor,
     );
+    // The job owns a detached copy of the context, when the handler takes one.
+    let (ctx_name, detach) = if h.context.is_some() {
+        (
+            quote_spanned!(anchor=> ctx),
+            quote_spanned!(anchor=> let ctx = ctx.detached();),
+        )
+    } else {
+        (quote_spanned!(anchor=> _ctx), quote!())
+    };
     let clone = quote_spanned! {payload_span=>
         #p::Clone::clone(result)
     };
     let runs_on = quote_spanned! {payload_span=>
-        <#result_ty as #p::AfterPayload<#payload>>::runs_on(result)
+        <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__runs_on(result)
     };
     let project = quote_spanned! {payload_span=>
-        <#result_ty as #p::AfterPayload<#payload>>::project(&mut owned)
+        <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__project(&mut owned)
     };
     let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
             result: &'a #result_ty,
-            ctx: &'a #p::Context,
+            #ctx_name: &'a #p::Context,
         ) -> #p::Option<#p::BoxFuture<'static, #p::Result<(), #p::HookError>>> {
             if !#runs_on {
                 return #p::Option::None;
             }
             let mut owned: #result_ty = #clone;
-            let ctx = ctx.detached();
+            #detach
             #p::Option::Some(#p::Box::pin(async move {
                 match #project {
                     #p::Option::Some(#payload_arg) => #call,
