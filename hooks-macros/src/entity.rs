@@ -107,15 +107,45 @@ fn record_impl(input: &DeriveInput, table: &str, fields: &[&syn::Ident]) -> Toke
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-    // Each accessor carries its field's span, so a field type without serde support is reported
-    // on the field (mark it #[entity(skip)] to leave it out of the dynamic view).
+    // Each accessor carries its field's place, so a field type without serde support is reported
+    // once, on the field, through `__HooksField` (mark it #[entity(skip)] to leave it out of the
+    // dynamic view).
+    let at = |f: &syn::Ident| f.span().resolved_at(proc_macro2::Span::call_site());
     let gets = fields.iter().map(|f| {
-        quote::quote_spanned! {f.span()=> #p::get_field(&self.#f, #table, field) }
+        quote::quote_spanned! {at(f)=> __HooksField::__get(&self.#f, #table, field) }
     });
     let sets = fields.iter().map(|f| {
-        quote::quote_spanned! {f.span()=> #p::set_field(&mut self.#f, value, #table, field) }
+        quote::quote_spanned! {at(f)=> __HooksField::__set(&mut self.#f, value, #table, field) }
     });
     quote! {
+        #[diagnostic::on_unimplemented(
+            message = "an entity's field must be `Serialize` and `Deserialize`, and `{Self}` is not",
+            label = "the dynamic view (`Record`) reads and writes this field as JSON",
+            note = "derive `Serialize` and `Deserialize` for `{Self}`, or leave the field out of the dynamic view with `#[entity(skip)]`"
+        )]
+        trait __HooksField {
+            fn __get(&self, table: &str, field: &str)
+                -> #p::Result<#p::serde_json::Value, #p::HookError>;
+            fn __set(&mut self, value: #p::serde_json::Value, table: &str, field: &str)
+                -> #p::Result<(), #p::HookError>;
+        }
+        #[diagnostic::do_not_recommend]
+        impl<T> __HooksField for T
+        where
+            T: ::hooks::prelude::Serialize + for<'de> ::hooks::prelude::Deserialize<'de>,
+        {
+            fn __get(&self, table: &str, field: &str)
+                -> #p::Result<#p::serde_json::Value, #p::HookError>
+            {
+                #p::get_field(self, table, field)
+            }
+            fn __set(&mut self, value: #p::serde_json::Value, table: &str, field: &str)
+                -> #p::Result<(), #p::HookError>
+            {
+                #p::set_field(self, value, table, field)
+            }
+        }
+
         impl #impl_generics #p::Record for #name #ty_generics #where_clause {
             fn table(&self) -> &str {
                 #table
