@@ -321,17 +321,53 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         OpSource::Data(op) => {
             let op_ident = format_ident!("{}", op, span = anchor);
             let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
+            // Not `located`: a const-eval panic reports the span as it is, so the asset's own span
+            // keeps the report free of macro-backtrace notes.
             let asset_span = args
                 .asset
                 .as_ref()
-                .map_or_else(Span::call_site, |a| located(a.span()));
-            let mismatch = format!(
-                "#[{}(\"{asset}\")] does not match the table of `{payload_str}`: use the name its \
-                 `Entity` derive gives (the type's name, or #[entity(table = \"...\")])",
-                spec.attr
-            );
+                .map_or_else(Span::call_site, |a| a.span());
+            let attr = spec.attr;
+            // The message names the table the entity really has, so it is built in the constant
+            // (`panic!` in a constant takes one `&str`, hence the concatenation by hand).
+            let parts = [
+                format!(
+                    "#[{attr}(\"{asset}\")] does not match the table of the handler's entity, \""
+                ),
+                format!("\": write #[{attr}(\""),
+                format!("\")], or rename the table with #[entity(table = \"{asset}\")]"),
+            ];
+            let [first, middle, last] = &parts;
             let entity = quote_spanned!(anchor=> <__HooksEntity as #p::Entity>);
-            let panic = quote_spanned!(asset_span=> ::core::panic!(#mismatch));
+            let panic = quote_spanned! {asset_span=>
+                const PARTS: [&str; 5] = [#first, #entity::TABLE, #middle, #entity::TABLE, #last];
+                const LEN: usize = {
+                    let (mut len, mut k) = (0, 0);
+                    while k < PARTS.len() {
+                        len += PARTS[k].len();
+                        k += 1;
+                    }
+                    len
+                };
+                const BYTES: [u8; LEN] = {
+                    let (mut bytes, mut at, mut k) = ([0; LEN], 0, 0);
+                    while k < PARTS.len() {
+                        let part = PARTS[k].as_bytes();
+                        let mut i = 0;
+                        while i < part.len() {
+                            bytes[at] = part[i];
+                            at += 1;
+                            i += 1;
+                        }
+                        k += 1;
+                    }
+                    bytes
+                };
+                match ::core::str::from_utf8(&BYTES) {
+                    ::core::result::Result::Ok(message) => ::core::panic!("{}", message),
+                    ::core::result::Result::Err(_) => ::core::panic!(#first),
+                }
+            };
             let checks = quote_spanned! {anchor=>
                 type __HooksEntity = <#payload as #p::EntityOf>::Entity;
                 const _: () = if !#entity::DYNAMIC && !#p::str_eq(#op_path::ASSET, #asset) {
