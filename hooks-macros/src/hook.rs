@@ -303,16 +303,15 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let priority = args.priority;
     let doc = doc_line(h.func);
     let payload_span = located(payload.span());
-    // Where a problem with the operation lands: on the payload when its type decides the operation
-    // (data and events), on the operation type of `before(Op)`, on the attribute otherwise. Every
-    // token that names the operation carries this span, so rustc reports such a problem once.
+    // Where a problem with the operation lands: on the operation type of `before(Op)`, else on the
+    // payload (whose type decides the operation of data and event handlers). Every token that
+    // names the operation carries this span, so rustc reports such a problem once.
     let anchor = match spec.op {
-        OpSource::Data(_) | OpSource::Event => payload_span,
         OpSource::Named => args
             .op
             .as_ref()
             .map_or_else(Span::call_site, |op| located(op.span())),
-        OpSource::Fixed(..) => Span::call_site(),
+        OpSource::Data(_) | OpSource::Event | OpSource::Fixed(..) => payload_span,
     };
     let p = quote_spanned!(anchor=> ::hooks::__private);
     let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
@@ -444,14 +443,14 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let wildcard = matches!(spec.op, OpSource::Data(_))
         && args.asset.as_ref().is_some_and(|a| a.value() == "*");
 
-    let conversions = conversions(spec, &p, anchor, wildcard);
+    let conversions = conversions(spec, args, &p, anchor, wildcard);
     let (sig_ty, adapter) = if wildcard {
         wildcard_adapter(&p, h, anchor)
     } else {
         match spec.phase {
             Phase::Before => {
                 let take = quote_spanned! {payload_span=>
-                    <#input_ty as __HooksPayload<#payload>>::__take(input)
+                    <_ as __HooksPayload<#payload>>::__take(input)
                 };
                 let call = call(h, take, ctx.clone(), Some(&output_ty), anchor);
                 let (ty, ret, body) = if h.is_async {
@@ -485,7 +484,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 let payload_arg = quote_spanned!(anchor=> payload);
                 let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
                 let project = quote_spanned! {payload_span=>
-                    <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__project(result)
+                    <_ as __HooksAfterPayload<#payload, #output_ty>>::__project(result)
                 };
                 let body = quote_spanned! {anchor=>
                     match #project {
@@ -539,14 +538,22 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let on_error = match spec.phase {
         _ if wildcard => quote!(false),
         Phase::Before => quote!(false),
+        // Spanned on the payload throughout, so that a payload the operation does not have is
+        // reported once, there, for `after(Op)` too.
         Phase::After => quote_spanned! {payload_span=>
-            <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__ON_ERROR
+            <::hooks::__private::Result<
+                <__HooksOp as ::hooks::__private::Operation>::Output,
+                ::hooks::__private::HookError,
+            > as __HooksAfterPayload<#payload, <__HooksOp as ::hooks::__private::Operation>::Output>>::__ON_ERROR
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
 
+    // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
+    // it is) is then reported on the function, next to "cannot find function".
+    let konst = quote_spanned!(located(name.span())=> const _: () =);
     quote_spanned! {anchor=>
-        const _: () = {
+        #konst {
             type __HooksOp = #op;
             #checks
             #context_check
@@ -582,8 +589,18 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
 /// The traits through which the adapter takes the payload and converts the return value: thin
 /// wrappers of `Payload`, `AfterPayload`, `IntoFlow` and `IntoAfter` (blanket impls marked
 /// `do_not_recommend`), so that a mismatch is reported once, in words that name the attribute.
-fn conversions(spec: &HookSpec, p: &TokenStream, anchor: Span, wildcard: bool) -> TokenStream {
-    let attr = spec.attr;
+fn conversions(
+    spec: &HookSpec,
+    args: &HookArgs,
+    p: &TokenStream,
+    anchor: Span,
+    wildcard: bool,
+) -> TokenStream {
+    let attr = match (&args.op, spec.op) {
+        (Some(op), OpSource::Named) => format!("{}({})", spec.attr, quote!(#op)),
+        _ => spec.attr.to_owned(),
+    };
+    let attr = attr.as_str();
     let a = article(attr);
     let returns = if spec.phase == Phase::Before && !wildcard {
         let message = format!("{a} #[{attr}] handler cannot return `{{Self}}`");
@@ -846,10 +863,10 @@ fn background_adapter(
         #p::Clone::clone(result)
     };
     let runs_on = quote_spanned! {payload_span=>
-        <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__runs_on(result)
+        <_ as __HooksAfterPayload<#payload, #output_ty>>::__runs_on(result)
     };
     let project = quote_spanned! {payload_span=>
-        <#result_ty as __HooksAfterPayload<#payload, #output_ty>>::__project(&mut owned)
+        <_ as __HooksAfterPayload<#payload, #output_ty>>::__project(&mut owned)
     };
     let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
