@@ -128,7 +128,7 @@ pub(crate) fn parse(
             let key: Ident = input.parse()?;
             let name = key.to_string();
             if seen.contains(&name) {
-                errors.spanned(&key, format!("`{name}` is given twice"));
+                errors.spanned(&key, format!("`{name}` is given twice: keep one"));
             }
             seen.push(name.clone());
             match name.as_str() {
@@ -239,7 +239,10 @@ fn parse_priority(input: ParseStream, errors: &mut Errors) -> syn::Result<Option
     match value.and_then(|v| i32::try_from(v).ok()) {
         Some(v) => Ok(Some(v)),
         None => {
-            errors.spanned(&lit, "`priority` must be an integer within i32");
+            errors.spanned(
+                &lit,
+                "`priority` must fit in an i32, from -2147483648 to 2147483647; lower runs first",
+            );
             Ok(None)
         }
     }

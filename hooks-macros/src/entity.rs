@@ -38,9 +38,10 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         }
     }
     let fields = record_fields(&input, &mut errors);
-    if !errors.is_empty() {
-        return errors.into_compile_errors();
-    }
+    // On a mistake the impls are still emitted (with the default table and the fields that
+    // parsed), next to the errors, so the handlers of the type do not fail in turn (thiserror's
+    // fallback).
+    let errors = errors.into_compile_errors();
     let name = &input.ident;
     let table = table.map_or_else(|| name.to_string(), |t| t.value());
     let record = record_impl(&input, &table, &fields);
@@ -69,13 +70,18 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             }
             #record
         };
+        #errors
     }
 }
 
 /// The named fields that the dynamic view exposes (all but `#[entity(skip)]`).
 fn record_fields<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Vec<&'a syn::Ident> {
     let syn::Data::Struct(data) = &input.data else {
-        errors.spanned(&input.ident, "#[derive(Entity)] goes on a struct");
+        errors.spanned(
+            &input.ident,
+            "#[derive(Entity)] goes on a struct with named fields, one record of a table; for a \
+             table with no Rust type, use `DynRecord`",
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -209,11 +215,15 @@ pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
         }
     }
     if !input.generics.params.is_empty() {
-        errors.spanned(&input.generics, "an event type cannot be generic");
-    }
-    if !errors.is_empty() {
+        errors.spanned(
+            &input.generics,
+            "an event type cannot be generic: an event has one name, so declare one type per event",
+        );
         return errors.into_compile_errors();
     }
+    // On a mistake in `#[event(...)]` the impl is still emitted, with the type's name as the
+    // event's, so the handlers of the event do not fail in turn.
+    let errors = errors.into_compile_errors();
     let ty = &input.ident;
     let name = name.map_or_else(|| ty.to_string(), |n| n.value());
     let description = crate::hook::doc_of(&input.attrs);
@@ -236,5 +246,6 @@ pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
                 output: "()",
             });
         };
+        #errors
     }
 }

@@ -104,7 +104,11 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
             );
         }
         if let Some(bg) = &args.background {
-            errors.spanned(bg, "a wildcard handler cannot run in the background");
+            errors.spanned(
+                bg,
+                "a wildcard handler cannot run in the background: it works on the records in \
+                 place. Remove `background`, or name the table to get an owned copy",
+            );
         }
     }
     let complete = match spec.op {
