@@ -402,7 +402,8 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 "name an operation type: one declared with `hooks::operation!`, or one of \
                  `hooks::ops`",
             );
-            (quote!(#op), named_asset(&op_path, args), check)
+            let op = quote_spanned!(anchor=> <#op as __HooksIsA>::Is);
+            (op, named_asset(&op_path, args), check)
         }
         OpSource::Event => {
             let check = is_a(
@@ -414,7 +415,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 "an #[on_event] handler takes a custom event: add `#[derive(Serialize, Event)]` \
                  to `{Self}`",
             );
-            let op = quote_spanned!(anchor=> #p::ops::events::Emit<#payload>);
+            let op = quote_spanned!(anchor=> #p::ops::events::Emit<<#payload as __HooksIsA>::Is>);
             (op, quote_spanned!(anchor=> #op_path::ASSET), check)
         }
     };
@@ -427,6 +428,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             trait __HooksContext<'a> {
                 fn __from(ctx: &'a #p::Context) -> Self;
             }
+            #[diagnostic::do_not_recommend]
             impl<'a> __HooksContext<'a> for &'a #p::Context {
                 fn __from(ctx: &'a #p::Context) -> Self {
                     ctx
@@ -721,7 +723,9 @@ pub(crate) fn article(attr: &str) -> &'static str {
 }
 
 /// A check that `ty` implements `bound`, reported with `message` on `ty`'s token (a blanket impl
-/// marked `do_not_recommend`, so rustc names the check's own trait, not the impl's bound).
+/// marked `do_not_recommend`, so rustc names the check's own trait, not the impl's bound). The
+/// glue names the type as `<ty as __HooksIsA>::Is`, so that when the check fails the type is an
+/// error rustc reports once, without a list of every implementor of `bound`.
 fn is_a(
     span: Span,
     ty: TokenStream,
@@ -733,10 +737,13 @@ fn is_a(
     quote_spanned! {span=>
         #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
         trait __HooksIsA {
+            type Is: ?::core::marker::Sized;
             fn __check() {}
         }
         #[diagnostic::do_not_recommend]
-        impl<T: ?::core::marker::Sized + #bound> __HooksIsA for T {}
+        impl<T: ?::core::marker::Sized + #bound> __HooksIsA for T {
+            type Is = T;
+        }
         const _: fn() = <#ty as __HooksIsA>::__check;
     }
 }
