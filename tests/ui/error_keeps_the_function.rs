@@ -13,6 +13,8 @@ fn check(contact: &mut Contact) {
 }
 
 fn main() {
-    let mut contact = Contact { email: "ADA@EXAMPLE.COM".into() };
+    let mut contact = Contact {
+        email: "ADA@EXAMPLE.COM".into(),
+    };
     check(&mut contact);
 }
