@@ -198,10 +198,17 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
     let mut inputs = inputs.into_iter();
     let payload = match inputs.next().map(|(_, ty)| ty) {
         None => {
-            let hint = match spec.phase {
-                Phase::Before => "`record: &mut Contact`",
-                Phase::After => {
-                    "`record: &mut Contact` or `result: &mut Result<Contact, HookError>`"
+            let hint = match (spec.op, spec.phase) {
+                (OpSource::Event, _) => "the event, such as `event: &InvoicePaid`",
+                (OpSource::Data(_), Phase::Before) => "the record, such as `record: &mut Contact`",
+                (OpSource::Data(_), Phase::After) => {
+                    "the record, such as `record: &mut Contact`, or the whole result, \
+                     `result: &mut Result<Contact, HookError>`"
+                }
+                (_, Phase::Before) => "the operation's input, `input: &mut Input`",
+                (_, Phase::After) => {
+                    "the operation's output, `output: &mut Output`, or the whole result, \
+                     `result: &mut Result<Output, HookError>`"
                 }
             };
             errors.spanned(
