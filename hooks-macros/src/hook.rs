@@ -331,12 +331,14 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         OpSource::Data(op) => {
             let op_ident = format_ident!("{}", op, span = anchor);
             let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
-            // Not `located`: a const-eval panic reports the span as it is, so the asset's own span
-            // keeps the report free of macro-backtrace notes.
+            // The panic alone keeps the asset's own span: a const-eval panic is reported where it
+            // is written, and with that span the report carries no macro-backtrace note. The rest
+            // is the macro's own code (`located`), which user lints skip.
             let asset_span = args
                 .asset
                 .as_ref()
                 .map_or_else(Span::call_site, |a| a.span());
+            let at = located(asset_span);
             let attr = spec.attr;
             // The message names the table the entity really has, so it is built in the constant
             // (`panic!` in a constant takes one `&str`, hence the concatenation by hand).
@@ -349,7 +351,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             ];
             let [first, middle, last] = &parts;
             let entity = quote_spanned!(anchor=> <__HooksEntity as #p::Entity>);
-            let panic = quote_spanned! {asset_span=>
+            let message = quote_spanned!(at=> message);
+            let panic = quote_spanned!(asset_span=> ::core::panic!("{}", #message));
+            let panic = quote_spanned! {at=>
                 const PARTS: [&str; 5] = [#first, #entity::TABLE, #middle, #entity::TABLE, #last];
                 const LEN: usize = {
                     let (mut len, mut k) = (0, 0);
@@ -373,10 +377,11 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                     }
                     bytes
                 };
-                match ::core::str::from_utf8(&BYTES) {
-                    ::core::result::Result::Ok(message) => ::core::panic!("{}", message),
-                    ::core::result::Result::Err(_) => ::core::panic!(#first),
-                }
+                let #message = match ::core::str::from_utf8(&BYTES) {
+                    ::core::result::Result::Ok(message) => message,
+                    ::core::result::Result::Err(_) => #first,
+                };
+                #panic
             };
             let checks = quote_spanned! {anchor=>
                 type __HooksEntity = <#payload as #p::EntityOf>::Entity;
