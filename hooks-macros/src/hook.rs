@@ -615,7 +615,13 @@ fn conversions(
     wildcard: bool,
 ) -> TokenStream {
     let attr = match (&args.op, spec.op) {
-        (Some(op), OpSource::Named) => format!("{}({})", spec.attr, quote!(#op)),
+        (Some(op), OpSource::Named) => {
+            format!(
+                "{}({})",
+                spec.attr,
+                quote!(#op).to_string().replace(' ', "")
+            )
+        }
         _ => spec.attr.to_owned(),
     };
     let attr = attr.as_str();
