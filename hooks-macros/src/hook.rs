@@ -2,7 +2,7 @@
 //! unchanged together with its adapter and its registration.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, Type};
 
@@ -468,7 +468,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         match spec.phase {
             Phase::Before => {
                 let take = quote_spanned! {payload_span=>
-                    <_ as __HooksPayload<#payload>>::__take(input)
+                    <#payload as __HooksPayload<_>>::__take(input)
                 };
                 let call = call(h, take, ctx.clone(), Some(&output_ty), anchor);
                 let (ty, ret, body) = if h.is_async {
@@ -502,7 +502,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 let payload_arg = quote_spanned!(anchor=> payload);
                 let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
                 let project = quote_spanned! {payload_span=>
-                    <_ as __HooksAfterPayload<#payload, #output_ty>>::__project(result)
+                    <#payload as __HooksAfterPayload<#output_ty>>::__project(result)
                 };
                 let body = quote_spanned! {anchor=>
                     match #project {
@@ -556,13 +556,10 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let on_error = match spec.phase {
         _ if wildcard => quote!(false),
         Phase::Before => quote!(false),
-        // Spanned on the payload throughout, so that a payload the operation does not have is
-        // reported once, there, for `after(Op)` too.
+        // The same path as the adapter's, so a payload the operation does not have is reported
+        // once, on the payload.
         Phase::After => quote_spanned! {payload_span=>
-            <::hooks::__private::Result<
-                <__HooksOp as ::hooks::__private::Operation>::Output,
-                ::hooks::__private::HookError,
-            > as __HooksAfterPayload<#payload, <__HooksOp as ::hooks::__private::Operation>::Output>>::__ON_ERROR
+            <#payload as __HooksAfterPayload<#output_ty>>::__ON_ERROR
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
@@ -674,7 +671,7 @@ fn conversions(
     let takes = if wildcard {
         quote!()
     } else if spec.phase == Phase::Before {
-        let message = format!("{a} #[{attr}] handler cannot take `{{P}}`");
+        let message = format!("{a} #[{attr}] handler cannot take `{{Self}}`");
         let note = match spec.op {
             OpSource::Data("Update") => "an update's handlers may also take the record alone",
             _ => "the payload is the operation's input, which before handlers may change",
@@ -682,42 +679,46 @@ fn conversions(
         quote_spanned! {anchor=>
             #[diagnostic::on_unimplemented(
                 message = #message,
-                label = "the input is `{Self}`: take `&mut {Self}`",
+                label = "the input is `{I}`: take `&mut {I}`",
                 note = #note
             )]
-            trait __HooksPayload<P: ?::core::marker::Sized> {
-                fn __take(&mut self) -> &mut P;
+            trait __HooksPayload<I> {
+                fn __take(input: &mut I) -> &mut Self;
             }
             #[diagnostic::do_not_recommend]
-            impl<P: ?::core::marker::Sized, T: #p::Payload<P>> __HooksPayload<P> for T {
+            impl<P: ?::core::marker::Sized, I: #p::Payload<P>> __HooksPayload<I> for P {
                 #[inline]
-                fn __take(&mut self) -> &mut P {
-                    #p::Payload::payload_mut(self)
+                fn __take(input: &mut I) -> &mut P {
+                    #p::Payload::payload_mut(input)
                 }
             }
         }
     } else {
-        let message = format!("{a} #[{attr}] handler cannot take `{{P}}`");
+        let message = format!("{a} #[{attr}] handler cannot take `{{Self}}`");
         quote_spanned! {anchor=>
             #[diagnostic::on_unimplemented(
                 message = #message,
                 label = "the output is `{O}`: take `&mut {O}` (runs on success) or `&mut Result<{O}, HookError>` (runs on success and on error)"
             )]
-            trait __HooksAfterPayload<P: ?::core::marker::Sized, O> {
+            trait __HooksAfterPayload<O> {
                 const __ON_ERROR: bool;
-                fn __project(&mut self) -> #p::Option<&mut P>;
-                fn __runs_on(&self) -> bool;
+                fn __project(result: &mut #p::Result<O, #p::HookError>) -> #p::Option<&mut Self>;
+                fn __runs_on(result: &#p::Result<O, #p::HookError>) -> bool;
             }
             #[diagnostic::do_not_recommend]
-            impl<P: ?::core::marker::Sized, O, T: #p::AfterPayload<P>> __HooksAfterPayload<P, O> for T {
-                const __ON_ERROR: bool = <T as #p::AfterPayload<P>>::ON_ERROR;
+            impl<P: ?::core::marker::Sized, O> __HooksAfterPayload<O> for P
+            where
+                #p::Result<O, #p::HookError>: #p::AfterPayload<P>,
+            {
+                const __ON_ERROR: bool =
+                    <#p::Result<O, #p::HookError> as #p::AfterPayload<P>>::ON_ERROR;
                 #[inline]
-                fn __project(&mut self) -> #p::Option<&mut P> {
-                    #p::AfterPayload::project(self)
+                fn __project(result: &mut #p::Result<O, #p::HookError>) -> #p::Option<&mut P> {
+                    #p::AfterPayload::project(result)
                 }
                 #[inline]
-                fn __runs_on(&self) -> bool {
-                    #p::AfterPayload::runs_on(self)
+                fn __runs_on(result: &#p::Result<O, #p::HookError>) -> bool {
+                    #p::AfterPayload::runs_on(result)
                 }
             }
         }
@@ -729,6 +730,15 @@ fn conversions(
 /// code: errors land on the user's token, while rustc and clippy lints skip the generated code.
 fn located(span: Span) -> Span {
     span.resolved_at(Span::call_site())
+}
+
+/// Whether `tokens` use `impl Trait` anywhere.
+fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "impl",
+        proc_macro2::TokenTree::Group(g) => mentions_impl(g.stream()),
+        _ => false,
+    })
 }
 
 /// "a" or "an", for "a #[before_create] handler" and "an #[after_create] handler".
@@ -794,8 +804,14 @@ fn call(
         syn::ReturnType::Type(_, ty) => ty.span(),
     });
     let ret = quote_spanned!(ret_span=> __hooks_ret);
-    let generic = flow_of.map(|o| quote!(::<#o>));
-    let convert = quote_spanned!(ret_span=> __HooksReturn #generic::__into(#ret));
+    let generic = flow_of.map(|o| quote!(<#o>));
+    // Naming the return type as written makes rustc underline all of it (`Flow<Contact>`, not
+    // `Flow`); a type with `impl` in it cannot be named in a path, so it is inferred instead.
+    let self_ty = match &h.func.sig.output {
+        syn::ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => quote!(#ty),
+        _ => quote_spanned!(ret_span=> _),
+    };
+    let convert = quote_spanned!(ret_span=> <#self_ty as __HooksReturn #generic>::__into(#ret));
     quote_spanned! {anchor=>
         {
             let #ret = #name(#borrow #payload #ctx_arg) #awaited;
@@ -892,10 +908,10 @@ fn background_adapter(
         #p::Clone::clone(result)
     };
     let runs_on = quote_spanned! {payload_span=>
-        <_ as __HooksAfterPayload<#payload, #output_ty>>::__runs_on(result)
+        <#payload as __HooksAfterPayload<#output_ty>>::__runs_on(result)
     };
     let project = quote_spanned! {payload_span=>
-        <_ as __HooksAfterPayload<#payload, #output_ty>>::__project(&mut owned)
+        <#payload as __HooksAfterPayload<#output_ty>>::__project(&mut owned)
     };
     let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
