@@ -68,9 +68,9 @@ impl Default for DataSlots {
 /// `Vec<Contact>` and `Result<Contact, HookError>` all map to `Contact`.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a payload of a data operation",
-    label = "expected an entity type (`#[derive(Entity)]`) or a data operation's input or output",
-    note = "data handlers take the entity (`&mut Contact`), `Changes<Contact>`, `Key<Contact>`, `Query<Contact>` or `Vec<Contact>`"
+    message = "`{Self}` is not an entity, so a data handler cannot take it",
+    label = "not an entity, nor the input or output of a data operation",
+    note = "a data handler takes its table's record type, one with `#[derive(Entity)]` (`&mut Contact`), or the operation's `Changes<Contact>`, `Key<Contact>`, `Query<Contact>` or `Vec<Contact>`; a wildcard handler (\"*\") takes `&mut dyn Record`"
 )]
 pub trait EntityOf {
     /// The entity type.

@@ -113,10 +113,22 @@ pub(crate) fn parse(
                 }
             }
             first = false;
+            if !input.peek(Ident) {
+                let tt: TokenTree = input.parse()?;
+                let message = match (&tt, leading) {
+                    (TokenTree::Literal(_), Leading::Nothing) => format!(
+                        "#[{attr}] takes no asset: its operation names one. Its options are {OPTIONS}"
+                    ),
+                    _ => format!("expected an option of #[{attr}]: {OPTIONS}"),
+                };
+                errors.spanned(&tt, message);
+                skip_value(input)?;
+                continue;
+            }
             let key: Ident = input.parse()?;
             let name = key.to_string();
             if seen.contains(&name) {
-                errors.spanned(&key, format!("`{name}` is given twice"));
+                errors.spanned(&key, format!("`{name}` is given twice: keep one"));
             }
             seen.push(name.clone());
             match name.as_str() {
@@ -130,8 +142,14 @@ pub(crate) fn parse(
                     expect_eq(input, &key, "timeout = \"2s\"", errors)?;
                     out.timeout_ms = parse_timeout(input, errors)?;
                 }
-                "background" => out.background = Some(key),
-                "client_only" => out.client_only = true,
+                "background" => {
+                    flag(input, &key, errors)?;
+                    out.background = Some(key);
+                }
+                "client_only" => {
+                    flag(input, &key, errors)?;
+                    out.client_only = true;
+                }
                 "params" => parse_params(input, &key, &mut out.params, errors)?,
                 _ => {
                     errors.spanned(
@@ -154,6 +172,23 @@ pub(crate) fn parse(
 fn skip_value(input: ParseStream) -> syn::Result<()> {
     while !input.is_empty() && !input.peek(Token![,]) {
         input.parse::<TokenTree>()?;
+    }
+    Ok(())
+}
+
+/// A flag takes no value: report `background = true` on the value, and skip it.
+fn flag(input: ParseStream, key: &Ident, errors: &mut Errors) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        let eq: Token![=] = input.parse()?;
+        let mut value = quote::quote!(#eq);
+        while !input.is_empty() && !input.peek(Token![,]) {
+            let tt: TokenTree = input.parse()?;
+            value.extend([tt]);
+        }
+        errors.spanned(
+            value,
+            format!("`{key}` is a flag and takes no value: write `{key}` alone, or leave it out"),
+        );
     }
     Ok(())
 }
@@ -204,7 +239,10 @@ fn parse_priority(input: ParseStream, errors: &mut Errors) -> syn::Result<Option
     match value.and_then(|v| i32::try_from(v).ok()) {
         Some(v) => Ok(Some(v)),
         None => {
-            errors.spanned(&lit, "`priority` must be an integer within i32");
+            errors.spanned(
+                &lit,
+                "`priority` must fit in an i32, from -2147483648 to 2147483647; lower runs first",
+            );
             Ok(None)
         }
     }

@@ -38,9 +38,10 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         }
     }
     let fields = record_fields(&input, &mut errors);
-    if !errors.is_empty() {
-        return errors.into_compile_errors();
-    }
+    // On a mistake the impls are still emitted (with the default table and the fields that
+    // parsed), next to the errors, so the handlers of the type do not fail in turn (thiserror's
+    // fallback).
+    let errors = errors.into_compile_errors();
     let name = &input.ident;
     let table = table.map_or_else(|| name.to_string(), |t| t.value());
     let record = record_impl(&input, &table, &fields);
@@ -69,13 +70,18 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             }
             #record
         };
+        #errors
     }
 }
 
 /// The named fields that the dynamic view exposes (all but `#[entity(skip)]`).
 fn record_fields<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Vec<&'a syn::Ident> {
     let syn::Data::Struct(data) = &input.data else {
-        errors.spanned(&input.ident, "#[derive(Entity)] goes on a struct");
+        errors.spanned(
+            &input.ident,
+            "#[derive(Entity)] goes on a struct with named fields, one record of a table; for a \
+             table with no Rust type, use `DynRecord`",
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -107,15 +113,45 @@ fn record_impl(input: &DeriveInput, table: &str, fields: &[&syn::Ident]) -> Toke
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-    // Each accessor carries its field's span, so a field type without serde support is reported
-    // on the field (mark it #[entity(skip)] to leave it out of the dynamic view).
+    // Each accessor carries its field's place, so a field type without serde support is reported
+    // once, on the field, through `__HooksField` (mark it #[entity(skip)] to leave it out of the
+    // dynamic view).
+    let at = |f: &syn::Ident| f.span().resolved_at(proc_macro2::Span::call_site());
     let gets = fields.iter().map(|f| {
-        quote::quote_spanned! {f.span()=> #p::get_field(&self.#f, #table, field) }
+        quote::quote_spanned! {at(f)=> __HooksField::__get(&self.#f, #table, field) }
     });
     let sets = fields.iter().map(|f| {
-        quote::quote_spanned! {f.span()=> #p::set_field(&mut self.#f, value, #table, field) }
+        quote::quote_spanned! {at(f)=> __HooksField::__set(&mut self.#f, value, #table, field) }
     });
     quote! {
+        #[diagnostic::on_unimplemented(
+            message = "an entity's field must be `Serialize` and `Deserialize`, and `{Self}` is not",
+            label = "the dynamic view (`Record`) reads and writes this field as JSON",
+            note = "derive `Serialize` and `Deserialize` for `{Self}`, or leave the field out of the dynamic view with `#[entity(skip)]`"
+        )]
+        trait __HooksField {
+            fn __get(&self, table: &str, field: &str)
+                -> #p::Result<#p::serde_json::Value, #p::HookError>;
+            fn __set(&mut self, value: #p::serde_json::Value, table: &str, field: &str)
+                -> #p::Result<(), #p::HookError>;
+        }
+        #[diagnostic::do_not_recommend]
+        impl<T> __HooksField for T
+        where
+            T: ::hooks::prelude::Serialize + for<'de> ::hooks::prelude::Deserialize<'de>,
+        {
+            fn __get(&self, table: &str, field: &str)
+                -> #p::Result<#p::serde_json::Value, #p::HookError>
+            {
+                #p::get_field(self, table, field)
+            }
+            fn __set(&mut self, value: #p::serde_json::Value, table: &str, field: &str)
+                -> #p::Result<(), #p::HookError>
+            {
+                #p::set_field(self, value, table, field)
+            }
+        }
+
         impl #impl_generics #p::Record for #name #ty_generics #where_clause {
             fn table(&self) -> &str {
                 #table
@@ -179,11 +215,15 @@ pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
         }
     }
     if !input.generics.params.is_empty() {
-        errors.spanned(&input.generics, "an event type cannot be generic");
-    }
-    if !errors.is_empty() {
+        errors.spanned(
+            &input.generics,
+            "an event type cannot be generic: an event has one name, so declare one type per event",
+        );
         return errors.into_compile_errors();
     }
+    // On a mistake in `#[event(...)]` the impl is still emitted, with the type's name as the
+    // event's, so the handlers of the event do not fail in turn.
+    let errors = errors.into_compile_errors();
     let ty = &input.ident;
     let name = name.map_or_else(|| ty.to_string(), |n| n.value());
     let description = crate::hook::doc_of(&input.attrs);
@@ -206,5 +246,6 @@ pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
                 output: "()",
             });
         };
+        #errors
     }
 }

@@ -2,7 +2,7 @@
 //! unchanged together with its adapter and its registration.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, Type};
 
@@ -42,7 +42,8 @@ struct Handler<'a> {
     func: &'a ItemFn,
     payload: &'a Type,
     payload_mut: bool,
-    takes_context: bool,
+    /// The type of the second parameter (`&Context`), when the handler takes one.
+    context: Option<&'a Type>,
     is_async: bool,
 }
 
@@ -68,10 +69,19 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
+            let what = match syn::parse2::<syn::Item>(item.clone()) {
+                Ok(syn::Item::Struct(_)) => "a struct",
+                Ok(syn::Item::Enum(_)) => "an enum",
+                Ok(syn::Item::Impl(_)) => "an `impl` block",
+                Ok(syn::Item::Mod(_)) => "a module",
+                Ok(syn::Item::Static(_) | syn::Item::Const(_)) => "a static or a constant",
+                _ => "this item",
+            };
             errors.at(
                 first_span(&item),
                 format!(
-                    "#[{}] goes on a function: `fn handler(record: &mut Contact)`",
+                    "#[{}] goes on a handler function, not on {what}: \
+                     `fn check(record: &mut Contact) {{ ... }}`",
                     spec.attr
                 ),
             );
@@ -94,7 +104,11 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
             );
         }
         if let Some(bg) = &args.background {
-            errors.spanned(bg, "a wildcard handler cannot run in the background");
+            errors.spanned(
+                bg,
+                "a wildcard handler cannot run in the background: it works on the records in \
+                 place. Remove `background`, or name the table to get an owned copy",
+            );
         }
     }
     let complete = match spec.op {
@@ -126,88 +140,134 @@ fn first_span(tokens: &TokenStream) -> Span {
 fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
     let sig = &func.sig;
     let attr = spec.attr;
+    let a = article(attr);
     if let Some(c) = &sig.constness {
-        errors.spanned(c, format!("a #[{attr}] handler cannot be a `const fn`"));
+        errors.spanned(
+            c,
+            format!("{a} #[{attr}] handler cannot be a `const fn`: remove `const`"),
+        );
     }
     if let syn::Safety::Unsafe(u) = &sig.safety {
         errors.spanned(
             u,
-            format!("a #[{attr}] handler cannot be `unsafe`: the runtime calls it"),
+            format!(
+                "{a} #[{attr}] handler cannot be `unsafe`: the runtime calls it with no safety \
+                 contract. Remove `unsafe` (use an `unsafe` block inside if you need one)"
+            ),
         );
     }
     if let Some(abi) = &sig.abi {
         errors.spanned(
             abi,
-            format!("a #[{attr}] handler cannot be `extern`: use a plain Rust fn"),
+            format!(
+                "{a} #[{attr}] handler cannot be `{}`: the runtime calls a Rust fn; remove the ABI",
+                quote!(#abi)
+            ),
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         errors.spanned(
             &sig.generics,
-            format!("a #[{attr}] handler cannot be generic: name the payload type, such as `&mut Contact`"),
+            format!(
+                "{a} #[{attr}] handler cannot be generic: the attribute registers one function, so \
+                 name the payload type, such as `&mut Contact`"
+            ),
         );
     }
     if let Some(variadic) = &sig.variadic {
-        errors.spanned(variadic, format!("a #[{attr}] handler cannot be variadic"));
+        errors.spanned(
+            variadic,
+            format!("{a} #[{attr}] handler cannot be variadic"),
+        );
     }
-    let mut inputs = sig.inputs.iter();
-    let payload = match inputs.next() {
+    // A receiver is reported once and then set aside, so the parameters after it are checked as
+    // the payload and the context they were meant to be.
+    let mut inputs = Vec::new();
+    for arg in &sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => errors.spanned(
+                r,
+                format!(
+                    "{a} #[{attr}] handler is a free function, not a method: remove `self` and \
+                     move the function out of the `impl` block"
+                ),
+            ),
+            FnArg::Typed(pat) => inputs.push((arg, &*pat.ty)),
+        }
+    }
+    let mut inputs = inputs.into_iter();
+    let payload = match inputs.next().map(|(_, ty)| ty) {
         None => {
-            let hint = match spec.phase {
-                Phase::Before => "`record: &mut Contact`",
-                Phase::After => {
-                    "`record: &mut Contact` or `result: &mut Result<Contact, HookError>`"
+            let hint = match (spec.op, spec.phase) {
+                (OpSource::Event, _) => "the event, such as `event: &InvoicePaid`",
+                (OpSource::Data(_), Phase::Before) => "the record, such as `record: &mut Contact`",
+                (OpSource::Data(_), Phase::After) => {
+                    "the record, such as `record: &mut Contact`, or the whole result, \
+                     `result: &mut Result<Contact, HookError>`"
+                }
+                (_, Phase::Before) => "the operation's input, `input: &mut Input`",
+                (_, Phase::After) => {
+                    "the operation's output, `output: &mut Output`, or the whole result, \
+                     `result: &mut Result<Output, HookError>`"
                 }
             };
             errors.spanned(
                 &sig.ident,
-                format!("a #[{attr}] handler takes its payload first: {hint}"),
+                format!("{a} #[{attr}] handler takes its payload first: {hint}"),
             );
             None
         }
-        Some(FnArg::Receiver(r)) => {
-            errors.spanned(
-                r,
-                format!("a #[{attr}] handler is a free function, not a method: remove `self`"),
-            );
-            None
-        }
-        Some(FnArg::Typed(pat)) => match &*pat.ty {
-            Type::Reference(r) => Some((&*r.elem, r.mutability.is_some())),
-            other => {
+        Some(Type::Reference(r)) => {
+            if let Type::ImplTrait(it) = &*r.elem {
                 errors.spanned(
-                    other,
-                    format!("take the payload by reference: `&mut {}`", quote!(#other)),
+                    it,
+                    format!(
+                        "{a} #[{attr}] handler cannot be generic: the attribute registers one \
+                         function, so name the payload type, such as `&mut Contact`"
+                    ),
                 );
                 None
-            }
-        },
-    };
-    let mut takes_context = false;
-    if let Some(arg) = inputs.next() {
-        match arg {
-            FnArg::Typed(pat) if matches!(&*pat.ty, Type::Reference(r) if r.mutability.is_none()) =>
-            {
-                takes_context = true;
-            }
-            FnArg::Typed(pat) => {
-                errors.spanned(
-                    &pat.ty,
-                    "the second parameter is the call's context: `ctx: &Context`",
-                );
-            }
-            FnArg::Receiver(r) => {
-                errors.spanned(
-                    r,
-                    format!("a #[{attr}] handler is a free function: remove `self`"),
-                );
+            } else {
+                Some((&*r.elem, r.mutability.is_some()))
             }
         }
+        Some(other) => {
+            errors.spanned(
+                other,
+                format!(
+                    "{a} #[{attr}] handler borrows its payload: take `&mut {ty}` to change it, or \
+                     `&{ty}` to read it",
+                    ty = quote!(#other)
+                ),
+            );
+            None
+        }
+    };
+    let mut context = None;
+    if let Some((_, ty)) = inputs.next() {
+        match ty {
+            Type::Reference(r) if r.mutability.is_none() => context = Some(ty),
+            Type::Reference(r) => errors.spanned(
+                {
+                    let (and, mutability) = (&r.and_token, &r.mutability);
+                    quote!(#and #mutability)
+                },
+                "the context is shared by every handler of the call and is read-only: take \
+                 `ctx: &Context`, not `&mut Context`",
+            ),
+            other => errors.spanned(
+                other,
+                "the second parameter is the call's context, borrowed: `ctx: &Context`",
+            ),
+        }
     }
-    for extra in inputs {
+    for (extra, _) in inputs {
         errors.spanned(
             extra,
-            format!("a #[{attr}] handler takes at most two parameters: the payload and `&Context`"),
+            format!(
+                "{a} #[{attr}] handler takes at most two parameters, the payload and `ctx: &Context`: \
+                 remove this one (read shared state from the context's extensions)"
+            ),
         );
     }
     let (payload, payload_mut) = payload?;
@@ -215,7 +275,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
         func,
         payload,
         payload_mut,
-        takes_context,
+        context,
         is_async: sig.asyncness.is_some(),
     })
 }
@@ -247,188 +307,278 @@ pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
 }
 
 fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
-    let p = quote!(::hooks::__private);
     let name = &h.func.sig.ident;
     let name_str = name.to_string();
     let payload = h.payload;
     let payload_str = quote!(#payload).to_string();
     let priority = args.priority;
     let doc = doc_line(h.func);
-    let payload_span = payload.span();
+    let payload_span = located(payload.span());
+    // Where a problem with the operation lands: on the operation type of `before(Op)`, else on the
+    // payload (whose type decides the operation of data and event handlers). Every token that
+    // names the operation carries this span, so rustc reports such a problem once.
+    let anchor = match spec.op {
+        OpSource::Named => args
+            .op
+            .as_ref()
+            .map_or_else(Span::call_site, |op| located(op.span())),
+        OpSource::Data(_) | OpSource::Event | OpSource::Fixed(..) => payload_span,
+    };
+    let p = quote_spanned!(anchor=> ::hooks::__private);
+    let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
 
-    let (op, asset, asset_check) = match spec.op {
+    let (op, asset, checks) = match spec.op {
         OpSource::Data(op) => {
-            let op_ident = format_ident!("{}", op);
+            let op_ident = format_ident!("{}", op, span = anchor);
             let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
+            // The panic alone keeps the asset's own span: a const-eval panic is reported where it
+            // is written, and with that span the report carries no macro-backtrace note. The rest
+            // is the macro's own code (`located`), which user lints skip.
             let asset_span = args
                 .asset
                 .as_ref()
                 .map_or_else(Span::call_site, |a| a.span());
-            let op = quote_spanned! {payload_span=>
-                #p::ops::data::#op_ident<<#payload as #p::EntityOf>::Entity>
+            let at = located(asset_span);
+            let attr = spec.attr;
+            // The message names the table the entity really has, so it is built in the constant
+            // (`panic!` in a constant takes one `&str`, hence the concatenation by hand).
+            let parts = [
+                format!(
+                    "#[{attr}(\"{asset}\")] does not match the table of the handler's entity, \""
+                ),
+                format!("\": write #[{attr}(\""),
+                format!("\")], or rename the table with #[entity(table = \"{asset}\")]"),
+            ];
+            let [first, middle, last] = &parts;
+            let entity = quote_spanned!(anchor=> <__HooksEntity as #p::Entity>);
+            let message = quote_spanned!(at=> message);
+            let panic = quote_spanned!(asset_span=> ::core::panic!("{}", #message));
+            let panic = quote_spanned! {at=>
+                const PARTS: [&str; 5] = [#first, #entity::TABLE, #middle, #entity::TABLE, #last];
+                const LEN: usize = {
+                    let (mut len, mut k) = (0, 0);
+                    while k < PARTS.len() {
+                        len += PARTS[k].len();
+                        k += 1;
+                    }
+                    len
+                };
+                const BYTES: [u8; LEN] = {
+                    let (mut bytes, mut at, mut k) = ([0; LEN], 0, 0);
+                    while k < PARTS.len() {
+                        let part = PARTS[k].as_bytes();
+                        let mut i = 0;
+                        while i < part.len() {
+                            bytes[at] = part[i];
+                            at += 1;
+                            i += 1;
+                        }
+                        k += 1;
+                    }
+                    bytes
+                };
+                let #message = match ::core::str::from_utf8(&BYTES) {
+                    ::core::result::Result::Ok(message) => message,
+                    ::core::result::Result::Err(_) => #first,
+                };
+                #panic
             };
-            let mismatch = format!(
-                "#[{}(\"{asset}\")] does not match the table of `{payload_str}`: use the name its \
-                 `Entity` derive gives (the type's name, or #[entity(table = \"...\")])",
-                spec.attr
-            );
-            let check = quote_spanned! {asset_span=>
-                const _: () = if !<<#payload as #p::EntityOf>::Entity as #p::Entity>::DYNAMIC
-                    && !#p::str_eq(<__HooksOp as #p::Operation>::ASSET, #asset)
-                {
-                    ::core::panic!(#mismatch)
+            let checks = quote_spanned! {anchor=>
+                type __HooksEntity = <#payload as #p::EntityOf>::Entity;
+                const _: () = if !#entity::DYNAMIC && !#p::str_eq(#op_path::ASSET, #asset) {
+                    #panic
                 };
             };
-            (op, quote!(#asset), check)
+            let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
+            (op, quote!(#asset), checks)
         }
         OpSource::Fixed(path, _) => {
             let path: syn::Path = match syn::parse_str(path) {
                 Ok(path) => path,
                 Err(e) => return e.to_compile_error(),
             };
-            (quote!(#p::ops::#path), named_asset(&p, args), quote!())
+            (
+                quote!(#p::ops::#path),
+                named_asset(&op_path, args),
+                quote!(),
+            )
         }
         OpSource::Named => {
             let op = &args.op;
-            (quote!(#op), named_asset(&p, args), quote!())
+            let check = is_a(
+                anchor,
+                quote!(#op),
+                quote!(#p::Operation),
+                "`{Self}` is not an operation",
+                "not an operation",
+                "name an operation type: one declared with `hooks::operation!`, or one of \
+                 `hooks::ops`",
+            );
+            let op = quote_spanned!(anchor=> <#op as __HooksIsA>::Is);
+            (op, named_asset(&op_path, args), check)
         }
         OpSource::Event => {
-            let op = quote_spanned! {payload_span=> #p::ops::events::Emit<#payload> };
-            (op, quote!(<__HooksOp as #p::Operation>::ASSET), quote!())
+            let check = is_a(
+                anchor,
+                quote!(#payload),
+                quote!(#p::Event),
+                "`{Self}` is not an event",
+                "not an event",
+                "an #[on_event] handler takes a custom event: add `#[derive(Serialize, Event)]` \
+                 to `{Self}`",
+            );
+            let op = quote_spanned!(anchor=> #p::ops::events::Emit<<#payload as __HooksIsA>::Is>);
+            (op, quote_spanned!(anchor=> #op_path::ASSET), check)
         }
     };
-
-    let ctx_arg = if h.takes_context {
-        quote!(, ctx)
-    } else {
-        quote!()
-    };
-    let ctx_name = if h.takes_context {
-        quote!(ctx)
-    } else {
-        quote!(_ctx)
-    };
-    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
-    let awaited = if h.is_async { quote!(.await) } else { quote!() };
-    let input_ty = quote!(<__HooksOp as #p::Operation>::Input);
-    let output_ty = quote!(<__HooksOp as #p::Operation>::Output);
-    let ret_span = match &h.func.sig.output {
-        syn::ReturnType::Default => name.span(),
-        syn::ReturnType::Type(_, ty) => ty.span(),
-    };
-
-    let (phase, sig_ty, adapter) = match spec.phase {
-        Phase::Before => {
-            let call = quote_spanned! {ret_span=>
-                #p::IntoFlow::<#output_ty>::into_flow(
-                    #name(#borrow <_ as #p::Payload<#payload>>::payload_mut(input) #ctx_arg) #awaited
-                )
-            };
-            let (ty, adapter) = if h.is_async {
-                (
-                    quote!(#p::AsyncBefore<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(input: &'a mut #input_ty, #ctx_name: &'a #p::Context)
-                            -> #p::BoxFuture<'a, #p::Result<#p::Flow<#output_ty>, #p::HookError>>
-                        {
-                            #p::Box::pin(async move { #call })
-                        }
-                    },
-                )
-            } else {
-                (
-                    quote!(#p::SyncBefore<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(input: &'a mut #input_ty, #ctx_name: &'a #p::Context)
-                            -> #p::Result<#p::Flow<#output_ty>, #p::HookError>
-                        {
-                            #call
-                        }
-                    },
-                )
-            };
-            (quote!(#p::Phase::Before), ty, adapter)
-        }
-        Phase::After => {
-            let call = quote_spanned! {ret_span=>
-                match <_ as #p::AfterPayload<#payload>>::project(result) {
-                    #p::Option::Some(payload) => #p::IntoAfter::into_after(
-                        #name(#borrow payload #ctx_arg) #awaited
-                    ),
-                    #p::Option::None => #p::Result::Ok(()),
+    let context_check = h.context.map(|ty| {
+        quote_spanned! {located(ty.span())=>
+            #[diagnostic::on_unimplemented(
+                message = "the second parameter of a handler is the call's context, not `{Self}`",
+                label = "take `ctx: &Context` here"
+            )]
+            trait __HooksContext<'a> {
+                fn __from(ctx: &'a #p::Context) -> Self;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<'a> __HooksContext<'a> for &'a #p::Context {
+                fn __from(ctx: &'a #p::Context) -> Self {
+                    ctx
                 }
-            };
-            let (ty, adapter) = if h.is_async {
-                (
-                    quote!(#p::AsyncAfter<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(
-                            result: &'a mut #p::Result<#output_ty, #p::HookError>,
-                            #ctx_name: &'a #p::Context,
-                        ) -> #p::BoxFuture<'a, #p::Result<(), #p::HookError>> {
-                            #p::Box::pin(async move { #call })
-                        }
-                    },
-                )
-            } else {
-                (
-                    quote!(#p::SyncAfter<__HooksOp>),
-                    quote! {
-                        fn __hooks_adapter<'a>(
-                            result: &'a mut #p::Result<#output_ty, #p::HookError>,
-                            #ctx_name: &'a #p::Context,
-                        ) -> #p::Result<(), #p::HookError> {
-                            #call
-                        }
-                    },
-                )
-            };
-            (quote!(#p::Phase::After), ty, adapter)
+            }
         }
+    });
+
+    let input_ty = quote_spanned!(anchor=> #op_path::Input);
+    let output_ty = quote_spanned!(anchor=> #op_path::Output);
+    let result_ty = quote_spanned!(anchor=> #p::Result<#output_ty, #p::HookError>);
+    let ctx_name = if h.context.is_some() {
+        quote_spanned!(anchor=> ctx)
+    } else {
+        quote_spanned!(anchor=> _ctx)
     };
+    let ctx = quote_spanned!(anchor=> ctx);
     let wildcard = matches!(spec.op, OpSource::Data(_))
         && args.asset.as_ref().is_some_and(|a| a.value() == "*");
+
+    let conversions = conversions(spec, args, &p, anchor, wildcard);
     let (sig_ty, adapter) = if wildcard {
-        wildcard_adapter(&p, h, ret_span)
-    } else if args.background.is_some() {
-        background_adapter(&p, h, &output_ty, ret_span)
+        wildcard_adapter(&p, h, anchor)
     } else {
-        (sig_ty, adapter)
+        match spec.phase {
+            Phase::Before => {
+                let take = quote_spanned! {payload_span=>
+                    <#payload as __HooksPayload<_>>::__take(input)
+                };
+                let call = call(h, take, ctx.clone(), Some(&output_ty), anchor);
+                let (ty, ret, body) = if h.is_async {
+                    (
+                        quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>),
+                        quote_spanned!(anchor=>
+                            #p::BoxFuture<'a, #p::Result<#p::Flow<#output_ty>, #p::HookError>>),
+                        quote_spanned!(anchor=> #p::Box::pin(async move { #call })),
+                    )
+                } else {
+                    (
+                        quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>),
+                        quote_spanned!(anchor=>
+                            #p::Result<#p::Flow<#output_ty>, #p::HookError>),
+                        call,
+                    )
+                };
+                let adapter = quote_spanned! {anchor=>
+                    fn __hooks_adapter<'a>(input: &'a mut #input_ty, #ctx_name: &'a #p::Context)
+                        -> #ret
+                    {
+                        #body
+                    }
+                };
+                (ty, adapter)
+            }
+            Phase::After if args.background.is_some() => {
+                background_adapter(&p, h, &result_ty, &output_ty, anchor)
+            }
+            Phase::After => {
+                let payload_arg = quote_spanned!(anchor=> payload);
+                let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
+                let project = quote_spanned! {payload_span=>
+                    <#payload as __HooksAfterPayload<#output_ty>>::__project(result)
+                };
+                let body = quote_spanned! {anchor=>
+                    match #project {
+                        #p::Option::Some(#payload_arg) => #call,
+                        #p::Option::None => #p::Result::Ok(()),
+                    }
+                };
+                let (ty, ret, body) = if h.is_async {
+                    (
+                        quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
+                        quote_spanned!(anchor=> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>),
+                        quote_spanned!(anchor=> #p::Box::pin(async move { #body })),
+                    )
+                } else {
+                    (
+                        quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
+                        quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
+                        body,
+                    )
+                };
+                let adapter = quote_spanned! {anchor=>
+                    fn __hooks_adapter<'a>(result: &'a mut #result_ty, #ctx_name: &'a #p::Context)
+                        -> #ret
+                    {
+                        #body
+                    }
+                };
+                (ty, adapter)
+            }
+        }
+    };
+    let phase = match spec.phase {
+        Phase::Before => quote_spanned!(anchor=> #p::Phase::Before),
+        Phase::After => quote_spanned!(anchor=> #p::Phase::After),
     };
     let kind = if h.is_async {
-        quote!(#p::Kind::Async)
+        quote_spanned!(anchor=> #p::Kind::Async)
     } else {
-        quote!(#p::Kind::Sync)
+        quote_spanned!(anchor=> #p::Kind::Sync)
     };
     let mode = if args.background.is_some() {
-        quote!(#p::Mode::Background)
+        quote_spanned!(anchor=> #p::Mode::Background)
     } else {
-        quote!(#p::Mode::Blocking)
+        quote_spanned!(anchor=> #p::Mode::Blocking)
     };
     let timeout = match args.timeout_ms {
-        Some(ms) => quote!(#p::Option::Some(#p::Duration::from_millis(#ms))),
-        None => quote!(#p::Option::None),
+        Some(ms) => quote_spanned!(anchor=> #p::Option::Some(#p::Duration::from_millis(#ms))),
+        None => quote_spanned!(anchor=> #p::Option::None),
     };
     let client_only = args.client_only;
     let on_error = match spec.phase {
         _ if wildcard => quote!(false),
         Phase::Before => quote!(false),
-        Phase::After => quote! {
-            <#p::Result<#output_ty, #p::HookError> as #p::AfterPayload<#payload>>::ON_ERROR
+        // The same path as the adapter's, so a payload the operation does not have is reported
+        // once, on the payload.
+        Phase::After => quote_spanned! {payload_span=>
+            <#payload as __HooksAfterPayload<#output_ty>>::__ON_ERROR
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
 
-    quote! {
-        const _: () = {
+    // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
+    // it is) is then reported on the function, next to "cannot find function".
+    let konst = quote_spanned!(located(name.span())=> const _: () =);
+    quote_spanned! {anchor=>
+        #konst {
             type __HooksOp = #op;
-            #asset_check
+            #checks
+            #context_check
+            #conversions
             #adapter
             static __HOOKS_ADAPTER: #sig_ty = __hooks_adapter;
             static __HOOKS_STATE: #p::HandlerState = #p::HandlerState::new();
             #p::register!(#p::Registration {
                 id: ::core::concat!(::core::module_path!(), "::", #name_str),
-                operation: <__HooksOp as #p::Operation>::NAME,
+                operation: #op_path::NAME,
                 asset: #asset,
                 phase: #phase,
                 kind: #kind,
@@ -451,47 +601,258 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     }
 }
 
-/// The adapter of a wildcard data handler: it takes each record as `&mut dyn Record`.
-fn wildcard_adapter(
+/// The traits through which the adapter takes the payload and converts the return value: thin
+/// wrappers of `Payload`, `AfterPayload`, `IntoFlow` and `IntoAfter` (blanket impls marked
+/// `do_not_recommend`), so that a mismatch is reported once, in words that name the attribute.
+fn conversions(
+    spec: &HookSpec,
+    args: &HookArgs,
     p: &TokenStream,
+    anchor: Span,
+    wildcard: bool,
+) -> TokenStream {
+    let attr = match (&args.op, spec.op) {
+        (Some(op), OpSource::Named) => {
+            format!(
+                "{}({})",
+                spec.attr,
+                quote!(#op).to_string().replace(' ', "")
+            )
+        }
+        _ => spec.attr.to_owned(),
+    };
+    let attr = attr.as_str();
+    let a = article(attr);
+    let returns = if spec.phase == Phase::Before && !wildcard {
+        let message = format!("{a} #[{attr}] handler cannot return `{{Self}}`");
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "return `()`, `Result<(), E>` or `Result<Flow<{O}>, E>`, with `E: Into<HookError>`",
+                note = "`Err` rejects the call; `Ok(Flow::Return(output))` answers it without the default"
+            )]
+            trait __HooksReturn<O> {
+                fn __into(self) -> #p::Result<#p::Flow<O>, #p::HookError>;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<O, T: #p::IntoFlow<O>> __HooksReturn<O> for T {
+                #[inline]
+                fn __into(self) -> #p::Result<#p::Flow<O>, #p::HookError> {
+                    #p::IntoFlow::into_flow(self)
+                }
+            }
+        }
+    } else {
+        let message = format!("{a} #[{attr}] handler cannot return `{{Self}}`");
+        let note = if wildcard {
+            "a wildcard handler changes the record through `&mut dyn Record`"
+        } else {
+            "an after handler changes the result through its `&mut` payload; only before \
+             handlers answer a call with `Flow`"
+        };
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "return `()` or `Result<(), E>`, with `E: Into<HookError>`",
+                note = #note
+            )]
+            trait __HooksReturn {
+                fn __into(self) -> #p::Result<(), #p::HookError>;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<T: #p::IntoAfter> __HooksReturn for T {
+                #[inline]
+                fn __into(self) -> #p::Result<(), #p::HookError> {
+                    #p::IntoAfter::into_after(self)
+                }
+            }
+        }
+    };
+    let takes = if wildcard {
+        quote!()
+    } else if spec.phase == Phase::Before {
+        let message = format!("{a} #[{attr}] handler cannot take `{{Self}}`");
+        let note = match spec.op {
+            OpSource::Data("Update") => "an update's handlers may also take the record alone",
+            _ => "the payload is the operation's input, which before handlers may change",
+        };
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "the input is `{I}`: take `&mut {I}`",
+                note = #note
+            )]
+            trait __HooksPayload<I> {
+                fn __take(input: &mut I) -> &mut Self;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<P: ?::core::marker::Sized, I: #p::Payload<P>> __HooksPayload<I> for P {
+                #[inline]
+                fn __take(input: &mut I) -> &mut P {
+                    #p::Payload::payload_mut(input)
+                }
+            }
+        }
+    } else {
+        let message = format!("{a} #[{attr}] handler cannot take `{{Self}}`");
+        quote_spanned! {anchor=>
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "the output is `{O}`: take `&mut {O}` (runs on success) or `&mut Result<{O}, HookError>` (runs on success and on error)"
+            )]
+            trait __HooksAfterPayload<O> {
+                const __ON_ERROR: bool;
+                fn __project(result: &mut #p::Result<O, #p::HookError>) -> #p::Option<&mut Self>;
+                fn __runs_on(result: &#p::Result<O, #p::HookError>) -> bool;
+            }
+            #[diagnostic::do_not_recommend]
+            impl<P: ?::core::marker::Sized, O> __HooksAfterPayload<O> for P
+            where
+                #p::Result<O, #p::HookError>: #p::AfterPayload<P>,
+            {
+                const __ON_ERROR: bool =
+                    <#p::Result<O, #p::HookError> as #p::AfterPayload<P>>::ON_ERROR;
+                #[inline]
+                fn __project(result: &mut #p::Result<O, #p::HookError>) -> #p::Option<&mut P> {
+                    #p::AfterPayload::project(result)
+                }
+                #[inline]
+                fn __runs_on(result: &#p::Result<O, #p::HookError>) -> bool {
+                    #p::AfterPayload::runs_on(result)
+                }
+            }
+        }
+    };
+    quote!(#returns #takes)
+}
+
+/// A span at `span`'s place in the source that resolves, and counts for lints, as the macro's own
+/// code: errors land on the user's token, while rustc and clippy lints skip the generated code.
+fn located(span: Span) -> Span {
+    span.resolved_at(Span::call_site())
+}
+
+/// Whether `tokens` use `impl Trait` anywhere.
+fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "impl",
+        proc_macro2::TokenTree::Group(g) => mentions_impl(g.stream()),
+        _ => false,
+    })
+}
+
+/// "a" or "an", for "a #[before_create] handler" and "an #[after_create] handler".
+pub(crate) fn article(attr: &str) -> &'static str {
+    if attr.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// A check that `ty` implements `bound`, reported with `message` on `ty`'s token (a blanket impl
+/// marked `do_not_recommend`, so rustc names the check's own trait, not the impl's bound). The
+/// glue names the type as `<ty as __HooksIsA>::Is`, so that when the check fails the type is an
+/// error rustc reports once, without a list of every implementor of `bound`.
+fn is_a(
+    span: Span,
+    ty: TokenStream,
+    bound: TokenStream,
+    message: &str,
+    label: &str,
+    note: &str,
+) -> TokenStream {
+    quote_spanned! {span=>
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        trait __HooksIsA {
+            type Is: ?::core::marker::Sized;
+            fn __check() {}
+        }
+        #[diagnostic::do_not_recommend]
+        impl<T: ?::core::marker::Sized + #bound> __HooksIsA for T {
+            type Is = T;
+        }
+        const _: fn() = <#ty as __HooksIsA>::__check;
+    }
+}
+
+/// The handler's call, `name(payload, ctx)`, awaited when async and converted to the adapter's
+/// return type; the context and the return value are each checked on their own token.
+fn call(
     h: &Handler<'_>,
-    ret_span: Span,
-) -> (TokenStream, TokenStream) {
+    payload: TokenStream,
+    ctx: TokenStream,
+    flow_of: Option<&TokenStream>,
+    anchor: Span,
+) -> TokenStream {
     let name = &h.func.sig.ident;
-    let ctx_arg = if h.takes_context {
-        quote!(, ctx)
+    let borrow = if h.payload_mut {
+        quote!()
+    } else {
+        quote_spanned!(anchor=> &*)
+    };
+    let ctx_arg = h
+        .context
+        .map(|ty| quote_spanned!(located(ty.span())=> , <#ty as __HooksContext<'_>>::__from(#ctx)));
+    let awaited = if h.is_async {
+        quote_spanned!(anchor=> .await)
     } else {
         quote!()
     };
-    let ctx_name = if h.takes_context {
-        quote!(ctx)
-    } else {
-        quote!(_ctx)
+    let ret_span = located(match &h.func.sig.output {
+        syn::ReturnType::Default => name.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    });
+    let ret = quote_spanned!(ret_span=> __hooks_ret);
+    let generic = flow_of.map(|o| quote!(<#o>));
+    // Naming the return type as written makes rustc underline all of it (`Flow<Contact>`, not
+    // `Flow`); a type with `impl` in it cannot be named in a path, so it is inferred instead.
+    let self_ty = match &h.func.sig.output {
+        syn::ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => quote!(#ty),
+        _ => quote_spanned!(ret_span=> _),
     };
-    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
-    let awaited = if h.is_async { quote!(.await) } else { quote!() };
-    let call = quote_spanned! {ret_span=>
-        #p::IntoAfter::into_after(#name(#borrow record #ctx_arg) #awaited)
-    };
-    if h.is_async {
-        let adapter = quote! {
-            fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context)
-                -> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>
-            {
-                #p::Box::pin(async move { #call })
-            }
-        };
-        (quote!(#p::WildAsync), adapter)
-    } else {
-        let adapter = quote! {
-            fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context)
-                -> #p::Result<(), #p::HookError>
-            {
-                #call
-            }
-        };
-        (quote!(#p::WildSync), adapter)
+    let convert = quote_spanned!(ret_span=> <#self_ty as __HooksReturn #generic>::__into(#ret));
+    quote_spanned! {anchor=>
+        {
+            let #ret = #name(#borrow #payload #ctx_arg) #awaited;
+            #convert
+        }
     }
+}
+
+/// The adapter of a wildcard data handler: it takes each record as `&mut dyn Record`.
+fn wildcard_adapter(p: &TokenStream, h: &Handler<'_>, anchor: Span) -> (TokenStream, TokenStream) {
+    let ctx_name = if h.context.is_some() {
+        quote_spanned!(anchor=> ctx)
+    } else {
+        quote_spanned!(anchor=> _ctx)
+    };
+    let call = call(
+        h,
+        quote_spanned!(anchor=> record),
+        quote_spanned!(anchor=> ctx),
+        None,
+        anchor,
+    );
+    let (ty, ret, body) = if h.is_async {
+        (
+            quote_spanned!(anchor=> #p::WildAsync),
+            quote_spanned!(anchor=> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>),
+            quote_spanned!(anchor=> #p::Box::pin(async move { #call })),
+        )
+    } else {
+        (
+            quote_spanned!(anchor=> #p::WildSync),
+            quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
+            call,
+        )
+    };
+    let adapter = quote_spanned! {anchor=>
+        fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context) -> #ret {
+            #body
+        }
+    };
+    (ty, adapter)
 }
 
 /// Whether `ty` is `dyn Record` (any path ending in `Record`).
@@ -508,10 +869,10 @@ fn is_dyn_record(ty: &Type) -> bool {
 }
 
 /// The registration's asset: the one the attribute names, or the operation's own.
-fn named_asset(p: &TokenStream, args: &HookArgs) -> TokenStream {
+fn named_asset(op_path: &TokenStream, args: &HookArgs) -> TokenStream {
     match &args.asset {
         Some(lit) => quote!(#lit),
-        None => quote!(<__HooksOp as #p::Operation>::ASSET),
+        None => quote!(#op_path::ASSET),
     }
 }
 
@@ -520,41 +881,58 @@ fn named_asset(p: &TokenStream, args: &HookArgs) -> TokenStream {
 fn background_adapter(
     p: &TokenStream,
     h: &Handler<'_>,
+    result_ty: &TokenStream,
     output_ty: &TokenStream,
-    ret_span: Span,
+    anchor: Span,
 ) -> (TokenStream, TokenStream) {
-    let name = &h.func.sig.ident;
     let payload = h.payload;
-    let ctx_arg = if h.takes_context {
-        quote!(, &ctx)
+    let payload_span = located(payload.span());
+    let payload_arg = quote_spanned!(anchor=> payload);
+    let call = call(
+        h,
+        payload_arg.clone(),
+        quote_spanned!(anchor=> &ctx),
+        None,
+        anchor,
+    );
+    // The job owns a detached copy of the context, when the handler takes one.
+    let (ctx_name, detach) = if h.context.is_some() {
+        (
+            quote_spanned!(anchor=> ctx),
+            quote_spanned!(anchor=> let ctx = ctx.detached();),
+        )
     } else {
-        quote!()
+        (quote_spanned!(anchor=> _ctx), quote!())
     };
-    let borrow = if h.payload_mut { quote!() } else { quote!(&*) };
-    let awaited = if h.is_async { quote!(.await) } else { quote!() };
-    let call = quote_spanned! {ret_span=>
-        #p::IntoAfter::into_after(#name(#borrow payload #ctx_arg) #awaited)
-    };
-    let clone = quote_spanned! {payload.span()=>
+    let clone = quote_spanned! {payload_span=>
         #p::Clone::clone(result)
     };
-    let adapter = quote! {
+    let runs_on = quote_spanned! {payload_span=>
+        <#payload as __HooksAfterPayload<#output_ty>>::__runs_on(result)
+    };
+    let project = quote_spanned! {payload_span=>
+        <#payload as __HooksAfterPayload<#output_ty>>::__project(&mut owned)
+    };
+    let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
-            result: &'a #p::Result<#output_ty, #p::HookError>,
-            ctx: &'a #p::Context,
+            result: &'a #result_ty,
+            #ctx_name: &'a #p::Context,
         ) -> #p::Option<#p::BoxFuture<'static, #p::Result<(), #p::HookError>>> {
-            if !<_ as #p::AfterPayload<#payload>>::runs_on(result) {
+            if !#runs_on {
                 return #p::Option::None;
             }
-            let mut owned: #p::Result<#output_ty, #p::HookError> = #clone;
-            let ctx = ctx.detached();
+            let mut owned: #result_ty = #clone;
+            #detach
             #p::Option::Some(#p::Box::pin(async move {
-                match <_ as #p::AfterPayload<#payload>>::project(&mut owned) {
-                    #p::Option::Some(payload) => #call,
+                match #project {
+                    #p::Option::Some(#payload_arg) => #call,
                     #p::Option::None => #p::Result::Ok(()),
                 }
             }))
         }
     };
-    (quote!(#p::BackgroundAfter<__HooksOp>), adapter)
+    (
+        quote_spanned!(anchor=> #p::BackgroundAfter<__HooksOp>),
+        adapter,
+    )
 }

@@ -1,0 +1,6 @@
+use hooks::prelude::*;
+
+#[before_login("User")]
+fn check(_credentials: &mut Credentials) {}
+
+fn main() {}

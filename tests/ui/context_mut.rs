@@ -1,0 +1,11 @@
+use hooks::prelude::*;
+
+#[derive(Debug, Clone, Entity)]
+pub struct Contact {
+    pub email: String,
+}
+
+#[before_create("Contact")]
+fn check(_contact: &mut Contact, _ctx: &mut Context) {}
+
+fn main() {}

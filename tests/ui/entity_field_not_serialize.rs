@@ -1,0 +1,11 @@
+use hooks::prelude::*;
+
+pub struct Connection;
+
+#[derive(Entity)]
+pub struct Contact {
+    pub email: String,
+    pub connection: Connection,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use hooks::prelude::*;
+
+#[derive(Debug, Clone, Entity)]
+pub struct Contact {
+    pub email: String,
+}
+
+#[before_create("Contact", timeout = "2 seconds")]
+fn check(_contact: &mut Contact) {}
+
+fn main() {}
