@@ -8,6 +8,11 @@ use crate::table::SlotCache;
 ///
 /// The standard catalog lives in [`crate::ops`]; a service can declare its own operations by
 /// implementing this trait.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an operation",
+    label = "not an operation",
+    note = "declare one with `hooks::operation!`, or name a standard one such as `ops::users::Login`"
+)]
 pub trait Operation: 'static {
     /// What before handlers see and may change, and what the default logic receives.
     type Input: Send + 'static;

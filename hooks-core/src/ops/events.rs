@@ -10,6 +10,11 @@ use crate::event::Operation;
 use crate::table::SlotCache;
 
 /// A custom event. Derive it with `#[derive(Event)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a custom event",
+    label = "not an event",
+    note = "derive it: `#[derive(Serialize, Event)]`, with `#[event(name = \"...\")]`"
+)]
 pub trait Event: serde::Serialize + Send + Sync + 'static {
     /// The event's name, such as `"invoice.paid"`.
     const NAME: &'static str;
