@@ -746,3 +746,43 @@ mod registrations {
         );
     }
 }
+
+mod generated {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+    pub struct Gen {
+        pub hits: Vec<String>,
+    }
+
+    /// Handlers written by a `macro_rules!`, with the name, payload and return type from its
+    /// arguments: the generated glue must not depend on where those tokens came from.
+    macro_rules! handlers {
+        ($before:ident, $after:ident, $payload:ty, $ret:ty) => {
+            #[before_create("Gen")]
+            fn $before(g: &mut $payload, ctx: &Context) -> $ret {
+                g.hits.push(format!("before {}", ctx.phase().as_str()));
+                Ok(())
+            }
+
+            #[after_create("Gen")]
+            async fn $after(g: &mut $payload) {
+                g.hits.push("after".into());
+            }
+        };
+    }
+
+    handlers!(gen_before, gen_after, Gen, Result<(), HookError>);
+
+    #[tokio::test]
+    async fn handlers_generated_by_a_declarative_macro_register_and_run() {
+        let out = hooks()
+            .create(
+                &mut Context::client(),
+                Gen { hits: vec![] },
+                |g| async move { Ok(g) },
+            )
+            .await;
+        assert_eq!(out.unwrap().hits, ["before before", "after"]);
+    }
+}

@@ -52,7 +52,8 @@ pub struct Context {
     origin: Origin,
     user: Option<Arc<User>>,
     request_id: Option<Arc<str>>,
-    handler: Option<&'static str>,
+    /// The running handler; its id, params and phase are read through it.
+    handler: Option<&'static Registration>,
     params: &'static [(&'static str, &'static str)],
     extensions: Arc<AnyMap>,
     state: Mutex<Vec<(TypeId, Box<dyn Any + Send>)>>,
@@ -67,12 +68,12 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field("operation", &self.operation)
             .field("asset", &self.asset)
-            .field("phase", &self.phase)
+            .field("phase", &self.phase())
             .field("origin", &self.origin)
             .field("user", &self.user)
             .field("request_id", &self.request_id)
-            .field("handler", &self.handler)
-            .field("params", &self.params)
+            .field("handler", &self.handler_id())
+            .field("params", &self.params())
             .field("depth", &self.depth)
             .field("nested_limit", &self.nested_limit)
             .finish_non_exhaustive()
@@ -220,7 +221,7 @@ impl Context {
 
     /// The phase of the running handler.
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.handler.map_or(self.phase, |r| r.phase)
     }
 
     /// Where the call came from.
@@ -251,17 +252,20 @@ impl Context {
 
     /// The id of the running handler (module path and function name).
     pub fn handler_id(&self) -> Option<&'static str> {
-        self.handler
+        self.handler.map(|r| r.id)
     }
 
     /// A param of the running handler, from the attribute's `params(key = "value")`.
     pub fn param(&self, key: &str) -> Option<&'static str> {
-        self.params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        self.params()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
     }
 
     /// All params of the running handler.
     pub fn params(&self) -> &'static [(&'static str, &'static str)] {
-        self.params
+        self.handler.map_or(self.params, |r| r.params)
     }
 
     /// The extension of type `T`, if the service added one.
@@ -318,12 +322,12 @@ impl Context {
         &mut self,
         operation: &'static str,
         asset: &'static str,
-        named: Option<&str>,
+        named: Option<String>,
     ) {
         self.operation = operation;
         self.asset = match named {
-            Some(a) if a != asset => Cow::Owned(a.to_owned()),
-            _ => Cow::Borrowed(asset),
+            Some(a) => Cow::Owned(a),
+            None => Cow::Borrowed(asset),
         };
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         if !state.is_empty() {
@@ -331,17 +335,14 @@ impl Context {
         }
     }
 
-    /// Point the context at the handler about to run.
+    /// Point the context at the handler about to run (one store).
     #[inline]
     pub(crate) fn enter(&mut self, reg: &'static Registration) {
-        self.handler = Some(reg.id);
-        self.params = reg.params;
-        self.phase = reg.phase;
+        self.handler = Some(reg);
     }
 
     /// The call's handlers are done.
     pub(crate) fn leave(&mut self) {
         self.handler = None;
-        self.params = &[];
     }
 }

@@ -12,7 +12,9 @@
 //! alike; only `async fn` handlers box their future.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::background::{BackgroundConfig, BackgroundStats, Job, Queue};
@@ -463,7 +465,48 @@ impl Hooks {
     /// Run operation `Op` on `input`: its before handlers, then `default` (unless a before handler
     /// answered or rejected), then its after handlers, then queue its background handlers.
     /// Returns the result the after handlers leave.
-    pub async fn run<Op, F, Fut>(
+    ///
+    /// With no handlers for `Op`, the returned future is `default(input)` itself: nothing else
+    /// is allocated, locked or awaited.
+    #[inline]
+    pub fn run<'a, Op, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
+        input: Op::Input,
+        default: F,
+    ) -> impl Future<Output = Result<Op::Output, HookError>>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Fut,
+        Fut: Future<Output = Result<Op::Output, HookError>>,
+    {
+        let slot = self.slot::<Op>();
+        self.dispatch(ctx, CallKind::Call, slot, None, input, default)
+    }
+
+    /// [`Hooks::run`] on an asset the call names (a channel, a dynamic table): the handlers of
+    /// that asset and those of `"*"` run.
+    #[inline]
+    pub fn run_on<'a, Op, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
+        asset: &str,
+        input: Op::Input,
+        default: F,
+    ) -> impl Future<Output = Result<Op::Output, HookError>>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Fut,
+        Fut: Future<Output = Result<Op::Output, HookError>>,
+    {
+        let (slot, named) = self.slot_named::<Op>(asset);
+        self.dispatch(ctx, CallKind::Call, slot, named, input, default)
+    }
+
+    /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
+    /// run here: the call fails closed with an error naming the handler, before anything runs.
+    #[inline]
+    pub fn run_sync<Op, F>(
         &self,
         ctx: &mut Context,
         input: Op::Input,
@@ -471,16 +514,17 @@ impl Hooks {
     ) -> Result<Op::Output, HookError>
     where
         Op: Operation,
-        F: FnOnce(Op::Input) -> Fut,
-        Fut: Future<Output = Result<Op::Output, HookError>>,
+        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        self.run_at::<Op, F, Fut>(ctx, CallKind::Call, None, input, default)
-            .await
+        match self.slot::<Op>() {
+            None => default(input),
+            Some(slot) => self.run_sync_slot(ctx, slot, None, input, default),
+        }
     }
 
-    /// [`Hooks::run`] on an asset the call names (a channel, a dynamic table): the handlers of
-    /// that asset and those of `"*"` run.
-    pub async fn run_on<Op, F, Fut>(
+    /// [`Hooks::run_sync`] on an asset the call names.
+    #[inline]
+    pub fn run_sync_on<Op, F>(
         &self,
         ctx: &mut Context,
         asset: &str,
@@ -489,27 +533,54 @@ impl Hooks {
     ) -> Result<Op::Output, HookError>
     where
         Op: Operation,
-        F: FnOnce(Op::Input) -> Fut,
-        Fut: Future<Output = Result<Op::Output, HookError>>,
+        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        self.run_at::<Op, F, Fut>(ctx, CallKind::Call, Some(asset), input, default)
-            .await
-    }
-
-    /// The slot of `Op` on the named asset, or on its own.
-    #[inline]
-    fn slot_at<Op: Operation>(&self, asset: Option<&str>) -> Option<&Slot<Op>> {
-        match asset {
-            Some(a) if a != Op::ASSET => self.table().resolve::<Op>(a),
-            _ => self.slot::<Op>(),
+        match self.slot_named::<Op>(asset) {
+            (None, _) => default(input),
+            (Some(slot), named) => self.run_sync_slot(ctx, slot, named, input, default),
         }
     }
 
-    async fn run_at<Op, F, Fut>(
+    /// The slot of `Op` on a named asset, and the name to give the context when it has handlers
+    /// (`None` when it is the operation's own asset).
+    fn slot_named<Op: Operation>(&self, asset: &str) -> (Option<&Slot<Op>>, Option<String>) {
+        if asset == Op::ASSET {
+            return (self.slot::<Op>(), None);
+        }
+        let slot = self.table().resolve::<Op>(asset);
+        let named = slot.is_some().then(|| asset.to_owned());
+        (slot, named)
+    }
+
+    /// The future of a call: the default's own when there are no handlers, the flow otherwise.
+    #[inline]
+    fn dispatch<'a, Op, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
+        kind: CallKind,
+        slot: Option<&'a Slot<Op>>,
+        named: Option<String>,
+        input: Op::Input,
+        default: F,
+    ) -> Dispatch<Fut, impl Future<Output = Result<Op::Output, HookError>>>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Fut,
+        Fut: Future<Output = Result<Op::Output, HookError>>,
+    {
+        match slot {
+            None => Dispatch::Direct(default(input)),
+            Some(slot) => Dispatch::Hooked(self.run_slot(ctx, kind, slot, named, input, default)),
+        }
+    }
+
+    /// The flow of an asynchronous call of a slot that has handlers.
+    async fn run_slot<Op, F, Fut>(
         &self,
         ctx: &mut Context,
         kind: CallKind,
-        asset: Option<&str>,
+        slot: &Slot<Op>,
+        named: Option<String>,
         mut input: Op::Input,
         default: F,
     ) -> Result<Op::Output, HookError>
@@ -518,72 +589,29 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
-        let Some(slot) = self.slot_at::<Op>(asset) else {
-            return default(input).await;
-        };
         if let Some(problem) = &slot.problem {
             return Err(problem.clone());
         }
         if let Nesting::Silent = self.nesting::<Op>(ctx)? {
             return default(input).await;
         }
-        let policy = &self.inner.policy;
-        ctx.begin(Op::NAME, Op::ASSET, asset);
-        let mut early = None;
-        for h in slot.before.iter() {
-            if !h.reg.runs_for(ctx) {
-                continue;
-            }
-            ctx.enter(h.reg);
-            let step = match h.f {
-                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(&mut input, ctx)),
-                BeforeFn::Async(f) => policy.call_async(h.reg, f(&mut input, ctx)).await,
-                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
-                    wild_sync(Op::input_records(&mut input), f, ctx).map(|()| Flow::Continue)
-                }),
-                BeforeFn::WildAsync(f) => {
-                    let records = Op::input_records(&mut input);
-                    let ctx: &Context = ctx;
-                    let fut = Box::pin(async move {
-                        wild_async(records, f, ctx).await.map(|()| Flow::Continue)
-                    });
-                    policy.call_async(h.reg, fut).await
-                }
-            };
-            if let Some(result) = self.before_step(h.reg, step) {
-                early = Some(result);
-                break;
-            }
-        }
+        ctx.begin(Op::NAME, Op::ASSET, named);
+        // A slot of sync handlers runs them in a plain loop: no await point per handler.
+        let all_sync = slot.first_async.is_none();
+        let early = if all_sync {
+            self.before_sync(slot, ctx, &mut input)
+        } else {
+            self.before_async(slot, ctx, &mut input).await
+        };
         ctx.leave();
         let mut result = match early {
             Some(result) => result,
             None => default(input).await,
         };
-        for h in slot.after.iter() {
-            if !h.reg.runs_after(ctx, &result) {
-                continue;
-            }
-            ctx.enter(h.reg);
-            let step = match h.f {
-                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(&mut result, ctx)),
-                AfterFn::Async(f) => policy.call_async(h.reg, f(&mut result, ctx)).await,
-                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match &mut result {
-                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
-                    Err(_) => Ok(()),
-                }),
-                AfterFn::WildAsync(f) => {
-                    let ctx: &Context = ctx;
-                    let fut = Box::pin(async {
-                        match &mut result {
-                            Ok(out) => wild_async(Op::output_records(out), f, ctx).await,
-                            Err(_) => Ok(()),
-                        }
-                    });
-                    policy.call_async(h.reg, fut).await
-                }
-            };
-            self.after_step(kind, h.reg, step, &mut result);
+        if all_sync {
+            self.after_sync(kind, slot, ctx, &mut result);
+        } else {
+            self.after_async(kind, slot, ctx, &mut result).await;
         }
         for h in slot.background.iter() {
             if !h.reg.runs_after(ctx, &result) {
@@ -599,40 +627,13 @@ impl Hooks {
         result
     }
 
-    /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
-    /// run here: the call fails closed with an error naming the handler, before anything runs.
-    pub fn run_sync<Op, F>(
+    /// The flow of a synchronous call of a slot that has handlers.
+    #[inline(never)]
+    fn run_sync_slot<Op, F>(
         &self,
         ctx: &mut Context,
-        input: Op::Input,
-        default: F,
-    ) -> Result<Op::Output, HookError>
-    where
-        Op: Operation,
-        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
-    {
-        self.run_sync_at::<Op, F>(ctx, None, input, default)
-    }
-
-    /// [`Hooks::run_sync`] on an asset the call names.
-    pub fn run_sync_on<Op, F>(
-        &self,
-        ctx: &mut Context,
-        asset: &str,
-        input: Op::Input,
-        default: F,
-    ) -> Result<Op::Output, HookError>
-    where
-        Op: Operation,
-        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
-    {
-        self.run_sync_at::<Op, F>(ctx, Some(asset), input, default)
-    }
-
-    fn run_sync_at<Op, F>(
-        &self,
-        ctx: &mut Context,
-        asset: Option<&str>,
+        slot: &Slot<Op>,
+        named: Option<String>,
         mut input: Op::Input,
         default: F,
     ) -> Result<Op::Output, HookError>
@@ -640,9 +641,6 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        let Some(slot) = self.slot_at::<Op>(asset) else {
-            return default(input);
-        };
         if let Some(problem) = &slot.problem {
             return Err(problem.clone());
         }
@@ -652,50 +650,14 @@ impl Hooks {
         if let Nesting::Silent = self.nesting::<Op>(ctx)? {
             return default(input);
         }
-        let policy = &self.inner.policy;
-        ctx.begin(Op::NAME, Op::ASSET, asset);
-        let mut early = None;
-        for h in slot.before.iter() {
-            if !h.reg.runs_for(ctx) {
-                continue;
-            }
-            ctx.enter(h.reg);
-            let step = match h.f {
-                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(&mut input, ctx)),
-                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
-                    wild_sync(Op::input_records(&mut input), f, ctx).map(|()| Flow::Continue)
-                }),
-                BeforeFn::Async(_) | BeforeFn::WildAsync(_) => {
-                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
-                }
-            };
-            if let Some(result) = self.before_step(h.reg, step) {
-                early = Some(result);
-                break;
-            }
-        }
+        ctx.begin(Op::NAME, Op::ASSET, named);
+        let early = self.before_sync(slot, ctx, &mut input);
         ctx.leave();
         let mut result = match early {
             Some(result) => result,
             None => default(input),
         };
-        for h in slot.after.iter() {
-            if !h.reg.runs_after(ctx, &result) {
-                continue;
-            }
-            ctx.enter(h.reg);
-            let step = match h.f {
-                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(&mut result, ctx)),
-                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match &mut result {
-                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
-                    Err(_) => Ok(()),
-                }),
-                AfterFn::Async(_) | AfterFn::WildAsync(_) => {
-                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
-                }
-            };
-            self.after_step(CallKind::Call, h.reg, step, &mut result);
-        }
+        self.after_sync(CallKind::Call, slot, ctx, &mut result);
         for h in slot.background.iter() {
             if !h.reg.runs_after(ctx, &result) {
                 continue;
@@ -708,6 +670,138 @@ impl Hooks {
         }
         ctx.leave();
         result
+    }
+
+    /// The before handlers of a slot with no async handler: `Some` when one answered or rejected.
+    #[inline]
+    fn before_sync<Op: Operation>(
+        &self,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+        input: &mut Op::Input,
+    ) -> Option<Result<Op::Output, HookError>> {
+        let policy = &self.inner.policy;
+        for h in slot.before.iter() {
+            if !h.reg.runs_for(ctx) {
+                continue;
+            }
+            ctx.enter(h.reg);
+            let ctx: &Context = ctx;
+            let step = match h.f {
+                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(input, ctx)),
+                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
+                    wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
+                }),
+                BeforeFn::Async(_) | BeforeFn::WildAsync(_) => {
+                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
+                }
+            };
+            if let Some(result) = self.before_step(h.reg, step) {
+                return Some(result);
+            }
+        }
+        None
+    }
+
+    /// The before handlers of a slot with async handlers.
+    async fn before_async<Op: Operation>(
+        &self,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+        input: &mut Op::Input,
+    ) -> Option<Result<Op::Output, HookError>> {
+        let policy = &self.inner.policy;
+        for h in slot.before.iter() {
+            if !h.reg.runs_for(ctx) {
+                continue;
+            }
+            ctx.enter(h.reg);
+            let ctx: &Context = ctx;
+            let step = match h.f {
+                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(input, ctx)),
+                BeforeFn::Async(f) => policy.call_async(h.reg, f(input, ctx)).await,
+                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
+                    wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
+                }),
+                BeforeFn::WildAsync(f) => {
+                    let records = Op::input_records(input);
+                    let fut = Box::pin(async move {
+                        wild_async(records, f, ctx).await.map(|()| Flow::Continue)
+                    });
+                    policy.call_async(h.reg, fut).await
+                }
+            };
+            if let Some(result) = self.before_step(h.reg, step) {
+                return Some(result);
+            }
+        }
+        None
+    }
+
+    /// The after handlers of a slot with no async handler.
+    #[inline]
+    fn after_sync<Op: Operation>(
+        &self,
+        kind: CallKind,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) {
+        let policy = &self.inner.policy;
+        for h in slot.after.iter() {
+            if !h.reg.runs_after(ctx, result) {
+                continue;
+            }
+            ctx.enter(h.reg);
+            let ctx: &Context = ctx;
+            let step = match h.f {
+                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx)),
+                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match result {
+                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
+                    Err(_) => Ok(()),
+                }),
+                AfterFn::Async(_) | AfterFn::WildAsync(_) => {
+                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
+                }
+            };
+            self.after_step(kind, h.reg, step, result);
+        }
+    }
+
+    /// The after handlers of a slot with async handlers.
+    async fn after_async<Op: Operation>(
+        &self,
+        kind: CallKind,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) {
+        let policy = &self.inner.policy;
+        for h in slot.after.iter() {
+            if !h.reg.runs_after(ctx, result) {
+                continue;
+            }
+            ctx.enter(h.reg);
+            let ctx: &Context = ctx;
+            let step = match h.f {
+                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx)),
+                AfterFn::Async(f) => policy.call_async(h.reg, f(result, ctx)).await,
+                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match &mut *result {
+                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
+                    Err(_) => Ok(()),
+                }),
+                AfterFn::WildAsync(f) => {
+                    let fut = Box::pin(async {
+                        match &mut *result {
+                            Ok(out) => wild_async(Op::output_records(out), f, ctx).await,
+                            Err(_) => Ok(()),
+                        }
+                    });
+                    policy.call_async(h.reg, fut).await
+                }
+            };
+            self.after_step(kind, h.reg, step, result);
+        }
     }
 
     /// The largest event or dynamic record this runtime accepts, in bytes of JSON.
@@ -738,9 +832,17 @@ impl Hooks {
     /// (413), a before handler vetoed it, or the background queue refused it.
     pub async fn emit<E: Event>(&self, ctx: &mut Context, event: E) -> Result<(), HookError> {
         self.check_payload_size(E::NAME, &event)?;
-        self.run_at::<Emit<E>, _, _>(ctx, CallKind::Event, None, event, |e| async move { Ok(e) })
-            .await
-            .map(drop)
+        let slot = self.slot::<Emit<E>>();
+        self.dispatch(
+            ctx,
+            CallKind::Event,
+            slot,
+            None,
+            event,
+            |e| async move { Ok(e) },
+        )
+        .await
+        .map(drop)
     }
 
     /// Publish `message` to its channel through the hooks ([`Publish`]): handlers of the channel
@@ -765,93 +867,121 @@ impl Hooks {
             .await
     }
 
-    /// Create `record` in its table through the hooks ([`Create`]).
-    pub async fn create<E, F, Fut>(
-        &self,
-        ctx: &mut Context,
+    /// Create `record` in its table through the hooks ([`Create`]); a [`DynRecord`] goes to
+    /// the handlers of its own table.
+    #[inline]
+    pub fn create<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
         record: E,
         default: F,
-    ) -> Result<E, HookError>
+    ) -> impl Future<Output = Result<E, HookError>>
     where
         E: Entity,
         F: FnOnce(E) -> Fut,
         Fut: Future<Output = Result<E, HookError>>,
     {
-        match record.dynamic_table() {
-            Some(table) => {
-                let table = table.to_owned();
-                self.run_on::<Create<E>, F, Fut>(ctx, &table, record, default)
-                    .await
-            }
-            None => self.run::<Create<E>, F, Fut>(ctx, record, default).await,
-        }
+        let (slot, named) = match record.dynamic_table() {
+            Some(table) => self.slot_named::<Create<E>>(table),
+            None => (self.slot::<Create<E>>(), None),
+        };
+        self.dispatch(ctx, CallKind::Call, slot, named, record, default)
     }
 
-    /// Update a record through the hooks ([`Update`]).
-    pub async fn update<E, F, Fut>(
-        &self,
-        ctx: &mut Context,
+    /// Update a record through the hooks ([`Update`]); a [`DynRecord`] goes to the handlers of
+    /// its own table.
+    #[inline]
+    pub fn update<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
         changes: Changes<E>,
         default: F,
-    ) -> Result<E, HookError>
+    ) -> impl Future<Output = Result<E, HookError>>
     where
         E: Entity,
         F: FnOnce(Changes<E>) -> Fut,
         Fut: Future<Output = Result<E, HookError>>,
     {
-        match changes.record.dynamic_table() {
-            Some(table) => {
-                let table = table.to_owned();
-                self.run_on::<Update<E>, F, Fut>(ctx, &table, changes, default)
-                    .await
-            }
-            None => self.run::<Update<E>, F, Fut>(ctx, changes, default).await,
-        }
+        let (slot, named) = match changes.record.dynamic_table() {
+            Some(table) => self.slot_named::<Update<E>>(table),
+            None => (self.slot::<Update<E>>(), None),
+        };
+        self.dispatch(ctx, CallKind::Call, slot, named, changes, default)
     }
 
     /// Delete a record through the hooks ([`Delete`]).
-    pub async fn delete<E, F, Fut>(
-        &self,
-        ctx: &mut Context,
+    #[inline]
+    pub fn delete<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
         key: Key<E>,
         default: F,
-    ) -> Result<Key<E>, HookError>
+    ) -> impl Future<Output = Result<Key<E>, HookError>>
     where
         E: Entity,
         F: FnOnce(Key<E>) -> Fut,
         Fut: Future<Output = Result<Key<E>, HookError>>,
     {
-        self.run::<Delete<E>, F, Fut>(ctx, key, default).await
+        self.run::<Delete<E>, F, Fut>(ctx, key, default)
     }
 
     /// Find records through the hooks ([`Find`]).
-    pub async fn find<E, F, Fut>(
-        &self,
-        ctx: &mut Context,
+    #[inline]
+    pub fn find<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
         query: Query<E>,
         default: F,
-    ) -> Result<Vec<E>, HookError>
+    ) -> impl Future<Output = Result<Vec<E>, HookError>>
     where
         E: Entity,
         F: FnOnce(Query<E>) -> Fut,
         Fut: Future<Output = Result<Vec<E>, HookError>>,
     {
-        self.run::<Find<E>, F, Fut>(ctx, query, default).await
+        self.run::<Find<E>, F, Fut>(ctx, query, default)
     }
 
     /// Find one record by id through the hooks ([`FindById`]).
-    pub async fn find_by_id<E, F, Fut>(
-        &self,
-        ctx: &mut Context,
+    #[inline]
+    pub fn find_by_id<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
         key: Key<E>,
         default: F,
-    ) -> Result<E, HookError>
+    ) -> impl Future<Output = Result<E, HookError>>
     where
         E: Entity,
         F: FnOnce(Key<E>) -> Fut,
         Fut: Future<Output = Result<E, HookError>>,
     {
-        self.run::<FindById<E>, F, Fut>(ctx, key, default).await
+        self.run::<FindById<E>, F, Fut>(ctx, key, default)
+    }
+}
+
+/// The future of a call: the default's own future when the operation has no handlers, the flow
+/// of handlers otherwise.
+enum Dispatch<D, H> {
+    Direct(D),
+    Hooked(H),
+}
+
+impl<D, H> Future for Dispatch<D, H>
+where
+    D: Future,
+    H: Future<Output = D::Output>,
+{
+    type Output = D::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<D::Output> {
+        // SAFETY: structural pinning. The variant is never changed or moved out of once pinned,
+        // and `Dispatch` has no `Drop` of its own, so each inner future stays where it was pinned.
+        unsafe {
+            match self.get_unchecked_mut() {
+                Dispatch::Direct(d) => Pin::new_unchecked(d).poll(cx),
+                Dispatch::Hooked(h) => Pin::new_unchecked(h).poll(cx),
+            }
+        }
     }
 }
 

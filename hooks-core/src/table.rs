@@ -109,6 +109,36 @@ impl std::fmt::Debug for Table {
     }
 }
 
+/// The order of the table, copied out of a registration for a fast sort.
+struct SortKey {
+    operation: &'static str,
+    asset: &'static str,
+    phase: Phase,
+    priority: i32,
+    id: &'static str,
+    reg: &'static Registration,
+}
+
+/// `a.cmp(b)`, answering at once when both are the same `&'static str`.
+#[inline]
+fn cmp_str(a: &str, b: &str) -> std::cmp::Ordering {
+    if std::ptr::eq(a, b) {
+        std::cmp::Ordering::Equal
+    } else {
+        a.cmp(b)
+    }
+}
+
+impl SortKey {
+    fn cmp(a: &SortKey, b: &SortKey) -> std::cmp::Ordering {
+        cmp_str(a.operation, b.operation)
+            .then_with(|| cmp_str(a.asset, b.asset))
+            .then(a.phase.cmp(&b.phase))
+            .then(a.priority.cmp(&b.priority))
+            .then_with(|| cmp_str(a.id, b.id))
+    }
+}
+
 fn problem(reg: &Registration, text: String) -> TableProblem {
     TableProblem {
         handler: reg.id.to_owned(),
@@ -132,15 +162,21 @@ impl Table {
     pub fn from_registrations(
         regs: impl IntoIterator<Item = &'static Registration>,
     ) -> Result<Table, TableError> {
-        let mut regs: Vec<&'static Registration> = regs.into_iter().collect();
-        regs.sort_by(|a, b| {
-            (a.operation, a.asset, a.phase, a.order_key()).cmp(&(
-                b.operation,
-                b.asset,
-                b.phase,
-                b.order_key(),
-            ))
-        });
+        // Sort on keys copied out of the registrations (no pointer chasing per comparison), and
+        // compare strings by address first: most share one `&'static str`.
+        let mut keyed: Vec<SortKey> = regs
+            .into_iter()
+            .map(|r| SortKey {
+                operation: r.operation,
+                asset: r.asset,
+                phase: r.phase,
+                priority: r.priority,
+                id: r.id,
+                reg: r,
+            })
+            .collect();
+        keyed.sort_unstable_by(SortKey::cmp);
+        let regs: Vec<&'static Registration> = keyed.into_iter().map(|k| k.reg).collect();
         let mut problems = Vec::new();
         let mut index: HashMap<(&'static str, &'static str), Range<usize>> = HashMap::new();
         let mut start = 0;
@@ -354,8 +390,8 @@ fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem
         }
     }
     // Every handler of a slot must be compiled for the same operation type.
-    let types: Vec<TypeId> = regs.iter().map(|r| (r.op_type)()).collect();
-    if types.iter().any(|t| *t != types[0]) {
+    let first_type = (first.op_type)();
+    if regs.iter().any(|r| (r.op_type)() != first_type) {
         let list = regs
             .iter()
             .map(|r| {
@@ -380,22 +416,34 @@ fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem
             ));
         }
     }
-    // One function may handle several events, but not the same event twice.
-    let mut seen: Vec<(Phase, &'static str, &'static Registration)> =
-        regs.iter().map(|r| (r.phase, r.id, *r)).collect();
-    seen.sort_by_key(|(phase, id, _)| (*phase, *id));
-    for pair in seen.windows(2) {
-        if (pair[0].0, pair[0].1) == (pair[1].0, pair[1].1) {
-            let reg = pair[1].2;
-            problems.push(problem(
-                reg,
-                format!(
-                    "registered twice for {} {} on \"{}\"",
-                    reg.phase.as_str(),
-                    reg.operation,
-                    reg.asset
-                ),
-            ));
+    // One function may handle several events, but not the same event twice. Slots are small:
+    // compare pairs in place, and sort a copy only for a large one.
+    let twice = |reg: &Registration| {
+        format!(
+            "registered twice for {} {} on \"{}\"",
+            reg.phase.as_str(),
+            reg.operation,
+            reg.asset
+        )
+    };
+    if regs.len() <= 32 {
+        for (i, a) in regs.iter().enumerate() {
+            if let Some(b) = regs[..i]
+                .iter()
+                .find(|b| b.phase == a.phase && b.id == a.id)
+            {
+                let _ = b;
+                problems.push(problem(a, twice(a)));
+            }
+        }
+    } else {
+        let mut seen: Vec<(Phase, &'static str, &'static Registration)> =
+            regs.iter().map(|r| (r.phase, r.id, *r)).collect();
+        seen.sort_by_key(|(phase, id, _)| (*phase, *id));
+        for pair in seen.windows(2) {
+            if (pair[0].0, pair[0].1) == (pair[1].0, pair[1].1) {
+                problems.push(problem(pair[1].2, twice(pair[1].2)));
+            }
         }
     }
 }
