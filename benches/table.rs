@@ -1,1 +1,101 @@
-fn main() {}
+//! Start-up: building the dispatch table (validate, sort, index) from 1,000 and 10,000
+//! registrations. The target of issue 7 is under 1 ms for 10,000.
+//!
+//! The registrations are made here with `Box::leak`, as the attributes would make them statics:
+//! 5 operations x (N / 50) assets x 10 handlers, half before and half after, in a scrambled link
+//! order, each with its own id. Run with
+//!
+//! ```text
+//! cargo bench --bench table -- --warm-up-time 1 --measurement-time 2
+//! ```
+
+use std::any::{Any, TypeId};
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use hooks::{Kind, Phase, Registration, Table};
+
+fn noop() {}
+
+/// What every leaked registration points at: any `'static` value will do, the table only
+/// downcasts it when a call resolves a slot.
+static ADAPTER: fn() = noop;
+
+const OPERATIONS: [&str; 5] = [
+    "data.create",
+    "data.update",
+    "data.delete",
+    "data.find",
+    "data.find_by_id",
+];
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// `count` registrations (a multiple of 50), in a scrambled order.
+fn registrations(count: usize) -> Vec<&'static Registration> {
+    let assets = count / (OPERATIONS.len() * 10);
+    let mut regs = Vec::with_capacity(count);
+    for a in 0..assets {
+        let asset = leak(format!("Asset{a}"));
+        for operation in OPERATIONS {
+            for h in 0..10_i32 {
+                let adapter: &'static (dyn Any + Send + Sync) = &ADAPTER;
+                let reg = Registration {
+                    id: leak(format!("app::handlers::asset{a}::{operation}::handler{h}")),
+                    operation,
+                    asset,
+                    phase: if h % 2 == 0 { Phase::Before } else { Phase::After },
+                    kind: if h % 5 == 4 { Kind::Async } else { Kind::Sync },
+                    priority: (h % 3) - 1,
+                    params: &[],
+                    file: "src/handlers.rs",
+                    line: 10 + h as u32,
+                    doc: "A handler.",
+                    payload: "Record",
+                    op_type: TypeId::of::<()>,
+                    op_type_name: std::any::type_name::<()>,
+                    adapter,
+                };
+                regs.push(&*Box::leak(Box::new(reg)));
+            }
+        }
+    }
+    // A fixed scramble (an LCG-driven Fisher-Yates): link order is arbitrary.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..regs.len()).rev() {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let j = (state >> 33) as usize % (i + 1);
+        regs.swap(i, j);
+    }
+    regs
+}
+
+fn build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("table_build");
+    for count in [1_000, 10_000] {
+        let regs = registrations(count);
+        match Table::from_registrations(regs.iter().copied()) {
+            Ok(table) => assert_eq!(table.registrations().len(), count),
+            Err(e) => panic!("the generated registrations do not form a valid table: {e}"),
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(count), &regs, |b, regs| {
+            b.iter_with_large_drop(|| Table::from_registrations(black_box(regs).iter().copied()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    targets = build
+}
+criterion_main!(benches);
