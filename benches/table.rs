@@ -8,8 +8,15 @@
 //! ```text
 //! cargo bench --bench table -- --warm-up-time 1 --measurement-time 2
 //! ```
+//!
+//! The group `table_sort` isolates the first step of `Table::from_registrations`, the sort, as the
+//! table does it today (`current`: one comparison sort of `&Registration`s on (operation, asset,
+//! phase, priority, id), string compares through a pointer each time) and as proposed in
+//! BENCHMARKS.md (`bucketed`: group by (operation, asset) in one hashing pass, sort the distinct
+//! slots, then sort each small bucket by (phase, priority, id)).
 
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -47,7 +54,11 @@ fn registrations(count: usize) -> Vec<&'static Registration> {
                     id: leak(format!("app::handlers::asset{a}::{operation}::handler{h}")),
                     operation,
                     asset,
-                    phase: if h % 2 == 0 { Phase::Before } else { Phase::After },
+                    phase: if h % 2 == 0 {
+                        Phase::Before
+                    } else {
+                        Phase::After
+                    },
                     kind: if h % 5 == 4 { Kind::Async } else { Kind::Sync },
                     priority: (h % 3) - 1,
                     params: &[],
@@ -75,6 +86,79 @@ fn registrations(count: usize) -> Vec<&'static Registration> {
     regs
 }
 
+/// The sort of `Table::from_registrations` as it is.
+fn sort_current(regs: &[&'static Registration]) -> Vec<&'static Registration> {
+    let mut regs = regs.to_vec();
+    regs.sort_by(|a, b| {
+        (a.operation, a.asset, a.phase, a.priority, a.id).cmp(&(
+            b.operation,
+            b.asset,
+            b.phase,
+            b.priority,
+            b.id,
+        ))
+    });
+    regs
+}
+
+/// FNV-1a: a cheap hasher for short keys (std's SipHash costs as much as the sort it saves).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// The proposed sort: bucket by (operation, asset) in one hashing pass, sort the distinct slots
+/// by name, then sort each small bucket by (phase, priority, id). Same order as today.
+fn sort_bucketed(regs: &[&'static Registration]) -> Vec<&'static Registration> {
+    type Buckets = HashMap<(&'static str, &'static str), Vec<&'static Registration>, FnvBuild>;
+    type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+    let mut slots = Buckets::default();
+    for r in regs {
+        slots.entry((r.operation, r.asset)).or_default().push(*r);
+    }
+    let mut buckets: Vec<_> = slots.into_iter().collect();
+    buckets.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(regs.len());
+    for (_, mut bucket) in buckets {
+        bucket.sort_by(|a, b| (a.phase, a.priority, a.id).cmp(&(b.phase, b.priority, b.id)));
+        out.extend(bucket);
+    }
+    out
+}
+
+fn sort(c: &mut Criterion) {
+    let mut group = c.benchmark_group("table_sort");
+    let regs = registrations(10_000);
+    let same = sort_current(&regs)
+        .iter()
+        .zip(sort_bucketed(&regs).iter())
+        .all(|(a, b)| std::ptr::eq(*a, *b));
+    assert!(same, "the bucketed sort must give the table's order");
+    group.bench_function(BenchmarkId::new("current", 10_000), |b| {
+        b.iter(|| sort_current(black_box(&regs)))
+    });
+    group.bench_function(BenchmarkId::new("bucketed", 10_000), |b| {
+        b.iter(|| sort_bucketed(black_box(&regs)))
+    });
+    group.finish();
+}
+
 fn build(c: &mut Criterion) {
     let mut group = c.benchmark_group("table_build");
     for count in [1_000, 10_000] {
@@ -96,6 +180,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    targets = build
+    targets = build, sort
 }
 criterion_main!(benches);

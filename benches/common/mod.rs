@@ -28,6 +28,8 @@ use hooks::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub mod proposed;
+
 /// A boxed future, as the boxed registries hold.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -83,6 +85,8 @@ pub trait SyncBench: Bench {
     fn json_handlers() -> Vec<JsonHandler>;
     /// Subscribe the N handlers to the `event-bus` bus (once per type).
     fn subscribe_event_bus();
+    /// The slot cache of the [`proposed`] dispatcher model, filled on first use.
+    fn proposed_cache() -> &'static proposed::Cache;
 }
 
 /// An entity with N async `#[before_create]` handlers.
@@ -191,6 +195,11 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     });
     let json = json_registry(E::TABLE, E::json_handlers());
     v.visit("map_json", |e: E| json_dispatch(&json, e)?.store());
+    let cache = E::proposed_cache();
+    let mut pctx = proposed::Ctx::default();
+    v.visit("proposed", |e: E| {
+        proposed::run_sync(cache.get::<E>(), &mut pctx, e, E::store)
+    });
     E::subscribe_event_bus();
     let bus = event_bus();
     v.visit("event_bus", |mut e: E| {
@@ -224,6 +233,16 @@ pub fn async_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     let json = json_registry(E::TABLE, E::json_handlers());
     v.visit("map_json", |e: E| {
         block_on(async { json_dispatch(&json, e)?.store() })
+    });
+    let cache = E::proposed_cache();
+    let mut pctx = proposed::Ctx::default();
+    v.visit("proposed", |e: E| {
+        block_on(proposed::run(
+            cache.get::<E>(),
+            &mut pctx,
+            e,
+            |e| async move { e.store() },
+        ))
     });
     E::subscribe_event_bus();
     let bus = event_bus();
@@ -300,6 +319,31 @@ macro_rules! bench_sync {
                 }
             }
 
+            /// The handlers' adapters in the shape the [`proposed`] model takes.
+            mod glue {
+                use super::*;
+
+                $(
+                    pub fn $h(
+                        input: &mut $ty,
+                        _ctx: &proposed::Ctx,
+                        out: &mut Option<Result<$ty, HookError>>,
+                    ) -> bool {
+                        match super::$h(input) {
+                            Ok(()) => true,
+                            Err(e) => proposed::reject(out, e),
+                        }
+                    }
+                )*
+
+                pub static SLOT: proposed::Slot<$ty> = proposed::Slot {
+                    operation: "data.create",
+                    asset: $table,
+                    before: &[$(($h as proposed::Adapter<$ty>, &stringify!($h))),*],
+                    after: &[],
+                };
+            }
+
             impl SyncBench for $ty {
                 #[inline(always)]
                 fn direct(&mut self) -> Result<(), HookError> {
@@ -311,6 +355,13 @@ macro_rules! bench_sync {
                 }
                 fn json_handlers() -> Vec<JsonHandler> {
                     vec![$(Box::new(|v: &mut Value| json_bump(v, $k))),*]
+                }
+                fn proposed_cache() -> &'static proposed::Cache {
+                    static CACHE: proposed::Cache = proposed::Cache::new();
+                    if Self::N > 0 && CACHE.get::<Self>().is_none() {
+                        CACHE.set(&glue::SLOT);
+                    }
+                    &CACHE
                 }
                 fn subscribe_event_bus() {
                     static ONCE: std::sync::Once = std::sync::Once::new();
