@@ -10,7 +10,7 @@ timed (the best of `--runs` rebuilds after touching its source), for the dev and
 The annotated binary also reports how long `Hooks::new` takes to build its table of 1,000
 handlers at start-up.
 
-    python3 benches/build_cost.py [--runs 3] [--handlers 1000]
+    python3 benches/build_cost.py [--runs 3] [--handlers 1000] [--inventory]
 
 Writes the crates and a TSV of the results under $CARGO_TARGET_DIR/build-cost (default
 target/build-cost). No network: builds with --offline against the registry cache.
@@ -18,6 +18,7 @@ target/build-cost). No network: builds with --offline against the registry cache
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TYPES = 10
 
 
-def cargo_toml(name):
+def cargo_toml(name, backend):
+    features = ', default-features = false, features = ["inventory"]' if backend == "inventory" else ""
     return f"""[package]
 name = "{name}"
 version = "0.1.0"
@@ -35,7 +37,7 @@ edition = "2024"
 publish = false
 
 [dependencies]
-hooks = {{ path = "{ROOT}" }}
+hooks = {{ path = "{ROOT}"{features} }}
 
 [workspace]
 """
@@ -43,7 +45,7 @@ hooks = {{ path = "{ROOT}" }}
 
 def entity(t):
     return f"""
-#[derive(Debug, Clone, Default, Serialize, Deserialize, Entity)]
+#[derive(Debug, Clone, Default, Entity)]
 pub struct Contact{t} {{
     pub id: Option<i64>,
     pub name: String,
@@ -121,31 +123,40 @@ fn main() {
 
 
 def cargo(args, crate, target):
+    """Run cargo; return (wall seconds, CPU seconds of cargo and rustc, user + system)."""
     env = dict(os.environ, CARGO_TARGET_DIR=target)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(["cargo", *args, "--offline", "--quiet"], cwd=crate, env=env,
                           capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         sys.exit(f"build_cost.py: cargo {' '.join(args)} failed in {crate}:\n{proc.stderr}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--handlers", type=int, default=1000)
+    parser.add_argument("--inventory", action="store_true",
+                        help="also build the annotated crate with the inventory backend")
     args = parser.parse_args()
     n = args.handlers - args.handlers % TYPES
     base = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")),
                         "build-cost")
     target = os.path.join(base, "target")
     crates = {}
-    for name, annotated in [("annotated", True), ("plain", False)]:
+    variants = [("annotated", True, "linkme"), ("plain", False, "linkme")]
+    if args.inventory:
+        variants.append(("annotated_inventory", True, "inventory"))
+    for name, annotated, backend in variants:
         crate = os.path.join(base, name)
         os.makedirs(os.path.join(crate, "src"), exist_ok=True)
         with open(os.path.join(crate, "Cargo.toml"), "w") as f:
-            f.write(cargo_toml(name))
+            f.write(cargo_toml(name, backend))
         shutil.copy(os.path.join(ROOT, "Cargo.lock"), os.path.join(crate, "Cargo.lock"))
         with open(os.path.join(crate, "src", "main.rs"), "w") as f:
             f.write(source(n, annotated))
@@ -156,10 +167,12 @@ def main():
         flag = ["--release"] if profile == "release" else []
         for name, crate in crates.items():
             cargo(["build", *flag], crate, target)  # dependencies, once
-            times = []
+            times, cpus = [], []
             for _ in range(args.runs):
                 os.utime(os.path.join(crate, "src", "main.rs"))
-                times.append(cargo(["build", *flag], crate, target))
+                wall, cpu = cargo(["build", *flag], crate, target)
+                times.append(wall)
+                cpus.append(cpu)
             exe = os.path.join(target, "release" if profile == "release" else "debug", name)
             size = os.path.getsize(exe)
             stripped = exe + ".stripped"
@@ -167,23 +180,24 @@ def main():
             stripped_size = os.path.getsize(stripped)
             run = subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()
             startup = run[run.index("table_build_us") + 1] if "table_build_us" in run else "-"
-            rows.append((profile, name, min(times), size, stripped_size, startup))
-            print(f"{profile:<8} {name:<10} build {min(times):6.2f} s (best of {args.runs}: "
-                  f"{', '.join(f'{t:.2f}' for t in times)})  binary {size / 1e6:6.2f} MB  "
-                  f"stripped {stripped_size / 1e6:6.2f} MB  table build {startup} us",
-                  flush=True)
+            rows.append((profile, name, min(times), size, stripped_size, startup, min(cpus)))
+            print(f"{profile:<8} {name:<20} build {min(times):6.2f} s wall, {min(cpus):6.2f} s CPU "
+                  f"(best of {args.runs}; wall {', '.join(f'{t:.2f}' for t in times)})  "
+                  f"binary {size / 1e6:6.2f} MB  stripped {stripped_size / 1e6:6.2f} MB  "
+                  f"table build {startup} us", flush=True)
 
     tsv = os.path.join(base, "build_cost.tsv")
     with open(tsv, "w") as f:
-        f.write("profile\tcrate\tbuild_s\tbinary_bytes\tstripped_bytes\ttable_build_us\n")
+        f.write("profile\tcrate\tbuild_s\tbinary_bytes\tstripped_bytes\ttable_build_us\tcpu_s\n")
         for r in rows:
-            f.write(f"{r[0]}\t{r[1]}\t{r[2]:.3f}\t{r[3]}\t{r[4]}\t{r[5]}\n")
+            f.write(f"{r[0]}\t{r[1]}\t{r[2]:.3f}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]:.3f}\n")
     print(f"\n{n} handlers; ratios annotated / plain:")
     for profile in ["dev", "release"]:
-        a = next(r for r in rows if r[0] == profile and r[1] == "annotated")
         p = next(r for r in rows if r[0] == profile and r[1] == "plain")
-        print(f"  {profile:<8} build time {a[2] / p[2]:.2f}x   binary {a[3] / p[3]:.2f}x   "
-              f"stripped {a[4] / p[4]:.2f}x")
+        for a in [r for r in rows if r[0] == profile and r[1].startswith("annotated")]:
+            print(f"  {profile:<8} {a[1]:<20} build time {a[2] / p[2]:.2f}x wall, "
+                  f"{a[6] / p[6]:.2f}x CPU   "
+                  f"binary {a[3] / p[3]:.2f}x   stripped {a[4] / p[4]:.2f}x")
     print(f"(written to {tsv})")
 
 

@@ -12,6 +12,7 @@ Whatever is missing is left out. Prints Markdown; writes the plot to benches/cos
 """
 
 import argparse
+import html
 import json
 import math
 import os
@@ -23,11 +24,12 @@ MODE_TITLES = {
     "async_call": "sync handlers, async call",
     "async_handlers": "async handlers",
 }
-DESIGNS = ["default", "direct", "hooks", "vec_dyn", "map_json", "event_bus"]
+DESIGNS = ["default", "direct", "hooks", "proposed", "vec_dyn", "map_json", "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
     "hooks": "hooks (this crate)",
+    "proposed": "hooks, proposed fix (model)",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -36,6 +38,7 @@ COLORS = {
     "default": "#7f7f7f",
     "direct": "#2ca02c",
     "hooks": "#d62728",
+    "proposed": "#d62728",
     "vec_dyn": "#1f77b4",
     "map_json": "#9467bd",
     "event_bus": "#ff7f0e",
@@ -159,9 +162,12 @@ def targets(ns, ir, table_us, build):
             p = build.get((profile, "plain"))
             if a and p:
                 r = a["build_s"] / p["build_s"]
+                text = f"wall {a['build_s']:.1f} s vs {p['build_s']:.1f} s ({r:.2f}×)"
+                if a.get("cpu_s") and p.get("cpu_s"):
+                    rc = a["cpu_s"] / p["cpu_s"]
+                    text += f"; CPU {a['cpu_s']:.1f} s vs {p['cpu_s']:.1f} s ({rc:.2f}×)"
                 rows.append((f"1,000 handlers compile ≤ 1.5× 1,000 plain fns ({profile})",
-                             f"{a['build_s']:.1f} s vs {p['build_s']:.1f} s ({r:.2f}×)",
-                             verdict(r <= 1.5)))
+                             text, verdict(r <= 1.5)))
     if table_us is not None:
         rows.append(("10,000 registrations build a table in < 1 ms", f"{table_us / 1000:.2f} ms",
                      verdict(table_us < 1000)))
@@ -172,10 +178,10 @@ def targets(ns, ir, table_us, build):
 
 def svg_plot(ns, ir, path):
     """Two rows (ns, instructions) by three columns (modes); log y axis; one line per design."""
-    pw, ph, ml, mr, mt, mb = 300, 220, 60, 15, 30, 40
+    pw, ph, ml, mr, mt, mb = 300, 220, 60, 55, 30, 40
     rows = [(ns, "ns per call"), (ir, "instructions per call")]
     rows = [(d, t) for d, t in rows if d]
-    width, height = ml + 3 * (pw + mr) + 170, 20 + len(rows) * (ph + mt + mb)
+    width, height = ml + 3 * (pw + mr) + 200, 20 + len(rows) * (ph + mt + mb)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>']
@@ -216,16 +222,18 @@ def svg_plot(ns, ir, path):
                     continue
                 color = COLORS[design]
                 width_px = 2.5 if design == "hooks" else 1.5
-                out.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width_px}" points="'
+                dash = ' stroke-dasharray="5,3"' if design == "proposed" else ""
+                out.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width_px}"{dash} points="'
                            + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
                 for x, y in pts:
                     out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>')
     lx = ml + 3 * (pw + mr) + 10
     for i, design in enumerate(DESIGNS):
         y = 20 + mt + 10 + i * 18
+        dash = ' stroke-dasharray="5,3"' if design == "proposed" else ""
         out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{y}" y2="{y}" stroke="{COLORS[design]}" '
-                   f'stroke-width="{2.5 if design == "hooks" else 1.5}"/>')
-        out.append(f'<text x="{lx + 26}" y="{y + 4}">{DESIGN_TITLES[design]}</text>')
+                   f'stroke-width="{2.5 if design == "hooks" else 1.5}"{dash}/>')
+        out.append(f'<text x="{lx + 26}" y="{y + 4}">{html.escape(DESIGN_TITLES[design])}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
@@ -248,13 +256,36 @@ def main():
         with open(path) as f:
             next(f)
             for line in f:
-                profile, crate, secs, size, stripped, startup = line.rstrip("\n").split("\t")
+                profile, crate, secs, size, stripped, startup, *cpu = line.rstrip("\n").split("\t")
                 build[(profile, crate)] = {"build_s": float(secs), "size": int(size),
-                                           "stripped": int(stripped), "startup_us": startup}
+                                           "stripped": int(stripped), "startup_us": startup,
+                                           "cpu_s": float(cpu[0]) if cpu else None}
     if ns:
         print(table(ns, "ns", "Time (criterion median)"))
     if ir:
         print(table(ir, "instructions", "Instructions (callgrind)"))
+    startup = []
+    for group, name in [("table_build", "1000"), ("table_build", "10000"),
+                        ("table_sort", "current/10000"), ("table_sort", "bucketed/10000")]:
+        path = os.path.join(target, "criterion", group, *name.split("/"), "new", "estimates.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                startup.append((f"{group}/{name}", json.load(f)["median"]["point_estimate"]))
+    if startup:
+        print("#### Start-up (criterion median)\n")
+        print("| benchmark | time |\n|---|---:|")
+        for name, v in startup:
+            print(f"| {name} | {v / 1e6:.2f} ms |")
+        print()
+    if build:
+        print("#### Build (best of the runs)\n")
+        print("| profile | crate | build (wall) | build (CPU) | binary | stripped | table build at start |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for (profile, crate), b in build.items():
+            cpu = f"{b['cpu_s']:.2f} s" if b.get("cpu_s") is not None else "–"
+            print(f"| {profile} | {crate} | {b['build_s']:.2f} s | {cpu} | {b['size'] / 1e6:.2f} MB | "
+                  f"{b['stripped'] / 1e6:.2f} MB | {b['startup_us']} µs |")
+        print()
     print("#### Targets\n")
     print(targets(ns, ir, table_us, build))
     if ns or ir:
