@@ -8,7 +8,8 @@ Reads what the benches left in $CARGO_TARGET_DIR (default: target):
   icount.tsv                                         benches/callgrind.sh
   build-cost/build_cost.tsv                          benches/build_cost.py
 Whatever is missing is left out. Prints Markdown; writes the plot to benches/cost_vs_n.svg
-(or --svg PATH). No third-party Python packages.
+(or --svg PATH); with --update BENCHMARKS.md, rewrites that file's generated sections. No
+third-party Python packages.
 """
 
 import argparse
@@ -24,12 +25,14 @@ MODE_TITLES = {
     "async_call": "sync handlers, async call",
     "async_handlers": "async handlers",
 }
-DESIGNS = ["default", "direct", "hooks", "proposed", "vec_dyn", "map_json", "event_bus"]
+DESIGNS = ["default", "direct", "hooks", "proposed", "proposed_inline", "vec_dyn", "map_json",
+           "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
     "hooks": "hooks (this crate)",
     "proposed": "hooks, proposed fix (model)",
+    "proposed_inline": "model, handler inlined in adapter",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -39,6 +42,7 @@ COLORS = {
     "direct": "#2ca02c",
     "hooks": "#d62728",
     "proposed": "#d62728",
+    "proposed_inline": "#8c564b",
     "vec_dyn": "#1f77b4",
     "map_json": "#9467bd",
     "event_bus": "#ff7f0e",
@@ -222,7 +226,7 @@ def svg_plot(ns, ir, path):
                     continue
                 color = COLORS[design]
                 width_px = 2.5 if design == "hooks" else 1.5
-                dash = ' stroke-dasharray="5,3"' if design == "proposed" else ""
+                dash = ' stroke-dasharray="5,3"' if design.startswith("proposed") else ""
                 out.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width_px}"{dash} points="'
                            + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
                 for x, y in pts:
@@ -230,7 +234,7 @@ def svg_plot(ns, ir, path):
     lx = ml + 3 * (pw + mr) + 10
     for i, design in enumerate(DESIGNS):
         y = 20 + mt + 10 + i * 18
-        dash = ' stroke-dasharray="5,3"' if design == "proposed" else ""
+        dash = ' stroke-dasharray="5,3"' if design.startswith("proposed") else ""
         out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{y}" y2="{y}" stroke="{COLORS[design]}" '
                    f'stroke-width="{2.5 if design == "hooks" else 1.5}"{dash}/>')
         out.append(f'<text x="{lx + 26}" y="{y + 4}">{html.escape(DESIGN_TITLES[design])}</text>')
@@ -242,6 +246,9 @@ def svg_plot(ns, ir, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--svg", default=os.path.join(ROOT, "benches", "cost_vs_n.svg"))
+    parser.add_argument("--update", metavar="MARKDOWN",
+                        help="also replace the generated sections of this file (BENCHMARKS.md), "
+                             "between <!-- report:NAME --> and <!-- /report:NAME --> markers")
     args = parser.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     ns, ir = load_criterion(target), load_icount(target)
@@ -260,10 +267,14 @@ def main():
                 build[(profile, crate)] = {"build_s": float(secs), "size": int(size),
                                            "stripped": int(stripped), "startup_us": startup,
                                            "cpu_s": float(cpu[0]) if cpu else None}
+    sections = {}
+    dispatch = []
     if ns:
-        print(table(ns, "ns", "Time (criterion median)"))
+        dispatch.append(table(ns, "ns", "Time (criterion median)"))
     if ir:
-        print(table(ir, "instructions", "Instructions (callgrind)"))
+        dispatch.append(table(ir, "instructions", "Instructions (callgrind)"))
+    sections["dispatch"] = "\n".join(dispatch)
+    print(sections["dispatch"])
     startup = []
     for group, name in [("table_build", "1000"), ("table_build", "10000"),
                         ("table_sort", "current/10000"), ("table_sort", "bucketed/10000")]:
@@ -271,26 +282,50 @@ def main():
         if os.path.exists(path):
             with open(path) as f:
                 startup.append((f"{group}/{name}", json.load(f)["median"]["point_estimate"]))
+    lines = []
     if startup:
-        print("#### Start-up (criterion median)\n")
-        print("| benchmark | time |\n|---|---:|")
+        lines.append("#### Start-up (criterion median)\n")
+        lines.append("| benchmark | time |\n|---|---:|")
         for name, v in startup:
-            print(f"| {name} | {v / 1e6:.2f} ms |")
-        print()
+            lines.append(f"| {name} | {v / 1e6:.2f} ms |")
+        lines.append("")
     if build:
-        print("#### Build (best of the runs)\n")
-        print("| profile | crate | build (wall) | build (CPU) | binary | stripped | table build at start |")
-        print("|---|---|---:|---:|---:|---:|---:|")
+        lines.append("#### Build (best of the runs)\n")
+        lines.append("| profile | crate | build (wall) | build (CPU) | binary | stripped | "
+                     "table build at start |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
         for (profile, crate), b in build.items():
             cpu = f"{b['cpu_s']:.2f} s" if b.get("cpu_s") is not None else "–"
-            print(f"| {profile} | {crate} | {b['build_s']:.2f} s | {cpu} | {b['size'] / 1e6:.2f} MB | "
-                  f"{b['stripped'] / 1e6:.2f} MB | {b['startup_us']} µs |")
-        print()
+            lines.append(f"| {profile} | {crate} | {b['build_s']:.2f} s | {cpu} | "
+                         f"{b['size'] / 1e6:.2f} MB | {b['stripped'] / 1e6:.2f} MB | "
+                         f"{b['startup_us']} µs |")
+        lines.append("")
+    sections["startup"] = "\n".join(lines)
+    print(sections["startup"])
     print("#### Targets\n")
     print(targets(ns, ir, table_us, build))
     if ns or ir:
         svg_plot(ns, ir, args.svg)
         print(f"\n(plot written to {os.path.relpath(args.svg, ROOT)})")
+    if args.update:
+        update(args.update, sections)
+
+
+def update(path, sections):
+    """Replace each generated section of the Markdown file at `path`."""
+    with open(path) as f:
+        text = f.read()
+    for name, body in sections.items():
+        begin, end = f"<!-- report:{name} -->", f"<!-- /report:{name} -->"
+        if begin not in text or end not in text:
+            continue
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        body = body.replace("#### ", "### ")
+        text = f"{head}{begin}\n{body.strip()}\n{end}{tail}"
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"(updated {path})")
 
 
 if __name__ == "__main__":

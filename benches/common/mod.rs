@@ -87,6 +87,8 @@ pub trait SyncBench: Bench {
     fn subscribe_event_bus();
     /// The slot cache of the [`proposed`] dispatcher model, filled on first use.
     fn proposed_cache() -> &'static proposed::Cache;
+    /// The same with the handlers' bodies inlined into their adapters.
+    fn proposed_inline_cache() -> &'static proposed::Cache;
 }
 
 /// An entity with N async `#[before_create]` handlers.
@@ -198,6 +200,10 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     let cache = E::proposed_cache();
     let mut pctx = proposed::Ctx::default();
     v.visit("proposed", |e: E| {
+        proposed::run_sync(cache.get::<E>(), &mut pctx, e, E::store)
+    });
+    let cache = E::proposed_inline_cache();
+    v.visit("proposed_inline", |e: E| {
         proposed::run_sync(cache.get::<E>(), &mut pctx, e, E::store)
     });
     E::subscribe_event_bus();
@@ -342,6 +348,40 @@ macro_rules! bench_sync {
                     before: &[$(($h as proposed::Adapter<$ty>, &stringify!($h))),*],
                     after: &[],
                 };
+
+                /// The same adapters with the handler's body inlined, as LLVM does for a small
+                /// handler that is not `#[inline(never)]`.
+                pub mod inlined {
+                    use super::*;
+
+                    $(
+                        pub fn $h(
+                            input: &mut $ty,
+                            _ctx: &proposed::Ctx,
+                            out: &mut Option<Result<$ty, HookError>>,
+                        ) -> bool {
+                            match bump(input, $k) {
+                                Ok(()) => true,
+                                Err(e) => proposed::reject(out, e),
+                            }
+                        }
+                    )*
+
+                    pub static SLOT: proposed::Slot<$ty> = proposed::Slot {
+                        operation: "data.create",
+                        asset: $table,
+                        before: &[$(($h as proposed::Adapter<$ty>, &stringify!($h))),*],
+                        after: &[],
+                    };
+                }
+            }
+
+            /// The handlers' body, inlinable.
+            #[inline(always)]
+            #[allow(dead_code)]
+            fn bump(e: &mut $ty, k: u64) -> Result<(), HookError> {
+                e.score = e.score.wrapping_mul(31).wrapping_add(k);
+                Ok(())
             }
 
             impl SyncBench for $ty {
@@ -360,6 +400,13 @@ macro_rules! bench_sync {
                     static CACHE: proposed::Cache = proposed::Cache::new();
                     if Self::N > 0 && CACHE.get::<Self>().is_none() {
                         CACHE.set(&glue::SLOT);
+                    }
+                    &CACHE
+                }
+                fn proposed_inline_cache() -> &'static proposed::Cache {
+                    static CACHE: proposed::Cache = proposed::Cache::new();
+                    if Self::N > 0 && CACHE.get::<Self>().is_none() {
+                        CACHE.set(&glue::inlined::SLOT);
                     }
                     &CACHE
                 }
