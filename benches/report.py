@@ -277,7 +277,8 @@ def main():
     print(sections["dispatch"])
     startup = []
     for group, name in [("table_build", "1000"), ("table_build", "10000"),
-                        ("table_sort", "current/10000"), ("table_sort", "bucketed/10000")]:
+                        ("table_sort", "current/10000"), ("table_sort", "bucketed/10000"),
+                        ("table_sort", "precomputed_key/10000")]:
         path = os.path.join(target, "criterion", group, *name.split("/"), "new", "estimates.json")
         if os.path.exists(path):
             with open(path) as f:

@@ -13,7 +13,9 @@
 //! table does it today (`current`: one comparison sort of `&Registration`s on (operation, asset,
 //! phase, priority, id), string compares through a pointer each time) and as proposed in
 //! BENCHMARKS.md (`bucketed`: group by (operation, asset) in one hashing pass, sort the distinct
-//! slots, then sort each small bucket by (phase, priority, id)).
+//! slots, then sort each small bucket by (phase, priority, id); `precomputed_key`: with a slot key
+//! that the attribute would compute at compile time, sort integers and compare strings only to
+//! order the distinct slots and to break (priority) ties by id).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -142,6 +144,53 @@ fn sort_bucketed(regs: &[&'static Registration]) -> Vec<&'static Registration> {
     out
 }
 
+/// What the attribute could compute at compile time: a hash of (operation, asset), as a `const fn`
+/// would (FNV-1a over both strings with a separator).
+const fn slot_key(operation: &str, asset: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let (a, b) = (operation.as_bytes(), asset.as_bytes());
+    let mut i = 0;
+    while i < a.len() {
+        h = (h ^ a[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+    let mut i = 0;
+    while i < b.len() {
+        h = (h ^ b[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// The sort with a compile-time slot key next to each registration: sort by (key, phase,
+/// priority, id) on integers first, then put the slots in name order (one string sort over the
+/// distinct slots). Same order as today unless two slots' keys collide, which a real table would
+/// check for while putting the slots in order.
+fn sort_precomputed(keyed: &[(u64, &'static Registration)]) -> Vec<&'static Registration> {
+    let mut keyed = keyed.to_vec();
+    keyed.sort_unstable_by(|(ka, a), (kb, b)| {
+        (ka, a.phase, a.priority)
+            .cmp(&(kb, b.phase, b.priority))
+            .then_with(|| a.id.cmp(b.id))
+    });
+    let mut slots: Vec<(&str, &str, usize, usize)> = Vec::new();
+    let mut start = 0;
+    while start < keyed.len() {
+        let key = keyed[start].0;
+        let end = start + keyed[start..].iter().take_while(|(k, _)| *k == key).count();
+        let r = keyed[start].1;
+        slots.push((r.operation, r.asset, start, end));
+        start = end;
+    }
+    slots.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut out = Vec::with_capacity(keyed.len());
+    for (_, _, start, end) in slots {
+        out.extend(keyed[start..end].iter().map(|(_, r)| *r));
+    }
+    out
+}
+
 fn sort(c: &mut Criterion) {
     let mut group = c.benchmark_group("table_sort");
     let regs = registrations(10_000);
@@ -150,11 +199,23 @@ fn sort(c: &mut Criterion) {
         .zip(sort_bucketed(&regs).iter())
         .all(|(a, b)| std::ptr::eq(*a, *b));
     assert!(same, "the bucketed sort must give the table's order");
+    let keyed: Vec<(u64, &'static Registration)> = regs
+        .iter()
+        .map(|r| (slot_key(r.operation, r.asset), *r))
+        .collect();
+    let same = sort_current(&regs)
+        .iter()
+        .zip(sort_precomputed(&keyed).iter())
+        .all(|(a, b)| std::ptr::eq(*a, *b));
+    assert!(same, "the precomputed-key sort must give the table's order");
     group.bench_function(BenchmarkId::new("current", 10_000), |b| {
         b.iter(|| sort_current(black_box(&regs)))
     });
     group.bench_function(BenchmarkId::new("bucketed", 10_000), |b| {
         b.iter(|| sort_bucketed(black_box(&regs)))
+    });
+    group.bench_function(BenchmarkId::new("precomputed_key", 10_000), |b| {
+        b.iter(|| sort_precomputed(black_box(&keyed)))
     });
     group.finish();
 }
