@@ -13,7 +13,11 @@
 //!    sync/async tag to match per handler;
 //! 4. the context records the running handler with one pointer store;
 //! 5. on an async call, the future of a call with no handlers is the default's own future (one
-//!    enum tag around it), and sync handlers run without await points.
+//!    enum tag around it), and sync handlers run without await points (the model runs them when
+//!    the future is made; the real change must wait for the first poll, as an `async fn` does).
+//!
+//! Once `hooks-core` has the changes, delete this module and the `proposed*` designs: the
+//! `hooks` rows then measure the real thing.
 
 use std::future::Future;
 use std::pin::Pin;
