@@ -99,6 +99,8 @@ pub trait AsyncBench: Bench {
     fn vec_registry() -> Vec<AsyncDynHandler<Self>>;
     /// The same N handlers written against JSON.
     fn json_handlers() -> Vec<AsyncJsonHandler>;
+    /// The N handlers as adapters of the [`proposed`] shape (inline futures, no `Box`).
+    fn proposed_slot() -> &'static [(proposed::AsyncAdapter<Self>, &'static &'static str)];
 }
 
 /// The handlers' work on the JSON form: the same multiply-add on `score`.
@@ -286,6 +288,16 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("map_json", |e: E| {
         block_on(async { json_dispatch_async(&json, e).await?.store() })
     });
+    let slot = E::proposed_slot();
+    let mut pctx = proposed::Ctx::default();
+    v.visit("proposed", |e: E| {
+        block_on(proposed::run_async_handlers(
+            slot,
+            &mut pctx,
+            e,
+            |e| async move { e.store() },
+        ))
+    });
 }
 
 /// An entity type with sync handlers `$h` (each adding its `$k`).
@@ -455,6 +467,12 @@ macro_rules! bench_async {
                     pub fn boxed(e: &mut $ty) -> BoxFuture<'_, Result<(), HookError>> {
                         Box::pin(run(e))
                     }
+
+                    pub fn inline(
+                        e: &mut $ty,
+                    ) -> proposed::InlineFuture<'_, Result<(), HookError>, 64> {
+                        proposed::InlineFuture::new(run(e))
+                    }
                 }
             )*
 
@@ -481,6 +499,10 @@ macro_rules! bench_async {
                 }
                 fn json_handlers() -> Vec<AsyncJsonHandler> {
                     vec![$(async_json(|v| Box::pin(async move { json_bump(v, $k) }))),*]
+                }
+                fn proposed_slot()
+                    -> &'static [(proposed::AsyncAdapter<Self>, &'static &'static str)] {
+                    &[$(($h::inline as proposed::AsyncAdapter<Self>, &stringify!($h))),*]
                 }
             }
         }

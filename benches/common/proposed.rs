@@ -15,6 +15,7 @@
 //! 5. on an async call, the future of a call with no handlers is the default's own future (one
 //!    enum tag around it), and sync handlers run without await points (the model runs them when
 //!    the future is made; the real change must wait for the first poll, as an `async fn` does).
+//! 6. an async handler's adapter returns its future stored inline ([`InlineFuture`]), not boxed.
 //!
 //! Once `hooks-core` has the changes, delete this module and the `proposed*` designs: the
 //! `hooks` rows then measure the real thing.
@@ -190,4 +191,106 @@ impl<A: Future, B: Future<Output = A::Output>> Future for Either<A, B> {
             }
         }
     }
+}
+
+/// Finding 5 of BENCHMARKS.md: an async handler's future stored inline in a fixed, aligned buffer
+/// instead of a `Box`, so an async handler costs no allocation. The adapter builds it; a future
+/// larger than the buffer fails to compile (the real change would fall back to `Box` there).
+pub struct InlineFuture<'a, T, const N: usize> {
+    buf: Buffer<N>,
+    poll: unsafe fn(*mut u8, &mut TaskContext<'_>) -> Poll<T>,
+    drop: unsafe fn(*mut u8),
+    _borrow: std::marker::PhantomData<&'a mut ()>,
+    _pinned: std::marker::PhantomPinned,
+}
+
+/// The storage of an [`InlineFuture`], aligned for any future the benches make.
+#[repr(C, align(16))]
+struct Buffer<const N: usize>(std::mem::MaybeUninit<[u8; N]>);
+
+impl<'a, T, const N: usize> InlineFuture<'a, T, N> {
+    /// Store `fut` inline.
+    #[inline(always)]
+    pub fn new<F: Future<Output = T> + 'a>(fut: F) -> Self {
+        const {
+            assert!(
+                std::mem::size_of::<F>() <= N,
+                "the future is larger than the buffer"
+            );
+            assert!(
+                std::mem::align_of::<F>() <= 16,
+                "the future needs a larger alignment"
+            );
+        }
+        /// # Safety
+        /// `p` points at a pinned, live `F`.
+        unsafe fn poll<F: Future>(p: *mut u8, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+            // SAFETY: the caller's contract.
+            unsafe { Pin::new_unchecked(&mut *p.cast::<F>()).poll(cx) }
+        }
+        /// # Safety
+        /// `p` points at a live `F`, dropped once.
+        unsafe fn drop<F>(p: *mut u8) {
+            // SAFETY: the caller's contract.
+            unsafe { std::ptr::drop_in_place(p.cast::<F>()) }
+        }
+        let mut buf = Buffer(std::mem::MaybeUninit::uninit());
+        // SAFETY: the buffer is large and aligned enough for `F` (checked above).
+        unsafe { buf.0.as_mut_ptr().cast::<F>().write(fut) };
+        InlineFuture {
+            buf,
+            poll: poll::<F>,
+            drop: drop::<F>,
+            _borrow: std::marker::PhantomData,
+            _pinned: std::marker::PhantomPinned,
+        }
+    }
+}
+
+impl<T, const N: usize> Future for InlineFuture<'_, T, N> {
+    type Output = T;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<T> {
+        // SAFETY: `self` is pinned and `!Unpin`, so the future in the buffer stays where it is;
+        // it was written by `new` and is dropped only by `Drop`.
+        unsafe {
+            let this = self.get_unchecked_mut();
+            (this.poll)(this.buf.0.as_mut_ptr().cast::<u8>(), cx)
+        }
+    }
+}
+
+impl<T, const N: usize> Drop for InlineFuture<'_, T, N> {
+    fn drop(&mut self) {
+        // SAFETY: the buffer holds the live future written by `new`, dropped here only.
+        unsafe { (self.drop)(self.buf.0.as_mut_ptr().cast::<u8>()) }
+    }
+}
+
+/// An async before handler's adapter in the proposed shape: no `Box`.
+pub type AsyncAdapter<E> = for<'a> fn(&'a mut E) -> InlineFuture<'a, Result<(), HookError>, 64>;
+
+/// Proposed `run` for a slot of async before handlers: await each one's inline future.
+#[inline(always)]
+pub async fn run_async_handlers<E, F, Fut>(
+    before: &'static [(AsyncAdapter<E>, &'static &'static str)],
+    ctx: &mut Ctx,
+    mut input: E,
+    default: F,
+) -> Result<E, HookError>
+where
+    F: FnOnce(E) -> Fut,
+    Fut: Future<Output = Result<E, HookError>>,
+{
+    if before.is_empty() {
+        return default(input).await;
+    }
+    ctx.begin("data.create", "");
+    for (f, reg) in before {
+        ctx.current = Some(reg);
+        f(&mut input).await?;
+    }
+    ctx.current = None;
+    default(input).await
 }
