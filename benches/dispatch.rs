@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
-use hooks::{HookError, Hooks};
+use hooks::HookError;
 
 mod common;
 

@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use hooks::{HookError, Hooks};
+use hooks::HookError;
 
 mod common;
 
