@@ -26,7 +26,7 @@ use crate::event::{Flow, Operation};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
-use crate::policy::{self, AfterFailure, Failure, Policy};
+use crate::policy::{self, AfterFailure, Failure, HandlerCode, Policy};
 use crate::registration::{BoxFuture, Registration, WildAsync, WildSync};
 use crate::stats::{History, Step, Trace};
 use crate::table::{AfterFn, BeforeFn, Slot, Table};
@@ -369,6 +369,7 @@ impl Hooks {
 
     /// A before handler's run: `None` to go on, or the call's result when it answered, rejected
     /// or failed (fail closed).
+    #[inline]
     fn before_step<O>(
         &self,
         reg: &'static Registration,
@@ -393,6 +394,7 @@ impl Hooks {
 
     /// An after handler's run: an `Err` it returned replaces the result; a failure is logged and
     /// counted and, with [`AfterFailure::Fail`], replaces it too.
+    #[inline]
     fn after_step<O>(
         &self,
         kind: CallKind,
@@ -426,6 +428,7 @@ impl Hooks {
     }
 
     /// A background handler was queued, or refused: the refusal becomes the call's result.
+    #[inline]
     fn queued<O>(
         &self,
         reg: &'static Registration,
@@ -562,7 +565,7 @@ impl Hooks {
         named: Option<String>,
         input: Op::Input,
         default: F,
-    ) -> Dispatch<Fut, impl Future<Output = Result<Op::Output, HookError>>>
+    ) -> Dispatch<Fut, Pin<Box<impl Future<Output = Result<Op::Output, HookError>>>>>
     where
         Op: Operation,
         F: FnOnce(Op::Input) -> Fut,
@@ -570,7 +573,12 @@ impl Hooks {
     {
         match slot {
             None => Dispatch::Direct(default(input)),
-            Some(slot) => Dispatch::Hooked(self.run_slot(ctx, kind, slot, named, input, default)),
+            // Boxed, so that the common case (no handlers) stays as small as the default's own
+            // future: the flow's state machine is large, and every move of the call's future
+            // would copy it.
+            Some(slot) => Dispatch::Hooked(Box::pin(
+                self.run_slot(ctx, kind, slot, named, input, default),
+            )),
         }
     }
 
@@ -681,6 +689,7 @@ impl Hooks {
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
         let policy = &self.inner.policy;
+        let _code = HandlerCode::enter();
         for h in slot.before.iter() {
             if !h.reg.runs_for(ctx) {
                 continue;
@@ -718,11 +727,17 @@ impl Hooks {
             ctx.enter(h.reg);
             let ctx: &Context = ctx;
             let step = match h.f {
-                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(input, ctx)),
+                BeforeFn::Sync(f) => {
+                    let _code = HandlerCode::enter();
+                    policy.call_sync(h.reg, || f(input, ctx))
+                }
                 BeforeFn::Async(f) => policy.call_async(h.reg, f(input, ctx)).await,
-                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
-                    wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
-                }),
+                BeforeFn::WildSync(f) => {
+                    let _code = HandlerCode::enter();
+                    policy.call_sync(h.reg, || {
+                        wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
+                    })
+                }
                 BeforeFn::WildAsync(f) => {
                     let records = Op::input_records(input);
                     let fut = Box::pin(async move {
@@ -748,6 +763,7 @@ impl Hooks {
         result: &mut Result<Op::Output, HookError>,
     ) {
         let policy = &self.inner.policy;
+        let _code = HandlerCode::enter();
         for h in slot.after.iter() {
             if !h.reg.runs_after(ctx, result) {
                 continue;
@@ -784,12 +800,18 @@ impl Hooks {
             ctx.enter(h.reg);
             let ctx: &Context = ctx;
             let step = match h.f {
-                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx)),
+                AfterFn::Sync(f) => {
+                    let _code = HandlerCode::enter();
+                    policy.call_sync(h.reg, || f(result, ctx))
+                }
                 AfterFn::Async(f) => policy.call_async(h.reg, f(result, ctx)).await,
-                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match &mut *result {
-                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
-                    Err(_) => Ok(()),
-                }),
+                AfterFn::WildSync(f) => {
+                    let _code = HandlerCode::enter();
+                    policy.call_sync(h.reg, || match &mut *result {
+                        Ok(out) => wild_sync(Op::output_records(out), f, ctx),
+                        Err(_) => Ok(()),
+                    })
+                }
                 AfterFn::WildAsync(f) => {
                     let fut = Box::pin(async {
                         match &mut *result {

@@ -17,8 +17,17 @@ use std::fmt;
 /// assert_eq!(e.code(), "rejected");
 /// assert_eq!(e.message(), "email is required");
 /// ```
+///
+/// A `HookError` is one pointer wide (its parts live in a box), so `Result<T, HookError>` stays
+/// small and handlers that succeed pay nothing for the error they did not return.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct HookError {
+    inner: Box<Parts>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+struct Parts {
     status: u16,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
@@ -38,9 +47,11 @@ impl HookError {
             500
         };
         HookError {
-            status,
-            code: code.into(),
-            message: message.into(),
+            inner: Box::new(Parts {
+                status,
+                code: code.into(),
+                message: message.into(),
+            }),
         }
     }
 
@@ -86,17 +97,17 @@ impl HookError {
 
     /// The HTTP-like status, always within `100..=599`.
     pub fn status(&self) -> u16 {
-        self.status
+        self.inner.status
     }
 
     /// The machine-readable code, such as `rejected` or `not_found`.
     pub fn code(&self) -> &str {
-        &self.code
+        &self.inner.code
     }
 
     /// The human-readable message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 }
 
@@ -105,14 +116,16 @@ impl fmt::Debug for HookError {
         write!(
             f,
             "HookError({} {}: {})",
-            self.status, self.code, self.message
+            self.status(),
+            self.code(),
+            self.message()
         )
     }
 }
 
 impl fmt::Display for HookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} {})", self.message, self.status, self.code)
+        write!(f, "{} ({} {})", self.message(), self.status(), self.code())
     }
 }
 
@@ -172,6 +185,27 @@ mod tests {
         assert_eq!(HookError::new(42, "x", "y").status(), 500);
         assert_eq!(HookError::new(600, "x", "y").status(), 500);
         assert_eq!(HookError::new(418, "teapot", "y").status(), 418);
+    }
+
+    #[test]
+    fn an_error_is_one_pointer_wide() {
+        assert_eq!(
+            std::mem::size_of::<HookError>(),
+            std::mem::size_of::<usize>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Result<(), HookError>>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn an_error_serializes_as_status_code_and_message() {
+        let json = serde_json::to_value(HookError::new(409, "dup", "already there")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"status": 409, "code": "dup", "message": "already there"})
+        );
     }
 
     #[test]

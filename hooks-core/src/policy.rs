@@ -117,18 +117,19 @@ pub(crate) fn handler_depth() -> u32 {
     HANDLER_DEPTH.with(Cell::get)
 }
 
-/// Marks the current thread as running handler code until dropped (panics included).
-struct DepthGuard;
+/// Marks the current thread as running handler code until dropped (panics included). Hold it
+/// around sync handler calls only: never across an `.await`.
+pub(crate) struct HandlerCode;
 
-impl DepthGuard {
+impl HandlerCode {
     #[inline]
-    fn enter() -> Self {
+    pub(crate) fn enter() -> Self {
         HANDLER_DEPTH.with(|d| d.set(d.get() + 1));
-        DepthGuard
+        HandlerCode
     }
 }
 
-impl Drop for DepthGuard {
+impl Drop for HandlerCode {
     #[inline]
     fn drop(&mut self) {
         HANDLER_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
@@ -153,7 +154,18 @@ impl Default for Policy {
     }
 }
 
-fn span(reg: &Registration) -> tracing::Span {
+/// The handler's span, or none at all (not even a disabled one) when no subscriber wants debug
+/// spans: one atomic load on the hot path.
+#[inline]
+fn span(reg: &Registration) -> Option<tracing::Span> {
+    if !tracing::level_enabled!(tracing::Level::DEBUG) {
+        return None;
+    }
+    Some(span_of(reg))
+}
+
+#[cold]
+fn span_of(reg: &Registration) -> tracing::Span {
     tracing::debug_span!(
         "hook",
         handler = reg.id,
@@ -164,10 +176,12 @@ fn span(reg: &Registration) -> tracing::Span {
 }
 
 impl Policy {
+    #[inline]
     fn start(&self) -> Option<Instant> {
         (self.history == History::Timed).then(Instant::now)
     }
 
+    #[inline]
     fn record(&self, reg: &Registration, outcome: Outcome, start: Option<Instant>) {
         if self.history != History::Off {
             reg.state.record(outcome, start.map(|s| s.elapsed()));
@@ -175,6 +189,7 @@ impl Policy {
     }
 
     /// Count a run that returned `Ok`/`Err` (as `ok` says) or failed.
+    #[inline]
     fn finish<T>(
         &self,
         reg: &Registration,
@@ -193,19 +208,36 @@ impl Policy {
         self.record(reg, outcome, start);
     }
 
-    /// Run a sync handler: isolated from panics, marked as handler code, counted.
+    /// Run a sync handler: isolated from panics, counted, in its span when debug spans are on.
+    /// The caller marks the thread as running handler code ([`HandlerCode`]), once for a whole
+    /// loop of sync handlers.
     #[inline]
     pub(crate) fn call_sync<T>(
         &self,
         reg: &Registration,
         f: impl FnOnce() -> Result<T, HookError>,
     ) -> Result<Result<T, HookError>, Failure> {
-        let _span = span(reg).entered();
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            return self.call_sync_in_span(reg, f);
+        }
         let start = self.start();
-        let result = {
-            let _depth = DepthGuard::enter();
-            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)))
-        };
+        let result =
+            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)));
+        self.finish(reg, &result, start);
+        result
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn call_sync_in_span<T>(
+        &self,
+        reg: &Registration,
+        f: impl FnOnce() -> Result<T, HookError>,
+    ) -> Result<Result<T, HookError>, Failure> {
+        let _span = span_of(reg).entered();
+        let start = self.start();
+        let result =
+            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)));
         self.finish(reg, &result, start);
         result
     }
@@ -239,7 +271,7 @@ pub(crate) struct Guarded<'a, T> {
     pub(crate) fut: BoxFuture<'a, T>,
     pub(crate) limit: Duration,
     pub(crate) sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    pub(crate) span: tracing::Span,
+    pub(crate) span: Option<tracing::Span>,
 }
 
 impl<T> Future for Guarded<'_, T> {
@@ -247,9 +279,9 @@ impl<T> Future for Guarded<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let _span = this.span.enter();
+        let _span = this.span.as_ref().map(tracing::Span::enter);
         let polled = {
-            let _depth = DepthGuard::enter();
+            let _depth = HandlerCode::enter();
             catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx)))
         };
         match polled {
