@@ -565,7 +565,7 @@ impl Hooks {
         named: Option<String>,
         input: Op::Input,
         default: F,
-    ) -> Dispatch<Fut, Pin<Box<impl Future<Output = Result<Op::Output, HookError>>>>>
+    ) -> Dispatch<Fut, impl Future<Output = Result<Op::Output, HookError>>>
     where
         Op: Operation,
         F: FnOnce(Op::Input) -> Fut,
@@ -984,7 +984,7 @@ impl Hooks {
 /// of handlers otherwise.
 enum Dispatch<D, H> {
     Direct(D),
-    Hooked(H),
+    Hooked(Pin<Box<H>>),
 }
 
 impl<D, H> Future for Dispatch<D, H>
@@ -1001,7 +1001,7 @@ where
         unsafe {
             match self.get_unchecked_mut() {
                 Dispatch::Direct(d) => Pin::new_unchecked(d).poll(cx),
-                Dispatch::Hooked(h) => Pin::new_unchecked(h).poll(cx),
+                Dispatch::Hooked(h) => h.as_mut().poll(cx),
             }
         }
     }
