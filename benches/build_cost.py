@@ -82,7 +82,7 @@ def source(n, annotated):
         out.append("""
 fn main() {
     let start = std::time::Instant::now();
-    let hooks = match Hooks::new() {
+    let hooks = match Hooks::builder().max_subscribers(usize::MAX).build() {
         Ok(hooks) => hooks,
         Err(e) => panic!("invalid table: {e}"),
     };
