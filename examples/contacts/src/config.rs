@@ -50,6 +50,10 @@ pub struct Config {
     pub shutdown_deadline: Duration,
     /// The log filter, such as `info` or `contacts=debug,info`.
     pub log: String,
+    /// Run with hooks switched off: the runtime is built over an empty table, so every call runs
+    /// only its default logic (no validation, injection, audit, ...). For measuring what the
+    /// hooks cost end to end (`BENCHMARKS.md`, item 3); not for real use.
+    pub no_hooks: bool,
 }
 
 impl Default for Config {
@@ -66,6 +70,7 @@ impl Default for Config {
             password_cost: PasswordCost::Standard,
             shutdown_deadline: Duration::from_secs(30),
             log: "info".into(),
+            no_hooks: false,
         }
     }
 }
@@ -86,7 +91,7 @@ impl std::error::Error for ConfigError {}
 pub const USAGE: &str = "\
 contacts: a contacts service showing hook handlers at work
 
-USAGE: contacts [--port N] [--db PATH | --memory] [--webhook URL]
+USAGE: contacts [--port N] [--db PATH | --memory] [--webhook URL] [--no-hooks]
 
 FLAGS (each also read from the environment variable in brackets; a flag wins)
   --port N              port on 127.0.0.1, 0 for any free one       [CONTACTS_PORT, 8080]
@@ -101,6 +106,8 @@ FLAGS (each also read from the environment variable in brackets; a flag wins)
   --banned-domains LIST comma-separated email domains that may not register
                                                                      [CONTACTS_BANNED_DOMAINS]
   --log FILTER          log filter, such as info or contacts=debug   [CONTACTS_LOG, info]
+  --no-hooks            run no hook handler at all: only each call's default logic, for
+                        measuring what the hooks cost (BENCHMARKS.md) [CONTACTS_NO_HOOKS=1]
   -h, --help            print this text
 ";
 
@@ -140,11 +147,23 @@ impl Config {
                 config.set(flag, &value)?;
             }
         }
+        if let Some(value) = env("CONTACTS_NO_HOOKS") {
+            config.no_hooks = match value.trim() {
+                "1" | "true" | "yes" => true,
+                "" | "0" | "false" | "no" => false,
+                other => {
+                    return Err(ConfigError(format!(
+                        "CONTACTS_NO_HOOKS is 1 or 0, not `{other}`"
+                    )));
+                }
+            };
+        }
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "-h" | "--help" => return Ok(None),
                 "--memory" => config.database = Database::Memory,
+                "--no-hooks" => config.no_hooks = true,
                 flag if flag.starts_with("--") => {
                     let (flag, value) = match flag.split_once('=') {
                         Some((flag, value)) => (flag.to_owned(), value.to_owned()),
@@ -280,6 +299,16 @@ mod tests {
             .unwrap();
         assert_eq!(config.shutdown_deadline, Duration::from_secs(5));
         assert!(parse(&[], &["--shutdown-secs", "soon"]).is_err());
+    }
+
+    #[test]
+    fn hooks_are_on_unless_switched_off() {
+        assert!(!parse(&[], &[]).unwrap().unwrap().no_hooks);
+        assert!(parse(&[], &["--no-hooks"]).unwrap().unwrap().no_hooks);
+        let env = |v| parse(&[("CONTACTS_NO_HOOKS", v)], &[]);
+        assert!(env("1").unwrap().unwrap().no_hooks);
+        assert!(!env("0").unwrap().unwrap().no_hooks);
+        assert!(env("maybe").is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hooks::{Hooks, TableError};
+use hooks::{Hooks, Table, TableError};
 use sqlx::sqlite::SqlitePool;
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
@@ -85,7 +85,14 @@ impl App {
     /// Build the hook table, open and migrate the database. Call it inside the tokio runtime the
     /// service is to run on.
     pub async fn open(config: Config) -> Result<App, StartError> {
-        let hooks = Hooks::new().map_err(StartError::Hooks)?;
+        let hooks = if config.no_hooks {
+            // An empty table: every call finds no handler and runs its default logic only.
+            Table::from_registrations(std::iter::empty())
+                .and_then(|table| Hooks::builder().table(table).build())
+        } else {
+            Hooks::new()
+        }
+        .map_err(StartError::Hooks)?;
         let pool = db::connect(&config.database)
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;

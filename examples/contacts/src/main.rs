@@ -52,10 +52,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = listen(&app).await?;
     let addr = listener.local_addr()?;
     let catalog = app.hooks.catalog();
+    if app.config.no_hooks {
+        println!("hooks switched off (--no-hooks): every call runs its default logic only");
+    }
     println!("{} hook handlers registered", catalog.handlers.len());
     print!("{catalog}");
     println!("listening on http://{addr}");
-    tracing::info!(%addr, database = ?app.config.database, "started");
+    tracing::info!(%addr, database = ?app.config.database, no_hooks = app.config.no_hooks, "started");
     serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }

@@ -840,3 +840,38 @@ async fn data_and_sessions_survive_a_restart() {
     );
     service.stop().await.unwrap();
 }
+
+// --- hooks switched off (the end-to-end benchmark's baseline) -----------------------------
+
+#[tokio::test]
+async fn with_no_hooks_no_handler_runs_and_every_call_runs_only_its_default_logic() {
+    let run = start_with(|c| c.no_hooks = true).await;
+    let anon = Client::new(&run.service);
+    let (status, catalog) = anon.get("/hooks").await;
+    assert_eq!(status, 200);
+    assert_eq!(catalog["handlers"], json!([]), "{catalog}");
+    // Registration and login still work: the password and token checks are the service's own.
+    let ada = anon.sign_up("ada@example.com").await;
+    // What a validation hook rejects and the injection hooks normalise is stored as sent...
+    let (status, c) = ada
+        .post(
+            "/data/Contact",
+            json!({ "name": "  Bob ", "email": "not-an-email", "owner": "someone else" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(
+        (&c["name"], &c["email"], &c["owner"]),
+        (
+            &json!("  Bob "),
+            &json!("not-an-email"),
+            &json!("someone else")
+        )
+    );
+    // ...no response hook adds a computed field, and no audit hook writes a row.
+    let (status, read) = ada.get("/data/Contact/1").await;
+    assert_eq!(status, 200, "{read}");
+    assert!(read.get("display_name").is_none(), "{read}");
+    assert_eq!(count(&run.service, "audit").await, 0);
+    run.service.stop().await.unwrap();
+}
