@@ -311,6 +311,37 @@ mod timeouts {
         std::future::pending::<()>().await;
     }
 
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+    pub struct Blocking {
+        pub sleep_ms: u64,
+    }
+
+    /// A sync handler cannot be interrupted; one that overran its own timeout is treated as timed
+    /// out when it returns.
+    #[before_create("Blocking", timeout = "50ms")]
+    fn blocks(b: &mut Blocking) {
+        std::thread::sleep(Duration::from_millis(b.sleep_ms));
+    }
+
+    #[test]
+    fn a_sync_handler_that_overran_its_timeout_rejects_the_call_when_it_returns() {
+        let hooks = hooks();
+        let err = hooks
+            .run_sync::<ops::data::Create<Blocking>, _>(
+                &mut Context::client(),
+                Blocking { sleep_ms: 80 },
+                Ok,
+            )
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (504, "handler_timeout"));
+        let quick = hooks.run_sync::<ops::data::Create<Blocking>, _>(
+            &mut Context::client(),
+            Blocking { sleep_ms: 0 },
+            Ok,
+        );
+        assert_eq!(quick, Ok(Blocking { sleep_ms: 0 }));
+    }
+
     #[test]
     fn the_workspace_default_timeout_is_ten_seconds() {
         assert_eq!(hooks::policy::DEFAULT_TIMEOUT, Duration::from_secs(10));

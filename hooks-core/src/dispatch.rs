@@ -49,7 +49,8 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// - an after handler that panics or times out is logged and counted, and the result is kept
 ///   ([`AfterFailure`]);
 /// - `async fn` handlers are cut at their timeout (default 10 s) when they run inside a tokio
-///   runtime with timers; sync handlers cannot be interrupted and must not block;
+///   runtime with timers; sync handlers cannot be interrupted and must not block (one with its
+///   own `timeout` that overran it counts as timed out when it returns);
 /// - background after handlers run on a bounded queue ([`BackgroundConfig`]); call
 ///   [`Hooks::shutdown`] before exiting so that every queued handler finishes.
 #[derive(Clone, Debug)]

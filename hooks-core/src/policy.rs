@@ -220,10 +220,41 @@ impl Policy {
         if tracing::level_enabled!(tracing::Level::DEBUG) {
             return self.call_sync_in_span(reg, f);
         }
+        if reg.timeout.is_some() {
+            return self.call_sync_timed(reg, f);
+        }
         let start = self.start();
         let result =
             catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)));
         self.finish(reg, &result, start);
+        result
+    }
+
+    /// A sync handler with its own timeout: it cannot be interrupted, but a run that overran is
+    /// treated as timed out once it returns (a before handler's call is rejected; an after
+    /// handler's overrun is logged and counted).
+    #[cold]
+    #[inline(never)]
+    fn call_sync_timed<T>(
+        &self,
+        reg: &Registration,
+        f: impl FnOnce() -> Result<T, HookError>,
+    ) -> Result<Result<T, HookError>, Failure> {
+        let began = Instant::now();
+        let mut result =
+            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)));
+        let took = began.elapsed();
+        if let Some(limit) = reg.timeout
+            && took > limit
+            && result.is_ok()
+        {
+            result = Err(Failure::TimedOut(limit));
+        }
+        self.finish(
+            reg,
+            &result,
+            (self.history == History::Timed).then_some(began),
+        );
         result
     }
 
