@@ -6,10 +6,13 @@
 //! 3. the default logic                           unless a before handler answered or rejected
 //! 4. after handlers, in order                    see &mut Result<Output, HookError>; run after a short-circuit
 //!                                                or a rejection too; an Err they return replaces the result
+//! 5. background handlers                         queued with an owned copy of the result; never awaited
 //! ```
 //!
 //! Sync handlers are called through a plain function pointer, on synchronous and asynchronous calls
-//! alike; only `async fn` handlers box their future.
+//! alike, in one plain loop when a slot has no `async fn` handler. An asynchronous call with no
+//! handlers returns the default's own future; one with handlers boxes its flow once, so that the
+//! call's future stays small; each `async fn` handler boxes its own future.
 
 use std::future::Future;
 use std::pin::Pin;
