@@ -851,3 +851,155 @@ mod history {
         assert!(gate.time_spent > Duration::ZERO);
     }
 }
+
+/// A slot of plain sync handlers runs on the dispatcher's fast loop, which catches panics once
+/// per loop: the same rules must hold there as on the general path.
+mod sync_slot {
+    use super::*;
+
+    pub static AFTER_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Brittle {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Brittle")]
+    fn first(b: &mut Brittle) -> Result<(), HookError> {
+        b.seen.push("first".into());
+        match b.mode.as_str() {
+            "panic before" => panic!("boom in a sync before handler"),
+            "reject" => Err(HookError::rejected("no")),
+            _ => Ok(()),
+        }
+    }
+
+    #[before_create("Brittle", priority = 1)]
+    fn second(b: &mut Brittle) {
+        b.seen.push("second".into());
+    }
+
+    #[after_create("Brittle")]
+    fn panics_after(b: &mut Brittle) {
+        if b.mode == "panic after" {
+            panic!("boom in a sync after handler");
+        }
+        b.seen.push("panics_after".into());
+    }
+
+    #[after_create("Brittle", priority = 1)]
+    fn runs_after_the_panic(b: &mut Result<Brittle, HookError>) {
+        match b {
+            Ok(b) => b.seen.push("runs_after_the_panic".into()),
+            Err(e) if e.message().contains("panics_after") => {
+                AFTER_RUNS.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn store(b: Brittle) -> Result<Brittle, HookError> {
+        if b.mode == "panic before" {
+            DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(b)
+    }
+
+    fn brittle(mode: &str) -> Brittle {
+        Brittle {
+            mode: mode.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_panicking_sync_before_handler_rejects_the_call_stops_the_loop_and_is_counted() {
+        let hooks = hooks();
+        let panics = stats(&hooks, "policies::sync_slot::first").panics;
+        let err = hooks
+            .run_sync::<hooks::ops::data::Create<Brittle>, _>(
+                &mut Context::client(),
+                brittle("panic before"),
+                store,
+            )
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (500, "handler_panicked"));
+        assert!(
+            err.message().contains("policies::sync_slot::first"),
+            "{err}"
+        );
+        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+        assert_eq!(
+            stats(&hooks, "policies::sync_slot::first").panics,
+            panics + 1
+        );
+        // The service lives on, and the next call runs every handler.
+        let fine = hooks
+            .run_sync::<hooks::ops::data::Create<Brittle>, _>(
+                &mut Context::client(),
+                brittle("calm"),
+                store,
+            )
+            .unwrap();
+        assert_eq!(
+            fine.seen,
+            ["first", "second", "panics_after", "runs_after_the_panic"]
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_sync_after_handler_panics_the_next_one_still_runs_and_the_result_is_kept() {
+        let hooks = hooks();
+        let kept = hooks
+            .create(&mut Context::client(), brittle("panic after"), |b| async {
+                store(b)
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept.seen, ["first", "second", "runs_after_the_panic"]);
+
+        let strict = Hooks::builder()
+            .after_failure(AfterFailure::Fail)
+            .build()
+            .unwrap();
+        let err = strict
+            .run_sync::<hooks::ops::data::Create<Brittle>, _>(
+                &mut Context::client(),
+                brittle("panic after"),
+                store,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "handler_panicked");
+        // The handler after it saw the failure as the result, and ran all the same.
+        assert_eq!(AFTER_RUNS.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_default_history_counts_runs_and_rejections_of_sync_handlers() {
+        let hooks = hooks();
+        let calls = |id: &str| {
+            let s = stats(&hooks, id);
+            (s.calls, s.rejections)
+        };
+        let (first, second) = (
+            calls("policies::sync_slot::first"),
+            calls("policies::sync_slot::second"),
+        );
+        let err = hooks
+            .run_sync::<hooks::ops::data::Create<Brittle>, _>(
+                &mut Context::client(),
+                brittle("reject"),
+                store,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "rejected");
+        assert_eq!(
+            calls("policies::sync_slot::first"),
+            (first.0 + 1, first.1 + 1)
+        );
+        // The rejection stopped the loop: the second handler did not run.
+        assert_eq!(calls("policies::sync_slot::second"), second);
+    }
+}

@@ -14,7 +14,9 @@
 //! handlers returns the default's own future; one with handlers boxes its flow once, so that the
 //! call's future stays small; each `async fn` handler boxes its own future.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -30,9 +32,9 @@ use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, HandlerCode, Policy};
-use crate::registration::{BoxFuture, Registration, WildAsync, WildSync};
-use crate::stats::{History, Step, Trace};
-use crate::table::{AfterFn, BeforeFn, Slot, Table};
+use crate::registration::{BoxFuture, Registration, SyncAfter, SyncBefore, WildAsync, WildSync};
+use crate::stats::{self, History, Outcome, Step, Trace};
+use crate::table::{AfterFn, BeforeFn, Entry, Slot, Table};
 
 /// The default limit of handlers subscribed to one event (operation, asset and phase).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 10;
@@ -684,6 +686,13 @@ impl Hooks {
         result
     }
 
+    /// Whether the fast loops may run on this runtime now: no trace, no timed history, no debug
+    /// span wanted.
+    #[inline]
+    fn fast(&self) -> bool {
+        self.inner.trace.is_none() && self.inner.policy.plain()
+    }
+
     /// The before handlers of a slot with no async handler: `Some` when one answered or rejected.
     #[inline]
     fn before_sync<Op: Operation>(
@@ -692,6 +701,11 @@ impl Hooks {
         ctx: &mut Context,
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
+        if let Some(handlers) = &slot.fast_before
+            && self.fast()
+        {
+            return self.before_fast::<Op>(slot, handlers, ctx, input);
+        }
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
         for h in slot.before.iter() {
@@ -701,7 +715,7 @@ impl Hooks {
             ctx.enter(h.reg);
             let ctx: &Context = ctx;
             let step = match h.f {
-                BeforeFn::Sync(f) => policy.call_sync(h.reg, || f(input, ctx)),
+                BeforeFn::Sync(f) => policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx)),
                 BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
                     wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
                 }),
@@ -714,6 +728,50 @@ impl Hooks {
             }
         }
         None
+    }
+
+    /// The fast loop of before handlers (plain sync handlers, plain policies): each handler is
+    /// one indirect call whose verdict comes back in a register, and panics are caught once for
+    /// the whole loop (a panic rejects the call, so nothing resumes after it). The loop is
+    /// specialised on whether handlers need their switch checked and their runs counted.
+    #[inline]
+    fn before_fast<Op: Operation>(
+        &self,
+        slot: &Slot<Op>,
+        handlers: &[Entry<SyncBefore<Op>>],
+        ctx: &mut Context,
+        input: &mut Op::Input,
+    ) -> Option<Result<Op::Output, HookError>> {
+        let policy = &self.inner.policy;
+        let check = slot.client_only || stats::any_disabled();
+        let count = policy.history != History::Off;
+        let mut early = None;
+        let _code = HandlerCode::enter();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let e = &mut early;
+            match (check, count) {
+                (false, false) => before_loop::<Op, false, false>(policy, handlers, ctx, input, e),
+                (true, false) => before_loop::<Op, true, false>(policy, handlers, ctx, input, e),
+                (false, true) => before_loop::<Op, false, true>(policy, handlers, ctx, input, e),
+                (true, true) => before_loop::<Op, true, true>(policy, handlers, ctx, input, e),
+            }
+        }));
+        match ran {
+            Ok(()) => early,
+            Err(panic) => Some(Err(self.before_panicked(ctx, &*panic))),
+        }
+    }
+
+    /// A before handler of a fast loop panicked: the call fails closed.
+    #[cold]
+    #[inline(never)]
+    fn before_panicked(&self, ctx: &Context, panic: &(dyn Any + Send)) -> HookError {
+        let Some(reg) = ctx.running() else {
+            return HookError::internal("a hook handler panicked");
+        };
+        let failure = self.inner.policy.panicked(reg, panic);
+        failure.log(reg, false);
+        failure.to_error(reg)
     }
 
     /// The before handlers of a slot with async handlers.
@@ -733,7 +791,7 @@ impl Hooks {
             let step = match h.f {
                 BeforeFn::Sync(f) => {
                     let _code = HandlerCode::enter();
-                    policy.call_sync(h.reg, || f(input, ctx))
+                    policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx))
                 }
                 BeforeFn::Async(f) => policy.call_async(h.reg, f(input, ctx)).await,
                 BeforeFn::WildSync(f) => {
@@ -766,6 +824,11 @@ impl Hooks {
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
+        if let Some(handlers) = &slot.fast_after
+            && self.fast()
+        {
+            return self.after_fast::<Op>(kind, slot, handlers, ctx, result);
+        }
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
         for h in slot.after.iter() {
@@ -785,6 +848,101 @@ impl Hooks {
                 }
             };
             self.after_step(kind, h.reg, step, result);
+        }
+    }
+
+    /// The fast loop of after handlers (plain sync handlers, plain policies), specialised as the
+    /// before loop is. Panics are caught once per loop; after one, the loop resumes with the next
+    /// handler.
+    #[inline]
+    fn after_fast<Op: Operation>(
+        &self,
+        kind: CallKind,
+        slot: &Slot<Op>,
+        handlers: &[Entry<SyncAfter<Op>>],
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) {
+        let check = slot.client_only || stats::any_disabled();
+        let count = self.inner.policy.history != History::Off;
+        let _code = HandlerCode::enter();
+        let mut rest = handlers;
+        while !rest.is_empty() {
+            let ran = catch_unwind(AssertUnwindSafe(|| match (check, count) {
+                (false, false) => self.after_loop::<Op, false, false>(kind, rest, ctx, result),
+                (true, false) => self.after_loop::<Op, true, false>(kind, rest, ctx, result),
+                (false, true) => self.after_loop::<Op, false, true>(kind, rest, ctx, result),
+                (true, true) => self.after_loop::<Op, true, true>(kind, rest, ctx, result),
+            }));
+            let Err(panic) = ran else { return };
+            let Some(reg) = ctx.running() else { return };
+            self.after_panicked(reg, &*panic, result);
+            // Resume after the handler that panicked.
+            match rest.iter().position(|h| std::ptr::eq(h.reg, reg)) {
+                Some(at) => rest = &rest[at + 1..],
+                None => return,
+            }
+        }
+    }
+
+    /// One pass of the fast after loop over `handlers`.
+    #[inline(always)]
+    fn after_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
+        &self,
+        kind: CallKind,
+        handlers: &[Entry<SyncAfter<Op>>],
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) {
+        for h in handlers {
+            if CHECK && !h.reg.runs_for(ctx) {
+                continue;
+            }
+            if !h.reg.on_error && result.is_err() {
+                continue;
+            }
+            ctx.enter(h.reg);
+            match (h.f)(result, ctx) {
+                Ok(()) => {
+                    if COUNT {
+                        h.reg.state.record(Outcome::Ok, None);
+                    }
+                }
+                Err(e) => self.after_error(kind, h.reg, e, result),
+            }
+        }
+    }
+
+    /// An after handler of a fast loop returned an error: it replaces the result (an event's
+    /// handlers only log it).
+    #[cold]
+    #[inline(never)]
+    fn after_error<O>(
+        &self,
+        kind: CallKind,
+        reg: &'static Registration,
+        e: HookError,
+        result: &mut Result<O, HookError>,
+    ) {
+        self.inner.policy.count(reg, Outcome::Errored);
+        self.after_step(kind, reg, Ok(Err(e)), result);
+    }
+
+    /// An after handler of a fast loop panicked: logged and counted; the result is kept or
+    /// replaced as [`AfterFailure`] says.
+    #[cold]
+    #[inline(never)]
+    fn after_panicked<O>(
+        &self,
+        reg: &'static Registration,
+        panic: &(dyn Any + Send),
+        result: &mut Result<O, HookError>,
+    ) {
+        let failure = self.inner.policy.panicked(reg, panic);
+        let keep = self.inner.policy.after_failure == AfterFailure::Keep;
+        failure.log(reg, keep);
+        if !keep {
+            *result = Err(failure.to_error(reg));
         }
     }
 
@@ -1050,6 +1208,64 @@ pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
 }
 
 /// The error of a synchronous call whose slot has an `async fn` handler.
+/// One pass of the fast before loop: stops at the first handler that answers or rejects.
+#[inline(always)]
+fn before_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
+    policy: &Policy,
+    handlers: &[Entry<SyncBefore<Op>>],
+    ctx: &mut Context,
+    input: &mut Op::Input,
+    early: &mut Option<Result<Op::Output, HookError>>,
+) {
+    for h in handlers {
+        if CHECK && !h.reg.runs_for(ctx) {
+            continue;
+        }
+        ctx.enter(h.reg);
+        if !(h.f)(input, ctx, early) {
+            let outcome = match early {
+                Some(Ok(_)) => Outcome::Ok,
+                Some(Err(_)) => Outcome::Rejected,
+                None => {
+                    *early = Some(Err(verdict_missing()));
+                    Outcome::Rejected
+                }
+            };
+            if COUNT {
+                policy.count(h.reg, outcome);
+            }
+            return;
+        }
+        if COUNT {
+            h.reg.state.record(Outcome::Ok, None);
+        }
+    }
+}
+
+/// A sync before handler's verdict in the dispatcher's general form.
+#[inline]
+fn verdict<Op: Operation>(
+    f: SyncBefore<Op>,
+    input: &mut Op::Input,
+    ctx: &Context,
+) -> Result<Flow<Op::Output>, HookError> {
+    let mut early = None;
+    if f(input, ctx, &mut early) {
+        return Ok(Flow::Continue);
+    }
+    match early {
+        Some(Ok(output)) => Ok(Flow::Return(output)),
+        Some(Err(e)) => Err(e),
+        None => Err(verdict_missing()),
+    }
+}
+
+/// Only a hand-made adapter can stop a call without saying why: fail closed.
+#[cold]
+fn verdict_missing() -> HookError {
+    HookError::internal("a hook handler stopped the call without an answer or an error")
+}
+
 fn async_on_sync_call<Op: Operation>(reg: &Registration) -> HookError {
     HookError::internal(format!(
         "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {}; use Hooks::run",

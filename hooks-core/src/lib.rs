@@ -54,8 +54,9 @@ pub mod __private {
     pub use crate::event::trim_doc;
     pub use crate::ops::events::Event;
     pub use crate::registration::{
-        AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, IntoAfter, IntoFlow,
-        Payload, Registration, SyncAfter, SyncBefore, WildAsync, WildSync, str_eq,
+        AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early, IntoAfter,
+        IntoFlow, Payload, Registration, SyncAfter, SyncBefore, WildAsync, WildSync, settle,
+        str_eq,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};

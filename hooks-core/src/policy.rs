@@ -208,6 +208,30 @@ impl Policy {
         self.record(reg, outcome, start);
     }
 
+    /// Whether the dispatcher's fast loops may run: history off or counting, no debug span
+    /// wanted. (Per-handler timeouts, traces and async handlers take the general loop.)
+    #[inline]
+    pub(crate) fn plain(&self) -> bool {
+        self.history != History::Timed && !tracing::level_enabled!(tracing::Level::DEBUG)
+    }
+
+    /// Count a run of a sync handler from a fast loop.
+    #[inline]
+    pub(crate) fn count(&self, reg: &Registration, outcome: Outcome) {
+        if self.history != History::Off {
+            reg.state.record(outcome, None);
+        }
+    }
+
+    /// A sync handler of a fast loop panicked: count it and say why.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn panicked(&self, reg: &Registration, payload: &(dyn Any + Send)) -> Failure {
+        let failure = Failure::Panicked(panic_message(payload));
+        self.count(reg, Outcome::Panicked);
+        failure
+    }
+
     /// Run a sync handler: isolated from panics, counted, in its span when debug spans are on.
     /// The caller marks the thread as running handler code ([`HandlerCode`]), once for a whole
     /// loop of sync handlers.

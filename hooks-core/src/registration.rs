@@ -13,11 +13,17 @@ use crate::event::{Flow, Operation, Phase};
 /// A boxed, `Send` future, as async handlers return through their adapter.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A sync before handler, adapted to its operation.
+/// Where a sync before handler leaves the call's result when it answers or rejects the call.
+pub type Early<O> = Option<Result<O, HookError>>;
+
+/// A sync before handler, adapted to its operation: `true` to go on; `false` when it answered or
+/// rejected the call, with the answer or the error written into the [`Early`] slot. The common case
+/// (go on) returns in a register, whatever the size of the operation's output.
 pub type SyncBefore<Op> = for<'a> fn(
     &'a mut <Op as Operation>::Input,
     &'a Context,
-) -> Result<Flow<<Op as Operation>::Output>, HookError>;
+    &'a mut Early<<Op as Operation>::Output>,
+) -> bool;
 
 /// An async before handler, adapted to its operation.
 pub type AsyncBefore<Op> =
@@ -434,6 +440,25 @@ impl<O, E: Into<HookError>> IntoFlow<O> for Result<Flow<O>, E> {
     fn into_flow(self) -> Result<Flow<O>, HookError> {
         self.map_err(Into::into)
     }
+}
+
+/// A sync before handler's verdict, as its adapter hands it on: `true` to go on, or `false` with
+/// the answer or the rejection written into `early`.
+#[doc(hidden)]
+#[inline(always)]
+pub fn settle<O>(verdict: Result<Flow<O>, HookError>, early: &mut Early<O>) -> bool {
+    match verdict {
+        Ok(Flow::Continue) => true,
+        Ok(Flow::Return(output)) => stop(early, Ok(output)),
+        Err(e) => stop(early, Err(e)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn stop<O>(early: &mut Early<O>, result: Result<O, HookError>) -> bool {
+    *early = Some(result);
+    false
 }
 
 /// What an after handler may return: `()` or `Result<(), E>` with `E: Into<HookError>`.

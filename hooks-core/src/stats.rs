@@ -4,7 +4,7 @@
 //! Every handler has a static [`HandlerState`] next to its registration: its counters and its
 //! live on/off switch. Both are global to the binary, like the registrations themselves.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +37,16 @@ pub(crate) enum Outcome {
     Panicked,
     /// It did not finish within its timeout.
     TimedOut,
+}
+
+/// How many handlers are switched off right now, in the whole process: while none is, the
+/// dispatcher's fast loops skip the per-handler switch check.
+static DISABLED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any handler is switched off.
+#[inline]
+pub(crate) fn any_disabled() -> bool {
+    DISABLED.load(Ordering::Relaxed) != 0
 }
 
 /// The live state of one handler: its on/off switch and its counters.
@@ -73,7 +83,18 @@ impl HandlerState {
     }
 
     pub(crate) fn set_enabled(&self, on: bool) {
-        self.disabled.store(!on, Ordering::Relaxed);
+        // The count goes up before a flag is set and down after it is cleared, so it is never
+        // zero while a flag is set (at worst, briefly above the number of flags set).
+        if on {
+            if self.disabled.swap(false, Ordering::SeqCst) {
+                DISABLED.fetch_sub(1, Ordering::SeqCst);
+            }
+        } else {
+            DISABLED.fetch_add(1, Ordering::SeqCst);
+            if self.disabled.swap(true, Ordering::SeqCst) {
+                DISABLED.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 
     /// Count one run.

@@ -82,6 +82,13 @@ pub(crate) struct Slot<Op: Operation> {
     pub(crate) before: Box<[Entry<BeforeFn<Op>>]>,
     pub(crate) after: Box<[Entry<AfterFn<Op>>]>,
     pub(crate) background: Box<[Entry<BackgroundAfter<Op>>]>,
+    /// The before handlers again, when all of them are plain sync handlers with no timeout of
+    /// their own: the dispatcher's fast loop runs them with no per-handler policy branch.
+    pub(crate) fast_before: Option<Box<[Entry<SyncBefore<Op>>]>>,
+    /// The after handlers again, on the same terms.
+    pub(crate) fast_after: Option<Box<[Entry<SyncAfter<Op>>]>>,
+    /// Whether a handler of the slot runs only on calls from clients (so each needs a check).
+    pub(crate) client_only: bool,
     /// The first async handler, if any: a synchronous call cannot run it.
     pub(crate) first_async: Option<&'static Registration>,
     /// Set when a handler does not fit the call's types: every call fails closed with it.
@@ -290,6 +297,9 @@ impl Table {
             before: Box::new([]),
             after: Box::new([]),
             background: Box::new([]),
+            fast_before: None,
+            fast_after: None,
+            client_only: regs.iter().any(|r| r.client_only),
             first_async: regs
                 .iter()
                 .copied()
@@ -310,6 +320,21 @@ impl Table {
                 }
             }
         }
+        let plain = |reg: &Registration| reg.timeout.is_none();
+        slot.fast_before = before
+            .iter()
+            .map(|e| match e.f {
+                BeforeFn::Sync(f) if plain(e.reg) => Some(Entry { reg: e.reg, f }),
+                _ => None,
+            })
+            .collect();
+        slot.fast_after = after
+            .iter()
+            .map(|e| match e.f {
+                AfterFn::Sync(f) if plain(e.reg) => Some(Entry { reg: e.reg, f }),
+                _ => None,
+            })
+            .collect();
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
@@ -451,7 +476,6 @@ fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Flow;
     use crate::ops::data::Create;
 
     macro_rules! bare_entity {
@@ -479,8 +503,8 @@ mod tests {
     bare_entity!(Thing);
     bare_entity!(Other);
 
-    fn go_on(_: &mut Thing, _: &crate::Context) -> Result<Flow<Thing>, HookError> {
-        Ok(Flow::Continue)
+    fn go_on(_: &mut Thing, _: &crate::Context, _: &mut crate::registration::Early<Thing>) -> bool {
+        true
     }
     static GO_ON: SyncBefore<Create<Thing>> = go_on;
 

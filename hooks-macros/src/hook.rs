@@ -481,14 +481,20 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 } else {
                     (
                         quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>),
-                        quote_spanned!(anchor=>
-                            #p::Result<#p::Flow<#output_ty>, #p::HookError>),
-                        call,
+                        quote_spanned!(anchor=> bool),
+                        quote_spanned!(anchor=> #p::settle(#call, early)),
                     )
                 };
+                // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
+                // in the `early` slot (see `SyncBefore`).
+                let early = (!h.is_async)
+                    .then(|| quote_spanned!(anchor=> early: &'a mut #p::Early<#output_ty>));
                 let adapter = quote_spanned! {anchor=>
-                    fn __hooks_adapter<'a>(input: &'a mut #input_ty, #ctx_name: &'a #p::Context)
-                        -> #ret
+                    fn __hooks_adapter<'a>(
+                        input: &'a mut #input_ty,
+                        #ctx_name: &'a #p::Context,
+                        #early
+                    ) -> #ret
                     {
                         #body
                     }
