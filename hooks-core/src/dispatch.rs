@@ -17,7 +17,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -28,6 +28,7 @@ use crate::entity::RecordsMut;
 use crate::entity::{Changes, DynRecord, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation};
+use crate::future::FutureSlot;
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
@@ -793,7 +794,11 @@ impl Hooks {
                     let _code = HandlerCode::enter();
                     policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx))
                 }
-                BeforeFn::Async(f) => policy.call_async(h.reg, f(input, ctx)).await,
+                BeforeFn::Async(f) => {
+                    let mut fut = pin!(FutureSlot::new());
+                    f(input, ctx, fut.as_mut());
+                    policy.call_async(h.reg, fut).await
+                }
                 BeforeFn::WildSync(f) => {
                     let _code = HandlerCode::enter();
                     policy.call_sync(h.reg, || {
@@ -966,7 +971,11 @@ impl Hooks {
                     let _code = HandlerCode::enter();
                     policy.call_sync(h.reg, || f(result, ctx))
                 }
-                AfterFn::Async(f) => policy.call_async(h.reg, f(result, ctx)).await,
+                AfterFn::Async(f) => {
+                    let mut fut = pin!(FutureSlot::new());
+                    f(result, ctx, fut.as_mut());
+                    policy.call_async(h.reg, fut).await
+                }
                 AfterFn::WildSync(f) => {
                     let _code = HandlerCode::enter();
                     policy.call_sync(h.reg, || match &mut *result {

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod entity;
 pub mod error;
 pub mod event;
+pub mod future;
 pub mod ops;
 pub mod policy;
 pub mod registration;
@@ -52,6 +53,7 @@ pub mod __private {
     };
     pub use crate::event::OperationInfo;
     pub use crate::event::trim_doc;
+    pub use crate::future::FutureSlot;
     pub use crate::ops::events::Event;
     pub use crate::registration::{
         AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early, IntoAfter,
@@ -73,6 +75,7 @@ pub mod __private {
     pub use std::boxed::Box;
     pub use std::clone::Clone;
     pub use std::option::Option;
+    pub use std::pin::Pin;
     pub use std::result::Result;
     pub use std::time::Duration;
 }

@@ -15,7 +15,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use crate::error::HookError;
-use crate::registration::{BoxFuture, Registration};
+use crate::registration::Registration;
 use crate::stats::{History, Outcome};
 
 /// The timeout of a handler that does not set its own.
@@ -298,61 +298,70 @@ impl Policy {
     }
 
     /// Run an async handler: isolated from panics, cut at its timeout, marked as handler code on
-    /// every poll, counted.
-    pub(crate) async fn call_async<'a, T>(
-        &self,
-        reg: &Registration,
-        fut: BoxFuture<'a, Result<T, HookError>>,
-    ) -> Result<Result<T, HookError>, Failure> {
-        let start = self.start();
-        let limit = reg.timeout.unwrap_or(self.default_timeout);
-        let result = Guarded {
+    /// every poll, counted. The returned future is the guard itself: no state machine around it.
+    #[inline]
+    pub(crate) fn call_async<'p, T, F>(&'p self, reg: &'p Registration, fut: F) -> Guarded<'p, F>
+    where
+        F: Future<Output = Result<T, HookError>> + Unpin,
+    {
+        Guarded {
             fut,
-            limit,
+            policy: self,
+            reg,
+            start: self.start(),
             sleep: None,
             span: span(reg),
         }
-        .await;
-        self.finish(reg, &result, start);
-        result
     }
 }
 
-/// A handler's future, polled with panic isolation, a timeout and the handler-depth marker.
+/// A handler's future, polled with panic isolation, a timeout and the handler-depth marker, and
+/// counted when it ends.
 ///
 /// The timer is created only if the first poll does not finish the handler, so an `async fn` that
 /// never waits costs no timer.
-pub(crate) struct Guarded<'a, T> {
-    pub(crate) fut: BoxFuture<'a, T>,
-    pub(crate) limit: Duration,
-    pub(crate) sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    pub(crate) span: Option<tracing::Span>,
+pub(crate) struct Guarded<'p, F> {
+    fut: F,
+    policy: &'p Policy,
+    reg: &'p Registration,
+    start: Option<Instant>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    span: Option<tracing::Span>,
 }
 
-impl<T> Future for Guarded<'_, T> {
-    type Output = Result<T, Failure>;
+impl<T, F> Future for Guarded<'_, F>
+where
+    F: Future<Output = Result<T, HookError>> + Unpin,
+{
+    type Output = Result<Result<T, HookError>, Failure>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let _span = this.span.as_ref().map(tracing::Span::enter);
         let polled = {
             let _depth = HandlerCode::enter();
-            catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx)))
+            catch_unwind(AssertUnwindSafe(|| Pin::new(&mut this.fut).poll(cx)))
         };
-        match polled {
-            Err(p) => return Poll::Ready(Err(Failure::Panicked(panic_message(&*p)))),
-            Ok(Poll::Ready(v)) => return Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => {}
-        }
-        if this.sleep.is_none() {
-            this.sleep = new_timer(this.limit);
-        }
-        if let Some(sleep) = &mut this.sleep
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(Failure::TimedOut(this.limit)));
-        }
-        Poll::Pending
+        let result = match polled {
+            Ok(Poll::Ready(v)) => Ok(v),
+            Err(p) => Err(Failure::Panicked(panic_message(&*p))),
+            Ok(Poll::Pending) => {
+                let limit = this.reg.timeout.unwrap_or(this.policy.default_timeout);
+                if this.sleep.is_none() {
+                    this.sleep = new_timer(limit);
+                }
+                let expired = match &mut this.sleep {
+                    Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+                    None => false,
+                };
+                if !expired {
+                    return Poll::Pending;
+                }
+                Err(Failure::TimedOut(limit))
+            }
+        };
+        this.policy.finish(this.reg, &result, this.start);
+        Poll::Ready(result)
     }
 }
 

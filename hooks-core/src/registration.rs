@@ -9,6 +9,7 @@ use std::pin::Pin;
 use crate::context::Context;
 use crate::error::HookError;
 use crate::event::{Flow, Operation, Phase};
+use crate::future::FutureSlot;
 
 /// A boxed, `Send` future, as async handlers return through their adapter.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,12 +26,13 @@ pub type SyncBefore<Op> = for<'a> fn(
     &'a mut Early<<Op as Operation>::Output>,
 ) -> bool;
 
-/// An async before handler, adapted to its operation.
-pub type AsyncBefore<Op> =
-    for<'a> fn(
-        &'a mut <Op as Operation>::Input,
-        &'a Context,
-    ) -> BoxFuture<'a, Result<Flow<<Op as Operation>::Output>, HookError>>;
+/// An async before handler, adapted to its operation: it puts the handler's future into the
+/// dispatcher's [`FutureSlot`], which awaits it with no allocation per call.
+pub type AsyncBefore<Op> = for<'a, 's> fn(
+    &'a mut <Op as Operation>::Input,
+    &'a Context,
+    Pin<&'s mut FutureSlot<'a, Result<Flow<<Op as Operation>::Output>, HookError>>>,
+);
 
 /// A sync after handler, adapted to its operation.
 pub type SyncAfter<Op> = for<'a> fn(
@@ -38,11 +40,12 @@ pub type SyncAfter<Op> = for<'a> fn(
     &'a Context,
 ) -> Result<(), HookError>;
 
-/// An async after handler, adapted to its operation.
-pub type AsyncAfter<Op> = for<'a> fn(
+/// An async after handler, adapted to its operation, as [`AsyncBefore`].
+pub type AsyncAfter<Op> = for<'a, 's> fn(
     &'a mut Result<<Op as Operation>::Output, HookError>,
     &'a Context,
-) -> BoxFuture<'a, Result<(), HookError>>;
+    Pin<&'s mut FutureSlot<'a, Result<(), HookError>>>,
+);
 
 /// A background after handler, adapted to its operation: from the result, the owned job to queue
 /// (`None` when the handler does not run on this result).

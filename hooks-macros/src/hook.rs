@@ -471,29 +471,30 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                     <#payload as __HooksPayload<_>>::__take(input)
                 };
                 let call = call(h, take, ctx.clone(), Some(&output_ty), anchor);
-                let (ty, ret, body) = if h.is_async {
+                // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
+                // in the `early` slot (see `SyncBefore`); an async one puts the handler's future
+                // into the dispatcher's slot (see `AsyncBefore`).
+                let (ty, out, ret, body) = if h.is_async {
                     (
                         quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>),
-                        quote_spanned!(anchor=>
-                            #p::BoxFuture<'a, #p::Result<#p::Flow<#output_ty>, #p::HookError>>),
-                        quote_spanned!(anchor=> #p::Box::pin(async move { #call })),
+                        quote_spanned!(anchor=> fut: #p::Pin<&'s mut #p::FutureSlot<'a,
+                            #p::Result<#p::Flow<#output_ty>, #p::HookError>>>),
+                        quote_spanned!(anchor=> ()),
+                        quote_spanned!(anchor=> fut.put(async move { #call })),
                     )
                 } else {
                     (
                         quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>),
+                        quote_spanned!(anchor=> early: &'s mut #p::Early<#output_ty>),
                         quote_spanned!(anchor=> bool),
                         quote_spanned!(anchor=> #p::settle(#call, early)),
                     )
                 };
-                // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
-                // in the `early` slot (see `SyncBefore`).
-                let early = (!h.is_async)
-                    .then(|| quote_spanned!(anchor=> early: &'a mut #p::Early<#output_ty>));
                 let adapter = quote_spanned! {anchor=>
-                    fn __hooks_adapter<'a>(
+                    fn __hooks_adapter<'a, 's>(
                         input: &'a mut #input_ty,
                         #ctx_name: &'a #p::Context,
-                        #early
+                        #out,
                     ) -> #ret
                     {
                         #body
@@ -516,22 +517,28 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                         #p::Option::None => #p::Result::Ok(()),
                     }
                 };
-                let (ty, ret, body) = if h.is_async {
+                let (ty, out, ret, body) = if h.is_async {
                     (
                         quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
-                        quote_spanned!(anchor=> #p::BoxFuture<'a, #p::Result<(), #p::HookError>>),
-                        quote_spanned!(anchor=> #p::Box::pin(async move { #body })),
+                        quote_spanned!(anchor=>
+                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,),
+                        quote_spanned!(anchor=> ()),
+                        quote_spanned!(anchor=> fut.put(async move { #body })),
                     )
                 } else {
                     (
                         quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
+                        quote!(),
                         quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
                         body,
                     )
                 };
                 let adapter = quote_spanned! {anchor=>
-                    fn __hooks_adapter<'a>(result: &'a mut #result_ty, #ctx_name: &'a #p::Context)
-                        -> #ret
+                    fn __hooks_adapter<'a, 's>(
+                        result: &'a mut #result_ty,
+                        #ctx_name: &'a #p::Context,
+                        #out
+                    ) -> #ret
                     {
                         #body
                     }

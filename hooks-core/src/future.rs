@@ -1,0 +1,299 @@
+//! [`FutureSlot`]: where an `async fn` handler's adapter leaves the handler's future, so that the
+//! dispatcher can await it without a heap allocation per call.
+//!
+//! Handlers are called through plain function pointers, so the future of an `async fn` handler
+//! must be type-erased. A `Box<dyn Future>` does that at the price of an allocation and a free on
+//! every call. A `FutureSlot` lives in the dispatcher's own (already pinned) state instead: the
+//! adapter writes the handler's future into the slot's inline, aligned bytes, next to the two
+//! functions that poll and drop it. A future too large for the slot is boxed, as before.
+
+use std::future::Future;
+use std::marker::{PhantomData, PhantomPinned};
+use std::mem::{MaybeUninit, align_of, size_of};
+use std::pin::Pin;
+use std::ptr;
+use std::task::{Context as TaskContext, Poll};
+
+/// How many bytes of future a slot holds inline; a larger future is boxed.
+pub const INLINE_FUTURE_BYTES: usize = 512;
+
+/// The alignment of the inline bytes; a future that needs more is boxed.
+const INLINE_ALIGN: usize = 16;
+
+#[repr(C, align(16))]
+struct Inline(MaybeUninit<[u8; INLINE_FUTURE_BYTES]>);
+
+/// The two functions of the future a slot holds.
+struct Erased<T> {
+    poll: unsafe fn(*mut u8, &mut TaskContext<'_>) -> Poll<T>,
+    drop: unsafe fn(*mut u8),
+}
+
+/// A place for one handler's future, of output `T`, borrowing data for `'a`.
+///
+/// Created empty by the dispatcher, pinned in its own state, filled by a generated adapter with
+/// [`FutureSlot::put`], then polled as a [`Future`]. Dropping the slot drops the future it holds.
+/// Polling an empty slot, or one whose future has finished, panics.
+pub struct FutureSlot<'a, T> {
+    bytes: Inline,
+    erased: Option<Erased<T>>,
+    /// Invariant in `'a`: a slot made for one lifetime holds futures of exactly that lifetime.
+    _borrows: PhantomData<fn(&'a ()) -> &'a ()>,
+    /// The future may point into itself once polled: the slot must not move.
+    _pinned: PhantomPinned,
+}
+
+// SAFETY: `put` accepts only `Send` futures, and the slot hands out no shared access to the
+// future (every method that touches it takes `Pin<&mut Self>`), so the slot can move to, and be
+// referenced from, another thread.
+unsafe impl<T> Send for FutureSlot<'_, T> {}
+// SAFETY: as above: through `&FutureSlot` nothing of the future can be reached.
+unsafe impl<T> Sync for FutureSlot<'_, T> {}
+
+impl<T> Default for FutureSlot<'_, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for FutureSlot<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutureSlot")
+            .field("holds_future", &self.erased.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> FutureSlot<'a, T> {
+    /// An empty slot.
+    #[inline]
+    pub fn new() -> Self {
+        // Only `erased` is written: a struct literal with the uninitialised bytes in it lets
+        // LLVM merge them with `erased = None` into one memset of the whole slot.
+        let mut slot = MaybeUninit::<Self>::uninit();
+        // SAFETY: `erased` is written before `assume_init`; `bytes` may stay uninitialised
+        // (`MaybeUninit`), and the other fields are zero-sized.
+        unsafe {
+            ptr::addr_of_mut!((*slot.as_mut_ptr()).erased).write(None);
+            slot.assume_init()
+        }
+    }
+
+    /// Whether `F` is stored inline (otherwise it is boxed).
+    const fn fits<F>() -> bool {
+        size_of::<F>() <= INLINE_FUTURE_BYTES && align_of::<F>() <= INLINE_ALIGN
+    }
+
+    /// Store `future` in the slot, dropping the future it held before, if any.
+    #[inline]
+    pub fn put<F>(self: Pin<&mut Self>, future: F)
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
+        // SAFETY: nothing is moved out of the pinned slot: its old future is dropped in place,
+        // and the new one is written in place and never moved afterwards.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.clear();
+        let at = this.bytes.0.as_mut_ptr().cast::<u8>();
+        if Self::fits::<F>() {
+            // SAFETY: `at` is valid for `size_of::<F>()` bytes aligned to `align_of::<F>()`
+            // (checked by `fits`), and holds no value (cleared above).
+            unsafe { ptr::write(at.cast::<F>(), future) };
+            this.erased = Some(Erased {
+                poll: poll_inline::<F>,
+                drop: drop_inline::<F>,
+            });
+        } else {
+            let boxed: Pin<Box<F>> = Box::pin(future);
+            // SAFETY: a `Pin<Box<F>>` is one pointer, which fits and is aligned in `bytes`.
+            unsafe { ptr::write(at.cast::<Pin<Box<F>>>(), boxed) };
+            this.erased = Some(Erased {
+                poll: poll_boxed::<F>,
+                drop: drop_boxed::<F>,
+            });
+        }
+    }
+
+    /// Drop the held future, if any.
+    #[inline]
+    fn clear(&mut self) {
+        if let Some(erased) = self.erased.take() {
+            // SAFETY: `erased` describes the value in `bytes`, which is dropped once: `erased` is
+            // taken first, so a panic in the drop leaves the slot empty, not double-dropping.
+            unsafe { (erased.drop)(self.bytes.0.as_mut_ptr().cast::<u8>()) };
+        }
+    }
+}
+
+impl<T> Future for FutureSlot<'_, T> {
+    type Output = T;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<T> {
+        // SAFETY: the held future is polled in place and dropped in place; nothing moves.
+        let this = unsafe { self.get_unchecked_mut() };
+        let Some(erased) = &this.erased else {
+            panic!("a FutureSlot was polled with no future in it (empty, or already finished)");
+        };
+        let at = this.bytes.0.as_mut_ptr().cast::<u8>();
+        // SAFETY: `erased` was made by `put` for the value at `at`, which is pinned with the slot.
+        let polled = unsafe { (erased.poll)(at, cx) };
+        if polled.is_ready() {
+            // A finished future is dropped at once: its borrows end with the handler's run.
+            this.clear();
+        }
+        polled
+    }
+}
+
+impl<T> Drop for FutureSlot<'_, T> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// # Safety
+/// `at` holds a live, pinned `F`.
+unsafe fn poll_inline<F: Future>(at: *mut u8, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+    // SAFETY: the caller's promise; the slot never moves the value.
+    unsafe { Pin::new_unchecked(&mut *at.cast::<F>()) }.poll(cx)
+}
+
+/// # Safety
+/// `at` holds a live `F`, which is not used again.
+unsafe fn drop_inline<F>(at: *mut u8) {
+    // SAFETY: the caller's promise.
+    unsafe { ptr::drop_in_place(at.cast::<F>()) }
+}
+
+/// # Safety
+/// `at` holds a live `Pin<Box<F>>`.
+unsafe fn poll_boxed<F: Future>(at: *mut u8, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+    // SAFETY: the caller's promise.
+    unsafe { &mut *at.cast::<Pin<Box<F>>>() }.as_mut().poll(cx)
+}
+
+/// # Safety
+/// `at` holds a live `Pin<Box<F>>`, which is not used again.
+unsafe fn drop_boxed<F>(at: *mut u8) {
+    // SAFETY: the caller's promise.
+    unsafe { ptr::drop_in_place(at.cast::<Pin<Box<F>>>()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Waker;
+
+    /// Counts its drops.
+    struct Tracked(Arc<AtomicUsize>);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll_once<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut TaskContext::from_waker(Waker::noop()))
+    }
+
+    /// A future that pends `n` times, then returns `value`.
+    async fn after_pending(n: usize, value: u32, tracked: Tracked) -> u32 {
+        for _ in 0..n {
+            let mut once = false;
+            std::future::poll_fn(|_| {
+                if once {
+                    Poll::Ready(())
+                } else {
+                    once = true;
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+        drop(tracked);
+        value
+    }
+
+    #[test]
+    fn a_small_future_is_stored_inline_polled_to_its_end_and_dropped_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+        slot.as_mut()
+            .put(after_pending(2, 7, Tracked(drops.clone())));
+        assert!(FutureSlot::<u32>::fits::<std::future::Ready<u32>>());
+        assert_eq!(poll_once(slot.as_mut()), Poll::Pending);
+        assert_eq!(poll_once(slot.as_mut()), Poll::Pending);
+        assert_eq!(poll_once(slot.as_mut()), Poll::Ready(7));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_future_larger_than_the_slot_is_boxed_and_behaves_the_same() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let big = [1u8; INLINE_FUTURE_BYTES * 2];
+        let tracked = Tracked(drops.clone());
+        let fut = async move {
+            let _tracked = tracked;
+            std::future::ready(()).await;
+            big.iter().map(|&b| u32::from(b)).sum::<u32>()
+        };
+        fn fits<F>(_: &F) -> bool {
+            FutureSlot::<u32>::fits::<F>()
+        }
+        assert!(!fits(&fut));
+        let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+        slot.as_mut().put(fut);
+        assert_eq!(poll_once(slot.as_mut()), Poll::Ready(1024));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_unfinished_future_is_dropped_with_its_slot_or_when_replaced() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        {
+            let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+            slot.as_mut()
+                .put(after_pending(5, 1, Tracked(drops.clone())));
+            assert_eq!(poll_once(slot.as_mut()), Poll::Pending);
+            slot.as_mut()
+                .put(after_pending(5, 2, Tracked(drops.clone())));
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "replaced");
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "dropped with the slot");
+    }
+
+    #[test]
+    fn a_future_that_panics_is_dropped_once_with_its_slot() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let tracked = Tracked(drops.clone());
+        let mut slot = Box::pin(FutureSlot::<u32>::new());
+        slot.as_mut().put(async move {
+            let _tracked = tracked;
+            panic!("boom");
+        });
+        let caught =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(slot.as_mut())));
+        assert!(caught.is_err());
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn polling_an_empty_slot_panics_rather_than_reading_garbage() {
+        let mut slot = Box::pin(FutureSlot::<u32>::new());
+        let caught =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(slot.as_mut())));
+        assert!(caught.is_err());
+    }
+
+    #[test]
+    fn a_slot_is_send_so_the_calls_future_stays_send() {
+        fn send<T: Send>() {}
+        send::<FutureSlot<'static, u32>>();
+    }
+}
