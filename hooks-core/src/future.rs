@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn a_small_future_is_stored_inline_polled_to_its_end_and_dropped_once() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+        let mut slot = Box::pin(FutureSlot::<u32>::new());
         slot.as_mut()
             .put(after_pending(2, 7, Tracked(drops.clone())));
         assert!(FutureSlot::<u32>::fits::<std::future::Ready<u32>>());

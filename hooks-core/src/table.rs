@@ -12,6 +12,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -102,7 +103,7 @@ pub struct Table {
     /// Sorted by operation, asset, phase, priority, id.
     regs: Vec<&'static Registration>,
     /// `(operation, asset)` to its range in `regs`.
-    index: HashMap<(&'static str, &'static str), Range<usize>>,
+    index: Index,
     /// Resolved slots by operation type and asset; `None` for an operation with no handlers.
     /// Entries are only ever added, never replaced or removed, while the table lives.
     resolved: RwLock<Resolved>,
@@ -116,14 +117,44 @@ impl std::fmt::Debug for Table {
     }
 }
 
-/// The order of the table, copied out of a registration for a fast sort.
-struct SortKey {
-    operation: &'static str,
-    asset: &'static str,
-    phase: Phase,
-    priority: i32,
-    id: &'static str,
-    reg: &'static Registration,
+/// A hash map keyed by names the binary itself defines (operations, assets): a cheap
+/// multiply-rotate hash instead of SipHash, whose resistance to chosen keys is not needed here.
+type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
+
+/// Each `(operation, asset)` and its range in the sorted registrations.
+type Index = NameMap<(&'static str, &'static str), Range<usize>>;
+
+/// The hasher of [`NameMap`].
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        self.mix(u64::from_le_bytes(tail) ^ bytes.len() as u64);
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.mix(u64::from(i));
+    }
+}
+
+impl NameHasher {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
 }
 
 /// `a.cmp(b)`, answering at once when both are the same `&'static str`.
@@ -136,14 +167,71 @@ fn cmp_str(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-impl SortKey {
-    fn cmp(a: &SortKey, b: &SortKey) -> std::cmp::Ordering {
-        cmp_str(a.operation, b.operation)
-            .then_with(|| cmp_str(a.asset, b.asset))
-            .then(a.phase.cmp(&b.phase))
-            .then(a.priority.cmp(&b.priority))
-            .then_with(|| cmp_str(a.id, b.id))
+/// The registrations in table order (operation, asset, phase, priority, id), and the index of
+/// each `(operation, asset)` to its range in them.
+///
+/// A bucket sort: one pass over the registrations puts each in its slot (a hash map on the
+/// names, asked once per run of neighbours that share their strings), the distinct slots are
+/// sorted by name, the registrations are placed slot by slot, and each slot's few handlers are
+/// sorted by phase, priority and id. No comparison sort of all the handlers.
+fn sorted(regs: Vec<&'static Registration>) -> (Vec<&'static Registration>, Index) {
+    // Per slot: its names and how many handlers it has; `index` maps names to the slot number
+    // (kept in `start`) until the ranges are known.
+    let mut slots: Vec<(&'static str, &'static str, usize)> = Vec::new();
+    let mut index = Index::default();
+    let mut slot_of: Vec<usize> = Vec::with_capacity(regs.len());
+    let mut last: Option<(&'static Registration, usize)> = None;
+    for &r in &regs {
+        let slot = match last {
+            Some((prev, slot))
+                if std::ptr::eq(prev.operation, r.operation)
+                    && std::ptr::eq(prev.asset, r.asset) =>
+            {
+                slot
+            }
+            _ => {
+                let fresh = slots.len();
+                let slot = index
+                    .entry((r.operation, r.asset))
+                    .or_insert(fresh..fresh)
+                    .start;
+                if slot == fresh {
+                    slots.push((r.operation, r.asset, 0));
+                }
+                slot
+            }
+        };
+        last = Some((r, slot));
+        slots[slot].2 += 1;
+        slot_of.push(slot);
     }
+    let mut order: Vec<usize> = (0..slots.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        cmp_str(slots[a].0, slots[b].0).then_with(|| cmp_str(slots[a].1, slots[b].1))
+    });
+    let mut ranges = vec![0..0; slots.len()];
+    let mut at = 0;
+    for &slot in &order {
+        ranges[slot] = at..at + slots[slot].2;
+        at += slots[slot].2;
+    }
+    let mut cursor: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+    let mut out = regs.clone();
+    for (&r, &slot) in regs.iter().zip(&slot_of) {
+        out[cursor[slot]] = r;
+        cursor[slot] += 1;
+    }
+    for range in &ranges {
+        out[range.clone()].sort_unstable_by(|a, b| {
+            (a.phase, a.priority)
+                .cmp(&(b.phase, b.priority))
+                .then_with(|| cmp_str(a.id, b.id))
+        });
+    }
+    for range in index.values_mut() {
+        *range = ranges[range.start].clone();
+    }
+    (out, index)
 }
 
 fn problem(reg: &Registration, text: String) -> TableProblem {
@@ -169,34 +257,10 @@ impl Table {
     pub fn from_registrations(
         regs: impl IntoIterator<Item = &'static Registration>,
     ) -> Result<Table, TableError> {
-        // Sort on keys copied out of the registrations (no pointer chasing per comparison), and
-        // compare strings by address first: most share one `&'static str`.
-        let mut keyed: Vec<SortKey> = regs
-            .into_iter()
-            .map(|r| SortKey {
-                operation: r.operation,
-                asset: r.asset,
-                phase: r.phase,
-                priority: r.priority,
-                id: r.id,
-                reg: r,
-            })
-            .collect();
-        keyed.sort_unstable_by(SortKey::cmp);
-        let regs: Vec<&'static Registration> = keyed.into_iter().map(|k| k.reg).collect();
+        let (regs, index) = sorted(regs.into_iter().collect());
         let mut problems = Vec::new();
-        let mut index: HashMap<(&'static str, &'static str), Range<usize>> = HashMap::new();
-        let mut start = 0;
-        while start < regs.len() {
-            let key = (regs[start].operation, regs[start].asset);
-            let end = start
-                + regs[start..]
-                    .iter()
-                    .take_while(|r| (r.operation, r.asset) == key)
-                    .count();
-            validate_slot(&regs[start..end], &mut problems);
-            index.insert(key, start..end);
-            start = end;
+        for range in index.values() {
+            validate_slot(&regs[range.clone()], &mut problems);
         }
         if problems.is_empty() {
             Ok(Table {
@@ -550,6 +614,60 @@ mod tests {
                 .map(|r| r.id)
                 .collect();
             assert_eq!(ids, ["m::z", "m::b", "m::c", "m::a"]);
+        }
+    }
+
+    #[test]
+    fn the_hashed_sort_gives_the_order_of_the_names_whatever_the_link_order() {
+        // Equal names at different addresses, several slots, priorities and phases, scrambled.
+        let mut regs = Vec::new();
+        for n in 0..300_u32 {
+            let asset: &'static str = Box::leak(format!("Asset{}", n % 7).into_boxed_str());
+            let id: &'static str = Box::leak(format!("app::h{}", n % 11).into_boxed_str());
+            let reg = reg(id, asset, (n % 3) as i32 - 1);
+            let reg: &'static Registration = Box::leak(Box::new(Registration {
+                phase: if n % 2 == 0 {
+                    Phase::Before
+                } else {
+                    Phase::After
+                },
+                operation: if n % 5 == 0 {
+                    "data.update"
+                } else {
+                    "data.create"
+                },
+                ..clone_reg(reg)
+            }));
+            regs.push(reg);
+        }
+        let ids = |regs: &[&'static Registration]| {
+            regs.iter()
+                .map(|r| (r.operation, r.asset, r.phase, r.priority, r.id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&sorted(regs.clone()).0), ids(&sorted_by_names(regs)));
+    }
+
+    /// The table order by a plain comparison sort on the names.
+    fn sorted_by_names(mut regs: Vec<&'static Registration>) -> Vec<&'static Registration> {
+        regs.sort_by(|a, b| {
+            (a.operation, a.asset, a.phase, a.priority, a.id).cmp(&(
+                b.operation,
+                b.asset,
+                b.phase,
+                b.priority,
+                b.id,
+            ))
+        });
+        regs
+    }
+
+    fn clone_reg(r: &'static Registration) -> Registration {
+        Registration {
+            params: r.params,
+            state: r.state,
+            adapter: r.adapter,
+            ..*r
         }
     }
 
