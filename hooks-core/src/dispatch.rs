@@ -583,9 +583,14 @@ impl Hooks {
             // Boxed, so that the common case (no handlers) stays as small as the default's own
             // future: the flow's state machine is large, and every move of the call's future
             // would copy it.
-            Some(slot) => Dispatch::Hooked(Box::pin(
-                self.run_slot(ctx, kind, slot, named, input, default),
-            )),
+            Some(slot) => {
+                // Allocated first and written in place: `Box::pin(value)` would build the whole
+                // state machine on the stack and copy it.
+                let boxed = Box::new_uninit();
+                let boxed =
+                    Box::write(boxed, self.run_slot(ctx, kind, slot, named, input, default));
+                Dispatch::Hooked(Box::into_pin(boxed))
+            }
         }
     }
 
@@ -705,6 +710,9 @@ impl Hooks {
         if let Some(handlers) = &slot.fast_before
             && self.fast()
         {
+            if handlers.is_empty() {
+                return None;
+            }
             return self.before_fast::<Op>(slot, handlers, ctx, input);
         }
         let policy = &self.inner.policy;
@@ -832,6 +840,9 @@ impl Hooks {
         if let Some(handlers) = &slot.fast_after
             && self.fast()
         {
+            if handlers.is_empty() {
+                return;
+            }
             return self.after_fast::<Op>(kind, slot, handlers, ctx, result);
         }
         let policy = &self.inner.policy;
