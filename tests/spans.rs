@@ -4,6 +4,7 @@
 //! subscriber is only reliable when no other test thread is emitting at the same time.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hooks::prelude::*;
 
@@ -12,9 +13,10 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-/// A subscriber that records the fields of every span it sees.
+/// A subscriber that records the fields of every span it sees, and counts how often spans are
+/// entered.
 #[derive(Default)]
-struct Spans(Arc<Mutex<Vec<String>>>);
+struct Spans(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
 
 struct Fields(String);
 impl Visit for Fields {
@@ -40,7 +42,9 @@ impl Subscriber for Spans {
     fn record(&self, _: &Id, _: &Record<'_>) {}
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, _: &Event<'_>) {}
-    fn enter(&self, _: &Id) {}
+    fn enter(&self, _: &Id) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
     fn exit(&self, _: &Id) {}
 }
 
@@ -54,7 +58,7 @@ fn traced(_: &mut Traced) {}
 fn every_handler_runs_in_a_span_naming_it_its_event_and_asset() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let hooks = Hooks::new().unwrap();
-    tracing::subscriber::with_default(Spans(seen.clone()), || {
+    tracing::subscriber::with_default(Spans(seen.clone(), Arc::default()), || {
         hooks
             .run_sync::<ops::data::Create<Traced>, _>(&mut Context::client(), Traced, Ok)
             .unwrap();
@@ -62,5 +66,38 @@ fn every_handler_runs_in_a_span_naming_it_its_event_and_asset() {
     assert_eq!(
         *seen.lock().unwrap(),
         ["hook: handler=spans::traced operation=data.create asset=Traced phase=before"]
+    );
+}
+
+#[derive(Debug, Clone, Entity)]
+pub struct TracedAsync;
+
+/// Waits once, so it is polled twice.
+#[after_create("TracedAsync")]
+async fn traced_async(_: &mut TracedAsync) {
+    tokio::task::yield_now().await;
+}
+
+#[test]
+fn an_async_handler_runs_in_its_span_at_every_poll() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let enters = Arc::new(AtomicUsize::new(0));
+    let hooks = Hooks::new().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(Spans(seen.clone(), enters.clone()), || {
+        runtime
+            .block_on(hooks.create(&mut Context::client(), TracedAsync, |t| async { Ok(t) }))
+            .unwrap();
+    });
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["hook: handler=spans::traced_async operation=data.create asset=TracedAsync phase=after"]
+    );
+    assert!(
+        enters.load(Ordering::SeqCst) >= 2,
+        "entered at each of its polls"
     );
 }

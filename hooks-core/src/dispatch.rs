@@ -376,7 +376,7 @@ impl Hooks {
 
     /// A before handler's run: `None` to go on, or the call's result when it answered, rejected
     /// or failed (fail closed).
-    #[inline]
+    #[inline(always)]
     fn before_step<O>(
         &self,
         reg: &'static Registration,

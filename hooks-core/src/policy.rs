@@ -309,8 +309,12 @@ impl Policy {
             policy: self,
             reg,
             start: self.start(),
-            sleep: None,
-            span: span(reg),
+            slow: span(reg).map(|span| {
+                Box::new(Slow {
+                    sleep: None,
+                    span: Some(span),
+                })
+            }),
         }
     }
 }
@@ -325,6 +329,13 @@ pub(crate) struct Guarded<'p, F> {
     policy: &'p Policy,
     reg: &'p Registration,
     start: Option<Instant>,
+    /// The timer and the span, made only for a handler that waits or when debug spans are on:
+    /// a handler that finishes at its first poll carries and drops one null pointer.
+    slow: Option<Box<Slow>>,
+}
+
+/// The parts of a [`Guarded`] run that most runs never need.
+struct Slow {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     span: Option<tracing::Span>,
 }
@@ -337,7 +348,9 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let _span = this.span.as_ref().map(tracing::Span::enter);
+        // A clone (a reference count) only when debug spans are on.
+        let span = this.slow.as_ref().and_then(|slow| slow.span.clone());
+        let _entered = span.as_ref().map(tracing::Span::enter);
         let polled = {
             let _depth = HandlerCode::enter();
             catch_unwind(AssertUnwindSafe(|| Pin::new(&mut this.fut).poll(cx)))
@@ -347,10 +360,16 @@ where
             Err(p) => Err(Failure::Panicked(panic_message(&*p))),
             Ok(Poll::Pending) => {
                 let limit = this.reg.timeout.unwrap_or(this.policy.default_timeout);
-                if this.sleep.is_none() {
-                    this.sleep = new_timer(limit);
+                let slow = this.slow.get_or_insert_with(|| {
+                    Box::new(Slow {
+                        sleep: None,
+                        span: None,
+                    })
+                });
+                if slow.sleep.is_none() {
+                    slow.sleep = new_timer(limit);
                 }
-                let expired = match &mut this.sleep {
+                let expired = match &mut slow.sleep {
                     Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
                     None => false,
                 };
