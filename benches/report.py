@@ -25,14 +25,12 @@ MODE_TITLES = {
     "async_call": "sync handlers, async call",
     "async_handlers": "async handlers",
 }
-DESIGNS = ["default", "direct", "hooks", "proposed", "proposed_inline", "vec_dyn", "map_json",
-           "event_bus"]
+DESIGNS = ["default", "direct", "hooks", "hooks_inline", "vec_dyn", "map_json", "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
     "hooks": "hooks (this crate)",
-    "proposed": "hooks, proposed fix (model)",
-    "proposed_inline": "model, handler inlined in adapter",
+    "hooks_inline": "hooks, handlers inlinable",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -41,8 +39,7 @@ COLORS = {
     "default": "#7f7f7f",
     "direct": "#2ca02c",
     "hooks": "#d62728",
-    "proposed": "#d62728",
-    "proposed_inline": "#8c564b",
+    "hooks_inline": "#8c564b",
     "vec_dyn": "#1f77b4",
     "map_json": "#9467bd",
     "event_bus": "#ff7f0e",
@@ -110,8 +107,36 @@ def table(data, unit, title):
 
 
 def per_handler(data, mode, design):
-    a, b = data.get((mode, design, 0)), data.get((mode, design, 10))
-    return None if a is None or b is None else (b - a) / 10
+    """What each handler after the first adds: (N=10 - N=1) / 9."""
+    a, b = data.get((mode, design, 1)), data.get((mode, design, 10))
+    return None if a is None or b is None else (b - a) / 9
+
+
+def first_handler(data, mode, design):
+    """What going from no handler to one costs beyond the handler itself: the fixed cost of a
+    call that has handlers, N=1 - N=0 - per handler."""
+    a, b, h = data.get((mode, design, 0)), data.get((mode, design, 1)), per_handler(data, mode, design)
+    return None if a is None or b is None or h is None else b - a - h
+
+
+def per_handler_table(ns, ir):
+    """Per handler and fixed costs, by design, in instructions and ns."""
+    designs = ["direct", "hooks", "hooks_inline", "vec_dyn", "map_json", "event_bus"]
+    lines = ["| | unit | " + " | ".join(DESIGN_TITLES[d] for d in designs) + " |",
+             "|---|---|" + "---:|" * len(designs)]
+    for mode in MODES:
+        for what, f in [("each handler", per_handler), ("fixed, with ≥ 1 handler", first_handler)]:
+            for unit, data in [("instr.", ir), ("ns", ns)]:
+                if not data:
+                    continue
+                cells = []
+                for d in designs:
+                    v = f(data, mode, d)
+                    cells.append("–" if v is None else (f"{v:.0f}" if unit == "instr." else f"{v:.1f}"))
+                if all(c == "–" for c in cells):
+                    continue
+                lines.append(f"| {MODE_TITLES[mode]}: {what} | {unit} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def overhead(data, mode, design, n):
@@ -142,6 +167,18 @@ def targets(ns, ir, table_us, build):
                      f"{fmt(h_ir, 'ir')} vs {fmt(d_ir, 'ir')} instr. "
                      f"({'–' if r_ir is None else f'{r_ir:.1f}×'}); "
                      f"{fmt(h_ns, 'ns')} vs {fmt(d_ns, 'ns')} ns", verdict(ok)))
+    h_ir, d_ir = per_handler(ir, "sync_call", "hooks_inline"), per_handler(ir, "sync_call", "direct")
+    h_ns, d_ns = per_handler(ns, "sync_call", "hooks_inline"), per_handler(ns, "sync_call", "direct")
+    if h_ir is not None or h_ns is not None:
+        r_ir = None if h_ir is None or not d_ir else h_ir / d_ir
+        r_ns = None if h_ns is None or not d_ns else h_ns / d_ns
+        rows.append(("each sync handler, inlinable into its adapter (sync call): ≤ 1.5× a direct, "
+                     "non-inlined call",
+                     f"{fmt(h_ir, 'ir')} vs {fmt(d_ir, 'ir')} instr. "
+                     f"({'–' if r_ir is None else f'{r_ir:.1f}×'}); "
+                     f"{fmt(h_ns, 'ns')} vs {fmt(d_ns, 'ns')} ns "
+                     f"({'–' if r_ns is None else f'{r_ns:.1f}×'})",
+                     verdict(None if r_ir is None else r_ir <= 1.5 and (r_ns is None or r_ns <= 1.5))))
     a_ns, a_ir = per_handler(ns, "async_handlers", "hooks"), per_handler(ir, "async_handlers", "hooks")
     rows.append(("each async handler: ≤ 10 ns", f"{fmt(a_ns, 'ns')} ns, {fmt(a_ir, 'ir')} instr.",
                  verdict(None if a_ns is None else a_ns <= 10)))
@@ -226,7 +263,7 @@ def svg_plot(ns, ir, path):
                     continue
                 color = COLORS[design]
                 width_px = 2.5 if design == "hooks" else 1.5
-                dash = ' stroke-dasharray="5,3"' if design.startswith("proposed") else ""
+                dash = ' stroke-dasharray="5,3"' if design == "hooks_inline" else ""
                 out.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width_px}"{dash} points="'
                            + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
                 for x, y in pts:
@@ -234,7 +271,7 @@ def svg_plot(ns, ir, path):
     lx = ml + 3 * (pw + mr) + 10
     for i, design in enumerate(DESIGNS):
         y = 20 + mt + 10 + i * 18
-        dash = ' stroke-dasharray="5,3"' if design.startswith("proposed") else ""
+        dash = ' stroke-dasharray="5,3"' if design == "hooks_inline" else ""
         out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{y}" y2="{y}" stroke="{COLORS[design]}" '
                    f'stroke-width="{2.5 if design == "hooks" else 1.5}"{dash}/>')
         out.append(f'<text x="{lx + 26}" y="{y + 4}">{html.escape(DESIGN_TITLES[design])}</text>')
@@ -274,11 +311,11 @@ def main():
     if ir:
         dispatch.append(table(ir, "instructions", "Instructions (callgrind)"))
     sections["dispatch"] = "\n".join(dispatch)
+    sections["perhandler"] = per_handler_table(ns, ir)
     print(sections["dispatch"])
     startup = []
     for group, name in [("table_build", "1000"), ("table_build", "10000"),
-                        ("table_sort", "current/10000"), ("table_sort", "bucketed/10000"),
-                        ("table_sort", "precomputed_key/10000")]:
+                        ("table_sort", "comparison_sort/10000")]:
         path = os.path.join(target, "criterion", group, *name.split("/"), "new", "estimates.json")
         if os.path.exists(path):
             with open(path) as f:
@@ -303,8 +340,9 @@ def main():
         lines.append("")
     sections["startup"] = "\n".join(lines)
     print(sections["startup"])
+    sections["targets"] = targets(ns, ir, table_us, build)
     print("#### Targets\n")
-    print(targets(ns, ir, table_us, build))
+    print(sections["targets"])
     if ns or ir:
         svg_plot(ns, ir, args.svg)
         print(f"\n(plot written to {os.path.relpath(args.svg, ROOT)})")

@@ -8,6 +8,7 @@
 //! | `default`   | the default logic alone (`store`, `#[inline(never)]`)                           |
 //! | `direct`    | N hand-written calls of the same handler functions, then `store` (lower bound) |
 //! | `hooks`     | this framework, through the attributes (`Hooks::run_sync`, `Hooks::create`)     |
+//! | `hooks_inline` | the same, sync call only, on a twin type whose handlers are not `#[inline(never)]` |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -27,8 +28,6 @@ use hooks::ops::data::Create;
 use hooks::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-pub mod proposed;
 
 /// A boxed future, as the boxed registries hold.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -96,10 +95,9 @@ pub trait SyncBench: Bench {
     fn json_handlers() -> Vec<JsonHandler>;
     /// Subscribe the N handlers to the `event-bus` bus (once per type).
     fn subscribe_event_bus();
-    /// The slot cache of the [`proposed`] dispatcher model, filled on first use.
-    fn proposed_cache() -> &'static proposed::Cache;
-    /// The same with the handlers' bodies inlined into their adapters.
-    fn proposed_inline_cache() -> &'static proposed::Cache;
+    /// One create through the framework on this type's twin, whose handlers are the same
+    /// functions without `#[inline(never)]`, so LLVM may inline each into its adapter.
+    fn hooks_inline(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
 }
 
 /// An entity with N async `#[before_create]` handlers.
@@ -110,8 +108,6 @@ pub trait AsyncBench: Bench {
     fn vec_registry() -> Vec<AsyncDynHandler<Self>>;
     /// The same N handlers written against JSON.
     fn json_handlers() -> Vec<AsyncJsonHandler>;
-    /// The N handlers as adapters of the [`proposed`] shape (inline futures, no `Box`).
-    fn proposed_slot() -> &'static [(proposed::AsyncAdapter<Self>, &'static &'static str)];
 }
 
 /// The handlers' work on the JSON form: the same multiply-add on `score`.
@@ -210,15 +206,8 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     });
     let json = json_registry(E::TABLE, E::json_handlers());
     v.visit("map_json", |e: E| json_dispatch(&json, e)?.store());
-    let cache = E::proposed_cache();
-    let mut pctx = proposed::Ctx::default();
-    v.visit("proposed", |e: E| {
-        proposed::run_sync(cache.get::<E>(), &mut pctx, e, E::store)
-    });
-    let cache = E::proposed_inline_cache();
-    v.visit("proposed_inline", |e: E| {
-        proposed::run_sync(cache.get::<E>(), &mut pctx, e, E::store)
-    });
+    let mut ctx = Context::client();
+    v.visit("hooks_inline", |e: E| E::hooks_inline(hooks, &mut ctx, e));
     E::subscribe_event_bus();
     let bus = event_bus();
     v.visit("event_bus", |mut e: E| {
@@ -252,16 +241,6 @@ pub fn async_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     let json = json_registry(E::TABLE, E::json_handlers());
     v.visit("map_json", |e: E| {
         block_on(async { json_dispatch(&json, e)?.store() })
-    });
-    let cache = E::proposed_cache();
-    let mut pctx = proposed::Ctx::default();
-    v.visit("proposed", |e: E| {
-        block_on(proposed::run(
-            cache.get::<E>(),
-            &mut pctx,
-            e,
-            |e| async move { e.store() },
-        ))
     });
     E::subscribe_event_bus();
     let bus = event_bus();
@@ -299,21 +278,11 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("map_json", |e: E| {
         block_on(async { json_dispatch_async(&json, e).await?.store() })
     });
-    let slot = E::proposed_slot();
-    let mut pctx = proposed::Ctx::default();
-    v.visit("proposed", |e: E| {
-        block_on(proposed::run_async_handlers(
-            slot,
-            &mut pctx,
-            e,
-            |e| async move { e.store() },
-        ))
-    });
 }
 
 /// An entity type with sync handlers `$h` (each adding its `$k`).
 macro_rules! bench_sync {
-    ($module:ident, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+    ($module:ident, $ty:ident, $table:tt, $table_inl:tt, [$($h:ident = $k:literal),*]) => {
         pub mod $module {
             use super::*;
 
@@ -348,63 +317,35 @@ macro_rules! bench_sync {
                 }
             }
 
-            /// The handlers' adapters in the shape the [`proposed`] model takes.
-            mod glue {
+            /// The twin: the same type and handlers, registered on their own table, with
+            /// handlers LLVM may inline into their adapters.
+            pub mod inl {
                 use super::*;
 
+                #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, Entity)]
+                #[entity(table = $table_inl)]
+                pub struct $ty {
+                    pub id: Option<i64>,
+                    pub score: u64,
+                    pub version: u32,
+                }
+
                 $(
-                    pub fn $h(
-                        input: &mut $ty,
-                        _ctx: &proposed::Ctx,
-                        out: &mut Option<Result<$ty, HookError>>,
-                    ) -> bool {
-                        match super::$h(input) {
-                            Ok(()) => true,
-                            Err(e) => proposed::reject(out, e),
-                        }
+                    #[before_create($table_inl)]
+                    pub fn $h(e: &mut $ty) -> Result<(), HookError> {
+                        e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                        Ok(())
                     }
                 )*
 
-                pub static SLOT: proposed::Slot<$ty> = proposed::Slot {
-                    operation: "data.create",
-                    asset: $table,
-                    before: &[$(($h as proposed::Adapter<$ty>, &stringify!($h))),*],
-                    after: &[],
-                };
-
-                /// The same adapters with the handler's body inlined, as LLVM does for a small
-                /// handler that is not `#[inline(never)]`.
-                pub mod inlined {
-                    use super::*;
-
-                    $(
-                        pub fn $h(
-                            input: &mut $ty,
-                            _ctx: &proposed::Ctx,
-                            out: &mut Option<Result<$ty, HookError>>,
-                        ) -> bool {
-                            match bump(input, $k) {
-                                Ok(()) => true,
-                                Err(e) => proposed::reject(out, e),
-                            }
-                        }
-                    )*
-
-                    pub static SLOT: proposed::Slot<$ty> = proposed::Slot {
-                        operation: "data.create",
-                        asset: $table,
-                        before: &[$(($h as proposed::Adapter<$ty>, &stringify!($h))),*],
-                        after: &[],
-                    };
+                impl $ty {
+                    #[inline(never)]
+                    pub fn store(mut self) -> Result<Self, HookError> {
+                        self.id = Some(42);
+                        self.version += 1;
+                        Ok(self)
+                    }
                 }
-            }
-
-            /// The handlers' body, inlinable.
-            #[inline(always)]
-            #[allow(dead_code)]
-            fn bump(e: &mut $ty, k: u64) -> Result<(), HookError> {
-                e.score = e.score.wrapping_mul(31).wrapping_add(k);
-                Ok(())
             }
 
             impl SyncBench for $ty {
@@ -419,19 +360,15 @@ macro_rules! bench_sync {
                 fn json_handlers() -> Vec<JsonHandler> {
                     vec![$(Box::new(|v: &mut Value| json_bump(v, $k))),*]
                 }
-                fn proposed_cache() -> &'static proposed::Cache {
-                    static CACHE: proposed::Cache = proposed::Cache::new();
-                    if Self::N > 0 && CACHE.get::<Self>().is_none() {
-                        CACHE.set(&glue::SLOT);
-                    }
-                    &CACHE
-                }
-                fn proposed_inline_cache() -> &'static proposed::Cache {
-                    static CACHE: proposed::Cache = proposed::Cache::new();
-                    if Self::N > 0 && CACHE.get::<Self>().is_none() {
-                        CACHE.set(&glue::inlined::SLOT);
-                    }
-                    &CACHE
+                #[inline(always)]
+                fn hooks_inline(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = inl::$ty { id: e.id, score: e.score, version: e.version };
+                    let out = hooks.run_sync::<Create<inl::$ty>, _>(ctx, twin, inl::$ty::store)?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 fn subscribe_event_bus() {
                     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -478,12 +415,6 @@ macro_rules! bench_async {
                     pub fn boxed(e: &mut $ty) -> BoxFuture<'_, Result<(), HookError>> {
                         Box::pin(run(e))
                     }
-
-                    pub fn inline(
-                        e: &mut $ty,
-                    ) -> proposed::InlineFuture<'_, Result<(), HookError>, 64> {
-                        proposed::InlineFuture::new(run(e))
-                    }
                 }
             )*
 
@@ -511,28 +442,26 @@ macro_rules! bench_async {
                 fn json_handlers() -> Vec<AsyncJsonHandler> {
                     vec![$(async_json(|v| Box::pin(async move { json_bump(v, $k) }))),*]
                 }
-                fn proposed_slot()
-                    -> &'static [(proposed::AsyncAdapter<Self>, &'static &'static str)] {
-                    &[$(($h::inline as proposed::AsyncAdapter<Self>, &stringify!($h))),*]
-                }
             }
         }
         pub use $module::$ty;
     };
 }
 
-bench_sync!(sync0, Sync0, "Sync0", []);
-bench_sync!(sync1, Sync1, "Sync1", [h1 = 1]);
+bench_sync!(sync0, Sync0, "Sync0", "Sync0i", []);
+bench_sync!(sync1, Sync1, "Sync1", "Sync1i", [h1 = 1]);
 bench_sync!(
     sync5,
     Sync5,
     "Sync5",
+    "Sync5i",
     [h1 = 1, h2 = 2, h3 = 3, h4 = 4, h5 = 5]
 );
 bench_sync!(
     sync10,
     Sync10,
     "Sync10",
+    "Sync10i",
     [
         h1 = 1,
         h2 = 2,
