@@ -148,6 +148,10 @@ impl Hasher for NameHasher {
     fn write_u8(&mut self, i: u8) {
         self.mix(u64::from(i));
     }
+
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
 }
 
 impl NameHasher {
@@ -155,6 +159,13 @@ impl NameHasher {
     fn mix(&mut self, word: u64) {
         self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
+}
+
+/// `a == b` for handler ids, which mostly differ in their last bytes (`...::check_email` and
+/// `...::check_phone`): those are compared before the rest.
+#[inline]
+fn same_id(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 /// `a.cmp(b)`, answering at once when both are the same `&'static str`.
@@ -178,9 +189,13 @@ fn sorted(regs: Vec<&'static Registration>) -> (Vec<&'static Registration>, Inde
     // Per slot: its names and how many handlers it has; `index` maps names to the slot number
     // (kept in `start`) until the ranges are known.
     let mut slots: Vec<(&'static str, &'static str, usize)> = Vec::new();
-    let mut index = Index::default();
+    // Sized for a slot per four handlers, so that most tables never grow their maps.
+    let guess = regs.len() / 4;
+    let mut index = Index::with_capacity_and_hasher(guess, Default::default());
     let mut slot_of: Vec<usize> = Vec::with_capacity(regs.len());
     let mut last: Option<(&'static Registration, usize)> = None;
+    let mut by_address: NameMap<((usize, usize), (usize, usize)), usize> =
+        NameMap::with_capacity_and_hasher(guess, Default::default());
     for &r in &regs {
         let slot = match last {
             Some((prev, slot))
@@ -190,15 +205,25 @@ fn sorted(regs: Vec<&'static Registration>) -> (Vec<&'static Registration>, Inde
                 slot
             }
             _ => {
-                let fresh = slots.len();
-                let slot = index
-                    .entry((r.operation, r.asset))
-                    .or_insert(fresh..fresh)
-                    .start;
-                if slot == fresh {
-                    slots.push((r.operation, r.asset, 0));
+                // By the strings' addresses first (registrations of one crate share them), then
+                // by the names themselves.
+                let address = (r.operation.as_ptr() as usize, r.asset.as_ptr() as usize);
+                let lengths = (r.operation.len(), r.asset.len());
+                match by_address.get(&(address, lengths)) {
+                    Some(&slot) => slot,
+                    None => {
+                        let fresh = slots.len();
+                        let slot = index
+                            .entry((r.operation, r.asset))
+                            .or_insert(fresh..fresh)
+                            .start;
+                        if slot == fresh {
+                            slots.push((r.operation, r.asset, 0));
+                        }
+                        by_address.insert((address, lengths), slot);
+                        slot
+                    }
                 }
-                slot
             }
         };
         last = Some((r, slot));
@@ -519,7 +544,7 @@ fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem
         for (i, a) in regs.iter().enumerate() {
             if let Some(b) = regs[..i]
                 .iter()
-                .find(|b| b.phase == a.phase && b.id == a.id)
+                .find(|b| b.phase == a.phase && same_id(a.id, b.id))
             {
                 let _ = b;
                 problems.push(problem(a, twice(a)));
