@@ -194,7 +194,8 @@ fn sorted(regs: Vec<&'static Registration>) -> (Vec<&'static Registration>, Inde
     let mut index = Index::with_capacity_and_hasher(guess, Default::default());
     let mut slot_of: Vec<usize> = Vec::with_capacity(regs.len());
     let mut last: Option<(&'static Registration, usize)> = None;
-    let mut by_address: NameMap<((usize, usize), (usize, usize)), usize> =
+    // (address, length) of the operation, then of the asset.
+    let mut by_address: NameMap<[usize; 4], usize> =
         NameMap::with_capacity_and_hasher(guess, Default::default());
     for &r in &regs {
         let slot = match last {
@@ -207,9 +208,13 @@ fn sorted(regs: Vec<&'static Registration>) -> (Vec<&'static Registration>, Inde
             _ => {
                 // By the strings' addresses first (registrations of one crate share them), then
                 // by the names themselves.
-                let address = (r.operation.as_ptr() as usize, r.asset.as_ptr() as usize);
-                let lengths = (r.operation.len(), r.asset.len());
-                match by_address.get(&(address, lengths)) {
+                let address = [
+                    r.operation.as_ptr() as usize,
+                    r.operation.len(),
+                    r.asset.as_ptr() as usize,
+                    r.asset.len(),
+                ];
+                match by_address.get(&address) {
                     Some(&slot) => slot,
                     None => {
                         let fresh = slots.len();
@@ -220,7 +225,7 @@ fn sorted(regs: Vec<&'static Registration>) -> (Vec<&'static Registration>, Inde
                         if slot == fresh {
                             slots.push((r.operation, r.asset, 0));
                         }
-                        by_address.insert((address, lengths), slot);
+                        by_address.insert(address, slot);
                         slot
                     }
                 }
