@@ -367,7 +367,7 @@ impl Hooks {
     }
 
     /// Record a handler run, when a trace is attached.
-    #[inline]
+    #[inline(always)]
     fn trace(&self, reg: &'static Registration, step: impl FnOnce() -> Step) {
         if let Some(trace) = &self.inner.trace {
             trace.push(reg.id, reg.phase, step());
