@@ -10,9 +10,13 @@
 //! ```
 //!
 //! Sync handlers are called through a plain function pointer, on synchronous and asynchronous calls
-//! alike, in one plain loop when a slot has no `async fn` handler. An asynchronous call with no
-//! handlers returns the default's own future; one with handlers boxes its flow once, so that the
-//! call's future stays small; each `async fn` handler boxes its own future.
+//! alike, in one plain loop when a slot has no `async fn` handler. When the runtime's policies allow
+//! it (no trace, no timed history, no debug spans) and no handler of the slot has its own timeout,
+//! the loop is the fast one: each before handler's verdict comes back in a register, and panics are
+//! caught once per loop instead of once per handler. An asynchronous call with no handlers returns
+//! the default's own future; one with handlers boxes its flow once, so that the call's future stays
+//! small; each `async fn` handler's future is written into a [`FutureSlot`](crate::future::FutureSlot)
+//! inside that flow, not boxed.
 
 use std::any::Any;
 use std::future::Future;

@@ -80,7 +80,7 @@ pub enum Mode {
 pub enum Kind {
     /// A plain function: called directly, no boxing.
     Sync,
-    /// An `async fn`: its future is boxed and awaited.
+    /// An `async fn`: its future is awaited from the call's own state (boxed only when large).
     Async,
 }
 
