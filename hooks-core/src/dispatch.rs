@@ -15,7 +15,7 @@
 //! the loop is the fast one: each before handler's verdict comes back in a register, and panics are
 //! caught once per loop instead of once per handler. An asynchronous call with no handlers returns
 //! the default's own future; one with handlers boxes its flow once, so that the call's future stays
-//! small; each `async fn` handler's future is written into a [`FutureSlot`](crate::future::FutureSlot)
+//! small; each `async fn` handler's future is written into a [`FutureSlot`]
 //! inside that flow, not boxed.
 
 use std::any::Any;
