@@ -6,6 +6,8 @@
 pub mod background;
 pub mod catalog;
 pub mod context;
+#[doc(hidden)]
+pub mod diag;
 pub mod dispatch;
 pub mod entity;
 pub mod error;
@@ -48,6 +50,7 @@ macro_rules! link {
 pub mod __private {
     pub use crate::__register as register;
     pub use crate::__register_operation as register_operation;
+    pub use crate::diag;
     pub use crate::entity::{
         AnyRecord, DataSlots, EntityOf, Record, get_field, set_field, unknown_field,
     };

@@ -45,6 +45,9 @@ struct Handler<'a> {
     /// The type of the second parameter (`&Context`), when the handler takes one.
     context: Option<&'a Type>,
     is_async: bool,
+    /// `#[before(Op)]` or `#[after(Op)]`: the checks name the operation, so they take it as their
+    /// first parameter.
+    named: bool,
 }
 
 pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -277,6 +280,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
         payload_mut,
         context,
         is_async: sig.asyncness.is_some(),
+        named: matches!(spec.op, OpSource::Named),
     })
 }
 
@@ -405,49 +409,18 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         }
         OpSource::Named => {
             let op = &args.op;
-            let check = is_a(
-                anchor,
-                quote!(#op),
-                quote!(#p::Operation),
-                "`{Self}` is not an operation",
-                "not an operation",
-                "name an operation type: one declared with `hooks::operation!`, or one of \
-                 `hooks::ops`",
-            );
-            let op = quote_spanned!(anchor=> <#op as __HooksIsA>::Is);
+            let is_a = quote_spanned!(anchor=> #p::diag::IsOperation);
+            let check = is_a_check(anchor, quote!(#op), &is_a);
+            let op = quote_spanned!(anchor=> <#op as #is_a>::Is);
             (op, named_asset(&op_path, args), check)
         }
         OpSource::Event => {
-            let check = is_a(
-                anchor,
-                quote!(#payload),
-                quote!(#p::Event),
-                "`{Self}` is not an event",
-                "not an event",
-                "an #[on_event] handler takes a custom event: add `#[derive(Serialize, Event)]` \
-                 to `{Self}`",
-            );
-            let op = quote_spanned!(anchor=> #p::ops::events::Emit<<#payload as __HooksIsA>::Is>);
+            let is_a = quote_spanned!(anchor=> #p::diag::IsEvent);
+            let check = is_a_check(anchor, quote!(#payload), &is_a);
+            let op = quote_spanned!(anchor=> #p::ops::events::Emit<<#payload as #is_a>::Is>);
             (op, quote_spanned!(anchor=> #op_path::ASSET), check)
         }
     };
-    let context_check = h.context.map(|ty| {
-        quote_spanned! {located(ty.span())=>
-            #[diagnostic::on_unimplemented(
-                message = "the second parameter of a handler is the call's context, not `{Self}`",
-                label = "take `ctx: &Context` here"
-            )]
-            trait __HooksContext<'a> {
-                fn __from(ctx: &'a #p::Context) -> Self;
-            }
-            #[diagnostic::do_not_recommend]
-            impl<'a> __HooksContext<'a> for &'a #p::Context {
-                fn __from(ctx: &'a #p::Context) -> Self {
-                    ctx
-                }
-            }
-        }
-    });
 
     let input_ty = quote_spanned!(anchor=> #op_path::Input);
     let output_ty = quote_spanned!(anchor=> #op_path::Output);
@@ -461,14 +434,16 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let wildcard = matches!(spec.op, OpSource::Data(_))
         && args.asset.as_ref().is_some_and(|a| a.value() == "*");
 
-    let conversions = conversions(spec, args, &p, anchor, wildcard);
+    let names = check_names(spec, h, &p, anchor, wildcard);
+    // The operation, first parameter of the checks of `before(Op)` and `after(Op)`.
+    let op_arg = h.named.then(|| quote_spanned!(anchor=> __HooksOp,));
     let (sig_ty, adapter) = if wildcard {
         wildcard_adapter(&p, h, anchor)
     } else {
         match spec.phase {
             Phase::Before => {
                 let take = quote_spanned! {payload_span=>
-                    <#payload as __HooksPayload<_>>::__take(input)
+                    <#payload as __HooksPayload<#op_arg _>>::__take(input)
                 };
                 let call = call(h, take, ctx.clone(), Some(&output_ty), anchor);
                 // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
@@ -509,7 +484,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 let payload_arg = quote_spanned!(anchor=> payload);
                 let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
                 let project = quote_spanned! {payload_span=>
-                    <#payload as __HooksAfterPayload<#output_ty>>::__project(result)
+                    <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(result)
                 };
                 let body = quote_spanned! {anchor=>
                     match #project {
@@ -572,7 +547,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         // The same path as the adapter's, so a payload the operation does not have is reported
         // once, on the payload.
         Phase::After => quote_spanned! {payload_span=>
-            <#payload as __HooksAfterPayload<#output_ty>>::__ON_ERROR
+            <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__ON_ERROR
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
@@ -584,8 +559,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         #konst {
             type __HooksOp = #op;
             #checks
-            #context_check
-            #conversions
+            #names
             #adapter
             static __HOOKS_ADAPTER: #sig_ty = __hooks_adapter;
             static __HOOKS_STATE: #p::HandlerState = #p::HandlerState::new();
@@ -614,129 +588,34 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     }
 }
 
-/// The traits through which the adapter takes the payload and converts the return value: thin
-/// wrappers of `Payload`, `AfterPayload`, `IntoFlow` and `IntoAfter` (blanket impls marked
-/// `do_not_recommend`), so that a mismatch is reported once, in words that name the attribute.
-fn conversions(
+/// The checks through which the adapter takes the payload and the context and converts the return
+/// value, as the names the glue uses: the attribute's own traits in `hooks_core::diag`, whose
+/// messages name the attribute, so that a mismatch is reported once, in its words.
+fn check_names(
     spec: &HookSpec,
-    args: &HookArgs,
+    h: &Handler<'_>,
     p: &TokenStream,
     anchor: Span,
     wildcard: bool,
 ) -> TokenStream {
-    let attr = match (&args.op, spec.op) {
-        (Some(op), OpSource::Named) => {
-            format!(
-                "{}({})",
-                spec.attr,
-                quote!(#op).to_string().replace(' ', "")
-            )
-        }
-        _ => spec.attr.to_owned(),
-    };
-    let attr = attr.as_str();
-    let a = article(attr);
-    let returns = if spec.phase == Phase::Before && !wildcard {
-        let message = format!("{a} #[{attr}] handler cannot return `{{Self}}`");
-        quote_spanned! {anchor=>
-            #[diagnostic::on_unimplemented(
-                message = #message,
-                label = "return `()`, `Result<(), E>` or `Result<Flow<{O}>, E>`, with `E: Into<HookError>`",
-                note = "`Err` rejects the call; `Ok(Flow::Return(output))` answers it without the default"
-            )]
-            trait __HooksReturn<O> {
-                fn __into(self) -> #p::Result<#p::Flow<O>, #p::HookError>;
-            }
-            #[diagnostic::do_not_recommend]
-            impl<O, T: #p::IntoFlow<O>> __HooksReturn<O> for T {
-                #[inline]
-                fn __into(self) -> #p::Result<#p::Flow<O>, #p::HookError> {
-                    #p::IntoFlow::into_flow(self)
-                }
-            }
-        }
+    let diag = format_ident!("{}", spec.attr, span = anchor);
+    let returns = if wildcard {
+        quote_spanned!(anchor=> WildReturn)
     } else {
-        let message = format!("{a} #[{attr}] handler cannot return `{{Self}}`");
-        let note = if wildcard {
-            "a wildcard handler changes the record through `&mut dyn Record`"
-        } else {
-            "an after handler changes the result through its `&mut` payload; only before \
-             handlers answer a call with `Flow`"
-        };
-        quote_spanned! {anchor=>
-            #[diagnostic::on_unimplemented(
-                message = #message,
-                label = "return `()` or `Result<(), E>`, with `E: Into<HookError>`",
-                note = #note
-            )]
-            trait __HooksReturn {
-                fn __into(self) -> #p::Result<(), #p::HookError>;
-            }
-            #[diagnostic::do_not_recommend]
-            impl<T: #p::IntoAfter> __HooksReturn for T {
-                #[inline]
-                fn __into(self) -> #p::Result<(), #p::HookError> {
-                    #p::IntoAfter::into_after(self)
-                }
-            }
-        }
+        quote_spanned!(anchor=> Return)
     };
-    let takes = if wildcard {
-        quote!()
-    } else if spec.phase == Phase::Before {
-        let message = format!("{a} #[{attr}] handler cannot take `{{Self}}`");
-        let note = match spec.op {
-            OpSource::Data("Update") => "an update's handlers may also take the record alone",
-            _ => "the payload is the operation's input, which before handlers may change",
-        };
-        quote_spanned! {anchor=>
-            #[diagnostic::on_unimplemented(
-                message = #message,
-                label = "the input is `{I}`: take `&mut {I}`",
-                note = #note
-            )]
-            trait __HooksPayload<I> {
-                fn __take(input: &mut I) -> &mut Self;
-            }
-            #[diagnostic::do_not_recommend]
-            impl<P: ?::core::marker::Sized, I: #p::Payload<P>> __HooksPayload<I> for P {
-                #[inline]
-                fn __take(input: &mut I) -> &mut P {
-                    #p::Payload::payload_mut(input)
-                }
-            }
-        }
-    } else {
-        let message = format!("{a} #[{attr}] handler cannot take `{{Self}}`");
-        quote_spanned! {anchor=>
-            #[diagnostic::on_unimplemented(
-                message = #message,
-                label = "the output is `{O}`: take `&mut {O}` (runs on success) or `&mut Result<{O}, HookError>` (runs on success and on error)"
-            )]
-            trait __HooksAfterPayload<O> {
-                const __ON_ERROR: bool;
-                fn __project(result: &mut #p::Result<O, #p::HookError>) -> #p::Option<&mut Self>;
-                fn __runs_on(result: &#p::Result<O, #p::HookError>) -> bool;
-            }
-            #[diagnostic::do_not_recommend]
-            impl<P: ?::core::marker::Sized, O> __HooksAfterPayload<O> for P
-            where
-                #p::Result<O, #p::HookError>: #p::AfterPayload<P>,
-            {
-                const __ON_ERROR: bool =
-                    <#p::Result<O, #p::HookError> as #p::AfterPayload<P>>::ON_ERROR;
-                #[inline]
-                fn __project(result: &mut #p::Result<O, #p::HookError>) -> #p::Option<&mut P> {
-                    #p::AfterPayload::project(result)
-                }
-                #[inline]
-                fn __runs_on(result: &#p::Result<O, #p::HookError>) -> bool {
-                    #p::AfterPayload::runs_on(result)
-                }
-            }
-        }
+    let takes = match spec.phase {
+        _ if wildcard => quote!(),
+        Phase::Before => quote_spanned!(anchor=> , Takes as __HooksPayload),
+        Phase::After => quote_spanned!(anchor=> , Takes as __HooksAfterPayload),
     };
-    quote!(#returns #takes)
+    let context = h
+        .context
+        .map(|_| quote_spanned!(anchor=> use #p::diag::IsContext as __HooksContext;));
+    quote_spanned! {anchor=>
+        use #p::diag::#diag::{#returns as __HooksReturn #takes};
+        #context
+    }
 }
 
 /// A span at `span`'s place in the source that resolves, and counts for lints, as the macro's own
@@ -763,29 +642,12 @@ pub(crate) fn article(attr: &str) -> &'static str {
     }
 }
 
-/// A check that `ty` implements `bound`, reported with `message` on `ty`'s token (a blanket impl
-/// marked `do_not_recommend`, so rustc names the check's own trait, not the impl's bound). The
-/// glue names the type as `<ty as __HooksIsA>::Is`, so that when the check fails the type is an
-/// error rustc reports once, without a list of every implementor of `bound`.
-fn is_a(
-    span: Span,
-    ty: TokenStream,
-    bound: TokenStream,
-    message: &str,
-    label: &str,
-    note: &str,
-) -> TokenStream {
+/// A check that `ty` is what `is_a` (`IsOperation`, `IsEvent` of `hooks_core::diag`) says, reported
+/// on `ty`'s token. The glue then names the type as `<ty as is_a>::Is`, so that when the check
+/// fails the type is an error rustc reports once, without a list of every implementor.
+fn is_a_check(span: Span, ty: TokenStream, is_a: &TokenStream) -> TokenStream {
     quote_spanned! {span=>
-        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
-        trait __HooksIsA {
-            type Is: ?::core::marker::Sized;
-            fn __check() {}
-        }
-        #[diagnostic::do_not_recommend]
-        impl<T: ?::core::marker::Sized + #bound> __HooksIsA for T {
-            type Is = T;
-        }
-        const _: fn() = <#ty as __HooksIsA>::__check;
+        const _: fn() = <#ty as #is_a>::__check;
     }
 }
 
@@ -817,7 +679,11 @@ fn call(
         syn::ReturnType::Type(_, ty) => ty.span(),
     });
     let ret = quote_spanned!(ret_span=> __hooks_ret);
-    let generic = flow_of.map(|o| quote!(<#o>));
+    let op_arg = h.named.then(|| quote_spanned!(anchor=> __HooksOp,));
+    let generic = match flow_of {
+        Some(o) => Some(quote!(<#op_arg #o>)),
+        None => op_arg.map(|op| quote!(<#op>)),
+    };
     // Naming the return type as written makes rustc underline all of it (`Flow<Contact>`, not
     // `Flow`); a type with `impl` in it cannot be named in a path, so it is inferred instead.
     let self_ty = match &h.func.sig.output {
@@ -920,11 +786,12 @@ fn background_adapter(
     let clone = quote_spanned! {payload_span=>
         #p::Clone::clone(result)
     };
+    let op_arg = h.named.then(|| quote_spanned!(anchor=> __HooksOp,));
     let runs_on = quote_spanned! {payload_span=>
-        <#payload as __HooksAfterPayload<#output_ty>>::__runs_on(result)
+        <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__runs_on(result)
     };
     let project = quote_spanned! {payload_span=>
-        <#payload as __HooksAfterPayload<#output_ty>>::__project(&mut owned)
+        <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(&mut owned)
     };
     let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
