@@ -326,3 +326,99 @@ after! {
         "an #[after({Op})] handler cannot return `{Self}`",
         "an #[after({Op})] handler cannot take `{Self}`";
 }
+
+/// The message of a data attribute whose asset is not the table of the handler's entity:
+/// `#[before_create("Contacts")] does not match the table of the handler's entity, "Contact": ...`.
+///
+/// The generated check compares the names in a constant and panics with this message only when
+/// they differ, so a handler whose asset is right pays for one comparison, not for building the
+/// message. A constant's `panic!` takes one `&str`, hence the buffer.
+pub struct AssetMismatch {
+    bytes: [u8; AssetMismatch::CAPACITY],
+    len: usize,
+    truncated: bool,
+}
+
+impl AssetMismatch {
+    const CAPACITY: usize = 1024;
+
+    /// The message for `#[attr("asset")]` on a handler whose entity's table is `table`.
+    pub const fn new(attr: &str, asset: &str, table: &str) -> Self {
+        let message = AssetMismatch {
+            bytes: [0; Self::CAPACITY],
+            len: 0,
+            truncated: false,
+        };
+        message
+            .push("#[")
+            .push(attr)
+            .push("(\"")
+            .push(asset)
+            .push("\")] does not match the table of the handler's entity, \"")
+            .push(table)
+            .push("\": write #[")
+            .push(attr)
+            .push("(\"")
+            .push(table)
+            .push("\")], or rename the table with #[entity(table = \"")
+            .push(asset)
+            .push("\")]")
+    }
+
+    /// Appends `part` whole; once a part does not fit, `...` and nothing more (so the text stays
+    /// UTF-8).
+    const fn push(mut self, part: &str) -> Self {
+        if self.truncated {
+            return self;
+        }
+        let mut part = part.as_bytes();
+        if self.len + part.len() + 3 > Self::CAPACITY {
+            part = b"...";
+            self.truncated = true;
+        }
+        let mut i = 0;
+        while i < part.len() {
+            self.bytes[self.len + i] = part[i];
+            i += 1;
+        }
+        self.len += part.len();
+        self
+    }
+
+    /// The message.
+    pub const fn as_str(&self) -> &str {
+        match core::str::from_utf8(self.bytes.split_at(self.len).0) {
+            Ok(message) => message,
+            Err(_) => "the attribute's asset does not match the table of the handler's entity",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AssetMismatch;
+
+    #[test]
+    fn asset_mismatch_names_the_attribute_the_asset_and_the_table() {
+        const MESSAGE: AssetMismatch = AssetMismatch::new("before_create", "Contacts", "Contact");
+        assert_eq!(
+            MESSAGE.as_str(),
+            "#[before_create(\"Contacts\")] does not match the table of the handler's entity, \
+             \"Contact\": write #[before_create(\"Contact\")], or rename the table with \
+             #[entity(table = \"Contacts\")]"
+        );
+    }
+
+    #[test]
+    fn a_too_long_asset_mismatch_is_cut_whole_parts_first() {
+        let table = "é".repeat(400);
+        let message = AssetMismatch::new("after_update", "Contacts", &table);
+        let text = message.as_str();
+        assert!(text.ends_with("..."), "{text}");
+        assert!(text.len() <= AssetMismatch::CAPACITY);
+        assert!(
+            text.contains(&table),
+            "the first copy of the table fits whole"
+        );
+    }
+}

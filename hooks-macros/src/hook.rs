@@ -344,49 +344,13 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 .map_or_else(Span::call_site, |a| a.span());
             let at = located(asset_span);
             let attr = spec.attr;
-            // The message names the table the entity really has, so it is built in the constant
-            // (`panic!` in a constant takes one `&str`, hence the concatenation by hand).
-            let parts = [
-                format!(
-                    "#[{attr}(\"{asset}\")] does not match the table of the handler's entity, \""
-                ),
-                format!("\": write #[{attr}(\""),
-                format!("\")], or rename the table with #[entity(table = \"{asset}\")]"),
-            ];
-            let [first, middle, last] = &parts;
             let entity = quote_spanned!(anchor=> <__HooksEntity as #p::Entity>);
-            let message = quote_spanned!(at=> message);
-            let panic = quote_spanned!(asset_span=> ::core::panic!("{}", #message));
-            let panic = quote_spanned! {at=>
-                const PARTS: [&str; 5] = [#first, #entity::TABLE, #middle, #entity::TABLE, #last];
-                const LEN: usize = {
-                    let (mut len, mut k) = (0, 0);
-                    while k < PARTS.len() {
-                        len += PARTS[k].len();
-                        k += 1;
-                    }
-                    len
-                };
-                const BYTES: [u8; LEN] = {
-                    let (mut bytes, mut at, mut k) = ([0; LEN], 0, 0);
-                    while k < PARTS.len() {
-                        let part = PARTS[k].as_bytes();
-                        let mut i = 0;
-                        while i < part.len() {
-                            bytes[at] = part[i];
-                            at += 1;
-                            i += 1;
-                        }
-                        k += 1;
-                    }
-                    bytes
-                };
-                let #message = match ::core::str::from_utf8(&BYTES) {
-                    ::core::result::Result::Ok(message) => message,
-                    ::core::result::Result::Err(_) => #first,
-                };
-                #panic
+            // The message names the table the entity really has; it is built only when the check
+            // fails (`AssetMismatch`), so a handler whose asset is right pays for one comparison.
+            let message = quote_spanned! {at=>
+                #p::diag::AssetMismatch::new(#attr, #asset, #entity::TABLE).as_str()
             };
+            let panic = quote_spanned!(asset_span=> ::core::panic!("{}", #message));
             let checks = quote_spanned! {anchor=>
                 type __HooksEntity = <#payload as #p::EntityOf>::Entity;
                 const _: () = if !#entity::DYNAMIC && !#p::str_eq(#op_path::ASSET, #asset) {
