@@ -321,13 +321,21 @@ mod collect {
         };
     }
 
+    /// One registration, placed in the slice's link section. It goes through the `macro_rules!`
+    /// that `#[distributed_slice]` generated for `REGISTRY` (the protocol linkme's own element
+    /// attribute expands to), so the sections on every platform are linkme's, without running
+    /// linkme's element attribute, a proc-macro that parses the registration again and adds a
+    /// type check, once per handler. The element's type is `Registration`, the slice's. The
+    /// protocol is linkme's own (`#[doc(hidden)]`, unchanged through 0.3): should a release change
+    /// it, every handler fails to compile, loudly, and the tests with it.
     #[doc(hidden)]
     #[macro_export]
     macro_rules! __register {
         ($reg:expr) => {
-            #[$crate::__private::linkme::distributed_slice($crate::__private::REGISTRY)]
-            #[linkme(crate = $crate::__private::linkme)]
-            static __HOOKS_REGISTRATION: $crate::__private::Registration = $reg;
+            $crate::__private::REGISTRY! {
+                #![linkme_macro = $crate::__private::REGISTRY]
+                static __HOOKS_REGISTRATION: $crate::__private::Registration = $reg;
+            }
         };
     }
 }
