@@ -3,8 +3,9 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, Type};
+use syn::{Attribute, FnArg, Signature, Type, Visibility};
 
 use crate::args::{self, HookArgs};
 use crate::errors::Errors;
@@ -37,9 +38,30 @@ pub(crate) struct HookSpec {
     pub(crate) phase: Phase,
 }
 
+/// A handler function as the attribute reads it: the attributes and the signature. The body is the
+/// user's own code, which the glue never looks into, so it is not parsed (the function is emitted
+/// as its tokens came, which keeps a large body from costing a syn parse and a print).
+struct HandlerFn {
+    attrs: Vec<Attribute>,
+    sig: Signature,
+}
+
+impl Parse for HandlerFn {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        input.parse::<Visibility>()?;
+        let sig = input.parse()?;
+        let body: proc_macro2::Group = input.parse()?;
+        if body.delimiter() != proc_macro2::Delimiter::Brace || !input.is_empty() {
+            return Err(input.error("expected a function body"));
+        }
+        Ok(HandlerFn { attrs, sig })
+    }
+}
+
 /// A checked handler signature.
 struct Handler<'a> {
-    func: &'a ItemFn,
+    func: &'a HandlerFn,
     payload: &'a Type,
     payload_mut: bool,
     /// The type of the second parameter (`&Context`), when the handler takes one.
@@ -69,7 +91,7 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
             ),
         );
     }
-    let func: ItemFn = match syn::parse2(item.clone()) {
+    let func: HandlerFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
             let what = match syn::parse2::<syn::Item>(item.clone()) {
@@ -122,12 +144,12 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
     match handler {
         Some(handler) if complete && errors.is_empty() => {
             let glue = emit(spec, &args, &handler);
-            quote!(#func #glue)
+            quote!(#item #glue)
         }
         // Keep the function as written, so one mistake does not cascade into many.
         _ => {
             let errors = errors.into_compile_errors();
-            quote!(#func #errors)
+            quote!(#item #errors)
         }
     }
 }
@@ -140,7 +162,7 @@ fn first_span(tokens: &TokenStream) -> Span {
         .map_or_else(Span::call_site, |t| t.span())
 }
 
-fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
+fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Option<Handler<'a>> {
     let sig = &func.sig;
     let attr = spec.attr;
     let a = article(attr);
@@ -285,7 +307,7 @@ fn check<'a>(spec: &HookSpec, func: &'a ItemFn, errors: &mut Errors) -> Option<H
 }
 
 /// The first line of the function's doc comment.
-fn doc_line(func: &ItemFn) -> String {
+fn doc_line(func: &HandlerFn) -> String {
     doc_of(&func.attrs)
 }
 
