@@ -11,7 +11,7 @@ The annotated binary also reports how long `Hooks::new` takes to build its table
 handlers at start-up.
 
     python3 benches/build_cost.py [--runs 3] [--handlers 1000] [--inventory] [--floor]
-                                  [--time-passes]
+                                  [--marginal] [--time-passes]
 
 --floor adds the floor of any attribute: the plain crate with the same attributes written on the
 functions, implemented by a proc-macro that returns the function unchanged (`floor_identity`), and
@@ -19,7 +19,10 @@ by one that parses it with syn and prints it back (`floor_syn`, what any syn-bas
 before it emits anything of its own). --time-passes then compiles each crate once more, from
 scratch (no incremental cache), with `-Z time-passes` (through RUSTC_BOOTSTRAP=1, on the exact
 rustc command cargo runs) and prints where the time goes: macro expansion, type checking, borrow
-checking, codegen, LLVM, link.
+checking, codegen, LLVM, link. --marginal also builds both crates with one handler per type
+(`annotated_10`, `plain_10`): the annotated crate's `main` builds the table and dispatches a create
+of each of the 10 types, a cost that does not grow with the handlers, and the ratio of the
+differences is what each further handler costs against a plain function.
 
 Writes the crates and a TSV of the results under $CARGO_TARGET_DIR/build-cost (default
 target/build-cost). No network: builds with --offline against the registry cache.
@@ -253,6 +256,9 @@ def main():
     parser.add_argument("--floor", action="store_true",
                         help="also build the plain crate with attributes that return the function "
                              "unchanged (identity, and a syn round trip)")
+    parser.add_argument("--marginal", action="store_true",
+                        help="also build both crates with one handler per type, and print the "
+                             "ratio of what the other handlers add")
     parser.add_argument("--time-passes", action="store_true",
                         help="also compile each crate from scratch with -Z time-passes and print "
                              "the split")
@@ -262,12 +268,16 @@ def main():
                         "build-cost")
     target = os.path.join(base, "target")
     crates = {}
-    variants = [("annotated", True, "linkme"), ("plain", False, "linkme")]
+    variants = [("annotated", True, "linkme", n), ("plain", False, "linkme", n)]
     if args.inventory:
-        variants.append(("annotated_inventory", True, "inventory"))
+        variants.append(("annotated_inventory", True, "inventory", n))
     if args.floor:
-        variants += [("floor_identity", True, "floor_identity"), ("floor_syn", True, "floor_syn")]
-    for name, annotated, backend in variants:
+        variants += [("floor_identity", True, "floor_identity", n),
+                     ("floor_syn", True, "floor_syn", n)]
+    if args.marginal:
+        variants += [(f"annotated_{TYPES}", True, "linkme", TYPES),
+                     (f"plain_{TYPES}", False, "linkme", TYPES)]
+    for name, annotated, backend, count in variants:
         if backend.startswith("floor"):
             toml, lib = floor_macro(backend.removeprefix("floor_"))
             macro = os.path.join(base, f"floor_macro_{backend}")
@@ -282,7 +292,7 @@ def main():
             f.write(cargo_toml(name, backend))
         shutil.copy(os.path.join(ROOT, "Cargo.lock"), os.path.join(crate, "Cargo.lock"))
         with open(os.path.join(crate, "src", "main.rs"), "w") as f:
-            f.write(source(n, annotated, annotated and not backend.startswith("floor")))
+            f.write(source(count, annotated, annotated and not backend.startswith("floor")))
         crates[name] = crate
 
     rows = []
@@ -317,10 +327,21 @@ def main():
     print(f"\n{n} handlers; ratios annotated / plain:")
     for profile in ["dev", "release"]:
         p = next(r for r in rows if r[0] == profile and r[1] == "plain")
-        for a in [r for r in rows if r[0] == profile and r[1].startswith("annotated")]:
+        for a in [r for r in rows if r[0] == profile and r[1] != "plain"
+                  and not r[1].endswith(f"_{TYPES}")]:
             print(f"  {profile:<8} {a[1]:<20} build time {a[2] / p[2]:.2f}x wall, "
                   f"{a[6] / p[6]:.2f}x CPU   "
                   f"binary {a[3] / p[3]:.2f}x   stripped {a[4] / p[4]:.2f}x")
+    if args.marginal:
+        print(f"what handlers {TYPES + 1}..{n} add, annotated / plain:")
+        for profile in ["dev", "release"]:
+            row = {r[1]: r for r in rows if r[0] == profile}
+            a, a0 = row["annotated"], row[f"annotated_{TYPES}"]
+            p, p0 = row["plain"], row[f"plain_{TYPES}"]
+            print(f"  {profile:<8} wall {a[2] - a0[2]:.2f} s vs {p[2] - p0[2]:.2f} s "
+                  f"({(a[2] - a0[2]) / (p[2] - p0[2]):.2f}x), "
+                  f"CPU {a[6] - a0[6]:.2f} s vs {p[6] - p0[6]:.2f} s "
+                  f"({(a[6] - a0[6]) / (p[6] - p0[6]):.2f}x)")
     print(f"(written to {tsv})")
 
     if args.time_passes:
