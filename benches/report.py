@@ -8,8 +8,10 @@ Reads what the benches left in $CARGO_TARGET_DIR (default: target):
   icount.tsv                                         benches/callgrind.sh
   build-cost/build_cost.tsv                          benches/build_cost.py
 Whatever is missing is left out. Prints Markdown; writes the plot to benches/cost_vs_n.svg
-(or --svg PATH); with --update BENCHMARKS.md, rewrites that file's generated sections. No
-third-party Python packages.
+(or --svg PATH); with --update BENCHMARKS.md, rewrites that file's generated sections whose
+inputs were found (dispatch and perhandler: criterion and icount; startup: the table benches;
+build: the build-cost TSVs; targets: all of them), and leaves the others as they are, so one
+bench can be rerun alone. No third-party Python packages.
 """
 
 import argparse
@@ -71,6 +73,34 @@ def load_icount(target):
             for line in f:
                 mode, design, n, ir = line.split("\t")
                 out[(mode, design, int(n))] = float(ir)
+    return out
+
+
+# The passes of build_cost.py --time-passes, as the table names them.
+PASSES = [
+    ("expand_crate", "macro expansion"),
+    ("resolve_crate", "name resolution"),
+    ("type_check_crate", "type checking"),
+    ("coherence_checking", "… of which coherence"),
+    ("MIR_borrow_checking", "borrow checking"),
+    ("misc_checking_3", "lints and other checks"),
+    ("codegen_crate", "codegen (MIR to LLVM IR)"),
+    ("LLVM_passes", "LLVM"),
+    ("link", "link"),
+    ("total", "total (wall)"),
+]
+
+
+def load_passes(target):
+    """{(profile, crate): {pass: seconds}} from build-cost/build_passes.tsv, in file order."""
+    out = {}
+    path = os.path.join(target, "build-cost", "build_passes.tsv")
+    if os.path.exists(path):
+        with open(path) as f:
+            next(f)
+            for line in f:
+                profile, crate, key, secs = line.rstrip("\n").split("\t")
+                out.setdefault((profile, crate), {})[key] = float(secs)
     return out
 
 
@@ -310,9 +340,10 @@ def main():
         dispatch.append(table(ns, "ns", "Time (criterion median)"))
     if ir:
         dispatch.append(table(ir, "instructions", "Instructions (callgrind)"))
-    sections["dispatch"] = "\n".join(dispatch)
-    sections["perhandler"] = per_handler_table(ns, ir)
-    print(sections["dispatch"])
+    if dispatch:
+        sections["dispatch"] = "\n".join(dispatch)
+        sections["perhandler"] = per_handler_table(ns, ir)
+        print(sections["dispatch"])
     startup = []
     for group, name in [("table_build", "1000"), ("table_build", "10000"),
                         ("table_sort", "comparison_sort/10000")]:
@@ -320,14 +351,14 @@ def main():
         if os.path.exists(path):
             with open(path) as f:
                 startup.append((f"{group}/{name}", json.load(f)["median"]["point_estimate"]))
-    lines = []
     if startup:
-        lines.append("#### Start-up (criterion median)\n")
-        lines.append("| benchmark | time |\n|---|---:|")
+        lines = ["#### Start-up (criterion median)\n", "| benchmark | time |\n|---|---:|"]
         for name, v in startup:
             lines.append(f"| {name} | {v / 1e6:.2f} ms |")
-        lines.append("")
+        sections["startup"] = "\n".join(lines)
+        print(sections["startup"])
     if build:
+        lines = []
         lines.append("#### Build (best of the runs)\n")
         lines.append("| profile | crate | build (wall) | build (CPU) | binary | stripped | "
                      "table build at start |")
@@ -337,12 +368,28 @@ def main():
             lines.append(f"| {profile} | {crate} | {b['build_s']:.2f} s | {cpu} | "
                          f"{b['size'] / 1e6:.2f} MB | {b['stripped'] / 1e6:.2f} MB | "
                          f"{b['startup_us']} µs |")
-        lines.append("")
-    sections["startup"] = "\n".join(lines)
-    print(sections["startup"])
-    sections["targets"] = targets(ns, ir, table_us, build)
+        passes = load_passes(target)
+        for profile in ["dev", "release"]:
+            crates = [c for (p, c) in passes if p == profile]
+            if not crates:
+                continue
+            lines.append(f"\n#### Where the time goes: {profile}, from scratch (`-Z time-passes`, s)\n")
+            lines.append("| pass | " + " | ".join(crates) + " |")
+            lines.append("|---|" + "---:|" * len(crates))
+            for key, title in PASSES:
+                cells = [passes[(profile, c)].get(key) for c in crates]
+                if all(v is None for v in cells):
+                    continue
+                lines.append(f"| {title} | " + " | ".join(
+                    "–" if v is None else f"{v:.2f}" for v in cells) + " |")
+        sections["build"] = "\n".join(lines)
+        print(sections["build"])
+    # The targets table reads every bench: rewritten only when all of them were found.
+    targets_table = targets(ns, ir, table_us, build)
+    if ns and ir and table_us is not None and build:
+        sections["targets"] = targets_table
     print("#### Targets\n")
-    print(sections["targets"])
+    print(targets_table)
     if ns or ir:
         svg_plot(ns, ir, args.svg)
         print(f"\n(plot written to {os.path.relpath(args.svg, ROOT)})")
