@@ -96,15 +96,7 @@ fn registrations(count: usize) -> Vec<&'static Registration> {
 /// the build (bucket sort, index, validation) in less.
 fn sort_current(regs: &[&'static Registration]) -> Vec<&'static Registration> {
     let mut regs = regs.to_vec();
-    regs.sort_by(|a, b| {
-        (a.operation, a.asset, a.phase, a.priority, a.id).cmp(&(
-            b.operation,
-            b.asset,
-            b.phase,
-            b.priority,
-            b.id,
-        ))
-    });
+    regs.sort_by_key(|r| (r.operation, r.asset, r.phase, r.priority, r.id));
     regs
 }
 

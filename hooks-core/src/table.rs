@@ -680,15 +680,7 @@ mod tests {
 
     /// The table order by a plain comparison sort on the names.
     fn sorted_by_names(mut regs: Vec<&'static Registration>) -> Vec<&'static Registration> {
-        regs.sort_by(|a, b| {
-            (a.operation, a.asset, a.phase, a.priority, a.id).cmp(&(
-                b.operation,
-                b.asset,
-                b.phase,
-                b.priority,
-                b.id,
-            ))
-        });
+        regs.sort_by_key(|r| (r.operation, r.asset, r.phase, r.priority, r.id));
         regs
     }
 
