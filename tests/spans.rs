@@ -101,3 +101,22 @@ fn an_async_handler_runs_in_its_span_at_every_poll() {
         "entered at each of its polls"
     );
 }
+
+#[derive(Debug, Clone, Entity)]
+pub struct TracedSlow;
+
+/// Overruns its own timeout.
+#[before_create("TracedSlow", timeout = "20ms")]
+fn traced_slow(_: &mut TracedSlow) {
+    std::thread::sleep(std::time::Duration::from_millis(60));
+}
+
+#[test]
+fn a_sync_handler_that_overran_its_timeout_rejects_the_call_with_debug_spans_on_too() {
+    let hooks = Hooks::new().unwrap();
+    let err = tracing::subscriber::with_default(Spans::default(), || {
+        hooks.run_sync::<ops::data::Create<TracedSlow>, _>(&mut Context::client(), TracedSlow, Ok)
+    })
+    .unwrap_err();
+    assert_eq!((err.status(), err.code()), (504, "handler_timeout"));
+}

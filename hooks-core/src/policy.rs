@@ -244,12 +244,32 @@ impl Policy {
         if tracing::level_enabled!(tracing::Level::DEBUG) {
             return self.call_sync_in_span(reg, f);
         }
+        self.call_sync_unspanned(reg, f)
+    }
+
+    /// [`Policy::call_sync`] inside the handler's span.
+    #[cold]
+    #[inline(never)]
+    fn call_sync_in_span<T>(
+        &self,
+        reg: &Registration,
+        f: impl FnOnce() -> Result<T, HookError>,
+    ) -> Result<Result<T, HookError>, Failure> {
+        let _span = span_of(reg).entered();
+        self.call_sync_unspanned(reg, f)
+    }
+
+    #[inline(always)]
+    fn call_sync_unspanned<T>(
+        &self,
+        reg: &Registration,
+        f: impl FnOnce() -> Result<T, HookError>,
+    ) -> Result<Result<T, HookError>, Failure> {
         if reg.timeout.is_some() {
             return self.call_sync_timed(reg, f);
         }
         let start = self.start();
-        let result =
-            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)));
+        let result = guard(f);
         self.finish(reg, &result, start);
         result
     }
@@ -265,8 +285,7 @@ impl Policy {
         f: impl FnOnce() -> Result<T, HookError>,
     ) -> Result<Result<T, HookError>, Failure> {
         let began = Instant::now();
-        let mut result =
-            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)));
+        let mut result = guard(f);
         let took = began.elapsed();
         if let Some(limit) = reg.timeout
             && took > limit
@@ -279,21 +298,6 @@ impl Policy {
             &result,
             (self.history == History::Timed).then_some(began),
         );
-        result
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn call_sync_in_span<T>(
-        &self,
-        reg: &Registration,
-        f: impl FnOnce() -> Result<T, HookError>,
-    ) -> Result<Result<T, HookError>, Failure> {
-        let _span = span_of(reg).entered();
-        let start = self.start();
-        let result =
-            catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)));
-        self.finish(reg, &result, start);
         result
     }
 
@@ -317,6 +321,12 @@ impl Policy {
             }),
         }
     }
+}
+
+/// Run `f`, a sync handler's call, with a panic turned into a [`Failure`].
+#[inline(always)]
+fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)))
 }
 
 /// A handler's future, polled with panic isolation, a timeout and the handler-depth marker, and
@@ -353,11 +363,11 @@ where
         let _entered = span.as_ref().map(tracing::Span::enter);
         let polled = {
             let _depth = HandlerCode::enter();
-            catch_unwind(AssertUnwindSafe(|| Pin::new(&mut this.fut).poll(cx)))
+            guard(|| Pin::new(&mut this.fut).poll(cx))
         };
         let result = match polled {
             Ok(Poll::Ready(v)) => Ok(v),
-            Err(p) => Err(Failure::Panicked(panic_message(&*p))),
+            Err(failure) => Err(failure),
             Ok(Poll::Pending) => {
                 let limit = this.reg.timeout.unwrap_or(this.policy.default_timeout);
                 let slow = this.slow.get_or_insert_with(|| {
