@@ -414,26 +414,34 @@ impl Table {
                 }
             }
         }
-        let plain = |reg: &Registration| reg.timeout.is_none();
-        slot.fast_before = before
-            .iter()
-            .map(|e| match e.f {
-                BeforeFn::Sync(f) if plain(e.reg) => Some(Entry { reg: e.reg, f }),
-                _ => None,
-            })
-            .collect();
-        slot.fast_after = after
-            .iter()
-            .map(|e| match e.f {
-                AfterFn::Sync(f) if plain(e.reg) => Some(Entry { reg: e.reg, f }),
-                _ => None,
-            })
-            .collect();
+        slot.fast_before = plain_sync(&before, |f| match *f {
+            BeforeFn::Sync(f) => Some(f),
+            _ => None,
+        });
+        slot.fast_after = plain_sync(&after, |f| match *f {
+            AfterFn::Sync(f) => Some(f),
+            _ => None,
+        });
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
         Some(Arc::new(slot))
     }
+}
+
+/// The entries again as plain sync adapters, for the dispatcher's fast loop, when every one of
+/// them is a sync adapter (`sync` picks it) of a handler with no timeout of its own.
+fn plain_sync<F, S>(
+    entries: &[Entry<F>],
+    sync: impl Fn(&F) -> Option<S>,
+) -> Option<Box<[Entry<S>]>> {
+    entries
+        .iter()
+        .map(|e| {
+            let f = sync(&e.f).filter(|_| e.reg.timeout.is_none())?;
+            Some(Entry { reg: e.reg, f })
+        })
+        .collect()
 }
 
 enum Adapted<Op: Operation> {
@@ -666,7 +674,7 @@ mod tests {
                 } else {
                     "data.create"
                 },
-                ..clone_reg(reg)
+                ..*reg
             }));
             regs.push(reg);
         }
@@ -682,15 +690,6 @@ mod tests {
     fn sorted_by_names(mut regs: Vec<&'static Registration>) -> Vec<&'static Registration> {
         regs.sort_by_key(|r| (r.operation, r.asset, r.phase, r.priority, r.id));
         regs
-    }
-
-    fn clone_reg(r: &'static Registration) -> Registration {
-        Registration {
-            params: r.params,
-            state: r.state,
-            adapter: r.adapter,
-            ..*r
-        }
     }
 
     #[test]
