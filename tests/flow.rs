@@ -786,3 +786,110 @@ mod generated {
         assert_eq!(out.unwrap().hits, ["before before", "after"]);
     }
 }
+
+/// Async handlers that finish at their first poll run in one loop inside the call's poll; one
+/// that waits is awaited, and the loop resumes after it. The order, the changes and the verdicts
+/// must not depend on which handlers waited.
+mod waiting_and_ready_handlers {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Relay {
+        pub trail: String,
+        /// `"answer"` or `"reject"` make the waiting before handler do so; with `" now"` after
+        /// it, the handler does so at once, without waiting.
+        pub mode: String,
+    }
+
+    /// Pends twice, as a handler waiting on I/O does.
+    async fn wait() {
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+    }
+
+    #[before_create("Relay", priority = 0)]
+    fn b0_sync(r: &mut Relay) {
+        r.trail.push_str("b0 ");
+    }
+    #[before_create("Relay", priority = 1)]
+    async fn b1_ready(r: &mut Relay) {
+        r.trail.push_str("b1 ");
+    }
+    #[before_create("Relay", priority = 2)]
+    async fn b2_waits(r: &mut Relay) -> Result<Flow<Relay>, HookError> {
+        if !r.mode.ends_with(" now") {
+            wait().await;
+        }
+        r.trail.push_str("b2 ");
+        match r.mode.trim_end_matches(" now") {
+            "answer" => Ok(Flow::Return(Relay {
+                trail: format!("{}answered ", r.trail),
+                mode: r.mode.clone(),
+            })),
+            "reject" => Err(HookError::forbidden("b2 says no")),
+            _ => Ok(Flow::Continue),
+        }
+    }
+    #[before_create("Relay", priority = 3)]
+    async fn b3_ready(r: &mut Relay) {
+        r.trail.push_str("b3 ");
+    }
+    #[before_create("Relay", priority = 4)]
+    async fn b4_waits(r: &mut Relay) {
+        wait().await;
+        r.trail.push_str("b4 ");
+    }
+    #[after_create("Relay", priority = 0)]
+    async fn a0_waits(r: &mut Relay) {
+        wait().await;
+        r.trail.push_str("a0 ");
+    }
+    #[after_create("Relay", priority = 1)]
+    fn a1_sync(r: &mut Relay) {
+        r.trail.push_str("a1 ");
+    }
+    #[after_create("Relay", priority = 2)]
+    async fn a2_ready(r: &mut Relay) {
+        r.trail.push_str("a2");
+    }
+
+    fn relay(mode: &str) -> Relay {
+        Relay {
+            trail: String::new(),
+            mode: mode.into(),
+        }
+    }
+
+    async fn create(hooks: &Hooks, mode: &str) -> Result<Relay, HookError> {
+        let mut ctx = Context::client();
+        hooks
+            .create(&mut ctx, relay(mode), |mut r: Relay| async move {
+                r.trail.push_str("default ");
+                Ok(r)
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn handlers_that_wait_and_handlers_that_do_not_run_in_order_each_seeing_the_last_ones_changes()
+     {
+        let hooks = hooks();
+        for _ in 0..2 {
+            let out = create(&hooks, "go on").await.unwrap();
+            assert_eq!(out.trail, "b0 b1 b2 b3 b4 default a0 a1 a2");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_or_a_rejection_with_or_without_waiting_stops_the_rest_of_the_before_handlers()
+     {
+        let hooks = hooks();
+        for now in ["", " now"] {
+            let out = create(&hooks, &format!("answer{now}")).await.unwrap();
+            assert_eq!(out.trail, "b0 b1 b2 answered a0 a1 a2");
+            let err = create(&hooks, &format!("reject{now}")).await.unwrap_err();
+            assert_eq!(err.status(), 403);
+            assert_eq!(err.message(), "b2 says no");
+        }
+    }
+}

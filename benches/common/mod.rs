@@ -63,6 +63,7 @@ pub fn bench_hooks() -> Result<Hooks, hooks::TableError> {
     Hooks::builder().history(history).build()
 }
 
+#[inline(always)]
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     let mut cx = TaskContext::from_waker(Waker::noop());

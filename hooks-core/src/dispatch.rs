@@ -20,8 +20,10 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
+use std::ptr;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -32,12 +34,14 @@ use crate::entity::RecordsMut;
 use crate::entity::{Changes, DynRecord, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation};
-use crate::future::FutureSlot;
+use crate::future::{FutureSlot, WithTask};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
-use crate::policy::{self, AfterFailure, Failure, HandlerCode, Policy};
-use crate::registration::{BoxFuture, Registration, SyncAfter, SyncBefore, WildAsync, WildSync};
+use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
+use crate::registration::{
+    BoxFuture, Early, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
+};
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{AfterFn, BeforeFn, Entry, Slot, Table};
 
@@ -66,6 +70,10 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct Hooks {
     inner: Arc<Inner>,
+    /// The global table when this runtime uses it, kept beside the `Arc` rather than behind it:
+    /// resolving an operation with no handlers is then one load of `self`, one of the
+    /// operation's slot cache and a compare.
+    global: Option<&'static Table>,
 }
 
 #[derive(Debug)]
@@ -166,7 +174,12 @@ impl HooksBuilder {
         };
         check_subscribers(regs, self.max_subscribers)?;
         check_linked(regs, &self.required_crates)?;
+        let global = match table {
+            TableRef::Global(t) => Some(t),
+            TableRef::Owned(_) => None,
+        };
         Ok(Hooks {
+            global,
             inner: Arc::new(Inner {
                 trace: self.trace,
                 table,
@@ -342,8 +355,8 @@ impl Hooks {
     /// The slot of `Op`, or `None` when it has no handlers.
     #[inline]
     fn slot<Op: Operation>(&self) -> Option<&Slot<Op>> {
-        match (&self.inner.table, Op::slot_cache()) {
-            (TableRef::Global(table), Some(cache)) => table.resolve_cached::<Op>(cache),
+        match (self.global, Op::slot_cache()) {
+            (Some(table), Some(cache)) => table.resolve_cached::<Op>(cache),
             _ => self.table().resolve::<Op>(Op::ASSET),
         }
     }
@@ -593,7 +606,7 @@ impl Hooks {
                 let boxed = Box::new_uninit();
                 let boxed =
                     Box::write(boxed, self.run_slot(ctx, kind, slot, named, input, default));
-                Dispatch::Hooked(Box::into_pin(boxed))
+                Dispatch::Hooked(ManuallyDrop::new(Box::into_pin(boxed)))
             }
         }
     }
@@ -788,6 +801,10 @@ impl Hooks {
     }
 
     /// The before handlers of a slot with async handlers.
+    ///
+    /// They run in a plain loop inside one poll of the call ([`Hooks::before_run`]) for as long
+    /// as each finishes at its first poll, as most do; only a handler that waits, and a wildcard
+    /// async handler, are awaited here.
     async fn before_async<Op: Operation>(
         &self,
         slot: &Slot<Op>,
@@ -795,21 +812,98 @@ impl Hooks {
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
         let policy = &self.inner.policy;
-        for h in slot.before.iter() {
+        let mut early: Early<Op::Output> = None;
+        let mut fut = pin!(FutureSlot::new());
+        let mut next = 0;
+        loop {
+            let run = WithTask::new(|cx| {
+                // SAFETY: a handler's future left in `fut` is awaited to its end, or dropped,
+                // below, before `ctx`, `input` or `early` is touched again; all three outlive
+                // `fut` (`early` is declared before it, the others are borrowed for the call).
+                unsafe { self.before_run(slot, next, ctx, input, &mut early, fut.as_mut(), cx) }
+            })
+            .await;
+            let (i, step) = match run {
+                Run::Done(result) => return result,
+                Run::Waiting(i, waiting) => {
+                    let reg = slot.before[i].reg;
+                    let ran = policy.resume_async(reg, fut.as_mut(), waiting).await;
+                    // A handler cut at its timeout is still in the slot: drop it now.
+                    fut.as_mut().clear();
+                    (i, async_verdict(ran, early.take()))
+                }
+                Run::Wild(i, f) => {
+                    let ctx: &Context = ctx;
+                    let records = Op::input_records(input);
+                    let boxed = Box::pin(async move {
+                        wild_async(records, f, ctx).await.map(|()| Flow::Continue)
+                    });
+                    (i, policy.call_async(slot.before[i].reg, boxed).await)
+                }
+            };
+            if let Some(result) = self.before_step(slot.before[i].reg, step) {
+                return Some(result);
+            }
+            next = i + 1;
+        }
+    }
+
+    /// The before handlers of a slot from index `from`, in a plain loop within one poll of the
+    /// call: it returns when they are done, when one answered or rejected, or at the first
+    /// handler that waits (left in `fut`) or is a wildcard async handler.
+    ///
+    /// # Safety
+    /// The future left in `fut` when this returns [`Run::Waiting`] borrows `ctx`, `input` and
+    /// `early` beyond this call, which the borrow checker does not see: the caller must not touch
+    /// them until that future has finished or been dropped, and they must outlive `fut`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn before_run<'x, Op: Operation>(
+        &self,
+        slot: &Slot<Op>,
+        from: usize,
+        ctx: &mut Context,
+        input: &mut Op::Input,
+        early: &mut Early<Op::Output>,
+        mut fut: Pin<&mut FutureSlot<'x, Result<bool, HookError>>>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Run<Option<Result<Op::Output, HookError>>> {
+        let policy = &self.inner.policy;
+        let handlers = slot.before.get(from..).unwrap_or_default();
+        for (i, h) in (from..).zip(handlers) {
             if !h.reg.runs_for(ctx) {
                 continue;
             }
             ctx.enter(h.reg);
-            let ctx: &Context = ctx;
             let step = match h.f {
                 BeforeFn::Sync(f) => {
                     let _code = HandlerCode::enter();
                     policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx))
                 }
                 BeforeFn::Async(f) => {
-                    let mut fut = pin!(FutureSlot::new());
-                    f(input, ctx, fut.as_mut());
-                    policy.call_async(h.reg, fut).await
+                    // SAFETY: the handler's future lives in `fut` for `'x`: it is dropped before
+                    // the next handler runs (`put_poll` on a finished one leaves the slot empty),
+                    // or it is left there waiting, under this function's contract.
+                    let (input_x, ctx_x, early_x) = unsafe {
+                        (
+                            &mut *ptr::from_mut(input),
+                            &*ptr::from_ref(ctx),
+                            &mut *ptr::from_mut(early),
+                        )
+                    };
+                    match policy.poll_first(h.reg, || f(input_x, ctx_x, early_x, fut.as_mut(), cx))
+                    {
+                        First::Done(Ok(Ok(true))) => {
+                            self.trace(h.reg, || Step::Continued);
+                            continue;
+                        }
+                        First::Done(ran) => {
+                            // A handler that panicked is still in the slot: drop it before
+                            // `early` is read.
+                            fut.as_mut().clear();
+                            async_verdict(ran, early.take())
+                        }
+                        First::Waiting(waiting) => return Run::Waiting(i, waiting),
+                    }
                 }
                 BeforeFn::WildSync(f) => {
                     let _code = HandlerCode::enter();
@@ -817,19 +911,13 @@ impl Hooks {
                         wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
                     })
                 }
-                BeforeFn::WildAsync(f) => {
-                    let records = Op::input_records(input);
-                    let fut = Box::pin(async move {
-                        wild_async(records, f, ctx).await.map(|()| Flow::Continue)
-                    });
-                    policy.call_async(h.reg, fut).await
-                }
+                BeforeFn::WildAsync(f) => return Run::Wild(i, f),
             };
             if let Some(result) = self.before_step(h.reg, step) {
-                return Some(result);
+                return Run::Done(Some(result));
             }
         }
-        None
+        Run::Done(None)
     }
 
     /// The after handlers of a slot with no async handler.
@@ -966,7 +1054,8 @@ impl Hooks {
         }
     }
 
-    /// The after handlers of a slot with async handlers.
+    /// The after handlers of a slot with async handlers, as [`Hooks::before_async`] runs the
+    /// before handlers.
     async fn after_async<Op: Operation>(
         &self,
         kind: CallKind,
@@ -975,21 +1064,82 @@ impl Hooks {
         result: &mut Result<Op::Output, HookError>,
     ) {
         let policy = &self.inner.policy;
-        for h in slot.after.iter() {
+        let mut fut = pin!(FutureSlot::new());
+        let mut next = 0;
+        loop {
+            let run = WithTask::new(|cx| {
+                // SAFETY: as in `before_async`: a future left in `fut` is awaited to its end or
+                // dropped below before `ctx` or `result` is touched again.
+                unsafe { self.after_run(kind, slot, next, ctx, result, fut.as_mut(), cx) }
+            })
+            .await;
+            let (i, step) = match run {
+                Run::Done(()) => return,
+                Run::Waiting(i, waiting) => {
+                    let reg = slot.after[i].reg;
+                    let step = policy.resume_async(reg, fut.as_mut(), waiting).await;
+                    // A handler cut at its timeout is still in the slot: drop it now.
+                    fut.as_mut().clear();
+                    (i, step)
+                }
+                Run::Wild(i, f) => {
+                    let ctx: &Context = ctx;
+                    let result = &mut *result;
+                    let boxed = Box::pin(async {
+                        match result {
+                            Ok(out) => wild_async(Op::output_records(out), f, ctx).await,
+                            Err(_) => Ok(()),
+                        }
+                    });
+                    (i, policy.call_async(slot.after[i].reg, boxed).await)
+                }
+            };
+            self.after_step(kind, slot.after[i].reg, step, result);
+            next = i + 1;
+        }
+    }
+
+    /// The after handlers of a slot from index `from`, in a plain loop within one poll of the
+    /// call, as [`Hooks::before_run`].
+    ///
+    /// # Safety
+    /// As [`Hooks::before_run`], for `ctx` and `result`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn after_run<'x, Op: Operation>(
+        &self,
+        kind: CallKind,
+        slot: &Slot<Op>,
+        from: usize,
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+        mut fut: Pin<&mut FutureSlot<'x, Result<(), HookError>>>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Run<()> {
+        let policy = &self.inner.policy;
+        let handlers = slot.after.get(from..).unwrap_or_default();
+        for (i, h) in (from..).zip(handlers) {
             if !h.reg.runs_after(ctx, result) {
                 continue;
             }
             ctx.enter(h.reg);
-            let ctx: &Context = ctx;
             let step = match h.f {
                 AfterFn::Sync(f) => {
                     let _code = HandlerCode::enter();
                     policy.call_sync(h.reg, || f(result, ctx))
                 }
                 AfterFn::Async(f) => {
-                    let mut fut = pin!(FutureSlot::new());
-                    f(result, ctx, fut.as_mut());
-                    policy.call_async(h.reg, fut).await
+                    // SAFETY: as in `before_run`.
+                    let (result_x, ctx_x) =
+                        unsafe { (&mut *ptr::from_mut(result), &*ptr::from_ref(ctx)) };
+                    match policy.poll_first(h.reg, || f(result_x, ctx_x, fut.as_mut(), cx)) {
+                        First::Done(step) => {
+                            // A handler that panicked is still in the slot: drop it before
+                            // `result` is touched.
+                            fut.as_mut().clear();
+                            step
+                        }
+                        First::Waiting(waiting) => return Run::Waiting(i, waiting),
+                    }
                 }
                 AfterFn::WildSync(f) => {
                     let _code = HandlerCode::enter();
@@ -998,18 +1148,11 @@ impl Hooks {
                         Err(_) => Ok(()),
                     })
                 }
-                AfterFn::WildAsync(f) => {
-                    let fut = Box::pin(async {
-                        match &mut *result {
-                            Ok(out) => wild_async(Op::output_records(out), f, ctx).await,
-                            Err(_) => Ok(()),
-                        }
-                    });
-                    policy.call_async(h.reg, fut).await
-                }
+                AfterFn::WildAsync(f) => return Run::Wild(i, f),
             };
             self.after_step(kind, h.reg, step, result);
         }
+        Run::Done(())
     }
 
     /// The largest event or dynamic record this runtime accepts, in bytes of JSON.
@@ -1168,9 +1311,38 @@ impl Hooks {
 
 /// The future of a call: the default's own future when the operation has no handlers, the flow
 /// of handlers otherwise.
+///
+/// Everything about the flow is out of line (its poll and its drop), so that the code a caller
+/// compiles for a `Dispatch` is, besides the default's own, one test of the variant: the caller
+/// is then inlined, and a call with no handlers compiled, as it would be without hooks.
 enum Dispatch<D, H> {
     Direct(D),
-    Hooked(Pin<Box<H>>),
+    Hooked(ManuallyDrop<Pin<Box<H>>>),
+}
+
+impl<D, H> Drop for Dispatch<D, H> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Dispatch::Hooked(flow) = self {
+            drop_flow(flow);
+        }
+    }
+}
+
+/// Drop the flow of a call that had handlers.
+#[inline(never)]
+fn drop_flow<H>(flow: &mut ManuallyDrop<Pin<Box<H>>>) {
+    // SAFETY: called once, from `Dispatch::drop`; the flow is not touched afterwards.
+    unsafe { ManuallyDrop::drop(flow) }
+}
+
+/// Poll the flow of a call that had handlers.
+#[inline(never)]
+fn poll_flow<H: Future>(
+    flow: &mut Pin<Box<H>>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<H::Output> {
+    flow.as_mut().poll(cx)
 }
 
 impl<D, H> Future for Dispatch<D, H>
@@ -1180,14 +1352,14 @@ where
 {
     type Output = D::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<D::Output> {
         // SAFETY: structural pinning. The variant is never changed or moved out of once pinned,
-        // and `Dispatch` has no `Drop` of its own, so each inner future stays where it was pinned.
+        // and `Dispatch::drop` moves nothing, so each inner future stays where it was pinned.
         unsafe {
             match self.get_unchecked_mut() {
                 Dispatch::Direct(d) => Pin::new_unchecked(d).poll(cx),
-                Dispatch::Hooked(h) => h.as_mut().poll(cx),
+                Dispatch::Hooked(h) => poll_flow(h, cx),
             }
         }
     }
@@ -1282,6 +1454,35 @@ fn verdict<Op: Operation>(
         Some(Err(e)) => Err(e),
         None => Err(verdict_missing()),
     }
+}
+
+/// How far a loop of handlers within one poll got ([`Hooks::before_run`], [`Hooks::after_run`]).
+enum Run<T> {
+    /// All ran, or one ended the call: the loop's result.
+    Done(T),
+    /// The handler at this index waits; its future is in the slot.
+    Waiting(usize, policy::Waiting),
+    /// The handler at this index is a wildcard async handler, to be awaited by the caller.
+    Wild(usize, WildAsync),
+}
+
+/// An async before handler's run that did not simply go on, in the dispatcher's general form:
+/// its answer is in `early`.
+#[cold]
+#[inline(never)]
+fn async_verdict<O>(
+    ran: Result<Result<bool, HookError>, Failure>,
+    early: Early<O>,
+) -> Result<Result<Flow<O>, HookError>, Failure> {
+    Ok(match ran? {
+        Ok(true) => Ok(Flow::Continue),
+        Ok(false) => match early {
+            Some(Ok(output)) => Ok(Flow::Return(output)),
+            Some(Err(e)) => Err(e),
+            None => Err(verdict_missing()),
+        },
+        Err(e) => Err(e),
+    })
 }
 
 /// Only a hand-made adapter can stop a call without saying why: fail closed.

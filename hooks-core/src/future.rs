@@ -93,7 +93,7 @@ impl<'a, T> FutureSlot<'a, T> {
         // SAFETY: nothing is moved out of the pinned slot: its old future is dropped in place,
         // and the new one is written in place and never moved afterwards.
         let this = unsafe { self.get_unchecked_mut() };
-        this.clear();
+        this.drop_future();
         let at = this.bytes.0.as_mut_ptr().cast::<u8>();
         if Self::fits::<F>() {
             // SAFETY: `at` is valid for `size_of::<F>()` bytes aligned to `align_of::<F>()`
@@ -114,9 +114,51 @@ impl<'a, T> FutureSlot<'a, T> {
         }
     }
 
+    /// Store `future` in the slot and poll it once, at once, with its concrete type: a handler
+    /// that does not wait finishes here, in one call, and is dropped before this returns (the slot
+    /// is then empty). One that waits stays in the slot, to be polled as a [`Future`].
+    ///
+    /// A panic in the poll leaves the future in the slot, which drops it.
+    #[inline]
+    pub fn put_poll<F>(self: Pin<&mut Self>, future: F, cx: &mut TaskContext<'_>) -> Poll<T>
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
+        if !Self::fits::<F>() {
+            let mut this = self;
+            this.as_mut().put(future);
+            return this.poll(cx);
+        }
+        // SAFETY: as in `put`; the future is polled where it was written, and dropped there.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.drop_future();
+        let at = this.bytes.0.as_mut_ptr().cast::<F>();
+        // SAFETY: `at` is valid and aligned for `F` (`fits`), and holds no value (cleared).
+        unsafe { ptr::write(at, future) };
+        this.erased = Some(Erased {
+            poll: poll_inline::<F>,
+            drop: drop_inline::<F>,
+        });
+        // SAFETY: the future at `at` is live and pinned with the slot.
+        let polled = unsafe { Pin::new_unchecked(&mut *at) }.poll(cx);
+        if polled.is_ready() {
+            this.erased = None;
+            // SAFETY: live, and no longer described by `erased`, so dropped exactly once.
+            unsafe { ptr::drop_in_place(at) };
+        }
+        polled
+    }
+
+    /// Drop the held future, if any: the slot is empty afterwards.
+    #[inline]
+    pub(crate) fn clear(self: Pin<&mut Self>) {
+        // SAFETY: the future is dropped in place; nothing moves.
+        unsafe { self.get_unchecked_mut() }.drop_future();
+    }
+
     /// Drop the held future, if any.
     #[inline]
-    fn clear(&mut self) {
+    fn drop_future(&mut self) {
         if let Some(erased) = self.erased.take() {
             // SAFETY: `erased` describes the value in `bytes`, which is dropped once: `erased` is
             // taken first, so a panic in the drop leaves the slot empty, not double-dropping.
@@ -140,15 +182,45 @@ impl<T> Future for FutureSlot<'_, T> {
         let polled = unsafe { (erased.poll)(at, cx) };
         if polled.is_ready() {
             // A finished future is dropped at once: its borrows end with the handler's run.
-            this.clear();
+            this.drop_future();
         }
         polled
     }
 }
 
+/// A future that calls `f` with the task's context at its first poll and is ready at once: how
+/// an `async fn` reaches the context to poll a handler's future inside its own poll.
+pub(crate) struct WithTask<F>(Option<F>);
+
+impl<F> WithTask<F> {
+    /// The bound makes the closure's signature general in the context's lifetimes.
+    #[inline]
+    pub(crate) fn new<R>(f: F) -> Self
+    where
+        F: FnOnce(&mut TaskContext<'_>) -> R,
+    {
+        WithTask(Some(f))
+    }
+}
+
+impl<F, R> Future for WithTask<F>
+where
+    F: FnOnce(&mut TaskContext<'_>) -> R + Unpin,
+{
+    type Output = R;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<R> {
+        match self.get_mut().0.take() {
+            Some(f) => Poll::Ready(f(cx)),
+            None => panic!("WithTask polled after it finished"),
+        }
+    }
+}
+
 impl<T> Drop for FutureSlot<'_, T> {
     fn drop(&mut self) {
-        self.clear();
+        self.drop_future();
     }
 }
 
@@ -281,6 +353,83 @@ mod tests {
         assert!(caught.is_err());
         drop(slot);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn put_poll_finishes_a_future_that_does_not_wait_and_leaves_the_slot_empty() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        let polled = slot
+            .as_mut()
+            .put_poll(after_pending(0, 3, Tracked(drops.clone())), &mut cx);
+        assert_eq!(polled, Poll::Ready(3));
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped when it finished");
+        assert!(slot.erased.is_none(), "nothing left to poll or drop");
+    }
+
+    #[test]
+    fn put_poll_keeps_a_waiting_future_in_the_slot_to_be_polled_to_its_end() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        let polled = slot
+            .as_mut()
+            .put_poll(after_pending(2, 9, Tracked(drops.clone())), &mut cx);
+        assert_eq!(polled, Poll::Pending);
+        assert_eq!(poll_once(slot.as_mut()), Poll::Pending);
+        assert_eq!(poll_once(slot.as_mut()), Poll::Ready(9));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn put_poll_of_a_future_that_panics_leaves_it_to_be_dropped_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let tracked = Tracked(drops.clone());
+        let mut slot = Box::pin(FutureSlot::<u32>::new());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut cx = TaskContext::from_waker(Waker::noop());
+            slot.as_mut().put_poll(
+                async move {
+                    let _tracked = tracked;
+                    panic!("boom");
+                },
+                &mut cx,
+            )
+        }));
+        assert!(caught.is_err());
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "unwinding dropped the captures"
+        );
+        slot.as_mut().clear();
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "and nothing twice");
+    }
+
+    #[test]
+    fn put_poll_boxes_a_future_larger_than_the_slot_and_finishes_it_the_same() {
+        let big = [2u8; INLINE_FUTURE_BYTES * 2];
+        let fut = async move {
+            std::future::ready(()).await;
+            big.iter().map(|&b| u32::from(b)).sum::<u32>()
+        };
+        let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        assert_eq!(slot.as_mut().put_poll(fut, &mut cx), Poll::Ready(2048));
+        assert!(slot.erased.is_none());
+    }
+
+    #[test]
+    fn with_task_hands_the_pollers_context_to_its_closure_once() {
+        let mut calls = 0;
+        let mut fut = std::pin::pin!(WithTask::new(|_cx: &mut TaskContext<'_>| {
+            calls += 1;
+            7
+        }));
+        assert_eq!(poll_once(fut.as_mut()), Poll::Ready(7));
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub mod __private {
     pub use crate::registration::{
         AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early, IntoAfter,
         IntoFlow, Payload, Registration, SyncAfter, SyncBefore, WildAsync, WildSync, settle,
-        str_eq,
+        settle_async, str_eq,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};
@@ -80,5 +80,6 @@ pub mod __private {
     pub use std::option::Option;
     pub use std::pin::Pin;
     pub use std::result::Result;
+    pub use std::task::{Context as TaskContext, Poll};
     pub use std::time::Duration;
 }

@@ -33,22 +33,39 @@ pub enum AfterFailure {
 }
 
 /// A handler run that did not return: it panicked or timed out.
+///
+/// One pointer, boxed because it is rare: a handler's run result (`Result<Result<T, HookError>,
+/// Failure>`) then stays two words for a small `T`, which comes back in registers rather than
+/// through memory on every run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub(crate) struct Failure(Box<FailureKind>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FailureKind {
     Panicked(String),
     TimedOut(Duration),
 }
 
 impl Failure {
+    #[cold]
+    fn panicked(message: String) -> Self {
+        Failure(Box::new(FailureKind::Panicked(message)))
+    }
+
+    #[cold]
+    fn timed_out(limit: Duration) -> Self {
+        Failure(Box::new(FailureKind::TimedOut(limit)))
+    }
+
     /// The error a caller sees for this failure of `reg`.
     pub(crate) fn to_error(&self, reg: &Registration) -> HookError {
-        match self {
-            Failure::Panicked(_) => HookError::new(
+        match &*self.0 {
+            FailureKind::Panicked(_) => HookError::new(
                 500,
                 "handler_panicked",
                 format!("hook handler {} failed", reg.id),
             ),
-            Failure::TimedOut(limit) => HookError::new(
+            FailureKind::TimedOut(limit) => HookError::new(
                 504,
                 "handler_timeout",
                 format!("hook handler {} did not finish within {limit:?}", reg.id),
@@ -58,16 +75,16 @@ impl Failure {
 
     /// This failure, as a trace records it.
     pub(crate) fn step(&self) -> crate::stats::Step {
-        match self {
-            Failure::Panicked(_) => crate::stats::Step::Panicked,
-            Failure::TimedOut(_) => crate::stats::Step::TimedOut,
+        match &*self.0 {
+            FailureKind::Panicked(_) => crate::stats::Step::Panicked,
+            FailureKind::TimedOut(_) => crate::stats::Step::TimedOut,
         }
     }
 
     fn outcome(&self) -> Outcome {
-        match self {
-            Failure::Panicked(_) => Outcome::Panicked,
-            Failure::TimedOut(_) => Outcome::TimedOut,
+        match &*self.0 {
+            FailureKind::Panicked(_) => Outcome::Panicked,
+            FailureKind::TimedOut(_) => Outcome::TimedOut,
         }
     }
 
@@ -78,14 +95,14 @@ impl Failure {
         } else {
             "the call fails"
         };
-        match self {
-            Failure::Panicked(msg) => tracing::error!(
+        match &*self.0 {
+            FailureKind::Panicked(msg) => tracing::error!(
                 handler = reg.id,
                 operation = reg.operation,
                 asset = reg.asset,
                 "hook handler panicked ({msg}); {effect}"
             ),
-            Failure::TimedOut(limit) => tracing::error!(
+            FailureKind::TimedOut(limit) => tracing::error!(
                 handler = reg.id,
                 operation = reg.operation,
                 asset = reg.asset,
@@ -227,7 +244,7 @@ impl Policy {
     #[cold]
     #[inline(never)]
     pub(crate) fn panicked(&self, reg: &Registration, payload: &(dyn Any + Send)) -> Failure {
-        let failure = Failure::Panicked(panic_message(payload));
+        let failure = Failure::panicked(panic_message(payload));
         self.count(reg, Outcome::Panicked);
         failure
     }
@@ -291,7 +308,7 @@ impl Policy {
             && took > limit
             && result.is_ok()
         {
-            result = Err(Failure::TimedOut(limit));
+            result = Err(Failure::timed_out(limit));
         }
         self.finish(
             reg,
@@ -299,6 +316,60 @@ impl Policy {
             (self.history == History::Timed).then_some(began),
         );
         result
+    }
+
+    /// The first poll of an async handler, made by its adapter inside the dispatcher's own poll:
+    /// isolated from panics, marked as handler code, in its span when debug spans are on. A
+    /// handler that finishes here is counted and done, with no guard future, timer or await
+    /// point of its own; one that waits is handed on to [`Policy::resume_async`].
+    #[inline]
+    pub(crate) fn poll_first<T>(
+        &self,
+        reg: &Registration,
+        poll: impl FnOnce() -> Poll<Result<T, HookError>>,
+    ) -> First<T> {
+        let start = self.start();
+        let span = span(reg);
+        let polled = {
+            let _entered = span.as_ref().map(tracing::Span::enter);
+            let _depth = HandlerCode::enter();
+            guard(poll)
+        };
+        let result = match polled {
+            Ok(Poll::Ready(v)) => Ok(v),
+            Err(failure) => Err(failure),
+            Ok(Poll::Pending) => return First::Waiting(Waiting { start, span }),
+        };
+        self.finish(reg, &result, start);
+        First::Done(result)
+    }
+
+    /// The rest of the run of an async handler whose first poll ([`Policy::poll_first`]) found it
+    /// waiting: the same guard as [`Policy::call_async`], keeping the first poll's start and
+    /// span. (Its first poll polls the handler again, which a future must allow, and starts the
+    /// timer.)
+    #[inline]
+    pub(crate) fn resume_async<'p, T, F>(
+        &'p self,
+        reg: &'p Registration,
+        fut: F,
+        waiting: Waiting,
+    ) -> Guarded<'p, F>
+    where
+        F: Future<Output = Result<T, HookError>> + Unpin,
+    {
+        Guarded {
+            fut,
+            policy: self,
+            reg,
+            start: waiting.start,
+            slow: waiting.span.map(|span| {
+                Box::new(Slow {
+                    sleep: None,
+                    span: Some(span),
+                })
+            }),
+        }
     }
 
     /// Run an async handler: isolated from panics, cut at its timeout, marked as handler code on
@@ -323,10 +394,24 @@ impl Policy {
     }
 }
 
+/// What the first poll of an async handler came to ([`Policy::poll_first`]).
+pub(crate) enum First<T> {
+    /// It finished, failed or panicked, and has been counted.
+    Done(Result<Result<T, HookError>, Failure>),
+    /// It waits: await [`Policy::resume_async`].
+    Waiting(Waiting),
+}
+
+/// What the rest of a waiting handler's run keeps from its first poll.
+pub(crate) struct Waiting {
+    start: Option<Instant>,
+    span: Option<tracing::Span>,
+}
+
 /// Run `f`, a sync handler's call, with a panic turned into a [`Failure`].
 #[inline(always)]
 fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::Panicked(panic_message(&*p)))
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::panicked(panic_message(&*p)))
 }
 
 /// A handler's future, polled with panic isolation, a timeout and the handler-depth marker, and
@@ -386,7 +471,7 @@ where
                 if !expired {
                     return Poll::Pending;
                 }
-                Err(Failure::TimedOut(limit))
+                Err(Failure::timed_out(limit))
             }
         };
         this.policy.finish(this.reg, &result, this.start);

@@ -5,6 +5,7 @@
 use std::any::{Any, TypeId};
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use crate::context::Context;
 use crate::error::HookError;
@@ -27,12 +28,19 @@ pub type SyncBefore<Op> = for<'a> fn(
 ) -> bool;
 
 /// An async before handler, adapted to its operation: it puts the handler's future into the
-/// dispatcher's [`FutureSlot`], which awaits it with no allocation per call.
-pub type AsyncBefore<Op> = for<'a, 's> fn(
+/// dispatcher's [`FutureSlot`] and polls it once with the task's context
+/// ([`FutureSlot::put_poll`]). A handler that does not wait is done when this returns; one that
+/// waits stays in the slot, which the dispatcher awaits. No allocation per call either way.
+///
+/// The future's output is `Ok(true)` to go on, `Ok(false)` when the handler answered (the answer
+/// is in the [`Early`] slot) or the rejection: a value that fits in registers.
+pub type AsyncBefore<Op> = for<'a, 's, 'c, 'w> fn(
     &'a mut <Op as Operation>::Input,
     &'a Context,
-    Pin<&'s mut FutureSlot<'a, Result<Flow<<Op as Operation>::Output>, HookError>>>,
-);
+    &'a mut Early<<Op as Operation>::Output>,
+    Pin<&'s mut FutureSlot<'a, Result<bool, HookError>>>,
+    &'c mut TaskContext<'w>,
+) -> Poll<Result<bool, HookError>>;
 
 /// A sync after handler, adapted to its operation.
 pub type SyncAfter<Op> = for<'a> fn(
@@ -41,11 +49,12 @@ pub type SyncAfter<Op> = for<'a> fn(
 ) -> Result<(), HookError>;
 
 /// An async after handler, adapted to its operation, as [`AsyncBefore`].
-pub type AsyncAfter<Op> = for<'a, 's> fn(
+pub type AsyncAfter<Op> = for<'a, 's, 'c, 'w> fn(
     &'a mut Result<<Op as Operation>::Output, HookError>,
     &'a Context,
     Pin<&'s mut FutureSlot<'a, Result<(), HookError>>>,
-);
+    &'c mut TaskContext<'w>,
+) -> Poll<Result<(), HookError>>;
 
 /// A background after handler, adapted to its operation: from the result, the owned job to queue
 /// (`None` when the handler does not run on this result).
@@ -462,6 +471,22 @@ pub fn settle<O>(verdict: Result<Flow<O>, HookError>, early: &mut Early<O>) -> b
         Ok(Flow::Continue) => true,
         Ok(Flow::Return(output)) => stop(early, Ok(output)),
         Err(e) => stop(early, Err(e)),
+    }
+}
+
+/// An async before handler's verdict, as its future hands it on: `Ok(true)` to go on, `Ok(false)`
+/// with the answer written into `early`, or the rejection. Small enough to come back in registers,
+/// whatever the size of the operation's output.
+#[doc(hidden)]
+#[inline(always)]
+pub fn settle_async<O>(
+    verdict: Result<Flow<O>, HookError>,
+    early: &mut Early<O>,
+) -> Result<bool, HookError> {
+    match verdict {
+        Ok(Flow::Continue) => Ok(true),
+        Ok(Flow::Return(output)) => Ok(stop(early, Ok(output))),
+        Err(e) => Err(e),
     }
 }
 

@@ -32,11 +32,10 @@ pub struct SlotCache {
     ptr: AtomicPtr<()>,
 }
 
-/// The cached value of an operation with no handlers.
-static EMPTY_MARKER: u8 = 0;
-
+/// The cached value of an operation with no handlers: address 1, which no `Slot` (aligned to 8)
+/// can have. A constant, so the check is a compare with an immediate, not with a loaded address.
 fn empty_marker() -> *mut () {
-    std::ptr::from_ref(&EMPTY_MARKER).cast::<()>().cast_mut()
+    std::ptr::without_provenance_mut(1)
 }
 
 impl SlotCache {

@@ -438,10 +438,12 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 let (ty, out, ret, body) = if h.is_async {
                     (
                         quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>),
-                        quote_spanned!(anchor=> fut: #p::Pin<&'s mut #p::FutureSlot<'a,
-                            #p::Result<#p::Flow<#output_ty>, #p::HookError>>>),
-                        quote_spanned!(anchor=> ()),
-                        quote_spanned!(anchor=> fut.put(async move { #call })),
+                        quote_spanned!(anchor=> early: &'a mut #p::Early<#output_ty>,
+                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
+                            cx: &'c mut #p::TaskContext<'w>),
+                        quote_spanned!(anchor=> #p::Poll<#p::Result<bool, #p::HookError>>),
+                        quote_spanned!(anchor=>
+                            fut.put_poll(async move { #p::settle_async(#call, early) }, cx)),
                     )
                 } else {
                     (
@@ -452,7 +454,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                     )
                 };
                 let adapter = quote_spanned! {anchor=>
-                    fn __hooks_adapter<'a, 's>(
+                    fn __hooks_adapter<'a, 's, 'c, 'w>(
                         input: &'a mut #input_ty,
                         #ctx_name: &'a #p::Context,
                         #out,
@@ -482,9 +484,10 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                     (
                         quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
                         quote_spanned!(anchor=>
-                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,),
-                        quote_spanned!(anchor=> ()),
-                        quote_spanned!(anchor=> fut.put(async move { #body })),
+                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
+                            cx: &'c mut #p::TaskContext<'w>,),
+                        quote_spanned!(anchor=> #p::Poll<#p::Result<(), #p::HookError>>),
+                        quote_spanned!(anchor=> fut.put_poll(async move { #body }, cx)),
                     )
                 } else {
                     (
@@ -495,7 +498,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                     )
                 };
                 let adapter = quote_spanned! {anchor=>
-                    fn __hooks_adapter<'a, 's>(
+                    fn __hooks_adapter<'a, 's, 'c, 'w>(
                         result: &'a mut #result_ty,
                         #ctx_name: &'a #p::Context,
                         #out
