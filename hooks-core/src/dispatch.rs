@@ -15,8 +15,11 @@
 //! the loop is the fast one: each before handler's verdict comes back in a register, and panics are
 //! caught once per loop instead of once per handler. An asynchronous call with no handlers returns
 //! the default's own future; one with handlers boxes its flow once, so that the call's future stays
-//! small; each `async fn` handler's future is written into a [`FutureSlot`]
-//! inside that flow, not boxed.
+//! small; each `async fn` handler's future is written into a [`FutureSlot`] inside that flow, not
+//! boxed, and polled at once by its adapter. The handlers of a slot with `async fn` handlers run in
+//! a plain loop inside one poll of the call (`Hooks::before_run`, `Hooks::after_run`) for as long
+//! as each finishes at its first poll; only a handler that waits is awaited, and the loop resumes
+//! after it.
 
 use std::any::Any;
 use std::future::Future;
