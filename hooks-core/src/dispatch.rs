@@ -871,6 +871,8 @@ impl Hooks {
         cx: &mut std::task::Context<'_>,
     ) -> Run<Option<Result<Op::Output, HookError>>> {
         let policy = &self.inner.policy;
+        // Handler code runs from here to the return, once marked for the whole loop.
+        let _code = HandlerCode::enter();
         let handlers = slot.before.get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if !h.reg.runs_for(ctx) {
@@ -878,10 +880,7 @@ impl Hooks {
             }
             ctx.enter(h.reg);
             let step = match h.f {
-                BeforeFn::Sync(f) => {
-                    let _code = HandlerCode::enter();
-                    policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx))
-                }
+                BeforeFn::Sync(f) => policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx)),
                 BeforeFn::Async(f) => {
                     // SAFETY: the handler's future lives in `fut` for `'x`: it is dropped before
                     // the next handler runs (`put_poll` on a finished one leaves the slot empty),
@@ -908,12 +907,9 @@ impl Hooks {
                         First::Waiting(waiting) => return Run::Waiting(i, waiting),
                     }
                 }
-                BeforeFn::WildSync(f) => {
-                    let _code = HandlerCode::enter();
-                    policy.call_sync(h.reg, || {
-                        wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
-                    })
-                }
+                BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
+                    wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
+                }),
                 BeforeFn::WildAsync(f) => return Run::Wild(i, f),
             };
             if let Some(result) = self.before_step(h.reg, step) {
@@ -1119,6 +1115,8 @@ impl Hooks {
         cx: &mut std::task::Context<'_>,
     ) -> Run<()> {
         let policy = &self.inner.policy;
+        // Handler code runs from here to the return, once marked for the whole loop.
+        let _code = HandlerCode::enter();
         let handlers = slot.after.get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if !h.reg.runs_after(ctx, result) {
@@ -1126,10 +1124,7 @@ impl Hooks {
             }
             ctx.enter(h.reg);
             let step = match h.f {
-                AfterFn::Sync(f) => {
-                    let _code = HandlerCode::enter();
-                    policy.call_sync(h.reg, || f(result, ctx))
-                }
+                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx)),
                 AfterFn::Async(f) => {
                     // SAFETY: as in `before_run`.
                     let (result_x, ctx_x) =
@@ -1144,13 +1139,10 @@ impl Hooks {
                         First::Waiting(waiting) => return Run::Waiting(i, waiting),
                     }
                 }
-                AfterFn::WildSync(f) => {
-                    let _code = HandlerCode::enter();
-                    policy.call_sync(h.reg, || match &mut *result {
-                        Ok(out) => wild_sync(Op::output_records(out), f, ctx),
-                        Err(_) => Ok(()),
-                    })
-                }
+                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match &mut *result {
+                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
+                    Err(_) => Ok(()),
+                }),
                 AfterFn::WildAsync(f) => return Run::Wild(i, f),
             };
             self.after_step(kind, h.reg, step, result);

@@ -319,7 +319,8 @@ impl Policy {
     }
 
     /// The first poll of an async handler, made by its adapter inside the dispatcher's own poll:
-    /// isolated from panics, marked as handler code, in its span when debug spans are on. A
+    /// isolated from panics, in its span when debug spans are on. The caller marks the thread as
+    /// running handler code ([`HandlerCode`]), once for its whole loop of handlers. A
     /// handler that finishes here is counted and done, with no guard future, timer or await
     /// point of its own; one that waits is handed on to [`Policy::resume_async`].
     #[inline]
@@ -332,7 +333,6 @@ impl Policy {
         let span = span(reg);
         let polled = {
             let _entered = span.as_ref().map(tracing::Span::enter);
-            let _depth = HandlerCode::enter();
             guard(poll)
         };
         let result = match polled {
@@ -379,18 +379,11 @@ impl Policy {
     where
         F: Future<Output = Result<T, HookError>> + Unpin,
     {
-        Guarded {
-            fut,
-            policy: self,
-            reg,
+        let waiting = Waiting {
             start: self.start(),
-            slow: span(reg).map(|span| {
-                Box::new(Slow {
-                    sleep: None,
-                    span: Some(span),
-                })
-            }),
-        }
+            span: span(reg),
+        };
+        self.resume_async(reg, fut, waiting)
     }
 }
 
