@@ -1003,3 +1003,66 @@ mod sync_slot {
         assert_eq!(calls("policies::sync_slot::second"), second);
     }
 }
+
+/// Async handlers that fail at their first poll or after waiting: the loop that runs them inside
+/// one poll drops the failed handler and goes on with the next one.
+mod async_slot {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Shaky {
+        pub seen: Vec<String>,
+    }
+
+    #[after_create("Shaky")]
+    async fn fails_at_once(s: &mut Shaky) {
+        s.seen.push("fails_at_once".into());
+        panic!("boom at the first poll");
+    }
+
+    #[after_create("Shaky", priority = 1)]
+    async fn fails_after_waiting(s: &mut Shaky) {
+        tokio::task::yield_now().await;
+        s.seen.push("fails_after_waiting".into());
+        panic!("boom after waiting");
+    }
+
+    #[after_create("Shaky", priority = 2, timeout = "50ms")]
+    async fn hangs(s: &mut Shaky) {
+        s.seen.push("hangs".into());
+        std::future::pending::<()>().await;
+    }
+
+    #[after_create("Shaky", priority = 3)]
+    async fn last(s: &mut Shaky) {
+        s.seen.push("last".into());
+    }
+
+    #[tokio::test]
+    async fn after_async_handlers_panic_or_time_out_at_once_or_after_waiting_the_next_ones_still_run()
+     {
+        let hooks = hooks();
+        let ids = [
+            "policies::async_slot::fails_at_once",
+            "policies::async_slot::fails_after_waiting",
+            "policies::async_slot::hangs",
+        ];
+        let before: Vec<_> = ids.iter().map(|id| stats(&hooks, id)).collect();
+        let out = hooks
+            .create(
+                &mut Context::client(),
+                Shaky { seen: Vec::new() },
+                |s| async move { Ok(s) },
+            )
+            .await
+            .expect("AfterFailure::Keep keeps the result");
+        assert_eq!(
+            out.seen,
+            ["fails_at_once", "fails_after_waiting", "hangs", "last"]
+        );
+        let after: Vec<_> = ids.iter().map(|id| stats(&hooks, id)).collect();
+        assert_eq!(after[0].panics, before[0].panics + 1);
+        assert_eq!(after[1].panics, before[1].panics + 1);
+        assert_eq!(after[2].timeouts, before[2].timeouts + 1);
+    }
+}
