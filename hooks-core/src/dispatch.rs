@@ -1444,6 +1444,12 @@ fn verdict<Op: Operation>(
     if f(input, ctx, &mut early) {
         return Ok(Flow::Continue);
     }
+    stopped(early)
+}
+
+/// The verdict of a before handler that stopped the call, from what it left in `early`.
+#[inline]
+fn stopped<O>(early: Early<O>) -> Result<Flow<O>, HookError> {
     match early {
         Some(Ok(output)) => Ok(Flow::Return(output)),
         Some(Err(e)) => Err(e),
@@ -1471,11 +1477,7 @@ fn async_verdict<O>(
 ) -> Result<Result<Flow<O>, HookError>, Failure> {
     Ok(match ran? {
         Ok(true) => Ok(Flow::Continue),
-        Ok(false) => match early {
-            Some(Ok(output)) => Ok(Flow::Return(output)),
-            Some(Err(e)) => Err(e),
-            None => Err(verdict_missing()),
-        },
+        Ok(false) => stopped(early),
         Err(e) => Err(e),
     })
 }
