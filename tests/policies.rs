@@ -1066,3 +1066,188 @@ mod async_slot {
         assert_eq!(after[2].timeouts, before[2].timeouts + 1);
     }
 }
+
+/// Handlers of the one shape the dispatcher calls with no adapter, `fn(&mut T) -> Result<(),
+/// HookError>` with no context: a slot of only those runs them straight from its table, and every
+/// rule of the other loops holds there too.
+mod bare_slot {
+    use super::*;
+
+    /// Runs of the handlers after the one that stopped a call, and of its default: there must be
+    /// none.
+    pub static STOPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static NOTIFIED_AFTER_A_FAILURE: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Sturdy {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Sturdy")]
+    fn vet(s: &mut Sturdy) -> Result<(), HookError> {
+        s.seen.push("vet".into());
+        match s.mode.as_str() {
+            "panic before" => panic!("boom in a bare before handler"),
+            "reject" => Err(HookError::rejected("not this one")),
+            _ => Ok(()),
+        }
+    }
+
+    #[before_create("Sturdy", priority = 1)]
+    fn stamp(s: &mut Sturdy) -> Result<(), HookError> {
+        if s.mode == "reject" || s.mode == "panic before" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        s.seen.push("stamp".into());
+        Ok(())
+    }
+
+    #[before_create("Sturdy", priority = 2, client_only)]
+    fn clients_only(s: &mut Sturdy) -> Result<(), HookError> {
+        s.seen.push("clients_only".into());
+        Ok(())
+    }
+
+    /// Reads only: a `&T` handler is called as itself too.
+    #[before_create("Sturdy", priority = 3)]
+    fn looks(s: &Sturdy) -> Result<(), HookError> {
+        match s.mode.as_str() {
+            "refuse" => Err(HookError::rejected("seen and refused")),
+            _ => Ok(()),
+        }
+    }
+
+    #[after_create("Sturdy")]
+    fn audit(s: &mut Sturdy) -> Result<(), HookError> {
+        match s.mode.as_str() {
+            "panic after" => panic!("boom in a bare after handler"),
+            "fail after" => Err(HookError::internal("the audit failed")),
+            _ => {
+                s.seen.push("audit".into());
+                Ok(())
+            }
+        }
+    }
+
+    #[after_create("Sturdy", priority = 1)]
+    fn notify(s: &mut Sturdy) -> Result<(), HookError> {
+        if s.mode == "fail after" {
+            // Unreachable: the failed audit replaced the result, which this handler skips.
+            NOTIFIED_AFTER_A_FAILURE.fetch_add(1, Ordering::SeqCst);
+        }
+        s.seen.push("notify".into());
+        Ok(())
+    }
+
+    fn store(s: Sturdy) -> Result<Sturdy, HookError> {
+        if s.mode == "reject" || s.mode == "panic before" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(s)
+    }
+
+    fn sturdy(mode: &str) -> Sturdy {
+        Sturdy {
+            mode: mode.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn create(hooks: &Hooks, ctx: &mut Context, mode: &str) -> Result<Sturdy, HookError> {
+        hooks.run_sync::<hooks::ops::data::Create<Sturdy>, _>(ctx, sturdy(mode), store)
+    }
+
+    #[test]
+    fn the_attribute_hands_the_dispatcher_a_bare_handler_as_itself() {
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Sturdy");
+        assert_eq!(regs.len(), 6);
+        assert!(regs.iter().all(|r| r.direct.is_some()), "{regs:?}");
+    }
+
+    #[test]
+    fn bare_handlers_run_in_order_before_and_after_and_client_only_ones_skip_server_calls() {
+        let hooks = hooks();
+        let out = create(&hooks, &mut Context::client(), "calm").unwrap();
+        assert_eq!(
+            out.seen,
+            ["vet", "stamp", "clients_only", "audit", "notify"]
+        );
+        let out = create(&hooks, &mut Context::server(), "calm").unwrap();
+        assert_eq!(out.seen, ["vet", "stamp", "audit", "notify"]);
+    }
+
+    #[test]
+    fn a_bare_before_handler_that_rejects_stops_the_loop_and_the_default_and_is_counted() {
+        let hooks = hooks();
+        let rejections = stats(&hooks, "policies::bare_slot::vet").rejections;
+        let err = create(&hooks, &mut Context::client(), "reject").unwrap_err();
+        assert_eq!((err.code(), err.message()), ("rejected", "not this one"));
+        assert_eq!(
+            stats(&hooks, "policies::bare_slot::vet").rejections,
+            rejections + 1
+        );
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+    }
+
+    #[test]
+    fn a_bare_handler_that_only_reads_its_payload_can_reject_the_call() {
+        let err = create(&hooks(), &mut Context::client(), "refuse").unwrap_err();
+        assert_eq!(
+            (err.code(), err.message()),
+            ("rejected", "seen and refused")
+        );
+    }
+
+    #[test]
+    fn a_panicking_bare_before_handler_is_named_in_the_error_and_counted_and_the_call_fails_closed()
+    {
+        let hooks = hooks();
+        let panics = stats(&hooks, "policies::bare_slot::vet").panics;
+        let err = create(&hooks, &mut Context::client(), "panic before").unwrap_err();
+        assert_eq!((err.status(), err.code()), (500, "handler_panicked"));
+        assert!(err.message().contains("policies::bare_slot::vet"), "{err}");
+        assert_eq!(stats(&hooks, "policies::bare_slot::vet").panics, panics + 1);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+        // The service lives on.
+        let out = create(&hooks, &mut Context::client(), "calm").unwrap();
+        assert_eq!(out.seen.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_bare_after_handler_error_replaces_the_result_and_success_only_handlers_skip_it() {
+        let hooks = hooks();
+        let err = hooks
+            .create(&mut Context::client(), sturdy("fail after"), |s| async {
+                store(s)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.message(), "the audit failed");
+        assert_eq!(NOTIFIED_AFTER_A_FAILURE.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn after_a_bare_after_handler_panics_the_next_one_runs_and_the_policy_decides_the_result() {
+        let hooks = hooks();
+        let panics = stats(&hooks, "policies::bare_slot::audit").panics;
+        let kept = create(&hooks, &mut Context::client(), "panic after").unwrap();
+        assert_eq!(kept.seen, ["vet", "stamp", "clients_only", "notify"]);
+        assert_eq!(
+            stats(&hooks, "policies::bare_slot::audit").panics,
+            panics + 1
+        );
+
+        let strict = Hooks::builder()
+            .after_failure(AfterFailure::Fail)
+            .build()
+            .unwrap();
+        let err = create(&strict, &mut Context::client(), "panic after").unwrap_err();
+        assert_eq!(err.code(), "handler_panicked");
+        assert!(
+            err.message().contains("policies::bare_slot::audit"),
+            "{err}"
+        );
+    }
+}

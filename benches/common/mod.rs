@@ -8,7 +8,7 @@
 //! | `default`   | the default logic alone (`store`, `#[inline(never)]`)                           |
 //! | `direct`    | N hand-written calls of the same handler functions, then `store` (lower bound) |
 //! | `hooks`     | this framework, through the attributes (`Hooks::run_sync`, `Hooks::create`)     |
-//! | `hooks_inline` | the same, sync call only, on a twin type whose handlers are not `#[inline(never)]` |
+//! | `hooks_ctx` | the same, sync call only, on a twin type whose handlers also take `&Context`: called through their adapters |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -97,8 +97,9 @@ pub trait SyncBench: Bench {
     /// Subscribe the N handlers to the `event-bus` bus (once per type).
     fn subscribe_event_bus();
     /// One create through the framework on this type's twin, whose handlers are the same
-    /// functions without `#[inline(never)]`, so LLVM may inline each into its adapter.
-    fn hooks_inline(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// functions taking the context as well: not of the bare shape, so each is called through its
+    /// adapter (as every handler that takes the context, returns nothing or returns a `Flow` is).
+    fn hooks_ctx(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
 }
 
 /// An entity with N async `#[before_create]` handlers.
@@ -208,7 +209,7 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     let json = json_registry(E::TABLE, E::json_handlers());
     v.visit("map_json", |e: E| json_dispatch(&json, e)?.store());
     let mut ctx = Context::client();
-    v.visit("hooks_inline", |e: E| E::hooks_inline(hooks, &mut ctx, e));
+    v.visit("hooks_ctx", |e: E| E::hooks_ctx(hooks, &mut ctx, e));
     E::subscribe_event_bus();
     let bus = event_bus();
     v.visit("event_bus", |mut e: E| {
@@ -283,7 +284,7 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
 
 /// An entity type with sync handlers `$h` (each adding its `$k`).
 macro_rules! bench_sync {
-    ($module:ident, $ty:ident, $table:tt, $table_inl:tt, [$($h:ident = $k:literal),*]) => {
+    ($module:ident, $ty:ident, $table:tt, $table_ctx:tt, [$($h:ident = $k:literal),*]) => {
         pub mod $module {
             use super::*;
 
@@ -319,12 +320,12 @@ macro_rules! bench_sync {
             }
 
             /// The twin: the same type and handlers, registered on their own table, with
-            /// handlers LLVM may inline into their adapters.
-            pub mod inl {
+            /// handlers that also take the context, so each runs through its adapter.
+            pub mod ctx {
                 use super::*;
 
                 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, Entity)]
-                #[entity(table = $table_inl)]
+                #[entity(table = $table_ctx)]
                 pub struct $ty {
                     pub id: Option<i64>,
                     pub score: u64,
@@ -332,8 +333,9 @@ macro_rules! bench_sync {
                 }
 
                 $(
-                    #[before_create($table_inl)]
-                    pub fn $h(e: &mut $ty) -> Result<(), HookError> {
+                    #[before_create($table_ctx)]
+                    #[inline(never)]
+                    pub fn $h(e: &mut $ty, _ctx: &Context) -> Result<(), HookError> {
                         e.score = e.score.wrapping_mul(31).wrapping_add($k);
                         Ok(())
                     }
@@ -362,13 +364,13 @@ macro_rules! bench_sync {
                     vec![$(Box::new(|v: &mut Value| json_bump(v, $k))),*]
                 }
                 #[inline(always)]
-                fn hooks_inline(
+                fn hooks_ctx(
                     hooks: &Hooks,
                     ctx: &mut Context,
                     e: Self,
                 ) -> Result<Self, HookError> {
-                    let twin = inl::$ty { id: e.id, score: e.score, version: e.version };
-                    let out = hooks.run_sync::<Create<inl::$ty>, _>(ctx, twin, inl::$ty::store)?;
+                    let twin = ctx::$ty { id: e.id, score: e.score, version: e.version };
+                    let out = hooks.run_sync::<Create<ctx::$ty>, _>(ctx, twin, ctx::$ty::store)?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 fn subscribe_event_bus() {
@@ -449,20 +451,20 @@ macro_rules! bench_async {
     };
 }
 
-bench_sync!(sync0, Sync0, "Sync0", "Sync0i", []);
-bench_sync!(sync1, Sync1, "Sync1", "Sync1i", [h1 = 1]);
+bench_sync!(sync0, Sync0, "Sync0", "Sync0c", []);
+bench_sync!(sync1, Sync1, "Sync1", "Sync1c", [h1 = 1]);
 bench_sync!(
     sync5,
     Sync5,
     "Sync5",
-    "Sync5i",
+    "Sync5c",
     [h1 = 1, h2 = 2, h3 = 3, h4 = 4, h5 = 5]
 );
 bench_sync!(
     sync10,
     Sync10,
     "Sync10",
-    "Sync10i",
+    "Sync10c",
     [
         h1 = 1,
         h2 = 2,

@@ -22,6 +22,7 @@
 //! after it.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -43,7 +44,7 @@ use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
 use crate::registration::{
-    BoxFuture, Early, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
+    self, Bare, BoxFuture, Early, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{AfterFn, BeforeFn, Entry, Slot, Table};
@@ -727,13 +728,13 @@ impl Hooks {
         ctx: &mut Context,
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
-        if let Some(handlers) = &slot.fast_before
-            && self.fast()
-        {
-            if handlers.is_empty() {
-                return None;
+        if self.fast() {
+            if let Some(handlers) = &slot.bare_before {
+                return self.before_fast::<Op, _>(slot, handlers, ctx, input);
             }
-            return self.before_fast::<Op>(slot, handlers, ctx, input);
+            if let Some(handlers) = &slot.fast_before {
+                return self.before_fast::<Op, _>(slot, handlers, ctx, input);
+            }
         }
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
@@ -760,42 +761,59 @@ impl Hooks {
     }
 
     /// The fast loop of before handlers (plain sync handlers, plain policies): each handler is
-    /// one indirect call whose verdict comes back in a register, and panics are caught once for
-    /// the whole loop (a panic rejects the call, so nothing resumes after it). The loop is
-    /// specialised on whether handlers need their switch checked and their runs counted.
+    /// one indirect call whose verdict comes back in a register, the handler itself when it is
+    /// [`Bare`], and panics are caught once for the whole loop (a panic rejects the call, so
+    /// nothing resumes after it). The loop is specialised on whether handlers need their switch
+    /// checked and their runs counted.
     #[inline]
-    fn before_fast<Op: Operation>(
+    fn before_fast<Op: Operation, F: FastBefore<Op>>(
         &self,
         slot: &Slot<Op>,
-        handlers: &[Entry<SyncBefore<Op>>],
+        handlers: &[Entry<F>],
         ctx: &mut Context,
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
+        if handlers.is_empty() {
+            return None;
+        }
         let policy = &self.inner.policy;
         let check = slot.client_only || stats::any_disabled();
         let count = policy.history != History::Off;
         let mut early = None;
+        let blame = Cell::new(ptr::null());
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let e = &mut early;
+            let (e, b) = (&mut early, &blame);
             match (check, count) {
-                (false, false) => before_loop::<Op, false, false>(policy, handlers, ctx, input, e),
-                (true, false) => before_loop::<Op, true, false>(policy, handlers, ctx, input, e),
-                (false, true) => before_loop::<Op, false, true>(policy, handlers, ctx, input, e),
-                (true, true) => before_loop::<Op, true, true>(policy, handlers, ctx, input, e),
+                (false, false) => {
+                    before_loop::<Op, F, false, false>(policy, handlers, ctx, input, e, b)
+                }
+                (true, false) => {
+                    before_loop::<Op, F, true, false>(policy, handlers, ctx, input, e, b)
+                }
+                (false, true) => {
+                    before_loop::<Op, F, false, true>(policy, handlers, ctx, input, e, b)
+                }
+                (true, true) => {
+                    before_loop::<Op, F, true, true>(policy, handlers, ctx, input, e, b)
+                }
             }
         }));
         match ran {
             Ok(()) => early,
-            Err(panic) => Some(Err(self.before_panicked(ctx, &*panic))),
+            Err(panic) => Some(Err(self.before_panicked(blamed(handlers, &blame), &*panic))),
         }
     }
 
     /// A before handler of a fast loop panicked: the call fails closed.
     #[cold]
     #[inline(never)]
-    fn before_panicked(&self, ctx: &Context, panic: &(dyn Any + Send)) -> HookError {
-        let Some(reg) = ctx.running() else {
+    fn before_panicked(
+        &self,
+        reg: Option<&'static Registration>,
+        panic: &(dyn Any + Send),
+    ) -> HookError {
+        let Some(reg) = reg else {
             return HookError::internal("a hook handler panicked");
         };
         let failure = self.inner.policy.panicked(reg, panic);
@@ -928,13 +946,13 @@ impl Hooks {
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
-        if let Some(handlers) = &slot.fast_after
-            && self.fast()
-        {
-            if handlers.is_empty() {
-                return;
+        if self.fast() {
+            if let Some(handlers) = &slot.bare_after {
+                return self.after_fast::<Op, _>(kind, slot, handlers, ctx, result);
             }
-            return self.after_fast::<Op>(kind, slot, handlers, ctx, result);
+            if let Some(handlers) = &slot.fast_after {
+                return self.after_fast::<Op, _>(kind, slot, handlers, ctx, result);
+            }
         }
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
@@ -962,54 +980,63 @@ impl Hooks {
     /// before loop is. Panics are caught once per loop; after one, the loop resumes with the next
     /// handler.
     #[inline]
-    fn after_fast<Op: Operation>(
+    fn after_fast<Op: Operation, F: FastAfter<Op>>(
         &self,
         kind: CallKind,
         slot: &Slot<Op>,
-        handlers: &[Entry<SyncAfter<Op>>],
+        handlers: &[Entry<F>],
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
+        if handlers.is_empty() {
+            return;
+        }
         let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let _code = HandlerCode::enter();
         let mut rest = handlers;
-        while !rest.is_empty() {
+        loop {
+            let blame = Cell::new(ptr::null());
+            let b = &blame;
             let ran = catch_unwind(AssertUnwindSafe(|| match (check, count) {
-                (false, false) => self.after_loop::<Op, false, false>(kind, rest, ctx, result),
-                (true, false) => self.after_loop::<Op, true, false>(kind, rest, ctx, result),
-                (false, true) => self.after_loop::<Op, false, true>(kind, rest, ctx, result),
-                (true, true) => self.after_loop::<Op, true, true>(kind, rest, ctx, result),
+                (false, false) => {
+                    self.after_loop::<Op, F, false, false>(kind, rest, ctx, result, b)
+                }
+                (true, false) => self.after_loop::<Op, F, true, false>(kind, rest, ctx, result, b),
+                (false, true) => self.after_loop::<Op, F, false, true>(kind, rest, ctx, result, b),
+                (true, true) => self.after_loop::<Op, F, true, true>(kind, rest, ctx, result, b),
             }));
             let Err(panic) = ran else { return };
-            let Some(reg) = ctx.running() else { return };
-            self.after_panicked(reg, &*panic, result);
+            let Some(at) = rest.iter().position(|h| ptr::eq(h, blame.get())) else {
+                return;
+            };
+            self.after_panicked(rest[at].reg, &*panic, result);
             // Resume after the handler that panicked.
-            match rest.iter().position(|h| std::ptr::eq(h.reg, reg)) {
-                Some(at) => rest = &rest[at + 1..],
-                None => return,
-            }
+            rest = &rest[at + 1..];
         }
     }
 
     /// One pass of the fast after loop over `handlers`.
     #[inline(always)]
-    fn after_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
+    fn after_loop<Op: Operation, F: FastAfter<Op>, const CHECK: bool, const COUNT: bool>(
         &self,
         kind: CallKind,
-        handlers: &[Entry<SyncAfter<Op>>],
+        handlers: &[Entry<F>],
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
+        blame: &Cell<*const Entry<F>>,
     ) {
         for h in handlers {
             if CHECK && !h.reg.runs_for(ctx) {
                 continue;
             }
-            if !h.reg.on_error && result.is_err() {
+            if F::skips(h.reg, result) {
                 continue;
             }
-            ctx.enter(h.reg);
-            match (h.f)(result, ctx) {
+            let guard = Blame(blame, h);
+            let ran = h.f.call(h.reg, ctx, result);
+            std::mem::forget(guard);
+            match ran {
                 Ok(()) => {
                     if COUNT {
                         h.reg.state.record(Outcome::Ok, None);
@@ -1398,39 +1425,180 @@ pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
     }
 }
 
-/// The error of a synchronous call whose slot has an `async fn` handler.
 /// One pass of the fast before loop: stops at the first handler that answers or rejects.
 #[inline(always)]
-fn before_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
+fn before_loop<Op: Operation, F: FastBefore<Op>, const CHECK: bool, const COUNT: bool>(
     policy: &Policy,
-    handlers: &[Entry<SyncBefore<Op>>],
+    handlers: &[Entry<F>],
     ctx: &mut Context,
     input: &mut Op::Input,
     early: &mut Option<Result<Op::Output, HookError>>,
+    blame: &Cell<*const Entry<F>>,
 ) {
-    for h in handlers {
-        if CHECK && !h.reg.runs_for(ctx) {
-            continue;
-        }
-        ctx.enter(h.reg);
-        if !(h.f)(input, ctx, early) {
-            let outcome = match early {
-                Some(Ok(_)) => Outcome::Ok,
-                Some(Err(_)) => Outcome::Rejected,
-                None => {
-                    *early = Some(Err(verdict_missing()));
-                    Outcome::Rejected
-                }
-            };
-            if COUNT {
-                policy.count(h.reg, outcome);
-            }
+    // Two handlers a turn: the loop's own bookkeeping is paid once per pair.
+    let mut rest = handlers;
+    while let [a, b, tail @ ..] = rest {
+        if before_one::<Op, F, CHECK, COUNT>(policy, a, ctx, input, early, blame)
+            || before_one::<Op, F, CHECK, COUNT>(policy, b, ctx, input, early, blame)
+        {
             return;
         }
+        rest = tail;
+    }
+    if let [a] = rest {
+        before_one::<Op, F, CHECK, COUNT>(policy, a, ctx, input, early, blame);
+    }
+}
+
+/// One handler of the fast before loop: `true` when it stopped the call.
+#[inline(always)]
+fn before_one<Op: Operation, F: FastBefore<Op>, const CHECK: bool, const COUNT: bool>(
+    policy: &Policy,
+    h: &Entry<F>,
+    ctx: &mut Context,
+    input: &mut Op::Input,
+    early: &mut Option<Result<Op::Output, HookError>>,
+    blame: &Cell<*const Entry<F>>,
+) -> bool {
+    if CHECK && !h.reg.runs_for(ctx) {
+        return false;
+    }
+    let guard = Blame(blame, h);
+    let go_on = h.f.call(h.reg, ctx, input, early);
+    std::mem::forget(guard);
+    if go_on {
         if COUNT {
             h.reg.state.record(Outcome::Ok, None);
         }
+        return false;
     }
+    let outcome = match early {
+        Some(Ok(_)) => Outcome::Ok,
+        Some(Err(_)) => Outcome::Rejected,
+        None => {
+            *early = Some(Err(verdict_missing()));
+            Outcome::Rejected
+        }
+    };
+    if COUNT {
+        policy.count(h.reg, outcome);
+    }
+    true
+}
+
+/// How a fast loop calls a before handler: through its adapter, or directly when it is [`Bare`].
+trait FastBefore<Op: Operation>: Copy {
+    /// Run the handler: `true` to go on, or `false` with the answer or rejection in `early`.
+    fn call(
+        self,
+        reg: &'static Registration,
+        ctx: &mut Context,
+        input: &mut Op::Input,
+        early: &mut Early<Op::Output>,
+    ) -> bool;
+}
+
+impl<Op: Operation> FastBefore<Op> for SyncBefore<Op> {
+    #[inline(always)]
+    fn call(
+        self,
+        reg: &'static Registration,
+        ctx: &mut Context,
+        input: &mut Op::Input,
+        early: &mut Early<Op::Output>,
+    ) -> bool {
+        // The handler may read its id and params from the context.
+        ctx.enter(reg);
+        self(input, ctx, early)
+    }
+}
+
+impl<Op: Operation> FastBefore<Op> for Bare<Op::Input> {
+    /// A bare handler takes no context, so there is nothing to tell it: one call, no adapter.
+    #[inline(always)]
+    fn call(
+        self,
+        _: &'static Registration,
+        _: &mut Context,
+        input: &mut Op::Input,
+        early: &mut Early<Op::Output>,
+    ) -> bool {
+        match self(input) {
+            Ok(()) => true,
+            Err(e) => registration::stop(early, Err(e)),
+        }
+    }
+}
+
+/// How a fast loop calls an after handler: through its adapter, or directly when it is [`Bare`].
+trait FastAfter<Op: Operation>: Copy {
+    /// Whether the handler does not run on this result.
+    fn skips(reg: &Registration, result: &Result<Op::Output, HookError>) -> bool;
+    /// Run the handler on a result it runs on.
+    fn call(
+        self,
+        reg: &'static Registration,
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) -> Result<(), HookError>;
+}
+
+impl<Op: Operation> FastAfter<Op> for SyncAfter<Op> {
+    #[inline(always)]
+    fn skips(reg: &Registration, result: &Result<Op::Output, HookError>) -> bool {
+        !reg.on_error && result.is_err()
+    }
+    #[inline(always)]
+    fn call(
+        self,
+        reg: &'static Registration,
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) -> Result<(), HookError> {
+        ctx.enter(reg);
+        self(result, ctx)
+    }
+}
+
+impl<Op: Operation> FastAfter<Op> for Bare<Op::Output> {
+    /// A bare after handler takes the output: it runs on success only.
+    #[inline(always)]
+    fn skips(_: &Registration, result: &Result<Op::Output, HookError>) -> bool {
+        result.is_err()
+    }
+    #[inline(always)]
+    fn call(
+        self,
+        _: &'static Registration,
+        _: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) -> Result<(), HookError> {
+        match result {
+            Ok(output) => self(output),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Names the handler a fast loop is calling, should it panic: armed before the call and forgotten
+/// after it, so only unwinding runs its `drop`, and the loop stores nothing per handler.
+struct Blame<'a, T>(&'a Cell<*const T>, *const T);
+
+impl<T> Drop for Blame<'_, T> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
+/// The registration of the handler a [`Blame`] named, if any.
+fn blamed<F>(
+    handlers: &[Entry<F>],
+    blame: &Cell<*const Entry<F>>,
+) -> Option<&'static Registration> {
+    handlers
+        .iter()
+        .find(|h| ptr::eq(*h, blame.get()))
+        .map(|h| h.reg)
 }
 
 /// A sync before handler's verdict in the dispatcher's general form.
@@ -1488,6 +1656,7 @@ fn verdict_missing() -> HookError {
     HookError::internal("a hook handler stopped the call without an answer or an error")
 }
 
+/// The error of a synchronous call whose slot has an `async fn` handler.
 fn async_on_sync_call<Op: Operation>(reg: &Registration) -> HookError {
     HookError::internal(format!(
         "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {}; use Hooks::run",

@@ -63,6 +63,13 @@ pub type BackgroundAfter<Op> = for<'a> fn(
     &'a Context,
 ) -> Option<BoxFuture<'static, Result<(), HookError>>>;
 
+/// The one handler shape the dispatcher calls with no adapter in between:
+/// `fn(&mut T) -> Result<(), HookError>` (or the same taking `&T`), where `T` is the operation's
+/// input (a before handler) or its output (an after handler, which then runs on success only). A
+/// slot whose sync handlers all have this shape runs them straight from its table, one indirect
+/// call each (see [`Registration`]'s `direct`).
+pub type Bare<T> = fn(&mut T) -> Result<(), HookError>;
+
 /// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
 pub type WildSync =
     for<'a> fn(&'a mut dyn crate::entity::Record, &'a Context) -> Result<(), HookError>;
@@ -140,6 +147,12 @@ pub struct Registration {
     /// operation, as `phase` and `kind` say.
     #[doc(hidden)]
     pub adapter: &'static (dyn Any + Send + Sync),
+    /// A plain sync handler without a context parameter, as a fn pointer of its own signature.
+    /// When that signature is the operation's [`Bare`] (or its `&T` form), the fast loops call
+    /// the handler itself instead of its adapter; any other signature leaves this unused. `None`
+    /// for the rest.
+    #[doc(hidden)]
+    pub direct: Option<&'static (dyn Any + Send + Sync)>,
     /// The handler's live switch and counters.
     #[doc(hidden)]
     pub state: &'static crate::stats::HandlerState,
@@ -492,7 +505,7 @@ pub fn settle_async<O>(
 
 #[cold]
 #[inline(never)]
-fn stop<O>(early: &mut Early<O>, result: Result<O, HookError>) -> bool {
+pub(crate) fn stop<O>(early: &mut Early<O>, result: Result<O, HookError>) -> bool {
     *early = Some(result);
     false
 }

@@ -20,8 +20,8 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Operation, Phase};
 use crate::registration::{
-    AsyncAfter, AsyncBefore, BackgroundAfter, Kind, Mode, Registration, SyncAfter, SyncBefore,
-    WildAsync, WildSync, registered,
+    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, Kind, Mode, Registration, SyncAfter,
+    SyncBefore, WildAsync, WildSync, registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -77,6 +77,9 @@ pub(crate) struct Entry<F> {
     pub(crate) f: F,
 }
 
+/// The [`Bare`] handlers of a fast loop, if all of them are.
+pub(crate) type BareLoop<T> = Option<Box<[Entry<Bare<T>>]>>;
+
 /// The handlers of one `(operation, asset)`, typed for the operation, in their run order.
 pub(crate) struct Slot<Op: Operation> {
     pub(crate) before: Box<[Entry<BeforeFn<Op>>]>,
@@ -87,6 +90,11 @@ pub(crate) struct Slot<Op: Operation> {
     pub(crate) fast_before: Option<Box<[Entry<SyncBefore<Op>>]>>,
     /// The after handlers again, on the same terms.
     pub(crate) fast_after: Option<Box<[Entry<SyncAfter<Op>>]>>,
+    /// The before handlers once more, as the handlers themselves, when every one of them is
+    /// [`Bare`] for the input: the fast loop then calls each with no adapter.
+    pub(crate) bare_before: BareLoop<Op::Input>,
+    /// The after handlers on the same terms, as [`Bare`] handlers of the output.
+    pub(crate) bare_after: BareLoop<Op::Output>,
     /// Whether a handler of the slot runs only on calls from clients (so each needs a check).
     pub(crate) client_only: bool,
     /// The first async handler, if any: a synchronous call cannot run it.
@@ -392,6 +400,8 @@ impl Table {
             background: Box::new([]),
             fast_before: None,
             fast_after: None,
+            bare_before: None,
+            bare_after: None,
             client_only: regs.iter().any(|r| r.client_only),
             first_async: regs
                 .iter()
@@ -421,6 +431,8 @@ impl Table {
             AfterFn::Sync(f) => Some(f),
             _ => None,
         });
+        slot.bare_before = slot.fast_before.as_deref().and_then(bare);
+        slot.bare_after = slot.fast_after.as_deref().and_then(bare);
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
@@ -441,6 +453,33 @@ fn plain_sync<F, S>(
             Some(Entry { reg: e.reg, f })
         })
         .collect()
+}
+
+/// The handlers of a fast loop as themselves, when every one's `direct` fn is a [`Bare`] handler of
+/// `T` (and, after, runs on success only, as a handler that takes the output does).
+fn bare<F, T: 'static>(entries: &[Entry<F>]) -> BareLoop<T> {
+    entries
+        .iter()
+        .map(|e| {
+            let f = bare_fn(e.reg.direct.filter(|_| !e.reg.on_error)?)?;
+            Some(Entry { reg: e.reg, f })
+        })
+        .collect()
+}
+
+/// A `direct` fn as a [`Bare`] handler of `T`: `fn(&mut T) -> Result<(), HookError>`, or the same
+/// with `&T`.
+fn bare_fn<T: 'static>(direct: &'static (dyn Any + Send + Sync)) -> Option<Bare<T>> {
+    type Shared<T> = fn(&T) -> Result<(), HookError>;
+    if let Some(f) = direct.downcast_ref::<Bare<T>>() {
+        return Some(*f);
+    }
+    let f = direct.downcast_ref::<Shared<T>>()?;
+    // SAFETY: the two fn pointer types differ only in their parameter, `&T` against `&mut T`,
+    // which are ABI-compatible (see "ABI compatibility" in the docs of the `fn` primitive), so a
+    // call through the `&mut T` form is a call of the function as written; the function only reads
+    // through the reference it gets, as its own signature says.
+    Some(unsafe { std::mem::transmute::<Shared<T>, Bare<T>>(*f) })
 }
 
 enum Adapted<Op: Operation> {
@@ -629,6 +668,7 @@ mod tests {
             op_type: TypeId::of::<Create<Thing>>,
             op_type_name: std::any::type_name::<Create<Thing>>,
             adapter: &GO_ON,
+            direct: None,
             state: Box::leak(Box::new(crate::stats::HandlerState::new())),
         }))
     }
@@ -722,5 +762,72 @@ mod tests {
         let other = table.resolve::<Create<Other>>("Thing").unwrap();
         assert!(other.problem.as_ref().unwrap().message().contains("m::a"));
         assert!(table.resolve::<Create<Thing>>("Nothing").is_none());
+    }
+
+    fn bare_thing(_: &mut Thing) -> Result<(), HookError> {
+        Ok(())
+    }
+    fn bare_other(_: &mut Other) -> Result<(), HookError> {
+        Ok(())
+    }
+    static BARE_THING: Bare<Thing> = bare_thing;
+    static BARE_OTHER: Bare<Other> = bare_other;
+    fn reads(_: &Thing) -> Result<(), HookError> {
+        Ok(())
+    }
+    fn reads_with_context(_: &Thing, _: &crate::Context) -> Result<(), HookError> {
+        Ok(())
+    }
+    type Reads = fn(&Thing) -> Result<(), HookError>;
+    type ReadsWithContext = fn(&Thing, &crate::Context) -> Result<(), HookError>;
+    static READS: Reads = reads;
+    static READS_WITH_CONTEXT: ReadsWithContext = reads_with_context;
+
+    fn with_direct(
+        id: &'static str,
+        direct: Option<&'static (dyn Any + Send + Sync)>,
+    ) -> &'static Registration {
+        Box::leak(Box::new(Registration {
+            direct,
+            ..*reg(id, "Thing", 0)
+        }))
+    }
+
+    #[test]
+    fn a_slot_calls_its_handlers_as_themselves_only_when_every_one_is_bare_for_its_payload() {
+        let bare = |regs: Vec<&'static Registration>| {
+            let table = Table::from_registrations(regs).unwrap();
+            let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
+            assert!(slot.problem.is_none());
+            assert!(
+                slot.fast_before.is_some(),
+                "plain sync handlers all the same"
+            );
+            slot.bare_before.as_ref().map(|h| h.len())
+        };
+        let (a, b) = (Some(&BARE_THING as _), Some(&BARE_OTHER as _));
+        let (r, c) = (Some(&READS as _), Some(&READS_WITH_CONTEXT as _));
+        assert_eq!(
+            bare(vec![with_direct("m::a", a), with_direct("m::b", a)]),
+            Some(2)
+        );
+        // A handler that reads its payload (`&T`) is called as itself too.
+        assert_eq!(
+            bare(vec![with_direct("m::a", a), with_direct("m::b", r)]),
+            Some(2)
+        );
+        // One handler that needs its adapter (the context, another signature, none known)
+        // keeps them all on it.
+        for other in [c, None] {
+            assert_eq!(
+                bare(vec![with_direct("m::a", a), with_direct("m::b", other)]),
+                None
+            );
+        }
+        // A fn of another payload type is never called as the operation's.
+        assert_eq!(
+            bare(vec![with_direct("m::a", a), with_direct("m::b", b)]),
+            None
+        );
     }
 }

@@ -540,6 +540,12 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
+    let direct = match direct_fn(h) {
+        Some(f) if !wildcard && args.background.is_none() => {
+            quote_spanned!(anchor=> #p::Option::Some(&(#f)))
+        }
+        _ => quote_spanned!(anchor=> #p::Option::None),
+    };
 
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
     // it is) is then reported on the function, next to "cannot find function".
@@ -571,6 +577,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 op_type: #p::TypeId::of::<__HooksOp>,
                 op_type_name: #p::type_name::<__HooksOp>,
                 adapter: &__HOOKS_ADAPTER,
+                direct: #direct,
                 state: &__HOOKS_STATE,
             });
         };
@@ -611,6 +618,38 @@ fn check_names(
 /// code: errors land on the user's token, while rustc and clippy lints skip the generated code.
 fn located(span: Span) -> Span {
     span.resolved_at(Span::call_site())
+}
+
+/// A plain sync handler that takes its payload by reference and no context, and returns a value,
+/// as a fn pointer of its own signature (`name as fn(&mut Payload) -> Ret`): the dispatcher calls
+/// it without its adapter when that is the operation's `Bare` shape (`Ret` is
+/// `Result<(), HookError>`, the payload its input or output), which it checks by type when it
+/// builds a slot. `None` for every other handler, and for a signature that cannot be written as a
+/// fn pointer type here (`impl` or a named lifetime in it).
+fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
+    let sig = &h.func.sig;
+    let syn::ReturnType::Type(_, ret) = &sig.output else {
+        return None;
+    };
+    if h.is_async || h.context.is_some() {
+        return None;
+    }
+    let (payload, ret) = (h.payload.to_token_stream(), ret.to_token_stream());
+    if mentions_impl(ret.clone()) || has_lifetime(payload.clone()) || has_lifetime(ret.clone()) {
+        return None;
+    }
+    let mutability = h.payload_mut.then(|| quote!(mut));
+    let name = &sig.ident;
+    Some(quote_spanned!(located(name.span())=> #name as fn(&#mutability #payload) -> #ret))
+}
+
+/// Whether `tokens` name a lifetime anywhere.
+fn has_lifetime(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Punct(p) => p.as_char() == '\'',
+        proc_macro2::TokenTree::Group(g) => has_lifetime(g.stream()),
+        _ => false,
+    })
 }
 
 /// Whether `tokens` use `impl Trait` anywhere.
