@@ -366,11 +366,19 @@ impl Hooks {
     }
 
     /// The recursion guard: does a call with `ctx` fire events?
+    #[inline]
     fn nesting<Op: Operation>(&self, ctx: &Context) -> Result<Nesting, HookError> {
         let depth = ctx.depth().max(policy::handler_depth());
         if depth == 0 {
             return Ok(Nesting::Fire);
         }
+        Self::nested::<Op>(ctx, depth)
+    }
+
+    /// [`Hooks::nesting`] of a call made from handler code, or with a child context.
+    #[cold]
+    #[inline(never)]
+    fn nested<Op: Operation>(ctx: &Context, depth: u32) -> Result<Nesting, HookError> {
         match ctx.nested_limit() {
             0 => Ok(Nesting::Silent),
             limit if depth > limit => Err(HookError::new(
@@ -639,7 +647,10 @@ impl Hooks {
         ctx.begin(Op::NAME, Op::ASSET, named);
         // A slot of sync handlers runs them in a plain loop: no await point per handler.
         let all_sync = slot.first_async.is_none();
-        let early = if all_sync {
+        // A phase with no handlers costs one test: a slot often has handlers on one side only.
+        let early = if slot.before.is_empty() {
+            None
+        } else if all_sync {
             self.before_sync(slot, ctx, &mut input)
         } else {
             self.before_async(slot, ctx, &mut input).await
@@ -649,10 +660,12 @@ impl Hooks {
             Some(result) => result,
             None => default(input).await,
         };
-        if all_sync {
-            self.after_sync(kind, slot, ctx, &mut result);
-        } else {
-            self.after_async(kind, slot, ctx, &mut result).await;
+        if !slot.after.is_empty() {
+            if all_sync {
+                self.after_sync(kind, slot, ctx, &mut result);
+            } else {
+                self.after_async(kind, slot, ctx, &mut result).await;
+            }
         }
         for h in slot.background.iter() {
             if !h.reg.runs_after(ctx, &result) {
@@ -692,13 +705,20 @@ impl Hooks {
             return default(input);
         }
         ctx.begin(Op::NAME, Op::ASSET, named);
-        let early = self.before_sync(slot, ctx, &mut input);
+        // A phase with no handlers costs one test: a slot often has handlers on one side only.
+        let early = if slot.before.is_empty() {
+            None
+        } else {
+            self.before_sync(slot, ctx, &mut input)
+        };
         ctx.leave();
         let mut result = match early {
             Some(result) => result,
             None => default(input),
         };
-        self.after_sync(CallKind::Call, slot, ctx, &mut result);
+        if !slot.after.is_empty() {
+            self.after_sync(CallKind::Call, slot, ctx, &mut result);
+        }
         for h in slot.background.iter() {
             if !h.reg.runs_after(ctx, &result) {
                 continue;
