@@ -1251,3 +1251,50 @@ mod bare_slot {
         );
     }
 }
+
+/// The loop that runs async handlers inside one poll checks each handler's origin rule and switch
+/// only when some handler needs it: both rules must hold there as in the sync loops.
+mod async_switches {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Gate {
+        pub marks: Vec<String>,
+    }
+
+    #[before_create("Gate", client_only)]
+    async fn async_clients_only(g: &mut Gate) {
+        g.marks.push("client-only".into());
+    }
+
+    #[after_create("Gate")]
+    async fn async_switchable(g: &mut Gate) {
+        g.marks.push("switchable".into());
+    }
+
+    async fn create(hooks: &Hooks, mut ctx: Context) -> Vec<String> {
+        hooks
+            .create(&mut ctx, Gate { marks: vec![] }, |g| async move { Ok(g) })
+            .await
+            .unwrap()
+            .marks
+    }
+
+    #[tokio::test]
+    async fn async_handlers_skip_server_calls_when_client_only_and_every_call_when_switched_off() {
+        let hooks = hooks();
+        assert_eq!(
+            create(&hooks, Context::client()).await,
+            ["client-only", "switchable"]
+        );
+        assert_eq!(create(&hooks, Context::server()).await, ["switchable"]);
+        let id = "policies::async_switches::async_switchable";
+        assert_eq!(hooks.set_enabled(id, false), Ok(1));
+        assert_eq!(create(&hooks, Context::client()).await, ["client-only"]);
+        hooks.set_enabled(id, true).unwrap();
+        assert_eq!(
+            create(&hooks, Context::client()).await,
+            ["client-only", "switchable"]
+        );
+    }
+}

@@ -911,9 +911,10 @@ impl Hooks {
         let policy = &self.inner.policy;
         // Handler code runs from here to the return, once marked for the whole loop.
         let _code = HandlerCode::enter();
+        let check = slot.client_only || stats::any_disabled();
         let handlers = slot.before.get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
-            if !h.reg.runs_for(ctx) {
+            if check && !h.reg.runs_for(ctx) {
                 continue;
             }
             ctx.enter(h.reg);
@@ -1164,9 +1165,10 @@ impl Hooks {
         let policy = &self.inner.policy;
         // Handler code runs from here to the return, once marked for the whole loop.
         let _code = HandlerCode::enter();
+        let check = slot.client_only || stats::any_disabled();
         let handlers = slot.after.get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
-            if !h.reg.runs_after(ctx, result) {
+            if (check && !h.reg.runs_for(ctx)) || (!h.reg.on_error && result.is_err()) {
                 continue;
             }
             ctx.enter(h.reg);
