@@ -44,10 +44,10 @@ use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
 use crate::registration::{
-    self, Bare, BoxFuture, Early, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
+    BoxFuture, Early, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
-use crate::table::{AfterFn, BeforeFn, Entry, Slot, Table};
+use crate::table::{AfterFn, BeforeFn, Entry, ErasedBare, Slot, Table};
 
 /// The default limit of handlers subscribed to one event (operation, asset and phase).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 10;
@@ -750,10 +750,13 @@ impl Hooks {
     ) -> Option<Result<Op::Output, HookError>> {
         if self.fast() {
             if let Some(handlers) = &slot.bare_before {
-                return self.before_fast::<Op, _>(slot, handlers, ctx, input);
+                let input = ptr::from_mut(input).cast();
+                // SAFETY: the slot checked each bare handler against `Op::Input` when it was built.
+                let rejected = unsafe { self.bare_before(slot.client_only, handlers, ctx, input) };
+                return rejected.map(Err);
             }
             if let Some(handlers) = &slot.fast_before {
-                return self.before_fast::<Op, _>(slot, handlers, ctx, input);
+                return self.before_fast::<Op>(slot, handlers, ctx, input);
             }
         }
         let policy = &self.inner.policy;
@@ -781,47 +784,70 @@ impl Hooks {
     }
 
     /// The fast loop of before handlers (plain sync handlers, plain policies): each handler is
-    /// one indirect call whose verdict comes back in a register, the handler itself when it is
-    /// [`Bare`], and panics are caught once for the whole loop (a panic rejects the call, so
-    /// nothing resumes after it). The loop is specialised on whether handlers need their switch
-    /// checked and their runs counted.
+    /// one indirect call whose verdict comes back in a register, and panics are caught once for
+    /// the whole loop (a panic rejects the call, so nothing resumes after it). The loop is
+    /// specialised on whether handlers need their switch checked and their runs counted.
     #[inline]
-    fn before_fast<Op: Operation, F: FastBefore<Op>>(
+    fn before_fast<Op: Operation>(
         &self,
         slot: &Slot<Op>,
-        handlers: &[Entry<F>],
+        handlers: &[Entry<SyncBefore<Op>>],
         ctx: &mut Context,
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
-        if handlers.is_empty() {
-            return None;
-        }
         let policy = &self.inner.policy;
         let check = slot.client_only || stats::any_disabled();
         let count = policy.history != History::Off;
         let mut early = None;
-        let blame = Cell::new(ptr::null());
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let (e, b) = (&mut early, &blame);
+            let e = &mut early;
             match (check, count) {
-                (false, false) => {
-                    before_loop::<Op, F, false, false>(policy, handlers, ctx, input, e, b)
-                }
-                (true, false) => {
-                    before_loop::<Op, F, true, false>(policy, handlers, ctx, input, e, b)
-                }
-                (false, true) => {
-                    before_loop::<Op, F, false, true>(policy, handlers, ctx, input, e, b)
-                }
-                (true, true) => {
-                    before_loop::<Op, F, true, true>(policy, handlers, ctx, input, e, b)
-                }
+                (false, false) => before_loop::<Op, false, false>(policy, handlers, ctx, input, e),
+                (true, false) => before_loop::<Op, true, false>(policy, handlers, ctx, input, e),
+                (false, true) => before_loop::<Op, false, true>(policy, handlers, ctx, input, e),
+                (true, true) => before_loop::<Op, true, true>(policy, handlers, ctx, input, e),
             }
         }));
         match ran {
             Ok(()) => early,
-            Err(panic) => Some(Err(self.before_panicked(blamed(handlers, &blame), &*panic))),
+            Err(panic) => Some(Err(self.before_panicked(ctx.running(), &*panic))),
+        }
+    }
+
+    /// The fast loop of a slot's [`Bare`](crate::registration::Bare) before handlers, for every operation alike: compiled
+    /// once, not once per operation type. Each handler is one indirect call, with no adapter and
+    /// nothing stored per handler (a panic is blamed through [`Blame`]). `Some` with the error
+    /// when one rejected the call or panicked (fail closed).
+    ///
+    /// # Safety
+    /// `input` comes from a `&mut T`, live and not otherwise used for the call's duration, where
+    /// every handler was checked, when the slot was built, to be a [`Bare`](crate::registration::Bare) handler of `T`.
+    #[inline(never)]
+    unsafe fn bare_before(
+        &self,
+        client_only: bool,
+        handlers: &[Entry<ErasedBare>],
+        ctx: &Context,
+        input: *mut (),
+    ) -> Option<HookError> {
+        let policy = &self.inner.policy;
+        let check = client_only || stats::any_disabled();
+        let count = policy.history != History::Off;
+        let blame = Cell::new(ptr::null());
+        let _code = HandlerCode::enter();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let b = &blame;
+            match (check, count) {
+                (false, false) => bare_before_loop::<false, false>(policy, handlers, ctx, input, b),
+                (true, false) => bare_before_loop::<true, false>(policy, handlers, ctx, input, b),
+                (false, true) => bare_before_loop::<false, true>(policy, handlers, ctx, input, b),
+                (true, true) => bare_before_loop::<true, true>(policy, handlers, ctx, input, b),
+            }
+        }));
+        match ran {
+            Ok(rejected) => rejected,
+            Err(panic) => Some(self.before_panicked(blamed(handlers, &blame), &*panic)),
         }
     }
 
@@ -969,10 +995,10 @@ impl Hooks {
     ) {
         if self.fast() {
             if let Some(handlers) = &slot.bare_after {
-                return self.after_fast::<Op, _>(kind, slot, handlers, ctx, result);
+                return self.after_bare::<Op>(kind, slot, handlers, ctx, result);
             }
             if let Some(handlers) = &slot.fast_after {
-                return self.after_fast::<Op, _>(kind, slot, handlers, ctx, result);
+                return self.after_fast::<Op>(kind, slot, handlers, ctx, result);
             }
         }
         let policy = &self.inner.policy;
@@ -1001,69 +1027,125 @@ impl Hooks {
     /// before loop is. Panics are caught once per loop; after one, the loop resumes with the next
     /// handler.
     #[inline]
-    fn after_fast<Op: Operation, F: FastAfter<Op>>(
+    fn after_fast<Op: Operation>(
         &self,
         kind: CallKind,
         slot: &Slot<Op>,
-        handlers: &[Entry<F>],
+        handlers: &[Entry<SyncAfter<Op>>],
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
-        if handlers.is_empty() {
-            return;
-        }
         let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let _code = HandlerCode::enter();
         let mut rest = handlers;
-        loop {
-            let blame = Cell::new(ptr::null());
-            let b = &blame;
+        while !rest.is_empty() {
             let ran = catch_unwind(AssertUnwindSafe(|| match (check, count) {
-                (false, false) => {
-                    self.after_loop::<Op, F, false, false>(kind, rest, ctx, result, b)
-                }
-                (true, false) => self.after_loop::<Op, F, true, false>(kind, rest, ctx, result, b),
-                (false, true) => self.after_loop::<Op, F, false, true>(kind, rest, ctx, result, b),
-                (true, true) => self.after_loop::<Op, F, true, true>(kind, rest, ctx, result, b),
+                (false, false) => self.after_loop::<Op, false, false>(kind, rest, ctx, result),
+                (true, false) => self.after_loop::<Op, true, false>(kind, rest, ctx, result),
+                (false, true) => self.after_loop::<Op, false, true>(kind, rest, ctx, result),
+                (true, true) => self.after_loop::<Op, true, true>(kind, rest, ctx, result),
             }));
             let Err(panic) = ran else { return };
-            let Some(at) = rest.iter().position(|h| ptr::eq(h, blame.get())) else {
-                return;
-            };
-            self.after_panicked(rest[at].reg, &*panic, result);
+            let Some(reg) = ctx.running() else { return };
+            self.after_panicked(reg, &*panic, result);
             // Resume after the handler that panicked.
-            rest = &rest[at + 1..];
+            match rest.iter().position(|h| std::ptr::eq(h.reg, reg)) {
+                Some(at) => rest = &rest[at + 1..],
+                None => return,
+            }
         }
     }
 
     /// One pass of the fast after loop over `handlers`.
     #[inline(always)]
-    fn after_loop<Op: Operation, F: FastAfter<Op>, const CHECK: bool, const COUNT: bool>(
+    fn after_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
         &self,
         kind: CallKind,
-        handlers: &[Entry<F>],
+        handlers: &[Entry<SyncAfter<Op>>],
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
-        blame: &Cell<*const Entry<F>>,
     ) {
         for h in handlers {
             if CHECK && !h.reg.runs_for(ctx) {
                 continue;
             }
-            if F::skips(h.reg, result) {
+            if !h.reg.on_error && result.is_err() {
                 continue;
             }
-            let guard = Blame(blame, h);
-            let ran = h.f.call(h.reg, ctx, result);
-            std::mem::forget(guard);
-            match ran {
+            ctx.enter(h.reg);
+            match (h.f)(result, ctx) {
                 Ok(()) => {
                     if COUNT {
                         h.reg.state.record(Outcome::Ok, None);
                     }
                 }
                 Err(e) => self.after_error(kind, h.reg, e, result),
+            }
+        }
+    }
+
+    /// The fast loop of a slot's [`Bare`](crate::registration::Bare) after handlers: the handlers run in
+    /// [`Hooks::bare_after`], compiled once for every operation; here, what only the result's
+    /// type can do. An error or a panic stops that loop; its effect on the result is applied here
+    /// (an error replaces it), and the loop resumes after that handler while the result is a
+    /// success (handlers that take the output do not run on an error).
+    #[inline]
+    fn after_bare<Op: Operation>(
+        &self,
+        kind: CallKind,
+        slot: &Slot<Op>,
+        handlers: &[Entry<ErasedBare>],
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) {
+        let mut rest = handlers;
+        while let Ok(output) = result {
+            let output = ptr::from_mut(output).cast();
+            // SAFETY: the slot checked each bare after handler against `Op::Output` when it was
+            // built; `output` is the call's own, borrowed for this call only.
+            let stop = unsafe { self.bare_after(slot.client_only, rest, ctx, output) };
+            let Some((at, stop)) = stop else { return };
+            let Some(h) = rest.get(at) else { return };
+            match stop {
+                Stopped::Errored(e) => self.after_error(kind, h.reg, e, result),
+                Stopped::Panicked(panic) => self.after_panicked(h.reg, &*panic, result),
+            }
+            rest = &rest[at + 1..];
+        }
+    }
+
+    /// The handlers of [`Hooks::after_bare`], up to the first that fails: `Some` with its index
+    /// and what happened. Compiled once, not once per operation type.
+    ///
+    /// # Safety
+    /// As [`Hooks::bare_before`], for `output`.
+    #[inline(never)]
+    unsafe fn bare_after(
+        &self,
+        client_only: bool,
+        handlers: &[Entry<ErasedBare>],
+        ctx: &Context,
+        output: *mut (),
+    ) -> Option<(usize, Stopped)> {
+        let check = client_only || stats::any_disabled();
+        let count = self.inner.policy.history != History::Off;
+        let blame = Cell::new(ptr::null());
+        let _code = HandlerCode::enter();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let b = &blame;
+            match (check, count) {
+                (false, false) => bare_after_loop::<false, false>(handlers, ctx, output, b),
+                (true, false) => bare_after_loop::<true, false>(handlers, ctx, output, b),
+                (false, true) => bare_after_loop::<false, true>(handlers, ctx, output, b),
+                (true, true) => bare_after_loop::<true, true>(handlers, ctx, output, b),
+            }
+        }));
+        match ran {
+            Ok(errored) => errored.map(|(at, e)| (at, Stopped::Errored(e))),
+            Err(panic) => {
+                let at = handlers.iter().position(|h| ptr::eq(h, blame.get()))?;
+                Some((at, Stopped::Panicked(panic)))
             }
         }
     }
@@ -1449,157 +1531,128 @@ pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
 
 /// One pass of the fast before loop: stops at the first handler that answers or rejects.
 #[inline(always)]
-fn before_loop<Op: Operation, F: FastBefore<Op>, const CHECK: bool, const COUNT: bool>(
+fn before_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
     policy: &Policy,
-    handlers: &[Entry<F>],
+    handlers: &[Entry<SyncBefore<Op>>],
     ctx: &mut Context,
     input: &mut Op::Input,
     early: &mut Option<Result<Op::Output, HookError>>,
-    blame: &Cell<*const Entry<F>>,
 ) {
-    // Two handlers a turn: the loop's own bookkeeping is paid once per pair.
-    let mut rest = handlers;
-    while let [a, b, tail @ ..] = rest {
-        if before_one::<Op, F, CHECK, COUNT>(policy, a, ctx, input, early, blame)
-            || before_one::<Op, F, CHECK, COUNT>(policy, b, ctx, input, early, blame)
-        {
+    for h in handlers {
+        if CHECK && !h.reg.runs_for(ctx) {
+            continue;
+        }
+        ctx.enter(h.reg);
+        if !(h.f)(input, ctx, early) {
+            let outcome = match early {
+                Some(Ok(_)) => Outcome::Ok,
+                Some(Err(_)) => Outcome::Rejected,
+                None => {
+                    *early = Some(Err(verdict_missing()));
+                    Outcome::Rejected
+                }
+            };
+            if COUNT {
+                policy.count(h.reg, outcome);
+            }
             return;
         }
-        rest = tail;
-    }
-    if let [a] = rest {
-        before_one::<Op, F, CHECK, COUNT>(policy, a, ctx, input, early, blame);
-    }
-}
-
-/// One handler of the fast before loop: `true` when it stopped the call.
-#[inline(always)]
-fn before_one<Op: Operation, F: FastBefore<Op>, const CHECK: bool, const COUNT: bool>(
-    policy: &Policy,
-    h: &Entry<F>,
-    ctx: &mut Context,
-    input: &mut Op::Input,
-    early: &mut Option<Result<Op::Output, HookError>>,
-    blame: &Cell<*const Entry<F>>,
-) -> bool {
-    if CHECK && !h.reg.runs_for(ctx) {
-        return false;
-    }
-    let guard = Blame(blame, h);
-    let go_on = h.f.call(h.reg, ctx, input, early);
-    std::mem::forget(guard);
-    if go_on {
         if COUNT {
             h.reg.state.record(Outcome::Ok, None);
         }
-        return false;
     }
-    let outcome = match early {
-        Some(Ok(_)) => Outcome::Ok,
-        Some(Err(_)) => Outcome::Rejected,
-        None => {
-            *early = Some(Err(verdict_missing()));
-            Outcome::Rejected
+}
+
+/// One pass of the fast loop of bare before handlers, two handlers a turn (the loop's own
+/// bookkeeping is paid once per pair): the first rejection, if any.
+#[inline(always)]
+fn bare_before_loop<const CHECK: bool, const COUNT: bool>(
+    policy: &Policy,
+    handlers: &[Entry<ErasedBare>],
+    ctx: &Context,
+    input: *mut (),
+    blame: &Cell<*const Entry<ErasedBare>>,
+) -> Option<HookError> {
+    let mut rest = handlers;
+    while let [a, b, tail @ ..] = rest {
+        if let Some(e) = bare_before_one::<CHECK, COUNT>(policy, a, ctx, input, blame) {
+            return Some(e);
         }
-    };
-    if COUNT {
-        policy.count(h.reg, outcome);
-    }
-    true
-}
-
-/// How a fast loop calls a before handler: through its adapter, or directly when it is [`Bare`].
-trait FastBefore<Op: Operation>: Copy {
-    /// Run the handler: `true` to go on, or `false` with the answer or rejection in `early`.
-    fn call(
-        self,
-        reg: &'static Registration,
-        ctx: &mut Context,
-        input: &mut Op::Input,
-        early: &mut Early<Op::Output>,
-    ) -> bool;
-}
-
-impl<Op: Operation> FastBefore<Op> for SyncBefore<Op> {
-    #[inline(always)]
-    fn call(
-        self,
-        reg: &'static Registration,
-        ctx: &mut Context,
-        input: &mut Op::Input,
-        early: &mut Early<Op::Output>,
-    ) -> bool {
-        // The handler may read its id and params from the context.
-        ctx.enter(reg);
-        self(input, ctx, early)
-    }
-}
-
-impl<Op: Operation> FastBefore<Op> for Bare<Op::Input> {
-    /// A bare handler takes no context, so there is nothing to tell it: one call, no adapter.
-    #[inline(always)]
-    fn call(
-        self,
-        _: &'static Registration,
-        _: &mut Context,
-        input: &mut Op::Input,
-        early: &mut Early<Op::Output>,
-    ) -> bool {
-        match self(input) {
-            Ok(()) => true,
-            Err(e) => registration::stop(early, Err(e)),
+        if let Some(e) = bare_before_one::<CHECK, COUNT>(policy, b, ctx, input, blame) {
+            return Some(e);
         }
+        rest = tail;
+    }
+    match rest {
+        [a] => bare_before_one::<CHECK, COUNT>(policy, a, ctx, input, blame),
+        _ => None,
     }
 }
 
-/// How a fast loop calls an after handler: through its adapter, or directly when it is [`Bare`].
-trait FastAfter<Op: Operation>: Copy {
-    /// Whether the handler does not run on this result.
-    fn skips(reg: &Registration, result: &Result<Op::Output, HookError>) -> bool;
-    /// Run the handler on a result it runs on.
-    fn call(
-        self,
-        reg: &'static Registration,
-        ctx: &mut Context,
-        result: &mut Result<Op::Output, HookError>,
-    ) -> Result<(), HookError>;
-}
-
-impl<Op: Operation> FastAfter<Op> for SyncAfter<Op> {
-    #[inline(always)]
-    fn skips(reg: &Registration, result: &Result<Op::Output, HookError>) -> bool {
-        !reg.on_error && result.is_err()
+/// One bare before handler: its rejection, if it rejected the call.
+#[inline(always)]
+fn bare_before_one<const CHECK: bool, const COUNT: bool>(
+    policy: &Policy,
+    h: &Entry<ErasedBare>,
+    ctx: &Context,
+    input: *mut (),
+    blame: &Cell<*const Entry<ErasedBare>>,
+) -> Option<HookError> {
+    if CHECK && !h.reg.runs_for(ctx) {
+        return None;
     }
-    #[inline(always)]
-    fn call(
-        self,
-        reg: &'static Registration,
-        ctx: &mut Context,
-        result: &mut Result<Op::Output, HookError>,
-    ) -> Result<(), HookError> {
-        ctx.enter(reg);
-        self(result, ctx)
-    }
-}
-
-impl<Op: Operation> FastAfter<Op> for Bare<Op::Output> {
-    /// A bare after handler takes the output: it runs on success only.
-    #[inline(always)]
-    fn skips(_: &Registration, result: &Result<Op::Output, HookError>) -> bool {
-        result.is_err()
-    }
-    #[inline(always)]
-    fn call(
-        self,
-        _: &'static Registration,
-        _: &mut Context,
-        result: &mut Result<Op::Output, HookError>,
-    ) -> Result<(), HookError> {
-        match result {
-            Ok(output) => self(output),
-            Err(_) => Ok(()),
+    let guard = Blame(blame, h);
+    let ran = (h.f)(input);
+    std::mem::forget(guard);
+    match ran {
+        Ok(()) => {
+            if COUNT {
+                h.reg.state.record(Outcome::Ok, None);
+            }
+            None
+        }
+        Err(e) => {
+            if COUNT {
+                policy.count(h.reg, Outcome::Rejected);
+            }
+            Some(e)
         }
     }
+}
+
+/// One pass of the fast loop of bare after handlers: the first error, with its handler's index.
+#[inline(always)]
+fn bare_after_loop<const CHECK: bool, const COUNT: bool>(
+    handlers: &[Entry<ErasedBare>],
+    ctx: &Context,
+    output: *mut (),
+    blame: &Cell<*const Entry<ErasedBare>>,
+) -> Option<(usize, HookError)> {
+    for (at, h) in handlers.iter().enumerate() {
+        if CHECK && !h.reg.runs_for(ctx) {
+            continue;
+        }
+        let guard = Blame(blame, h);
+        let ran = (h.f)(output);
+        std::mem::forget(guard);
+        match ran {
+            Ok(()) => {
+                if COUNT {
+                    h.reg.state.record(Outcome::Ok, None);
+                }
+            }
+            Err(e) => return Some((at, e)),
+        }
+    }
+    None
+}
+
+/// How the loop of bare after handlers stopped.
+enum Stopped {
+    /// The handler returned this error.
+    Errored(HookError),
+    /// The handler panicked with this payload.
+    Panicked(Box<dyn Any + Send>),
 }
 
 /// Names the handler a fast loop is calling, should it panic: armed before the call and forgotten

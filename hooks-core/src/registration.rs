@@ -505,7 +505,7 @@ pub fn settle_async<O>(
 
 #[cold]
 #[inline(never)]
-pub(crate) fn stop<O>(early: &mut Early<O>, result: Result<O, HookError>) -> bool {
+fn stop<O>(early: &mut Early<O>, result: Result<O, HookError>) -> bool {
     *early = Some(result);
     false
 }

@@ -77,8 +77,15 @@ pub(crate) struct Entry<F> {
     pub(crate) f: F,
 }
 
-/// The [`Bare`] handlers of a fast loop, if all of them are.
-pub(crate) type BareLoop<T> = Option<Box<[Entry<Bare<T>>]>>;
+/// A [`Bare`] handler with its payload type erased, so that one loop, compiled once, runs the bare
+/// handlers of every operation. `fn(*mut ())` and `fn(&mut T)` are ABI-compatible for every sized
+/// `T` (pointers with the same metadata; see "ABI compatibility" in the docs of the `fn`
+/// primitive), so a call through this type is a call of the handler as written, as long as the
+/// pointer comes from a `&mut T` of the type the slot checked the handler against.
+pub(crate) type ErasedBare = fn(*mut ()) -> Result<(), HookError>;
+
+/// The [`Bare`] handlers of a fast loop, type-erased, if all of them are bare.
+pub(crate) type BareLoop = Option<Box<[Entry<ErasedBare>]>>;
 
 /// The handlers of one `(operation, asset)`, typed for the operation, in their run order.
 pub(crate) struct Slot<Op: Operation> {
@@ -92,9 +99,9 @@ pub(crate) struct Slot<Op: Operation> {
     pub(crate) fast_after: Option<Box<[Entry<SyncAfter<Op>>]>>,
     /// The before handlers once more, as the handlers themselves, when every one of them is
     /// [`Bare`] for the input: the fast loop then calls each with no adapter.
-    pub(crate) bare_before: BareLoop<Op::Input>,
+    pub(crate) bare_before: BareLoop,
     /// The after handlers on the same terms, as [`Bare`] handlers of the output.
-    pub(crate) bare_after: BareLoop<Op::Output>,
+    pub(crate) bare_after: BareLoop,
     /// Whether a handler of the slot runs only on calls from clients (so each needs a check).
     pub(crate) client_only: bool,
     /// The first async handler, if any: a synchronous call cannot run it.
@@ -431,8 +438,8 @@ impl Table {
             AfterFn::Sync(f) => Some(f),
             _ => None,
         });
-        slot.bare_before = slot.fast_before.as_deref().and_then(bare);
-        slot.bare_after = slot.fast_after.as_deref().and_then(bare);
+        slot.bare_before = slot.fast_before.as_deref().and_then(bare::<_, Op::Input>);
+        slot.bare_after = slot.fast_after.as_deref().and_then(bare::<_, Op::Output>);
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
@@ -457,29 +464,29 @@ fn plain_sync<F, S>(
 
 /// The handlers of a fast loop as themselves, when every one's `direct` fn is a [`Bare`] handler of
 /// `T` (and, after, runs on success only, as a handler that takes the output does).
-fn bare<F, T: 'static>(entries: &[Entry<F>]) -> BareLoop<T> {
+fn bare<F, T: 'static>(entries: &[Entry<F>]) -> BareLoop {
     entries
         .iter()
         .map(|e| {
-            let f = bare_fn(e.reg.direct.filter(|_| !e.reg.on_error)?)?;
+            let f = bare_fn::<T>(e.reg.direct.filter(|_| !e.reg.on_error)?)?;
             Some(Entry { reg: e.reg, f })
         })
         .collect()
 }
 
-/// A `direct` fn as a [`Bare`] handler of `T`: `fn(&mut T) -> Result<(), HookError>`, or the same
-/// with `&T`.
-fn bare_fn<T: 'static>(direct: &'static (dyn Any + Send + Sync)) -> Option<Bare<T>> {
+/// A `direct` fn as a [`Bare`] handler of `T` (`fn(&mut T) -> Result<(), HookError>`, or the
+/// same with `&T`), type-erased.
+fn bare_fn<T: 'static>(direct: &'static (dyn Any + Send + Sync)) -> Option<ErasedBare> {
     type Shared<T> = fn(&T) -> Result<(), HookError>;
     if let Some(f) = direct.downcast_ref::<Bare<T>>() {
-        return Some(*f);
+        // SAFETY: only the parameter's type changes, `&mut T` to `*mut ()`: ABI-compatible (see
+        // `ErasedBare`), and the dispatcher passes a pointer from a `&mut T`.
+        return Some(unsafe { std::mem::transmute::<Bare<T>, ErasedBare>(*f) });
     }
     let f = direct.downcast_ref::<Shared<T>>()?;
-    // SAFETY: the two fn pointer types differ only in their parameter, `&T` against `&mut T`,
-    // which are ABI-compatible (see "ABI compatibility" in the docs of the `fn` primitive), so a
-    // call through the `&mut T` form is a call of the function as written; the function only reads
-    // through the reference it gets, as its own signature says.
-    Some(unsafe { std::mem::transmute::<Shared<T>, Bare<T>>(*f) })
+    // SAFETY: as above, from `&T`; the handler only reads through the pointer, as its own
+    // signature says.
+    Some(unsafe { std::mem::transmute::<Shared<T>, ErasedBare>(*f) })
 }
 
 enum Adapted<Op: Operation> {
