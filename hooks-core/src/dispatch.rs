@@ -815,14 +815,16 @@ impl Hooks {
         }
     }
 
-    /// The fast loop of a slot's [`Bare`](crate::registration::Bare) before handlers, for every operation alike: compiled
+    /// The fast loop of a slot's [`Bare`] before handlers, for every operation alike: compiled
     /// once, not once per operation type. Each handler is one indirect call, with no adapter and
     /// nothing stored per handler (a panic is blamed through [`Blame`]). `Some` with the error
     /// when one rejected the call or panicked (fail closed).
     ///
     /// # Safety
     /// `input` comes from a `&mut T`, live and not otherwise used for the call's duration, where
-    /// every handler was checked, when the slot was built, to be a [`Bare`](crate::registration::Bare) handler of `T`.
+    /// every handler was checked, when the slot was built, to be a [`Bare`] handler of `T`.
+    ///
+    /// [`Bare`]: crate::registration::Bare
     #[inline(never)]
     unsafe fn bare_before(
         &self,
@@ -1085,11 +1087,13 @@ impl Hooks {
         }
     }
 
-    /// The fast loop of a slot's [`Bare`](crate::registration::Bare) after handlers: the handlers run in
+    /// The fast loop of a slot's [`Bare`] after handlers: the handlers run in
     /// [`Hooks::bare_after`], compiled once for every operation; here, what only the result's
     /// type can do. An error or a panic stops that loop; its effect on the result is applied here
     /// (an error replaces it), and the loop resumes after that handler while the result is a
     /// success (handlers that take the output do not run on an error).
+    ///
+    /// [`Bare`]: crate::registration::Bare
     #[inline]
     fn after_bare<Op: Operation>(
         &self,

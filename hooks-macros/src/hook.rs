@@ -143,8 +143,13 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
     };
     match handler {
         Some(handler) if complete && errors.is_empty() => {
-            let glue = emit(spec, &args, &handler);
-            quote!(#item #glue)
+            let (glue, direct) = emit(spec, &args, &handler);
+            // A handler the dispatcher may call as itself through a pointer keeps one body: left
+            // inlinable, LLVM would also inline a second copy into its adapter, which costs build
+            // time and size for every such handler (an attribute of the user's own wins).
+            let inline = func.attrs.iter().any(|a| a.path().is_ident("inline"));
+            let never = (direct && !inline).then(|| quote!(#[inline(never)]));
+            quote!(#never #item #glue)
         }
         // Keep the function as written, so one mistake does not cascade into many.
         _ => {
@@ -332,7 +337,9 @@ pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
     String::new()
 }
 
-fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
+/// The glue of a checked handler, and whether it hands the dispatcher the handler itself as well
+/// (see [`direct_fn`]).
+fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool) {
     let name = &h.func.sig.ident;
     let name_str = name.to_string();
     let payload = h.payload;
@@ -385,7 +392,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         OpSource::Fixed(path, _) => {
             let path: syn::Path = match syn::parse_str(path) {
                 Ok(path) => path,
-                Err(e) => return e.to_compile_error(),
+                Err(e) => return (e.to_compile_error(), false),
             };
             (
                 quote!(#p::ops::#path),
@@ -540,17 +547,17 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         },
     };
     let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
-    let direct = match direct_fn(h) {
+    let (direct, has_direct) = match direct_fn(h) {
         Some(f) if !wildcard && args.background.is_none() => {
-            quote_spanned!(anchor=> #p::Option::Some(&(#f)))
+            (quote_spanned!(anchor=> #p::Option::Some(&(#f))), true)
         }
-        _ => quote_spanned!(anchor=> #p::Option::None),
+        _ => (quote_spanned!(anchor=> #p::Option::None), false),
     };
 
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
     // it is) is then reported on the function, next to "cannot find function".
     let konst = quote_spanned!(located(name.span())=> const _: () =);
-    quote_spanned! {anchor=>
+    let glue = quote_spanned! {anchor=>
         #konst {
             type __HooksOp = #op;
             #checks
@@ -581,7 +588,8 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 state: &__HOOKS_STATE,
             });
         };
-    }
+    };
+    (glue, has_direct)
 }
 
 /// The checks through which the adapter takes the payload and the context and converts the return
