@@ -1,5 +1,6 @@
 //! The hook attributes (`#[before_create("Contact")]`, ...): check the function, then emit it
-//! unchanged together with its adapter and its registration.
+//! unchanged (but for `#[inline(never)]` on a handler the dispatcher may call through a pointer)
+//! together with its adapter and its registration.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
