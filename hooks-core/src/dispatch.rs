@@ -849,7 +849,10 @@ impl Hooks {
         }));
         match ran {
             Ok(rejected) => rejected,
-            Err(panic) => Some(self.before_panicked(blamed(handlers, &blame), &*panic)),
+            Err(panic) => {
+                let reg = blamed(handlers, &blame).map(|at| handlers[at].reg);
+                Some(self.before_panicked(reg, &*panic))
+            }
         }
     }
 
@@ -1148,7 +1151,7 @@ impl Hooks {
         match ran {
             Ok(errored) => errored.map(|(at, e)| (at, Stopped::Errored(e))),
             Err(panic) => {
-                let at = handlers.iter().position(|h| ptr::eq(h, blame.get()))?;
+                let at = blamed(handlers, &blame)?;
                 Some((at, Stopped::Panicked(panic)))
             }
         }
@@ -1669,15 +1672,9 @@ impl<T> Drop for Blame<'_, T> {
     }
 }
 
-/// The registration of the handler a [`Blame`] named, if any.
-fn blamed<F>(
-    handlers: &[Entry<F>],
-    blame: &Cell<*const Entry<F>>,
-) -> Option<&'static Registration> {
-    handlers
-        .iter()
-        .find(|h| ptr::eq(*h, blame.get()))
-        .map(|h| h.reg)
+/// The index of the handler a [`Blame`] named, if any.
+fn blamed<F>(handlers: &[Entry<F>], blame: &Cell<*const Entry<F>>) -> Option<usize> {
+    handlers.iter().position(|h| ptr::eq(h, blame.get()))
 }
 
 /// A sync before handler's verdict in the dispatcher's general form.

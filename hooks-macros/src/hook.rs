@@ -654,19 +654,25 @@ fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
 
 /// Whether `tokens` name a lifetime anywhere.
 fn has_lifetime(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Punct(p) => p.as_char() == '\'',
-        proc_macro2::TokenTree::Group(g) => has_lifetime(g.stream()),
-        _ => false,
-    })
+    any_leaf(
+        tokens,
+        &|t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '\''),
+    )
 }
 
 /// Whether `tokens` use `impl Trait` anywhere.
 fn mentions_impl(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Ident(i) => i == "impl",
-        proc_macro2::TokenTree::Group(g) => mentions_impl(g.stream()),
-        _ => false,
+    any_leaf(
+        tokens,
+        &|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"),
+    )
+}
+
+/// Whether any token of `tokens`, inside groups too, is one that `is` accepts.
+fn any_leaf(tokens: TokenStream, is: &impl Fn(&proc_macro2::TokenTree) -> bool) -> bool {
+    tokens.into_iter().any(|t| match &t {
+        proc_macro2::TokenTree::Group(g) => any_leaf(g.stream(), is),
+        leaf => is(leaf),
     })
 }
 
