@@ -27,12 +27,15 @@ MODE_TITLES = {
     "async_call": "sync handlers, async call",
     "async_handlers": "async handlers",
 }
-DESIGNS = ["default", "direct", "hooks", "hooks_ctx", "vec_dyn", "map_json", "event_bus"]
+DESIGNS = ["default", "direct", "hooks", "direct_ctx", "hooks_ctx", "hooks_adapter", "vec_dyn",
+           "map_json", "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
     "hooks": "hooks (this crate)",
+    "direct_ctx": "hand-written calls, handlers taking the context",
     "hooks_ctx": "hooks, handlers taking the context",
+    "hooks_adapter": "hooks, handlers returning nothing (adapter)",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -41,12 +44,16 @@ COLORS = {
     "default": "#7f7f7f",
     "direct": "#2ca02c",
     "hooks": "#d62728",
+    "direct_ctx": "#17becf",
     "hooks_ctx": "#8c564b",
+    "hooks_adapter": "#e377c2",
     "vec_dyn": "#1f77b4",
     "map_json": "#9467bd",
     "event_bus": "#ff7f0e",
 }
 COUNTS = [0, 1, 5, 10]
+# The designs on the bench types' twins (sync call only), drawn dashed.
+TWINS = {"direct_ctx", "hooks_ctx", "hooks_adapter"}
 
 
 def load_criterion(target):
@@ -151,7 +158,8 @@ def first_handler(data, mode, design):
 
 def per_handler_table(ns, ir):
     """Per handler and fixed costs, by design, in instructions and ns."""
-    designs = ["direct", "hooks", "hooks_ctx", "vec_dyn", "map_json", "event_bus"]
+    designs = ["direct", "hooks", "direct_ctx", "hooks_ctx", "hooks_adapter", "vec_dyn", "map_json",
+               "event_bus"]
     lines = ["| | unit | " + " | ".join(DESIGN_TITLES[d] for d in designs) + " |",
              "|---|---|" + "---:|" * len(designs)]
     for mode in MODES:
@@ -197,13 +205,17 @@ def targets(ns, ir, table_us, build):
                      f"{fmt(h_ir, 'ir')} vs {fmt(d_ir, 'ir')} instr. "
                      f"({'–' if r_ir is None else f'{r_ir:.1f}×'}); "
                      f"{fmt(h_ns, 'ns')} vs {fmt(d_ns, 'ns')} ns", verdict(ok)))
-    h_ir, d_ir = per_handler(ir, "sync_call", "hooks_ctx"), per_handler(ir, "sync_call", "direct")
-    h_ns, d_ns = per_handler(ns, "sync_call", "hooks_ctx"), per_handler(ns, "sync_call", "direct")
-    if h_ir is not None or h_ns is not None:
+    for design, baseline, what in [
+        ("hooks_ctx", "direct_ctx", "that takes the context, called as itself"),
+        ("hooks_adapter", "direct", "that returns nothing, through its adapter"),
+    ]:
+        h_ir, d_ir = per_handler(ir, "sync_call", design), per_handler(ir, "sync_call", baseline)
+        h_ns, d_ns = per_handler(ns, "sync_call", design), per_handler(ns, "sync_call", baseline)
+        if h_ir is None and h_ns is None:
+            continue
         r_ir = None if h_ir is None or not d_ir else h_ir / d_ir
         r_ns = None if h_ns is None or not d_ns else h_ns / d_ns
-        rows.append(("each sync handler that takes the context, through its adapter (sync call): "
-                     "≤ 1.5× a direct call",
+        rows.append((f"each sync handler {what} (sync call): ≤ 1.5× a direct call",
                      f"{fmt(h_ir, 'ir')} vs {fmt(d_ir, 'ir')} instr. "
                      f"({'–' if r_ir is None else f'{r_ir:.1f}×'}); "
                      f"{fmt(h_ns, 'ns')} vs {fmt(d_ns, 'ns')} ns "
@@ -293,7 +305,7 @@ def svg_plot(ns, ir, path):
                     continue
                 color = COLORS[design]
                 width_px = 2.5 if design == "hooks" else 1.5
-                dash = ' stroke-dasharray="5,3"' if design == "hooks_ctx" else ""
+                dash = ' stroke-dasharray="5,3"' if design in TWINS else ""
                 out.append(f'<polyline fill="none" stroke="{color}" stroke-width="{width_px}"{dash} points="'
                            + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
                 for x, y in pts:
@@ -301,7 +313,7 @@ def svg_plot(ns, ir, path):
     lx = ml + 3 * (pw + mr) + 10
     for i, design in enumerate(DESIGNS):
         y = 20 + mt + 10 + i * 18
-        dash = ' stroke-dasharray="5,3"' if design == "hooks_ctx" else ""
+        dash = ' stroke-dasharray="5,3"' if design in TWINS else ""
         out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{y}" y2="{y}" stroke="{COLORS[design]}" '
                    f'stroke-width="{2.5 if design == "hooks" else 1.5}"{dash}/>')
         out.append(f'<text x="{lx + 26}" y="{y + 4}">{html.escape(DESIGN_TITLES[design])}</text>')

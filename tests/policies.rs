@@ -1252,6 +1252,206 @@ mod bare_slot {
     }
 }
 
+/// Handlers that take the context are called as themselves too, from their own loop, when every
+/// sync handler of the phase takes it: the rules of the bare loop hold there, and each handler
+/// still sees itself (its id, params and phase) through the context.
+mod bare_ctx_slot {
+    use super::*;
+    use hooks::registration::BareCtx;
+
+    pub static STOPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Guarded {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    /// Records what the context says about the running handler.
+    fn seen(g: &mut Guarded, ctx: &Context) {
+        let id = ctx.handler_id().unwrap_or("?");
+        let name = id.rsplit("::").next().unwrap_or(id);
+        let tag = ctx.param("tag").unwrap_or("-");
+        g.seen
+            .push(format!("{name}:{tag}:{}", ctx.phase().as_str()));
+    }
+
+    #[before_create("Guarded", params(tag = "first"))]
+    fn gate(g: &mut Guarded, ctx: &Context) -> Result<(), HookError> {
+        seen(g, ctx);
+        match g.mode.as_str() {
+            "panic before" => panic!("boom in a bare handler that takes the context"),
+            "anonymous" => ctx.require_user().map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    #[before_create("Guarded", priority = 1, params(tag = "second"))]
+    fn tag(g: &mut Guarded, ctx: &Context) -> Result<(), HookError> {
+        if g.mode == "anonymous" || g.mode == "panic before" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        seen(g, ctx);
+        Ok(())
+    }
+
+    #[before_create("Guarded", priority = 2, client_only)]
+    fn for_clients(g: &mut Guarded, ctx: &Context) -> Result<(), HookError> {
+        seen(g, ctx);
+        Ok(())
+    }
+
+    #[after_create("Guarded", params(tag = "after"))]
+    fn record(g: &mut Guarded, ctx: &Context) -> Result<(), HookError> {
+        match g.mode.as_str() {
+            "panic after" => panic!("boom after, with the context"),
+            "fail after" => Err(HookError::internal("the record failed")),
+            _ => {
+                seen(g, ctx);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads only, and takes the context: called as itself.
+    #[after_create("Guarded", priority = 1)]
+    fn echo(g: &Guarded, ctx: &Context) -> Result<(), HookError> {
+        if g.mode == "fail after" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        match ctx.user() {
+            Some(u) if u.id == "mallory" => Err(HookError::forbidden("not for mallory")),
+            _ => Ok(()),
+        }
+    }
+
+    fn store(g: Guarded) -> Result<Guarded, HookError> {
+        if g.mode == "anonymous" || g.mode == "panic before" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(g)
+    }
+
+    fn create(hooks: &Hooks, ctx: &mut Context, mode: &str) -> Result<Guarded, HookError> {
+        let g = Guarded {
+            mode: mode.into(),
+            seen: Vec::new(),
+        };
+        hooks.run_sync::<hooks::ops::data::Create<Guarded>, _>(ctx, g, store)
+    }
+
+    fn signed_in(id: &str) -> Context {
+        Context::client().with_user(User::new(id))
+    }
+
+    #[test]
+    fn the_attribute_hands_the_dispatcher_a_handler_that_takes_the_context_as_itself() {
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Guarded");
+        assert_eq!(regs.len(), 5);
+        let (reads, changes): (Vec<&&hooks::Registration>, Vec<_>) =
+            regs.iter().partition(|r| r.id().ends_with("echo"));
+        assert!(
+            changes
+                .iter()
+                .all(|r| r.direct.is_some_and(|d| d.is::<BareCtx<Guarded>>())),
+            "{changes:?}"
+        );
+        type ReadsWithContext = fn(&Guarded, &Context) -> Result<(), HookError>;
+        assert!(
+            reads
+                .iter()
+                .all(|r| r.direct.is_some_and(|d| d.is::<ReadsWithContext>())),
+            "{reads:?}"
+        );
+    }
+
+    #[test]
+    fn each_handler_called_as_itself_sees_its_own_id_params_and_phase_through_the_context() {
+        let hooks = hooks();
+        let out = create(&hooks, &mut signed_in("ada"), "calm").unwrap();
+        assert_eq!(
+            out.seen,
+            [
+                "gate:first:before",
+                "tag:second:before",
+                "for_clients:-:before",
+                "record:after:after"
+            ]
+        );
+        let server = &mut Context::server().with_user(User::new("ada"));
+        let out = create(&hooks, server, "calm").unwrap();
+        assert_eq!(
+            out.seen,
+            [
+                "gate:first:before",
+                "tag:second:before",
+                "record:after:after"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_handler_that_takes_the_context_rejects_from_what_it_reads_there_and_the_call_stops() {
+        let hooks = hooks();
+        let rejections = stats(&hooks, "policies::bare_ctx_slot::gate").rejections;
+        let err = create(&hooks, &mut Context::client(), "anonymous").unwrap_err();
+        assert_eq!(err.status(), 401);
+        assert_eq!(
+            stats(&hooks, "policies::bare_ctx_slot::gate").rejections,
+            rejections + 1
+        );
+        let err = create(&hooks, &mut signed_in("mallory"), "calm").unwrap_err();
+        assert_eq!((err.status(), err.message()), (403, "not for mallory"));
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+    }
+
+    #[test]
+    fn a_panicking_handler_that_takes_the_context_is_named_and_counted_and_fails_closed() {
+        let hooks = hooks();
+        let id = "policies::bare_ctx_slot::gate";
+        let panics = stats(&hooks, id).panics;
+        let err = create(&hooks, &mut signed_in("ada"), "panic before").unwrap_err();
+        assert_eq!((err.status(), err.code()), (500, "handler_panicked"));
+        assert!(err.message().contains(id), "{err}");
+        assert_eq!(stats(&hooks, id).panics, panics + 1);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+        assert!(create(&hooks, &mut signed_in("ada"), "calm").is_ok());
+    }
+
+    #[tokio::test]
+    async fn after_handlers_that_take_the_context_replace_the_result_and_survive_a_panic() {
+        let hooks = hooks();
+        let mut ctx = signed_in("ada");
+        let err = hooks
+            .create(
+                &mut ctx,
+                Guarded {
+                    mode: "fail after".into(),
+                    seen: vec![],
+                },
+                |g| async { store(g) },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.message(), "the record failed");
+        assert_eq!(
+            STOPPED_RUNS.load(Ordering::SeqCst),
+            0,
+            "success-only handlers skip it"
+        );
+
+        let id = "policies::bare_ctx_slot::record";
+        let panics = stats(&hooks, id).panics;
+        let kept = create(&hooks, &mut signed_in("ada"), "panic after").unwrap();
+        assert_eq!(kept.seen.len(), 3, "{:?}", kept.seen);
+        assert_eq!(stats(&hooks, id).panics, panics + 1);
+        // The next handler ran after the panic: it still rejects mallory's result.
+        let err = create(&hooks, &mut signed_in("mallory"), "panic after").unwrap_err();
+        assert_eq!(err.status(), 403);
+    }
+}
+
 /// The loop that runs async handlers inside one poll checks each handler's origin rule and switch
 /// only when some handler needs it: both rules must hold there as in the sync loops.
 mod async_switches {

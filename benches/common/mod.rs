@@ -8,7 +8,9 @@
 //! | `default`   | the default logic alone (`store`, `#[inline(never)]`)                           |
 //! | `direct`    | N hand-written calls of the same handler functions, then `store` (lower bound) |
 //! | `hooks`     | this framework, through the attributes (`Hooks::run_sync`, `Hooks::create`)     |
-//! | `hooks_ctx` | the same, sync call only, on a twin type whose handlers also take `&Context`: called through their adapters |
+//! | `direct_ctx` | sync call only: N hand-written calls of the handlers of a twin type that also take `&Context`, then `store` |
+//! | `hooks_ctx` | sync call only: this framework on that twin (handlers that take the context, called as themselves) |
+//! | `hooks_adapter` | sync call only: this framework on a twin whose handlers return nothing, so each is reached through its adapter |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -96,10 +98,17 @@ pub trait SyncBench: Bench {
     fn json_handlers() -> Vec<JsonHandler>;
     /// Subscribe the N handlers to the `event-bus` bus (once per type).
     fn subscribe_event_bus();
-    /// One create through the framework on this type's twin, whose handlers are the same
-    /// functions taking the context as well: not of the bare shape, so each is called through its
-    /// adapter (as every handler that takes the context, returns nothing or returns a `Flow` is).
+    /// The handlers of this type's twin that take the context (`ctx`), called by hand on a copy
+    /// of the record, then `store`: the lower bound of [`SyncBench::hooks_ctx`].
+    fn direct_ctx(ctx: &Context, record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on the twin whose handlers are the same functions
+    /// taking the context as well: of the bare shape with a context (`BareCtx`), so each is
+    /// called as itself.
     fn hooks_ctx(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on the twin whose handlers are the same functions
+    /// returning nothing (`unit`): not of a bare shape, so each is called through its adapter (as
+    /// every handler that returns nothing or a `Flow`, or takes part of its payload, is).
+    fn hooks_adapter(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
 }
 
 /// An entity with N async `#[before_create]` handlers.
@@ -208,8 +217,12 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     });
     let json = json_registry(E::TABLE, E::json_handlers());
     v.visit("map_json", |e: E| json_dispatch(&json, e)?.store());
+    let ctx = Context::client();
+    v.visit("direct_ctx", |e: E| E::direct_ctx(&ctx, e));
     let mut ctx = Context::client();
     v.visit("hooks_ctx", |e: E| E::hooks_ctx(hooks, &mut ctx, e));
+    let mut ctx = Context::client();
+    v.visit("hooks_adapter", |e: E| E::hooks_adapter(hooks, &mut ctx, e));
     E::subscribe_event_bus();
     let bus = event_bus();
     v.visit("event_bus", |mut e: E| {
@@ -283,8 +296,64 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
 }
 
 /// An entity type with sync handlers `$h` (each adding its `$k`).
+/// A twin of a bench entity type: the same fields and `store`, registered on its own table, with
+/// the same handlers written in another shape: taking the context too (`ctx`), or returning
+/// nothing (`unit`).
+macro_rules! twin {
+    (ctx, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers also take the context.
+        pub mod ctx {
+            use super::*;
+            twin!(@entity $ty, $table);
+            $(
+                #[before_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty, _ctx: &Context) -> Result<(), HookError> {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                    Ok(())
+                }
+            )*
+        }
+    };
+    (unit, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers return nothing.
+        pub mod unit {
+            use super::*;
+            twin!(@entity $ty, $table);
+            $(
+                #[before_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty) {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                }
+            )*
+        }
+    };
+    (@entity $ty:ident, $table:tt) => {
+        #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, Entity)]
+        #[entity(table = $table)]
+        pub struct $ty {
+            pub id: Option<i64>,
+            pub score: u64,
+            pub version: u32,
+        }
+
+        impl $ty {
+            #[inline(never)]
+            pub fn store(mut self) -> Result<Self, HookError> {
+                self.id = Some(42);
+                self.version += 1;
+                Ok(self)
+            }
+        }
+    };
+}
+
 macro_rules! bench_sync {
-    ($module:ident, $ty:ident, $table:tt, $table_ctx:tt, [$($h:ident = $k:literal),*]) => {
+    (
+        $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt,
+        [$($h:ident = $k:literal),*]
+    ) => {
         pub mod $module {
             use super::*;
 
@@ -319,37 +388,9 @@ macro_rules! bench_sync {
                 }
             }
 
-            /// The twin: the same type and handlers, registered on their own table, with
-            /// handlers that also take the context, so each runs through its adapter.
-            pub mod ctx {
-                use super::*;
-
-                #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, Entity)]
-                #[entity(table = $table_ctx)]
-                pub struct $ty {
-                    pub id: Option<i64>,
-                    pub score: u64,
-                    pub version: u32,
-                }
-
-                $(
-                    #[before_create($table_ctx)]
-                    #[inline(never)]
-                    pub fn $h(e: &mut $ty, _ctx: &Context) -> Result<(), HookError> {
-                        e.score = e.score.wrapping_mul(31).wrapping_add($k);
-                        Ok(())
-                    }
-                )*
-
-                impl $ty {
-                    #[inline(never)]
-                    pub fn store(mut self) -> Result<Self, HookError> {
-                        self.id = Some(42);
-                        self.version += 1;
-                        Ok(self)
-                    }
-                }
-            }
+            // The twins: the same handlers taking the context too, and returning nothing.
+            twin!(ctx, $ty, $table_ctx, [$($h = $k),*]);
+            twin!(unit, $ty, $table_unit, [$($h = $k),*]);
 
             impl SyncBench for $ty {
                 #[inline(always)]
@@ -364,6 +405,15 @@ macro_rules! bench_sync {
                     vec![$(Box::new(|v: &mut Value| json_bump(v, $k))),*]
                 }
                 #[inline(always)]
+                fn direct_ctx(ctx: &Context, e: Self) -> Result<Self, HookError> {
+                    #[allow(unused_mut)] // no handler to change it when N = 0
+                    let mut twin = ctx::$ty { id: e.id, score: e.score, version: e.version };
+                    $(ctx::$h(&mut twin, ctx)?;)*
+                    let _ = ctx;
+                    let out = twin.store()?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
                 fn hooks_ctx(
                     hooks: &Hooks,
                     ctx: &mut Context,
@@ -371,6 +421,16 @@ macro_rules! bench_sync {
                 ) -> Result<Self, HookError> {
                     let twin = ctx::$ty { id: e.id, score: e.score, version: e.version };
                     let out = hooks.run_sync::<Create<ctx::$ty>, _>(ctx, twin, ctx::$ty::store)?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_adapter(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = unit::$ty { id: e.id, score: e.score, version: e.version };
+                    let out = hooks.run_sync::<Create<unit::$ty>, _>(ctx, twin, unit::$ty::store)?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 fn subscribe_event_bus() {
@@ -451,13 +511,14 @@ macro_rules! bench_async {
     };
 }
 
-bench_sync!(sync0, Sync0, "Sync0", "Sync0c", []);
-bench_sync!(sync1, Sync1, "Sync1", "Sync1c", [h1 = 1]);
+bench_sync!(sync0, Sync0, "Sync0", "Sync0c", "Sync0u", []);
+bench_sync!(sync1, Sync1, "Sync1", "Sync1c", "Sync1u", [h1 = 1]);
 bench_sync!(
     sync5,
     Sync5,
     "Sync5",
     "Sync5c",
+    "Sync5u",
     [h1 = 1, h2 = 2, h3 = 3, h4 = 4, h5 = 5]
 );
 bench_sync!(
@@ -465,6 +526,7 @@ bench_sync!(
     Sync10,
     "Sync10",
     "Sync10c",
+    "Sync10u",
     [
         h1 = 1,
         h2 = 2,

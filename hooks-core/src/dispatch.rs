@@ -47,7 +47,9 @@ use crate::registration::{
     BoxFuture, Early, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
-use crate::table::{AfterFn, BeforeFn, Entry, ErasedBare, Slot, Table};
+use crate::table::{
+    AfterFn, BareLoop, BareRun, BeforeFn, Entry, ErasedBare, ErasedBareCtx, Slot, Table,
+};
 
 /// The default limit of handlers subscribed to one event (operation, asset and phase).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 10;
@@ -815,22 +817,43 @@ impl Hooks {
         }
     }
 
-    /// The fast loop of a slot's [`Bare`] before handlers, for every operation alike: compiled
-    /// once, not once per operation type. Each handler is one indirect call, with no adapter and
-    /// nothing stored per handler (a panic is blamed through [`Blame`]). `Some` with the error
-    /// when one rejected the call or panicked (fail closed).
+    /// The fast loop of a slot's bare before handlers ([`Bare`] or [`BareCtx`]), for every
+    /// operation alike: compiled once, not once per operation type. Each handler is one indirect
+    /// call, with no adapter and nothing stored per handler (a panic is blamed through
+    /// [`Blame`]). `Some` with the error when one rejected the call or panicked (fail closed).
     ///
     /// # Safety
     /// `input` comes from a `&mut T`, live and not otherwise used for the call's duration, where
-    /// every handler was checked, when the slot was built, to be a [`Bare`] handler of `T`.
+    /// every handler was checked, when the slot was built, to be a bare handler of `T`.
     ///
     /// [`Bare`]: crate::registration::Bare
+    /// [`BareCtx`]: crate::registration::BareCtx
     #[inline(never)]
     unsafe fn bare_before(
         &self,
         client_only: bool,
-        handlers: &[Entry<ErasedBare>],
-        ctx: &Context,
+        handlers: &BareLoop,
+        ctx: &mut Context,
+        input: *mut (),
+    ) -> Option<HookError> {
+        match handlers {
+            // SAFETY: the caller's.
+            BareLoop::Plain(h) => unsafe { self.bare_before_in(client_only, h, ctx, input) },
+            // SAFETY: the caller's.
+            BareLoop::Ctx(h) => unsafe { self.bare_before_in(client_only, h, ctx, input) },
+        }
+    }
+
+    /// [`Hooks::bare_before`] for handlers of one shape.
+    ///
+    /// # Safety
+    /// As [`Hooks::bare_before`].
+    #[inline(always)]
+    unsafe fn bare_before_in<S: Shape>(
+        &self,
+        client_only: bool,
+        handlers: &[Entry<S>],
+        ctx: &mut Context,
         input: *mut (),
     ) -> Option<HookError> {
         let policy = &self.inner.policy;
@@ -839,12 +862,23 @@ impl Hooks {
         let blame = Cell::new(ptr::null());
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let b = &blame;
-            match (check, count) {
-                (false, false) => bare_before_loop::<false, false>(policy, handlers, ctx, input, b),
-                (true, false) => bare_before_loop::<true, false>(policy, handlers, ctx, input, b),
-                (false, true) => bare_before_loop::<false, true>(policy, handlers, ctx, input, b),
-                (true, true) => bare_before_loop::<true, true>(policy, handlers, ctx, input, b),
+            let (c, b) = (&mut *ctx, &blame);
+            // SAFETY: the caller's.
+            unsafe {
+                match (check, count) {
+                    (false, false) => {
+                        bare_before_loop::<S, false, false>(policy, handlers, c, input, b)
+                    }
+                    (true, false) => {
+                        bare_before_loop::<S, true, false>(policy, handlers, c, input, b)
+                    }
+                    (false, true) => {
+                        bare_before_loop::<S, false, true>(policy, handlers, c, input, b)
+                    }
+                    (true, true) => {
+                        bare_before_loop::<S, true, true>(policy, handlers, c, input, b)
+                    }
+                }
             }
         }));
         match ran {
@@ -1090,35 +1124,33 @@ impl Hooks {
         }
     }
 
-    /// The fast loop of a slot's [`Bare`] after handlers: the handlers run in
-    /// [`Hooks::bare_after`], compiled once for every operation; here, what only the result's
-    /// type can do. An error or a panic stops that loop; its effect on the result is applied here
-    /// (an error replaces it), and the loop resumes after that handler while the result is a
-    /// success (handlers that take the output do not run on an error).
-    ///
-    /// [`Bare`]: crate::registration::Bare
+    /// The fast loop of a slot's bare after handlers: the handlers run in [`Hooks::bare_after`],
+    /// compiled once for every operation; here, what only the result's type can do. An error or a
+    /// panic stops that loop; its effect on the result is applied here (an error replaces it), and
+    /// the loop resumes after that handler while the result is a success (handlers that take the
+    /// output do not run on an error).
     #[inline]
     fn after_bare<Op: Operation>(
         &self,
         kind: CallKind,
         slot: &Slot<Op>,
-        handlers: &[Entry<ErasedBare>],
+        handlers: &BareLoop,
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
-        let mut rest = handlers;
+        let mut rest = handlers.handlers();
         while let Ok(output) = result {
             let output = ptr::from_mut(output).cast();
             // SAFETY: the slot checked each bare after handler against `Op::Output` when it was
             // built; `output` is the call's own, borrowed for this call only.
             let stop = unsafe { self.bare_after(slot.client_only, rest, ctx, output) };
             let Some((at, stop)) = stop else { return };
-            let Some(h) = rest.get(at) else { return };
+            let Some(reg) = rest.reg(at) else { return };
             match stop {
-                Stopped::Errored(e) => self.after_error(kind, h.reg, e, result),
-                Stopped::Panicked(panic) => self.after_panicked(h.reg, &*panic, result),
+                Stopped::Errored(e) => self.after_error(kind, reg, e, result),
+                Stopped::Panicked(panic) => self.after_panicked(reg, &*panic, result),
             }
-            rest = &rest[at + 1..];
+            rest = rest.after(at);
         }
     }
 
@@ -1131,8 +1163,28 @@ impl Hooks {
     unsafe fn bare_after(
         &self,
         client_only: bool,
-        handlers: &[Entry<ErasedBare>],
-        ctx: &Context,
+        handlers: BareRun<'_>,
+        ctx: &mut Context,
+        output: *mut (),
+    ) -> Option<(usize, Stopped)> {
+        match handlers {
+            // SAFETY: the caller's.
+            BareRun::Plain(h) => unsafe { self.bare_after_in(client_only, h, ctx, output) },
+            // SAFETY: the caller's.
+            BareRun::Ctx(h) => unsafe { self.bare_after_in(client_only, h, ctx, output) },
+        }
+    }
+
+    /// [`Hooks::bare_after`] for handlers of one shape.
+    ///
+    /// # Safety
+    /// As [`Hooks::bare_after`].
+    #[inline(always)]
+    unsafe fn bare_after_in<S: Shape>(
+        &self,
+        client_only: bool,
+        handlers: &[Entry<S>],
+        ctx: &mut Context,
         output: *mut (),
     ) -> Option<(usize, Stopped)> {
         let check = client_only || stats::any_disabled();
@@ -1140,12 +1192,15 @@ impl Hooks {
         let blame = Cell::new(ptr::null());
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let b = &blame;
-            match (check, count) {
-                (false, false) => bare_after_loop::<false, false>(handlers, ctx, output, b),
-                (true, false) => bare_after_loop::<true, false>(handlers, ctx, output, b),
-                (false, true) => bare_after_loop::<false, true>(handlers, ctx, output, b),
-                (true, true) => bare_after_loop::<true, true>(handlers, ctx, output, b),
+            let (c, b) = (&mut *ctx, &blame);
+            // SAFETY: the caller's.
+            unsafe {
+                match (check, count) {
+                    (false, false) => bare_after_loop::<S, false, false>(handlers, c, output, b),
+                    (true, false) => bare_after_loop::<S, true, false>(handlers, c, output, b),
+                    (false, true) => bare_after_loop::<S, false, true>(handlers, c, output, b),
+                    (true, true) => bare_after_loop::<S, true, true>(handlers, c, output, b),
+                }
             }
         }));
         match ran {
@@ -1570,46 +1625,100 @@ fn before_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
     }
 }
 
+/// A bare handler shape, type-erased ([`ErasedBare`], [`ErasedBareCtx`]): how the fast loops call
+/// it.
+trait Shape: Copy {
+    /// Call the handler on `payload`, as `reg`'s handler of the call `ctx`.
+    ///
+    /// # Safety
+    /// `payload` comes from a `&mut T` of the type the handler was checked against, live and not
+    /// otherwise used for the call's duration.
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<(), HookError>;
+}
+
+impl Shape for ErasedBare {
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        _: &mut Context,
+        _: &'static Registration,
+    ) -> Result<(), HookError> {
+        self(payload)
+    }
+}
+
+impl Shape for ErasedBareCtx {
+    /// The context names the handler while it runs (its id, params and phase).
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<(), HookError> {
+        ctx.enter(reg);
+        self(payload, ctx)
+    }
+}
+
 /// One pass of the fast loop of bare before handlers, two handlers a turn (the loop's own
 /// bookkeeping is paid once per pair): the first rejection, if any.
+///
+/// # Safety
+/// As [`Hooks::bare_before`].
 #[inline(always)]
-fn bare_before_loop<const CHECK: bool, const COUNT: bool>(
+unsafe fn bare_before_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
     policy: &Policy,
-    handlers: &[Entry<ErasedBare>],
-    ctx: &Context,
+    handlers: &[Entry<S>],
+    ctx: &mut Context,
     input: *mut (),
-    blame: &Cell<*const Entry<ErasedBare>>,
+    blame: &Cell<*const Entry<S>>,
 ) -> Option<HookError> {
     let mut rest = handlers;
     while let [a, b, tail @ ..] = rest {
-        if let Some(e) = bare_before_one::<CHECK, COUNT>(policy, a, ctx, input, blame) {
+        // SAFETY: the caller's.
+        if let Some(e) = unsafe { bare_before_one::<S, CHECK, COUNT>(policy, a, ctx, input, blame) }
+        {
             return Some(e);
         }
-        if let Some(e) = bare_before_one::<CHECK, COUNT>(policy, b, ctx, input, blame) {
+        // SAFETY: the caller's.
+        if let Some(e) = unsafe { bare_before_one::<S, CHECK, COUNT>(policy, b, ctx, input, blame) }
+        {
             return Some(e);
         }
         rest = tail;
     }
     match rest {
-        [a] => bare_before_one::<CHECK, COUNT>(policy, a, ctx, input, blame),
+        // SAFETY: the caller's.
+        [a] => unsafe { bare_before_one::<S, CHECK, COUNT>(policy, a, ctx, input, blame) },
         _ => None,
     }
 }
 
 /// One bare before handler: its rejection, if it rejected the call.
+///
+/// # Safety
+/// As [`Hooks::bare_before`].
 #[inline(always)]
-fn bare_before_one<const CHECK: bool, const COUNT: bool>(
+unsafe fn bare_before_one<S: Shape, const CHECK: bool, const COUNT: bool>(
     policy: &Policy,
-    h: &Entry<ErasedBare>,
-    ctx: &Context,
+    h: &Entry<S>,
+    ctx: &mut Context,
     input: *mut (),
-    blame: &Cell<*const Entry<ErasedBare>>,
+    blame: &Cell<*const Entry<S>>,
 ) -> Option<HookError> {
     if CHECK && !h.reg.runs_for(ctx) {
         return None;
     }
     let guard = Blame(blame, h);
-    let ran = (h.f)(input);
+    // SAFETY: the caller's.
+    let ran = unsafe { h.f.call(input, ctx, h.reg) };
     std::mem::forget(guard);
     match ran {
         Ok(()) => {
@@ -1628,19 +1737,23 @@ fn bare_before_one<const CHECK: bool, const COUNT: bool>(
 }
 
 /// One pass of the fast loop of bare after handlers: the first error, with its handler's index.
+///
+/// # Safety
+/// As [`Hooks::bare_after`].
 #[inline(always)]
-fn bare_after_loop<const CHECK: bool, const COUNT: bool>(
-    handlers: &[Entry<ErasedBare>],
-    ctx: &Context,
+unsafe fn bare_after_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
+    handlers: &[Entry<S>],
+    ctx: &mut Context,
     output: *mut (),
-    blame: &Cell<*const Entry<ErasedBare>>,
+    blame: &Cell<*const Entry<S>>,
 ) -> Option<(usize, HookError)> {
     for (at, h) in handlers.iter().enumerate() {
         if CHECK && !h.reg.runs_for(ctx) {
             continue;
         }
         let guard = Blame(blame, h);
-        let ran = (h.f)(output);
+        // SAFETY: the caller's.
+        let ran = unsafe { h.f.call(output, ctx, h.reg) };
         std::mem::forget(guard);
         match ran {
             Ok(()) => {

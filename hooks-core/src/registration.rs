@@ -63,12 +63,17 @@ pub type BackgroundAfter<Op> = for<'a> fn(
     &'a Context,
 ) -> Option<BoxFuture<'static, Result<(), HookError>>>;
 
-/// The one handler shape the dispatcher calls with no adapter in between:
+/// A handler shape the dispatcher calls with no adapter in between:
 /// `fn(&mut T) -> Result<(), HookError>` (or the same taking `&T`), where `T` is the operation's
 /// input (a before handler) or its output (an after handler, which then runs on success only). A
-/// slot whose sync handlers all have this shape runs them straight from its table, one indirect
-/// call each (see [`Registration`]'s `direct`).
+/// slot whose sync handlers all have this shape, or all have the shape of [`BareCtx`], runs them
+/// straight from its table, one indirect call each (see [`Registration`]'s `direct`).
 pub type Bare<T> = fn(&mut T) -> Result<(), HookError>;
+
+/// The other handler shape the dispatcher calls with no adapter: [`Bare`] with the call's context
+/// as its second parameter, `fn(&mut T, &Context) -> Result<(), HookError>` (or the same taking
+/// `&T`).
+pub type BareCtx<T> = fn(&mut T, &Context) -> Result<(), HookError>;
 
 /// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
 pub type WildSync =
@@ -147,10 +152,10 @@ pub struct Registration {
     /// operation, as `phase` and `kind` say.
     #[doc(hidden)]
     pub adapter: &'static (dyn Any + Send + Sync),
-    /// A plain sync handler without a context parameter, as a fn pointer of its own signature.
-    /// When that signature is the operation's [`Bare`] (or its `&T` form), the fast loops call
-    /// the handler itself instead of its adapter; any other signature leaves this unused. `None`
-    /// for the rest.
+    /// A plain sync handler, as a fn pointer of its own signature. When that signature is the
+    /// operation's [`Bare`] or [`BareCtx`] (or their `&T` forms), the fast loops call the handler
+    /// itself instead of its adapter; any other signature leaves this unused. `None` for the rest
+    /// (async, background and wildcard handlers, and signatures that name a lifetime).
     #[doc(hidden)]
     pub direct: Option<&'static (dyn Any + Send + Sync)>,
     /// The handler's live switch and counters.

@@ -17,10 +17,11 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
+use crate::context::Context;
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Operation, Phase};
 use crate::registration::{
-    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, Kind, Mode, Registration, SyncAfter,
+    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, Kind, Mode, Registration, SyncAfter,
     SyncBefore, WildAsync, WildSync, registered,
 };
 
@@ -84,8 +85,54 @@ pub(crate) struct Entry<F> {
 /// pointer comes from a `&mut T` of the type the slot checked the handler against.
 pub(crate) type ErasedBare = fn(*mut ()) -> Result<(), HookError>;
 
-/// The [`Bare`] handlers of a fast loop, type-erased, if all of them are bare.
-pub(crate) type BareLoop = Option<Box<[Entry<ErasedBare>]>>;
+/// A [`BareCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
+pub(crate) type ErasedBareCtx = fn(*mut (), &Context) -> Result<(), HookError>;
+
+/// The handlers of a fast loop as themselves, type-erased, when all of them have one bare shape.
+pub(crate) enum BareLoop {
+    /// Every handler is [`Bare`].
+    Plain(Box<[Entry<ErasedBare>]>),
+    /// Every handler is [`BareCtx`].
+    Ctx(Box<[Entry<ErasedBareCtx>]>),
+}
+
+impl BareLoop {
+    /// The handlers, borrowed.
+    #[inline]
+    pub(crate) fn handlers(&self) -> BareRun<'_> {
+        match self {
+            BareLoop::Plain(h) => BareRun::Plain(h),
+            BareLoop::Ctx(h) => BareRun::Ctx(h),
+        }
+    }
+}
+
+/// Some of a [`BareLoop`]'s handlers, in order.
+#[derive(Clone, Copy)]
+pub(crate) enum BareRun<'a> {
+    /// [`Bare`] handlers.
+    Plain(&'a [Entry<ErasedBare>]),
+    /// [`BareCtx`] handlers.
+    Ctx(&'a [Entry<ErasedBareCtx>]),
+}
+
+impl<'a> BareRun<'a> {
+    /// The registration of the handler at `at`.
+    pub(crate) fn reg(self, at: usize) -> Option<&'static Registration> {
+        match self {
+            BareRun::Plain(h) => h.get(at).map(|e| e.reg),
+            BareRun::Ctx(h) => h.get(at).map(|e| e.reg),
+        }
+    }
+
+    /// The handlers after the one at `at`.
+    pub(crate) fn after(self, at: usize) -> BareRun<'a> {
+        match self {
+            BareRun::Plain(h) => BareRun::Plain(h.get(at + 1..).unwrap_or_default()),
+            BareRun::Ctx(h) => BareRun::Ctx(h.get(at + 1..).unwrap_or_default()),
+        }
+    }
+}
 
 /// The handlers of one `(operation, asset)`, typed for the operation, in their run order.
 pub(crate) struct Slot<Op: Operation> {
@@ -98,10 +145,11 @@ pub(crate) struct Slot<Op: Operation> {
     /// The after handlers again, on the same terms.
     pub(crate) fast_after: Option<Box<[Entry<SyncAfter<Op>>]>>,
     /// The before handlers once more, as the handlers themselves, when every one of them is
-    /// [`Bare`] for the input: the fast loop then calls each with no adapter.
-    pub(crate) bare_before: BareLoop,
-    /// The after handlers on the same terms, as [`Bare`] handlers of the output.
-    pub(crate) bare_after: BareLoop,
+    /// [`Bare`] for the input, or every one is [`BareCtx`]: the fast loop then calls each with no
+    /// adapter.
+    pub(crate) bare_before: Option<BareLoop>,
+    /// The after handlers on the same terms, for the output.
+    pub(crate) bare_after: Option<BareLoop>,
     /// Whether a handler of the slot runs only on calls from clients (so each needs a check).
     pub(crate) client_only: bool,
     /// The first async handler, if any: a synchronous call cannot run it.
@@ -463,30 +511,65 @@ fn plain_sync<F, S>(
 }
 
 /// The handlers of a fast loop as themselves, when every one's `direct` fn is a [`Bare`] handler of
-/// `T` (and, after, runs on success only, as a handler that takes the output does).
-fn bare<F, T: 'static>(entries: &[Entry<F>]) -> BareLoop {
-    entries
-        .iter()
-        .map(|e| {
-            let f = bare_fn::<T>(e.reg.direct.filter(|_| !e.reg.on_error)?)?;
-            Some(Entry { reg: e.reg, f })
-        })
-        .collect()
+/// `T`, or every one's is a [`BareCtx`] handler of `T` (and, after, each runs on success only, as
+/// a handler that takes the output does). Only the type check is generic; the rest is compiled
+/// once ([`bare_loop`]).
+fn bare<F, T: 'static>(entries: &[Entry<F>]) -> Option<BareLoop> {
+    bare_loop(&mut entries.iter().map(|e| e.reg), &BareTypes::of::<T>())
 }
 
-/// A `direct` fn as a [`Bare`] handler of `T` (`fn(&mut T) -> Result<(), HookError>`, or the
-/// same with `&T`), type-erased.
-fn bare_fn<T: 'static>(direct: &'static (dyn Any + Send + Sync)) -> Option<ErasedBare> {
-    type Shared<T> = fn(&T) -> Result<(), HookError>;
-    if let Some(f) = direct.downcast_ref::<Bare<T>>() {
-        // SAFETY: only the parameter's type changes, `&mut T` to `*mut ()`: ABI-compatible (see
-        // `ErasedBare`), and the dispatcher passes a pointer from a `&mut T`.
-        return Some(unsafe { std::mem::transmute::<Bare<T>, ErasedBare>(*f) });
+/// The `TypeId`s of the bare shapes of one payload type `T`.
+struct BareTypes {
+    /// [`Bare`] of `T`, then its `&T` form.
+    plain: [TypeId; 2],
+    /// [`BareCtx`] of `T`, then its `&T` form.
+    ctx: [TypeId; 2],
+}
+
+impl BareTypes {
+    fn of<T: 'static>() -> BareTypes {
+        type Shared<T> = fn(&T) -> Result<(), HookError>;
+        type SharedCtx<T> = fn(&T, &Context) -> Result<(), HookError>;
+        BareTypes {
+            plain: [TypeId::of::<Bare<T>>(), TypeId::of::<Shared<T>>()],
+            ctx: [TypeId::of::<BareCtx<T>>(), TypeId::of::<SharedCtx<T>>()],
+        }
     }
-    let f = direct.downcast_ref::<Shared<T>>()?;
-    // SAFETY: as above, from `&T`; the handler only reads through the pointer, as its own
-    // signature says.
-    Some(unsafe { std::mem::transmute::<Shared<T>, ErasedBare>(*f) })
+}
+
+/// [`bare`], for the registrations of a fast loop and the bare shapes of their payload type.
+fn bare_loop(
+    regs: &mut dyn Iterator<Item = &'static Registration>,
+    types: &BareTypes,
+) -> Option<BareLoop> {
+    let mut plain = Vec::new();
+    let mut ctx = Vec::new();
+    for reg in regs {
+        let direct = reg.direct.filter(|_| !reg.on_error)?;
+        let id = direct.type_id();
+        let fn_ptr = std::ptr::from_ref(direct).cast::<()>();
+        if types.plain.contains(&id) && ctx.is_empty() {
+            // SAFETY: `direct` is a `Bare<T>` or its `&T` form (checked by `TypeId`), so it points
+            // to a fn pointer; reading it as `ErasedBare` changes only the parameter's type, from
+            // `&mut T` or `&T` to `*mut ()`: ABI-compatible (see `ErasedBare`). The dispatcher
+            // passes a pointer from a `&mut T`, and a `&T` handler only reads through it, as its
+            // own signature says.
+            let f = unsafe { fn_ptr.cast::<ErasedBare>().read() };
+            plain.push(Entry { reg, f });
+        } else if types.ctx.contains(&id) && plain.is_empty() {
+            // SAFETY: as above, for `BareCtx<T>` and `ErasedBareCtx`; the context parameter keeps
+            // its type.
+            let f = unsafe { fn_ptr.cast::<ErasedBareCtx>().read() };
+            ctx.push(Entry { reg, f });
+        } else {
+            return None;
+        }
+    }
+    Some(if ctx.is_empty() {
+        BareLoop::Plain(plain.into_boxed_slice())
+    } else {
+        BareLoop::Ctx(ctx.into_boxed_slice())
+    })
 }
 
 enum Adapted<Op: Operation> {
@@ -800,40 +883,78 @@ mod tests {
         }))
     }
 
+    fn with_context(_: &mut Thing, _: &crate::Context) -> Result<(), HookError> {
+        Ok(())
+    }
+    fn other_with_context(_: &mut Other, _: &crate::Context) -> Result<(), HookError> {
+        Ok(())
+    }
+    static WITH_CONTEXT: BareCtx<Thing> = with_context;
+    static OTHER_WITH_CONTEXT: BareCtx<Other> = other_with_context;
+
+    /// Which bare loop a slot of these before handlers gets, and with how many handlers.
+    fn bare_shape(regs: Vec<&'static Registration>) -> Option<(&'static str, usize)> {
+        let table = Table::from_registrations(regs).unwrap();
+        let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
+        assert!(slot.problem.is_none());
+        assert!(
+            slot.fast_before.is_some(),
+            "plain sync handlers all the same"
+        );
+        slot.bare_before.as_ref().map(|h| match h {
+            BareLoop::Plain(h) => ("plain", h.len()),
+            BareLoop::Ctx(h) => ("ctx", h.len()),
+        })
+    }
+
     #[test]
     fn a_slot_calls_its_handlers_as_themselves_only_when_every_one_is_bare_for_its_payload() {
-        let bare = |regs: Vec<&'static Registration>| {
-            let table = Table::from_registrations(regs).unwrap();
-            let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
-            assert!(slot.problem.is_none());
-            assert!(
-                slot.fast_before.is_some(),
-                "plain sync handlers all the same"
-            );
-            slot.bare_before.as_ref().map(|h| h.len())
-        };
         let (a, b) = (Some(&BARE_THING as _), Some(&BARE_OTHER as _));
-        let (r, c) = (Some(&READS as _), Some(&READS_WITH_CONTEXT as _));
+        let (r, c) = (Some(&READS as _), Some(&WITH_CONTEXT as _));
         assert_eq!(
-            bare(vec![with_direct("m::a", a), with_direct("m::b", a)]),
-            Some(2)
+            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", a)]),
+            Some(("plain", 2))
         );
         // A handler that reads its payload (`&T`) is called as itself too.
         assert_eq!(
-            bare(vec![with_direct("m::a", a), with_direct("m::b", r)]),
-            Some(2)
+            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", r)]),
+            Some(("plain", 2))
         );
-        // One handler that needs its adapter (the context, another signature, none known)
-        // keeps them all on it.
+        // One handler that needs its adapter (a shape of the other loop, no direct fn) keeps
+        // them all on it.
         for other in [c, None] {
             assert_eq!(
-                bare(vec![with_direct("m::a", a), with_direct("m::b", other)]),
+                bare_shape(vec![with_direct("m::a", a), with_direct("m::b", other)]),
                 None
             );
         }
         // A fn of another payload type is never called as the operation's.
         assert_eq!(
-            bare(vec![with_direct("m::a", a), with_direct("m::b", b)]),
+            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", b)]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_slot_calls_handlers_that_take_the_context_as_themselves_when_every_one_does() {
+        let (c, rc) = (Some(&WITH_CONTEXT as _), Some(&READS_WITH_CONTEXT as _));
+        let (a, oc) = (Some(&BARE_THING as _), Some(&OTHER_WITH_CONTEXT as _));
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", c), with_direct("m::b", rc)]),
+            Some(("ctx", 2))
+        );
+        // Mixed with a handler that takes no context: the adapters, in either order.
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", c), with_direct("m::b", a)]),
+            None
+        );
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", c)]),
+            None
+        );
+        // Another payload type's handler is never called as the operation's.
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", c), with_direct("m::b", oc)]),
             None
         );
     }
