@@ -650,7 +650,7 @@ impl Hooks {
         // A slot of sync handlers runs them in a plain loop: no await point per handler.
         let all_sync = slot.first_async.is_none();
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
-        let early = if slot.before.is_empty() {
+        let early = if slot.before().is_empty() {
             None
         } else if all_sync {
             self.before_sync(slot, ctx, &mut input)
@@ -662,14 +662,14 @@ impl Hooks {
             Some(result) => result,
             None => default(input).await,
         };
-        if !slot.after.is_empty() {
+        if !slot.after().is_empty() {
             if all_sync {
                 self.after_sync(kind, slot, ctx, &mut result);
             } else {
                 self.after_async(kind, slot, ctx, &mut result).await;
             }
         }
-        for h in slot.background.iter() {
+        for h in slot.background().iter() {
             if !h.reg.runs_after(ctx, &result) {
                 continue;
             }
@@ -708,7 +708,7 @@ impl Hooks {
         }
         ctx.begin(Op::NAME, Op::ASSET, named);
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
-        let early = if slot.before.is_empty() {
+        let early = if slot.before().is_empty() {
             None
         } else {
             self.before_sync(slot, ctx, &mut input)
@@ -718,10 +718,10 @@ impl Hooks {
             Some(result) => result,
             None => default(input),
         };
-        if !slot.after.is_empty() {
+        if !slot.after().is_empty() {
             self.after_sync(CallKind::Call, slot, ctx, &mut result);
         }
-        for h in slot.background.iter() {
+        for h in slot.background().iter() {
             if !h.reg.runs_after(ctx, &result) {
                 continue;
             }
@@ -757,13 +757,13 @@ impl Hooks {
                 let rejected = unsafe { self.bare_before(slot.client_only, handlers, ctx, input) };
                 return rejected.map(Err);
             }
-            if let Some(handlers) = &slot.fast_before {
+            if let Some(handlers) = slot.fast_before() {
                 return self.before_fast::<Op>(slot, handlers, ctx, input);
             }
         }
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
-        for h in slot.before.iter() {
+        for h in slot.before().iter() {
             if !h.reg.runs_for(ctx) {
                 continue;
             }
@@ -932,7 +932,7 @@ impl Hooks {
             let (i, step) = match run {
                 Run::Done(result) => return result,
                 Run::Waiting(i, waiting) => {
-                    let reg = slot.before[i].reg;
+                    let reg = slot.before()[i].reg;
                     let ran = policy.resume_async(reg, fut.as_mut(), waiting).await;
                     // A handler cut at its timeout is still in the slot: drop it now.
                     fut.as_mut().clear();
@@ -944,10 +944,10 @@ impl Hooks {
                     let boxed = Box::pin(async move {
                         wild_async(records, f, ctx).await.map(|()| Flow::Continue)
                     });
-                    (i, policy.call_async(slot.before[i].reg, boxed).await)
+                    (i, policy.call_async(slot.before()[i].reg, boxed).await)
                 }
             };
-            if let Some(result) = self.before_step(slot.before[i].reg, step) {
+            if let Some(result) = self.before_step(slot.before()[i].reg, step) {
                 return Some(result);
             }
             next = i + 1;
@@ -977,7 +977,7 @@ impl Hooks {
         // Handler code runs from here to the return, once marked for the whole loop.
         let _code = HandlerCode::enter();
         let check = slot.client_only || stats::any_disabled();
-        let handlers = slot.before.get(from..).unwrap_or_default();
+        let handlers = slot.before().get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if check && !h.reg.runs_for(ctx) {
                 continue;
@@ -1036,13 +1036,13 @@ impl Hooks {
             if let Some(handlers) = &slot.bare_after {
                 return self.after_bare::<Op>(kind, slot, handlers, ctx, result);
             }
-            if let Some(handlers) = &slot.fast_after {
+            if let Some(handlers) = slot.fast_after() {
                 return self.after_fast::<Op>(kind, slot, handlers, ctx, result);
             }
         }
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
-        for h in slot.after.iter() {
+        for h in slot.after().iter() {
             if !h.reg.runs_after(ctx, result) {
                 continue;
             }
@@ -1267,7 +1267,7 @@ impl Hooks {
             let (i, step) = match run {
                 Run::Done(()) => return,
                 Run::Waiting(i, waiting) => {
-                    let reg = slot.after[i].reg;
+                    let reg = slot.after()[i].reg;
                     let step = policy.resume_async(reg, fut.as_mut(), waiting).await;
                     // A handler cut at its timeout is still in the slot: drop it now.
                     fut.as_mut().clear();
@@ -1282,10 +1282,10 @@ impl Hooks {
                             Err(_) => Ok(()),
                         }
                     });
-                    (i, policy.call_async(slot.after[i].reg, boxed).await)
+                    (i, policy.call_async(slot.after()[i].reg, boxed).await)
                 }
             };
-            self.after_step(kind, slot.after[i].reg, step, result);
+            self.after_step(kind, slot.after()[i].reg, step, result);
             next = i + 1;
         }
     }
@@ -1310,7 +1310,7 @@ impl Hooks {
         // Handler code runs from here to the return, once marked for the whole loop.
         let _code = HandlerCode::enter();
         let check = slot.client_only || stats::any_disabled();
-        let handlers = slot.after.get(from..).unwrap_or_default();
+        let handlers = slot.after().get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if (check && !h.reg.runs_for(ctx)) || (!h.reg.on_error && result.is_err()) {
                 continue;

@@ -13,7 +13,9 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
 use std::ops::Range;
+use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
@@ -54,29 +56,46 @@ impl Default for SlotCache {
     }
 }
 
-/// A before handler's adapter, typed for the call's operation.
-pub(crate) enum BeforeFn<Op: Operation> {
-    Sync(SyncBefore<Op>),
-    Async(AsyncBefore<Op>),
+/// A before handler's adapter: `S` and `A` are the operation's sync and async adapter types
+/// ([`TypedBefore`]), or [`Erased`] in a slot as it is stored ([`ErasedSlot`]). `repr(C, u8)`:
+/// the layout is the same for every `S` and `A` that are fn pointers, so a slot built once, with
+/// the types erased, is read back typed.
+#[repr(C, u8)]
+pub(crate) enum BeforeFn<S, A> {
+    Sync(S),
+    Async(A),
     /// A wildcard data handler, run on each record of the input.
     WildSync(WildSync),
     WildAsync(WildAsync),
 }
 
-/// An after handler's adapter, typed for the call's operation.
-pub(crate) enum AfterFn<Op: Operation> {
-    Sync(SyncAfter<Op>),
-    Async(AsyncAfter<Op>),
+/// A before handler's adapter, typed for the call's operation.
+pub(crate) type TypedBefore<Op> = BeforeFn<SyncBefore<Op>, AsyncBefore<Op>>;
+
+/// An after handler's adapter, on the terms of [`BeforeFn`].
+#[repr(C, u8)]
+pub(crate) enum AfterFn<S, A> {
+    Sync(S),
+    Async(A),
     /// A wildcard data handler, run on each record of a successful output.
     WildSync(WildSync),
     WildAsync(WildAsync),
 }
 
-/// A handler in a slot: its registration and its typed adapter.
+/// An after handler's adapter, typed for the call's operation.
+pub(crate) type TypedAfter<Op> = AfterFn<SyncAfter<Op>, AsyncAfter<Op>>;
+
+/// A handler in a slot: its registration and its adapter. `repr(C)`, so that entries whose
+/// adapters are fn pointers of different types have one layout (see [`Slot`]).
+#[repr(C)]
 pub(crate) struct Entry<F> {
     pub(crate) reg: &'static Registration,
     pub(crate) f: F,
 }
+
+/// An adapter as a slot stores it: a fn pointer whose type the slot checked, by `TypeId`, when it
+/// was built, and which [`Slot`] gives back typed. Never called as this type.
+type Erased = fn();
 
 /// A [`Bare`] handler with its payload type erased, so that one loop, compiled once, runs the bare
 /// handlers of every operation. `fn(*mut ())` and `fn(&mut T)` are ABI-compatible for every sized
@@ -134,16 +153,18 @@ impl<'a> BareRun<'a> {
     }
 }
 
-/// The handlers of one `(operation, asset)`, typed for the operation, in their run order.
-pub(crate) struct Slot<Op: Operation> {
-    pub(crate) before: Box<[Entry<BeforeFn<Op>>]>,
-    pub(crate) after: Box<[Entry<AfterFn<Op>>]>,
-    pub(crate) background: Box<[Entry<BackgroundAfter<Op>>]>,
+/// The handlers of one `(operation, asset)` in their run order, with the operation's types
+/// erased: built once for every operation by code that is not generic ([`Table::resolve`]), and
+/// read back typed through [`Slot`].
+pub(crate) struct ErasedSlot {
+    before: Box<[Entry<BeforeFn<Erased, Erased>>]>,
+    after: Box<[Entry<AfterFn<Erased, Erased>>]>,
+    background: Box<[Entry<Erased>]>,
     /// The before handlers again, when all of them are plain sync handlers with no timeout of
     /// their own: the dispatcher's fast loop runs them with no per-handler policy branch.
-    pub(crate) fast_before: Option<Box<[Entry<SyncBefore<Op>>]>>,
+    fast_before: Option<Box<[Entry<Erased>]>>,
     /// The after handlers again, on the same terms.
-    pub(crate) fast_after: Option<Box<[Entry<SyncAfter<Op>>]>>,
+    fast_after: Option<Box<[Entry<Erased>]>>,
     /// The before handlers once more, as the handlers themselves, when every one of them is
     /// [`Bare`] for the input, or every one is [`BareCtx`]: the fast loop then calls each with no
     /// adapter.
@@ -158,7 +179,125 @@ pub(crate) struct Slot<Op: Operation> {
     pub(crate) problem: Option<HookError>,
 }
 
-type Resolved = HashMap<TypeId, HashMap<String, Option<Arc<dyn Any + Send + Sync>>>>;
+/// An [`ErasedSlot`] of the operation `Op`, whose adapters it hands out typed.
+///
+/// Only [`Table::resolve`] makes one, from a slot built against `Op`'s types: each adapter's
+/// `TypeId` was checked to be the type it is read back as.
+#[repr(transparent)]
+pub(crate) struct Slot<Op: Operation> {
+    erased: ErasedSlot,
+    op: PhantomData<fn() -> Op>,
+}
+
+impl<Op: Operation> std::ops::Deref for Slot<Op> {
+    type Target = ErasedSlot;
+
+    #[inline]
+    fn deref(&self) -> &ErasedSlot {
+        &self.erased
+    }
+}
+
+impl<Op: Operation> Slot<Op> {
+    /// # Safety
+    /// `slot` was built against `Op`'s types ([`SlotTypes::of`]).
+    #[inline]
+    unsafe fn typed(slot: &ErasedSlot) -> &Slot<Op> {
+        // SAFETY: `Slot<Op>` is a `repr(transparent)` `ErasedSlot`.
+        unsafe { &*ptr::from_ref(slot).cast::<Slot<Op>>() }
+    }
+
+    /// The before handlers.
+    #[inline]
+    pub(crate) fn before(&self) -> &[Entry<TypedBefore<Op>>] {
+        // SAFETY: the slot was built against `Op` (`Slot::typed`), so each `Sync` and `Async`
+        // adapter is a `SyncBefore<Op>` and an `AsyncBefore<Op>`.
+        unsafe { typed_entries(&self.erased.before) }
+    }
+
+    /// The after handlers.
+    #[inline]
+    pub(crate) fn after(&self) -> &[Entry<TypedAfter<Op>>] {
+        // SAFETY: as in `before`, for `SyncAfter<Op>` and `AsyncAfter<Op>`.
+        unsafe { typed_entries(&self.erased.after) }
+    }
+
+    /// The background after handlers.
+    #[inline]
+    pub(crate) fn background(&self) -> &[Entry<BackgroundAfter<Op>>] {
+        // SAFETY: as in `before`, for `BackgroundAfter<Op>`.
+        unsafe { typed_entries(&self.erased.background) }
+    }
+
+    /// The before handlers as plain sync adapters, when all of them are.
+    #[inline]
+    pub(crate) fn fast_before(&self) -> Option<&[Entry<SyncBefore<Op>>]> {
+        // SAFETY: as in `before`; these are the `Sync` adapters of the before handlers.
+        let typed = |h| unsafe { typed_entries(h) };
+        self.erased.fast_before.as_deref().map(typed)
+    }
+
+    /// The after handlers as plain sync adapters, when all of them are.
+    #[inline]
+    pub(crate) fn fast_after(&self) -> Option<&[Entry<SyncAfter<Op>>]> {
+        // SAFETY: as in `fast_before`.
+        let typed = |h| unsafe { typed_entries(h) };
+        self.erased.fast_after.as_deref().map(typed)
+    }
+}
+
+/// Entries with erased adapters, as the types they were checked to be.
+///
+/// # Safety
+/// Every fn pointer that `E` erases is of the type that `T` holds in its place. `E` and `T` are
+/// `repr(C)` shapes whose other fields are the same (an [`Entry`] of [`Erased`] and of a fn
+/// pointer, or of a [`BeforeFn`] or [`AfterFn`] of each), so they have one layout: every fn
+/// pointer type has the size, alignment and validity of a pointer.
+#[inline]
+unsafe fn typed_entries<E, T>(entries: &[Entry<E>]) -> &[Entry<T>] {
+    debug_assert_eq!(
+        std::mem::size_of::<Entry<E>>(),
+        std::mem::size_of::<Entry<T>>()
+    );
+    // SAFETY: the caller's; a slice cast keeps the length, and the element sizes are equal.
+    unsafe { &*(ptr::from_ref(entries) as *const [Entry<T>]) }
+}
+
+/// The types that the handlers of an operation's slot must have: `TypeId`s of its adapter types
+/// and of its bare shapes, with its names. Made by a generic function ([`SlotTypes::of`]), read by
+/// the slot's builder, which is not generic and so is compiled once.
+pub(crate) struct SlotTypes {
+    op: TypeId,
+    name: &'static str,
+    type_name: &'static str,
+    sync_before: TypeId,
+    async_before: TypeId,
+    sync_after: TypeId,
+    async_after: TypeId,
+    background: TypeId,
+    input: BareTypes,
+    output: BareTypes,
+}
+
+impl SlotTypes {
+    /// The types of `Op`'s slot.
+    pub(crate) fn of<Op: Operation>() -> SlotTypes {
+        SlotTypes {
+            op: TypeId::of::<Op>(),
+            name: Op::NAME,
+            type_name: std::any::type_name::<Op>(),
+            sync_before: TypeId::of::<SyncBefore<Op>>(),
+            async_before: TypeId::of::<AsyncBefore<Op>>(),
+            sync_after: TypeId::of::<SyncAfter<Op>>(),
+            async_after: TypeId::of::<AsyncAfter<Op>>(),
+            background: TypeId::of::<BackgroundAfter<Op>>(),
+            input: BareTypes::of::<Op::Input>(),
+            output: BareTypes::of::<Op::Output>(),
+        }
+    }
+}
+
+type Resolved = HashMap<TypeId, HashMap<String, Option<Arc<ErasedSlot>>>>;
 
 /// The built, validated dispatch table. See the [module docs](self).
 pub struct Table {
@@ -391,36 +530,49 @@ impl Table {
     }
 
     /// The slot of `Op` on `asset`, typed; `None` when it has no handlers.
+    #[inline]
     pub(crate) fn resolve<Op: Operation>(&self, asset: &str) -> Option<&Slot<Op>> {
+        let slot = self.resolve_erased(TypeId::of::<Op>(), asset, SlotTypes::of::<Op>)?;
+        // SAFETY: slots are keyed by their operation's `TypeId`, and the slot of `Op` is built
+        // against `SlotTypes::of::<Op>()`.
+        Some(unsafe { Slot::typed(slot) })
+    }
+
+    /// [`Table::resolve`], with the operation's types erased: compiled once, not once per
+    /// operation. `types` gives the slot's types when it must be built.
+    fn resolve_erased(
+        &self,
+        op: TypeId,
+        asset: &str,
+        types: fn() -> SlotTypes,
+    ) -> Option<&ErasedSlot> {
         let known = {
             let map = self.resolved.read().unwrap_or_else(PoisonError::into_inner);
-            map.get(&TypeId::of::<Op>())
-                .and_then(|m| m.get(asset))
-                .cloned()
+            map.get(&op).and_then(|m| m.get(asset)).cloned()
         };
         let entry = match known {
             Some(entry) => entry,
             None => {
-                let built = self.build_slot::<Op>(asset);
+                let built = self.build_slot(asset, &types()).map(Arc::new);
                 let mut map = self
                     .resolved
                     .write()
                     .unwrap_or_else(PoisonError::into_inner);
-                map.entry(TypeId::of::<Op>())
+                map.entry(op)
                     .or_default()
                     .entry(asset.to_owned())
                     .or_insert(built)
                     .clone()
             }
         };
-        let arc = entry?;
-        let slot: &Slot<Op> = arc.downcast_ref::<Slot<Op>>()?;
+        let slot = Arc::as_ptr(&entry?);
         // SAFETY: the `Arc` lives in `self.resolved`, whose entries are never replaced or removed
         // while `self` lives, so the slot it points to outlives the returned borrow of `self`.
-        Some(unsafe { &*std::ptr::from_ref(slot) })
+        Some(unsafe { &*slot })
     }
 
     /// [`Table::resolve`] through a static cache; only for the global table, which lives forever.
+    #[inline]
     pub(crate) fn resolve_cached<Op: Operation>(
         &'static self,
         cache: &'static SlotCache,
@@ -430,26 +582,26 @@ impl Table {
             return None;
         }
         if !p.is_null() {
-            // SAFETY: only this function stores into the cache, and it stores either the empty
-            // marker or a pointer to a `Slot<Op>` of the global table, which is never freed. The
-            // cache belongs to `Op` alone (`Operation::slot_cache`).
-            return Some(unsafe { &*p.cast::<Slot<Op>>() });
+            // SAFETY: only `fill_cache` stores into the cache, and it stores either the empty
+            // marker or a pointer to a slot of the global table, which is never freed. The cache
+            // belongs to `Op` alone (`Operation::slot_cache`), and `fill_cache` is given `Op`'s
+            // slot.
+            return Some(unsafe { Slot::typed(&*p.cast::<ErasedSlot>()) });
         }
         let slot = self.resolve::<Op>(Op::ASSET);
-        let value = match slot {
-            Some(s) => std::ptr::from_ref(s).cast::<()>().cast_mut(),
-            None => empty_marker(),
-        };
-        cache.ptr.store(value, Ordering::Release);
+        fill_cache(cache, slot.map(|s| &s.erased));
         slot
     }
 
-    fn build_slot<Op: Operation>(&self, asset: &str) -> Option<Arc<dyn Any + Send + Sync>> {
-        let regs = self.handlers_for(Op::NAME, asset);
+    /// The slot of `(operation, asset)`, or `None` when it has no handlers, built against
+    /// `types`. A handler whose adapter is not of the type the operation needs leaves the slot
+    /// with a problem that every call fails with.
+    fn build_slot(&self, asset: &str, types: &SlotTypes) -> Option<ErasedSlot> {
+        let regs = self.handlers_for(types.name, asset);
         if regs.is_empty() {
             return None;
         }
-        let mut slot = Slot::<Op> {
+        let mut slot = ErasedSlot {
             before: Box::new([]),
             after: Box::new([]),
             background: Box::new([]),
@@ -468,7 +620,7 @@ impl Table {
         let mut after = Vec::new();
         let mut background = Vec::new();
         for &reg in &regs {
-            match adapt::<Op>(reg) {
+            match adapt(reg, types) {
                 Ok(Adapted::Before(f)) => before.push(Entry { reg, f }),
                 Ok(Adapted::After(f)) => after.push(Entry { reg, f }),
                 Ok(Adapted::Background(f)) => background.push(Entry { reg, f }),
@@ -486,36 +638,86 @@ impl Table {
             AfterFn::Sync(f) => Some(f),
             _ => None,
         });
-        slot.bare_before = slot.fast_before.as_deref().and_then(bare::<_, Op::Input>);
-        slot.bare_after = slot.fast_after.as_deref().and_then(bare::<_, Op::Output>);
+        slot.bare_before = slot
+            .fast_before
+            .as_deref()
+            .and_then(|h| bare(h, &types.input));
+        slot.bare_after = slot
+            .fast_after
+            .as_deref()
+            .and_then(|h| bare(h, &types.output));
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
-        Some(Arc::new(slot))
+        Some(slot)
     }
+}
+
+/// Remember the slot of a [`SlotCache`]'s operation (`None`: it has no handlers).
+fn fill_cache(cache: &SlotCache, slot: Option<&'static ErasedSlot>) {
+    let value = match slot {
+        Some(s) => ptr::from_ref(s).cast::<()>().cast_mut(),
+        None => empty_marker(),
+    };
+    cache.ptr.store(value, Ordering::Release);
 }
 
 /// The entries again as plain sync adapters, for the dispatcher's fast loop, when every one of
 /// them is a sync adapter (`sync` picks it) of a handler with no timeout of its own.
-fn plain_sync<F, S>(
+fn plain_sync<F>(
     entries: &[Entry<F>],
-    sync: impl Fn(&F) -> Option<S>,
-) -> Option<Box<[Entry<S>]>> {
-    entries
-        .iter()
-        .map(|e| {
-            let f = sync(&e.f).filter(|_| e.reg.timeout.is_none())?;
-            Some(Entry { reg: e.reg, f })
-        })
-        .collect()
+    sync: impl Fn(&F) -> Option<Erased>,
+) -> Option<Box<[Entry<Erased>]>> {
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let f = sync(&e.f).filter(|_| e.reg.timeout.is_none())?;
+        out.push(Entry { reg: e.reg, f });
+    }
+    Some(out.into_boxed_slice())
 }
 
 /// The handlers of a fast loop as themselves, when every one's `direct` fn is a [`Bare`] handler of
-/// `T`, or every one's is a [`BareCtx`] handler of `T` (and, after, each runs on success only, as
-/// a handler that takes the output does). Only the type check is generic; the rest is compiled
-/// once ([`bare_loop`]).
-fn bare<F, T: 'static>(entries: &[Entry<F>]) -> Option<BareLoop> {
-    bare_loop(&mut entries.iter().map(|e| e.reg), &BareTypes::of::<T>())
+/// the payload (whose shapes `types` gives), or every one's is a [`BareCtx`] handler of it (and,
+/// after, each runs on success only, as a handler that takes the output does).
+fn bare(entries: &[Entry<Erased>], types: &BareTypes) -> Option<BareLoop> {
+    let mut plain = Vec::new();
+    let mut ctx = Vec::new();
+    for e in entries {
+        let reg = e.reg;
+        let direct = reg.direct.filter(|_| !reg.on_error)?;
+        let id = direct.type_id();
+        if types.plain.contains(&id) && ctx.is_empty() {
+            // SAFETY: `direct` is a `Bare<T>` or its `&T` form (checked by `TypeId`), so it points
+            // to a fn pointer; reading it as `ErasedBare` changes only the parameter's type, from
+            // `&mut T` or `&T` to `*mut ()`: ABI-compatible (see `ErasedBare`). The dispatcher
+            // passes a pointer from a `&mut T`, and a `&T` handler only reads through it, as its
+            // own signature says.
+            let f = unsafe { read_fn::<ErasedBare>(direct) };
+            plain.push(Entry { reg, f });
+        } else if types.ctx.contains(&id) && plain.is_empty() {
+            // SAFETY: as above, for `BareCtx<T>` and `ErasedBareCtx`; the context parameter keeps
+            // its type.
+            let f = unsafe { read_fn::<ErasedBareCtx>(direct) };
+            ctx.push(Entry { reg, f });
+        } else {
+            return None;
+        }
+    }
+    Some(if ctx.is_empty() {
+        BareLoop::Plain(plain.into_boxed_slice())
+    } else {
+        BareLoop::Ctx(ctx.into_boxed_slice())
+    })
+}
+
+/// The fn pointer that `any` holds, as an `F`.
+///
+/// # Safety
+/// `any` holds a fn pointer (its `TypeId` says which), and `F` is a fn pointer type that it may be
+/// read as: the same type, or one called only as the type it was checked to be.
+unsafe fn read_fn<F: Copy>(any: &(dyn Any + Send + Sync)) -> F {
+    // SAFETY: the caller's; every fn pointer type has the size and alignment of `F`.
+    unsafe { ptr::from_ref(any).cast::<F>().read() }
 }
 
 /// The `TypeId`s of the bare shapes of one payload type `T`.
@@ -537,100 +739,58 @@ impl BareTypes {
     }
 }
 
-/// [`bare`], for the registrations of a fast loop and the bare shapes of their payload type.
-fn bare_loop(
-    regs: &mut dyn Iterator<Item = &'static Registration>,
-    types: &BareTypes,
-) -> Option<BareLoop> {
-    let mut plain = Vec::new();
-    let mut ctx = Vec::new();
-    for reg in regs {
-        let direct = reg.direct.filter(|_| !reg.on_error)?;
-        let id = direct.type_id();
-        let fn_ptr = std::ptr::from_ref(direct).cast::<()>();
-        if types.plain.contains(&id) && ctx.is_empty() {
-            // SAFETY: `direct` is a `Bare<T>` or its `&T` form (checked by `TypeId`), so it points
-            // to a fn pointer; reading it as `ErasedBare` changes only the parameter's type, from
-            // `&mut T` or `&T` to `*mut ()`: ABI-compatible (see `ErasedBare`). The dispatcher
-            // passes a pointer from a `&mut T`, and a `&T` handler only reads through it, as its
-            // own signature says.
-            let f = unsafe { fn_ptr.cast::<ErasedBare>().read() };
-            plain.push(Entry { reg, f });
-        } else if types.ctx.contains(&id) && plain.is_empty() {
-            // SAFETY: as above, for `BareCtx<T>` and `ErasedBareCtx`; the context parameter keeps
-            // its type.
-            let f = unsafe { fn_ptr.cast::<ErasedBareCtx>().read() };
-            ctx.push(Entry { reg, f });
-        } else {
-            return None;
-        }
-    }
-    Some(if ctx.is_empty() {
-        BareLoop::Plain(plain.into_boxed_slice())
-    } else {
-        BareLoop::Ctx(ctx.into_boxed_slice())
-    })
+enum Adapted {
+    Before(BeforeFn<Erased, Erased>),
+    After(AfterFn<Erased, Erased>),
+    Background(Erased),
 }
 
-enum Adapted<Op: Operation> {
-    Before(BeforeFn<Op>),
-    After(AfterFn<Op>),
-    Background(BackgroundAfter<Op>),
-}
-
-/// The registration's adapter, typed for `Op`, or the error every call of the slot fails with.
-fn adapt<Op: Operation>(reg: &'static Registration) -> Result<Adapted<Op>, HookError> {
+/// The registration's adapter, checked against the operation's types, or the error every call of
+/// the slot fails with.
+fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookError> {
     let any = reg.adapter;
-    if reg.asset == "*" && (reg.op_type)() != TypeId::of::<Op>() {
+    if reg.asset == "*" && (reg.op_type)() != types.op {
         // A wildcard data handler: it sees the records of any table through `Record`.
-        let adapted = match (reg.phase, reg.kind) {
-            (Phase::Before, Kind::Sync) => any
-                .downcast_ref::<WildSync>()
-                .map(|f| Adapted::Before(BeforeFn::WildSync(*f))),
-            (Phase::Before, Kind::Async) => any
-                .downcast_ref::<WildAsync>()
-                .map(|f| Adapted::Before(BeforeFn::WildAsync(*f))),
-            (Phase::After, Kind::Sync) => any
-                .downcast_ref::<WildSync>()
-                .map(|f| Adapted::After(AfterFn::WildSync(*f))),
-            (Phase::After, Kind::Async) => any
-                .downcast_ref::<WildAsync>()
-                .map(|f| Adapted::After(AfterFn::WildAsync(*f))),
+        let sync = any.downcast_ref::<WildSync>().copied();
+        let wild = match (reg.phase, reg.kind) {
+            (Phase::Before, Kind::Sync) => sync.map(|f| Adapted::Before(BeforeFn::WildSync(f))),
+            (Phase::After, Kind::Sync) => sync.map(|f| Adapted::After(AfterFn::WildSync(f))),
+            (phase, Kind::Async) => any.downcast_ref::<WildAsync>().map(|&f| match phase {
+                Phase::Before => Adapted::Before(BeforeFn::WildAsync(f)),
+                Phase::After => Adapted::After(AfterFn::WildAsync(f)),
+            }),
         };
-        if let Some(adapted) = adapted {
-            return Ok(adapted);
+        if let Some(wild) = wild {
+            return Ok(wild);
         }
     }
-    let adapted = match (reg.phase, reg.kind) {
-        (Phase::After, _) if reg.mode == Mode::Background => any
-            .downcast_ref::<BackgroundAfter<Op>>()
-            .map(|f| Adapted::Background(*f)),
-        (Phase::Before, Kind::Sync) => any
-            .downcast_ref::<SyncBefore<Op>>()
-            .map(|f| Adapted::Before(BeforeFn::Sync(*f))),
-        (Phase::Before, Kind::Async) => any
-            .downcast_ref::<AsyncBefore<Op>>()
-            .map(|f| Adapted::Before(BeforeFn::Async(*f))),
-        (Phase::After, Kind::Sync) => any
-            .downcast_ref::<SyncAfter<Op>>()
-            .map(|f| Adapted::After(AfterFn::Sync(*f))),
-        (Phase::After, Kind::Async) => any
-            .downcast_ref::<AsyncAfter<Op>>()
-            .map(|f| Adapted::After(AfterFn::Async(*f))),
+    let (expected, make): (TypeId, fn(Erased) -> Adapted) = match (reg.phase, reg.kind) {
+        (Phase::After, _) if reg.mode == Mode::Background => {
+            (types.background, Adapted::Background)
+        }
+        (Phase::Before, Kind::Sync) => (types.sync_before, |f| Adapted::Before(BeforeFn::Sync(f))),
+        (Phase::Before, Kind::Async) => {
+            (types.async_before, |f| Adapted::Before(BeforeFn::Async(f)))
+        }
+        (Phase::After, Kind::Sync) => (types.sync_after, |f| Adapted::After(AfterFn::Sync(f))),
+        (Phase::After, Kind::Async) => (types.async_after, |f| Adapted::After(AfterFn::Async(f))),
     };
-    adapted.ok_or_else(|| {
-        HookError::internal(format!(
-            "hook handler {} ({}:{}) was compiled for `{}` (payload `{}`), but this call is `{}`: \
-             two types share the asset `{}`; give one of them another table name",
-            reg.id,
-            reg.file,
-            reg.line,
-            reg.operation_type(),
-            reg.payload,
-            std::any::type_name::<Op>(),
-            reg.asset,
-        ))
-    })
+    if any.type_id() == expected {
+        // SAFETY: the adapter is of the type `expected` names, a fn pointer type; it is stored
+        // erased and read back as that type only (`Slot`).
+        return Ok(make(unsafe { read_fn::<Erased>(any) }));
+    }
+    Err(HookError::internal(format!(
+        "hook handler {} ({}:{}) was compiled for `{}` (payload `{}`), but this call is `{}`: two \
+         types share the asset `{}`; give one of them another table name",
+        reg.id,
+        reg.file,
+        reg.line,
+        reg.operation_type(),
+        reg.payload,
+        types.type_name,
+        reg.asset,
+    )))
 }
 
 /// Check the handlers of one `(operation, asset)`, which `regs` holds sorted.
