@@ -251,69 +251,57 @@ impl Policy {
 
     /// Run a sync handler: isolated from panics, counted, in its span when debug spans are on.
     /// The caller marks the thread as running handler code ([`HandlerCode`]), once for a whole
-    /// loop of sync handlers.
+    /// loop of sync handlers. Only the handler's own call is generic: the policy around it is
+    /// compiled once ([`Policy::call_sync_erased`]), not once per operation and handler kind.
     #[inline]
     pub(crate) fn call_sync<T>(
         &self,
         reg: &Registration,
         f: impl FnOnce() -> Result<T, HookError>,
     ) -> Result<Result<T, HookError>, Failure> {
-        if tracing::level_enabled!(tracing::Level::DEBUG) {
-            return self.call_sync_in_span(reg, f);
+        let mut f = Some(f);
+        let mut value = None;
+        let ran = self.call_sync_erased(reg, &mut || {
+            if let Some(f) = f.take() {
+                value = Some(f()?);
+            }
+            Ok(())
+        });
+        match (ran, value) {
+            (Ok(Ok(())), Some(v)) => Ok(Ok(v)),
+            (Ok(Ok(())), None) => Ok(Err(HookError::internal("a hook handler was not called"))),
+            (Ok(Err(e)), _) => Ok(Err(e)),
+            (Err(failure), _) => Err(failure),
         }
-        self.call_sync_unspanned(reg, f)
     }
 
-    /// [`Policy::call_sync`] inside the handler's span.
-    #[cold]
+    /// [`Policy::call_sync`] with the handler's value kept by the caller: `f` runs it once.
     #[inline(never)]
-    fn call_sync_in_span<T>(
+    fn call_sync_erased(
         &self,
         reg: &Registration,
-        f: impl FnOnce() -> Result<T, HookError>,
-    ) -> Result<Result<T, HookError>, Failure> {
-        let _span = span_of(reg).entered();
-        self.call_sync_unspanned(reg, f)
-    }
-
-    #[inline(always)]
-    fn call_sync_unspanned<T>(
-        &self,
-        reg: &Registration,
-        f: impl FnOnce() -> Result<T, HookError>,
-    ) -> Result<Result<T, HookError>, Failure> {
-        if reg.timeout.is_some() {
-            return self.call_sync_timed(reg, f);
-        }
-        let start = self.start();
-        let result = guard(f);
-        self.finish(reg, &result, start);
-        result
-    }
-
-    /// A sync handler with its own timeout: it cannot be interrupted, but a run that overran is
-    /// treated as timed out once it returns (a before handler's call is rejected; an after
-    /// handler's overrun is logged and counted).
-    #[cold]
-    #[inline(never)]
-    fn call_sync_timed<T>(
-        &self,
-        reg: &Registration,
-        f: impl FnOnce() -> Result<T, HookError>,
-    ) -> Result<Result<T, HookError>, Failure> {
-        let began = Instant::now();
+        f: &mut dyn FnMut() -> Result<(), HookError>,
+    ) -> Result<Result<(), HookError>, Failure> {
+        let _span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| span_of(reg).entered());
+        let start = if reg.timeout.is_some() {
+            Some(Instant::now())
+        } else {
+            self.start()
+        };
         let mut result = guard(f);
-        let took = began.elapsed();
-        if let Some(limit) = reg.timeout
-            && took > limit
+        // A sync handler with its own timeout cannot be interrupted, but a run that overran is
+        // treated as timed out once it returns (a before handler's call is rejected; an after
+        // handler's overrun is logged and counted).
+        if let (Some(limit), Some(began)) = (reg.timeout, start)
             && result.is_ok()
+            && began.elapsed() > limit
         {
             result = Err(Failure::timed_out(limit));
         }
         self.finish(
             reg,
             &result,
-            (self.history == History::Timed).then_some(began),
+            start.filter(|_| self.history == History::Timed),
         );
         result
     }
