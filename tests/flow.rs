@@ -272,8 +272,14 @@ mod after_changes {
         assert_eq!(err, HookError::forbidden("admins are created elsewhere"));
     }
 
+    /// Takes the output: runs on success only, and so after a recovered error too.
+    #[after_create("Account", priority = 3)]
+    fn mark_seen(account: &mut Account) {
+        account.owner.push_str(" (seen)");
+    }
+
     #[tokio::test]
-    async fn after_handler_can_turn_an_error_into_a_value() {
+    async fn after_handler_can_turn_an_error_into_a_value_that_later_handlers_see() {
         let mut ctx = Context::client();
         let out = hooks()
             .create(
@@ -286,7 +292,7 @@ mod after_changes {
             )
             .await
             .unwrap();
-        assert_eq!(out.owner, "existing");
+        assert_eq!(out.owner, "existing (seen)");
     }
 }
 

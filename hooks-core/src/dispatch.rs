@@ -43,12 +43,11 @@ use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
-use crate::registration::{
-    BoxFuture, Early, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
-};
+use crate::registration::{BoxFuture, Early, Registration, SyncBefore, WildAsync, WildSync};
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
-    AfterFn, BareLoop, BareRun, BeforeFn, Entry, ErasedBare, ErasedBareCtx, Slot, Table,
+    AfterFn, BareLoop, BareRun, BeforeFn, Entry, ErasedBare, ErasedBareCtx, ErasedSyncAfter,
+    ErasedSyncBefore, Slot, Table,
 };
 
 /// The default limit of handlers subscribed to one event (operation, asset and phase).
@@ -786,34 +785,85 @@ impl Hooks {
     }
 
     /// The fast loop of before handlers (plain sync handlers, plain policies): each handler is
-    /// one indirect call whose verdict comes back in a register, and panics are caught once for
-    /// the whole loop (a panic rejects the call, so nothing resumes after it). The loop is
-    /// specialised on whether handlers need their switch checked and their runs counted.
+    /// one indirect call of its adapter, whose verdict comes back in a register, and panics are
+    /// caught once for the whole loop (a panic rejects the call, so nothing resumes after it).
+    /// The loop itself is compiled once for every operation ([`Hooks::adapted_before`]); here,
+    /// what only the operation's types can do: read the answer of the handler that stopped.
     #[inline]
     fn before_fast<Op: Operation>(
         &self,
         slot: &Slot<Op>,
-        handlers: &[Entry<SyncBefore<Op>>],
+        handlers: &[Entry<ErasedSyncBefore>],
         ctx: &mut Context,
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
-        let policy = &self.inner.policy;
-        let check = slot.client_only || stats::any_disabled();
-        let count = policy.history != History::Off;
-        let mut early = None;
+        let mut early: Early<Op::Output> = None;
+        let (input_p, early_p) = (
+            ptr::from_mut(input).cast(),
+            ptr::from_mut(&mut early).cast(),
+        );
+        // SAFETY: the slot's fast adapters are `SyncBefore<Op>`, given pointers from the call's
+        // own `&mut Op::Input` and `&mut Early<Op::Output>`, both live for the loop.
+        let stop =
+            unsafe { self.adapted_before(slot.client_only, handlers, ctx, input_p, early_p) };
+        let at = match stop {
+            // An adapter that lets the call go on leaves no answer.
+            None => return None,
+            Some(BeforeStop::Answered(at)) => at,
+            Some(BeforeStop::Panicked(at, panic)) => {
+                let reg = at.and_then(|at| handlers.get(at)).map(|h| h.reg);
+                return Some(Err(self.before_panicked(reg, &*panic)));
+            }
+        };
+        let outcome = match &early {
+            Some(Ok(_)) => Outcome::Ok,
+            Some(Err(_)) => Outcome::Rejected,
+            None => {
+                early = Some(Err(verdict_missing()));
+                Outcome::Rejected
+            }
+        };
+        if let Some(h) = handlers.get(at) {
+            self.inner.policy.count(h.reg, outcome);
+        }
+        early
+    }
+
+    /// The loop of [`Hooks::before_fast`], compiled once: `Some` when a handler stopped the call
+    /// (its answer is in `early`) or panicked. It is specialised on whether handlers need their
+    /// switch checked and their runs counted.
+    ///
+    /// # Safety
+    /// Every handler is a `SyncBefore` of one operation, and `input` and `early` come from that
+    /// operation's `&mut Input` and `&mut Early<Output>`, live and otherwise unused for the
+    /// loop's duration.
+    #[inline(never)]
+    unsafe fn adapted_before(
+        &self,
+        client_only: bool,
+        handlers: &[Entry<ErasedSyncBefore>],
+        ctx: &mut Context,
+        input: *mut (),
+        early: *mut (),
+    ) -> Option<BeforeStop> {
+        let check = client_only || stats::any_disabled();
+        let count = self.inner.policy.history != History::Off;
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let e = &mut early;
+            let c = &mut *ctx;
             match (check, count) {
-                (false, false) => before_loop::<Op, false, false>(policy, handlers, ctx, input, e),
-                (true, false) => before_loop::<Op, true, false>(policy, handlers, ctx, input, e),
-                (false, true) => before_loop::<Op, false, true>(policy, handlers, ctx, input, e),
-                (true, true) => before_loop::<Op, true, true>(policy, handlers, ctx, input, e),
+                (false, false) => before_loop::<false, false>(handlers, c, input, early),
+                (true, false) => before_loop::<true, false>(handlers, c, input, early),
+                (false, true) => before_loop::<false, true>(handlers, c, input, early),
+                (true, true) => before_loop::<true, true>(handlers, c, input, early),
             }
         }));
         match ran {
-            Ok(()) => early,
-            Err(panic) => Some(Err(self.before_panicked(ctx.running(), &*panic))),
+            Ok(stopped) => stopped.map(BeforeStop::Answered),
+            Err(panic) => {
+                let at = ctx.running().and_then(|reg| position(handlers, reg));
+                Some(BeforeStop::Panicked(at, panic))
+            }
         }
     }
 
@@ -1062,64 +1112,71 @@ impl Hooks {
         }
     }
 
-    /// The fast loop of after handlers (plain sync handlers, plain policies), specialised as the
-    /// before loop is. Panics are caught once per loop; after one, the loop resumes with the next
-    /// handler.
+    /// The fast loop of after handlers (plain sync handlers, plain policies). The loop itself is
+    /// compiled once for every operation ([`Hooks::adapted_after`]); here, what only the result's
+    /// type can do. An error, a panic, or a handler that takes the whole result stops that loop;
+    /// the result is updated here, and the loop resumes after that handler.
     #[inline]
     fn after_fast<Op: Operation>(
         &self,
         kind: CallKind,
         slot: &Slot<Op>,
-        handlers: &[Entry<SyncAfter<Op>>],
+        handlers: &[Entry<ErasedSyncAfter>],
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
-        let check = slot.client_only || stats::any_disabled();
-        let count = self.inner.policy.history != History::Off;
-        let _code = HandlerCode::enter();
         let mut rest = handlers;
         while !rest.is_empty() {
-            let ran = catch_unwind(AssertUnwindSafe(|| match (check, count) {
-                (false, false) => self.after_loop::<Op, false, false>(kind, rest, ctx, result),
-                (true, false) => self.after_loop::<Op, true, false>(kind, rest, ctx, result),
-                (false, true) => self.after_loop::<Op, false, true>(kind, rest, ctx, result),
-                (true, true) => self.after_loop::<Op, true, true>(kind, rest, ctx, result),
-            }));
-            let Err(panic) = ran else { return };
-            let Some(reg) = ctx.running() else { return };
-            self.after_panicked(reg, &*panic, result);
-            // Resume after the handler that panicked.
-            match rest.iter().position(|h| std::ptr::eq(h.reg, reg)) {
-                Some(at) => rest = &rest[at + 1..],
-                None => return,
+            let failed = result.is_err();
+            let at = ptr::from_mut(result).cast();
+            // SAFETY: the slot's fast after adapters are `SyncAfter<Op>`, given a pointer from the
+            // call's own result, live for the loop.
+            let stop = unsafe { self.adapted_after(slot.client_only, rest, ctx, at, failed) };
+            let Some((at, stop)) = stop else { return };
+            let Some(h) = rest.get(at) else { return };
+            match stop {
+                AfterStop::Errored(e) => self.after_error(kind, h.reg, e, result),
+                AfterStop::Panicked(panic) => self.after_panicked(h.reg, &*panic, result),
+                AfterStop::Ran => {}
             }
+            rest = &rest[at + 1..];
         }
     }
 
-    /// One pass of the fast after loop over `handlers`.
-    #[inline(always)]
-    fn after_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
+    /// The loop of [`Hooks::after_fast`], compiled once: the handlers up to the first that fails,
+    /// or that takes the whole result (it may have changed whether it is an error): `Some` with
+    /// its index and why it stopped. `failed` says whether the result is an error, in which case
+    /// handlers that take the output do not run.
+    ///
+    /// # Safety
+    /// Every handler is a `SyncAfter` of one operation, and `result` comes from that operation's
+    /// `&mut Result<Output, HookError>`, live and otherwise unused for the loop's duration.
+    #[inline(never)]
+    unsafe fn adapted_after(
         &self,
-        kind: CallKind,
-        handlers: &[Entry<SyncAfter<Op>>],
+        client_only: bool,
+        handlers: &[Entry<ErasedSyncAfter>],
         ctx: &mut Context,
-        result: &mut Result<Op::Output, HookError>,
-    ) {
-        for h in handlers {
-            if CHECK && !h.reg.runs_for(ctx) {
-                continue;
+        result: *mut (),
+        failed: bool,
+    ) -> Option<(usize, AfterStop)> {
+        let check = client_only || stats::any_disabled();
+        let count = self.inner.policy.history != History::Off;
+        let _code = HandlerCode::enter();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let c = &mut *ctx;
+            match (check, count) {
+                (false, false) => after_loop::<false, false>(handlers, c, result, failed),
+                (true, false) => after_loop::<true, false>(handlers, c, result, failed),
+                (false, true) => after_loop::<false, true>(handlers, c, result, failed),
+                (true, true) => after_loop::<true, true>(handlers, c, result, failed),
             }
-            if !h.reg.on_error && result.is_err() {
-                continue;
-            }
-            ctx.enter(h.reg);
-            match (h.f)(result, ctx) {
-                Ok(()) => {
-                    if COUNT {
-                        h.reg.state.record(Outcome::Ok, None);
-                    }
-                }
-                Err(e) => self.after_error(kind, h.reg, e, result),
+        }));
+        match ran {
+            Ok(stopped) => stopped,
+            Err(panic) => {
+                let at = ctx.running().and_then(|reg| position(handlers, reg))?;
+                Some((at, AfterStop::Panicked(panic)))
             }
         }
     }
@@ -1591,38 +1648,87 @@ pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
     }
 }
 
-/// One pass of the fast before loop: stops at the first handler that answers or rejects.
+/// One pass of the fast before loop: the index of the first handler that answers or rejects.
 #[inline(always)]
-fn before_loop<Op: Operation, const CHECK: bool, const COUNT: bool>(
-    policy: &Policy,
-    handlers: &[Entry<SyncBefore<Op>>],
+fn before_loop<const CHECK: bool, const COUNT: bool>(
+    handlers: &[Entry<ErasedSyncBefore>],
     ctx: &mut Context,
-    input: &mut Op::Input,
-    early: &mut Option<Result<Op::Output, HookError>>,
-) {
+    input: *mut (),
+    early: *mut (),
+) -> Option<usize> {
     for h in handlers {
         if CHECK && !h.reg.runs_for(ctx) {
             continue;
         }
         ctx.enter(h.reg);
         if !(h.f)(input, ctx, early) {
-            let outcome = match early {
-                Some(Ok(_)) => Outcome::Ok,
-                Some(Err(_)) => Outcome::Rejected,
-                None => {
-                    *early = Some(Err(verdict_missing()));
-                    Outcome::Rejected
-                }
-            };
-            if COUNT {
-                policy.count(h.reg, outcome);
-            }
-            return;
+            return Some(index_of(handlers, h));
         }
         if COUNT {
             h.reg.state.record(Outcome::Ok, None);
         }
     }
+    None
+}
+
+/// Why the fast before loop stopped.
+enum BeforeStop {
+    /// The handler at this index answered or rejected the call.
+    Answered(usize),
+    /// A handler panicked (the one at this index, if known).
+    Panicked(Option<usize>, Box<dyn Any + Send>),
+}
+
+/// Why the fast after loop stopped at a handler.
+enum AfterStop {
+    /// It returned this error.
+    Errored(HookError),
+    /// It panicked with this payload.
+    Panicked(Box<dyn Any + Send>),
+    /// It takes the whole result, and ran: the result may have changed.
+    Ran,
+}
+
+/// One pass of the fast after loop: see [`Hooks::adapted_after`].
+#[inline(always)]
+fn after_loop<const CHECK: bool, const COUNT: bool>(
+    handlers: &[Entry<ErasedSyncAfter>],
+    ctx: &mut Context,
+    result: *mut (),
+    failed: bool,
+) -> Option<(usize, AfterStop)> {
+    for (at, h) in handlers.iter().enumerate() {
+        if CHECK && !h.reg.runs_for(ctx) {
+            continue;
+        }
+        if !h.reg.on_error && failed {
+            continue;
+        }
+        ctx.enter(h.reg);
+        match (h.f)(result, ctx) {
+            Ok(()) => {
+                if COUNT {
+                    h.reg.state.record(Outcome::Ok, None);
+                }
+                if h.reg.on_error {
+                    return Some((at, AfterStop::Ran));
+                }
+            }
+            Err(e) => return Some((at, AfterStop::Errored(e))),
+        }
+    }
+    None
+}
+
+/// The index of `h` in `handlers`, which holds it (computed only when a loop stops, so the loop
+/// keeps no counter).
+fn index_of<F>(handlers: &[Entry<F>], h: &Entry<F>) -> usize {
+    (ptr::from_ref(h).addr() - handlers.as_ptr().addr()) / std::mem::size_of::<Entry<F>>()
+}
+
+/// The index of `reg`'s handler in `handlers`.
+fn position<F>(handlers: &[Entry<F>], reg: &Registration) -> Option<usize> {
+    handlers.iter().position(|h| ptr::eq(h.reg, reg))
 }
 
 /// A bare handler shape, type-erased ([`ErasedBare`], [`ErasedBareCtx`]): how the fast loops call

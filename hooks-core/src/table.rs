@@ -104,6 +104,16 @@ type Erased = fn();
 /// pointer comes from a `&mut T` of the type the slot checked the handler against.
 pub(crate) type ErasedBare = fn(*mut ()) -> Result<(), HookError>;
 
+/// A [`SyncBefore`] adapter with its operation's types erased, on the terms of [`ErasedBare`]:
+/// `&mut Input` and `&mut Early<Output>` become pointers, ABI-compatible with them, so one loop runs
+/// the adapters of every operation as long as the pointers come from the call's own input and
+/// early answer.
+pub(crate) type ErasedSyncBefore = fn(*mut (), &Context, *mut ()) -> bool;
+
+/// A [`SyncAfter`] adapter with its operation's types erased: `&mut Result<Output, HookError>`
+/// becomes a pointer, as in [`ErasedSyncBefore`].
+pub(crate) type ErasedSyncAfter = fn(*mut (), &Context) -> Result<(), HookError>;
+
 /// A [`BareCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
 pub(crate) type ErasedBareCtx = fn(*mut (), &Context) -> Result<(), HookError>;
 
@@ -228,21 +238,28 @@ impl<Op: Operation> Slot<Op> {
         // SAFETY: as in `before`, for `BackgroundAfter<Op>`.
         unsafe { typed_entries(&self.erased.background) }
     }
+}
 
-    /// The before handlers as plain sync adapters, when all of them are.
+impl ErasedSlot {
+    /// The before handlers as plain sync adapters, when all of them are, with the operation's
+    /// types erased: one loop, compiled once, runs them for every operation. Each is a
+    /// `SyncBefore` of the slot's operation: call it only with pointers from the call's own
+    /// `&mut Input` and `&mut Early<Output>` (see [`ErasedSyncBefore`]).
     #[inline]
-    pub(crate) fn fast_before(&self) -> Option<&[Entry<SyncBefore<Op>>]> {
-        // SAFETY: as in `before`; these are the `Sync` adapters of the before handlers.
-        let typed = |h| unsafe { typed_entries(h) };
-        self.erased.fast_before.as_deref().map(typed)
+    pub(crate) fn fast_before(&self) -> Option<&[Entry<ErasedSyncBefore>]> {
+        // SAFETY: `Erased` and `ErasedSyncBefore` are fn pointer types, so the entries have one
+        // layout; the adapters are called only as `ErasedSyncBefore` says.
+        let erased = |h| unsafe { typed_entries(h) };
+        self.fast_before.as_deref().map(erased)
     }
 
-    /// The after handlers as plain sync adapters, when all of them are.
+    /// The after handlers as plain sync adapters, on the terms of [`ErasedSlot::fast_before`]:
+    /// call each only with a pointer from the call's own `&mut Result<Output, HookError>`.
     #[inline]
-    pub(crate) fn fast_after(&self) -> Option<&[Entry<SyncAfter<Op>>]> {
+    pub(crate) fn fast_after(&self) -> Option<&[Entry<ErasedSyncAfter>]> {
         // SAFETY: as in `fast_before`.
-        let typed = |h| unsafe { typed_entries(h) };
-        self.erased.fast_after.as_deref().map(typed)
+        let erased = |h| unsafe { typed_entries(h) };
+        self.fast_after.as_deref().map(erased)
     }
 }
 
