@@ -439,27 +439,41 @@ impl Hooks {
         step: Result<Result<(), HookError>, Failure>,
         result: &mut Result<O, HookError>,
     ) {
+        if let Some(e) = self.after_outcome(kind, reg, step) {
+            *result = Err(e);
+        }
+    }
+
+    /// [`Hooks::after_step`], compiled once: the error that replaces the result, if any.
+    #[inline(never)]
+    fn after_outcome(
+        &self,
+        kind: CallKind,
+        reg: &'static Registration,
+        step: Result<Result<(), HookError>, Failure>,
+    ) -> Option<HookError> {
         self.trace(reg, || match &step {
             Ok(Ok(())) => Step::Done,
             Ok(Err(e)) => Step::Errored(e.clone()),
             Err(f) => f.step(),
         });
         match step {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if kind == CallKind::Event => tracing::warn!(
-                handler = reg.id,
-                event = reg.operation,
-                code = e.code(),
-                "event handler returned an error: {}",
-                e.message()
-            ),
-            Ok(Err(e)) => *result = Err(e),
+            Ok(Ok(())) => None,
+            Ok(Err(e)) if kind == CallKind::Event => {
+                tracing::warn!(
+                    handler = reg.id,
+                    event = reg.operation,
+                    code = e.code(),
+                    "event handler returned an error: {}",
+                    e.message()
+                );
+                None
+            }
+            Ok(Err(e)) => Some(e),
             Err(failure) => {
                 let keep = self.inner.policy.after_failure == AfterFailure::Keep;
                 failure.log(reg, keep);
-                if !keep {
-                    *result = Err(failure.to_error(reg));
-                }
+                (!keep).then(|| failure.to_error(reg))
             }
         }
     }
@@ -1281,7 +1295,9 @@ impl Hooks {
         result: &mut Result<O, HookError>,
     ) {
         self.inner.policy.count(reg, Outcome::Errored);
-        self.after_step(kind, reg, Ok(Err(e)), result);
+        if let Some(e) = self.after_outcome(kind, reg, Ok(Err(e))) {
+            *result = Err(e);
+        }
     }
 
     /// An after handler of a fast loop panicked: logged and counted; the result is kept or
@@ -1294,12 +1310,23 @@ impl Hooks {
         panic: &(dyn Any + Send),
         result: &mut Result<O, HookError>,
     ) {
+        if let Some(e) = self.after_panic_error(reg, panic) {
+            *result = Err(e);
+        }
+    }
+
+    /// [`Hooks::after_panicked`], compiled once: the error that replaces the result, if any.
+    #[cold]
+    #[inline(never)]
+    fn after_panic_error(
+        &self,
+        reg: &'static Registration,
+        panic: &(dyn Any + Send),
+    ) -> Option<HookError> {
         let failure = self.inner.policy.panicked(reg, panic);
         let keep = self.inner.policy.after_failure == AfterFailure::Keep;
         failure.log(reg, keep);
-        if !keep {
-            *result = Err(failure.to_error(reg));
-        }
+        (!keep).then(|| failure.to_error(reg))
     }
 
     /// The after handlers of a slot with async handlers, as [`Hooks::before_async`] runs the
