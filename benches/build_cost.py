@@ -11,7 +11,7 @@ The annotated binary also reports how long `Hooks::new` takes to build its table
 handlers at start-up.
 
     python3 benches/build_cost.py [--runs 3] [--handlers 1000] [--inventory] [--floor]
-                                  [--marginal] [--time-passes]
+                                  [--marginal] [--opt-macros] [--time-passes]
 
 --floor adds the floor of any attribute: the plain crate with the same attributes written on the
 functions, implemented by a proc-macro that returns the function unchanged (`floor_identity`), and
@@ -22,7 +22,10 @@ rustc command cargo runs) and prints where the time goes: macro expansion, type 
 checking, codegen, LLVM, link. --marginal also builds both crates with one handler per type
 (`annotated_10`, `plain_10`): the annotated crate's `main` builds the table and dispatches a create
 of each of the 10 types, a cost that does not grow with the handlers, and the ratio of the
-differences is what each further handler costs against a plain function.
+differences is what each further handler costs against a plain function. --opt-macros adds the
+annotated crate with its proc-macros, and syn under them, built optimised (`build-override
+opt-level = 3`, as the README suggests for a service with many handlers): cargo builds them
+unoptimised by default, and they run on every handler at each rebuild.
 
 Writes the crates and a TSV of the results under $CARGO_TARGET_DIR/build-cost (default
 target/build-cost). No network: builds with --offline against the registry cache.
@@ -45,6 +48,10 @@ TYPES = 10
 def cargo_toml(name, backend):
     features = ', default-features = false, features = ["inventory"]' if backend == "inventory" else ""
     floor = f'floor_macro = {{ path = "../floor_macro_{backend}" }}\n' if backend.startswith("floor") else ""
+    # `opt_macros`: what the README suggests for a service with many handlers, the proc-macros
+    # (and syn, which they run on) built optimised; cargo builds them at opt-level 0 by default.
+    profile = ("\n[profile.dev.build-override]\nopt-level = 3\n"
+               "\n[profile.release.build-override]\nopt-level = 3\n") if backend == "opt_macros" else ""
     return f"""[package]
 name = "{name}"
 version = "0.1.0"
@@ -55,7 +62,7 @@ publish = false
 hooks = {{ path = "{ROOT}"{features} }}
 {floor}
 [workspace]
-"""
+{profile}"""
 
 
 def floor_macro(kind):
@@ -259,6 +266,9 @@ def main():
     parser.add_argument("--marginal", action="store_true",
                         help="also build both crates with one handler per type, and print the "
                              "ratio of what the other handlers add")
+    parser.add_argument("--opt-macros", action="store_true",
+                        help="also build the annotated crate with its proc-macros optimised "
+                             "(build-override opt-level = 3)")
     parser.add_argument("--time-passes", action="store_true",
                         help="also compile each crate from scratch with -Z time-passes and print "
                              "the split")
@@ -271,6 +281,8 @@ def main():
     variants = [("annotated", True, "linkme", n), ("plain", False, "linkme", n)]
     if args.inventory:
         variants.append(("annotated_inventory", True, "inventory", n))
+    if args.opt_macros:
+        variants.append(("annotated_opt_macros", True, "opt_macros", n))
     if args.floor:
         variants += [("floor_identity", True, "floor_identity", n),
                      ("floor_syn", True, "floor_syn", n)]
