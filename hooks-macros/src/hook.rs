@@ -358,7 +358,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             .map_or_else(Span::call_site, |op| located(op.span())),
         OpSource::Data(_) | OpSource::Event | OpSource::Fixed(..) => payload_span,
     };
-    let p = quote_spanned!(anchor=> ::hooks::__private);
+    // The runtime's paths, through one alias in the glue's block (`__p`): three tokens a path
+    // instead of eight, and the glue names it some thirty times.
+    let p = quote_spanned!(anchor=> __p);
     let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
 
     let (op, asset, checks) = match spec.op {
@@ -560,6 +562,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     let konst = quote_spanned!(located(name.span())=> const _: () =);
     let glue = quote_spanned! {anchor=>
         #konst {
+            use ::hooks::__private as __p;
             type __HooksOp = #op;
             #checks
             #names
