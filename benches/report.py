@@ -264,7 +264,7 @@ def svg_plot(ns, ir, path):
     pw, ph, ml, mr, mt, mb = 300, 220, 60, 55, 30, 40
     rows = [(ns, "ns per call"), (ir, "instructions per call")]
     rows = [(d, t) for d, t in rows if d]
-    width, height = ml + 3 * (pw + mr) + 240, 20 + len(rows) * (ph + mt + mb)
+    width, height = ml + 3 * (pw + mr) + 300, 20 + len(rows) * (ph + mt + mb)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>']

@@ -191,8 +191,8 @@ pub(crate) struct ErasedSlot {
 
 /// An [`ErasedSlot`] of the operation `Op`, whose adapters it hands out typed.
 ///
-/// Only [`Table::resolve`] makes one, from a slot built against `Op`'s types: each adapter's
-/// `TypeId` was checked to be the type it is read back as.
+/// Only [`Table::resolve`] (and its static cache) makes one, from a slot built against `Op`'s
+/// types: each adapter's `TypeId` was checked to be the type it is read back as.
 #[repr(transparent)]
 pub(crate) struct Slot<Op: Operation> {
     erased: ErasedSlot,
