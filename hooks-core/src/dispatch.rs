@@ -756,7 +756,7 @@ impl Hooks {
     }
 
     /// The before handlers of a slot with no async handler: `Some` when one answered or rejected.
-    #[inline]
+    #[inline(always)]
     fn before_sync<Op: Operation>(
         &self,
         slot: &Slot<Op>,
@@ -774,6 +774,19 @@ impl Hooks {
                 return self.before_fast::<Op>(slot, handlers, ctx, input);
             }
         }
+        self.before_general(slot, ctx, input)
+    }
+
+    /// [`Hooks::before_sync`] under the general policies (per-handler timeouts, traces, timed
+    /// history, debug spans, wildcard handlers): out of line, so that the fast paths above are
+    /// inlined into the call without its frame.
+    #[inline(never)]
+    fn before_general<Op: Operation>(
+        &self,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+        input: &mut Op::Input,
+    ) -> Option<Result<Op::Output, HookError>> {
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
         for h in slot.before().iter() {
@@ -803,7 +816,7 @@ impl Hooks {
     /// caught once for the whole loop (a panic rejects the call, so nothing resumes after it).
     /// The loop itself is compiled once for every operation ([`Hooks::adapted_before`]); here,
     /// what only the operation's types can do: read the answer of the handler that stopped.
-    #[inline]
+    #[inline(always)]
     fn before_fast<Op: Operation>(
         &self,
         slot: &Slot<Op>,
@@ -1088,7 +1101,7 @@ impl Hooks {
     }
 
     /// The after handlers of a slot with no async handler.
-    #[inline]
+    #[inline(always)]
     fn after_sync<Op: Operation>(
         &self,
         kind: CallKind,
@@ -1104,6 +1117,19 @@ impl Hooks {
                 return self.after_fast::<Op>(kind, slot, handlers, ctx, result);
             }
         }
+        self.after_general(kind, slot, ctx, result);
+    }
+
+    /// [`Hooks::after_sync`] under the general policies, out of line as
+    /// [`Hooks::before_general`] is.
+    #[inline(never)]
+    fn after_general<Op: Operation>(
+        &self,
+        kind: CallKind,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) {
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
         for h in slot.after().iter() {
@@ -1130,7 +1156,7 @@ impl Hooks {
     /// compiled once for every operation ([`Hooks::adapted_after`]); here, what only the result's
     /// type can do. An error, a panic, or a handler that takes the whole result stops that loop;
     /// the result is updated here, and the loop resumes after that handler.
-    #[inline]
+    #[inline(always)]
     fn after_fast<Op: Operation>(
         &self,
         kind: CallKind,
