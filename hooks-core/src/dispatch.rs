@@ -50,6 +50,20 @@ use crate::table::{
     ErasedSyncBefore, Slot, Table,
 };
 
+/// `$f::<.., CHECK, COUNT>(args)` with the two flags of a fast loop (whether handlers need
+/// their switch and origin checked, whether runs are counted) turned into constants: each loop
+/// is compiled in its four variants, and the call picks one.
+macro_rules! with_flags {
+    ($check:expr, $count:expr, $f:ident $(::<$($g:ty),*>)? ($($arg:expr),*)) => {
+        match ($check, $count) {
+            (false, false) => $f::<$($($g,)*)? false, false>($($arg),*),
+            (true, false) => $f::<$($($g,)*)? true, false>($($arg),*),
+            (false, true) => $f::<$($($g,)*)? false, true>($($arg),*),
+            (true, true) => $f::<$($($g,)*)? true, true>($($arg),*),
+        }
+    };
+}
+
 /// The default limit of handlers subscribed to one event (operation, asset and phase).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 10;
 
@@ -878,12 +892,7 @@ impl Hooks {
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let c = &mut *ctx;
-            match (check, count) {
-                (false, false) => before_loop::<false, false>(handlers, c, input, early),
-                (true, false) => before_loop::<true, false>(handlers, c, input, early),
-                (false, true) => before_loop::<false, true>(handlers, c, input, early),
-                (true, true) => before_loop::<true, true>(handlers, c, input, early),
-            }
+            with_flags!(check, count, before_loop(handlers, c, input, early))
         }));
         match ran {
             Ok(stopped) => stopped.map(BeforeStop::Answered),
@@ -942,20 +951,11 @@ impl Hooks {
             let (c, b) = (&mut *ctx, &blame);
             // SAFETY: the caller's.
             unsafe {
-                match (check, count) {
-                    (false, false) => {
-                        bare_before_loop::<S, false, false>(policy, handlers, c, input, b)
-                    }
-                    (true, false) => {
-                        bare_before_loop::<S, true, false>(policy, handlers, c, input, b)
-                    }
-                    (false, true) => {
-                        bare_before_loop::<S, false, true>(policy, handlers, c, input, b)
-                    }
-                    (true, true) => {
-                        bare_before_loop::<S, true, true>(policy, handlers, c, input, b)
-                    }
-                }
+                with_flags!(
+                    check,
+                    count,
+                    bare_before_loop::<S>(policy, handlers, c, input, b)
+                )
             }
         }));
         match ran {
@@ -1205,12 +1205,7 @@ impl Hooks {
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let c = &mut *ctx;
-            match (check, count) {
-                (false, false) => after_loop::<false, false>(handlers, c, result, failed),
-                (true, false) => after_loop::<true, false>(handlers, c, result, failed),
-                (false, true) => after_loop::<false, true>(handlers, c, result, failed),
-                (true, true) => after_loop::<true, true>(handlers, c, result, failed),
-            }
+            with_flags!(check, count, after_loop(handlers, c, result, failed))
         }));
         match ran {
             Ok(stopped) => stopped,
@@ -1291,14 +1286,7 @@ impl Hooks {
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let (c, b) = (&mut *ctx, &blame);
             // SAFETY: the caller's.
-            unsafe {
-                match (check, count) {
-                    (false, false) => bare_after_loop::<S, false, false>(handlers, c, output, b),
-                    (true, false) => bare_after_loop::<S, true, false>(handlers, c, output, b),
-                    (false, true) => bare_after_loop::<S, false, true>(handlers, c, output, b),
-                    (true, true) => bare_after_loop::<S, true, true>(handlers, c, output, b),
-                }
-            }
+            unsafe { with_flags!(check, count, bare_after_loop::<S>(handlers, c, output, b)) }
         }));
         match ran {
             Ok(errored) => errored.map(|(at, e)| (at, Stopped::Errored(e))),
