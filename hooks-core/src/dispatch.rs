@@ -1174,11 +1174,7 @@ impl Hooks {
             let stop = unsafe { self.adapted_after(slot.client_only, rest, ctx, at, failed) };
             let Some((at, stop)) = stop else { return };
             let Some(h) = rest.get(at) else { return };
-            match stop {
-                AfterStop::Errored(e) => self.after_error(kind, h.reg, e, result),
-                AfterStop::Panicked(panic) => self.after_panicked(h.reg, &*panic, result),
-                AfterStop::Ran => {}
-            }
+            self.after_stopped(kind, h.reg, stop, result);
             rest = &rest[at + 1..];
         }
     }
@@ -1238,10 +1234,7 @@ impl Hooks {
             let stop = unsafe { self.bare_after(slot.client_only, rest, ctx, output) };
             let Some((at, stop)) = stop else { return };
             let Some(reg) = rest.reg(at) else { return };
-            match stop {
-                Stopped::Errored(e) => self.after_error(kind, reg, e, result),
-                Stopped::Panicked(panic) => self.after_panicked(reg, &*panic, result),
-            }
+            self.after_stopped(kind, reg, stop, result);
             rest = rest.after(at);
         }
     }
@@ -1258,7 +1251,7 @@ impl Hooks {
         handlers: BareRun<'_>,
         ctx: &mut Context,
         output: *mut (),
-    ) -> Option<(usize, Stopped)> {
+    ) -> Option<(usize, AfterStop)> {
         match handlers {
             // SAFETY: the caller's.
             BareRun::Plain(h) => unsafe { self.bare_after_in(client_only, h, ctx, output) },
@@ -1278,7 +1271,7 @@ impl Hooks {
         handlers: &[Entry<S>],
         ctx: &mut Context,
         output: *mut (),
-    ) -> Option<(usize, Stopped)> {
+    ) -> Option<(usize, AfterStop)> {
         let check = client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let blame = Cell::new(ptr::null());
@@ -1289,11 +1282,27 @@ impl Hooks {
             unsafe { with_flags!(check, count, bare_after_loop::<S>(handlers, c, output, b)) }
         }));
         match ran {
-            Ok(errored) => errored.map(|(at, e)| (at, Stopped::Errored(e))),
+            Ok(errored) => errored.map(|(at, e)| (at, AfterStop::Errored(e))),
             Err(panic) => {
                 let at = blamed(handlers, &blame)?;
-                Some((at, Stopped::Panicked(panic)))
+                Some((at, AfterStop::Panicked(panic)))
             }
+        }
+    }
+
+    /// What the handler a fast after loop stopped at does to the result.
+    #[inline]
+    fn after_stopped<O>(
+        &self,
+        kind: CallKind,
+        reg: &'static Registration,
+        stop: AfterStop,
+        result: &mut Result<O, HookError>,
+    ) {
+        match stop {
+            AfterStop::Errored(e) => self.after_error(kind, reg, e, result),
+            AfterStop::Panicked(panic) => self.after_panicked(reg, &*panic, result),
+            AfterStop::Ran => {}
         }
     }
 
@@ -1720,13 +1729,13 @@ enum BeforeStop {
     Panicked(Option<usize>, Box<dyn Any + Send>),
 }
 
-/// Why the fast after loop stopped at a handler.
+/// Why a fast after loop (of adapters, or of bare handlers) stopped at a handler.
 enum AfterStop {
     /// It returned this error.
     Errored(HookError),
     /// It panicked with this payload.
     Panicked(Box<dyn Any + Send>),
-    /// It takes the whole result, and ran: the result may have changed.
+    /// It takes the whole result, and ran: the result may have changed (adapters only).
     Ran,
 }
 
@@ -1912,14 +1921,6 @@ unsafe fn bare_after_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
         }
     }
     None
-}
-
-/// How the loop of bare after handlers stopped.
-enum Stopped {
-    /// The handler returned this error.
-    Errored(HookError),
-    /// The handler panicked with this payload.
-    Panicked(Box<dyn Any + Send>),
 }
 
 /// Names the handler a fast loop is calling, should it panic: armed before the call and forgotten
