@@ -899,3 +899,89 @@ mod waiting_and_ready_handlers {
         }
     }
 }
+
+/// An async call whose handlers are all sync runs them around the default's future, inside the
+/// call's own future: the same rules as any call, checked where that flow differs.
+mod sync_handlers_on_an_async_call {
+    use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context as TaskContext, Waker};
+
+    static LOG: Log = Log::new();
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Parcel {
+        pub trail: String,
+        pub answer: bool,
+    }
+
+    #[before_create("Parcel")]
+    fn weigh(p: &mut Parcel) -> Result<Flow<Parcel>, HookError> {
+        LOG.push("before");
+        p.trail.push_str("before ");
+        if p.answer {
+            return Ok(Flow::Return(Parcel {
+                trail: format!("{}answered ", p.trail),
+                answer: true,
+            }));
+        }
+        Ok(Flow::Continue)
+    }
+
+    #[after_create("Parcel")]
+    fn stamp(p: &mut Parcel) {
+        LOG.push("after");
+        p.trail.push_str("after");
+    }
+
+    fn parcel(answer: bool) -> Parcel {
+        Parcel {
+            trail: String::new(),
+            answer,
+        }
+    }
+
+    /// The default, pending twice first, as a database call does.
+    async fn store(mut p: Parcel) -> Result<Parcel, HookError> {
+        LOG.push("default");
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        p.trail.push_str("default ");
+        Ok(p)
+    }
+
+    // One test: the log is shared by every call on `Parcel`.
+    #[tokio::test]
+    async fn handlers_run_at_the_first_poll_around_a_default_that_waits_and_a_dropped_call_stops_where_it_was()
+     {
+        let hooks = hooks();
+        let mut ctx = Context::client();
+
+        // Nothing runs before the first poll.
+        drop(hooks.create(&mut ctx, parcel(false), store));
+        assert!(LOG.take().is_empty(), "a call never polled runs no handler");
+
+        // The after handlers see the result of a default that waited.
+        let out = hooks.create(&mut ctx, parcel(false), store).await.unwrap();
+        assert_eq!(out.trail, "before default after");
+        assert_eq!(LOG.take(), ["before", "default", "after"]);
+
+        // An answer skips the default, not the after handlers.
+        let out = hooks.create(&mut ctx, parcel(true), store).await.unwrap();
+        assert_eq!(out.trail, "before answered after");
+        assert_eq!(LOG.take(), ["before", "after"]);
+
+        // Dropped while its default waits: no after handler runs, and the context is free for
+        // the next call.
+        {
+            let mut call = pin!(hooks.create(&mut ctx, parcel(false), store));
+            let mut cx = TaskContext::from_waker(Waker::noop());
+            assert!(call.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(LOG.take(), ["before", "default"]);
+        let out = hooks.create(&mut ctx, parcel(false), store).await.unwrap();
+        assert_eq!(out.trail, "before default after");
+        assert_eq!(LOG.take(), ["before", "default", "after"]);
+    }
+}

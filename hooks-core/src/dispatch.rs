@@ -38,7 +38,7 @@ use crate::entity::RecordsMut;
 use crate::entity::{Changes, DynRecord, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation};
-use crate::future::{FutureSlot, WithTask};
+use crate::future::{FlowBox, FutureSlot, WithTask};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
@@ -290,6 +290,18 @@ enum Nesting {
     Fire,
     /// A nested call: the default runs, no handler does.
     Silent,
+}
+
+/// How the part of a call with sync handlers before its default ended ([`Hooks::sync_begin`]).
+enum Begun<O> {
+    /// The call fails before anything runs: the slot's problem, or the recursion limit.
+    Failed(HookError),
+    /// A nested call that fires no handler: the default runs alone.
+    Silent,
+    /// A before handler answered or rejected: this is the result the after handlers see.
+    Answered(Result<O, HookError>),
+    /// The default runs, then the after handlers.
+    Go,
 }
 
 impl Hooks {
@@ -620,8 +632,11 @@ impl Hooks {
         (slot, named)
     }
 
-    /// The future of a call: the default's own when there are no handlers, the flow otherwise.
+    /// The future of a call: the default's own when there are no handlers; the sync flow around
+    /// the default's future when every handler is sync and none runs in the background; the
+    /// boxed flow otherwise.
     #[inline]
+    #[allow(clippy::type_complexity)] // the two flows, each named once here
     fn dispatch<'a, Op, F, Fut>(
         &'a self,
         ctx: &'a mut Context,
@@ -630,7 +645,7 @@ impl Hooks {
         named: Option<String>,
         input: Op::Input,
         default: F,
-    ) -> Dispatch<Fut, impl Future<Output = Result<Op::Output, HookError>>>
+    ) -> Dispatch<Fut, Synced<'a, Op, F, Fut>, impl Future<Output = Result<Op::Output, HookError>>>
     where
         Op: Operation,
         F: FnOnce(Op::Input) -> Fut,
@@ -638,16 +653,32 @@ impl Hooks {
     {
         match slot {
             None => Dispatch::Direct(default(input)),
-            // Boxed, so that the common case (no handlers) stays as small as the default's own
-            // future: the flow's state machine is large, and every move of the call's future
-            // would copy it.
+            // On the heap, so that the common case (no handlers) stays as small as the default's
+            // own future: every move of the call's future would copy the flow. The block is
+            // reused from the thread's last call (`FlowBox`).
+            //
+            // Sync handlers run as on a sync call, around the default's future (`Synced`): no
+            // state machine around them. Background handlers wait for room in the queue, which
+            // needs the async flow.
+            Some(slot) if slot.first_async.is_none() && slot.background().is_empty() => {
+                Dispatch::Synced(ManuallyDrop::new(FlowBox::block_for().write(Synced {
+                    hooks: self,
+                    ctx,
+                    slot,
+                    kind,
+                    stage: Stage::Start {
+                        named,
+                        input,
+                        default,
+                    },
+                })))
+            }
             Some(slot) => {
-                // Allocated first and written in place: `Box::pin(value)` would build the whole
-                // state machine on the stack and copy it.
-                let boxed = Box::new_uninit();
-                let boxed =
-                    Box::write(boxed, self.run_slot(ctx, kind, slot, named, input, default));
-                Dispatch::Hooked(ManuallyDrop::new(Box::into_pin(boxed)))
+                // The block is taken first and the flow written into it: built elsewhere, the
+                // whole state machine would be copied.
+                let block = FlowBox::block_for();
+                let flow = block.write(self.run_slot(ctx, kind, slot, named, input, default));
+                Dispatch::Hooked(ManuallyDrop::new(flow))
             }
         }
     }
@@ -724,30 +755,19 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        if let Some(problem) = &slot.problem {
-            return Err(problem.clone());
-        }
-        if let Some(reg) = slot.first_async {
+        // A slot's own problem comes first, as on an async call.
+        if slot.problem.is_none()
+            && let Some(reg) = slot.first_async
+        {
             return Err(async_on_sync_call::<Op>(reg));
         }
-        if let Nesting::Silent = self.nesting::<Op>(ctx)? {
-            return default(input);
-        }
-        ctx.begin(Op::NAME, Op::ASSET, named);
-        // A phase with no handlers costs one test: a slot often has handlers on one side only.
-        let early = if slot.before().is_empty() {
-            None
-        } else {
-            self.before_sync(slot, ctx, &mut input)
+        let mut result = match self.sync_begin(ctx, slot, named, &mut input) {
+            Begun::Failed(e) => return Err(e),
+            Begun::Silent => return default(input),
+            Begun::Answered(result) => result,
+            Begun::Go => default(input),
         };
-        ctx.leave();
-        let mut result = match early {
-            Some(result) => result,
-            None => default(input),
-        };
-        if !slot.after().is_empty() {
-            self.after_sync(CallKind::Call, slot, ctx, &mut result);
-        }
+        self.sync_end(CallKind::Call, slot, ctx, &mut result);
         for h in slot.background().iter() {
             if !h.reg.runs_after(ctx, &result) {
                 continue;
@@ -760,6 +780,54 @@ impl Hooks {
         }
         ctx.leave();
         result
+    }
+
+    /// What runs of a call with sync handlers before its default: the slot's problem, the
+    /// recursion guard, the before handlers. Shared by sync calls and by async calls of a slot
+    /// with no async handler ([`Synced`]).
+    #[inline(always)]
+    fn sync_begin<Op: Operation>(
+        &self,
+        ctx: &mut Context,
+        slot: &Slot<Op>,
+        named: Option<String>,
+        input: &mut Op::Input,
+    ) -> Begun<Op::Output> {
+        if let Some(problem) = &slot.problem {
+            return Begun::Failed(problem.clone());
+        }
+        match self.nesting::<Op>(ctx) {
+            Ok(Nesting::Fire) => {}
+            Ok(Nesting::Silent) => return Begun::Silent,
+            Err(e) => return Begun::Failed(e),
+        }
+        ctx.begin(Op::NAME, Op::ASSET, named);
+        // A phase with no handlers costs one test: a slot often has handlers on one side only.
+        let early = if slot.before().is_empty() {
+            None
+        } else {
+            self.before_sync(slot, ctx, input)
+        };
+        ctx.leave();
+        match early {
+            Some(result) => Begun::Answered(result),
+            None => Begun::Go,
+        }
+    }
+
+    /// The after handlers of a call with sync handlers, on the result of its default (or of the
+    /// before handler that answered).
+    #[inline(always)]
+    fn sync_end<Op: Operation>(
+        &self,
+        kind: CallKind,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+        result: &mut Result<Op::Output, HookError>,
+    ) {
+        if !slot.after().is_empty() {
+            self.after_sync(kind, slot, ctx, result);
+        }
     }
 
     /// Whether the fast loops may run on this runtime now: no trace, no timed history, no debug
@@ -1605,44 +1673,46 @@ impl Hooks {
 }
 
 /// The future of a call: the default's own future when the operation has no handlers, the flow
-/// of handlers otherwise.
+/// of handlers otherwise, on the heap (inline around the default's future when all of them are
+/// sync, the `async fn` [`Hooks::run_slot`] when not).
 ///
-/// Everything about the flow is out of line (its poll and its drop), so that the code a caller
+/// Everything about a flow is out of line (its poll and its drop), so that the code a caller
 /// compiles for a `Dispatch` is, besides the default's own, one test of the variant: the caller
 /// is then inlined, and a call with no handlers compiled, as it would be without hooks.
-enum Dispatch<D, H> {
+enum Dispatch<D, S, H> {
     Direct(D),
-    Hooked(ManuallyDrop<Pin<Box<H>>>),
+    Synced(ManuallyDrop<FlowBox<S>>),
+    Hooked(ManuallyDrop<FlowBox<H>>),
 }
 
-impl<D, H> Drop for Dispatch<D, H> {
+impl<D, S, H> Drop for Dispatch<D, S, H> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Dispatch::Hooked(flow) = self {
-            drop_flow(flow);
+        match self {
+            Dispatch::Direct(_) => {}
+            Dispatch::Synced(flow) => drop_flow(flow),
+            Dispatch::Hooked(flow) => drop_flow(flow),
         }
     }
 }
 
 /// Drop the flow of a call that had handlers.
 #[inline(never)]
-fn drop_flow<H>(flow: &mut ManuallyDrop<Pin<Box<H>>>) {
+fn drop_flow<H>(flow: &mut ManuallyDrop<FlowBox<H>>) {
     // SAFETY: called once, from `Dispatch::drop`; the flow is not touched afterwards.
     unsafe { ManuallyDrop::drop(flow) }
 }
 
 /// Poll the flow of a call that had handlers.
 #[inline(never)]
-fn poll_flow<H: Future>(
-    flow: &mut Pin<Box<H>>,
-    cx: &mut std::task::Context<'_>,
-) -> Poll<H::Output> {
-    flow.as_mut().poll(cx)
+fn poll_flow<H: Future>(flow: &mut FlowBox<H>, cx: &mut std::task::Context<'_>) -> Poll<H::Output> {
+    flow.as_pin_mut().poll(cx)
 }
 
-impl<D, H> Future for Dispatch<D, H>
+impl<D, S, H> Future for Dispatch<D, S, H>
 where
     D: Future,
+    S: Future<Output = D::Output>,
     H: Future<Output = D::Output>,
 {
     type Output = D::Output;
@@ -1650,13 +1720,107 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<D::Output> {
         // SAFETY: structural pinning. The variant is never changed or moved out of once pinned,
-        // and `Dispatch::drop` moves nothing, so each inner future stays where it was pinned.
+        // and `Dispatch::drop` moves nothing, so the default's future stays where it was pinned
+        // (a flow never moves out of its block).
         unsafe {
             match self.get_unchecked_mut() {
                 Dispatch::Direct(d) => Pin::new_unchecked(d).poll(cx),
+                Dispatch::Synced(s) => poll_flow(s, cx),
                 Dispatch::Hooked(h) => poll_flow(h, cx),
             }
         }
+    }
+}
+
+/// The flow of an async call whose handlers are all sync, none of them in the background: the
+/// handlers run as on a sync call ([`Hooks::sync_begin`], [`Hooks::sync_end`]), around the
+/// default's future, inside the call's own future. Nothing is allocated, and nothing runs before
+/// the first poll.
+struct Synced<'a, Op: Operation, F, Fut> {
+    hooks: &'a Hooks,
+    ctx: &'a mut Context,
+    slot: &'a Slot<Op>,
+    kind: CallKind,
+    stage: Stage<Op::Input, F, Fut>,
+}
+
+/// Where a [`Synced`] flow is.
+enum Stage<I, F, Fut> {
+    /// Not polled yet.
+    Start {
+        named: Option<String>,
+        input: I,
+        default: F,
+    },
+    /// The default's future; `hooked` when the after handlers run on its result (not on a
+    /// nested call that fires no handler).
+    Default { fut: Fut, hooked: bool },
+    /// Finished.
+    Done,
+}
+
+impl<Op, F, Fut> Future for Synced<'_, Op, F, Fut>
+where
+    Op: Operation,
+    F: FnOnce(Op::Input) -> Fut,
+    Fut: Future<Output = Result<Op::Output, HookError>>,
+{
+    type Output = Result<Op::Output, HookError>;
+
+    #[inline(never)]
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `Stage::Default`'s future: it is never moved out, and it
+        // leaves the stage only by being dropped in place (`self.stage = Stage::Done`). The
+        // `Start` stage holds nothing pinned, so it may be moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Stage::Start { .. } = this.stage {
+            let Stage::Start {
+                named,
+                mut input,
+                default,
+            } = std::mem::replace(&mut this.stage, Stage::Done)
+            else {
+                unreachable!("the stage was just matched as Start")
+            };
+            let hooked = match this
+                .hooks
+                .sync_begin(this.ctx, this.slot, named, &mut input)
+            {
+                Begun::Failed(e) => return Poll::Ready(Err(e)),
+                Begun::Answered(mut result) => {
+                    this.finish(&mut result);
+                    return Poll::Ready(result);
+                }
+                Begun::Silent => false,
+                Begun::Go => true,
+            };
+            this.stage = Stage::Default {
+                fut: default(input),
+                hooked,
+            };
+        }
+        let Stage::Default { fut, hooked } = &mut this.stage else {
+            return Poll::Ready(Err(HookError::internal(
+                "a hooked call's future was polled after it completed",
+            )));
+        };
+        let hooked = *hooked;
+        // SAFETY: see above; `fut` stays where it is until it is dropped in place below.
+        let mut result = std::task::ready!(unsafe { Pin::new_unchecked(fut) }.poll(cx));
+        this.stage = Stage::Done;
+        if hooked {
+            this.finish(&mut result);
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl<Op: Operation, F, Fut> Synced<'_, Op, F, Fut> {
+    /// The after handlers, then the context is left.
+    #[inline(always)]
+    fn finish(&mut self, result: &mut Result<Op::Output, HookError>) {
+        self.hooks.sync_end(self.kind, self.slot, self.ctx, result);
+        self.ctx.leave();
     }
 }
 
