@@ -985,3 +985,41 @@ mod sync_handlers_on_an_async_call {
         assert_eq!(LOG.take(), ["before", "default", "after"]);
     }
 }
+
+/// The call's future can be spawned on a multi-threaded runtime when the default's can.
+mod send {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Memo {
+        pub text: String,
+    }
+
+    #[before_create("Memo")]
+    fn shout(m: &mut Memo) {
+        m.text = m.text.to_uppercase();
+    }
+
+    #[before_create("Memo", priority = 1)]
+    async fn mark(m: &mut Memo) {
+        m.text.push('!');
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_that_has_handlers_is_send_and_runs_spawned_on_another_thread() {
+        let hooks = std::sync::Arc::new(hooks());
+        let task = tokio::spawn({
+            let hooks = std::sync::Arc::clone(&hooks);
+            async move {
+                let mut ctx = Context::client();
+                let memo = Memo { text: "hi".into() };
+                hooks.create(&mut ctx, memo, |m| async move { Ok(m) }).await
+            }
+        });
+        let out = task
+            .await
+            .expect("the task ran")
+            .expect("the call succeeded");
+        assert_eq!(out.text, "HI!");
+    }
+}

@@ -24,7 +24,6 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::ptr;
@@ -661,7 +660,7 @@ impl Hooks {
             // state machine around them. Background handlers wait for room in the queue, which
             // needs the async flow.
             Some(slot) if slot.first_async.is_none() && slot.background().is_empty() => {
-                Dispatch::Synced(ManuallyDrop::new(FlowBox::block_for().write(Synced {
+                Dispatch::Hooked(ErasedFlow::synced(FlowBox::block_for().write(Synced {
                     hooks: self,
                     ctx,
                     slot,
@@ -678,7 +677,7 @@ impl Hooks {
                 // whole state machine would be copied.
                 let block = FlowBox::block_for();
                 let flow = block.write(self.run_slot(ctx, kind, slot, named, input, default));
-                Dispatch::Hooked(ManuallyDrop::new(flow))
+                Dispatch::Hooked(ErasedFlow::hooked(flow))
             }
         }
     }
@@ -755,10 +754,12 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        // A slot's own problem comes first, as on an async call.
-        if slot.problem.is_none()
-            && let Some(reg) = slot.first_async
-        {
+        // A slot's own problem comes first, as on an async call (`sync_begin` tests it again:
+        // one load and a branch that always falls through).
+        if let Some(problem) = &slot.problem {
+            return Err(problem.clone());
+        }
+        if let Some(reg) = slot.first_async {
             return Err(async_on_sync_call::<Op>(reg));
         }
         let mut result = match self.sync_begin(ctx, slot, named, &mut input) {
@@ -1673,40 +1674,94 @@ impl Hooks {
 }
 
 /// The future of a call: the default's own future when the operation has no handlers, the flow
-/// of handlers otherwise, on the heap (inline around the default's future when all of them are
-/// sync, the `async fn` [`Hooks::run_slot`] when not).
+/// of handlers otherwise, on the heap ([`Synced`] when all of them are sync, the `async fn`
+/// [`Hooks::run_slot`] when not), its type erased.
 ///
-/// Everything about a flow is out of line (its poll and its drop), so that the code a caller
-/// compiles for a `Dispatch` is, besides the default's own, one test of the variant: the caller
-/// is then inlined, and a call with no handlers compiled, as it would be without hooks.
-enum Dispatch<D, S, H> {
+/// Two variants, the second a pointer and two function pointers, so that the enum is laid out
+/// as the default's future with a niche, and a caller compiles a call with no handlers as it
+/// would without hooks (a third variant made that case ~8 instructions dearer). The flow's poll
+/// and drop are out of line.
+enum Dispatch<D: Future, S, H> {
     Direct(D),
-    Synced(ManuallyDrop<FlowBox<S>>),
-    Hooked(ManuallyDrop<FlowBox<H>>),
+    Hooked(ErasedFlow<D::Output, (S, H)>),
 }
 
-impl<D, S, H> Drop for Dispatch<D, S, H> {
+impl<D: Future, S, H> Drop for Dispatch<D, S, H> {
     #[inline(always)]
     fn drop(&mut self) {
-        match self {
-            Dispatch::Direct(_) => {}
-            Dispatch::Synced(flow) => drop_flow(flow),
-            Dispatch::Hooked(flow) => drop_flow(flow),
+        if let Dispatch::Hooked(flow) = self {
+            // SAFETY: called once, from `Dispatch::drop`; the flow is not touched afterwards.
+            unsafe { (flow.drop)(flow.ptr) }
         }
     }
 }
 
-/// Drop the flow of a call that had handlers.
-#[inline(never)]
-fn drop_flow<H>(flow: &mut ManuallyDrop<FlowBox<H>>) {
-    // SAFETY: called once, from `Dispatch::drop`; the flow is not touched afterwards.
-    unsafe { ManuallyDrop::drop(flow) }
+/// A flow in its [`FlowBox`], with its type erased: the block, and the two functions that poll
+/// and drop the flow there. `T` stands for the flow types it may hold, so that the erased flow
+/// is `Send` or `Sync` only when they are.
+struct ErasedFlow<O, T> {
+    ptr: ptr::NonNull<()>,
+    poll: unsafe fn(ptr::NonNull<()>, &mut std::task::Context<'_>) -> Poll<O>,
+    drop: unsafe fn(ptr::NonNull<()>),
+    _types: std::marker::PhantomData<T>,
 }
 
-/// Poll the flow of a call that had handlers.
+// SAFETY: an `ErasedFlow` owns one flow of a type `T` stands for (`S` or `H` of `(S, H)`), as a
+// `Box` would: it may go to another thread when every such type may.
+unsafe impl<O, T: Send> Send for ErasedFlow<O, T> {}
+// SAFETY: through `&ErasedFlow` nothing of the flow can be reached (polling takes `&mut`).
+unsafe impl<O, T: Sync> Sync for ErasedFlow<O, T> {}
+
+impl<O, S, H> ErasedFlow<O, (S, H)>
+where
+    S: Future<Output = O>,
+    H: Future<Output = O>,
+{
+    /// A [`Synced`] flow.
+    #[inline(always)]
+    fn synced(flow: FlowBox<S>) -> Self {
+        Self::erase(flow)
+    }
+
+    /// An async flow ([`Hooks::run_slot`]).
+    #[inline(always)]
+    fn hooked(flow: FlowBox<H>) -> Self {
+        Self::erase(flow)
+    }
+
+    #[inline(always)]
+    fn erase<F: Future<Output = O>>(flow: FlowBox<F>) -> Self {
+        ErasedFlow {
+            ptr: FlowBox::into_raw(flow).cast(),
+            poll: poll_flow::<F>,
+            drop: drop_flow::<F>,
+            _types: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Poll the flow `F` at `ptr`.
+///
+/// # Safety
+/// `ptr` came from `FlowBox::<F>::into_raw`, and the flow is still there.
 #[inline(never)]
-fn poll_flow<H: Future>(flow: &mut FlowBox<H>, cx: &mut std::task::Context<'_>) -> Poll<H::Output> {
-    flow.as_pin_mut().poll(cx)
+unsafe fn poll_flow<F: Future>(
+    ptr: ptr::NonNull<()>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<F::Output> {
+    // SAFETY: the flow is at `ptr`, never moves out of its block, and is only reached through
+    // the `ErasedFlow` that owns it.
+    unsafe { Pin::new_unchecked(ptr.cast::<F>().as_mut()) }.poll(cx)
+}
+
+/// Drop the flow `F` at `ptr` and give its block back.
+///
+/// # Safety
+/// As [`poll_flow`]; the flow is not touched afterwards.
+#[inline(never)]
+unsafe fn drop_flow<F>(ptr: ptr::NonNull<()>) {
+    // SAFETY: see above.
+    drop(unsafe { FlowBox::from_raw(ptr.cast::<F>()) })
 }
 
 impl<D, S, H> Future for Dispatch<D, S, H>
@@ -1725,8 +1780,7 @@ where
         unsafe {
             match self.get_unchecked_mut() {
                 Dispatch::Direct(d) => Pin::new_unchecked(d).poll(cx),
-                Dispatch::Synced(s) => poll_flow(s, cx),
-                Dispatch::Hooked(h) => poll_flow(h, cx),
+                Dispatch::Hooked(flow) => (flow.poll)(flow.ptr, cx),
             }
         }
     }

@@ -449,21 +449,21 @@ mod tests {
     }
 }
 
-/// The heap block of a call's flow (the state of a call that has handlers), taken from a
-/// one-block cache per thread when the cached block is large enough.
+/// The heap block of a call's flow (the state of a call that has handlers), reused from the
+/// thread's last call of the same size class.
 ///
 /// An async call that has handlers keeps its flow on the heap, so that a call with none stays as
 /// small as the default's own future. Allocating and freeing that block cost more than the rest
 /// of a call with one sync handler (glibc's `malloc` and `free` take ~140 instructions for a
 /// block of the flow's size, past its per-thread cache). Calls on one thread come one after the
-/// other, so the block of the last call is kept and handed to the next one.
+/// other, so each thread keeps the block of its last call, one per size class (powers of two
+/// from 256 bytes to 64 KB), and hands it to the next call of that class. A flow over 64 KB, or
+/// aligned to more than 16 bytes, gets a block of its own.
 ///
-/// The value is never moved out of its block: a `FlowBox` hands it out only pinned.
+/// One pointer wide, as a `Box`. The value is never moved out of its block: a `FlowBox` hands it
+/// out only pinned.
 pub(crate) struct FlowBox<T> {
     ptr: ptr::NonNull<T>,
-    /// The size of the block, which may be larger than `T` when it came from the cache; `0` when
-    /// the block was allocated for `T` alone (an alignment over [`BLOCK_ALIGN`]).
-    block: usize,
     _owns: PhantomData<T>,
 }
 
@@ -477,119 +477,114 @@ unsafe impl<T: Sync> Sync for FlowBox<T> {}
 /// so that a large value is built in place rather than on the stack and copied.
 pub(crate) struct FlowBlock<T> {
     ptr: ptr::NonNull<T>,
-    block: usize,
 }
 
 impl<T> FlowBlock<T> {
     /// Write `value` into the block.
     #[inline(always)]
     pub(crate) fn write(self, value: T) -> FlowBox<T> {
+        let ptr = self.ptr;
+        std::mem::forget(self);
         // SAFETY: `ptr` is a fresh, exclusive block of at least `size_of::<T>()` bytes aligned
         // for `T`.
-        unsafe { self.ptr.as_ptr().write(value) };
-        let flow = FlowBox {
-            ptr: self.ptr,
-            block: self.block,
+        unsafe { ptr.as_ptr().write(value) };
+        FlowBox {
+            ptr,
             _owns: PhantomData,
-        };
-        std::mem::forget(self);
-        flow
+        }
     }
 }
 
 impl<T> Drop for FlowBlock<T> {
     /// A block dropped before it was written (the value's construction panicked) is freed.
     fn drop(&mut self) {
-        let (ptr, layout) = match self.block {
-            0 => (self.ptr.as_ptr().cast::<u8>(), FlowBox::<T>::own_layout()),
-            size => (self.ptr.as_ptr().cast::<u8>(), block_layout(size)),
-        };
-        // SAFETY: allocated with this layout, never written.
-        unsafe { dealloc(ptr, layout) }
+        // SAFETY: taken by `FlowBox::<T>::block_for`, never written.
+        unsafe { FlowBox::<T>::give_back(self.ptr.as_ptr().cast()) }
     }
 }
 
 /// The alignment of cached blocks.
 const BLOCK_ALIGN: usize = 16;
 
-/// Blocks are sized in steps of this many bytes, so that calls of different operations can share
-/// one.
-const BLOCK_STEP: usize = 256;
+/// The size classes of cached blocks: `256 << k` bytes for `k` below this.
+const CLASSES: usize = 9;
 
-/// Blocks over this size are not kept.
-const BLOCK_MAX: usize = 64 * 1024;
+/// The smallest class, in bytes.
+const CLASS_MIN: usize = 256;
 
-/// The block a thread keeps for its next call, freed when the thread ends.
-struct Spare {
-    ptr: Cell<*mut u8>,
-    size: Cell<usize>,
-}
+/// The blocks a thread keeps for its next calls, one per class, freed when the thread ends.
+struct Spares([Cell<*mut u8>; CLASSES]);
 
-impl Drop for Spare {
+impl Drop for Spares {
     fn drop(&mut self) {
-        let ptr = self.ptr.replace(ptr::null_mut());
-        if !ptr.is_null() {
-            // SAFETY: a spare block was allocated with this size and `BLOCK_ALIGN`.
-            unsafe { dealloc(ptr, block_layout(self.size.get())) }
+        for (class, spare) in self.0.iter().enumerate() {
+            let ptr = spare.replace(ptr::null_mut());
+            if !ptr.is_null() {
+                // SAFETY: a spare block of this class was allocated with its layout.
+                unsafe { dealloc(ptr, class_layout(class)) }
+            }
         }
     }
 }
 
 thread_local! {
-    static SPARE: Spare = const {
-        Spare { ptr: Cell::new(ptr::null_mut()), size: Cell::new(0) }
-    };
+    static SPARES: Spares = const { Spares([const { Cell::new(ptr::null_mut()) }; CLASSES]) };
 }
 
-/// The layout of a block of `size` bytes (a multiple of `BLOCK_STEP`, not over `BLOCK_MAX`).
-fn block_layout(size: usize) -> Layout {
-    // SAFETY: `BLOCK_ALIGN` is a power of two, and `size` is far below `isize::MAX`.
-    unsafe { Layout::from_size_align_unchecked(size, BLOCK_ALIGN) }
+/// The layout of a block of `class`.
+fn class_layout(class: usize) -> Layout {
+    // SAFETY: `BLOCK_ALIGN` is a power of two, and the size is far below `isize::MAX`.
+    unsafe { Layout::from_size_align_unchecked(CLASS_MIN << class, BLOCK_ALIGN) }
 }
 
 impl<T> FlowBox<T> {
-    /// A block for one `T`: the thread's spare block when it is large enough, a new one
-    /// otherwise. [`FlowBlock::write`] puts the value in it.
-    #[inline]
-    pub(crate) fn block_for() -> FlowBlock<T> {
-        let (ptr, block) = Self::block();
-        FlowBlock { ptr, block }
-    }
+    /// The size class of a `T`, or `None` when a `T` gets a block of its own.
+    const CLASS: Option<usize> = {
+        let size = if size_of::<T>() < CLASS_MIN {
+            CLASS_MIN
+        } else {
+            size_of::<T>()
+        };
+        let class = (size.next_power_of_two() / CLASS_MIN).trailing_zeros() as usize;
+        if align_of::<T>() > BLOCK_ALIGN || class >= CLASSES {
+            None
+        } else {
+            Some(class)
+        }
+    };
 
-    /// A block for one `T`, and its size (`0`: allocated for `T` alone).
+    /// A block for one `T`: the thread's spare block of its class, or a new one.
+    /// [`FlowBlock::write`] puts the value in it.
     #[inline(never)]
-    fn block() -> (ptr::NonNull<T>, usize) {
-        let size = size_of::<T>().div_ceil(BLOCK_STEP).max(1) * BLOCK_STEP;
-        if align_of::<T>() > BLOCK_ALIGN || size > BLOCK_MAX {
-            return (Self::alloc(Self::own_layout()), 0);
-        }
-        let spare = SPARE.try_with(|spare| {
-            if spare.size.get() >= size {
-                (spare.ptr.replace(ptr::null_mut()), spare.size.get())
-            } else {
-                (ptr::null_mut(), 0)
+    pub(crate) fn block_for() -> FlowBlock<T> {
+        let taken = match Self::CLASS {
+            Some(class) => SPARES
+                .try_with(|spares| spares.0[class].replace(ptr::null_mut()))
+                .unwrap_or(ptr::null_mut()),
+            None => ptr::null_mut(),
+        };
+        let ptr = match ptr::NonNull::new(taken.cast::<T>()) {
+            Some(ptr) => ptr,
+            None => Self::alloc(),
+        };
+        FlowBlock { ptr }
+    }
+
+    /// The layout of a block for `T`: its class's, or its own (never zero-sized).
+    fn layout() -> Layout {
+        match Self::CLASS {
+            Some(class) => class_layout(class),
+            None => {
+                let layout = Layout::new::<T>();
+                Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout)
             }
-        });
-        match spare {
-            Ok((ptr, block)) => match ptr::NonNull::new(ptr.cast::<T>()) {
-                Some(ptr) => (ptr, block),
-                None => (Self::alloc(block_layout(size)), size),
-            },
-            Err(_) => (Self::alloc(block_layout(size)), size),
         }
     }
 
-    /// The layout of a block allocated for `T` alone (never zero-sized).
-    fn own_layout() -> Layout {
-        let layout = Layout::new::<T>();
-        Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout)
-    }
-
-    /// A new block of `layout` (never zero-sized: `T` is a future's state).
+    /// A new block for `T`.
     #[cold]
-    fn alloc(layout: Layout) -> ptr::NonNull<T> {
-        let layout =
-            Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout);
+    fn alloc() -> ptr::NonNull<T> {
+        let layout = Self::layout();
         // SAFETY: the layout's size is not zero.
         let ptr = unsafe { alloc(layout) };
         match ptr::NonNull::new(ptr.cast::<T>()) {
@@ -598,9 +593,51 @@ impl<T> FlowBox<T> {
         }
     }
 
+    /// Keep an empty block as its thread's spare of its class, or free it.
+    ///
+    /// # Safety
+    /// `ptr` is a block taken by `block_for` for this `T`, holding no value, not used afterwards.
+    unsafe fn give_back(ptr: *mut u8) {
+        if let Some(class) = Self::CLASS {
+            let kept = SPARES.try_with(|spares| {
+                let spare = &spares.0[class];
+                let free = spare.get().is_null();
+                if free {
+                    spare.set(ptr);
+                }
+                free
+            });
+            if kept == Ok(true) {
+                return;
+            }
+        }
+        // SAFETY: allocated with this layout (a spare block of the class has the same one).
+        unsafe { dealloc(ptr, Self::layout()) }
+    }
+
+    /// The block, holding the value, for [`FlowBox::from_raw`] to own again.
+    #[inline(always)]
+    pub(crate) fn into_raw(flow: Self) -> ptr::NonNull<T> {
+        let ptr = flow.ptr;
+        std::mem::forget(flow);
+        ptr
+    }
+
+    /// Own again the block of [`FlowBox::into_raw`].
+    ///
+    /// # Safety
+    /// `ptr` came from `FlowBox::<T>::into_raw`, and is owned by nothing else.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(ptr: ptr::NonNull<T>) -> Self {
+        FlowBox {
+            ptr,
+            _owns: PhantomData,
+        }
+    }
+
     /// The value, pinned: it never moves out of its block.
-    #[inline]
-    pub(crate) fn as_pin_mut(&mut self) -> Pin<&mut T> {
+    #[cfg(test)]
+    fn as_pin_mut(&mut self) -> Pin<&mut T> {
         // SAFETY: the value was written at `ptr` and stays there until the box is dropped.
         unsafe { Pin::new_unchecked(self.ptr.as_mut()) }
     }
@@ -608,30 +645,11 @@ impl<T> FlowBox<T> {
 
 impl<T> Drop for FlowBox<T> {
     fn drop(&mut self) {
-        // SAFETY: the value is dropped once, in place, and not touched afterwards.
-        unsafe { ptr::drop_in_place(self.ptr.as_ptr()) };
-        let ptr = self.ptr.as_ptr().cast::<u8>();
-        if self.block == 0 {
-            let layout = Layout::new::<T>();
-            let layout =
-                Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout);
-            // SAFETY: allocated by `alloc` with this layout.
-            unsafe { dealloc(ptr, layout) };
-            return;
-        }
-        // Keep the larger of this block and the spare one; free the other.
-        let size = self.block;
-        let freed = SPARE.try_with(|spare| {
-            if spare.size.get() >= size && !spare.ptr.get().is_null() {
-                return (ptr, size);
-            }
-            let old = spare.ptr.replace(ptr);
-            (old, spare.size.replace(size))
-        });
-        let (free, free_size) = freed.unwrap_or((ptr, size));
-        if !free.is_null() {
-            // SAFETY: every cached block was allocated with `block_layout` of its size.
-            unsafe { dealloc(free, block_layout(free_size)) };
+        // SAFETY: the value is dropped once, in place, and not touched afterwards; the block is
+        // then empty.
+        unsafe {
+            ptr::drop_in_place(self.ptr.as_ptr());
+            Self::give_back(self.ptr.as_ptr().cast());
         }
     }
 }
@@ -657,31 +675,51 @@ mod flow_box_tests {
             let mut first = FlowBox::block_for().write(Bytes([1u8; 300]));
             let at = address(&mut first);
             drop(first);
-            // Smaller, of another type: it fits in the same block.
-            let mut second = FlowBox::block_for().write(Bytes([2u8; 40]));
+            // Of another type and size, in the same class (257 to 512 bytes): the same block.
+            let mut second = FlowBox::block_for().write(Bytes([2u8; 480]));
             assert_eq!(address(&mut second), at);
-            assert_eq!(second.as_pin_mut().0[39], 2);
+            assert_eq!(second.as_pin_mut().0[479], 2);
         })
         .join()
         .expect("the thread ran");
     }
 
     #[test]
-    fn a_flow_larger_than_the_spare_block_gets_a_new_one_and_the_larger_block_is_kept() {
+    fn flows_of_different_size_classes_keep_a_block_each_and_a_second_flow_of_a_class_gets_its_own()
+    {
         std::thread::spawn(|| {
-            drop(FlowBox::block_for().write(Bytes([0u8; 100])));
-            let mut large = FlowBox::block_for().write(Bytes([0u8; 1000]));
-            let at = address(&mut large);
-            // While the large one lives, a second call gets a block of its own.
             let mut small = FlowBox::block_for().write(Bytes([0u8; 100]));
-            assert_ne!(address(&mut small), at);
-            drop(large);
+            let mut large = FlowBox::block_for().write(Bytes([0u8; 1000]));
+            let (small_at, large_at) = (address(&mut small), address(&mut large));
+            // While the small one lives, a second small call gets a block of its own.
+            let mut other = FlowBox::block_for().write(Bytes([0u8; 200]));
+            assert_ne!(address(&mut other), small_at);
             drop(small);
-            let mut next = FlowBox::block_for().write(Bytes([0u8; 900]));
-            assert_eq!(address(&mut next), at, "the 1,000-byte block was kept");
+            drop(other); // the class already has its spare: this block is freed
+            drop(large);
+            let mut next_large = FlowBox::block_for().write(Bytes([0u8; 900]));
+            let mut next_small = FlowBox::block_for().write(Bytes([0u8; 30]));
+            assert_eq!(
+                address(&mut next_large),
+                large_at,
+                "the 1 KB class kept its block"
+            );
+            assert_eq!(
+                address(&mut next_small),
+                small_at,
+                "the 256-byte class kept its block"
+            );
         })
         .join()
         .expect("the thread ran");
+    }
+
+    #[test]
+    fn a_flow_over_the_largest_class_gets_a_block_of_its_own() {
+        assert_eq!(FlowBox::<Bytes<{ 64 * 1024 }>>::CLASS, Some(CLASSES - 1));
+        assert_eq!(FlowBox::<Bytes<{ 64 * 1024 + 16 }>>::CLASS, None);
+        let mut flow = FlowBox::block_for().write(Bytes([9u8; 70_000]));
+        assert_eq!(flow.as_pin_mut().0[69_999], 9);
     }
 
     #[test]
