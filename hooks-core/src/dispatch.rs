@@ -631,9 +631,9 @@ impl Hooks {
         (slot, named)
     }
 
-    /// The future of a call: the default's own when there are no handlers; the sync flow around
-    /// the default's future when every handler is sync and none runs in the background; the
-    /// boxed flow otherwise.
+    /// The future of a call: the default's own when there are no handlers; otherwise a flow on
+    /// the heap, [`Synced`] (the sync phases around the default's future) when every handler is
+    /// sync and none runs in the background, the `async fn` [`Hooks::run_slot`] when not.
     #[inline]
     #[allow(clippy::type_complexity)] // the two flows, each named once here
     fn dispatch<'a, Op, F, Fut>(
@@ -1788,8 +1788,8 @@ where
 
 /// The flow of an async call whose handlers are all sync, none of them in the background: the
 /// handlers run as on a sync call ([`Hooks::sync_begin`], [`Hooks::sync_end`]), around the
-/// default's future, inside the call's own future. Nothing is allocated, and nothing runs before
-/// the first poll.
+/// default's future, with no state machine around them and no await point per handler. Nothing
+/// runs before the first poll.
 struct Synced<'a, Op: Operation, F, Fut> {
     hooks: &'a Hooks,
     ctx: &'a mut Context,

@@ -6,6 +6,9 @@
 //! every call. A `FutureSlot` lives in the dispatcher's own (already pinned) state instead: the
 //! adapter writes the handler's future into the slot's inline, aligned bytes, next to the two
 //! functions that poll and drop it. A future too large for the slot is boxed, as before.
+//!
+//! The dispatcher's own flow, the state of an async call that has handlers, lives on the heap in
+//! a `FlowBox`, a block each thread reuses from its last call instead of allocating one per call.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::cell::Cell;
