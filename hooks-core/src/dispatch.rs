@@ -293,7 +293,7 @@ enum Nesting {
 
 /// How the part of a call with sync handlers before its default ended ([`Hooks::sync_begin`]).
 enum Begun<O> {
-    /// The call fails before anything runs: the slot's problem, or the recursion limit.
+    /// The call fails before anything runs: it is nested over the recursion limit.
     Failed(HookError),
     /// A nested call that fires no handler: the default runs alone.
     Silent,
@@ -754,8 +754,7 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        // A slot's own problem comes first, as on an async call (`sync_begin` tests it again:
-        // one load and a branch that always falls through).
+        // A slot's own problem comes first, as on an async call.
         if let Some(problem) = &slot.problem {
             return Err(problem.clone());
         }
@@ -783,9 +782,9 @@ impl Hooks {
         result
     }
 
-    /// What runs of a call with sync handlers before its default: the slot's problem, the
-    /// recursion guard, the before handlers. Shared by sync calls and by async calls of a slot
-    /// with no async handler ([`Synced`]).
+    /// What runs of a call with sync handlers before its default, once the caller has found no
+    /// problem in the slot: the recursion guard, the before handlers. Shared by sync calls and
+    /// by async calls of a slot with no async handler ([`Synced`]).
     #[inline(always)]
     fn sync_begin<Op: Operation>(
         &self,
@@ -794,9 +793,6 @@ impl Hooks {
         named: Option<String>,
         input: &mut Op::Input,
     ) -> Begun<Op::Output> {
-        if let Some(problem) = &slot.problem {
-            return Begun::Failed(problem.clone());
-        }
         match self.nesting::<Op>(ctx) {
             Ok(Nesting::Fire) => {}
             Ok(Nesting::Silent) => return Begun::Silent,
@@ -1836,6 +1832,9 @@ where
             else {
                 unreachable!("the stage was just matched as Start")
             };
+            if let Some(problem) = &this.slot.problem {
+                return Poll::Ready(Err(problem.clone()));
+            }
             let hooked = match this
                 .hooks
                 .sync_begin(this.ctx, this.slot, named, &mut input)
