@@ -379,13 +379,6 @@ impl NameHasher {
     }
 }
 
-/// `a == b` for handler ids, which mostly differ in their last bytes (`...::check_email` and
-/// `...::check_phone`): those are compared before the rest.
-#[inline]
-fn same_id(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
-}
-
 /// `a.cmp(b)`, answering at once when both are the same `&'static str`.
 #[inline]
 fn cmp_str(a: &str, b: &str) -> std::cmp::Ordering {
@@ -396,90 +389,238 @@ fn cmp_str(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-/// The registrations in table order (operation, asset, phase, priority, id), and the index of
-/// each `(operation, asset)` to its range in them.
+/// What building the table reads of one registration. The first pass copies it while it reads
+/// the registrations in link order; the later passes, which go slot by slot, read this compact
+/// copy instead of the registrations themselves, which lie scattered in the binary.
+#[derive(Clone, Copy)]
+struct Item {
+    /// `(phase, priority)` as one integer of the same order: the phase above bit 32, the
+    /// priority below it with its sign bit flipped.
+    order: u64,
+    id: &'static str,
+    /// The phase, the id's length and its last byte: registrations that differ here are not
+    /// the same handler in the same phase.
+    event: u64,
+    /// The slot the first pass put it in, by the addresses of its names.
+    slot: usize,
+    op_type: fn() -> TypeId,
+    reg: &'static Registration,
+}
+
+/// The bit of [`Item::event`] that holds the phase.
+const PHASE_BIT: u64 = 1;
+
+impl Item {
+    fn of(reg: &'static Registration, slot: usize) -> Item {
+        let last = reg.id.as_bytes().last().copied().unwrap_or(0);
+        Item {
+            order: (u64::from(reg.phase as u8) << 32) | u64::from(reg.priority as u32 ^ (1 << 31)),
+            id: reg.id,
+            event: ((reg.id.len() as u64) << 9)
+                | (u64::from(last) << 1)
+                | (reg.phase as u64 * PHASE_BIT),
+            slot,
+            op_type: reg.op_type,
+            reg,
+        }
+    }
+
+    /// Whether both are the same handler (`id`) in the same phase.
+    fn same_event(&self, other: &Item) -> bool {
+        self.event == other.event && self.id == other.id
+    }
+}
+
+/// The registrations in table order, with what [`Table::from_registrations`] needs next.
+struct Sorted {
+    /// Slot by slot, in table order; within a slot, in link order.
+    items: Vec<Item>,
+    /// Each slot's range in `items`, in table order.
+    slots: Vec<Range<usize>>,
+    /// Each `(operation, asset)` to its range in `items`.
+    index: Index,
+}
+
+/// Each distinct string by address (pointer and length), numbered in the order first seen.
+#[derive(Default)]
+struct Names {
+    numbers: NameMap<(usize, usize), usize>,
+    names: Vec<&'static str>,
+}
+
+impl Names {
+    fn number(&mut self, name: &'static str) -> usize {
+        let next = self.names.len();
+        let number = *self
+            .numbers
+            .entry((name.as_ptr() as usize, name.len()))
+            .or_insert(next);
+        if number == next {
+            self.names.push(name);
+        }
+        number
+    }
+
+    /// Each number's rank in the order of the names, and how many ranks there are; equal names
+    /// at different addresses get one rank.
+    fn ranks(&self) -> (Vec<usize>, usize) {
+        let mut by_name: Vec<usize> = (0..self.names.len()).collect();
+        by_name.sort_unstable_by(|&a, &b| cmp_str(self.names[a], self.names[b]));
+        let mut ranks = vec![0; self.names.len()];
+        let mut rank = 0;
+        for (i, &n) in by_name.iter().enumerate() {
+            if i > 0 && self.names[n] != self.names[by_name[i - 1]] {
+                rank += 1;
+            }
+            ranks[n] = rank;
+        }
+        (ranks, rank + 1)
+    }
+}
+
+/// `values` (of which there are `len`) ordered by `key`, which is below `keys`; stable.
+fn counting_sort(
+    values: impl Iterator<Item = usize> + Clone,
+    len: usize,
+    keys: usize,
+    key: impl Fn(usize) -> usize,
+) -> Vec<usize> {
+    // Each key's first place: the count of the keys below it.
+    let mut next = vec![0; keys + 1];
+    for v in values.clone() {
+        next[key(v) + 1] += 1;
+    }
+    for k in 1..keys {
+        next[k] += next[k - 1];
+    }
+    let mut out = vec![0; len];
+    for v in values {
+        let k = key(v);
+        out[next[k]] = v;
+        next[k] += 1;
+    }
+    out
+}
+
+/// Appends the registrations of a slot's items to `out`, sorted by phase, priority and id.
+fn sort_slot(slot: &[Item], out: &mut Vec<&'static Registration>) {
+    const SMALL: usize = 32;
+    if slot.len() > SMALL {
+        let mut sorted: Vec<&Item> = slot.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.order.cmp(&b.order).then_with(|| cmp_str(a.id, b.id)));
+        out.extend(sorted.iter().map(|item| item.reg));
+        return;
+    }
+    // An insertion sort of the items' places, by their orders side by side; ids only break ties.
+    let mut orders = [0; SMALL];
+    let mut places = [0; SMALL];
+    for (i, item) in slot.iter().enumerate() {
+        let mut j = i;
+        while j > 0
+            && (orders[j - 1] > item.order
+                || orders[j - 1] == item.order && cmp_str(slot[places[j - 1]].id, item.id).is_gt())
+        {
+            orders[j] = orders[j - 1];
+            places[j] = places[j - 1];
+            j -= 1;
+        }
+        orders[j] = item.order;
+        places[j] = i;
+    }
+    out.extend(places[..slot.len()].iter().map(|&i| slot[i].reg));
+}
+
+/// The registrations' items slot by slot in table order (operation, asset), each slot's range
+/// in them and the index of each `(operation, asset)` to its range. Each slot's handlers are
+/// put in order (phase, priority, id) by [`sort_slot`].
 ///
-/// A bucket sort: one pass over the registrations puts each in its slot (a hash map on the
-/// names, asked once per run of neighbours that share their strings), the distinct slots are
-/// sorted by name, the registrations are placed slot by slot, and each slot's few handlers are
-/// sorted by phase, priority and id. No comparison sort of all the handlers.
-fn sorted(regs: Vec<&'static Registration>) -> (Vec<&'static Registration>, Index) {
-    // Per slot: its names and how many handlers it has; `index` maps names to the slot number
-    // (kept in `start`) until the ranges are known.
-    let mut slots: Vec<(&'static str, &'static str, usize)> = Vec::new();
-    // Sized for a slot per four handlers, so that most tables never grow their maps.
-    let guess = regs.len() / 4;
-    let mut index = Index::with_capacity_and_hasher(guess, Default::default());
-    let mut slot_of: Vec<usize> = Vec::with_capacity(regs.len());
+/// A bucket sort. One pass over the registrations in link order copies what the build needs of
+/// each ([`Item`]) and puts it in a slot: a slot per distinct pair of name addresses (the
+/// registrations of one crate share them; neighbours that share both skip the map), and each
+/// distinct operation and asset address gets a number. The distinct operations and assets are
+/// sorted by name, which ranks them; the slots are put in order of their pair of ranks by a
+/// radix sort, and those that share it (equal names at other addresses) merge. Strings are
+/// compared only between distinct names, and between the ids of a slot.
+fn sorted(regs: impl IntoIterator<Item = &'static Registration>) -> Sorted {
+    let regs = regs.into_iter();
+    let mut items: Vec<Item> = Vec::with_capacity(regs.size_hint().0);
+    // Per slot of this pass: its operation's and asset's numbers, and its handler count.
+    let mut slots: Vec<(usize, usize, usize)> = Vec::new();
+    let mut operations = Names::default();
+    let mut assets = Names::default();
+    // Sized for a slot per four handlers, so that most tables never grow the map.
+    let mut by_address: NameMap<(usize, usize, usize, usize), usize> =
+        NameMap::with_capacity_and_hasher(items.capacity() / 4, Default::default());
     let mut last: Option<(&'static Registration, usize)> = None;
-    // (address, length) of the operation, then of the asset.
-    let mut by_address: NameMap<[usize; 4], usize> =
-        NameMap::with_capacity_and_hasher(guess, Default::default());
-    for &r in &regs {
+    for r in regs {
         let slot = match last {
             Some((prev, slot))
-                if std::ptr::eq(prev.operation, r.operation)
-                    && std::ptr::eq(prev.asset, r.asset) =>
+                if ptr::eq(prev.operation, r.operation) && ptr::eq(prev.asset, r.asset) =>
             {
                 slot
             }
             _ => {
-                // By the strings' addresses first (registrations of one crate share them), then
-                // by the names themselves.
-                let address = [
+                let address = (
                     r.operation.as_ptr() as usize,
                     r.operation.len(),
                     r.asset.as_ptr() as usize,
                     r.asset.len(),
-                ];
-                match by_address.get(&address) {
-                    Some(&slot) => slot,
-                    None => {
-                        let fresh = slots.len();
-                        let slot = index
-                            .entry((r.operation, r.asset))
-                            .or_insert(fresh..fresh)
-                            .start;
-                        if slot == fresh {
-                            slots.push((r.operation, r.asset, 0));
-                        }
-                        by_address.insert(address, slot);
-                        slot
-                    }
+                );
+                let fresh = slots.len();
+                let slot = *by_address.entry(address).or_insert(fresh);
+                if slot == fresh {
+                    slots.push((operations.number(r.operation), assets.number(r.asset), 0));
                 }
+                slot
             }
         };
         last = Some((r, slot));
         slots[slot].2 += 1;
-        slot_of.push(slot);
+        items.push(Item::of(r, slot));
     }
-    let mut order: Vec<usize> = (0..slots.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
-        cmp_str(slots[a].0, slots[b].0).then_with(|| cmp_str(slots[a].1, slots[b].1))
-    });
-    let mut ranges = vec![0..0; slots.len()];
-    let mut at = 0;
-    for &slot in &order {
-        ranges[slot] = at..at + slots[slot].2;
-        at += slots[slot].2;
+    // The slots in table order, by the ranks of their names; equal ranks are one slot.
+    let ((op_ranks, op_count), (asset_ranks, asset_count)) = (operations.ranks(), assets.ranks());
+    let ranks = |slot: usize| (op_ranks[slots[slot].0], asset_ranks[slots[slot].1]);
+    // A radix sort: by asset, then, keeping that order, by operation.
+    let by_asset = counting_sort(0..slots.len(), slots.len(), asset_count, |s| ranks(s).1);
+    let order = counting_sort(by_asset.into_iter(), slots.len(), op_count, |s| ranks(s).0);
+    // Each slot of the first pass to its final slot; each final slot's range and names.
+    let mut merged = vec![0; slots.len()];
+    let mut ranges: Vec<Range<usize>> = Vec::with_capacity(slots.len());
+    let mut names = Vec::with_capacity(slots.len());
+    let mut previous = None;
+    for slot in order {
+        let (op, asset, count) = slots[slot];
+        match ranges.last_mut() {
+            Some(range) if previous == Some(ranks(slot)) => range.end += count,
+            _ => {
+                let at = ranges.last().map_or(0, |r| r.end);
+                ranges.push(at..at + count);
+                names.push((operations.names[op], assets.names[asset]));
+                previous = Some(ranks(slot));
+            }
+        }
+        merged[slot] = ranges.len() - 1;
     }
+    // Where each item goes: its slot's next place.
     let mut cursor: Vec<usize> = ranges.iter().map(|r| r.start).collect();
-    let mut out = regs.clone();
-    for (&r, &slot) in regs.iter().zip(&slot_of) {
-        out[cursor[slot]] = r;
+    let mut place = vec![0; items.len()];
+    for (i, item) in items.iter().enumerate() {
+        let slot = merged[item.slot];
+        place[cursor[slot]] = i;
         cursor[slot] += 1;
     }
-    for range in &ranges {
-        out[range.clone()].sort_unstable_by(|a, b| {
-            (a.phase, a.priority)
-                .cmp(&(b.phase, b.priority))
-                .then_with(|| cmp_str(a.id, b.id))
-        });
+    // Gathered slot by slot, so that the passes over a slot read one stretch of memory.
+    let items = place.iter().map(|&i| items[i]).collect();
+    let mut index = Index::with_capacity_and_hasher(ranges.len(), Default::default());
+    for (range, names) in ranges.iter().zip(names) {
+        index.insert(names, range.clone());
     }
-    for range in index.values_mut() {
-        *range = ranges[range.start].clone();
+    Sorted {
+        items,
+        slots: ranges,
+        index,
     }
-    (out, index)
 }
 
 fn problem(reg: &Registration, text: String) -> TableProblem {
@@ -505,10 +646,17 @@ impl Table {
     pub fn from_registrations(
         regs: impl IntoIterator<Item = &'static Registration>,
     ) -> Result<Table, TableError> {
-        let (regs, index) = sorted(regs.into_iter().collect());
+        let Sorted {
+            items,
+            slots,
+            index,
+        } = sorted(regs);
         let mut problems = Vec::new();
-        for range in index.values() {
-            validate_slot(&regs[range.clone()], &mut problems);
+        let mut regs = Vec::with_capacity(items.len());
+        for range in slots {
+            let slot = &items[range];
+            validate_slot(slot, &mut problems);
+            sort_slot(slot, &mut regs);
         }
         if problems.is_empty() {
             Ok(Table {
@@ -810,23 +958,57 @@ fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookE
     )))
 }
 
-/// Check the handlers of one `(operation, asset)`, which `regs` holds sorted.
-fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem>) {
-    let Some(first) = regs.first() else { return };
-    if first.asset.is_empty() {
-        for reg in regs {
+/// Check the handlers of one `(operation, asset)`.
+fn validate_slot(slot: &[Item], problems: &mut Vec<TableProblem>) {
+    let Some(first) = slot.first() else { return };
+    if first.reg.asset.is_empty() {
+        for item in slot {
             problems.push(problem(
-                reg,
+                item.reg,
                 "the asset is empty: name a table, such as \"Contact\"".into(),
             ));
         }
     }
-    // Every handler of a slot must be compiled for the same operation type.
+    // One function may handle several events, but not the same event twice. Slots are small:
+    // compare the pairs of each phase by their events, which the slot keeps side by side, and
+    // their ids only when those agree; sort a copy only for a large slot.
+    let twice = |reg: &Registration| {
+        format!(
+            "registered twice for {} {} on \"{}\"",
+            reg.phase.as_str(),
+            reg.operation,
+            reg.asset
+        )
+    };
+    // Every handler of a slot must be compiled for the same operation type. Handlers compiled
+    // together share the fn that names it; the others are asked.
     let first_type = (first.op_type)();
-    if regs.iter().any(|r| (r.op_type)() != first_type) {
-        let list = regs
+    let mut types_differ = false;
+    if slot.len() <= 32 {
+        for (i, a) in slot.iter().enumerate() {
+            types_differ |=
+                !ptr::fn_addr_eq(a.op_type, first.op_type) && (a.op_type)() != first_type;
+            if slot[..i].iter().any(|b| b.same_event(a)) {
+                problems.push(problem(a.reg, twice(a.reg)));
+            }
+        }
+    } else {
+        types_differ = slot
             .iter()
-            .map(|r| {
+            .any(|i| !ptr::fn_addr_eq(i.op_type, first.op_type) && (i.op_type)() != first_type);
+        let mut seen: Vec<&Item> = slot.iter().collect();
+        seen.sort_unstable_by(|a, b| (a.event, a.id).cmp(&(b.event, b.id)));
+        for pair in seen.windows(2) {
+            if pair[0].same_event(pair[1]) {
+                problems.push(problem(pair[1].reg, twice(pair[1].reg)));
+            }
+        }
+    }
+    if types_differ {
+        let list = slot
+            .iter()
+            .map(|i| {
+                let r = i.reg;
                 format!(
                     "{} ({}:{}) takes `{}`",
                     r.id,
@@ -837,7 +1019,8 @@ fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem
             })
             .collect::<Vec<_>>()
             .join("; ");
-        for reg in regs {
+        for item in slot {
+            let reg = item.reg;
             problems.push(problem(
                 reg,
                 format!(
@@ -846,36 +1029,6 @@ fn validate_slot(regs: &[&'static Registration], problems: &mut Vec<TableProblem
                     reg.operation, reg.asset
                 ),
             ));
-        }
-    }
-    // One function may handle several events, but not the same event twice. Slots are small:
-    // compare pairs in place, and sort a copy only for a large one.
-    let twice = |reg: &Registration| {
-        format!(
-            "registered twice for {} {} on \"{}\"",
-            reg.phase.as_str(),
-            reg.operation,
-            reg.asset
-        )
-    };
-    if regs.len() <= 32 {
-        for (i, a) in regs.iter().enumerate() {
-            if let Some(b) = regs[..i]
-                .iter()
-                .find(|b| b.phase == a.phase && same_id(a.id, b.id))
-            {
-                let _ = b;
-                problems.push(problem(a, twice(a)));
-            }
-        }
-    } else {
-        let mut seen: Vec<(Phase, &'static str, &'static Registration)> =
-            regs.iter().map(|r| (r.phase, r.id, *r)).collect();
-        seen.sort_by_key(|(phase, id, _)| (*phase, *id));
-        for pair in seen.windows(2) {
-            if (pair[0].0, pair[0].1) == (pair[1].0, pair[1].1) {
-                problems.push(problem(pair[1].2, twice(pair[1].2)));
-            }
         }
     }
 }
@@ -989,7 +1142,13 @@ mod tests {
                 .map(|r| (r.operation, r.asset, r.phase, r.priority, r.id))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(&sorted(regs.clone()).0), ids(&sorted_by_names(regs)));
+        // Not through the table, which would refuse the duplicate ids.
+        let sorted = sorted(regs.clone());
+        let mut table = Vec::new();
+        for range in sorted.slots {
+            sort_slot(&sorted.items[range], &mut table);
+        }
+        assert_eq!(ids(&table), ids(&sorted_by_names(regs)));
     }
 
     /// The table order by a plain comparison sort on the names.
@@ -1016,6 +1175,72 @@ mod tests {
             err.problems[0].problem.contains("registered twice"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ids_that_share_length_and_last_byte_are_not_taken_for_one_handler() {
+        // Same length, same last byte, same phase: the event tags agree, the ids do not.
+        let table = Table::from_registrations([
+            reg("m::ab_x", "Thing", 0),
+            reg("m::cd_x", "Thing", 1),
+            reg("m::ef_x", "Thing", -1),
+        ])
+        .unwrap();
+        let ids: Vec<_> = table
+            .handlers("data.create", "Thing")
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["m::ef_x", "m::ab_x", "m::cd_x"]);
+    }
+
+    #[test]
+    fn a_handler_registered_twice_is_reported_once_among_same_shaped_ids() {
+        // The duplicate sits between two ids of its length and last byte, at other priorities.
+        let err = Table::from_registrations([
+            reg("m::dup_x", "Thing", 0),
+            reg("m::abc_x", "Thing", 0),
+            reg("m::dup_x", "Thing", 3),
+            reg("m::efg_x", "Thing", 0),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].handler, "m::dup_x");
+    }
+
+    /// `count` handlers of one slot, with ids `m::h0`.. and priorities that cycle.
+    fn large_slot(count: usize) -> Vec<&'static Registration> {
+        (0..count)
+            .map(|n| {
+                let id: &'static str = Box::leak(format!("m::h{n:02}").into_boxed_str());
+                reg(id, "Thing", (n % 4) as i32)
+            })
+            .rev()
+            .collect()
+    }
+
+    #[test]
+    fn a_large_slot_is_sorted_like_a_small_one() {
+        let regs = large_slot(40);
+        let table = Table::from_registrations(regs.clone()).unwrap();
+        let ids: Vec<_> = table
+            .handlers("data.create", "Thing")
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        let mut expected = regs;
+        expected.sort_by_key(|r| (r.priority, r.id));
+        assert_eq!(ids, expected.iter().map(|r| r.id).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_handler_registered_twice_in_a_large_slot_is_reported() {
+        let mut regs = large_slot(40);
+        regs.push(reg("m::h07", "Thing", 9));
+        let err = Table::from_registrations(regs).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].handler, "m::h07");
+        assert!(err.problems[0].problem.contains("registered twice"));
     }
 
     #[test]
