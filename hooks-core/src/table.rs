@@ -320,8 +320,8 @@ type Resolved = HashMap<TypeId, HashMap<String, Option<Arc<ErasedSlot>>>>;
 pub struct Table {
     /// Sorted by operation, asset, phase, priority, id.
     regs: Vec<&'static Registration>,
-    /// `(operation, asset)` to its range in `regs`.
-    index: Index,
+    /// Each `(operation, asset)`, sorted by its names, and its range in `regs`.
+    slots: Vec<SlotRange>,
     /// Resolved slots by operation type and asset; `None` for an operation with no handlers.
     /// Entries are only ever added, never replaced or removed, while the table lives.
     resolved: RwLock<Resolved>,
@@ -339,9 +339,6 @@ impl std::fmt::Debug for Table {
 /// multiply-rotate hash instead of SipHash, whose resistance to chosen keys is not needed here.
 type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
 
-/// Each `(operation, asset)` and its range in the sorted registrations.
-type Index = NameMap<(&'static str, &'static str), Range<usize>>;
-
 /// The hasher of [`NameMap`].
 #[derive(Default)]
 struct NameHasher(u64);
@@ -352,15 +349,33 @@ impl Hasher for NameHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.mix(u64::from_le_bytes(word));
+        let n = bytes.len();
+        let word = |at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(word)
+        };
+        let half = |at: usize| {
+            let mut half = [0; 4];
+            half.copy_from_slice(&bytes[at..at + 4]);
+            u64::from(u32::from_le_bytes(half))
+        };
+        if n >= 8 {
+            // The whole words, then the last eight bytes, which may overlap the word before.
+            let mut at = 0;
+            while at + 8 < n {
+                self.mix(word(at));
+                at += 8;
+            }
+            self.mix(word(n - 8) ^ n as u64);
+        } else if n >= 4 {
+            self.mix(((half(0) << 32) | half(n - 4)) ^ ((n as u64) << 61));
+        } else {
+            let byte = |at: usize| bytes.get(at).copied().map_or(0, u64::from);
+            self.mix(
+                (byte(0) << 16) | (byte(n / 2) << 8) | byte(n.wrapping_sub(1)) | ((n as u64) << 61),
+            );
         }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        self.mix(u64::from_le_bytes(tail) ^ bytes.len() as u64);
     }
 
     fn write_u8(&mut self, i: u8) {
@@ -389,56 +404,100 @@ fn cmp_str(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-/// What building the table reads of one registration. The first pass copies it while it reads
-/// the registrations in link order; the later passes, which go slot by slot, read this compact
-/// copy instead of the registrations themselves, which lie scattered in the binary.
+/// What building the table keeps of one registration. The first pass reads the registrations
+/// once, in link order, and writes these; the passes after it go slot by slot and read a
+/// registration itself only for its id's bytes. Kept small: a table is built at start-up, in
+/// memory fresh from the kernel, where every page written costs a fault.
 #[derive(Clone, Copy)]
 struct Item {
-    /// `(phase, priority)` as one integer of the same order: the phase above bit 32, the
-    /// priority below it with its sign bit flipped.
-    order: u64,
-    id: &'static str,
-    /// The phase, the id's length and its last byte: registrations that differ here are not
-    /// the same handler in the same phase.
-    event: u64,
+    reg: &'static Registration,
+    /// From bit 0: the priority with its sign bit flipped (32 bits) and the phase (1 bit),
+    /// together [`Item::order`]; above them the id's length (31 bits, saturated), with the
+    /// phase [`Item::event`].
+    key: u64,
     /// The slot the first pass put it in, by the addresses of its names.
     slot: usize,
-    op_type: fn() -> TypeId,
-    reg: &'static Registration,
 }
 
-/// The bit of [`Item::event`] that holds the phase.
-const PHASE_BIT: u64 = 1;
+/// The most an id's length counts for in [`Item::event`].
+const LEN_MAX: usize = (1 << 31) - 1;
 
 impl Item {
+    #[inline]
     fn of(reg: &'static Registration, slot: usize) -> Item {
-        let last = reg.id.as_bytes().last().copied().unwrap_or(0);
+        let len = reg.id.len().min(LEN_MAX) as u64;
+        let priority = u64::from(reg.priority as u32 ^ (1 << 31));
         Item {
-            order: (u64::from(reg.phase as u8) << 32) | u64::from(reg.priority as u32 ^ (1 << 31)),
-            id: reg.id,
-            event: ((reg.id.len() as u64) << 9)
-                | (u64::from(last) << 1)
-                | (reg.phase as u64 * PHASE_BIT),
-            slot,
-            op_type: reg.op_type,
             reg,
+            key: (len << 33) | ((reg.phase as u64) << 32) | priority,
+            slot,
         }
+    }
+
+    /// `(phase, priority)` as one integer of their order.
+    fn order(&self) -> u64 {
+        self.key & ((1 << 33) - 1)
+    }
+
+    /// The phase and the id's length, and above them its last byte: registrations that differ
+    /// here are not the same handler in the same phase. The only field of the build that reads
+    /// the id's bytes; the first pass leaves them alone, which keeps its reads in link order.
+    fn event(&self) -> u64 {
+        let last = self.reg.id.as_bytes().last().copied().unwrap_or(0);
+        (u64::from(last) << 32) | (self.key >> 32)
     }
 
     /// Whether both are the same handler (`id`) in the same phase.
     fn same_event(&self, other: &Item) -> bool {
-        self.event == other.event && self.id == other.id
+        self.event() == other.event() && self.reg.id == other.reg.id
     }
 }
 
-/// The registrations in table order, with what [`Table::from_registrations`] needs next.
+/// An operation's and an asset's names by address: pointer and length of each. Hashed by the
+/// pointers alone; names at one address with other lengths are still told apart by `==`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Address([usize; 4]);
+
+impl std::hash::Hash for Address {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0[0]);
+        state.write_usize(self.0[2]);
+    }
+}
+
+/// A slot of the first pass: registrations whose names share their addresses.
+struct PassSlot {
+    /// The numbers of its operation's and asset's names.
+    operation: usize,
+    asset: usize,
+    count: usize,
+    /// Its first handler's operation type, and whether another handler's is not the same.
+    op_type: fn() -> TypeId,
+    types_differ: bool,
+}
+
+/// Whether two `op_type` fns name other types. Handlers compiled together share the fn.
+fn other_types(a: fn() -> TypeId, b: fn() -> TypeId) -> bool {
+    !ptr::fn_addr_eq(a, b) && a() != b()
+}
+
+/// A slot of the table: its names, its range in [`Sorted::order`] (and then in the table's
+/// registrations), and whether its handlers disagree on the operation type.
+struct SlotRange {
+    operation: &'static str,
+    asset: &'static str,
+    range: Range<usize>,
+    types_differ: bool,
+}
+
+/// The registrations slot by slot, with what [`Table::from_registrations`] needs next.
 struct Sorted {
-    /// Slot by slot, in table order; within a slot, in link order.
+    /// In link order.
     items: Vec<Item>,
-    /// Each slot's range in `items`, in table order.
-    slots: Vec<Range<usize>>,
-    /// Each `(operation, asset)` to its range in `items`.
-    index: Index,
+    /// Indices into `items`, slot by slot in table order; within a slot, in link order.
+    order: Vec<usize>,
+    /// Each slot, in table order: sorted by its names.
+    slots: Vec<SlotRange>,
 }
 
 /// Each distinct string by address (pointer and length), numbered in the order first seen.
@@ -502,39 +561,47 @@ fn counting_sort(
     out
 }
 
-/// Appends the registrations of a slot's items to `out`, sorted by phase, priority and id.
-fn sort_slot(slot: &[Item], out: &mut Vec<&'static Registration>) {
-    const SMALL: usize = 32;
-    if slot.len() > SMALL {
-        let mut sorted: Vec<&Item> = slot.iter().collect();
-        sorted.sort_unstable_by(|a, b| a.order.cmp(&b.order).then_with(|| cmp_str(a.id, b.id)));
-        out.extend(sorted.iter().map(|item| item.reg));
+/// The most handlers a slot sorts and checks in arrays on the stack; larger slots take a slower
+/// path.
+const SMALL: usize = 32;
+
+/// Appends the registrations of a slot, `places` in `items`, to `out` sorted by phase, priority
+/// and id.
+fn sort_slot(items: &[Item], places: &[usize], out: &mut Vec<&'static Registration>) {
+    let id = |at: usize| items[at].reg.id;
+    if places.len() > SMALL {
+        let mut sorted = places.to_vec();
+        sorted.sort_unstable_by(|&a, &b| {
+            (items[a].order().cmp(&items[b].order())).then_with(|| cmp_str(id(a), id(b)))
+        });
+        out.extend(sorted.iter().map(|&at| items[at].reg));
         return;
     }
-    // An insertion sort of the items' places, by their orders side by side; ids only break ties.
+    // An insertion sort, with the orders side by side; ids only break their ties.
     let mut orders = [0; SMALL];
-    let mut places = [0; SMALL];
-    for (i, item) in slot.iter().enumerate() {
+    let mut sorted = [0; SMALL];
+    for (i, &at) in places.iter().enumerate() {
+        let order = items[at].order();
         let mut j = i;
         while j > 0
-            && (orders[j - 1] > item.order
-                || orders[j - 1] == item.order && cmp_str(slot[places[j - 1]].id, item.id).is_gt())
+            && (orders[j - 1] > order
+                || orders[j - 1] == order && cmp_str(id(sorted[j - 1]), id(at)).is_gt())
         {
             orders[j] = orders[j - 1];
-            places[j] = places[j - 1];
+            sorted[j] = sorted[j - 1];
             j -= 1;
         }
-        orders[j] = item.order;
-        places[j] = i;
+        orders[j] = order;
+        sorted[j] = at;
     }
-    out.extend(places[..slot.len()].iter().map(|&i| slot[i].reg));
+    out.extend(sorted[..places.len()].iter().map(|&at| items[at].reg));
 }
 
-/// The registrations' items slot by slot in table order (operation, asset), each slot's range
-/// in them and the index of each `(operation, asset)` to its range. Each slot's handlers are
-/// put in order (phase, priority, id) by [`sort_slot`].
+/// The registrations slot by slot in table order (operation, asset), each slot's range in it
+/// and the index of each `(operation, asset)` to its range. [`sort_slot`] puts each slot's
+/// handlers in order (phase, priority, id).
 ///
-/// A bucket sort. One pass over the registrations in link order copies what the build needs of
+/// A bucket sort. One pass over the registrations in link order keeps what the build needs of
 /// each ([`Item`]) and puts it in a slot: a slot per distinct pair of name addresses (the
 /// registrations of one crate share them; neighbours that share both skip the map), and each
 /// distinct operation and asset address gets a number. The distinct operations and assets are
@@ -544,12 +611,11 @@ fn sort_slot(slot: &[Item], out: &mut Vec<&'static Registration>) {
 fn sorted(regs: impl IntoIterator<Item = &'static Registration>) -> Sorted {
     let regs = regs.into_iter();
     let mut items: Vec<Item> = Vec::with_capacity(regs.size_hint().0);
-    // Per slot of this pass: its operation's and asset's numbers, and its handler count.
-    let mut slots: Vec<(usize, usize, usize)> = Vec::new();
+    let mut slots: Vec<PassSlot> = Vec::new();
     let mut operations = Names::default();
     let mut assets = Names::default();
     // Sized for a slot per four handlers, so that most tables never grow the map.
-    let mut by_address: NameMap<(usize, usize, usize, usize), usize> =
+    let mut by_address: NameMap<Address, usize> =
         NameMap::with_capacity_and_hasher(items.capacity() / 4, Default::default());
     let mut last: Option<(&'static Registration, usize)> = None;
     for r in regs {
@@ -560,66 +626,81 @@ fn sorted(regs: impl IntoIterator<Item = &'static Registration>) -> Sorted {
                 slot
             }
             _ => {
-                let address = (
+                let address = Address([
                     r.operation.as_ptr() as usize,
                     r.operation.len(),
                     r.asset.as_ptr() as usize,
                     r.asset.len(),
-                );
+                ]);
                 let fresh = slots.len();
                 let slot = *by_address.entry(address).or_insert(fresh);
                 if slot == fresh {
-                    slots.push((operations.number(r.operation), assets.number(r.asset), 0));
+                    slots.push(PassSlot {
+                        operation: operations.number(r.operation),
+                        asset: assets.number(r.asset),
+                        count: 0,
+                        op_type: r.op_type,
+                        types_differ: false,
+                    });
                 }
                 slot
             }
         };
         last = Some((r, slot));
-        slots[slot].2 += 1;
+        let pass = &mut slots[slot];
+        pass.count += 1;
+        pass.types_differ |= other_types(r.op_type, pass.op_type);
         items.push(Item::of(r, slot));
     }
     // The slots in table order, by the ranks of their names; equal ranks are one slot.
     let ((op_ranks, op_count), (asset_ranks, asset_count)) = (operations.ranks(), assets.ranks());
-    let ranks = |slot: usize| (op_ranks[slots[slot].0], asset_ranks[slots[slot].1]);
+    let ranks = |slot: usize| {
+        (
+            op_ranks[slots[slot].operation],
+            asset_ranks[slots[slot].asset],
+        )
+    };
     // A radix sort: by asset, then, keeping that order, by operation.
     let by_asset = counting_sort(0..slots.len(), slots.len(), asset_count, |s| ranks(s).1);
     let order = counting_sort(by_asset.into_iter(), slots.len(), op_count, |s| ranks(s).0);
     // Each slot of the first pass to its final slot; each final slot's range and names.
     let mut merged = vec![0; slots.len()];
-    let mut ranges: Vec<Range<usize>> = Vec::with_capacity(slots.len());
-    let mut names = Vec::with_capacity(slots.len());
-    let mut previous = None;
+    let mut ranges: Vec<SlotRange> = Vec::with_capacity(slots.len());
+    // The last final slot's ranks, and the first pass's slot that began it.
+    let mut previous: Option<((usize, usize), usize)> = None;
     for slot in order {
-        let (op, asset, count) = slots[slot];
-        match ranges.last_mut() {
-            Some(range) if previous == Some(ranks(slot)) => range.end += count,
+        let pass = &slots[slot];
+        match (ranges.last_mut(), previous) {
+            (Some(last), Some((ranks_before, began))) if ranks_before == ranks(slot) => {
+                last.range.end += pass.count;
+                last.types_differ |=
+                    pass.types_differ || other_types(pass.op_type, slots[began].op_type);
+            }
             _ => {
-                let at = ranges.last().map_or(0, |r| r.end);
-                ranges.push(at..at + count);
-                names.push((operations.names[op], assets.names[asset]));
-                previous = Some(ranks(slot));
+                let at = ranges.last().map_or(0, |r| r.range.end);
+                ranges.push(SlotRange {
+                    operation: operations.names[pass.operation],
+                    asset: assets.names[pass.asset],
+                    range: at..at + pass.count,
+                    types_differ: pass.types_differ,
+                });
+                previous = Some((ranks(slot), slot));
             }
         }
         merged[slot] = ranges.len() - 1;
     }
     // Where each item goes: its slot's next place.
-    let mut cursor: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+    let mut cursor: Vec<usize> = ranges.iter().map(|r| r.range.start).collect();
     let mut place = vec![0; items.len()];
     for (i, item) in items.iter().enumerate() {
         let slot = merged[item.slot];
         place[cursor[slot]] = i;
         cursor[slot] += 1;
     }
-    // Gathered slot by slot, so that the passes over a slot read one stretch of memory.
-    let items = place.iter().map(|&i| items[i]).collect();
-    let mut index = Index::with_capacity_and_hasher(ranges.len(), Default::default());
-    for (range, names) in ranges.iter().zip(names) {
-        index.insert(names, range.clone());
-    }
     Sorted {
         items,
+        order: place,
         slots: ranges,
-        index,
     }
 }
 
@@ -648,20 +729,20 @@ impl Table {
     ) -> Result<Table, TableError> {
         let Sorted {
             items,
+            order,
             slots,
-            index,
         } = sorted(regs);
         let mut problems = Vec::new();
         let mut regs = Vec::with_capacity(items.len());
-        for range in slots {
-            let slot = &items[range];
-            validate_slot(slot, &mut problems);
-            sort_slot(slot, &mut regs);
+        for slot in &slots {
+            let places = &order[slot.range.clone()];
+            validate_slot(&items, places, slot.types_differ, &mut problems);
+            sort_slot(&items, places, &mut regs);
         }
         if problems.is_empty() {
             Ok(Table {
                 regs,
-                index,
+                slots,
                 resolved: RwLock::new(HashMap::new()),
             })
         } else {
@@ -677,9 +758,13 @@ impl Table {
 
     /// The handlers of `(operation, asset)` in their run order, before handlers first.
     pub fn handlers(&self, operation: &str, asset: &str) -> &[&'static Registration] {
-        match self.index.get(&(operation, asset)) {
-            Some(range) => &self.regs[range.clone()],
-            None => &[],
+        let names = (operation, asset);
+        match self
+            .slots
+            .binary_search_by(|s| (s.operation, s.asset).cmp(&names))
+        {
+            Ok(at) => &self.regs[self.slots[at].range.clone()],
+            Err(_) => &[],
         }
     }
 
@@ -958,11 +1043,18 @@ fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookE
     )))
 }
 
-/// Check the handlers of one `(operation, asset)`.
-fn validate_slot(slot: &[Item], problems: &mut Vec<TableProblem>) {
-    let Some(first) = slot.first() else { return };
-    if first.reg.asset.is_empty() {
-        for item in slot {
+/// Check the handlers of one `(operation, asset)`, `places` in `items`; `types_differ` says
+/// whether they disagree on the operation type.
+fn validate_slot(
+    items: &[Item],
+    places: &[usize],
+    types_differ: bool,
+    problems: &mut Vec<TableProblem>,
+) {
+    let Some(&first) = places.first() else { return };
+    let slot = || places.iter().map(|&at| &items[at]);
+    if items[first].reg.asset.is_empty() {
+        for item in slot() {
             problems.push(problem(
                 item.reg,
                 "the asset is empty: name a table, such as \"Contact\"".into(),
@@ -970,8 +1062,8 @@ fn validate_slot(slot: &[Item], problems: &mut Vec<TableProblem>) {
         }
     }
     // One function may handle several events, but not the same event twice. Slots are small:
-    // compare the pairs of each phase by their events, which the slot keeps side by side, and
-    // their ids only when those agree; sort a copy only for a large slot.
+    // compare the pairs by their events, side by side in an array, and their ids only when
+    // those agree; sort a copy only for a large slot.
     let twice = |reg: &Registration| {
         format!(
             "registered twice for {} {} on \"{}\"",
@@ -980,24 +1072,25 @@ fn validate_slot(slot: &[Item], problems: &mut Vec<TableProblem>) {
             reg.asset
         )
     };
-    // Every handler of a slot must be compiled for the same operation type. Handlers compiled
-    // together share the fn that names it; the others are asked.
-    let first_type = (first.op_type)();
-    let mut types_differ = false;
-    if slot.len() <= 32 {
-        for (i, a) in slot.iter().enumerate() {
-            types_differ |=
-                !ptr::fn_addr_eq(a.op_type, first.op_type) && (a.op_type)() != first_type;
-            if slot[..i].iter().any(|b| b.same_event(a)) {
-                problems.push(problem(a.reg, twice(a.reg)));
+    if places.len() <= SMALL {
+        // The events first, in a loop of their own: their reads of the ids do not wait on
+        // each other.
+        let mut events = [0; SMALL];
+        for (event, item) in events.iter_mut().zip(slot()) {
+            *event = item.event();
+        }
+        for i in 1..places.len() {
+            let a = &items[places[i]];
+            for j in 0..i {
+                if events[j] == events[i] && items[places[j]].reg.id == a.reg.id {
+                    problems.push(problem(a.reg, twice(a.reg)));
+                    break;
+                }
             }
         }
     } else {
-        types_differ = slot
-            .iter()
-            .any(|i| !ptr::fn_addr_eq(i.op_type, first.op_type) && (i.op_type)() != first_type);
-        let mut seen: Vec<&Item> = slot.iter().collect();
-        seen.sort_unstable_by(|a, b| (a.event, a.id).cmp(&(b.event, b.id)));
+        let mut seen: Vec<&Item> = slot().collect();
+        seen.sort_unstable_by(|a, b| (a.event(), a.reg.id).cmp(&(b.event(), b.reg.id)));
         for pair in seen.windows(2) {
             if pair[0].same_event(pair[1]) {
                 problems.push(problem(pair[1].reg, twice(pair[1].reg)));
@@ -1005,8 +1098,7 @@ fn validate_slot(slot: &[Item], problems: &mut Vec<TableProblem>) {
         }
     }
     if types_differ {
-        let list = slot
-            .iter()
+        let list = slot()
             .map(|i| {
                 let r = i.reg;
                 format!(
@@ -1019,7 +1111,7 @@ fn validate_slot(slot: &[Item], problems: &mut Vec<TableProblem>) {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        for item in slot {
+        for item in slot() {
             let reg = item.reg;
             problems.push(problem(
                 reg,
@@ -1145,10 +1237,44 @@ mod tests {
         // Not through the table, which would refuse the duplicate ids.
         let sorted = sorted(regs.clone());
         let mut table = Vec::new();
-        for range in sorted.slots {
-            sort_slot(&sorted.items[range], &mut table);
+        for slot in sorted.slots {
+            sort_slot(&sorted.items, &sorted.order[slot.range], &mut table);
         }
         assert_eq!(ids(&table), ids(&sorted_by_names(regs)));
+    }
+
+    #[test]
+    fn every_slot_is_found_by_its_names_and_no_other() {
+        // Equal names at other addresses, several operations and assets, scrambled.
+        let mut regs = Vec::new();
+        for n in 0..200_u32 {
+            let asset: &'static str = Box::leak(format!("Asset{}", n % 9).into_boxed_str());
+            let id: &'static str = Box::leak(format!("app::h{n}").into_boxed_str());
+            let operation = ["data.update", "data.create", "data.find"][(n % 3) as usize];
+            regs.push(&*Box::leak(Box::new(Registration {
+                operation,
+                ..*reg(id, asset, (n % 5) as i32)
+            })));
+        }
+        let table = Table::from_registrations(regs.clone()).unwrap();
+        let expected = sorted_by_names(regs);
+        for operation in ["data.create", "data.update", "data.find", "data.delete"] {
+            for asset in (0..10).map(|a| format!("Asset{a}")) {
+                let found: Vec<_> = table
+                    .handlers(operation, &asset)
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                let wanted: Vec<_> = expected
+                    .iter()
+                    .filter(|r| r.operation == operation && r.asset == asset)
+                    .map(|r| r.id)
+                    .collect();
+                assert_eq!(found, wanted, "{operation} on {asset}");
+            }
+        }
+        assert!(table.handlers("data.create", "").is_empty());
+        assert!(table.handlers("data", "Asset1").is_empty());
     }
 
     /// The table order by a plain comparison sort on the names.
@@ -1241,6 +1367,31 @@ mod tests {
         assert_eq!(err.problems.len(), 1, "{err}");
         assert_eq!(err.problems[0].handler, "m::h07");
         assert!(err.problems[0].problem.contains("registered twice"));
+    }
+
+    #[test]
+    fn handlers_that_disagree_on_the_type_are_reported_whether_their_names_share_an_address() {
+        fn other_type() -> TypeId {
+            TypeId::of::<u8>()
+        }
+        let apart: &'static str = Box::leak(String::from("Thing").into_boxed_str());
+        for asset in ["Thing", apart] {
+            let odd = Box::leak(Box::new(Registration {
+                asset,
+                op_type: other_type,
+                ..*reg("m::odd", "Thing", 0)
+            }));
+            let err =
+                Table::from_registrations([reg("m::a", "Thing", 0), odd, reg("m::b", "Thing", 1)])
+                    .unwrap_err();
+            assert_eq!(err.problems.len(), 3, "{err}");
+            assert!(
+                err.problems
+                    .iter()
+                    .all(|p| p.problem.contains("disagree on the type")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
