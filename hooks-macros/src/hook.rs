@@ -363,7 +363,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     let p = quote_spanned!(anchor=> __p);
     let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
 
-    let (op, asset, checks) = match spec.op {
+    // The operation, the asset, the items that check them, and a check that runs where the
+    // handler's state is evaluated.
+    let (op, asset, checks, check) = match spec.op {
         OpSource::Data(op) => {
             let op_ident = format_ident!("{}", op, span = anchor);
             let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
@@ -385,12 +387,14 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             let panic = quote_spanned!(asset_span=> ::core::panic!("{}", #message));
             let checks = quote_spanned! {anchor=>
                 type __HooksEntity = <#payload as #p::EntityOf>::Entity;
-                const _: () = if !#entity::DYNAMIC && !#p::str_eq(#op_path::ASSET, #asset) {
+            };
+            let check = quote_spanned! {anchor=>
+                if !#entity::DYNAMIC && !#p::str_eq(#op_path::ASSET, #asset) {
                     #panic
-                };
+                }
             };
             let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
-            (op, quote!(#asset), checks)
+            (op, quote!(#asset), checks, check)
         }
         OpSource::Fixed(path, _) => {
             let path: syn::Path = match syn::parse_str(path) {
@@ -401,6 +405,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                 quote!(#p::ops::#path),
                 named_asset(&op_path, args),
                 quote!(),
+                quote!(),
             )
         }
         OpSource::Named => {
@@ -408,13 +413,18 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             let is_a = quote_spanned!(anchor=> #p::diag::IsOperation);
             let check = is_a_check(anchor, quote!(#op), &is_a);
             let op = quote_spanned!(anchor=> <#op as #is_a>::Is);
-            (op, named_asset(&op_path, args), check)
+            (op, named_asset(&op_path, args), check, quote!())
         }
         OpSource::Event => {
             let is_a = quote_spanned!(anchor=> #p::diag::IsEvent);
             let check = is_a_check(anchor, quote!(#payload), &is_a);
             let op = quote_spanned!(anchor=> #p::ops::events::Emit<<#payload as #is_a>::Is>);
-            (op, quote_spanned!(anchor=> #op_path::ASSET), check)
+            (
+                op,
+                quote_spanned!(anchor=> #op_path::ASSET),
+                check,
+                quote!(),
+            )
         }
     };
 
@@ -567,8 +577,13 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             #checks
             #names
             #adapter
-            static __HOOKS_ADAPTER: #sig_ty = __hooks_adapter;
-            static __HOOKS_STATE: #p::HandlerState = #p::HandlerState::new();
+            // The asset check runs as this static is evaluated rather than in a `const` item of
+            // its own: an item more per handler costs the build more than the check does. This
+            // static has the same name under either collection backend, and so has its error.
+            static __HOOKS_STATE: #p::HandlerState = {
+                #check
+                #p::HandlerState::new()
+            };
             #p::register!(#p::Registration {
                 id: ::core::concat!(::core::module_path!(), "::", #name_str),
                 operation: #op_path::NAME,
@@ -587,7 +602,8 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                 payload: #payload_str,
                 op_type: #p::TypeId::of::<__HooksOp>,
                 op_type_name: #p::type_name::<__HooksOp>,
-                adapter: &__HOOKS_ADAPTER,
+                // A promoted constant rather than a static of its own: one item fewer.
+                adapter: &(__hooks_adapter as #sig_ty),
                 direct: #direct,
                 state: &__HOOKS_STATE,
             });
