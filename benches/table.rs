@@ -9,10 +9,12 @@
 //! cargo bench --bench table -- --warm-up-time 1 --measurement-time 2
 //! ```
 //!
-//! `table_build` is the whole of `Table::from_registrations`: a bucket sort of the handlers by
-//! slot, the index, and the validation of every slot. `table_sort/comparison_sort` is, for
-//! comparison, the first step of the build before that change alone: one comparison sort of all
-//! the registrations on (operation, asset, phase, priority, id).
+//! `table_build` is the whole of `Table::from_registrations`: one pass over the registrations, the
+//! slots ordered by the ranks of their names, then each slot sorted and validated. Every build
+//! keeps its table until criterion drops the batch, as a service keeps its one: the table's
+//! memory is fresh each time. `table_sort/comparison_sort` is, for comparison, what the first
+//! step of the build once was alone: one comparison sort of all the registrations on (operation,
+//! asset, phase, priority, id).
 
 use std::any::{Any, TypeId};
 use std::hint::black_box;
