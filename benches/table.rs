@@ -75,7 +75,7 @@ fn registrations(count: usize) -> Vec<&'static Registration> {
                     op_type_name: std::any::type_name::<()>,
                     adapter,
                     direct: None,
-                    state: Box::leak(Box::new(HandlerState::new())),
+                    state: HandlerState::new(),
                 };
                 regs.push(reg);
             }

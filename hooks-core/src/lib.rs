@@ -58,6 +58,8 @@ pub mod __private {
     pub use crate::event::trim_doc;
     pub use crate::future::FutureSlot;
     pub use crate::ops::events::Event;
+    #[cfg(feature = "inventory")]
+    pub use crate::registration::Registered;
     pub use crate::registration::{
         AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early, IntoAfter,
         IntoFlow, Payload, Registration, SyncAfter, SyncBefore, WildAsync, WildSync, settle,

@@ -158,9 +158,10 @@ pub struct Registration {
     /// (async, background and wildcard handlers, and signatures that name a lifetime).
     #[doc(hidden)]
     pub direct: Option<&'static (dyn Any + Send + Sync)>,
-    /// The handler's live switch and counters.
+    /// The handler's live switch and counters, held in the registration itself: a static of
+    /// their own would be one more item for the compiler per handler.
     #[doc(hidden)]
-    pub state: &'static crate::stats::HandlerState,
+    pub state: crate::stats::HandlerState,
 }
 
 impl std::fmt::Debug for Registration {
@@ -289,11 +290,17 @@ mod collect {
     use super::Registration;
     use crate::event::OperationInfo;
 
-    inventory::collect!(Registration);
+    /// What inventory collects of a handler: its registration, a static of its own. inventory
+    /// keeps each value it is given behind a `&` in a static of its own, which the compiler
+    /// refuses for a value with interior mutability, as a registration's state has.
+    #[doc(hidden)]
+    pub struct Registered(pub &'static Registration);
+
+    inventory::collect!(Registered);
     inventory::collect!(OperationInfo);
 
     pub(super) fn all() -> impl Iterator<Item = &'static Registration> {
-        inventory::iter::<Registration>.into_iter()
+        inventory::iter::<Registered>.into_iter().map(|r| r.0)
     }
 
     pub(super) fn operations() -> impl Iterator<Item = &'static OperationInfo> {
@@ -312,7 +319,10 @@ mod collect {
     #[macro_export]
     macro_rules! __register {
         ($reg:expr) => {
-            $crate::__private::inventory::submit! { $reg }
+            static __HOOKS_REGISTRATION: $crate::__private::Registration = $reg;
+            $crate::__private::inventory::submit! {
+                $crate::__private::Registered(&__HOOKS_REGISTRATION)
+            }
         };
     }
 }
@@ -375,6 +385,10 @@ compile_error!(
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 #[doc(hidden)]
 pub use collect::{OPERATIONS, REGISTRY};
+
+#[cfg(feature = "inventory")]
+#[doc(hidden)]
+pub use collect::Registered;
 
 /// Lets a handler take a part of an operation's input: `&mut Contact` out of `Changes<Contact>`.
 #[doc(hidden)]

@@ -1,8 +1,8 @@
 //! Execution history: per handler, how often it ran and how each run ended, and (when the runtime
 //! keeps [`History::Timed`]) the time it took.
 //!
-//! Every handler has a static [`HandlerState`] next to its registration: its counters and its
-//! live on/off switch. Both are global to the binary, like the registrations themselves.
+//! Every handler's registration holds a [`HandlerState`]: its counters and its live on/off
+//! switch. Both are global to the binary, like the registrations themselves.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -63,7 +63,7 @@ pub struct HandlerState {
 }
 
 impl HandlerState {
-    /// A fresh state (enabled, all counters zero), for a `static`.
+    /// A fresh state (enabled, all counters zero), for a registration's `static`.
     pub const fn new() -> Self {
         HandlerState {
             disabled: AtomicBool::new(false),

@@ -1161,7 +1161,12 @@ mod tests {
     static GO_ON: SyncBefore<Create<Thing>> = go_on;
 
     fn reg(id: &'static str, asset: &'static str, priority: i32) -> &'static Registration {
-        Box::leak(Box::new(Registration {
+        Box::leak(Box::new(owned(id, asset, priority)))
+    }
+
+    /// [`reg`] before it is leaked, for struct updates.
+    fn owned(id: &'static str, asset: &'static str, priority: i32) -> Registration {
+        Registration {
             id,
             operation: "data.create",
             asset,
@@ -1181,8 +1186,8 @@ mod tests {
             op_type_name: std::any::type_name::<Create<Thing>>,
             adapter: &GO_ON,
             direct: None,
-            state: Box::leak(Box::new(crate::stats::HandlerState::new())),
-        }))
+            state: crate::stats::HandlerState::new(),
+        }
     }
 
     #[test]
@@ -1213,7 +1218,7 @@ mod tests {
         for n in 0..300_u32 {
             let asset: &'static str = Box::leak(format!("Asset{}", n % 7).into_boxed_str());
             let id: &'static str = Box::leak(format!("app::h{}", n % 11).into_boxed_str());
-            let reg = reg(id, asset, (n % 3) as i32 - 1);
+            let reg = owned(id, asset, (n % 3) as i32 - 1);
             let reg: &'static Registration = Box::leak(Box::new(Registration {
                 phase: if n % 2 == 0 {
                     Phase::Before
@@ -1225,7 +1230,7 @@ mod tests {
                 } else {
                     "data.create"
                 },
-                ..*reg
+                ..reg
             }));
             regs.push(reg);
         }
@@ -1253,7 +1258,7 @@ mod tests {
             let operation = ["data.update", "data.create", "data.find"][(n % 3) as usize];
             regs.push(&*Box::leak(Box::new(Registration {
                 operation,
-                ..*reg(id, asset, (n % 5) as i32)
+                ..owned(id, asset, (n % 5) as i32)
             })));
         }
         let table = Table::from_registrations(regs.clone()).unwrap();
@@ -1379,7 +1384,7 @@ mod tests {
             let odd = Box::leak(Box::new(Registration {
                 asset,
                 op_type: other_type,
-                ..*reg("m::odd", "Thing", 0)
+                ..owned("m::odd", "Thing", 0)
             }));
             let err =
                 Table::from_registrations([reg("m::a", "Thing", 0), odd, reg("m::b", "Thing", 1)])
@@ -1432,7 +1437,7 @@ mod tests {
     ) -> &'static Registration {
         Box::leak(Box::new(Registration {
             direct,
-            ..*reg(id, "Thing", 0)
+            ..owned(id, "Thing", 0)
         }))
     }
 

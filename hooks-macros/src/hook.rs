@@ -577,13 +577,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             #checks
             #names
             #adapter
-            // The asset check runs as this static is evaluated rather than in a `const` item of
-            // its own: an item more per handler costs the build more than the check does. This
-            // static has the same name under either collection backend, and so has its error.
-            static __HOOKS_STATE: #p::HandlerState = {
-                #check
-                #p::HandlerState::new()
-            };
             #p::register!(#p::Registration {
                 id: ::core::concat!(::core::module_path!(), "::", #name_str),
                 operation: #op_path::NAME,
@@ -605,7 +598,14 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                 // A promoted constant rather than a static of its own: one item fewer.
                 adapter: &(__hooks_adapter as #sig_ty),
                 direct: #direct,
-                state: &__HOOKS_STATE,
+                // The asset check runs as the registration's static is evaluated rather than
+                // in an item of its own: an item more per handler costs the build more than the
+                // check does. That static has the same name under either collection backend,
+                // and so has the check's error.
+                state: {
+                    #check
+                    #p::HandlerState::new()
+                },
             });
         };
     };
