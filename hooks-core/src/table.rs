@@ -335,8 +335,9 @@ impl std::fmt::Debug for Table {
     }
 }
 
-/// A hash map keyed by names the binary itself defines (operations, assets): a cheap
-/// multiply-rotate hash instead of SipHash, whose resistance to chosen keys is not needed here.
+/// A hash map keyed by the addresses of names the binary itself defines (operations, assets),
+/// as integers: a cheap multiply-rotate hash instead of SipHash, whose resistance to chosen keys
+/// is not needed here.
 type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
 
 /// The hasher of [`NameMap`].
@@ -348,38 +349,14 @@ impl Hasher for NameHasher {
         self.0
     }
 
+    /// Bytes, eight at a time. The keys of the table's maps are integers, which take
+    /// [`Hasher::write_usize`]; this serves any other key correctly, not fast.
     fn write(&mut self, bytes: &[u8]) {
-        let n = bytes.len();
-        let word = |at: usize| {
+        for chunk in bytes.chunks(8) {
             let mut word = [0; 8];
-            word.copy_from_slice(&bytes[at..at + 8]);
-            u64::from_le_bytes(word)
-        };
-        let half = |at: usize| {
-            let mut half = [0; 4];
-            half.copy_from_slice(&bytes[at..at + 4]);
-            u64::from(u32::from_le_bytes(half))
-        };
-        if n >= 8 {
-            // The whole words, then the last eight bytes, which may overlap the word before.
-            let mut at = 0;
-            while at + 8 < n {
-                self.mix(word(at));
-                at += 8;
-            }
-            self.mix(word(n - 8) ^ n as u64);
-        } else if n >= 4 {
-            self.mix(((half(0) << 32) | half(n - 4)) ^ ((n as u64) << 61));
-        } else {
-            let byte = |at: usize| bytes.get(at).copied().map_or(0, u64::from);
-            self.mix(
-                (byte(0) << 16) | (byte(n / 2) << 8) | byte(n.wrapping_sub(1)) | ((n as u64) << 61),
-            );
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word) ^ ((chunk.len() as u64) << 59));
         }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.mix(u64::from(i));
     }
 
     fn write_usize(&mut self, i: usize) {
@@ -1306,6 +1283,20 @@ mod tests {
             err.problems[0].problem.contains("registered twice"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_name_hasher_tells_byte_keys_apart_by_their_length_too() {
+        let hash = |bytes: &[u8]| {
+            let mut h = NameHasher::default();
+            h.write(bytes);
+            h.finish()
+        };
+        // Zero bytes pad the last word: only the length tells these apart.
+        assert_ne!(hash(b"data"), hash(b"data\0"));
+        assert_ne!(hash(b"12345678"), hash(b"12345678\0\0\0\0\0\0\0\0"));
+        assert_ne!(hash(b""), hash(b"\0"));
+        assert_eq!(hash(b"Contact"), hash(b"Contact"));
     }
 
     #[test]
