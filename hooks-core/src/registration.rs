@@ -180,6 +180,123 @@ impl std::fmt::Debug for Registration {
     }
 }
 
+/// What an attribute's options set on its handler, for [`Registration::new`]: every field but
+/// the handler's names and source. Most handlers take [`Options::DEFAULT`].
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Lower runs first.
+    pub priority: i32,
+    /// Blocking or background.
+    pub mode: Mode,
+    /// The handler's own timeout; `None` takes the runtime's default.
+    pub timeout: Option<std::time::Duration>,
+    /// Run only on calls whose origin is a client.
+    pub client_only: bool,
+    /// The attribute's `params(key = "value")`.
+    pub params: &'static [(&'static str, &'static str)],
+}
+
+impl Options {
+    /// An attribute with no options: priority 0, blocking, the runtime's timeout, every origin,
+    /// no params.
+    pub const DEFAULT: Options = Options {
+        priority: 0,
+        mode: Mode::Blocking,
+        timeout: None,
+        client_only: false,
+        params: &[],
+    };
+}
+
+/// The constructors the attributes call. A handler's registration is one call of a `const fn`
+/// rather than a struct literal: what every registration of an operation shares (its names, its
+/// types, the asset check) is then type-checked once, in these bodies, instead of once per
+/// handler, which is most of what the glue costs the compiler.
+impl Registration {
+    /// A registration of `Op`, as the attribute's arguments give it (in this order): the
+    /// handler's id, its phase and kind, whether an after handler takes the whole result, the
+    /// options, its source (file, line, doc) and payload type's name, its adapter and its `direct`
+    /// fn pointer, and the asset, last so that a failed check of it spans the asset alone.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // generated code calls it, one argument per field
+    #[inline]
+    pub const fn new<Op: Operation>(
+        id: &'static str,
+        phase: Phase,
+        kind: Kind,
+        on_error: bool,
+        options: Options,
+        file: &'static str,
+        line: u32,
+        doc: &'static str,
+        payload: &'static str,
+        adapter: &'static (dyn Any + Send + Sync),
+        direct: Option<&'static (dyn Any + Send + Sync)>,
+        asset: &'static str,
+    ) -> Registration {
+        Registration {
+            id,
+            operation: Op::NAME,
+            asset,
+            phase,
+            kind,
+            priority: options.priority,
+            mode: options.mode,
+            timeout: options.timeout,
+            client_only: options.client_only,
+            on_error,
+            params: options.params,
+            file,
+            line,
+            doc,
+            payload,
+            op_type: TypeId::of::<Op>,
+            op_type_name: std::any::type_name::<Op>,
+            adapter,
+            direct,
+            state: crate::stats::HandlerState::new(),
+        }
+    }
+
+    /// [`Registration::new`] of a handler of `#[attr(asset)]` on a data operation of the entity
+    /// `E`, which fails to compile, with a message that names both, when `asset` is not the
+    /// entity's table (the registration's static is evaluated at compile time). The types come
+    /// as an argument, which the glue spans on the handler's payload.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // as `new`
+    #[inline]
+    #[track_caller] // a failed check is reported at the call, in the handler's glue
+    pub const fn of_entity<Op: Operation, E: crate::Entity>(
+        attr: &'static str,
+        _types: std::marker::PhantomData<(Op, E)>,
+        id: &'static str,
+        phase: Phase,
+        kind: Kind,
+        on_error: bool,
+        options: Options,
+        file: &'static str,
+        line: u32,
+        doc: &'static str,
+        payload: &'static str,
+        adapter: &'static (dyn Any + Send + Sync),
+        direct: Option<&'static (dyn Any + Send + Sync)>,
+        asset: &'static str,
+    ) -> Registration {
+        // The message names the table the entity really has; it is built only when the check
+        // fails, so a handler whose asset is right pays for one comparison, at compile time.
+        if !E::DYNAMIC && !str_eq(Op::ASSET, asset) {
+            panic!(
+                "{}",
+                crate::diag::AssetMismatch::new(attr, asset, E::TABLE).as_str()
+            );
+        }
+        Registration::new::<Op>(
+            id, phase, kind, on_error, options, file, line, doc, payload, adapter, direct, asset,
+        )
+    }
+}
+
 impl Registration {
     /// The handler's id: its module path and function name.
     pub fn id(&self) -> &'static str {

@@ -363,38 +363,36 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     let p = quote_spanned!(anchor=> __p);
     let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
 
-    // The operation, the asset, the items that check them, and a check that runs where the
-    // handler's state is evaluated.
+    // The operation, the asset, the items that check them, and for a data operation the
+    // constructor that checks the asset, with its first arguments.
     let (op, asset, checks, check) = match spec.op {
         OpSource::Data(op) => {
             let op_ident = format_ident!("{}", op, span = anchor);
             let asset = args.asset.as_ref().map(|a| a.value()).unwrap_or_default();
-            // The panic alone keeps the asset's own span: a const-eval panic is reported where it
-            // is written, and with that span the report carries no macro-backtrace note. The rest
-            // is the macro's own code (`located`), which user lints skip.
             let asset_span = args
                 .asset
                 .as_ref()
                 .map_or_else(Span::call_site, |a| a.span());
             let at = located(asset_span);
             let attr = spec.attr;
-            let entity = quote_spanned!(anchor=> <__HooksEntity as #p::Entity>);
-            // The message names the table the entity really has; it is built only when the check
-            // fails (`AssetMismatch`), so a handler whose asset is right pays for one comparison.
-            let message = quote_spanned! {at=>
-                #p::diag::AssetMismatch::new(#attr, #asset, #entity::TABLE).as_str()
-            };
-            let panic = quote_spanned!(asset_span=> ::core::panic!("{}", #message));
             let checks = quote_spanned! {anchor=>
                 type __HooksEntity = <#payload as #p::EntityOf>::Entity;
             };
-            let check = quote_spanned! {anchor=>
-                if !#entity::DYNAMIC && !#p::str_eq(#op_path::ASSET, #asset) {
-                    #panic
-                }
-            };
+            // The constructor checks the asset against the entity's table, at compile time (the
+            // registration's static is evaluated then); it tracks its caller, so a failed check
+            // is reported in the glue, not inside hooks-core. The types are an argument rather
+            // than the path's, with the payload's span as every other mention of the entity has:
+            // a payload that is no entity is then reported once.
+            let check = (
+                quote_spanned!(asset_span=> #p::Registration::of_entity),
+                quote_spanned! {anchor=>
+                    #attr, ::core::marker::PhantomData::<(__HooksOp, __HooksEntity)>,
+                },
+                asset_span,
+            );
             let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
-            (op, quote!(#asset), checks, check)
+            let asset = syn::LitStr::new(&asset, at);
+            (op, quote!(#asset), checks, Some(check))
         }
         OpSource::Fixed(path, _) => {
             let path: syn::Path = match syn::parse_str(path) {
@@ -405,7 +403,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                 quote!(#p::ops::#path),
                 named_asset(&op_path, args),
                 quote!(),
-                quote!(),
+                None,
             )
         }
         OpSource::Named => {
@@ -413,18 +411,13 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             let is_a = quote_spanned!(anchor=> #p::diag::IsOperation);
             let check = is_a_check(anchor, quote!(#op), &is_a);
             let op = quote_spanned!(anchor=> <#op as #is_a>::Is);
-            (op, named_asset(&op_path, args), check, quote!())
+            (op, named_asset(&op_path, args), check, None)
         }
         OpSource::Event => {
             let is_a = quote_spanned!(anchor=> #p::diag::IsEvent);
             let check = is_a_check(anchor, quote!(#payload), &is_a);
             let op = quote_spanned!(anchor=> #p::ops::events::Emit<<#payload as #is_a>::Is>);
-            (
-                op,
-                quote_spanned!(anchor=> #op_path::ASSET),
-                check,
-                quote!(),
-            )
+            (op, quote_spanned!(anchor=> #op_path::ASSET), check, None)
         }
     };
 
@@ -540,16 +533,36 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     } else {
         quote_spanned!(anchor=> #p::Kind::Sync)
     };
-    let mode = if args.background.is_some() {
-        quote_spanned!(anchor=> #p::Mode::Background)
+    // Most handlers set no option: they share one constant instead of a literal each.
+    let options = if args.priority == 0
+        && args.background.is_none()
+        && args.timeout_ms.is_none()
+        && !args.client_only
+        && args.params.is_empty()
+    {
+        quote_spanned!(anchor=> #p::Options::DEFAULT)
     } else {
-        quote_spanned!(anchor=> #p::Mode::Blocking)
+        let mode = if args.background.is_some() {
+            quote_spanned!(anchor=> #p::Mode::Background)
+        } else {
+            quote_spanned!(anchor=> #p::Mode::Blocking)
+        };
+        let timeout = match args.timeout_ms {
+            Some(ms) => quote_spanned!(anchor=> #p::Option::Some(#p::Duration::from_millis(#ms))),
+            None => quote_spanned!(anchor=> #p::Option::None),
+        };
+        let client_only = args.client_only;
+        let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
+        quote_spanned! {anchor=>
+            #p::Options {
+                priority: #priority,
+                mode: #mode,
+                timeout: #timeout,
+                client_only: #client_only,
+                params: &[#(#params),*],
+            }
+        }
     };
-    let timeout = match args.timeout_ms {
-        Some(ms) => quote_spanned!(anchor=> #p::Option::Some(#p::Duration::from_millis(#ms))),
-        None => quote_spanned!(anchor=> #p::Option::None),
-    };
-    let client_only = args.client_only;
     let on_error = match spec.phase {
         _ if wildcard => quote!(false),
         Phase::Before => quote!(false),
@@ -559,7 +572,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__ON_ERROR
         },
     };
-    let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
     let (direct, has_direct) = match direct_fn(h) {
         Some(f) if !wildcard && args.background.is_none() => {
             (quote_spanned!(anchor=> #p::Option::Some(&(#f))), true)
@@ -567,6 +579,32 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         _ => (quote_spanned!(anchor=> #p::Option::None), false),
     };
 
+    // One call of a `const fn` (see `Registration::new`), which the registration's static
+    // evaluates: the asset check of a data operation runs there too, rather than in an item of
+    // its own. That static has the same name under either collection backend, and so has the
+    // check's error.
+    let ctor_args = quote_spanned! {anchor=>
+        ::core::concat!(::core::module_path!(), "::", #name_str),
+        #phase,
+        #kind,
+        #on_error,
+        #options,
+        ::core::file!(),
+        ::core::line!(),
+        #doc,
+        #payload_str,
+        // A promoted constant rather than a static of its own: one item fewer.
+        &(__hooks_adapter as #sig_ty),
+        #direct,
+    };
+    let registration = match check {
+        // The call's path and parentheses keep the asset's own span, not the macro code's
+        // (`located`): a failed check is then reported on the handler's payload type, with no
+        // note from inside hooks-core (with the macro's span it covers the attribute and the
+        // signature).
+        Some((of_entity, first, at)) => quote_spanned!(at=> #of_entity(#first #ctor_args #asset)),
+        None => quote_spanned!(anchor=> #p::Registration::new::<__HooksOp>(#ctor_args #asset)),
+    };
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
     // it is) is then reported on the function, next to "cannot find function".
     let konst = quote_spanned!(located(name.span())=> const _: () =);
@@ -577,36 +615,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             #checks
             #names
             #adapter
-            #p::register!(#p::Registration {
-                id: ::core::concat!(::core::module_path!(), "::", #name_str),
-                operation: #op_path::NAME,
-                asset: #asset,
-                phase: #phase,
-                kind: #kind,
-                priority: #priority,
-                mode: #mode,
-                timeout: #timeout,
-                client_only: #client_only,
-                on_error: #on_error,
-                params: &[#(#params),*],
-                file: ::core::file!(),
-                line: ::core::line!(),
-                doc: #doc,
-                payload: #payload_str,
-                op_type: #p::TypeId::of::<__HooksOp>,
-                op_type_name: #p::type_name::<__HooksOp>,
-                // A promoted constant rather than a static of its own: one item fewer.
-                adapter: &(__hooks_adapter as #sig_ty),
-                direct: #direct,
-                // The asset check runs as the registration's static is evaluated rather than
-                // in an item of its own: an item more per handler costs the build more than the
-                // check does. That static has the same name under either collection backend,
-                // and so has the check's error.
-                state: {
-                    #check
-                    #p::HandlerState::new()
-                },
-            });
+            #p::register!(#registration);
         };
     };
     (glue, has_direct)
