@@ -423,11 +423,6 @@ impl Item {
         let last = self.reg.id.as_bytes().last().copied().unwrap_or(0);
         (u64::from(last) << 32) | (self.key >> 32)
     }
-
-    /// Whether both are the same handler (`id`) in the same phase.
-    fn same_event(&self, other: &Item) -> bool {
-        self.event() == other.event() && self.reg.id == other.reg.id
-    }
 }
 
 /// An operation's and an asset's names by address: pointer and length of each. Hashed by the
@@ -1066,11 +1061,13 @@ fn validate_slot(
             }
         }
     } else {
-        let mut seen: Vec<&Item> = slot().collect();
-        seen.sort_unstable_by(|a, b| (a.event(), a.reg.id).cmp(&(b.event(), b.reg.id)));
+        // Each event read once, not once per comparison of the sort.
+        let mut seen: Vec<(u64, &Item)> = slot().map(|item| (item.event(), item)).collect();
+        seen.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.reg.id.cmp(y.reg.id)));
         for pair in seen.windows(2) {
-            if pair[0].same_event(pair[1]) {
-                problems.push(problem(pair[1].reg, twice(pair[1].reg)));
+            let ((a, x), (b, y)) = (pair[0], pair[1]);
+            if a == b && x.reg.id == y.reg.id {
+                problems.push(problem(y.reg, twice(y.reg)));
             }
         }
     }
