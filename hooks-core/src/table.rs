@@ -1164,6 +1164,87 @@ mod tests {
         }
     }
 
+    /// Built as the attributes build them, at compile time.
+    static BUILT: Registration = Registration::of_entity(
+        "before_create",
+        std::marker::PhantomData::<(Create<Thing>, Thing)>,
+        "m::built",
+        Phase::Before,
+        Kind::Sync,
+        false,
+        crate::registration::Options::DEFAULT,
+        "table.rs",
+        7,
+        "A handler.",
+        "Thing",
+        &GO_ON,
+        None,
+        "Thing",
+    );
+
+    static WITH_OPTIONS: Registration = Registration::new::<Create<Thing>>(
+        "m::with_options",
+        Phase::Before,
+        Kind::Sync,
+        false,
+        crate::registration::Options {
+            priority: -3,
+            mode: Mode::Blocking,
+            timeout: Some(std::time::Duration::from_millis(250)),
+            client_only: true,
+            params: &[("role", "admin")],
+        },
+        "table.rs",
+        9,
+        "",
+        "Thing",
+        &GO_ON,
+        None,
+        "Thing",
+    );
+
+    #[test]
+    fn a_registration_built_by_its_constructor_names_its_operation_and_types() {
+        assert_eq!(BUILT.operation, "data.create");
+        assert_eq!(BUILT.asset, "Thing");
+        assert_eq!((BUILT.op_type)(), TypeId::of::<Create<Thing>>());
+        assert_eq!(
+            BUILT.operation_type(),
+            std::any::type_name::<Create<Thing>>()
+        );
+        assert_eq!(
+            (BUILT.id, BUILT.line, BUILT.doc),
+            ("m::built", 7, "A handler.")
+        );
+        // No options: the defaults, and a fresh state.
+        assert_eq!(
+            (BUILT.priority, BUILT.mode, BUILT.timeout),
+            (0, Mode::Blocking, None)
+        );
+        assert!(!BUILT.client_only && BUILT.params.is_empty());
+        assert!(BUILT.enabled());
+        assert_eq!(BUILT.stats().calls, 0);
+    }
+
+    #[test]
+    fn a_registration_built_by_its_constructor_keeps_the_attributes_options() {
+        assert_eq!(WITH_OPTIONS.priority, -3);
+        assert_eq!(
+            WITH_OPTIONS.timeout,
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert!(WITH_OPTIONS.client_only);
+        assert_eq!(WITH_OPTIONS.params, &[("role", "admin")]);
+        // And the table takes both as any registration.
+        let table = Table::from_registrations(vec![&WITH_OPTIONS, &BUILT]).unwrap();
+        let ids: Vec<_> = table
+            .handlers("data.create", "Thing")
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["m::with_options", "m::built"]);
+    }
+
     #[test]
     fn slots_order_handlers_by_priority_then_id_whatever_the_link_order() {
         let regs = [
