@@ -215,14 +215,15 @@ impl Options {
 /// handler, which is most of what the glue costs the compiler.
 impl Registration {
     /// A registration of `Op`, as the attribute's arguments give it (in this order): the
-    /// handler's id, its phase and kind, whether an after handler takes the whole result, the
-    /// options, its source (file, line, doc) and payload type's name, its adapter and its `direct`
-    /// fn pointer, and the asset, last so that a failed check of it spans the asset alone.
+    /// handler's id, the asset, its phase and kind, whether an after handler takes the whole
+    /// result, the options, its source (file, line, doc) and payload type's name, its adapter and
+    /// its `direct` fn pointer.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // generated code calls it, one argument per field
     #[inline]
     pub const fn new<Op: Operation>(
         id: &'static str,
+        asset: &'static str,
         phase: Phase,
         kind: Kind,
         on_error: bool,
@@ -233,7 +234,6 @@ impl Registration {
         payload: &'static str,
         adapter: &'static (dyn Any + Send + Sync),
         direct: Option<&'static (dyn Any + Send + Sync)>,
-        asset: &'static str,
     ) -> Registration {
         Registration {
             id,
@@ -259,41 +259,29 @@ impl Registration {
         }
     }
 
-    /// [`Registration::new`] of a handler of `#[attr(asset)]` on a data operation of the entity
-    /// `E`, which fails to compile, with a message that names both, when `asset` is not the
-    /// entity's table (the registration's static is evaluated at compile time). The types come
-    /// as an argument, which the glue spans on the handler's payload.
+    /// `registration` (from [`Registration::new`]) of a handler of `#[attr(asset)]` on a data
+    /// operation of the entity `E`, checked: it fails to compile, with a message that names both,
+    /// when the asset is not the entity's table (the registration's static is evaluated at
+    /// compile time). The types come as an argument, which the glue spans on the handler's
+    /// payload.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // as `new`
     #[inline]
     #[track_caller] // a failed check is reported at the call, in the handler's glue
     pub const fn of_entity<Op: Operation, E: crate::Entity>(
         attr: &'static str,
         _types: std::marker::PhantomData<(Op, E)>,
-        id: &'static str,
-        phase: Phase,
-        kind: Kind,
-        on_error: bool,
-        options: Options,
-        file: &'static str,
-        line: u32,
-        doc: &'static str,
-        payload: &'static str,
-        adapter: &'static (dyn Any + Send + Sync),
-        direct: Option<&'static (dyn Any + Send + Sync)>,
-        asset: &'static str,
+        registration: Registration,
     ) -> Registration {
         // The message names the table the entity really has; it is built only when the check
         // fails, so a handler whose asset is right pays for one comparison, at compile time.
+        let asset = registration.asset;
         if !E::DYNAMIC && !str_eq(Op::ASSET, asset) {
             panic!(
                 "{}",
                 crate::diag::AssetMismatch::new(attr, asset, E::TABLE).as_str()
             );
         }
-        Registration::new::<Op>(
-            id, phase, kind, on_error, options, file, line, doc, payload, adapter, direct, asset,
-        )
+        registration
     }
 }
 

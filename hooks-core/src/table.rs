@@ -1168,22 +1168,25 @@ mod tests {
     static BUILT: Registration = Registration::of_entity(
         "before_create",
         std::marker::PhantomData::<(Create<Thing>, Thing)>,
-        "m::built",
-        Phase::Before,
-        Kind::Sync,
-        false,
-        crate::registration::Options::DEFAULT,
-        "table.rs",
-        7,
-        "A handler.",
-        "Thing",
-        &GO_ON,
-        None,
-        "Thing",
+        Registration::new::<Create<Thing>>(
+            "m::built",
+            "Thing",
+            Phase::Before,
+            Kind::Sync,
+            false,
+            crate::registration::Options::DEFAULT,
+            "table.rs",
+            7,
+            "A handler.",
+            "Thing",
+            &GO_ON,
+            None,
+        ),
     );
 
     static WITH_OPTIONS: Registration = Registration::new::<Create<Thing>>(
         "m::with_options",
+        "Thing",
         Phase::Before,
         Kind::Sync,
         false,
@@ -1200,7 +1203,6 @@ mod tests {
         "Thing",
         &GO_ON,
         None,
-        "Thing",
     );
 
     #[test]

@@ -580,30 +580,33 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     };
 
     // One call of a `const fn` (see `Registration::new`), which the registration's static
-    // evaluates: the asset check of a data operation runs there too, rather than in an item of
-    // its own. That static has the same name under either collection backend, and so has the
-    // check's error.
-    let ctor_args = quote_spanned! {anchor=>
-        ::core::concat!(::core::module_path!(), "::", #name_str),
-        #phase,
-        #kind,
-        #on_error,
-        #options,
-        ::core::file!(),
-        ::core::line!(),
-        #doc,
-        #payload_str,
-        // A promoted constant rather than a static of its own: one item fewer.
-        &(__hooks_adapter as #sig_ty),
-        #direct,
+    // evaluates; for a data operation wrapped in `Registration::of_entity`, whose asset check
+    // runs there too, rather than in an item of its own. That static has the same name under
+    // either collection backend, and so has the check's error.
+    let new = quote_spanned! {anchor=>
+        #p::Registration::new::<__HooksOp>(
+            ::core::concat!(::core::module_path!(), "::", #name_str),
+            #asset,
+            #phase,
+            #kind,
+            #on_error,
+            #options,
+            ::core::file!(),
+            ::core::line!(),
+            #doc,
+            #payload_str,
+            // A promoted constant rather than a static of its own: one item fewer.
+            &(__hooks_adapter as #sig_ty),
+            #direct,
+        )
     };
     let registration = match check {
         // The call's path and parentheses keep the asset's own span, not the macro code's
         // (`located`): a failed check is then reported on the handler's payload type, with no
         // note from inside hooks-core (with the macro's span it covers the attribute and the
         // signature).
-        Some((of_entity, first, at)) => quote_spanned!(at=> #of_entity(#first #ctor_args #asset)),
-        None => quote_spanned!(anchor=> #p::Registration::new::<__HooksOp>(#ctor_args #asset)),
+        Some((of_entity, first, at)) => quote_spanned!(at=> #of_entity(#first #new)),
+        None => new,
     };
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
     // it is) is then reported on the function, next to "cannot find function".
