@@ -2,7 +2,7 @@
 //! unchanged (but for `#[inline(never)]` on a handler the dispatcher may call through a pointer)
 //! together with its adapter and its registration.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
@@ -360,7 +360,11 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     };
     // The runtime's paths, through one alias in the glue's block (`__p`): three tokens a path
     // instead of eight, and the glue names it some thirty times.
-    let p = quote_spanned!(anchor=> __p);
+    // An `Ident`, not a `TokenStream`: interpolating a stream into `quote!` flushes the tokens
+    // gathered so far through the compiler's bridge (~4,000 instructions each time in a debug
+    // build of this crate, as cargo builds proc-macros by default), and the glue names `__p`
+    // some twenty times; an ident is one token pushed.
+    let p = Ident::new("__p", anchor);
     let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
 
     // The operation, the asset, the items that check them, and for a data operation the
@@ -630,7 +634,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
 fn check_names(
     spec: &HookSpec,
     h: &Handler<'_>,
-    p: &TokenStream,
+    p: &Ident,
     anchor: Span,
     wildcard: bool,
 ) -> TokenStream {
@@ -780,7 +784,7 @@ fn call(
 }
 
 /// The adapter of a wildcard data handler: it takes each record as `&mut dyn Record`.
-fn wildcard_adapter(p: &TokenStream, h: &Handler<'_>, anchor: Span) -> (TokenStream, TokenStream) {
+fn wildcard_adapter(p: &Ident, h: &Handler<'_>, anchor: Span) -> (TokenStream, TokenStream) {
     let ctx_name = if h.context.is_some() {
         quote_spanned!(anchor=> ctx)
     } else {
@@ -838,7 +842,7 @@ fn named_asset(op_path: &TokenStream, args: &HookArgs) -> TokenStream {
 /// The adapter of a background after handler: clone the result, detach the context, and return
 /// the owned job (or `None` when the handler does not run on this result).
 fn background_adapter(
-    p: &TokenStream,
+    p: &Ident,
     h: &Handler<'_>,
     result_ty: &TokenStream,
     output_ty: &TokenStream,
