@@ -209,6 +209,10 @@ impl Options {
     };
 }
 
+/// A handler's state before its first call, evaluated once for every registration.
+#[allow(clippy::declare_interior_mutable_const)] // copied into each registration, never shared
+const FRESH_STATE: crate::stats::HandlerState = crate::stats::HandlerState::new();
+
 /// The constructors the attributes call. A handler's registration is one call of a `const fn`
 /// rather than a struct literal: what every registration of an operation shares (its names, its
 /// types, the asset check) is then type-checked once, in these bodies, instead of once per
@@ -256,7 +260,9 @@ impl Registration {
             op_type_name: std::any::type_name::<Op>,
             adapter,
             direct,
-            state: crate::stats::HandlerState::new(),
+            // A constant, copied: evaluating `HandlerState::new()` anew for every handler is a
+            // dozen nested calls in the compiler's interpreter.
+            state: FRESH_STATE,
         }
     }
 
