@@ -388,11 +388,10 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             // than the path's, with the payload's span as every other mention of the entity has:
             // a payload that is no entity is then reported once.
             let check = (
-                quote_spanned!(asset_span=> #p::Registration::of_entity),
+                asset_span,
                 quote_spanned! {anchor=>
                     #attr, ::core::marker::PhantomData::<(__HooksOp, __HooksEntity)>,
                 },
-                asset_span,
             );
             let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
             let asset = syn::LitStr::new(&asset, at);
@@ -609,7 +608,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         // (`located`): a failed check is then reported on the handler's payload type, with no
         // note from inside hooks-core (with the macro's span it covers the attribute and the
         // signature).
-        Some((of_entity, first, at)) => quote_spanned!(at=> #of_entity(#first #new)),
+        Some((at, first)) => quote_spanned!(at=> #p::Registration::of_entity(#first #new)),
         None => new,
     };
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
