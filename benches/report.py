@@ -27,15 +27,18 @@ MODE_TITLES = {
     "async_call": "sync handlers, async call",
     "async_handlers": "async handlers",
 }
-DESIGNS = ["default", "direct", "hooks", "direct_ctx", "hooks_ctx", "hooks_adapter", "vec_dyn",
-           "map_json", "event_bus"]
+DESIGNS = ["default", "direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
+           "direct_flow", "hooks_adapter", "vec_dyn", "map_json", "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
     "hooks": "hooks (this crate)",
     "direct_ctx": "hand-written calls, handlers taking the context",
     "hooks_ctx": "hooks, handlers taking the context",
-    "hooks_adapter": "hooks, handlers returning nothing (adapter)",
+    "direct_unit": "hand-written calls, handlers returning nothing",
+    "hooks_unit": "hooks, handlers returning nothing",
+    "direct_flow": "hand-written calls, handlers returning a Flow",
+    "hooks_adapter": "hooks, handlers returning a Flow (adapter)",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -46,14 +49,17 @@ COLORS = {
     "hooks": "#d62728",
     "direct_ctx": "#17becf",
     "hooks_ctx": "#8c564b",
-    "hooks_adapter": "#e377c2",
+    "direct_unit": "#bcbd22",
+    "hooks_unit": "#e377c2",
+    "direct_flow": "#aec7e8",
+    "hooks_adapter": "#ff9896",
     "vec_dyn": "#1f77b4",
     "map_json": "#9467bd",
     "event_bus": "#ff7f0e",
 }
 COUNTS = [0, 1, 5, 10]
 # The designs on the bench types' twins (sync call only), drawn dashed.
-TWINS = {"direct_ctx", "hooks_ctx", "hooks_adapter"}
+TWINS = {"direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit", "direct_flow", "hooks_adapter"}
 
 
 def load_criterion(target):
@@ -158,8 +164,8 @@ def first_handler(data, mode, design):
 
 def per_handler_table(ns, ir):
     """Per handler and fixed costs, by design, in instructions and ns."""
-    designs = ["direct", "hooks", "direct_ctx", "hooks_ctx", "hooks_adapter", "vec_dyn", "map_json",
-               "event_bus"]
+    designs = ["direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
+               "direct_flow", "hooks_adapter", "vec_dyn", "map_json", "event_bus"]
     lines = ["| | unit | " + " | ".join(DESIGN_TITLES[d] for d in designs) + " |",
              "|---|---|" + "---:|" * len(designs)]
     for mode in MODES:
@@ -207,7 +213,8 @@ def targets(ns, ir, table_us, build):
                      f"{fmt(h_ns, 'ns')} vs {fmt(d_ns, 'ns')} ns", verdict(ok)))
     for design, baseline, what in [
         ("hooks_ctx", "direct_ctx", "that takes the context, called as itself"),
-        ("hooks_adapter", "direct", "that returns nothing, through its adapter"),
+        ("hooks_unit", "direct_unit", "that returns nothing, called as itself"),
+        ("hooks_adapter", "direct_flow", "that returns a Flow, through its adapter"),
     ]:
         h_ir, d_ir = per_handler(ir, "sync_call", design), per_handler(ir, "sync_call", baseline)
         h_ns, d_ns = per_handler(ns, "sync_call", design), per_handler(ns, "sync_call", baseline)

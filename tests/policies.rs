@@ -1452,6 +1452,271 @@ mod bare_ctx_slot {
     }
 }
 
+/// Handlers that return nothing are called as themselves as well, from a loop of their own when
+/// every sync handler of the phase has that shape (with the context, or without it): the rules
+/// of the bare loops hold there, though no result is tested.
+mod bare_unit_slot {
+    use super::*;
+    use hooks::registration::{BareUnit, BareUnitCtx};
+
+    /// Runs of the handlers after one that panicked, and of the default: there must be none.
+    pub static STOPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Quiet {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Quiet")]
+    fn trim(q: &mut Quiet) {
+        if q.mode == "panic before" {
+            panic!("boom in a handler that returns nothing");
+        }
+        q.seen.push("trim".into());
+    }
+
+    #[before_create("Quiet", priority = 1)]
+    fn lower(q: &mut Quiet) {
+        if q.mode == "panic before" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        q.seen.push("lower".into());
+    }
+
+    #[before_create("Quiet", priority = 2, client_only)]
+    fn clients_only(q: &mut Quiet) {
+        q.seen.push("clients_only".into());
+    }
+
+    /// Reads only: a `&T` handler that returns nothing is called as itself too.
+    #[before_create("Quiet", priority = 3)]
+    fn peek(q: &Quiet) {
+        if q.mode == "panic before" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[after_create("Quiet")]
+    fn audit(q: &mut Quiet) {
+        if q.mode == "panic after" {
+            panic!("boom in an after handler that returns nothing");
+        }
+        q.seen.push("audit".into());
+    }
+
+    #[after_create("Quiet", priority = 1)]
+    fn notify(q: &mut Quiet) {
+        q.seen.push("notify".into());
+    }
+
+    fn store(q: Quiet) -> Result<Quiet, HookError> {
+        if q.mode == "panic before" {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(q)
+    }
+
+    fn quiet(mode: &str) -> Quiet {
+        Quiet {
+            mode: mode.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn create(hooks: &Hooks, ctx: &mut Context, mode: &str) -> Result<Quiet, HookError> {
+        hooks.run_sync::<hooks::ops::data::Create<Quiet>, _>(ctx, quiet(mode), store)
+    }
+
+    #[test]
+    fn the_attribute_hands_the_dispatcher_a_handler_that_returns_nothing_as_itself() {
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Quiet");
+        assert_eq!(regs.len(), 6);
+        let (reads, changes): (Vec<&&hooks::Registration>, Vec<_>) =
+            regs.iter().partition(|r| r.id().ends_with("peek"));
+        assert!(
+            changes
+                .iter()
+                .all(|r| r.direct.is_some_and(|d| d.is::<BareUnit<Quiet>>())),
+            "{changes:?}"
+        );
+        assert!(
+            reads
+                .iter()
+                .all(|r| r.direct.is_some_and(|d| d.is::<fn(&Quiet)>())),
+            "{reads:?}"
+        );
+    }
+
+    #[test]
+    fn handlers_that_return_nothing_run_in_order_and_client_only_ones_skip_server_calls() {
+        let hooks = hooks();
+        let out = create(&hooks, &mut Context::client(), "calm").unwrap();
+        assert_eq!(
+            out.seen,
+            ["trim", "lower", "clients_only", "audit", "notify"]
+        );
+        let out = create(&hooks, &mut Context::server(), "calm").unwrap();
+        assert_eq!(out.seen, ["trim", "lower", "audit", "notify"]);
+    }
+
+    #[tokio::test]
+    async fn handlers_that_return_nothing_run_the_same_on_an_async_call() {
+        let hooks = hooks();
+        let out = hooks
+            .create(&mut Context::client(), quiet("calm"), |q| async {
+                store(q)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            out.seen,
+            ["trim", "lower", "clients_only", "audit", "notify"]
+        );
+    }
+
+    #[test]
+    fn each_run_of_a_handler_that_returns_nothing_is_counted() {
+        let hooks = hooks();
+        let (trim, audit) = (
+            "policies::bare_unit_slot::trim",
+            "policies::bare_unit_slot::audit",
+        );
+        let before = (stats(&hooks, trim).calls, stats(&hooks, audit).calls);
+        create(&hooks, &mut Context::client(), "calm").unwrap();
+        assert!(stats(&hooks, trim).calls > before.0);
+        assert!(stats(&hooks, audit).calls > before.1);
+    }
+
+    #[test]
+    fn a_panicking_handler_that_returns_nothing_is_named_and_counted_and_the_call_fails_closed() {
+        let hooks = hooks();
+        let id = "policies::bare_unit_slot::trim";
+        let panics = stats(&hooks, id).panics;
+        let err = create(&hooks, &mut Context::client(), "panic before").unwrap_err();
+        assert_eq!((err.status(), err.code()), (500, "handler_panicked"));
+        assert!(err.message().contains(id), "{err}");
+        assert_eq!(stats(&hooks, id).panics, panics + 1);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+        assert!(create(&hooks, &mut Context::client(), "calm").is_ok());
+    }
+
+    #[test]
+    fn after_an_after_handler_that_returns_nothing_panics_the_policy_decides_the_result() {
+        let hooks = hooks();
+        let id = "policies::bare_unit_slot::audit";
+        let panics = stats(&hooks, id).panics;
+        let kept = create(&hooks, &mut Context::client(), "panic after").unwrap();
+        assert_eq!(kept.seen, ["trim", "lower", "clients_only", "notify"]);
+        assert_eq!(stats(&hooks, id).panics, panics + 1);
+
+        let strict = Hooks::builder()
+            .after_failure(AfterFailure::Fail)
+            .build()
+            .unwrap();
+        let err = create(&strict, &mut Context::client(), "panic after").unwrap_err();
+        assert_eq!(err.code(), "handler_panicked");
+        assert!(err.message().contains(id), "{err}");
+    }
+
+    /// A live switch turns off a handler of the loop: its own entity, as no other test may see
+    /// it off.
+    mod switched {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq, Entity)]
+        pub struct Muted {
+            pub seen: Vec<String>,
+        }
+
+        #[before_create("Muted")]
+        fn one(m: &mut Muted) {
+            m.seen.push("one".into());
+        }
+
+        #[before_create("Muted", priority = 1)]
+        fn two(m: &mut Muted) {
+            m.seen.push("two".into());
+        }
+
+        fn create(hooks: &Hooks) -> Vec<String> {
+            let m = Muted { seen: Vec::new() };
+            hooks
+                .run_sync::<hooks::ops::data::Create<Muted>, _>(&mut Context::client(), m, Ok)
+                .map(|m| m.seen)
+                .unwrap_or_default()
+        }
+
+        #[test]
+        fn a_switched_off_handler_that_returns_nothing_is_skipped() {
+            let hooks = hooks();
+            let id = "policies::bare_unit_slot::switched::one";
+            assert_eq!(create(&hooks), ["one", "two"]);
+            assert_eq!(hooks.set_enabled(id, false), Ok(1));
+            let off = create(&hooks);
+            hooks.set_enabled(id, true).unwrap();
+            assert_eq!(off, ["two"]);
+            assert_eq!(create(&hooks), ["one", "two"]);
+        }
+    }
+
+    /// The same, taking the context: each sees itself there.
+    mod with_context {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq, Entity)]
+        pub struct Noted {
+            pub seen: Vec<String>,
+        }
+
+        fn seen(n: &mut Noted, ctx: &Context) {
+            let id = ctx.handler_id().unwrap_or("?");
+            let name = id.rsplit("::").next().unwrap_or(id);
+            let tag = ctx.param("tag").unwrap_or("-");
+            n.seen
+                .push(format!("{name}:{tag}:{}", ctx.phase().as_str()));
+        }
+
+        #[before_create("Noted", params(tag = "first"))]
+        fn first(n: &mut Noted, ctx: &Context) {
+            seen(n, ctx);
+        }
+
+        #[before_create("Noted", priority = 1)]
+        fn second(n: &mut Noted, ctx: &Context) {
+            seen(n, ctx);
+        }
+
+        #[after_create("Noted", params(tag = "last"))]
+        fn last(n: &mut Noted, ctx: &Context) {
+            seen(n, ctx);
+        }
+
+        #[test]
+        fn each_handler_that_returns_nothing_sees_its_own_id_params_and_phase() {
+            let hooks = hooks();
+            let regs = hooks.table().handlers("data.create", "Noted");
+            assert!(
+                regs.iter()
+                    .all(|r| r.direct.is_some_and(|d| d.is::<BareUnitCtx<Noted>>())),
+                "{regs:?}"
+            );
+            let out = hooks
+                .run_sync::<hooks::ops::data::Create<Noted>, _>(
+                    &mut Context::client(),
+                    Noted { seen: Vec::new() },
+                    Ok,
+                )
+                .unwrap();
+            assert_eq!(
+                out.seen,
+                ["first:first:before", "second:-:before", "last:last:after"]
+            );
+        }
+    }
+}
+
 /// The loop that runs async handlers inside one poll checks each handler's origin rule and switch
 /// only when some handler needs it: both rules must hold there as in the sync loops.
 mod async_switches {

@@ -10,7 +10,10 @@
 //! | `hooks`     | this framework, through the attributes (`Hooks::run_sync`, `Hooks::create`)     |
 //! | `direct_ctx` | sync call only: N hand-written calls of the handlers of a twin type that also take `&Context`, then `store` |
 //! | `hooks_ctx` | sync call only: this framework on that twin (handlers that take the context, called as themselves) |
-//! | `hooks_adapter` | sync call only: this framework on a twin whose handlers return nothing, so each is reached through its adapter |
+//! | `direct_unit` | sync call only: N hand-written calls of the handlers of a twin type that return nothing, then `store` |
+//! | `hooks_unit` | sync call only: this framework on that twin (handlers that return nothing, called as themselves) |
+//! | `direct_flow` | sync call only: N hand-written calls of the handlers of a twin type that return a `Flow`, each result matched, then `store` |
+//! | `hooks_adapter` | sync call only: this framework on that twin, whose handlers are each reached through its adapter |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -105,9 +108,20 @@ pub trait SyncBench: Bench {
     /// taking the context as well: of the bare shape with a context (`BareCtx`), so each is
     /// called as itself.
     fn hooks_ctx(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// The handlers of this type's twin that return nothing (`unit`), called by hand on a copy of
+    /// the record, then `store`: the lower bound of [`SyncBench::hooks_unit`].
+    fn direct_unit(record: Self) -> Result<Self, HookError>;
     /// One create through the framework on the twin whose handlers are the same functions
-    /// returning nothing (`unit`): not of a bare shape, so each is called through its adapter (as
-    /// every handler that returns nothing or a `Flow`, or takes part of its payload, is).
+    /// returning nothing (`unit`): of the bare shape `BareUnit`, so each is called as itself.
+    fn hooks_unit(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// The handlers of this type's twin that return a `Flow` (`flow`), called by hand on a copy
+    /// of the record, each result matched (an answer would end the call), then `store`: the
+    /// lower bound of [`SyncBench::hooks_adapter`].
+    fn direct_flow(record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on the twin whose handlers are the same functions
+    /// returning `Ok(Flow::Continue)` (`flow`): not of a bare shape, so each is called through its
+    /// adapter (as every handler that returns a `Flow` or another type, or takes part of its
+    /// payload, is).
     fn hooks_adapter(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
 }
 
@@ -221,6 +235,10 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("direct_ctx", |e: E| E::direct_ctx(&ctx, e));
     let mut ctx = Context::client();
     v.visit("hooks_ctx", |e: E| E::hooks_ctx(hooks, &mut ctx, e));
+    v.visit("direct_unit", |e: E| E::direct_unit(e));
+    let mut ctx = Context::client();
+    v.visit("hooks_unit", |e: E| E::hooks_unit(hooks, &mut ctx, e));
+    v.visit("direct_flow", |e: E| E::direct_flow(e));
     let mut ctx = Context::client();
     v.visit("hooks_adapter", |e: E| E::hooks_adapter(hooks, &mut ctx, e));
     E::subscribe_event_bus();
@@ -297,8 +315,8 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
 
 /// An entity type with sync handlers `$h` (each adding its `$k`).
 /// A twin of a bench entity type: the same fields and `store`, registered on its own table, with
-/// the same handlers written in another shape: taking the context too (`ctx`), or returning
-/// nothing (`unit`).
+/// the same handlers written in another shape: taking the context too (`ctx`), returning
+/// nothing (`unit`), or returning a `Flow` (`flow`).
 macro_rules! twin {
     (ctx, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
         /// The twin whose handlers also take the context.
@@ -329,6 +347,21 @@ macro_rules! twin {
             )*
         }
     };
+    (flow, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers return a `Flow` (always going on).
+        pub mod flow {
+            use super::*;
+            twin!(@entity $ty, $table);
+            $(
+                #[before_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty) -> Result<Flow<$ty>, HookError> {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                    Ok(Flow::Continue)
+                }
+            )*
+        }
+    };
     (@entity $ty:ident, $table:tt) => {
         #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, Entity)]
         #[entity(table = $table)]
@@ -351,7 +384,7 @@ macro_rules! twin {
 
 macro_rules! bench_sync {
     (
-        $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt,
+        $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt, $table_flow:tt,
         [$($h:ident = $k:literal),*]
     ) => {
         pub mod $module {
@@ -388,9 +421,11 @@ macro_rules! bench_sync {
                 }
             }
 
-            // The twins: the same handlers taking the context too, and returning nothing.
+            // The twins: the same handlers taking the context too, returning nothing, and
+            // returning a `Flow`.
             twin!(ctx, $ty, $table_ctx, [$($h = $k),*]);
             twin!(unit, $ty, $table_unit, [$($h = $k),*]);
+            twin!(flow, $ty, $table_flow, [$($h = $k),*]);
 
             impl SyncBench for $ty {
                 #[inline(always)]
@@ -424,13 +459,43 @@ macro_rules! bench_sync {
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 #[inline(always)]
-                fn hooks_adapter(
+                fn direct_unit(e: Self) -> Result<Self, HookError> {
+                    #[allow(unused_mut)] // no handler to change it when N = 0
+                    let mut twin = unit::$ty { id: e.id, score: e.score, version: e.version };
+                    $(unit::$h(&mut twin);)*
+                    let out = twin.store()?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn direct_flow(e: Self) -> Result<Self, HookError> {
+                    #[allow(unused_mut)] // no handler to change it when N = 0
+                    let mut twin = flow::$ty { id: e.id, score: e.score, version: e.version };
+                    $(
+                        if let Flow::Return(out) = flow::$h(&mut twin)? {
+                            return Ok($ty { id: out.id, score: out.score, version: out.version });
+                        }
+                    )*
+                    let out = twin.store()?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_unit(
                     hooks: &Hooks,
                     ctx: &mut Context,
                     e: Self,
                 ) -> Result<Self, HookError> {
                     let twin = unit::$ty { id: e.id, score: e.score, version: e.version };
                     let out = hooks.run_sync::<Create<unit::$ty>, _>(ctx, twin, unit::$ty::store)?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_adapter(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = flow::$ty { id: e.id, score: e.score, version: e.version };
+                    let out = hooks.run_sync::<Create<flow::$ty>, _>(ctx, twin, flow::$ty::store)?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 fn subscribe_event_bus() {
@@ -511,14 +576,23 @@ macro_rules! bench_async {
     };
 }
 
-bench_sync!(sync0, Sync0, "Sync0", "Sync0c", "Sync0u", []);
-bench_sync!(sync1, Sync1, "Sync1", "Sync1c", "Sync1u", [h1 = 1]);
+bench_sync!(sync0, Sync0, "Sync0", "Sync0c", "Sync0u", "Sync0f", []);
+bench_sync!(
+    sync1,
+    Sync1,
+    "Sync1",
+    "Sync1c",
+    "Sync1u",
+    "Sync1f",
+    [h1 = 1]
+);
 bench_sync!(
     sync5,
     Sync5,
     "Sync5",
     "Sync5c",
     "Sync5u",
+    "Sync5f",
     [h1 = 1, h2 = 2, h3 = 3, h4 = 4, h5 = 5]
 );
 bench_sync!(
@@ -527,6 +601,7 @@ bench_sync!(
     "Sync10",
     "Sync10c",
     "Sync10u",
+    "Sync10f",
     [
         h1 = 1,
         h2 = 2,

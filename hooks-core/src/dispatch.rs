@@ -45,8 +45,8 @@ use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
 use crate::registration::{BoxFuture, Early, Registration, SyncBefore, WildAsync, WildSync};
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
-    AfterFn, BareLoop, BareRun, BeforeFn, Entry, ErasedBare, ErasedBareCtx, ErasedSyncAfter,
-    ErasedSyncBefore, Slot, Table,
+    AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedBare, ErasedBareCtx,
+    ErasedBareUnit, ErasedBareUnitCtx, ErasedShape, ErasedSyncAfter, ErasedSyncBefore, Slot, Table,
 };
 
 /// `$f::<.., CHECK, COUNT>(args)` with the two flags of a fast loop (whether handlers need
@@ -987,11 +987,24 @@ impl Hooks {
         ctx: &mut Context,
         input: *mut (),
     ) -> Option<HookError> {
-        match handlers {
+        let run = handlers.handlers();
+        match run.shape() {
             // SAFETY: the caller's.
-            BareLoop::Plain(h) => unsafe { self.bare_before_in(client_only, h, ctx, input) },
+            BareShape::Plain => unsafe {
+                self.bare_before_in::<ErasedBare>(client_only, run, ctx, input)
+            },
             // SAFETY: the caller's.
-            BareLoop::Ctx(h) => unsafe { self.bare_before_in(client_only, h, ctx, input) },
+            BareShape::Ctx => unsafe {
+                self.bare_before_in::<ErasedBareCtx>(client_only, run, ctx, input)
+            },
+            // SAFETY: the caller's.
+            BareShape::Unit => unsafe {
+                self.bare_before_in::<ErasedBareUnit>(client_only, run, ctx, input)
+            },
+            // SAFETY: the caller's.
+            BareShape::UnitCtx => unsafe {
+                self.bare_before_in::<ErasedBareUnitCtx>(client_only, run, ctx, input)
+            },
         }
     }
 
@@ -1003,10 +1016,17 @@ impl Hooks {
     unsafe fn bare_before_in<S: Shape>(
         &self,
         client_only: bool,
-        handlers: &[Entry<S>],
+        run: BareRun<'_>,
         ctx: &mut Context,
         input: *mut (),
     ) -> Option<HookError> {
+        // The caller matched the shape, so this cannot fail (and its test folds away); should it
+        // ever, the call fails closed.
+        let Some(handlers) = run.typed::<S>() else {
+            return Some(HookError::internal(
+                "a bare handler loop of the wrong shape",
+            ));
+        };
         let policy = &self.inner.policy;
         let check = client_only || stats::any_disabled();
         let count = policy.history != History::Off;
@@ -1317,11 +1337,23 @@ impl Hooks {
         ctx: &mut Context,
         output: *mut (),
     ) -> Option<(usize, AfterStop)> {
-        match handlers {
+        match handlers.shape() {
             // SAFETY: the caller's.
-            BareRun::Plain(h) => unsafe { self.bare_after_in(client_only, h, ctx, output) },
+            BareShape::Plain => unsafe {
+                self.bare_after_in::<ErasedBare>(client_only, handlers, ctx, output)
+            },
             // SAFETY: the caller's.
-            BareRun::Ctx(h) => unsafe { self.bare_after_in(client_only, h, ctx, output) },
+            BareShape::Ctx => unsafe {
+                self.bare_after_in::<ErasedBareCtx>(client_only, handlers, ctx, output)
+            },
+            // SAFETY: the caller's.
+            BareShape::Unit => unsafe {
+                self.bare_after_in::<ErasedBareUnit>(client_only, handlers, ctx, output)
+            },
+            // SAFETY: the caller's.
+            BareShape::UnitCtx => unsafe {
+                self.bare_after_in::<ErasedBareUnitCtx>(client_only, handlers, ctx, output)
+            },
         }
     }
 
@@ -1333,10 +1365,15 @@ impl Hooks {
     unsafe fn bare_after_in<S: Shape>(
         &self,
         client_only: bool,
-        handlers: &[Entry<S>],
+        run: BareRun<'_>,
         ctx: &mut Context,
         output: *mut (),
     ) -> Option<(usize, AfterStop)> {
+        // As in `bare_before_in`: the result fails, as an error of the first handler would.
+        let Some(handlers) = run.typed::<S>() else {
+            let e = HookError::internal("a bare handler loop of the wrong shape");
+            return Some((0, AfterStop::Errored(e)));
+        };
         let check = client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let blame = Cell::new(ptr::null());
@@ -1998,9 +2035,9 @@ fn position<F>(handlers: &[Entry<F>], reg: &Registration) -> Option<usize> {
     handlers.iter().position(|h| ptr::eq(h.reg, reg))
 }
 
-/// A bare handler shape, type-erased ([`ErasedBare`], [`ErasedBareCtx`]): how the fast loops call
-/// it.
-trait Shape: Copy {
+/// A bare handler shape, type-erased ([`ErasedBare`], [`ErasedBareCtx`], [`ErasedBareUnit`],
+/// [`ErasedBareUnitCtx`]): how the fast loops call it.
+trait Shape: ErasedShape {
     /// Call the handler on `payload`, as `reg`'s handler of the call `ctx`.
     ///
     /// # Safety
@@ -2037,6 +2074,35 @@ impl Shape for ErasedBareCtx {
     ) -> Result<(), HookError> {
         ctx.enter(reg);
         self(payload, ctx)
+    }
+}
+
+impl Shape for ErasedBareUnit {
+    /// A handler that returns nothing lets the call go on: no result to test.
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        _: &mut Context,
+        _: &'static Registration,
+    ) -> Result<(), HookError> {
+        self(payload);
+        Ok(())
+    }
+}
+
+impl Shape for ErasedBareUnitCtx {
+    /// As [`ErasedBareCtx`], with no result to test.
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<(), HookError> {
+        ctx.enter(reg);
+        self(payload, ctx);
+        Ok(())
     }
 }
 

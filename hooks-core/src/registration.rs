@@ -66,14 +66,22 @@ pub type BackgroundAfter<Op> = for<'a> fn(
 /// A handler shape the dispatcher calls with no adapter in between:
 /// `fn(&mut T) -> Result<(), HookError>` (or the same taking `&T`), where `T` is the operation's
 /// input (a before handler) or its output (an after handler, which then runs on success only). A
-/// slot whose sync handlers all have this shape, or all have the shape of [`BareCtx`], runs them
-/// straight from its table, one indirect call each (see [`Registration`]'s `direct`).
+/// slot whose sync handlers all have this shape, or all have one of the shapes [`BareCtx`],
+/// [`BareUnit`] or [`BareUnitCtx`], runs them straight from its table, one indirect call each
+/// (see [`Registration`]'s `direct`).
 pub type Bare<T> = fn(&mut T) -> Result<(), HookError>;
 
-/// The other handler shape the dispatcher calls with no adapter: [`Bare`] with the call's context
-/// as its second parameter, `fn(&mut T, &Context) -> Result<(), HookError>` (or the same taking
-/// `&T`).
+/// A bare handler shape: [`Bare`] with the call's context as its second parameter,
+/// `fn(&mut T, &Context) -> Result<(), HookError>` (or the same taking `&T`).
 pub type BareCtx<T> = fn(&mut T, &Context) -> Result<(), HookError>;
+
+/// A bare handler shape: a handler that returns nothing, `fn(&mut T)` (or `fn(&T)`). It cannot
+/// reject the call, so the loop that calls it checks no result.
+pub type BareUnit<T> = fn(&mut T);
+
+/// A bare handler shape: [`BareUnit`] with the call's context, `fn(&mut T, &Context)` (or the
+/// same taking `&T`).
+pub type BareUnitCtx<T> = fn(&mut T, &Context);
 
 /// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
 pub type WildSync =
@@ -152,10 +160,11 @@ pub struct Registration {
     /// operation, as `phase` and `kind` say.
     #[doc(hidden)]
     pub adapter: &'static (dyn Any + Send + Sync),
-    /// A plain sync handler, as a fn pointer of its own signature. When that signature is the
-    /// operation's [`Bare`] or [`BareCtx`] (or their `&T` forms), the fast loops call the handler
-    /// itself instead of its adapter; any other signature leaves this unused. `None` for the rest
-    /// (async, background and wildcard handlers, and signatures that name a lifetime).
+    /// A plain sync handler, as a fn pointer of its own signature. When that signature is one of
+    /// the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`], or
+    /// their `&T` forms), the fast loops call the handler itself instead of its adapter; any
+    /// other signature leaves this unused. `None` for the rest (async, background and wildcard
+    /// handlers, and signatures that name a lifetime).
     #[doc(hidden)]
     pub direct: Option<&'static (dyn Any + Send + Sync)>,
     /// The handler's live switch and counters, held in the registration itself: a static of

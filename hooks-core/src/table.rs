@@ -23,8 +23,8 @@ use crate::context::Context;
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Operation, Phase};
 use crate::registration::{
-    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, Kind, Mode, Registration, SyncAfter,
-    SyncBefore, WildAsync, WildSync, registered,
+    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, BareUnit, BareUnitCtx, Kind, Mode,
+    Registration, SyncAfter, SyncBefore, WildAsync, WildSync, registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -117,48 +117,102 @@ pub(crate) type ErasedSyncAfter = fn(*mut (), &Context) -> Result<(), HookError>
 /// A [`BareCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
 pub(crate) type ErasedBareCtx = fn(*mut (), &Context) -> Result<(), HookError>;
 
+/// A [`BareUnit`] handler with its payload type erased, on the same terms as [`ErasedBare`].
+pub(crate) type ErasedBareUnit = fn(*mut ());
+
+/// A [`BareUnitCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
+pub(crate) type ErasedBareUnitCtx = fn(*mut (), &Context);
+
+/// The shape every handler of a [`BareLoop`] has, which says the type its fn pointers are read
+/// back as.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum BareShape {
+    /// [`Bare`], read back as [`ErasedBare`].
+    Plain,
+    /// [`BareCtx`], read back as [`ErasedBareCtx`].
+    Ctx,
+    /// [`BareUnit`], read back as [`ErasedBareUnit`].
+    Unit,
+    /// [`BareUnitCtx`], read back as [`ErasedBareUnitCtx`].
+    UnitCtx,
+}
+
+/// A type-erased bare handler: the fn pointer type a [`BareShape`] is read back as.
+pub(crate) trait ErasedShape: Copy {
+    /// The shape whose handlers have this type.
+    const SHAPE: BareShape;
+}
+
+impl ErasedShape for ErasedBare {
+    const SHAPE: BareShape = BareShape::Plain;
+}
+
+impl ErasedShape for ErasedBareCtx {
+    const SHAPE: BareShape = BareShape::Ctx;
+}
+
+impl ErasedShape for ErasedBareUnit {
+    const SHAPE: BareShape = BareShape::Unit;
+}
+
+impl ErasedShape for ErasedBareUnitCtx {
+    const SHAPE: BareShape = BareShape::UnitCtx;
+}
+
 /// The handlers of a fast loop as themselves, type-erased, when all of them have one bare shape.
-pub(crate) enum BareLoop {
-    /// Every handler is [`Bare`].
-    Plain(Box<[Entry<ErasedBare>]>),
-    /// Every handler is [`BareCtx`].
-    Ctx(Box<[Entry<ErasedBareCtx>]>),
+pub(crate) struct BareLoop {
+    shape: BareShape,
+    /// Each one's fn pointer, of the type `shape` says, stored as [`Erased`].
+    handlers: Box<[Entry<Erased>]>,
 }
 
 impl BareLoop {
     /// The handlers, borrowed.
     #[inline]
     pub(crate) fn handlers(&self) -> BareRun<'_> {
-        match self {
-            BareLoop::Plain(h) => BareRun::Plain(h),
-            BareLoop::Ctx(h) => BareRun::Ctx(h),
+        BareRun {
+            shape: self.shape,
+            handlers: &self.handlers,
         }
     }
 }
 
 /// Some of a [`BareLoop`]'s handlers, in order.
 #[derive(Clone, Copy)]
-pub(crate) enum BareRun<'a> {
-    /// [`Bare`] handlers.
-    Plain(&'a [Entry<ErasedBare>]),
-    /// [`BareCtx`] handlers.
-    Ctx(&'a [Entry<ErasedBareCtx>]),
+pub(crate) struct BareRun<'a> {
+    shape: BareShape,
+    handlers: &'a [Entry<Erased>],
 }
 
 impl<'a> BareRun<'a> {
+    /// The shape of every handler.
+    #[inline]
+    pub(crate) fn shape(self) -> BareShape {
+        self.shape
+    }
+
+    /// The handlers as the type their shape is read back as; `None` when `S` is not that type.
+    #[inline]
+    pub(crate) fn typed<S: ErasedShape>(self) -> Option<&'a [Entry<S>]> {
+        (S::SHAPE == self.shape).then(|| {
+            let (data, len) = (self.handlers.as_ptr(), self.handlers.len());
+            // SAFETY: each entry's fn pointer was read as `S`'s shape's type when the loop was
+            // built (`bare`), and `Entry` is `repr(C)` with a fn pointer as `f`: `Entry<Erased>`
+            // and `Entry<S>` have one layout. The slice is borrowed for `'a` as it was.
+            unsafe { std::slice::from_raw_parts(data.cast::<Entry<S>>(), len) }
+        })
+    }
+
     /// The registration of the handler at `at`.
     pub(crate) fn reg(self, at: usize) -> Option<&'static Registration> {
-        match self {
-            BareRun::Plain(h) => h.get(at).map(|e| e.reg),
-            BareRun::Ctx(h) => h.get(at).map(|e| e.reg),
-        }
+        self.handlers.get(at).map(|e| e.reg)
     }
 
     /// The handlers after the one at `at`.
     pub(crate) fn after(self, at: usize) -> BareRun<'a> {
-        match self {
-            BareRun::Plain(h) => BareRun::Plain(h.get(at + 1..).unwrap_or_default()),
-            BareRun::Ctx(h) => BareRun::Ctx(h.get(at + 1..).unwrap_or_default()),
+        BareRun {
+            shape: self.shape,
+            handlers: self.handlers.get(at + 1..).unwrap_or_default(),
         }
     }
 }
@@ -898,37 +952,31 @@ fn plain_sync<F>(
     Some(out.into_boxed_slice())
 }
 
-/// The handlers of a fast loop as themselves, when every one's `direct` fn is a [`Bare`] handler of
-/// the payload (whose shapes `types` gives), or every one's is a [`BareCtx`] handler of it (and,
-/// after, each runs on success only, as a handler that takes the output does).
+/// The handlers of a fast loop as themselves, when every one's `direct` fn has one bare shape for
+/// the payload (whose shapes `types` gives): all [`Bare`], all [`BareCtx`], all [`BareUnit`] or
+/// all [`BareUnitCtx`]. After, each then runs on success only, as a handler that takes the output
+/// does.
 fn bare(entries: &[Entry<Erased>], types: &BareTypes) -> Option<BareLoop> {
-    let mut plain = Vec::new();
-    let mut ctx = Vec::new();
+    let mut shape = None;
+    let mut handlers = Vec::with_capacity(entries.len());
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct.filter(|_| !reg.on_error)?;
-        let id = direct.type_id();
-        if types.plain.contains(&id) && ctx.is_empty() {
-            // SAFETY: `direct` is a `Bare<T>` or its `&T` form (checked by `TypeId`), so it points
-            // to a fn pointer; reading it as `ErasedBare` changes only the parameter's type, from
-            // `&mut T` or `&T` to `*mut ()`: ABI-compatible (see `ErasedBare`). The dispatcher
-            // passes a pointer from a `&mut T`, and a `&T` handler only reads through it, as its
-            // own signature says.
-            let f = unsafe { read_fn::<ErasedBare>(direct) };
-            plain.push(Entry { reg, f });
-        } else if types.ctx.contains(&id) && plain.is_empty() {
-            // SAFETY: as above, for `BareCtx<T>` and `ErasedBareCtx`; the context parameter keeps
-            // its type.
-            let f = unsafe { read_fn::<ErasedBareCtx>(direct) };
-            ctx.push(Entry { reg, f });
-        } else {
+        let this = types.shape_of(direct.type_id())?;
+        if *shape.get_or_insert(this) != this {
             return None;
         }
+        // SAFETY: `direct` holds a fn pointer of one of the shapes of `T` (checked by `TypeId`),
+        // read here as `Erased` and read back, by `BareRun::typed`, as the erased type of
+        // `this`, which changes only the payload parameter's type, from `&mut T` or `&T` to
+        // `*mut ()`: ABI-compatible (see `ErasedBare`). The dispatcher passes a pointer from a
+        // `&mut T`, and a `&T` handler only reads through it, as its own signature says.
+        let f = unsafe { read_fn::<Erased>(direct) };
+        handlers.push(Entry { reg, f });
     }
-    Some(if ctx.is_empty() {
-        BareLoop::Plain(plain.into_boxed_slice())
-    } else {
-        BareLoop::Ctx(ctx.into_boxed_slice())
+    Some(BareLoop {
+        shape: shape.unwrap_or(BareShape::Plain),
+        handlers: handlers.into_boxed_slice(),
     })
 }
 
@@ -942,22 +990,35 @@ unsafe fn read_fn<F: Copy>(any: &(dyn Any + Send + Sync)) -> F {
     unsafe { ptr::from_ref(any).cast::<F>().read() }
 }
 
-/// The `TypeId`s of the bare shapes of one payload type `T`.
-struct BareTypes {
-    /// [`Bare`] of `T`, then its `&T` form.
-    plain: [TypeId; 2],
-    /// [`BareCtx`] of `T`, then its `&T` form.
-    ctx: [TypeId; 2],
-}
+/// The `TypeId`s of the bare shapes of one payload type `T`, each with the shape it is (the
+/// `&mut T` and `&T` forms of each).
+struct BareTypes([(TypeId, BareShape); 8]);
 
 impl BareTypes {
     fn of<T: 'static>() -> BareTypes {
+        use BareShape::{Ctx, Plain, Unit, UnitCtx};
         type Shared<T> = fn(&T) -> Result<(), HookError>;
         type SharedCtx<T> = fn(&T, &Context) -> Result<(), HookError>;
-        BareTypes {
-            plain: [TypeId::of::<Bare<T>>(), TypeId::of::<Shared<T>>()],
-            ctx: [TypeId::of::<BareCtx<T>>(), TypeId::of::<SharedCtx<T>>()],
-        }
+        type SharedUnit<T> = fn(&T);
+        type SharedUnitCtx<T> = fn(&T, &Context);
+        BareTypes([
+            (TypeId::of::<Bare<T>>(), Plain),
+            (TypeId::of::<Shared<T>>(), Plain),
+            (TypeId::of::<BareCtx<T>>(), Ctx),
+            (TypeId::of::<SharedCtx<T>>(), Ctx),
+            (TypeId::of::<BareUnit<T>>(), Unit),
+            (TypeId::of::<SharedUnit<T>>(), Unit),
+            (TypeId::of::<BareUnitCtx<T>>(), UnitCtx),
+            (TypeId::of::<SharedUnitCtx<T>>(), UnitCtx),
+        ])
+    }
+
+    /// The shape of a fn pointer of the type `id`, if it is one of `T`'s.
+    fn shape_of(&self, id: TypeId) -> Option<BareShape> {
+        self.0
+            .iter()
+            .find(|(t, _)| *t == id)
+            .map(|&(_, shape)| shape)
     }
 }
 
@@ -1530,9 +1591,15 @@ mod tests {
             slot.fast_before.is_some(),
             "plain sync handlers all the same"
         );
-        slot.bare_before.as_ref().map(|h| match h {
-            BareLoop::Plain(h) => ("plain", h.len()),
-            BareLoop::Ctx(h) => ("ctx", h.len()),
+        slot.bare_before.as_ref().map(|h| {
+            let run = h.handlers();
+            let shape = match run.shape() {
+                BareShape::Plain => "plain",
+                BareShape::Ctx => "ctx",
+                BareShape::Unit => "unit",
+                BareShape::UnitCtx => "unit_ctx",
+            };
+            (shape, run.handlers.len())
         })
     }
 
@@ -1560,6 +1627,49 @@ mod tests {
         // A fn of another payload type is never called as the operation's.
         assert_eq!(
             bare_shape(vec![with_direct("m::a", a), with_direct("m::b", b)]),
+            None
+        );
+    }
+
+    fn unit(_: &mut Thing) {}
+    fn unit_reads(_: &Thing) {}
+    fn unit_with_context(_: &mut Thing, _: &crate::Context) {}
+    fn unit_reads_with_context(_: &Thing, _: &crate::Context) {}
+    fn unit_other(_: &mut Other) {}
+    static UNIT: BareUnit<Thing> = unit;
+    static UNIT_READS: fn(&Thing) = unit_reads;
+    static UNIT_WITH_CONTEXT: BareUnitCtx<Thing> = unit_with_context;
+    static UNIT_READS_WITH_CONTEXT: fn(&Thing, &crate::Context) = unit_reads_with_context;
+    static UNIT_OTHER: BareUnit<Other> = unit_other;
+
+    #[test]
+    fn a_slot_calls_handlers_that_return_nothing_as_themselves_when_every_one_has_that_shape() {
+        let (u, ur) = (Some(&UNIT as _), Some(&UNIT_READS as _));
+        let (uc, urc) = (
+            Some(&UNIT_WITH_CONTEXT as _),
+            Some(&UNIT_READS_WITH_CONTEXT as _),
+        );
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", u), with_direct("m::b", ur)]),
+            Some(("unit", 2))
+        );
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", uc), with_direct("m::b", urc)]),
+            Some(("unit_ctx", 2))
+        );
+        // Mixed with a handler that returns a result, or with one that takes the context: the
+        // adapters, in either order.
+        let (a, c) = (Some(&BARE_THING as _), Some(&WITH_CONTEXT as _));
+        for (x, y) in [(u, a), (a, u), (u, uc), (uc, u), (uc, c)] {
+            assert_eq!(
+                bare_shape(vec![with_direct("m::a", x), with_direct("m::b", y)]),
+                None
+            );
+        }
+        // Another payload type's handler is never called as the operation's.
+        let other = Some(&UNIT_OTHER as _);
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", u), with_direct("m::b", other)]),
             None
         );
     }

@@ -663,33 +663,39 @@ fn located(span: Span) -> Span {
     span.resolved_at(Span::call_site())
 }
 
-/// A plain sync handler that takes its payload by reference (and perhaps the context) and returns
-/// a value, as a fn pointer of its own signature (`name as fn(&mut Payload, &Context) -> Ret`): the
-/// dispatcher calls it without its adapter when that is one of the operation's bare shapes (`Ret`
-/// is `Result<(), HookError>`, the payload its input or output; `Bare` and `BareCtx`), which it
-/// checks by type when it builds a slot. `None` for every other handler, and for a signature that
-/// cannot be written as a fn pointer type here (`impl` or a named lifetime in it).
+/// A plain sync handler that takes its payload by reference (and perhaps the context), as a fn
+/// pointer of its own signature (`name as fn(&mut Payload, &Context) -> Ret`): the dispatcher
+/// calls it without its adapter when that is one of the operation's bare shapes (`Ret` is
+/// `Result<(), HookError>` or nothing, the payload its input or output: `Bare`, `BareCtx`,
+/// `BareUnit`, `BareUnitCtx`), which it checks by type when it builds a slot. `None` for every
+/// other handler, and for a signature that cannot be written as a fn pointer type here (`impl` or
+/// a named lifetime in it).
 fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
     let sig = &h.func.sig;
-    let syn::ReturnType::Type(_, ret) = &sig.output else {
-        return None;
-    };
     if h.is_async {
         return None;
     }
-    let (payload, ret) = (h.payload.to_token_stream(), ret.to_token_stream());
+    // A handler that returns nothing is written `fn(&mut Payload)`: `BareUnit`, if the payload
+    // is the operation's.
+    let ret = match &sig.output {
+        syn::ReturnType::Type(_, ret) => Some(ret.to_token_stream()),
+        syn::ReturnType::Default => None,
+    };
+    let payload = h.payload.to_token_stream();
     let ctx = h.context.map(|ty| ty.to_token_stream());
-    if mentions_impl(ret.clone())
+    if ret
+        .clone()
+        .is_some_and(|r| mentions_impl(r.clone()) || has_lifetime(r))
         || has_lifetime(payload.clone())
-        || has_lifetime(ret.clone())
         || ctx.clone().is_some_and(has_lifetime)
     {
         return None;
     }
     let mutability = h.payload_mut.then(|| quote!(mut));
     let ctx = ctx.map(|ty| quote!(, #ty));
+    let ret = ret.map(|r| quote!(-> #r));
     let name = &sig.ident;
-    Some(quote_spanned!(located(name.span())=> #name as fn(&#mutability #payload #ctx) -> #ret))
+    Some(quote_spanned!(located(name.span())=> #name as fn(&#mutability #payload #ctx) #ret))
 }
 
 /// Whether `tokens` name a lifetime anywhere.
