@@ -201,6 +201,23 @@ mod short_circuit {
         assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), 1);
         assert_eq!(LOG.take(), ["second before handler", "after handler"]);
     }
+
+    /// A handler that may answer the call runs through its adapter only: the attribute hands the
+    /// dispatcher no fn of it to call as itself (nor marks it `#[inline(never)]` for that), while
+    /// one that returns nothing gets one.
+    #[test]
+    fn a_handler_that_may_answer_the_call_is_not_handed_over_as_itself() {
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.find_by_id", "Cached");
+        let direct = |name: &str| {
+            regs.iter()
+                .find(|r| r.id().ends_with(name))
+                .map(|r| r.direct.is_some())
+        };
+        assert_eq!(direct("answer_from_cache"), Some(false));
+        assert_eq!(direct("skipped_when_answered"), Some(true));
+        assert_eq!(direct("count_hit"), Some(true));
+    }
 }
 
 mod after_changes {
@@ -790,6 +807,14 @@ mod generated {
             )
             .await;
         assert_eq!(out.unwrap().hits, ["before before", "after"]);
+    }
+
+    #[test]
+    fn a_return_type_from_a_macro_fragment_still_lets_the_handler_be_called_as_itself() {
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Gen");
+        let before = regs.iter().find(|r| r.id().ends_with("gen_before"));
+        assert!(before.is_some_and(|r| r.direct.is_some()), "{regs:?}");
     }
 }
 

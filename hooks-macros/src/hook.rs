@@ -678,6 +678,7 @@ fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
     // A handler that returns nothing is written `fn(&mut Payload)`: `BareUnit`, if the payload
     // is the operation's.
     let ret = match &sig.output {
+        syn::ReturnType::Type(_, ret) if !could_be_bare(ret) => return None,
         syn::ReturnType::Type(_, ret) => Some(ret.to_token_stream()),
         syn::ReturnType::Default => None,
     };
@@ -696,6 +697,38 @@ fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
     let ret = ret.map(|r| quote!(-> #r));
     let name = &sig.ident;
     Some(quote_spanned!(located(name.span())=> #name as fn(&#mutability #payload #ctx) #ret))
+}
+
+/// Whether a handler's return type may be the bare shapes' `Result<(), HookError>`, as far as its
+/// tokens tell: not when it is written `Flow<..>`, or `Result<T, ..>` with any `T` but `()` (a
+/// handler that may answer the call needs its adapter). An alias may be anything, so it is left
+/// to the slot's check by type. A handler with no direct fn is left inlinable into its adapter.
+fn could_be_bare(ret: &Type) -> bool {
+    let path = match ret {
+        Type::Path(path) => path,
+        // `-> ()`, written out.
+        Type::Tuple(t) => return t.elems.is_empty(),
+        // A type from a `macro_rules!` fragment, or in parentheses.
+        Type::Group(g) => return could_be_bare(&g.elem),
+        Type::Paren(p) => return could_be_bare(&p.elem),
+        _ => return false,
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    if last.ident == "Flow" {
+        return false;
+    }
+    if last.ident != "Result" {
+        return true;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) => matches!(
+            args.args.first(),
+            Some(syn::GenericArgument::Type(Type::Tuple(t))) if t.elems.is_empty()
+        ),
+        _ => true,
+    }
 }
 
 /// Whether `tokens` name a lifetime anywhere.
