@@ -1139,6 +1139,8 @@ impl Hooks {
         // Handler code runs from here to the return, once marked for the whole loop.
         let _code = HandlerCode::enter();
         let check = slot.client_only || stats::any_disabled();
+        // No trace, clock or span to keep per handler: checked once for the loop.
+        let plain = self.fast();
         let handlers = slot.before().get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if check && !h.reg.runs_for(ctx) {
@@ -1158,10 +1160,18 @@ impl Hooks {
                             &mut *ptr::from_mut(early),
                         )
                     };
-                    match policy.poll_first(h.reg, || f(input_x, ctx_x, early_x, fut.as_mut(), cx))
-                    {
+                    let (slot_x, cx_x) = (fut.as_mut(), &mut *cx);
+                    let poll = move || f(input_x, ctx_x, early_x, slot_x, cx_x);
+                    let first = if plain {
+                        policy.poll_first_plain(h.reg, poll)
+                    } else {
+                        policy.poll_first(h.reg, poll)
+                    };
+                    match first {
                         First::Done(Ok(Ok(true))) => {
-                            self.trace(h.reg, || Step::Continued);
+                            if !plain {
+                                self.trace(h.reg, || Step::Continued);
+                            }
                             continue;
                         }
                         First::Done(ran) => {
@@ -1519,6 +1529,8 @@ impl Hooks {
         // Handler code runs from here to the return, once marked for the whole loop.
         let _code = HandlerCode::enter();
         let check = slot.client_only || stats::any_disabled();
+        // As in `before_run`.
+        let plain = self.fast();
         let handlers = slot.after().get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if (check && !h.reg.runs_for(ctx)) || (!h.reg.on_error && result.is_err()) {
@@ -1531,7 +1543,14 @@ impl Hooks {
                     // SAFETY: as in `before_run`.
                     let (result_x, ctx_x) =
                         unsafe { (&mut *ptr::from_mut(result), &*ptr::from_ref(ctx)) };
-                    match policy.poll_first(h.reg, || f(result_x, ctx_x, fut.as_mut(), cx)) {
+                    let (slot_x, cx_x) = (fut.as_mut(), &mut *cx);
+                    let poll = move || f(result_x, ctx_x, slot_x, cx_x);
+                    let first = if plain {
+                        policy.poll_first_plain(h.reg, poll)
+                    } else {
+                        policy.poll_first(h.reg, poll)
+                    };
+                    match first {
                         First::Done(step) => {
                             // A handler that panicked is still in the slot: drop it before
                             // `result` is touched.

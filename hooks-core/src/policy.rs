@@ -332,6 +332,30 @@ impl Policy {
         First::Done(result)
     }
 
+    /// [`Policy::poll_first`] under plain policies ([`Policy::plain`]: no timed history, no debug
+    /// spans), which the caller has checked once for its whole loop: no clock read, no span, and
+    /// nothing to carry for a handler that waits but its place. The first poll has no timeout
+    /// either way: the timer starts with [`Policy::resume_async`].
+    #[inline]
+    pub(crate) fn poll_first_plain<T>(
+        &self,
+        reg: &Registration,
+        poll: impl FnOnce() -> Poll<Result<T, HookError>>,
+    ) -> First<T> {
+        let result = match guard(poll) {
+            Ok(Poll::Ready(v)) => Ok(v),
+            Err(failure) => Err(failure),
+            Ok(Poll::Pending) => {
+                return First::Waiting(Waiting {
+                    start: None,
+                    span: None,
+                });
+            }
+        };
+        self.finish(reg, &result, None);
+        First::Done(result)
+    }
+
     /// The rest of the run of an async handler whose first poll ([`Policy::poll_first`]) found it
     /// waiting: the same guard as [`Policy::call_async`], keeping the first poll's start and
     /// span. (Its first poll polls the handler again, which a future must allow, and starts the
