@@ -925,6 +925,72 @@ mod waiting_and_ready_handlers {
     }
 }
 
+/// An async after handler's error replaces the result, whether it failed at its first poll or
+/// after waiting: the handlers that run on success only skip it, those that take the result see
+/// it, and the caller gets it exactly.
+mod failing_async_after_handlers {
+    use super::*;
+
+    /// Runs of `sees_errors` on an error result.
+    pub static ERRORS_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Audited {
+        pub trail: String,
+        /// `"fail"` makes `audit` fail after waiting; `"fail now"` at once.
+        pub mode: String,
+    }
+
+    #[after_create("Audited", priority = 0)]
+    async fn audit(a: &mut Audited) -> Result<(), HookError> {
+        if a.mode != "fail now" {
+            tokio::task::yield_now().await;
+        }
+        if a.mode.starts_with("fail") {
+            return Err(HookError::conflict("the audit failed"));
+        }
+        a.trail.push_str("audit ");
+        Ok(())
+    }
+
+    #[after_create("Audited", priority = 1)]
+    async fn on_success(a: &mut Audited) {
+        a.trail.push_str("on_success");
+    }
+
+    #[after_create("Audited", priority = 2)]
+    async fn sees_errors(result: &mut Result<Audited, HookError>) {
+        if result.is_err() {
+            ERRORS_SEEN.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    async fn create(hooks: &Hooks, mode: &str) -> Result<Audited, HookError> {
+        let a = Audited {
+            trail: String::new(),
+            mode: mode.into(),
+        };
+        hooks
+            .create(&mut Context::client(), a, |a| async move { Ok(a) })
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_async_after_handler_error_with_or_without_waiting_replaces_the_result() {
+        let hooks = hooks();
+        assert_eq!(
+            create(&hooks, "calm").await.unwrap().trail,
+            "audit on_success"
+        );
+        for mode in ["fail", "fail now"] {
+            let seen = ERRORS_SEEN.load(Ordering::SeqCst);
+            let err = create(&hooks, mode).await.unwrap_err();
+            assert_eq!((err.status(), err.message()), (409, "the audit failed"));
+            assert_eq!(ERRORS_SEEN.load(Ordering::SeqCst), seen + 1, "{mode}");
+        }
+    }
+}
+
 /// An async call whose handlers are all sync runs them around the default's future, inside the
 /// call's own future: the same rules as any call, checked where that flow differs.
 mod sync_handlers_on_an_async_call {

@@ -1161,7 +1161,7 @@ impl Hooks {
                         )
                     };
                     let (slot_x, cx_x) = (fut.as_mut(), &mut *cx);
-                    let poll = move || f(input_x, ctx_x, early_x, slot_x, cx_x);
+                    let poll = move || f(input_x, ctx_x, early_x, slot_x, cx_x).into_before();
                     let first = if plain {
                         policy.poll_first_plain(h.reg, poll)
                     } else {
@@ -1544,7 +1544,7 @@ impl Hooks {
                     let (result_x, ctx_x) =
                         unsafe { (&mut *ptr::from_mut(result), &*ptr::from_ref(ctx)) };
                     let (slot_x, cx_x) = (fut.as_mut(), &mut *cx);
-                    let poll = move || f(result_x, ctx_x, slot_x, cx_x);
+                    let poll = move || f(result_x, ctx_x, slot_x, cx_x).into_after();
                     let first = if plain {
                         policy.poll_first_plain(h.reg, poll)
                     } else {

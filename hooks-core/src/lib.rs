@@ -62,8 +62,8 @@ pub mod __private {
     pub use crate::registration::Registered;
     pub use crate::registration::{
         AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early, IntoAfter,
-        IntoFlow, Options, Payload, Registration, SyncAfter, SyncBefore, WildAsync, WildSync,
-        settle, settle_async, str_eq,
+        IntoFlow, Options, Payload, Polled, Registration, SyncAfter, SyncBefore, WildAsync,
+        WildSync, settle, settle_async, str_eq,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};

@@ -33,14 +33,15 @@ pub type SyncBefore<Op> = for<'a> fn(
 /// waits stays in the slot, which the dispatcher awaits. No allocation per call either way.
 ///
 /// The future's output is `Ok(true)` to go on, `Ok(false)` when the handler answered (the answer
-/// is in the [`Early`] slot) or the rejection: a value that fits in registers.
+/// is in the [`Early`] slot) or the rejection; the first poll comes back as a [`Polled`], which
+/// fits in two registers.
 pub type AsyncBefore<Op> = for<'a, 's, 'c, 'w> fn(
     &'a mut <Op as Operation>::Input,
     &'a Context,
     &'a mut Early<<Op as Operation>::Output>,
     Pin<&'s mut FutureSlot<'a, Result<bool, HookError>>>,
     &'c mut TaskContext<'w>,
-) -> Poll<Result<bool, HookError>>;
+) -> Polled;
 
 /// A sync after handler, adapted to its operation.
 pub type SyncAfter<Op> = for<'a> fn(
@@ -54,7 +55,76 @@ pub type AsyncAfter<Op> = for<'a, 's, 'c, 'w> fn(
     &'a Context,
     Pin<&'s mut FutureSlot<'a, Result<(), HookError>>>,
     &'c mut TaskContext<'w>,
-) -> Poll<Result<(), HookError>>;
+) -> Polled;
+
+/// The first poll of an async handler, as its adapter ([`AsyncBefore`], [`AsyncAfter`]) hands it
+/// to the dispatcher: a state and an error, two scalars, which come back in two registers. (A
+/// `Poll<Result<bool, HookError>>` comes back through memory, written with byte stores that the
+/// caller's wider load then has to wait for.)
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Polled {
+    state: PollState,
+    /// Set when the handler finished with an error (then `state` says nothing).
+    error: Option<HookError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum PollState {
+    /// The handler waits: its future is in the slot.
+    Waiting,
+    /// Done: `Ok(true)` (a before handler lets the call go on), or `Ok(())`.
+    Done,
+    /// Done: `Ok(false)` (a before handler answered; the answer is in [`Early`]).
+    Answered,
+}
+
+impl Polled {
+    /// The first poll of an async before handler's future.
+    #[inline(always)]
+    pub fn before(polled: Poll<Result<bool, HookError>>) -> Polled {
+        let (state, error) = match polled {
+            Poll::Pending => (PollState::Waiting, None),
+            Poll::Ready(Ok(true)) => (PollState::Done, None),
+            Poll::Ready(Ok(false)) => (PollState::Answered, None),
+            Poll::Ready(Err(e)) => (PollState::Done, Some(e)),
+        };
+        Polled { state, error }
+    }
+
+    /// The first poll of an async after handler's future.
+    #[inline(always)]
+    pub fn after(polled: Poll<Result<(), HookError>>) -> Polled {
+        let (state, error) = match polled {
+            Poll::Pending => (PollState::Waiting, None),
+            Poll::Ready(Ok(())) => (PollState::Done, None),
+            Poll::Ready(Err(e)) => (PollState::Done, Some(e)),
+        };
+        Polled { state, error }
+    }
+
+    /// Back to the before handler's poll.
+    #[inline(always)]
+    pub(crate) fn into_before(self) -> Poll<Result<bool, HookError>> {
+        match (self.error, self.state) {
+            (Some(e), _) => Poll::Ready(Err(e)),
+            (None, PollState::Waiting) => Poll::Pending,
+            (None, PollState::Done) => Poll::Ready(Ok(true)),
+            (None, PollState::Answered) => Poll::Ready(Ok(false)),
+        }
+    }
+
+    /// Back to the after handler's poll. (`Answered` is never made for one; read as done.)
+    #[inline(always)]
+    pub(crate) fn into_after(self) -> Poll<Result<(), HookError>> {
+        match (self.error, self.state) {
+            (Some(e), _) => Poll::Ready(Err(e)),
+            (None, PollState::Waiting) => Poll::Pending,
+            (None, PollState::Done | PollState::Answered) => Poll::Ready(Ok(())),
+        }
+    }
+}
 
 /// A background after handler, adapted to its operation: from the result, the owned job to queue
 /// (`None` when the handler does not run on this result).
@@ -628,8 +698,8 @@ pub fn settle<O>(verdict: Result<Flow<O>, HookError>, early: &mut Early<O>) -> b
 }
 
 /// An async before handler's verdict, as its future hands it on: `Ok(true)` to go on, `Ok(false)`
-/// with the answer written into `early`, or the rejection. Small enough to come back in registers,
-/// whatever the size of the operation's output.
+/// with the answer written into `early`, or the rejection: small, whatever the size of the
+/// operation's output.
 #[doc(hidden)]
 #[inline(always)]
 pub fn settle_async<O>(

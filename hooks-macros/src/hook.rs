@@ -457,9 +457,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                         quote_spanned!(anchor=> early: &'a mut #p::Early<#output_ty>,
                             fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
                             cx: &'c mut #p::TaskContext<'w>),
-                        quote_spanned!(anchor=> #p::Poll<#p::Result<bool, #p::HookError>>),
-                        quote_spanned!(anchor=>
-                            fut.put_poll(async move { #p::settle_async(#call, early) }, cx)),
+                        quote_spanned!(anchor=> #p::Polled),
+                        quote_spanned!(anchor=> #p::Polled::before(
+                            fut.put_poll(async move { #p::settle_async(#call, early) }, cx))),
                     )
                 } else {
                     (
@@ -502,8 +502,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                         quote_spanned!(anchor=>
                             fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
                             cx: &'c mut #p::TaskContext<'w>,),
-                        quote_spanned!(anchor=> #p::Poll<#p::Result<(), #p::HookError>>),
-                        quote_spanned!(anchor=> fut.put_poll(async move { #body }, cx)),
+                        quote_spanned!(anchor=> #p::Polled),
+                        quote_spanned!(anchor=>
+                            #p::Polled::after(fut.put_poll(async move { #body }, cx))),
                     )
                 } else {
                     (
