@@ -1879,29 +1879,42 @@ where
         // leaves the stage only by being dropped in place (`self.stage = Stage::Done`). The
         // `Start` stage holds nothing pinned, so it may be moved out.
         let this = unsafe { self.get_unchecked_mut() };
-        if let Stage::Start { .. } = this.stage {
-            let Stage::Start {
-                named,
-                mut input,
-                default,
-            } = std::mem::replace(&mut this.stage, Stage::Done)
-            else {
-                unreachable!("the stage was just matched as Start")
-            };
+        if let Stage::Start {
+            named,
+            input,
+            default,
+        } = &mut this.stage
+        {
             if let Some(problem) = &this.slot.problem {
-                return Poll::Ready(Err(problem.clone()));
+                let e = problem.clone();
+                this.stage = Stage::Done;
+                return Poll::Ready(Err(e));
             }
-            let hooked = match this
+            // The before handlers change the input where it lies: the stage is not moved out
+            // first (a copy of the input, the asset's name and the default for each call).
+            let begun = this
                 .hooks
-                .sync_begin(this.ctx, this.slot, named, &mut input)
-            {
-                Begun::Failed(e) => return Poll::Ready(Err(e)),
+                .sync_begin(this.ctx, this.slot, named.take(), input);
+            let hooked = match begun {
+                Begun::Failed(e) => {
+                    this.stage = Stage::Done;
+                    return Poll::Ready(Err(e));
+                }
                 Begun::Answered(mut result) => {
+                    this.stage = Stage::Done;
                     this.finish(&mut result);
                     return Poll::Ready(result);
                 }
                 Begun::Silent => false,
                 Begun::Go => true,
+            };
+            // SAFETY: `input` and `default` are read out once, and the stage is then overwritten
+            // without being dropped: what is left of `Start` is `named`, taken above, so nothing
+            // is dropped twice or leaked. Should the default panic, the stage is already `Done`.
+            let (input, default) = unsafe {
+                let read = (ptr::read(input), ptr::read(default));
+                ptr::write(&mut this.stage, Stage::Done);
+                read
             };
             this.stage = Stage::Default {
                 fut: default(input),
