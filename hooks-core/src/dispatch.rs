@@ -49,6 +49,31 @@ use crate::table::{
     ErasedBareUnit, ErasedBareUnitCtx, ErasedShape, ErasedSyncAfter, ErasedSyncBefore, Slot, Table,
 };
 
+/// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
+/// back as: each loop is compiled for the four shapes, and the call picks one.
+macro_rules! by_shape {
+    ($shape:expr, $S:ident => $call:expr) => {
+        match $shape {
+            BareShape::Plain => {
+                type $S = ErasedBare;
+                $call
+            }
+            BareShape::Ctx => {
+                type $S = ErasedBareCtx;
+                $call
+            }
+            BareShape::Unit => {
+                type $S = ErasedBareUnit;
+                $call
+            }
+            BareShape::UnitCtx => {
+                type $S = ErasedBareUnitCtx;
+                $call
+            }
+        }
+    };
+}
+
 /// `$f::<.., CHECK, COUNT>(args)` with the two flags of a fast loop (whether handlers need
 /// their switch and origin checked, whether runs are counted) turned into constants: each loop
 /// is compiled in its four variants, and the call picks one.
@@ -988,24 +1013,10 @@ impl Hooks {
         input: *mut (),
     ) -> Option<HookError> {
         let run = handlers.handlers();
-        match run.shape() {
-            // SAFETY: the caller's.
-            BareShape::Plain => unsafe {
-                self.bare_before_in::<ErasedBare>(client_only, run, ctx, input)
-            },
-            // SAFETY: the caller's.
-            BareShape::Ctx => unsafe {
-                self.bare_before_in::<ErasedBareCtx>(client_only, run, ctx, input)
-            },
-            // SAFETY: the caller's.
-            BareShape::Unit => unsafe {
-                self.bare_before_in::<ErasedBareUnit>(client_only, run, ctx, input)
-            },
-            // SAFETY: the caller's.
-            BareShape::UnitCtx => unsafe {
-                self.bare_before_in::<ErasedBareUnitCtx>(client_only, run, ctx, input)
-            },
-        }
+        // SAFETY: the caller's.
+        by_shape!(run.shape(), S => unsafe {
+            self.bare_before_in::<S>(client_only, run, ctx, input)
+        })
     }
 
     /// [`Hooks::bare_before`] for handlers of one shape.
@@ -1347,24 +1358,10 @@ impl Hooks {
         ctx: &mut Context,
         output: *mut (),
     ) -> Option<(usize, AfterStop)> {
-        match handlers.shape() {
-            // SAFETY: the caller's.
-            BareShape::Plain => unsafe {
-                self.bare_after_in::<ErasedBare>(client_only, handlers, ctx, output)
-            },
-            // SAFETY: the caller's.
-            BareShape::Ctx => unsafe {
-                self.bare_after_in::<ErasedBareCtx>(client_only, handlers, ctx, output)
-            },
-            // SAFETY: the caller's.
-            BareShape::Unit => unsafe {
-                self.bare_after_in::<ErasedBareUnit>(client_only, handlers, ctx, output)
-            },
-            // SAFETY: the caller's.
-            BareShape::UnitCtx => unsafe {
-                self.bare_after_in::<ErasedBareUnitCtx>(client_only, handlers, ctx, output)
-            },
-        }
+        // SAFETY: the caller's.
+        by_shape!(handlers.shape(), S => unsafe {
+            self.bare_after_in::<S>(client_only, handlers, ctx, output)
+        })
     }
 
     /// [`Hooks::bare_after`] for handlers of one shape.

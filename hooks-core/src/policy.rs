@@ -335,7 +335,9 @@ impl Policy {
     /// [`Policy::poll_first`] under plain policies ([`Policy::plain`]: no timed history, no debug
     /// spans), which the caller has checked once for its whole loop: no clock read, no span, and
     /// nothing to carry for a handler that waits but its place. The first poll has no timeout
-    /// either way: the timer starts with [`Policy::resume_async`].
+    /// either way: the timer starts with [`Policy::resume_async`]. (Written out: as one body
+    /// with `poll_first` taking `None` for the clock and the span, the loop that calls it
+    /// measured 19 instructions more per handler.)
     #[inline]
     pub(crate) fn poll_first_plain<T>(
         &self,
