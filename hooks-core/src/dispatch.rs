@@ -46,7 +46,7 @@ use crate::registration::{BoxFuture, Early, Registration, SyncBefore, WildAsync,
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
     AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedBare, ErasedBareCtx,
-    ErasedBareUnit, ErasedBareUnitCtx, ErasedShape, ErasedSyncAfter, ErasedSyncBefore, Slot, Table,
+    ErasedBareUnit, ErasedBareUnitCtx, ErasedSyncAfter, ErasedSyncBefore, Shape, Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
@@ -2062,77 +2062,6 @@ fn index_of<F>(handlers: &[Entry<F>], h: &Entry<F>) -> usize {
 /// The index of `reg`'s handler in `handlers`.
 fn position<F>(handlers: &[Entry<F>], reg: &Registration) -> Option<usize> {
     handlers.iter().position(|h| ptr::eq(h.reg, reg))
-}
-
-/// A bare handler shape, type-erased ([`ErasedBare`], [`ErasedBareCtx`], [`ErasedBareUnit`],
-/// [`ErasedBareUnitCtx`]): how the fast loops call it.
-trait Shape: ErasedShape {
-    /// Call the handler on `payload`, as `reg`'s handler of the call `ctx`.
-    ///
-    /// # Safety
-    /// `payload` comes from a `&mut T` of the type the handler was checked against, live and not
-    /// otherwise used for the call's duration.
-    unsafe fn call(
-        self,
-        payload: *mut (),
-        ctx: &mut Context,
-        reg: &'static Registration,
-    ) -> Result<(), HookError>;
-}
-
-impl Shape for ErasedBare {
-    #[inline(always)]
-    unsafe fn call(
-        self,
-        payload: *mut (),
-        _: &mut Context,
-        _: &'static Registration,
-    ) -> Result<(), HookError> {
-        self(payload)
-    }
-}
-
-impl Shape for ErasedBareCtx {
-    /// The context names the handler while it runs (its id, params and phase).
-    #[inline(always)]
-    unsafe fn call(
-        self,
-        payload: *mut (),
-        ctx: &mut Context,
-        reg: &'static Registration,
-    ) -> Result<(), HookError> {
-        ctx.enter(reg);
-        self(payload, ctx)
-    }
-}
-
-impl Shape for ErasedBareUnit {
-    /// A handler that returns nothing lets the call go on: no result to test.
-    #[inline(always)]
-    unsafe fn call(
-        self,
-        payload: *mut (),
-        _: &mut Context,
-        _: &'static Registration,
-    ) -> Result<(), HookError> {
-        self(payload);
-        Ok(())
-    }
-}
-
-impl Shape for ErasedBareUnitCtx {
-    /// As [`ErasedBareCtx`], with no result to test.
-    #[inline(always)]
-    unsafe fn call(
-        self,
-        payload: *mut (),
-        ctx: &mut Context,
-        reg: &'static Registration,
-    ) -> Result<(), HookError> {
-        ctx.enter(reg);
-        self(payload, ctx);
-        Ok(())
-    }
 }
 
 /// One pass of the fast loop of bare before handlers, two handlers a turn (the loop's own

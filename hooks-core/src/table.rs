@@ -137,26 +137,87 @@ pub(crate) enum BareShape {
     UnitCtx,
 }
 
-/// A type-erased bare handler: the fn pointer type a [`BareShape`] is read back as.
-pub(crate) trait ErasedShape: Copy {
+/// A bare handler shape, type-erased ([`ErasedBare`], [`ErasedBareCtx`], [`ErasedBareUnit`],
+/// [`ErasedBareUnitCtx`]): the shape a [`BareLoop`]'s handlers are read back as, and how the fast
+/// loops call it.
+pub(crate) trait Shape: Copy {
     /// The shape whose handlers have this type.
     const SHAPE: BareShape;
+
+    /// Call the handler on `payload`, as `reg`'s handler of the call `ctx`.
+    ///
+    /// # Safety
+    /// `payload` comes from a `&mut T` of the type the handler was checked against, live and not
+    /// otherwise used for the call's duration.
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<(), HookError>;
 }
 
-impl ErasedShape for ErasedBare {
+impl Shape for ErasedBare {
     const SHAPE: BareShape = BareShape::Plain;
+
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        _: &mut Context,
+        _: &'static Registration,
+    ) -> Result<(), HookError> {
+        self(payload)
+    }
 }
 
-impl ErasedShape for ErasedBareCtx {
+impl Shape for ErasedBareCtx {
     const SHAPE: BareShape = BareShape::Ctx;
+
+    /// The context names the handler while it runs (its id, params and phase).
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<(), HookError> {
+        ctx.enter(reg);
+        self(payload, ctx)
+    }
 }
 
-impl ErasedShape for ErasedBareUnit {
+impl Shape for ErasedBareUnit {
     const SHAPE: BareShape = BareShape::Unit;
+
+    /// A handler that returns nothing lets the call go on: no result to test.
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        _: &mut Context,
+        _: &'static Registration,
+    ) -> Result<(), HookError> {
+        self(payload);
+        Ok(())
+    }
 }
 
-impl ErasedShape for ErasedBareUnitCtx {
+impl Shape for ErasedBareUnitCtx {
     const SHAPE: BareShape = BareShape::UnitCtx;
+
+    /// As [`ErasedBareCtx`], with no result to test.
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<(), HookError> {
+        ctx.enter(reg);
+        self(payload, ctx);
+        Ok(())
+    }
 }
 
 /// The handlers of a fast loop as themselves, type-erased, when all of them have one bare shape.
@@ -193,7 +254,7 @@ impl<'a> BareRun<'a> {
 
     /// The handlers as the type their shape is read back as; `None` when `S` is not that type.
     #[inline]
-    pub(crate) fn typed<S: ErasedShape>(self) -> Option<&'a [Entry<S>]> {
+    pub(crate) fn typed<S: Shape>(self) -> Option<&'a [Entry<S>]> {
         (S::SHAPE == self.shape).then(|| {
             let (data, len) = (self.handlers.as_ptr(), self.handlers.len());
             // SAFETY: each entry's fn pointer was read as `S`'s shape's type when the loop was
