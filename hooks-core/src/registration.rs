@@ -186,6 +186,7 @@ pub enum Kind {
 /// One registered handler: what the attribute wrote down about it, and its adapter.
 ///
 /// The fields are public for the generated code; read them through the methods.
+#[repr(C)]
 pub struct Registration {
     #[doc(hidden)]
     pub id: &'static str,
@@ -194,22 +195,25 @@ pub struct Registration {
     #[doc(hidden)]
     pub asset: &'static str,
     #[doc(hidden)]
+    pub priority: i32,
+    #[doc(hidden)]
     pub phase: Phase,
     #[doc(hidden)]
     pub kind: Kind,
     #[doc(hidden)]
-    pub priority: i32,
-    #[doc(hidden)]
     pub mode: Mode,
-    /// The handler's own timeout; `None` takes the runtime's default.
-    #[doc(hidden)]
-    pub timeout: Option<std::time::Duration>,
     /// Run only on calls whose origin is a client.
     #[doc(hidden)]
     pub client_only: bool,
+    /// `TypeId` of the operation type the adapter was built for.
+    #[doc(hidden)]
+    pub op_type: fn() -> TypeId,
     /// An after handler that takes the whole result (and so runs on errors too).
     #[doc(hidden)]
     pub on_error: bool,
+    /// The handler's own timeout; `None` takes the runtime's default.
+    #[doc(hidden)]
+    pub timeout: Option<std::time::Duration>,
     #[doc(hidden)]
     pub params: &'static [(&'static str, &'static str)],
     #[doc(hidden)]
@@ -220,9 +224,6 @@ pub struct Registration {
     pub doc: &'static str,
     #[doc(hidden)]
     pub payload: &'static str,
-    /// `TypeId` of the operation type the adapter was built for.
-    #[doc(hidden)]
-    pub op_type: fn() -> TypeId,
     /// `type_name` of that operation type, for messages.
     #[doc(hidden)]
     pub op_type_name: fn() -> &'static str,

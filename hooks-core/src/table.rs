@@ -496,48 +496,20 @@ fn cmp_str(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-/// What building the table keeps of one registration. The first pass reads the registrations
-/// once, in link order, and writes these; the passes after it go slot by slot and read a
-/// registration itself only for its id's bytes. Kept small: a table is built at start-up, in
-/// memory fresh from the kernel, where every page written costs a fault.
-#[derive(Clone, Copy)]
-struct Item {
-    reg: &'static Registration,
-    /// From bit 0: the priority with its sign bit flipped (32 bits) and the phase (1 bit),
-    /// together [`Item::order`]; above them the id's length (31 bits, saturated), with the
-    /// phase [`Item::event`].
-    key: u64,
-    /// The slot the first pass put it in, by the addresses of its names.
-    slot: usize,
+/// `(phase, priority)` as one integer of their order: the priority with its sign bit flipped
+/// (bits 0 to 31), the phase above it.
+#[inline]
+fn run_order(reg: &Registration) -> u64 {
+    (u64::from(reg.phase as u8) << 32) | u64::from(reg.priority as u32 ^ (1 << 31))
 }
 
-/// The most an id's length counts for in [`Item::event`].
-const LEN_MAX: usize = (1 << 31) - 1;
-
-impl Item {
-    #[inline]
-    fn of(reg: &'static Registration, slot: usize) -> Item {
-        let len = reg.id.len().min(LEN_MAX) as u64;
-        let priority = u64::from(reg.priority as u32 ^ (1 << 31));
-        Item {
-            reg,
-            key: (len << 33) | ((reg.phase as u64) << 32) | priority,
-            slot,
-        }
-    }
-
-    /// `(phase, priority)` as one integer of their order.
-    fn order(&self) -> u64 {
-        self.key & ((1 << 33) - 1)
-    }
-
-    /// The phase and the id's length, and above them its last byte: registrations that differ
-    /// here are not the same handler in the same phase. The only field of the build that reads
-    /// the id's bytes; the first pass leaves them alone, which keeps its reads in link order.
-    fn event(&self) -> u64 {
-        let last = self.reg.id.as_bytes().last().copied().unwrap_or(0);
-        (u64::from(last) << 32) | (self.key >> 32)
-    }
+/// The phase, the id's length (saturated at 31 bits) and its last byte, as one integer:
+/// registrations that differ here are not the same handler in the same phase.
+#[inline]
+fn event(reg: &Registration) -> u64 {
+    let len = reg.id.len().min((1 << 31) - 1) as u64;
+    let last = reg.id.as_bytes().last().copied().unwrap_or(0);
+    (u64::from(last) << 32) | (len << 1) | reg.phase as u64
 }
 
 /// An operation's and an asset's names by address: pointer and length of each. Hashed by the
@@ -577,12 +549,11 @@ struct SlotRange {
     types_differ: bool,
 }
 
-/// The registrations slot by slot, with what [`Table::from_registrations`] needs next.
+/// The registrations slot by slot, as [`Table::from_registrations`] receives them from
+/// [`sorted`].
 struct Sorted {
-    /// In link order.
-    items: Vec<Item>,
-    /// Indices into `items`, slot by slot in table order; within a slot, in link order.
-    order: Vec<usize>,
+    /// Slot by slot in table order; within a slot, in link order.
+    regs: Vec<&'static Registration>,
     /// Each slot, in table order: sorted by its names.
     slots: Vec<SlotRange>,
 }
@@ -652,59 +623,61 @@ fn counting_sort(
 /// path.
 const SMALL: usize = 32;
 
-/// Appends the registrations of a slot, `places` in `items`, to `out` sorted by phase, priority
-/// and id.
-fn sort_slot(items: &[Item], places: &[usize], out: &mut Vec<&'static Registration>) {
-    let id = |at: usize| items[at].reg.id;
-    if places.len() > SMALL {
-        let mut sorted = places.to_vec();
-        sorted.sort_unstable_by(|&a, &b| {
-            (items[a].order().cmp(&items[b].order())).then_with(|| cmp_str(id(a), id(b)))
+/// Sorts the registrations of a slot by phase, priority and id, in place.
+fn sort_slot(regs: &mut [&'static Registration]) {
+    if regs.len() > SMALL {
+        regs.sort_unstable_by(|a, b| {
+            (run_order(a).cmp(&run_order(b))).then_with(|| cmp_str(a.id, b.id))
         });
-        out.extend(sorted.iter().map(|&at| items[at].reg));
         return;
     }
     // An insertion sort, with the orders side by side; ids only break their ties.
     let mut orders = [0; SMALL];
-    let mut sorted = [0; SMALL];
-    for (i, &at) in places.iter().enumerate() {
-        let order = items[at].order();
+    for i in 0..regs.len() {
+        let reg = regs[i];
+        let order = run_order(reg);
         let mut j = i;
         while j > 0
             && (orders[j - 1] > order
-                || orders[j - 1] == order && cmp_str(id(sorted[j - 1]), id(at)).is_gt())
+                || orders[j - 1] == order && cmp_str(regs[j - 1].id, reg.id).is_gt())
         {
             orders[j] = orders[j - 1];
-            sorted[j] = sorted[j - 1];
+            regs[j] = regs[j - 1];
             j -= 1;
         }
         orders[j] = order;
-        sorted[j] = at;
+        regs[j] = reg;
     }
-    out.extend(sorted[..places.len()].iter().map(|&at| items[at].reg));
 }
 
 /// The registrations slot by slot in table order (operation, asset), each slot's range in it
 /// and the index of each `(operation, asset)` to its range. [`sort_slot`] puts each slot's
 /// handlers in order (phase, priority, id).
 ///
-/// A bucket sort. One pass over the registrations in link order keeps what the build needs of
-/// each ([`Item`]) and puts it in a slot: a slot per distinct pair of name addresses (the
+/// A bucket sort. One pass over the registrations in link order reads only their names and
+/// operation types, and puts each in a slot: a slot per distinct pair of name addresses (the
 /// registrations of one crate share them; neighbours that share both skip the map), and each
 /// distinct operation and asset address gets a number. The distinct operations and assets are
 /// sorted by name, which ranks them; the slots are put in order of their pair of ranks by a
-/// radix sort, and those that share it (equal names at other addresses) merge. Strings are
-/// compared only between distinct names, and between the ids of a slot.
+/// radix sort, and those that share it (equal names at other addresses) merge; then each
+/// registration is written to its slot's next place. Strings are compared only between
+/// distinct names, and between the ids of a slot.
+///
+/// A table is built at start-up, in memory fresh from the kernel, where every page written
+/// costs a fault: the build keeps no more than a pointer and a slot number per registration
+/// beside the table's own array.
 fn sorted(regs: impl IntoIterator<Item = &'static Registration>) -> Sorted {
     let regs = regs.into_iter();
-    let mut items: Vec<Item> = Vec::with_capacity(regs.size_hint().0);
+    // The registrations in link order, and the slot of the first pass of each.
+    let mut linked: Vec<&'static Registration> = Vec::with_capacity(regs.size_hint().0);
+    let mut slot_of: Vec<u32> = Vec::with_capacity(linked.capacity());
     let mut slots: Vec<PassSlot> = Vec::new();
     let mut operations = Names::default();
     let mut assets = Names::default();
-    // Sized for a slot per four handlers, so that most tables never grow the map.
-    let mut by_address: NameMap<Address, usize> =
-        NameMap::with_capacity_and_hasher(items.capacity() / 4, Default::default());
-    let mut last: Option<(&'static Registration, usize)> = None;
+    // Sized for a slot per sixteen handlers; most tables grow it once or twice at most.
+    let mut by_address: NameMap<Address, u32> =
+        NameMap::with_capacity_and_hasher(linked.capacity() / 16, Default::default());
+    let mut last: Option<(&'static Registration, u32)> = None;
     for r in regs {
         let slot = match last {
             Some((prev, slot))
@@ -719,7 +692,7 @@ fn sorted(regs: impl IntoIterator<Item = &'static Registration>) -> Sorted {
                     r.asset.as_ptr() as usize,
                     r.asset.len(),
                 ]);
-                let fresh = slots.len();
+                let fresh = slots.len() as u32;
                 let slot = *by_address.entry(address).or_insert(fresh);
                 if slot == fresh {
                     slots.push(PassSlot {
@@ -734,10 +707,11 @@ fn sorted(regs: impl IntoIterator<Item = &'static Registration>) -> Sorted {
             }
         };
         last = Some((r, slot));
-        let pass = &mut slots[slot];
+        let pass = &mut slots[slot as usize];
         pass.count += 1;
         pass.types_differ |= other_types(r.op_type, pass.op_type);
-        items.push(Item::of(r, slot));
+        linked.push(r);
+        slot_of.push(slot);
     }
     // The slots in table order, by the ranks of their names; equal ranks are one slot.
     let ((op_ranks, op_count), (asset_ranks, asset_count)) = (operations.ranks(), assets.ranks());
@@ -776,17 +750,16 @@ fn sorted(regs: impl IntoIterator<Item = &'static Registration>) -> Sorted {
         }
         merged[slot] = ranges.len() - 1;
     }
-    // Where each item goes: its slot's next place.
+    // Each registration to its slot's next place.
     let mut cursor: Vec<usize> = ranges.iter().map(|r| r.range.start).collect();
-    let mut place = vec![0; items.len()];
-    for (i, item) in items.iter().enumerate() {
-        let slot = merged[item.slot];
-        place[cursor[slot]] = i;
+    let mut placed = linked.clone();
+    for (&reg, &slot) in linked.iter().zip(&slot_of) {
+        let slot = merged[slot as usize];
+        placed[cursor[slot]] = reg;
         cursor[slot] += 1;
     }
     Sorted {
-        items,
-        order: place,
+        regs: placed,
         slots: ranges,
     }
 }
@@ -814,17 +787,12 @@ impl Table {
     pub fn from_registrations(
         regs: impl IntoIterator<Item = &'static Registration>,
     ) -> Result<Table, TableError> {
-        let Sorted {
-            items,
-            order,
-            slots,
-        } = sorted(regs);
+        let Sorted { mut regs, slots } = sorted(regs);
         let mut problems = Vec::new();
-        let mut regs = Vec::with_capacity(items.len());
         for slot in &slots {
-            let places = &order[slot.range.clone()];
-            validate_slot(&items, places, slot.types_differ, &mut problems);
-            sort_slot(&items, places, &mut regs);
+            let handlers = &mut regs[slot.range.clone()];
+            sort_slot(handlers);
+            validate_slot(handlers, slot.types_differ, &mut problems);
         }
         if problems.is_empty() {
             Ok(Table {
@@ -1137,20 +1105,18 @@ fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookE
     )))
 }
 
-/// Check the handlers of one `(operation, asset)`, `places` in `items`; `types_differ` says
+/// Check the handlers of one `(operation, asset)`, sorted by [`sort_slot`]; `types_differ` says
 /// whether they disagree on the operation type.
 fn validate_slot(
-    items: &[Item],
-    places: &[usize],
+    regs: &[&'static Registration],
     types_differ: bool,
     problems: &mut Vec<TableProblem>,
 ) {
-    let Some(&first) = places.first() else { return };
-    let slot = || places.iter().map(|&at| &items[at]);
-    if items[first].reg.asset.is_empty() {
-        for item in slot() {
+    let Some(first) = regs.first() else { return };
+    if first.asset.is_empty() {
+        for &reg in regs {
             problems.push(problem(
-                item.reg,
+                reg,
                 "the asset is empty: name a table, such as \"Contact\"".into(),
             ));
         }
@@ -1166,37 +1132,37 @@ fn validate_slot(
             reg.asset
         )
     };
-    if places.len() <= SMALL {
+    if regs.len() <= SMALL {
         // The events first, in a loop of their own: their reads of the ids do not wait on
         // each other.
         let mut events = [0; SMALL];
-        for (event, item) in events.iter_mut().zip(slot()) {
-            *event = item.event();
+        for (event_of, &reg) in events.iter_mut().zip(regs) {
+            *event_of = event(reg);
         }
-        for i in 1..places.len() {
-            let a = &items[places[i]];
+        for i in 1..regs.len() {
+            let a = regs[i];
             for j in 0..i {
-                if events[j] == events[i] && items[places[j]].reg.id == a.reg.id {
-                    problems.push(problem(a.reg, twice(a.reg)));
+                if events[j] == events[i] && regs[j].id == a.id {
+                    problems.push(problem(a, twice(a)));
                     break;
                 }
             }
         }
     } else {
         // Each event read once, not once per comparison of the sort.
-        let mut seen: Vec<(u64, &Item)> = slot().map(|item| (item.event(), item)).collect();
-        seen.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.reg.id.cmp(y.reg.id)));
+        let mut seen: Vec<(u64, &Registration)> = regs.iter().map(|&r| (event(r), r)).collect();
+        seen.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(y.id)));
         for pair in seen.windows(2) {
             let ((a, x), (b, y)) = (pair[0], pair[1]);
-            if a == b && x.reg.id == y.reg.id {
-                problems.push(problem(y.reg, twice(y.reg)));
+            if a == b && x.id == y.id {
+                problems.push(problem(y, twice(y)));
             }
         }
     }
     if types_differ {
-        let list = slot()
-            .map(|i| {
-                let r = i.reg;
+        let list = regs
+            .iter()
+            .map(|r| {
                 format!(
                     "{} ({}:{}) takes `{}`",
                     r.id,
@@ -1207,8 +1173,7 @@ fn validate_slot(
             })
             .collect::<Vec<_>>()
             .join("; ");
-        for item in slot() {
-            let reg = item.reg;
+        for &reg in regs {
             problems.push(problem(
                 reg,
                 format!(
@@ -1419,10 +1384,12 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         // Not through the table, which would refuse the duplicate ids.
-        let sorted = sorted(regs.clone());
-        let mut table = Vec::new();
-        for slot in sorted.slots {
-            sort_slot(&sorted.items, &sorted.order[slot.range], &mut table);
+        let Sorted {
+            regs: mut table,
+            slots,
+        } = sorted(regs.clone());
+        for slot in slots {
+            sort_slot(&mut table[slot.range]);
         }
         assert_eq!(ids(&table), ids(&sorted_by_names(regs)));
     }
