@@ -28,7 +28,8 @@ MODE_TITLES = {
     "async_handlers": "async handlers",
 }
 DESIGNS = ["default", "direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
-           "direct_flow", "hooks_adapter", "vec_dyn", "map_json", "event_bus"]
+           "direct_answer", "hooks_answer", "direct_flow", "hooks_adapter", "vec_dyn", "map_json",
+           "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
@@ -37,8 +38,10 @@ DESIGN_TITLES = {
     "hooks_ctx": "hooks, handlers taking the context",
     "direct_unit": "hand-written calls, handlers returning nothing",
     "hooks_unit": "hooks, handlers returning nothing",
-    "direct_flow": "hand-written calls, handlers returning a Flow",
-    "hooks_adapter": "hooks, handlers returning a Flow (adapter)",
+    "direct_answer": "hand-written calls, handlers that may answer",
+    "hooks_answer": "hooks, handlers that may answer",
+    "direct_flow": "hand-written calls, handlers returning a Flow with their own error",
+    "hooks_adapter": "hooks, handlers returning a Flow with their own error (adapter)",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -51,6 +54,8 @@ COLORS = {
     "hooks_ctx": "#8c564b",
     "direct_unit": "#bcbd22",
     "hooks_unit": "#e377c2",
+    "direct_answer": "#98df8a",
+    "hooks_answer": "#c5b0d5",
     "direct_flow": "#aec7e8",
     "hooks_adapter": "#ff9896",
     "vec_dyn": "#1f77b4",
@@ -59,7 +64,8 @@ COLORS = {
 }
 COUNTS = [0, 1, 5, 10]
 # The designs on the bench types' twins (sync call only), drawn dashed.
-TWINS = {"direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit", "direct_flow", "hooks_adapter"}
+TWINS = {"direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit", "direct_answer", "hooks_answer",
+         "direct_flow", "hooks_adapter"}
 
 
 def load_criterion(target):
@@ -165,7 +171,8 @@ def first_handler(data, mode, design):
 def per_handler_table(ns, ir):
     """Per handler and fixed costs, by design, in instructions and ns."""
     designs = ["direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
-               "direct_flow", "hooks_adapter", "vec_dyn", "map_json", "event_bus"]
+               "direct_answer", "hooks_answer", "direct_flow", "hooks_adapter", "vec_dyn",
+               "map_json", "event_bus"]
     lines = ["| | unit | " + " | ".join(DESIGN_TITLES[d] for d in designs) + " |",
              "|---|---|" + "---:|" * len(designs)]
     for mode in MODES:
@@ -214,7 +221,9 @@ def targets(ns, ir, table_us, build):
     for design, baseline, what in [
         ("hooks_ctx", "direct_ctx", "that takes the context, called as itself"),
         ("hooks_unit", "direct_unit", "that returns nothing, called as itself"),
-        ("hooks_adapter", "direct_flow", "that returns a Flow, through its adapter"),
+        ("hooks_answer", "direct_answer", "that may answer the call, called as itself"),
+        ("hooks_adapter", "direct_flow",
+         "that returns a Flow with its own error type, through its adapter"),
     ]:
         h_ir, d_ir = per_handler(ir, "sync_call", design), per_handler(ir, "sync_call", baseline)
         h_ns, d_ns = per_handler(ns, "sync_call", design), per_handler(ns, "sync_call", baseline)

@@ -150,6 +150,12 @@ mod short_circuit {
         LOG.push("second before handler");
     }
 
+    /// Returns a `Flow` without a `Result`: not a bare shape, so it keeps its adapter.
+    #[before_find_by_id("Cached", priority = 2)]
+    fn never_answers(_key: &mut Key<Cached>) -> Flow<Cached> {
+        Flow::Continue
+    }
+
     #[after_find_by_id("Cached")]
     fn count_hit(record: &mut Cached) {
         record.hits += 10;
@@ -202,11 +208,12 @@ mod short_circuit {
         assert_eq!(LOG.take(), ["second before handler", "after handler"]);
     }
 
-    /// A handler that may answer the call runs through its adapter only: the attribute hands the
-    /// dispatcher no fn of it to call as itself (nor marks it `#[inline(never)]` for that), while
-    /// one that returns nothing gets one.
+    /// A handler that may answer the call with `Result<Flow<Output>, HookError>` is handed to the
+    /// dispatcher as itself, as one that returns nothing is; one that returns a `Flow` alone, not
+    /// a shape the dispatcher calls, gets no fn of its own (nor `#[inline(never)]` for it), and
+    /// stays inlinable into its adapter.
     #[test]
-    fn a_handler_that_may_answer_the_call_is_not_handed_over_as_itself() {
+    fn a_handler_that_may_answer_the_call_is_handed_over_as_itself_unless_it_returns_a_bare_flow() {
         let hooks = hooks();
         let regs = hooks.table().handlers("data.find_by_id", "Cached");
         let direct = |name: &str| {
@@ -214,7 +221,8 @@ mod short_circuit {
                 .find(|r| r.id().ends_with(name))
                 .map(|r| r.direct.is_some())
         };
-        assert_eq!(direct("answer_from_cache"), Some(false));
+        assert_eq!(direct("answer_from_cache"), Some(true));
+        assert_eq!(direct("never_answers"), Some(false));
         assert_eq!(direct("skipped_when_answered"), Some(true));
         assert_eq!(direct("count_hit"), Some(true));
     }

@@ -1717,6 +1717,316 @@ mod bare_unit_slot {
     }
 }
 
+/// Before handlers that may answer the call (`Result<Flow<Output>, HookError>`), every one of a
+/// slot: called as themselves, in a loop compiled for the output type. Answers, rejections,
+/// panics, counts, origins and switches must hold there as through the adapters.
+mod bare_answer_slot {
+    use super::*;
+    use hooks::Phase;
+    use hooks::registration::{BareFlow, BareFlowCtx};
+
+    /// Runs of the handlers after one that stopped the call, and of the default: there must be
+    /// none.
+    pub static STOPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Asked {
+        /// `"go"` lets every handler go on; `"answer"`, `"reject"` and `"panic"` make the first
+        /// one do so.
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    fn stopping(a: &Asked) -> bool {
+        a.mode != "go"
+    }
+
+    #[before_create("Asked")]
+    fn cache(a: &mut Asked) -> Result<Flow<Asked>, HookError> {
+        match a.mode.as_str() {
+            "answer" => Ok(Flow::Return(Asked {
+                mode: "cached".into(),
+                seen: vec!["cache".into()],
+            })),
+            "reject" => Err(HookError::forbidden("not from the cache")),
+            "panic" => panic!("boom in a handler that may answer"),
+            _ => {
+                a.seen.push("cache".into());
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    #[before_create("Asked", priority = 1)]
+    fn tag(a: &mut Asked) -> Result<Flow<Asked>, HookError> {
+        if stopping(a) {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        a.seen.push("tag".into());
+        Ok(Flow::Continue)
+    }
+
+    #[before_create("Asked", priority = 2, client_only)]
+    fn clients_only(a: &mut Asked) -> Result<Flow<Asked>, HookError> {
+        a.seen.push("clients_only".into());
+        Ok(Flow::Continue)
+    }
+
+    /// Reads only: a `&T` handler that may answer is called as itself too.
+    #[before_create("Asked", priority = 3)]
+    fn peek(a: &Asked) -> Result<Flow<Asked>, HookError> {
+        if stopping(a) {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(Flow::Continue)
+    }
+
+    #[after_create("Asked")]
+    fn audit(a: &mut Asked) {
+        a.seen.push("audit".into());
+    }
+
+    fn store(mut a: Asked) -> Result<Asked, HookError> {
+        if stopping(&a) {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        a.seen.push("store".into());
+        Ok(a)
+    }
+
+    fn asked(mode: &str) -> Asked {
+        Asked {
+            mode: mode.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn create(hooks: &Hooks, ctx: &mut Context, mode: &str) -> Result<Asked, HookError> {
+        hooks.run_sync::<hooks::ops::data::Create<Asked>, _>(ctx, asked(mode), store)
+    }
+
+    const CACHE: &str = "policies::bare_answer_slot::cache";
+
+    #[test]
+    fn the_attribute_hands_the_dispatcher_a_handler_that_may_answer_as_itself() {
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Asked");
+        let before: Vec<&hooks::Registration> = regs
+            .iter()
+            .copied()
+            .filter(|r| r.phase() == Phase::Before)
+            .collect();
+        assert_eq!(before.len(), 4);
+        let (reads, changes): (Vec<&hooks::Registration>, Vec<_>) =
+            before.iter().partition(|r| r.id().ends_with("peek"));
+        assert!(
+            changes
+                .iter()
+                .all(|r| r.direct.is_some_and(|d| d.is::<BareFlow<Asked, Asked>>())),
+            "{changes:?}"
+        );
+        type Reads = fn(&Asked) -> Result<Flow<Asked>, HookError>;
+        assert!(
+            reads
+                .iter()
+                .all(|r| r.direct.is_some_and(|d| d.is::<Reads>())),
+            "{reads:?}"
+        );
+    }
+
+    #[test]
+    fn handlers_that_may_answer_run_in_order_and_client_only_ones_skip_server_calls() {
+        let hooks = hooks();
+        let out = create(&hooks, &mut Context::client(), "go").unwrap();
+        assert_eq!(out.seen, ["cache", "tag", "clients_only", "store", "audit"]);
+        let out = create(&hooks, &mut Context::server(), "go").unwrap();
+        assert_eq!(out.seen, ["cache", "tag", "store", "audit"]);
+    }
+
+    #[test]
+    fn an_answer_ends_the_before_handlers_skips_the_default_and_reaches_the_after_handlers() {
+        let hooks = hooks();
+        let out = create(&hooks, &mut Context::client(), "answer").unwrap();
+        assert_eq!(out.mode, "cached");
+        assert_eq!(out.seen, ["cache", "audit"]);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_rejection_fails_the_call_with_the_handlers_error_and_runs_nothing_after_it() {
+        let hooks = hooks();
+        let rejections = stats(&hooks, CACHE).rejections;
+        let err = create(&hooks, &mut Context::client(), "reject").unwrap_err();
+        assert_eq!((err.status(), err.message()), (403, "not from the cache"));
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0);
+        assert!(stats(&hooks, CACHE).rejections > rejections);
+    }
+
+    #[test]
+    fn a_panicking_handler_that_may_answer_is_named_and_counted_and_the_call_fails_closed() {
+        let hooks = hooks();
+        let panics = stats(&hooks, CACHE).panics;
+        let err = create(&hooks, &mut Context::client(), "panic").unwrap_err();
+        assert_eq!((err.status(), err.code()), (500, "handler_panicked"));
+        assert!(err.message().contains(CACHE), "{err}");
+        assert!(stats(&hooks, CACHE).panics > panics);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+        assert!(create(&hooks, &mut Context::client(), "go").is_ok());
+    }
+
+    #[test]
+    fn each_run_of_a_handler_that_may_answer_is_counted_whether_it_goes_on_or_answers() {
+        let hooks = hooks();
+        let (cache, tag) = (stats(&hooks, CACHE), "policies::bare_answer_slot::tag");
+        let tag_calls = stats(&hooks, tag).calls;
+        create(&hooks, &mut Context::client(), "go").unwrap();
+        assert!(stats(&hooks, CACHE).calls > cache.calls);
+        assert!(stats(&hooks, tag).calls > tag_calls);
+        let answered = stats(&hooks, CACHE).calls;
+        create(&hooks, &mut Context::client(), "answer").unwrap();
+        assert!(stats(&hooks, CACHE).calls > answered);
+    }
+
+    #[tokio::test]
+    async fn handlers_that_may_answer_run_the_same_on_an_async_call() {
+        let hooks = hooks();
+        for (mode, seen) in [
+            (
+                "go",
+                &["cache", "tag", "clients_only", "store", "audit"][..],
+            ),
+            ("answer", &["cache", "audit"][..]),
+        ] {
+            let out = hooks
+                .create(&mut Context::client(), asked(mode), |a| async { store(a) })
+                .await
+                .unwrap();
+            assert_eq!(out.seen, seen, "{mode}");
+        }
+        let err = hooks
+            .create(&mut Context::client(), asked("reject"), |a| async {
+                store(a)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 403);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0);
+    }
+
+    /// A live switch turns off the handler that would answer: its own entity, as no other test
+    /// may see it off.
+    mod switched {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq, Entity)]
+        pub struct Hushed {
+            pub seen: Vec<String>,
+        }
+
+        #[before_create("Hushed")]
+        fn answers(_: &mut Hushed) -> Result<Flow<Hushed>, HookError> {
+            Ok(Flow::Return(Hushed {
+                seen: vec!["answered".into()],
+            }))
+        }
+
+        #[before_create("Hushed", priority = 1)]
+        fn goes_on(h: &mut Hushed) -> Result<Flow<Hushed>, HookError> {
+            h.seen.push("goes_on".into());
+            Ok(Flow::Continue)
+        }
+
+        fn create(hooks: &Hooks) -> Vec<String> {
+            let h = Hushed { seen: Vec::new() };
+            hooks
+                .run_sync::<hooks::ops::data::Create<Hushed>, _>(
+                    &mut Context::client(),
+                    h,
+                    |mut h| {
+                        h.seen.push("default".into());
+                        Ok(h)
+                    },
+                )
+                .map(|h| h.seen)
+                .unwrap_or_default()
+        }
+
+        #[test]
+        fn a_switched_off_handler_that_would_answer_is_skipped_and_the_call_goes_on() {
+            let hooks = hooks();
+            let id = "policies::bare_answer_slot::switched::answers";
+            assert_eq!(create(&hooks), ["answered"]);
+            assert_eq!(hooks.set_enabled(id, false), Ok(1));
+            let off = create(&hooks);
+            hooks.set_enabled(id, true).unwrap();
+            assert_eq!(off, ["goes_on", "default"]);
+            assert_eq!(create(&hooks), ["answered"]);
+        }
+    }
+
+    /// The same, taking the context: each sees itself there, and may answer from it.
+    mod with_context {
+        use super::*;
+
+        #[derive(Debug, Clone, PartialEq, Entity)]
+        pub struct Told {
+            pub seen: Vec<String>,
+        }
+
+        fn seen(t: &mut Told, ctx: &Context) {
+            let id = ctx.handler_id().unwrap_or("?");
+            let name = id.rsplit("::").next().unwrap_or(id);
+            let tag = ctx.param("tag").unwrap_or("-");
+            t.seen
+                .push(format!("{name}:{tag}:{}", ctx.phase().as_str()));
+        }
+
+        #[before_create("Told", params(tag = "first"))]
+        fn first(t: &mut Told, ctx: &Context) -> Result<Flow<Told>, HookError> {
+            seen(t, ctx);
+            Ok(Flow::Continue)
+        }
+
+        /// Answers calls from servers with what it has seen.
+        #[before_create("Told", priority = 1)]
+        fn second(t: &mut Told, ctx: &Context) -> Result<Flow<Told>, HookError> {
+            seen(t, ctx);
+            if ctx.is_client() {
+                return Ok(Flow::Continue);
+            }
+            Ok(Flow::Return(t.clone()))
+        }
+
+        fn create(ctx: &mut Context) -> Vec<String> {
+            let t = Told { seen: Vec::new() };
+            hooks()
+                .run_sync::<hooks::ops::data::Create<Told>, _>(ctx, t, |mut t| {
+                    t.seen.push("default".into());
+                    Ok(t)
+                })
+                .map(|t| t.seen)
+                .unwrap_or_default()
+        }
+
+        #[test]
+        fn each_handler_that_may_answer_sees_its_own_id_params_and_phase() {
+            let hooks = hooks();
+            let regs = hooks.table().handlers("data.create", "Told");
+            assert!(
+                regs.iter()
+                    .all(|r| r.direct.is_some_and(|d| d.is::<BareFlowCtx<Told, Told>>())),
+                "{regs:?}"
+            );
+            let both = ["first:first:before", "second:-:before"];
+            assert_eq!(
+                create(&mut Context::client()),
+                [&both[..], &["default"]].concat()
+            );
+            assert_eq!(create(&mut Context::server()), both);
+        }
+    }
+}
+
 /// The loop that runs async handlers inside one poll checks each handler's origin rule and switch
 /// only when some handler needs it: both rules must hold there as in the sync loops.
 mod async_switches {

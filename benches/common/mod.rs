@@ -12,8 +12,10 @@
 //! | `hooks_ctx` | sync call only: this framework on that twin (handlers that take the context, called as themselves) |
 //! | `direct_unit` | sync call only: N hand-written calls of the handlers of a twin type that return nothing, then `store` |
 //! | `hooks_unit` | sync call only: this framework on that twin (handlers that return nothing, called as themselves) |
-//! | `direct_flow` | sync call only: N hand-written calls of the handlers of a twin type that return a `Flow`, each result matched, then `store` |
-//! | `hooks_adapter` | sync call only: this framework on that twin, whose handlers are each reached through its adapter |
+//! | `direct_answer` | sync call only: N hand-written calls of the handlers of a twin type that may answer (`Result<Flow<_>, HookError>`), each result matched, then `store` |
+//! | `hooks_answer` | sync call only: this framework on that twin (handlers that may answer, called as themselves) |
+//! | `direct_flow` | sync call only: the same for a twin whose handlers return `Result<Flow<_>, Refusal>`, a service's own error type |
+//! | `hooks_adapter` | sync call only: this framework on that twin, whose handlers (of no bare shape) are each reached through its adapter |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -114,14 +116,23 @@ pub trait SyncBench: Bench {
     /// One create through the framework on the twin whose handlers are the same functions
     /// returning nothing (`unit`): of the bare shape `BareUnit`, so each is called as itself.
     fn hooks_unit(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
-    /// The handlers of this type's twin that return a `Flow` (`flow`), called by hand on a copy
-    /// of the record, each result matched (an answer would end the call), then `store`: the
-    /// lower bound of [`SyncBench::hooks_adapter`].
+    /// The handlers of this type's twin that may answer the call (`answer`), called by hand on a
+    /// copy of the record, each result matched (an answer would end the call), then `store`: the
+    /// lower bound of [`SyncBench::hooks_answer`].
+    fn direct_answer(record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on the twin whose handlers are the same functions
+    /// returning `Ok(Flow::Continue)` as a `Result<Flow<_>, HookError>` (`answer`): of the bare
+    /// shape `BareFlow`, so each is called as itself.
+    fn hooks_answer(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// The handlers of this type's twin that return a `Flow` with the service's own error type
+    /// (`flow`), called by hand as in [`SyncBench::direct_answer`]: the lower bound of
+    /// [`SyncBench::hooks_adapter`].
     fn direct_flow(record: Self) -> Result<Self, HookError>;
     /// One create through the framework on the twin whose handlers are the same functions
-    /// returning `Ok(Flow::Continue)` (`flow`): not of a bare shape, so each is called through its
-    /// adapter (as every handler that returns a `Flow` or another type, or takes part of its
-    /// payload, is).
+    /// returning `Ok(Flow::Continue)` as a `Result<Flow<_>, Refusal>` (`flow`): not of a bare
+    /// shape, so each is called through its adapter (as every handler that returns another
+    /// type, or takes part of its payload, is, and every handler of a slot whose handlers have
+    /// more than one shape).
     fn hooks_adapter(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
 }
 
@@ -133,6 +144,17 @@ pub trait AsyncBench: Bench {
     fn vec_registry() -> Vec<AsyncDynHandler<Self>>;
     /// The same N handlers written against JSON.
     fn json_handlers() -> Vec<AsyncJsonHandler>;
+}
+
+/// A service's own error type, as the handlers of the `flow` twins return it: a handler may
+/// reject with any `E: Into<HookError>`.
+#[derive(Debug)]
+pub struct Refusal(pub &'static str);
+
+impl From<Refusal> for HookError {
+    fn from(r: Refusal) -> HookError {
+        HookError::forbidden(r.0)
+    }
 }
 
 /// The handlers' work on the JSON form: the same multiply-add on `score`.
@@ -238,6 +260,9 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("direct_unit", |e: E| E::direct_unit(e));
     let mut ctx = Context::client();
     v.visit("hooks_unit", |e: E| E::hooks_unit(hooks, &mut ctx, e));
+    v.visit("direct_answer", |e: E| E::direct_answer(e));
+    let mut ctx = Context::client();
+    v.visit("hooks_answer", |e: E| E::hooks_answer(hooks, &mut ctx, e));
     v.visit("direct_flow", |e: E| E::direct_flow(e));
     let mut ctx = Context::client();
     v.visit("hooks_adapter", |e: E| E::hooks_adapter(hooks, &mut ctx, e));
@@ -316,7 +341,8 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
 /// An entity type with sync handlers `$h` (each adding its `$k`).
 /// A twin of a bench entity type: the same fields and `store`, registered on its own table, with
 /// the same handlers written in another shape: taking the context too (`ctx`), returning
-/// nothing (`unit`), or returning a `Flow` (`flow`).
+/// nothing (`unit`), or returning a `Flow`, with `HookError` (`answer`) or with the service's own
+/// error type (`flow`).
 macro_rules! twin {
     (ctx, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
         /// The twin whose handlers also take the context.
@@ -347,15 +373,31 @@ macro_rules! twin {
             )*
         }
     };
-    (flow, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
-        /// The twin whose handlers return a `Flow` (always going on).
-        pub mod flow {
+    (answer, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers may answer the call (and always go on).
+        pub mod answer {
             use super::*;
             twin!(@entity $ty, $table);
             $(
                 #[before_create($table)]
                 #[inline(never)]
                 pub fn $h(e: &mut $ty) -> Result<Flow<$ty>, HookError> {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                    Ok(Flow::Continue)
+                }
+            )*
+        }
+    };
+    (flow, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers return a `Flow` with the service's own error type (always
+        /// going on).
+        pub mod flow {
+            use super::*;
+            twin!(@entity $ty, $table);
+            $(
+                #[before_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty) -> Result<Flow<$ty>, Refusal> {
                     e.score = e.score.wrapping_mul(31).wrapping_add($k);
                     Ok(Flow::Continue)
                 }
@@ -384,7 +426,8 @@ macro_rules! twin {
 
 macro_rules! bench_sync {
     (
-        $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt, $table_flow:tt,
+        $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt, $table_answer:tt,
+        $table_flow:tt,
         [$($h:ident = $k:literal),*]
     ) => {
         pub mod $module {
@@ -422,9 +465,10 @@ macro_rules! bench_sync {
             }
 
             // The twins: the same handlers taking the context too, returning nothing, and
-            // returning a `Flow`.
+            // returning a `Flow` (with `HookError`, and with the service's own error type).
             twin!(ctx, $ty, $table_ctx, [$($h = $k),*]);
             twin!(unit, $ty, $table_unit, [$($h = $k),*]);
+            twin!(answer, $ty, $table_answer, [$($h = $k),*]);
             twin!(flow, $ty, $table_flow, [$($h = $k),*]);
 
             impl SyncBench for $ty {
@@ -464,6 +508,29 @@ macro_rules! bench_sync {
                     let mut twin = unit::$ty { id: e.id, score: e.score, version: e.version };
                     $(unit::$h(&mut twin);)*
                     let out = twin.store()?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn direct_answer(e: Self) -> Result<Self, HookError> {
+                    #[allow(unused_mut)] // no handler to change it when N = 0
+                    let mut twin = answer::$ty { id: e.id, score: e.score, version: e.version };
+                    $(
+                        if let Flow::Return(out) = answer::$h(&mut twin)? {
+                            return Ok($ty { id: out.id, score: out.score, version: out.version });
+                        }
+                    )*
+                    let out = twin.store()?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_answer(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = answer::$ty { id: e.id, score: e.score, version: e.version };
+                    let out =
+                        hooks.run_sync::<Create<answer::$ty>, _>(ctx, twin, answer::$ty::store)?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 #[inline(always)]
@@ -576,13 +643,23 @@ macro_rules! bench_async {
     };
 }
 
-bench_sync!(sync0, Sync0, "Sync0", "Sync0c", "Sync0u", "Sync0f", []);
+bench_sync!(
+    sync0,
+    Sync0,
+    "Sync0",
+    "Sync0c",
+    "Sync0u",
+    "Sync0a",
+    "Sync0f",
+    []
+);
 bench_sync!(
     sync1,
     Sync1,
     "Sync1",
     "Sync1c",
     "Sync1u",
+    "Sync1a",
     "Sync1f",
     [h1 = 1]
 );
@@ -592,6 +669,7 @@ bench_sync!(
     "Sync5",
     "Sync5c",
     "Sync5u",
+    "Sync5a",
     "Sync5f",
     [h1 = 1, h2 = 2, h3 = 3, h4 = 4, h5 = 5]
 );
@@ -601,6 +679,7 @@ bench_sync!(
     "Sync10",
     "Sync10c",
     "Sync10u",
+    "Sync10a",
     "Sync10f",
     [
         h1 = 1,

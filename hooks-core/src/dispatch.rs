@@ -46,14 +46,18 @@ use crate::registration::{BoxFuture, Early, Registration, SyncBefore, WildAsync,
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
     AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedBare, ErasedBareCtx,
-    ErasedBareUnit, ErasedBareUnitCtx, ErasedSyncAfter, ErasedSyncBefore, Shape, Slot, Table,
+    ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit, ErasedBareUnitCtx, ErasedSyncAfter,
+    ErasedSyncBefore, Shape, Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
-/// back as: each loop is compiled for the four shapes, and the call picks one.
+/// back as: each loop is compiled for the four shapes whose handlers cannot answer the call, and
+/// the call picks one. A loop of the shapes that answer is compiled for its output type instead
+/// ([`Hooks::answer_before`]): here it gets `$other`.
 macro_rules! by_shape {
-    ($shape:expr, $S:ident => $call:expr) => {
+    ($shape:expr, $S:ident => $call:expr, answers => $other:expr) => {
         match $shape {
+            BareShape::Flow | BareShape::FlowCtx => $other,
             BareShape::Plain => {
                 type $S = ErasedBare;
                 $call
@@ -870,6 +874,11 @@ impl Hooks {
         if self.fast() {
             if let Some(handlers) = &slot.bare_before {
                 let input = ptr::from_mut(input).cast();
+                if handlers.answers() {
+                    // SAFETY: the slot checked each bare handler against `Op::Input` and
+                    // `Op::Output` when it was built.
+                    return unsafe { self.answer_before(slot.client_only, handlers, ctx, input) };
+                }
                 // SAFETY: the slot checked each bare handler against `Op::Input` when it was built.
                 let rejected = unsafe { self.bare_before(slot.client_only, handlers, ctx, input) };
                 return rejected.map(Err);
@@ -1014,12 +1023,49 @@ impl Hooks {
     ) -> Option<HookError> {
         let run = handlers.handlers();
         // SAFETY: the caller's.
-        by_shape!(run.shape(), S => unsafe {
+        let stopped = by_shape!(run.shape(), S => unsafe {
             self.bare_before_in::<S>(client_only, run, ctx, input)
+        }, answers => Some(Err(wrong_shape())));
+        // Handlers of these shapes cannot answer: a stop is a rejection.
+        stopped.map(|stop| match stop {
+            Ok(never) => match never {},
+            Err(e) => e,
         })
     }
 
-    /// [`Hooks::bare_before`] for handlers of one shape.
+    /// The fast loop of a slot's bare before handlers that may answer the call ([`BareFlow`] or
+    /// [`BareFlowCtx`]), as [`Hooks::bare_before`] but compiled once for each output type, not
+    /// for every shape alone: `Some` with the answer, or with the error when one rejected the
+    /// call or panicked (fail closed).
+    ///
+    /// # Safety
+    /// As [`Hooks::bare_before`], where the handlers were also checked to answer with an `O`.
+    ///
+    /// [`BareFlow`]: crate::registration::BareFlow
+    /// [`BareFlowCtx`]: crate::registration::BareFlowCtx
+    #[inline(never)]
+    unsafe fn answer_before<O>(
+        &self,
+        client_only: bool,
+        handlers: &BareLoop,
+        ctx: &mut Context,
+        input: *mut (),
+    ) -> Option<Result<O, HookError>> {
+        let run = handlers.handlers();
+        // SAFETY (both): the caller's.
+        match run.shape() {
+            BareShape::Flow => unsafe {
+                self.bare_before_in::<ErasedBareFlow<O>>(client_only, run, ctx, input)
+            },
+            BareShape::FlowCtx => unsafe {
+                self.bare_before_in::<ErasedBareFlowCtx<O>>(client_only, run, ctx, input)
+            },
+            _ => Some(Err(wrong_shape())),
+        }
+    }
+
+    /// [`Hooks::bare_before`] for handlers of one shape: `Some` with the answer or the rejection
+    /// of the handler that stopped the call.
     ///
     /// # Safety
     /// As [`Hooks::bare_before`].
@@ -1030,13 +1076,11 @@ impl Hooks {
         run: BareRun<'_>,
         ctx: &mut Context,
         input: *mut (),
-    ) -> Option<HookError> {
+    ) -> Option<Result<S::Answer, HookError>> {
         // The caller matched the shape, so this cannot fail (and its test folds away); should it
         // ever, the call fails closed.
         let Some(handlers) = run.typed::<S>() else {
-            return Some(HookError::internal(
-                "a bare handler loop of the wrong shape",
-            ));
+            return Some(Err(wrong_shape()));
         };
         let policy = &self.inner.policy;
         let check = client_only || stats::any_disabled();
@@ -1055,10 +1099,10 @@ impl Hooks {
             }
         }));
         match ran {
-            Ok(rejected) => rejected,
+            Ok(stopped) => stopped,
             Err(panic) => {
                 let reg = blamed(handlers, &blame).map(|at| handlers[at].reg);
-                Some(self.before_panicked(reg, &*panic))
+                Some(Err(self.before_panicked(reg, &*panic)))
             }
         }
     }
@@ -1361,7 +1405,7 @@ impl Hooks {
         // SAFETY: the caller's.
         by_shape!(handlers.shape(), S => unsafe {
             self.bare_after_in::<S>(client_only, handlers, ctx, output)
-        })
+        }, answers => Some((0, AfterStop::Errored(wrong_shape()))))
     }
 
     /// [`Hooks::bare_after`] for handlers of one shape.
@@ -1369,7 +1413,7 @@ impl Hooks {
     /// # Safety
     /// As [`Hooks::bare_after`].
     #[inline(always)]
-    unsafe fn bare_after_in<S: Shape>(
+    unsafe fn bare_after_in<S: Shape<Out = ()>>(
         &self,
         client_only: bool,
         run: BareRun<'_>,
@@ -1378,8 +1422,7 @@ impl Hooks {
     ) -> Option<(usize, AfterStop)> {
         // As in `bare_before_in`: the result fails, as an error of the first handler would.
         let Some(handlers) = run.typed::<S>() else {
-            let e = HookError::internal("a bare handler loop of the wrong shape");
-            return Some((0, AfterStop::Errored(e)));
+            return Some((0, AfterStop::Errored(wrong_shape())));
         };
         let check = client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
@@ -2076,18 +2119,20 @@ unsafe fn bare_before_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
     ctx: &mut Context,
     input: *mut (),
     blame: &Cell<*const Entry<S>>,
-) -> Option<HookError> {
+) -> Option<Result<S::Answer, HookError>> {
     let mut rest = handlers;
     while let [a, b, tail @ ..] = rest {
         // SAFETY: the caller's.
-        if let Some(e) = unsafe { bare_before_one::<S, CHECK, COUNT>(policy, a, ctx, input, blame) }
+        if let Some(stop) =
+            unsafe { bare_before_one::<S, CHECK, COUNT>(policy, a, ctx, input, blame) }
         {
-            return Some(e);
+            return Some(stop);
         }
         // SAFETY: the caller's.
-        if let Some(e) = unsafe { bare_before_one::<S, CHECK, COUNT>(policy, b, ctx, input, blame) }
+        if let Some(stop) =
+            unsafe { bare_before_one::<S, CHECK, COUNT>(policy, b, ctx, input, blame) }
         {
-            return Some(e);
+            return Some(stop);
         }
         rest = tail;
     }
@@ -2098,7 +2143,7 @@ unsafe fn bare_before_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
     }
 }
 
-/// One bare before handler: its rejection, if it rejected the call.
+/// One bare before handler: its answer or its rejection, if it stopped the call.
 ///
 /// # Safety
 /// As [`Hooks::bare_before`].
@@ -2109,7 +2154,7 @@ unsafe fn bare_before_one<S: Shape, const CHECK: bool, const COUNT: bool>(
     ctx: &mut Context,
     input: *mut (),
     blame: &Cell<*const Entry<S>>,
-) -> Option<HookError> {
+) -> Option<Result<S::Answer, HookError>> {
     if CHECK && !h.reg.runs_for(ctx) {
         return None;
     }
@@ -2117,18 +2162,24 @@ unsafe fn bare_before_one<S: Shape, const CHECK: bool, const COUNT: bool>(
     // SAFETY: the caller's.
     let ran = unsafe { h.f.call(input, ctx, h.reg) };
     std::mem::forget(guard);
-    match ran {
-        Ok(()) => {
+    match ran.map(S::answer) {
+        Ok(None) => {
             if COUNT {
                 h.reg.state.record(Outcome::Ok, None);
             }
             None
         }
+        Ok(Some(answer)) => {
+            if COUNT {
+                policy.count(h.reg, Outcome::Ok);
+            }
+            Some(Ok(answer))
+        }
         Err(e) => {
             if COUNT {
                 policy.count(h.reg, Outcome::Rejected);
             }
-            Some(e)
+            Some(Err(e))
         }
     }
 }
@@ -2138,7 +2189,7 @@ unsafe fn bare_before_one<S: Shape, const CHECK: bool, const COUNT: bool>(
 /// # Safety
 /// As [`Hooks::bare_after`].
 #[inline(always)]
-unsafe fn bare_after_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
+unsafe fn bare_after_loop<S: Shape<Out = ()>, const CHECK: bool, const COUNT: bool>(
     handlers: &[Entry<S>],
     ctx: &mut Context,
     output: *mut (),
@@ -2172,6 +2223,13 @@ impl<T> Drop for Blame<'_, T> {
     fn drop(&mut self) {
         self.0.set(self.1);
     }
+}
+
+/// The error of a bare loop read back as a shape it was not built with: it cannot happen (each
+/// loop is picked by its shape's tag), and would fail the call closed if it did.
+#[cold]
+fn wrong_shape() -> HookError {
+    HookError::internal("a bare handler loop of the wrong shape")
 }
 
 /// The index of the handler a [`Blame`] named, if any.

@@ -137,7 +137,7 @@ pub type BackgroundAfter<Op> = for<'a> fn(
 /// `fn(&mut T) -> Result<(), HookError>` (or the same taking `&T`), where `T` is the operation's
 /// input (a before handler) or its output (an after handler, which then runs on success only). A
 /// slot whose sync handlers all have this shape, or all have one of the shapes [`BareCtx`],
-/// [`BareUnit`] or [`BareUnitCtx`], runs them straight from its table, one indirect call each
+/// [`BareUnit`], [`BareUnitCtx`], [`BareFlow`] or [`BareFlowCtx`], runs them straight from its table, one indirect call each
 /// (see [`Registration`]'s `direct`).
 pub type Bare<T> = fn(&mut T) -> Result<(), HookError>;
 
@@ -152,6 +152,16 @@ pub type BareUnit<T> = fn(&mut T);
 /// A bare handler shape: [`BareUnit`] with the call's context, `fn(&mut T, &Context)` (or the
 /// same taking `&T`).
 pub type BareUnitCtx<T> = fn(&mut T, &Context);
+
+/// A bare handler shape for a before handler that may answer the call:
+/// `fn(&mut T) -> Result<Flow<O>, HookError>` (or the same taking `&T`), where `T` is the
+/// operation's input and `O` its output. Its loop is compiled once for each output type, not once
+/// for every operation as the other shapes' are, since the result's layout depends on `O`.
+pub type BareFlow<T, O> = fn(&mut T) -> Result<Flow<O>, HookError>;
+
+/// A bare handler shape: [`BareFlow`] with the call's context,
+/// `fn(&mut T, &Context) -> Result<Flow<O>, HookError>` (or the same taking `&T`).
+pub type BareFlowCtx<T, O> = fn(&mut T, &Context) -> Result<Flow<O>, HookError>;
 
 /// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
 pub type WildSync =
@@ -232,8 +242,8 @@ pub struct Registration {
     #[doc(hidden)]
     pub adapter: &'static (dyn Any + Send + Sync),
     /// A plain sync handler, as a fn pointer of its own signature. When that signature is one of
-    /// the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`], or
-    /// their `&T` forms), the fast loops call the handler itself instead of its adapter; any
+    /// the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`],
+    /// [`BareFlow`], [`BareFlowCtx`], or their `&T` forms), the fast loops call the handler itself instead of its adapter; any
     /// other signature leaves this unused. `None` for the rest (async, background and wildcard
     /// handlers, and signatures that name a lifetime).
     #[doc(hidden)]

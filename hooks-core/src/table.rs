@@ -21,10 +21,10 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use crate::context::Context;
 use crate::error::{HookError, TableError, TableProblem};
-use crate::event::{Operation, Phase};
+use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
-    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, BareUnit, BareUnitCtx, Kind, Mode,
-    Registration, SyncAfter, SyncBefore, WildAsync, WildSync, registered,
+    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, BareFlow, BareFlowCtx, BareUnit,
+    BareUnitCtx, Kind, Mode, Registration, SyncAfter, SyncBefore, WildAsync, WildSync, registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -123,6 +123,13 @@ pub(crate) type ErasedBareUnit = fn(*mut ());
 /// A [`BareUnitCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
 pub(crate) type ErasedBareUnitCtx = fn(*mut (), &Context);
 
+/// A [`BareFlow`] handler with its payload type erased, on the same terms as [`ErasedBare`]; its
+/// output type `O` stays, as the layout of its result depends on it.
+pub(crate) type ErasedBareFlow<O> = fn(*mut ()) -> Result<Flow<O>, HookError>;
+
+/// A [`BareFlowCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
+pub(crate) type ErasedBareFlowCtx<O> = fn(*mut (), &Context) -> Result<Flow<O>, HookError>;
+
 /// The shape every handler of a [`BareLoop`] has, which says the type its fn pointers are read
 /// back as.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -135,14 +142,38 @@ pub(crate) enum BareShape {
     Unit,
     /// [`BareUnitCtx`], read back as [`ErasedBareUnitCtx`].
     UnitCtx,
+    /// [`BareFlow`] (before handlers only), read back as [`ErasedBareFlow`] of the operation's
+    /// output.
+    Flow,
+    /// [`BareFlowCtx`] (before handlers only), read back as [`ErasedBareFlowCtx`].
+    FlowCtx,
+}
+
+impl BareShape {
+    /// Whether a handler of this shape may answer the call: its result holds the operation's
+    /// output, so its loop is compiled for that type.
+    #[inline]
+    pub(crate) fn answers(self) -> bool {
+        matches!(self, BareShape::Flow | BareShape::FlowCtx)
+    }
 }
 
 /// A bare handler shape, type-erased ([`ErasedBare`], [`ErasedBareCtx`], [`ErasedBareUnit`],
-/// [`ErasedBareUnitCtx`]): the shape a [`BareLoop`]'s handlers are read back as, and how the fast
-/// loops call it.
+/// [`ErasedBareUnitCtx`], [`ErasedBareFlow`], [`ErasedBareFlowCtx`]): the shape a [`BareLoop`]'s
+/// handlers are read back as, and how the fast loops call it.
 pub(crate) trait Shape: Copy {
     /// The shape whose handlers have this type.
     const SHAPE: BareShape;
+
+    /// What a handler of the shape gives when it does not fail: `()`, or a [`Flow`].
+    type Out;
+
+    /// What a handler of the shape may answer the call with: the output, or
+    /// [`Infallible`](std::convert::Infallible) for the shapes that cannot answer.
+    type Answer;
+
+    /// The answer in what the handler gave, if it gave one.
+    fn answer(out: Self::Out) -> Option<Self::Answer>;
 
     /// Call the handler on `payload`, as `reg`'s handler of the call `ctx`.
     ///
@@ -154,11 +185,18 @@ pub(crate) trait Shape: Copy {
         payload: *mut (),
         ctx: &mut Context,
         reg: &'static Registration,
-    ) -> Result<(), HookError>;
+    ) -> Result<Self::Out, HookError>;
 }
 
 impl Shape for ErasedBare {
     const SHAPE: BareShape = BareShape::Plain;
+    type Out = ();
+    type Answer = std::convert::Infallible;
+
+    #[inline(always)]
+    fn answer((): ()) -> Option<std::convert::Infallible> {
+        None
+    }
 
     #[inline(always)]
     unsafe fn call(
@@ -173,6 +211,13 @@ impl Shape for ErasedBare {
 
 impl Shape for ErasedBareCtx {
     const SHAPE: BareShape = BareShape::Ctx;
+    type Out = ();
+    type Answer = std::convert::Infallible;
+
+    #[inline(always)]
+    fn answer((): ()) -> Option<std::convert::Infallible> {
+        None
+    }
 
     /// The context names the handler while it runs (its id, params and phase).
     #[inline(always)]
@@ -189,6 +234,13 @@ impl Shape for ErasedBareCtx {
 
 impl Shape for ErasedBareUnit {
     const SHAPE: BareShape = BareShape::Unit;
+    type Out = ();
+    type Answer = std::convert::Infallible;
+
+    #[inline(always)]
+    fn answer((): ()) -> Option<std::convert::Infallible> {
+        None
+    }
 
     /// A handler that returns nothing lets the call go on: no result to test.
     #[inline(always)]
@@ -205,6 +257,13 @@ impl Shape for ErasedBareUnit {
 
 impl Shape for ErasedBareUnitCtx {
     const SHAPE: BareShape = BareShape::UnitCtx;
+    type Out = ();
+    type Answer = std::convert::Infallible;
+
+    #[inline(always)]
+    fn answer((): ()) -> Option<std::convert::Infallible> {
+        None
+    }
 
     /// As [`ErasedBareCtx`], with no result to test.
     #[inline(always)]
@@ -220,6 +279,56 @@ impl Shape for ErasedBareUnitCtx {
     }
 }
 
+impl<O> Shape for ErasedBareFlow<O> {
+    const SHAPE: BareShape = BareShape::Flow;
+    type Out = Flow<O>;
+    type Answer = O;
+
+    #[inline(always)]
+    fn answer(flow: Flow<O>) -> Option<O> {
+        match flow {
+            Flow::Continue => None,
+            Flow::Return(output) => Some(output),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        _: &mut Context,
+        _: &'static Registration,
+    ) -> Result<Flow<O>, HookError> {
+        self(payload)
+    }
+}
+
+impl<O> Shape for ErasedBareFlowCtx<O> {
+    const SHAPE: BareShape = BareShape::FlowCtx;
+    type Out = Flow<O>;
+    type Answer = O;
+
+    #[inline(always)]
+    fn answer(flow: Flow<O>) -> Option<O> {
+        match flow {
+            Flow::Continue => None,
+            Flow::Return(output) => Some(output),
+        }
+    }
+
+    /// As [`ErasedBareCtx`]: the context names the handler while it runs.
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<Flow<O>, HookError> {
+        ctx.enter(reg);
+        self(payload, ctx)
+    }
+}
+
 /// The handlers of a fast loop as themselves, type-erased, when all of them have one bare shape.
 pub(crate) struct BareLoop {
     shape: BareShape,
@@ -228,6 +337,12 @@ pub(crate) struct BareLoop {
 }
 
 impl BareLoop {
+    /// Whether its handlers may answer the call ([`BareShape::answers`]).
+    #[inline]
+    pub(crate) fn answers(&self) -> bool {
+        self.shape.answers()
+    }
+
     /// The handlers, borrowed.
     #[inline]
     pub(crate) fn handlers(&self) -> BareRun<'_> {
@@ -253,6 +368,10 @@ impl<'a> BareRun<'a> {
     }
 
     /// The handlers as the type their shape is read back as; `None` when `S` is not that type.
+    ///
+    /// For the shapes that answer ([`BareShape::answers`]), `S` names the output type too, which
+    /// the tag does not check: read them only from the [`Slot`] of an operation with that
+    /// output, whose types the loop was built against.
     #[inline]
     pub(crate) fn typed<S: Shape>(self) -> Option<&'a [Entry<S>]> {
         (S::SHAPE == self.shape).then(|| {
@@ -409,6 +528,9 @@ pub(crate) struct SlotTypes {
     background: TypeId,
     input: BareTypes,
     output: BareTypes,
+    /// The shapes of the before handlers that may answer the call ([`BareFlow`],
+    /// [`BareFlowCtx`]), which name the input and the output.
+    answers: [(TypeId, BareShape); 4],
 }
 
 impl SlotTypes {
@@ -425,6 +547,7 @@ impl SlotTypes {
             background: TypeId::of::<BackgroundAfter<Op>>(),
             input: BareTypes::of::<Op::Input>(),
             output: BareTypes::of::<Op::Output>(),
+            answers: BareTypes::answers::<Op::Input, Op::Output>(),
         }
     }
 }
@@ -946,11 +1069,11 @@ impl Table {
         slot.bare_before = slot
             .fast_before
             .as_deref()
-            .and_then(|h| bare(h, &types.input));
+            .and_then(|h| bare(h, &types.input, &types.answers));
         slot.bare_after = slot
             .fast_after
             .as_deref()
-            .and_then(|h| bare(h, &types.output));
+            .and_then(|h| bare(h, &types.output, &[]));
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
@@ -982,23 +1105,30 @@ fn plain_sync<F>(
 }
 
 /// The handlers of a fast loop as themselves, when every one's `direct` fn has one bare shape for
-/// the payload (whose shapes `types` gives): all [`Bare`], all [`BareCtx`], all [`BareUnit`] or
-/// all [`BareUnitCtx`]. After, each then runs on success only, as a handler that takes the output
+/// the payload (whose shapes `types` gives, with those of `answers` for before handlers): all
+/// [`Bare`], all [`BareCtx`], all [`BareUnit`], all [`BareUnitCtx`], all [`BareFlow`] or all
+/// [`BareFlowCtx`]. After, each then runs on success only, as a handler that takes the output
 /// does.
-fn bare(entries: &[Entry<Erased>], types: &BareTypes) -> Option<BareLoop> {
+fn bare(
+    entries: &[Entry<Erased>],
+    types: &BareTypes,
+    answers: &[(TypeId, BareShape)],
+) -> Option<BareLoop> {
     let mut shape = None;
     let mut handlers = Vec::with_capacity(entries.len());
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct.filter(|_| !reg.on_error)?;
-        let this = types.shape_of(direct.type_id())?;
+        let id = direct.type_id();
+        let this = types.shape_of(id).or_else(|| shape_in(answers, id))?;
         if *shape.get_or_insert(this) != this {
             return None;
         }
         // SAFETY: `direct` holds a fn pointer of one of the shapes of `T` (checked by `TypeId`),
         // read here as `Erased` and read back, by `BareRun::typed`, as the erased type of
         // `this`, which changes only the payload parameter's type, from `&mut T` or `&T` to
-        // `*mut ()`: ABI-compatible (see `ErasedBare`). The dispatcher passes a pointer from a
+        // `*mut ()`: ABI-compatible (see `ErasedBare`). The shapes that answer keep their output
+        // type, which `answers` was made for: the slot's operation's. The dispatcher passes a pointer from a
         // `&mut T`, and a `&T` handler only reads through it, as its own signature says.
         let f = unsafe { read_fn::<Erased>(direct) };
         handlers.push(Entry { reg, f });
@@ -1044,11 +1174,30 @@ impl BareTypes {
 
     /// The shape of a fn pointer of the type `id`, if it is one of `T`'s.
     fn shape_of(&self, id: TypeId) -> Option<BareShape> {
-        self.0
-            .iter()
-            .find(|(t, _)| *t == id)
-            .map(|&(_, shape)| shape)
+        shape_in(&self.0, id)
     }
+
+    /// The `TypeId`s of the shapes of a before handler that may answer a call whose input is `T`
+    /// and whose output is `O`.
+    fn answers<T: 'static, O: 'static>() -> [(TypeId, BareShape); 4] {
+        use BareShape::{Flow as Answer, FlowCtx as AnswerCtx};
+        type Shared<T, O> = fn(&T) -> Result<Flow<O>, HookError>;
+        type SharedCtx<T, O> = fn(&T, &Context) -> Result<Flow<O>, HookError>;
+        [
+            (TypeId::of::<BareFlow<T, O>>(), Answer),
+            (TypeId::of::<Shared<T, O>>(), Answer),
+            (TypeId::of::<BareFlowCtx<T, O>>(), AnswerCtx),
+            (TypeId::of::<SharedCtx<T, O>>(), AnswerCtx),
+        ]
+    }
+}
+
+/// The shape that `id` has among `shapes`, if any.
+fn shape_in(shapes: &[(TypeId, BareShape)], id: TypeId) -> Option<BareShape> {
+    shapes
+        .iter()
+        .find(|(t, _)| *t == id)
+        .map(|&(_, shape)| shape)
 }
 
 enum Adapted {
@@ -1626,6 +1775,8 @@ mod tests {
                 BareShape::Ctx => "ctx",
                 BareShape::Unit => "unit",
                 BareShape::UnitCtx => "unit_ctx",
+                BareShape::Flow => "flow",
+                BareShape::FlowCtx => "flow_ctx",
             };
             (shape, run.handlers.len())
         })
@@ -1700,6 +1851,49 @@ mod tests {
             bare_shape(vec![with_direct("m::a", u), with_direct("m::b", other)]),
             None
         );
+    }
+
+    fn answers(_: &mut Thing) -> Result<Flow<Thing>, HookError> {
+        Ok(Flow::Continue)
+    }
+    fn answers_reading(_: &Thing) -> Result<Flow<Thing>, HookError> {
+        Ok(Flow::Continue)
+    }
+    fn answers_with_context(_: &mut Thing, _: &crate::Context) -> Result<Flow<Thing>, HookError> {
+        Ok(Flow::Continue)
+    }
+    fn answers_another_output(_: &mut Thing) -> Result<Flow<Other>, HookError> {
+        Ok(Flow::Continue)
+    }
+    static ANSWERS: BareFlow<Thing, Thing> = answers;
+    static ANSWERS_READING: fn(&Thing) -> Result<Flow<Thing>, HookError> = answers_reading;
+    static ANSWERS_WITH_CONTEXT: BareFlowCtx<Thing, Thing> = answers_with_context;
+    static ANSWERS_ANOTHER_OUTPUT: BareFlow<Thing, Other> = answers_another_output;
+
+    #[test]
+    fn a_slot_calls_handlers_that_may_answer_as_themselves_when_every_one_answers_with_its_output()
+    {
+        let (f, fr) = (Some(&ANSWERS as _), Some(&ANSWERS_READING as _));
+        let fc = Some(&ANSWERS_WITH_CONTEXT as _);
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", f), with_direct("m::b", fr)]),
+            Some(("flow", 2))
+        );
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", fc), with_direct("m::b", fc)]),
+            Some(("flow_ctx", 2))
+        );
+        // Mixed with a handler of another shape, in either order: the adapters.
+        let (a, u) = (Some(&BARE_THING as _), Some(&UNIT as _));
+        for (x, y) in [(f, a), (a, f), (f, u), (f, fc), (fc, f)] {
+            assert_eq!(
+                bare_shape(vec![with_direct("m::a", x), with_direct("m::b", y)]),
+                None
+            );
+        }
+        // An answer of another type is never taken for the operation's output.
+        let other = Some(&ANSWERS_ANOTHER_OUTPUT as _);
+        assert_eq!(bare_shape(vec![with_direct("m::a", other)]), None);
     }
 
     #[test]

@@ -668,7 +668,8 @@ fn located(span: Span) -> Span {
 /// pointer of its own signature (`name as fn(&mut Payload, &Context) -> Ret`): the dispatcher
 /// calls it without its adapter when that is one of the operation's bare shapes (`Ret` is
 /// `Result<(), HookError>` or nothing, the payload its input or output: `Bare`, `BareCtx`,
-/// `BareUnit`, `BareUnitCtx`), which it checks by type when it builds a slot. `None` for every
+/// `BareUnit`, `BareUnitCtx`; or, before, `Result<Flow<Output>, HookError>`: `BareFlow`,
+/// `BareFlowCtx`), which it checks by type when it builds a slot. `None` for every
 /// other handler, and for a signature that cannot be written as a fn pointer type here (`impl` or
 /// a named lifetime in it).
 fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
@@ -700,10 +701,11 @@ fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
     Some(quote_spanned!(located(name.span())=> #name as fn(&#mutability #payload #ctx) #ret))
 }
 
-/// Whether a handler's return type may be the bare shapes' `Result<(), HookError>`, as far as its
-/// tokens tell: not when it is written `Flow<..>`, or `Result<T, ..>` with any `T` but `()` (a
-/// handler that may answer the call needs its adapter). An alias may be anything, so it is left
-/// to the slot's check by type. A handler with no direct fn is left inlinable into its adapter.
+/// Whether a handler's return type may be one of the bare shapes' results, `Result<(), HookError>`
+/// or `Result<Flow<O>, HookError>`, as far as its tokens tell: not when it is written `Flow<..>`
+/// alone, or `Result<T, ..>` with any `T` but `()` or a `Flow<..>` (such a handler needs its
+/// adapter). An alias may be anything, so it is left to the slot's check by type. A handler with
+/// no direct fn is left inlinable into its adapter.
 fn could_be_bare(ret: &Type) -> bool {
     let path = match ret {
         Type::Path(path) => path,
@@ -724,10 +726,13 @@ fn could_be_bare(ret: &Type) -> bool {
         return true;
     }
     match &last.arguments {
-        syn::PathArguments::AngleBracketed(args) => matches!(
-            args.args.first(),
-            Some(syn::GenericArgument::Type(Type::Tuple(t))) if t.elems.is_empty()
-        ),
+        syn::PathArguments::AngleBracketed(args) => match args.args.first() {
+            Some(syn::GenericArgument::Type(Type::Tuple(t))) => t.elems.is_empty(),
+            Some(syn::GenericArgument::Type(Type::Path(ok))) => {
+                ok.path.segments.last().is_some_and(|s| s.ident == "Flow")
+            }
+            _ => false,
+        },
         _ => true,
     }
 }
