@@ -1122,3 +1122,85 @@ mod send {
         assert_eq!(out.text, "HI!");
     }
 }
+
+/// Handlers may reject with a service's own error type, `E: Into<HookError>`: the caller gets
+/// the converted error, and an answer still ends the call. Such a handler is of no bare shape,
+/// so the attribute leaves it to its adapter and hands the dispatcher no fn of its own.
+mod own_error_types {
+    use super::*;
+
+    /// A service's own error, as `thiserror` types are.
+    #[derive(Debug)]
+    pub enum Refusal {
+        Closed,
+        Over(u32),
+    }
+
+    impl From<Refusal> for HookError {
+        fn from(r: Refusal) -> HookError {
+            match r {
+                Refusal::Closed => HookError::new(503, "closed", "the shop is closed"),
+                Refusal::Over(limit) => HookError::new(422, "over", format!("over {limit}")),
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Order {
+        pub qty: u32,
+        pub note: String,
+    }
+
+    #[before_create("Order")]
+    fn open_hours(order: &mut Order) -> Result<(), Refusal> {
+        if order.note == "closed" {
+            return Err(Refusal::Closed);
+        }
+        Ok(())
+    }
+
+    #[before_create("Order", priority = 1)]
+    fn bulk(order: &mut Order) -> Result<Flow<Order>, Refusal> {
+        match order.qty {
+            0 => Ok(Flow::Return(Order {
+                qty: 0,
+                note: "nothing to do".into(),
+            })),
+            q if q > 100 => Err(Refusal::Over(100)),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    fn create(qty: u32, note: &str) -> Result<Order, HookError> {
+        let order = Order {
+            qty,
+            note: note.into(),
+        };
+        hooks().run_sync::<hooks::ops::data::Create<Order>, _>(
+            &mut Context::client(),
+            order,
+            |mut o| {
+                o.note.push_str(" stored");
+                Ok(o)
+            },
+        )
+    }
+
+    #[test]
+    fn a_handlers_own_error_reaches_the_caller_converted_and_its_answer_ends_the_call() {
+        let err = create(5, "closed").unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "closed"));
+        let err = create(101, "").unwrap_err();
+        assert_eq!((err.status(), err.message()), (422, "over 100"));
+        assert_eq!(create(0, "").unwrap().note, "nothing to do");
+        assert_eq!(create(5, "ok").unwrap().note, "ok stored");
+    }
+
+    #[test]
+    fn a_handler_with_its_own_error_type_keeps_its_adapter() {
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Order");
+        assert_eq!(regs.len(), 2);
+        assert!(regs.iter().all(|r| r.direct.is_none()), "{regs:?}");
+    }
+}

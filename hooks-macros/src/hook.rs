@@ -703,8 +703,9 @@ fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
 
 /// Whether a handler's return type may be one of the bare shapes' results, `Result<(), HookError>`
 /// or `Result<Flow<O>, HookError>`, as far as its tokens tell: not when it is written `Flow<..>`
-/// alone, or `Result<T, ..>` with any `T` but `()` or a `Flow<..>` (such a handler needs its
-/// adapter). An alias may be anything, so it is left to the slot's check by type. A handler with
+/// alone, `Result<T, ..>` with any `T` but `()` or a `Flow<..>`, or `Result<_, E>` with an error
+/// type named otherwise than `HookError` (a service's own error type): such a handler needs its
+/// adapter. An alias may be anything, so it is left to the slot's check by type. A handler with
 /// no direct fn is left inlinable into its adapter.
 fn could_be_bare(ret: &Type) -> bool {
     let path = match ret {
@@ -725,16 +726,25 @@ fn could_be_bare(ret: &Type) -> bool {
     if last.ident != "Result" {
         return true;
     }
-    match &last.arguments {
-        syn::PathArguments::AngleBracketed(args) => match args.args.first() {
-            Some(syn::GenericArgument::Type(Type::Tuple(t))) => t.elems.is_empty(),
-            Some(syn::GenericArgument::Type(Type::Path(ok))) => {
-                ok.path.segments.last().is_some_and(|s| s.ident == "Flow")
-            }
-            _ => false,
-        },
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return true;
+    };
+    let ok = match args.args.first() {
+        Some(syn::GenericArgument::Type(Type::Tuple(t))) => t.elems.is_empty(),
+        Some(syn::GenericArgument::Type(Type::Path(ok))) => last_ident_is(ok, "Flow"),
+        _ => false,
+    };
+    // The error type, when it is written out as a path: only `HookError` fits a bare shape.
+    let error = match args.args.iter().nth(1) {
+        Some(syn::GenericArgument::Type(Type::Path(e))) => last_ident_is(e, "HookError"),
         _ => true,
-    }
+    };
+    ok && error
+}
+
+/// Whether the last segment of a path type is `name`.
+fn last_ident_is(ty: &syn::TypePath, name: &str) -> bool {
+    ty.path.segments.last().is_some_and(|s| s.ident == name)
 }
 
 /// Whether `tokens` name a lifetime anywhere.
