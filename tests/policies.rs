@@ -1718,12 +1718,13 @@ mod bare_unit_slot {
 }
 
 /// Before handlers that may answer the call (`Result<Flow<Output>, HookError>`), every one of a
-/// slot: called as themselves, in a loop compiled for the output type. Answers, rejections,
-/// panics, counts, origins and switches must hold there as through the adapters.
+/// slot: called as themselves, in a loop compiled for the output type, which the attribute hands
+/// over with each of them. Answers, rejections, panics, counts, origins and switches must hold
+/// there as through the adapters.
 mod bare_answer_slot {
     use super::*;
     use hooks::Phase;
-    use hooks::registration::{BareFlow, BareFlowCtx};
+    use hooks::registration::{Answers, BareFlow, BareFlowCtx};
 
     /// Runs of the handlers after one that stopped the call, and of the default: there must be
     /// none.
@@ -1820,16 +1821,16 @@ mod bare_answer_slot {
         let (reads, changes): (Vec<&hooks::Registration>, Vec<_>) =
             before.iter().partition(|r| r.id().ends_with("peek"));
         assert!(
-            changes
-                .iter()
-                .all(|r| r.direct.is_some_and(|d| d.is::<BareFlow<Asked, Asked>>())),
+            changes.iter().all(|r| r
+                .direct
+                .is_some_and(|d| d.is::<Answers<BareFlow<Asked, Asked>, Asked>>())),
             "{changes:?}"
         );
         type Reads = fn(&Asked) -> Result<Flow<Asked>, HookError>;
         assert!(
             reads
                 .iter()
-                .all(|r| r.direct.is_some_and(|d| d.is::<Reads>())),
+                .all(|r| r.direct.is_some_and(|d| d.is::<Answers<Reads, Asked>>())),
             "{reads:?}"
         );
     }
@@ -2013,8 +2014,9 @@ mod bare_answer_slot {
             let hooks = hooks();
             let regs = hooks.table().handlers("data.create", "Told");
             assert!(
-                regs.iter()
-                    .all(|r| r.direct.is_some_and(|d| d.is::<BareFlowCtx<Told, Told>>())),
+                regs.iter().all(|r| r
+                    .direct
+                    .is_some_and(|d| d.is::<Answers<BareFlowCtx<Told, Told>, Told>>())),
                 "{regs:?}"
             );
             let both = ["first:first:before", "second:-:before"];

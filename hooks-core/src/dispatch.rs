@@ -874,10 +874,13 @@ impl Hooks {
         if self.fast() {
             if let Some(handlers) = &slot.bare_before {
                 let input = ptr::from_mut(input).cast();
-                if handlers.answers() {
+                // SAFETY: the slot is `Op`'s.
+                if let Some(run) = unsafe { handlers.answer_run::<Op::Output>() } {
+                    let handlers = ptr::from_ref(handlers).cast();
                     // SAFETY: the slot checked each bare handler against `Op::Input` and
-                    // `Op::Output` when it was built.
-                    return unsafe { self.answer_before(slot.client_only, handlers, ctx, input) };
+                    // `Op::Output` when it was built, and `run` is the loop of its shape for
+                    // `Op::Output` (`run_answers`).
+                    return unsafe { run(self, slot.client_only, handlers, ctx, input) };
                 }
                 // SAFETY: the slot checked each bare handler against `Op::Input` when it was built.
                 let rejected = unsafe { self.bare_before(slot.client_only, handlers, ctx, input) };
@@ -1043,7 +1046,7 @@ impl Hooks {
     ///
     /// [`BareFlow`]: crate::registration::BareFlow
     /// [`BareFlowCtx`]: crate::registration::BareFlowCtx
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn answer_before<O>(
         &self,
         client_only: bool,
@@ -2021,6 +2024,32 @@ pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
         Err(e) => Err(HookError::bad_request(format!(
             "{what} cannot be serialized as JSON: {e}"
         ))),
+    }
+}
+
+/// The loop of a slot's before handlers that may answer the call, for the output `O`
+/// ([`AnswerRun`]): the attribute of such a handler names it (in [`Answers`]), so it is compiled
+/// once for each output type that has such handlers, and for no other.
+///
+/// # Safety
+/// `handlers` points to the bare loop of a slot of an operation whose output is `O`, whose
+/// handlers have a shape that answers; `input` to that call's input, as in
+/// [`Hooks::bare_before`].
+///
+/// [`AnswerRun`]: crate::registration::AnswerRun
+/// [`Answers`]: crate::registration::Answers
+#[doc(hidden)]
+pub unsafe fn run_answers<O>(
+    hooks: &Hooks,
+    client_only: bool,
+    handlers: *const (),
+    ctx: &mut Context,
+    input: *mut (),
+) -> Option<Result<O, HookError>> {
+    // SAFETY: the caller's.
+    unsafe {
+        let handlers = &*handlers.cast::<BareLoop>();
+        hooks.answer_before(client_only, handlers, ctx, input)
     }
 }
 

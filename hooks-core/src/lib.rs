@@ -51,6 +51,7 @@ pub mod __private {
     pub use crate::__register as register;
     pub use crate::__register_operation as register_operation;
     pub use crate::diag;
+    pub use crate::dispatch::run_answers;
     pub use crate::entity::{
         AnyRecord, DataSlots, EntityOf, Record, get_field, set_field, unknown_field,
     };
@@ -61,9 +62,9 @@ pub mod __private {
     #[cfg(feature = "inventory")]
     pub use crate::registration::Registered;
     pub use crate::registration::{
-        AfterPayload, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early, IntoAfter,
-        IntoFlow, Options, Payload, Polled, Registration, SyncAfter, SyncBefore, WildAsync,
-        WildSync, settle, settle_async, str_eq,
+        AfterPayload, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early,
+        IntoAfter, IntoFlow, Options, Payload, Polled, Registration, SyncAfter, SyncBefore,
+        WildAsync, WildSync, settle, settle_async, str_eq,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};

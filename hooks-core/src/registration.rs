@@ -156,12 +156,41 @@ pub type BareUnitCtx<T> = fn(&mut T, &Context);
 /// A bare handler shape for a before handler that may answer the call:
 /// `fn(&mut T) -> Result<Flow<O>, HookError>` (or the same taking `&T`), where `T` is the
 /// operation's input and `O` its output. Its loop is compiled once for each output type, not once
-/// for every operation as the other shapes' are, since the result's layout depends on `O`.
+/// for all operations as the other shapes' are, since the result's layout depends on `O`; the
+/// attribute hands such a handler over with that loop ([`Answers`]).
 pub type BareFlow<T, O> = fn(&mut T) -> Result<Flow<O>, HookError>;
 
 /// A bare handler shape: [`BareFlow`] with the call's context,
 /// `fn(&mut T, &Context) -> Result<Flow<O>, HookError>` (or the same taking `&T`).
 pub type BareFlowCtx<T, O> = fn(&mut T, &Context) -> Result<Flow<O>, HookError>;
+
+/// The loop that runs a slot's [`BareFlow`] (or [`BareFlowCtx`]) handlers for the output `O`,
+/// type-erased where the dispatcher's own types would show: the runtime, whether a handler runs
+/// for clients only, the slot's bare loop, the call's context and a pointer to its input. `Some`
+/// with the answer or the rejection of the handler that stopped the call.
+#[doc(hidden)]
+pub type AnswerRun<O> = unsafe fn(
+    &crate::Hooks,
+    bool,
+    *const (),
+    &mut Context,
+    *mut (),
+) -> Option<Result<O, HookError>>;
+
+/// A handler of one of the shapes that may answer the call, as the attribute hands it over in
+/// [`Registration`]'s `direct`: the handler itself, as a fn pointer of its own signature `F`, and
+/// the loop that runs such handlers for the output `O`. The loop is compiled once for each output
+/// type, so it is named here, by the expansion of a handler that needs it: a service whose
+/// operations have no such handler compiles none. `repr(C)`: the handler comes first, where the
+/// table reads every bare handler's fn pointer.
+#[doc(hidden)]
+#[repr(C)]
+pub struct Answers<F, O: 'static> {
+    /// The handler.
+    pub handler: F,
+    /// The loop for its output type.
+    pub run: AnswerRun<O>,
+}
 
 /// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
 pub type WildSync =

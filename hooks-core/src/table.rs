@@ -23,8 +23,9 @@ use crate::context::Context;
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
-    AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, BareFlow, BareFlowCtx, BareUnit,
-    BareUnitCtx, Kind, Mode, Registration, SyncAfter, SyncBefore, WildAsync, WildSync, registered,
+    AnswerRun, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, BareFlow,
+    BareFlowCtx, BareUnit, BareUnitCtx, Kind, Mode, Registration, SyncAfter, SyncBefore, WildAsync,
+    WildSync, registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -334,13 +335,23 @@ pub(crate) struct BareLoop {
     shape: BareShape,
     /// Each one's fn pointer, of the type `shape` says, stored as [`Erased`].
     handlers: Box<[Entry<Erased>]>,
+    /// For the shapes that answer, the loop their attribute handed over with them, an
+    /// [`AnswerRun`] of the slot's output type, stored as [`Erased`].
+    run: Option<Erased>,
 }
 
 impl BareLoop {
-    /// Whether its handlers may answer the call ([`BareShape::answers`]).
+    /// For handlers that may answer the call ([`BareShape::answers`]), the loop that runs them.
+    ///
+    /// # Safety
+    /// `O` is the output type of the operation whose slot holds this loop.
     #[inline]
-    pub(crate) fn answers(&self) -> bool {
-        self.shape.answers()
+    pub(crate) unsafe fn answer_run<O>(&self) -> Option<AnswerRun<O>> {
+        // SAFETY: `run` was read from an `Answers<_, O2>` whose `TypeId` the slot checked, where
+        // `O2` is its operation's output: `O`, by the caller's word. Fn pointer types share
+        // their size and validity.
+        self.run
+            .map(|run| unsafe { std::mem::transmute::<Erased, AnswerRun<O>>(run) })
     }
 
     /// The handlers, borrowed.
@@ -1116,6 +1127,7 @@ fn bare(
 ) -> Option<BareLoop> {
     let mut shape = None;
     let mut handlers = Vec::with_capacity(entries.len());
+    let mut run = None;
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct.filter(|_| !reg.on_error)?;
@@ -1130,12 +1142,21 @@ fn bare(
         // `*mut ()`: ABI-compatible (see `ErasedBare`). The shapes that answer keep their output
         // type, which `answers` was made for: the slot's operation's. The dispatcher passes a pointer from a
         // `&mut T`, and a `&T` handler only reads through it, as its own signature says.
+        //
+        // A handler that may answer comes as an `Answers`, `repr(C)` with the handler first:
+        // the same read gives its fn pointer, and the loop handed over with it follows.
         let f = unsafe { read_fn::<Erased>(direct) };
+        if this.answers() {
+            // SAFETY: `direct` is an `Answers<_, O>` (checked by `TypeId`), whose second field
+            // is an `AnswerRun<O>`, a fn pointer after a fn pointer.
+            run = Some(unsafe { ptr::from_ref(direct).cast::<Erased>().add(1).read() });
+        }
         handlers.push(Entry { reg, f });
     }
     Some(BareLoop {
         shape: shape.unwrap_or(BareShape::Plain),
         handlers: handlers.into_boxed_slice(),
+        run,
     })
 }
 
@@ -1178,16 +1199,17 @@ impl BareTypes {
     }
 
     /// The `TypeId`s of the shapes of a before handler that may answer a call whose input is `T`
-    /// and whose output is `O`.
+    /// and whose output is `O`, as the attribute hands them over: each with its loop
+    /// ([`Answers`]).
     fn answers<T: 'static, O: 'static>() -> [(TypeId, BareShape); 4] {
         use BareShape::{Flow as Answer, FlowCtx as AnswerCtx};
         type Shared<T, O> = fn(&T) -> Result<Flow<O>, HookError>;
         type SharedCtx<T, O> = fn(&T, &Context) -> Result<Flow<O>, HookError>;
         [
-            (TypeId::of::<BareFlow<T, O>>(), Answer),
-            (TypeId::of::<Shared<T, O>>(), Answer),
-            (TypeId::of::<BareFlowCtx<T, O>>(), AnswerCtx),
-            (TypeId::of::<SharedCtx<T, O>>(), AnswerCtx),
+            (TypeId::of::<Answers<BareFlow<T, O>, O>>(), Answer),
+            (TypeId::of::<Answers<Shared<T, O>, O>>(), Answer),
+            (TypeId::of::<Answers<BareFlowCtx<T, O>, O>>(), AnswerCtx),
+            (TypeId::of::<Answers<SharedCtx<T, O>, O>>(), AnswerCtx),
         ]
     }
 }
@@ -1865,10 +1887,22 @@ mod tests {
     fn answers_another_output(_: &mut Thing) -> Result<Flow<Other>, HookError> {
         Ok(Flow::Continue)
     }
-    static ANSWERS: BareFlow<Thing, Thing> = answers;
-    static ANSWERS_READING: fn(&Thing) -> Result<Flow<Thing>, HookError> = answers_reading;
-    static ANSWERS_WITH_CONTEXT: BareFlowCtx<Thing, Thing> = answers_with_context;
-    static ANSWERS_ANOTHER_OUTPUT: BareFlow<Thing, Other> = answers_another_output;
+    /// A handler that may answer, as the attribute hands it over: with the loop for its output.
+    const fn answering<F, O>(handler: F) -> Answers<F, O> {
+        Answers {
+            handler,
+            run: crate::dispatch::run_answers::<O>,
+        }
+    }
+    static ANSWERS: Answers<BareFlow<Thing, Thing>, Thing> = answering(answers);
+    type AnswersReading = fn(&Thing) -> Result<Flow<Thing>, HookError>;
+    static ANSWERS_READING: Answers<AnswersReading, Thing> = answering(answers_reading);
+    static ANSWERS_WITH_CONTEXT: Answers<BareFlowCtx<Thing, Thing>, Thing> =
+        answering(answers_with_context);
+    static ANSWERS_ANOTHER_OUTPUT: Answers<BareFlow<Thing, Other>, Other> =
+        answering(answers_another_output);
+    /// The handler alone, without its loop: never called as itself.
+    static ANSWERS_BARE: BareFlow<Thing, Thing> = answers;
 
     #[test]
     fn a_slot_calls_handlers_that_may_answer_as_themselves_when_every_one_answers_with_its_output()
@@ -1894,6 +1928,9 @@ mod tests {
         // An answer of another type is never taken for the operation's output.
         let other = Some(&ANSWERS_ANOTHER_OUTPUT as _);
         assert_eq!(bare_shape(vec![with_direct("m::a", other)]), None);
+        // Nor is a handler that comes without its loop.
+        let alone = Some(&ANSWERS_BARE as _);
+        assert_eq!(bare_shape(vec![with_direct("m::a", alone)]), None);
     }
 
     #[test]

@@ -577,6 +577,15 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         },
     };
     let (direct, has_direct) = match direct_fn(h) {
+        // A handler that may answer the call comes with the loop that runs such handlers for
+        // its output type, which only such handlers make the service compile.
+        Some(f) if !wildcard && spec.phase == Phase::Before && answers(&h.func.sig.output) => (
+            quote_spanned!(anchor=> #p::Option::Some(&#p::Answers {
+                handler: #f,
+                run: #p::run_answers::<#output_ty>,
+            })),
+            true,
+        ),
         Some(f) if !wildcard && args.background.is_none() => {
             (quote_spanned!(anchor=> #p::Option::Some(&(#f))), true)
         }
@@ -740,6 +749,26 @@ fn could_be_bare(ret: &Type) -> bool {
         _ => true,
     };
     ok && error
+}
+
+/// Whether a handler's return type is written `Result<Flow<..>, ..>`: the shape of a before handler
+/// that may answer the call (see [`could_be_bare`] for the rest of its check).
+fn answers(ret: &syn::ReturnType) -> bool {
+    fn flow(ty: &Type) -> bool {
+        match ty {
+            Type::Group(g) => flow(&g.elem),
+            Type::Paren(p) => flow(&p.elem),
+            Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+                last.ident == "Result"
+                    && matches!(&last.arguments, syn::PathArguments::AngleBracketed(args)
+                        if matches!(args.args.first(),
+                            Some(syn::GenericArgument::Type(Type::Path(ok)))
+                                if last_ident_is(ok, "Flow")))
+            }),
+            _ => false,
+        }
+    }
+    matches!(ret, syn::ReturnType::Type(_, ty) if flow(ty))
 }
 
 /// Whether the last segment of a path type is `name`.
