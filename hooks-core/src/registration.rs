@@ -271,10 +271,12 @@ pub struct Registration {
     #[doc(hidden)]
     pub adapter: &'static (dyn Any + Send + Sync),
     /// A plain sync handler, as a fn pointer of its own signature. When that signature is one of
-    /// the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`],
-    /// [`BareFlow`], [`BareFlowCtx`], or their `&T` forms), the fast loops call the handler itself instead of its adapter; any
-    /// other signature leaves this unused. `None` for the rest (async, background and wildcard
-    /// handlers, and signatures that name a lifetime).
+    /// the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`], or
+    /// their `&T` forms), the fast loops call the handler itself instead of its adapter; any
+    /// other signature leaves this unused. A handler of a shape that may answer the call
+    /// ([`BareFlow`], [`BareFlowCtx`]) comes as an [`Answers`], with the loop for its output
+    /// type. `None` for the rest (async, background and wildcard handlers, and signatures that
+    /// name a lifetime or a service's own error type).
     #[doc(hidden)]
     pub direct: Option<&'static (dyn Any + Send + Sync)>,
     /// The handler's live switch and counters, held in the registration itself: a static of
