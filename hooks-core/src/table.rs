@@ -189,15 +189,38 @@ pub(crate) trait Shape: Copy {
     ) -> Result<Self::Out, HookError>;
 }
 
+/// The items of [`Shape`] for a shape whose handlers give `()` and cannot answer the call.
+macro_rules! cannot_answer {
+    () => {
+        type Out = ();
+        type Answer = std::convert::Infallible;
+
+        #[inline(always)]
+        fn answer((): ()) -> Option<std::convert::Infallible> {
+            None
+        }
+    };
+}
+
+/// The items of [`Shape`] for a shape whose handlers give a `Flow<O>`: `Flow::Return` answers.
+macro_rules! answers_with_output {
+    () => {
+        type Out = Flow<O>;
+        type Answer = O;
+
+        #[inline(always)]
+        fn answer(flow: Flow<O>) -> Option<O> {
+            match flow {
+                Flow::Continue => None,
+                Flow::Return(output) => Some(output),
+            }
+        }
+    };
+}
+
 impl Shape for ErasedBare {
     const SHAPE: BareShape = BareShape::Plain;
-    type Out = ();
-    type Answer = std::convert::Infallible;
-
-    #[inline(always)]
-    fn answer((): ()) -> Option<std::convert::Infallible> {
-        None
-    }
+    cannot_answer!();
 
     #[inline(always)]
     unsafe fn call(
@@ -212,13 +235,7 @@ impl Shape for ErasedBare {
 
 impl Shape for ErasedBareCtx {
     const SHAPE: BareShape = BareShape::Ctx;
-    type Out = ();
-    type Answer = std::convert::Infallible;
-
-    #[inline(always)]
-    fn answer((): ()) -> Option<std::convert::Infallible> {
-        None
-    }
+    cannot_answer!();
 
     /// The context names the handler while it runs (its id, params and phase).
     #[inline(always)]
@@ -235,13 +252,7 @@ impl Shape for ErasedBareCtx {
 
 impl Shape for ErasedBareUnit {
     const SHAPE: BareShape = BareShape::Unit;
-    type Out = ();
-    type Answer = std::convert::Infallible;
-
-    #[inline(always)]
-    fn answer((): ()) -> Option<std::convert::Infallible> {
-        None
-    }
+    cannot_answer!();
 
     /// A handler that returns nothing lets the call go on: no result to test.
     #[inline(always)]
@@ -258,13 +269,7 @@ impl Shape for ErasedBareUnit {
 
 impl Shape for ErasedBareUnitCtx {
     const SHAPE: BareShape = BareShape::UnitCtx;
-    type Out = ();
-    type Answer = std::convert::Infallible;
-
-    #[inline(always)]
-    fn answer((): ()) -> Option<std::convert::Infallible> {
-        None
-    }
+    cannot_answer!();
 
     /// As [`ErasedBareCtx`], with no result to test.
     #[inline(always)]
@@ -282,16 +287,7 @@ impl Shape for ErasedBareUnitCtx {
 
 impl<O> Shape for ErasedBareFlow<O> {
     const SHAPE: BareShape = BareShape::Flow;
-    type Out = Flow<O>;
-    type Answer = O;
-
-    #[inline(always)]
-    fn answer(flow: Flow<O>) -> Option<O> {
-        match flow {
-            Flow::Continue => None,
-            Flow::Return(output) => Some(output),
-        }
-    }
+    answers_with_output!();
 
     #[inline(always)]
     unsafe fn call(
@@ -306,16 +302,7 @@ impl<O> Shape for ErasedBareFlow<O> {
 
 impl<O> Shape for ErasedBareFlowCtx<O> {
     const SHAPE: BareShape = BareShape::FlowCtx;
-    type Out = Flow<O>;
-    type Answer = O;
-
-    #[inline(always)]
-    fn answer(flow: Flow<O>) -> Option<O> {
-        match flow {
-            Flow::Continue => None,
-            Flow::Return(output) => Some(output),
-        }
-    }
+    answers_with_output!();
 
     /// As [`ErasedBareCtx`]: the context names the handler while it runs.
     #[inline(always)]
@@ -1781,6 +1768,14 @@ mod tests {
     static WITH_CONTEXT: BareCtx<Thing> = with_context;
     static OTHER_WITH_CONTEXT: BareCtx<Other> = other_with_context;
 
+    /// [`bare_shape`] of two handlers, `m::a` then `m::b`, with these direct fns.
+    fn bare_pair(
+        a: Option<&'static (dyn Any + Send + Sync)>,
+        b: Option<&'static (dyn Any + Send + Sync)>,
+    ) -> Option<(&'static str, usize)> {
+        bare_shape(vec![with_direct("m::a", a), with_direct("m::b", b)])
+    }
+
     /// Which bare loop a slot of these before handlers gets, and with how many handlers.
     fn bare_shape(regs: Vec<&'static Registration>) -> Option<(&'static str, usize)> {
         let table = Table::from_registrations(regs).unwrap();
@@ -1808,28 +1803,16 @@ mod tests {
     fn a_slot_calls_its_handlers_as_themselves_only_when_every_one_is_bare_for_its_payload() {
         let (a, b) = (Some(&BARE_THING as _), Some(&BARE_OTHER as _));
         let (r, c) = (Some(&READS as _), Some(&WITH_CONTEXT as _));
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", a)]),
-            Some(("plain", 2))
-        );
+        assert_eq!(bare_pair(a, a), Some(("plain", 2)));
         // A handler that reads its payload (`&T`) is called as itself too.
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", r)]),
-            Some(("plain", 2))
-        );
+        assert_eq!(bare_pair(a, r), Some(("plain", 2)));
         // One handler that needs its adapter (a shape of the other loop, no direct fn) keeps
         // them all on it.
         for other in [c, None] {
-            assert_eq!(
-                bare_shape(vec![with_direct("m::a", a), with_direct("m::b", other)]),
-                None
-            );
+            assert_eq!(bare_pair(a, other), None);
         }
         // A fn of another payload type is never called as the operation's.
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", b)]),
-            None
-        );
+        assert_eq!(bare_pair(a, b), None);
     }
 
     fn unit(_: &mut Thing) {}
@@ -1850,29 +1833,17 @@ mod tests {
             Some(&UNIT_WITH_CONTEXT as _),
             Some(&UNIT_READS_WITH_CONTEXT as _),
         );
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", u), with_direct("m::b", ur)]),
-            Some(("unit", 2))
-        );
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", uc), with_direct("m::b", urc)]),
-            Some(("unit_ctx", 2))
-        );
+        assert_eq!(bare_pair(u, ur), Some(("unit", 2)));
+        assert_eq!(bare_pair(uc, urc), Some(("unit_ctx", 2)));
         // Mixed with a handler that returns a result, or with one that takes the context: the
         // adapters, in either order.
         let (a, c) = (Some(&BARE_THING as _), Some(&WITH_CONTEXT as _));
         for (x, y) in [(u, a), (a, u), (u, uc), (uc, u), (uc, c)] {
-            assert_eq!(
-                bare_shape(vec![with_direct("m::a", x), with_direct("m::b", y)]),
-                None
-            );
+            assert_eq!(bare_pair(x, y), None);
         }
         // Another payload type's handler is never called as the operation's.
         let other = Some(&UNIT_OTHER as _);
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", u), with_direct("m::b", other)]),
-            None
-        );
+        assert_eq!(bare_pair(u, other), None);
     }
 
     fn answers(_: &mut Thing) -> Result<Flow<Thing>, HookError> {
@@ -1909,21 +1880,12 @@ mod tests {
     {
         let (f, fr) = (Some(&ANSWERS as _), Some(&ANSWERS_READING as _));
         let fc = Some(&ANSWERS_WITH_CONTEXT as _);
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", f), with_direct("m::b", fr)]),
-            Some(("flow", 2))
-        );
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", fc), with_direct("m::b", fc)]),
-            Some(("flow_ctx", 2))
-        );
+        assert_eq!(bare_pair(f, fr), Some(("flow", 2)));
+        assert_eq!(bare_pair(fc, fc), Some(("flow_ctx", 2)));
         // Mixed with a handler of another shape, in either order: the adapters.
         let (a, u) = (Some(&BARE_THING as _), Some(&UNIT as _));
         for (x, y) in [(f, a), (a, f), (f, u), (f, fc), (fc, f)] {
-            assert_eq!(
-                bare_shape(vec![with_direct("m::a", x), with_direct("m::b", y)]),
-                None
-            );
+            assert_eq!(bare_pair(x, y), None);
         }
         // An answer of another type is never taken for the operation's output.
         let other = Some(&ANSWERS_ANOTHER_OUTPUT as _);
@@ -1937,23 +1899,11 @@ mod tests {
     fn a_slot_calls_handlers_that_take_the_context_as_themselves_when_every_one_does() {
         let (c, rc) = (Some(&WITH_CONTEXT as _), Some(&READS_WITH_CONTEXT as _));
         let (a, oc) = (Some(&BARE_THING as _), Some(&OTHER_WITH_CONTEXT as _));
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", c), with_direct("m::b", rc)]),
-            Some(("ctx", 2))
-        );
+        assert_eq!(bare_pair(c, rc), Some(("ctx", 2)));
         // Mixed with a handler that takes no context: the adapters, in either order.
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", c), with_direct("m::b", a)]),
-            None
-        );
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", a), with_direct("m::b", c)]),
-            None
-        );
+        assert_eq!(bare_pair(c, a), None);
+        assert_eq!(bare_pair(a, c), None);
         // Another payload type's handler is never called as the operation's.
-        assert_eq!(
-            bare_shape(vec![with_direct("m::a", c), with_direct("m::b", oc)]),
-            None
-        );
+        assert_eq!(bare_pair(c, oc), None);
     }
 }
