@@ -1027,7 +1027,7 @@ impl Hooks {
         let run = handlers.handlers();
         // SAFETY: the caller's.
         let stopped = by_shape!(run.shape(), S => unsafe {
-            self.bare_before_in::<S>(client_only, run, ctx, input)
+            self.bare_before_in::<S, Specialised>(client_only, run, ctx, input)
         }, answers => Some(Err(wrong_shape())));
         // Handlers of these shapes cannot answer: a stop is a rejection.
         stopped.map(|stop| match stop {
@@ -1055,25 +1055,27 @@ impl Hooks {
         input: *mut (),
     ) -> Option<Result<O, HookError>> {
         let run = handlers.handlers();
+        // A service compiles this for each of its output types that has such handlers: one copy
+        // of the loop for each shape, which tests its flags for each handler (`Once`).
         // SAFETY (both): the caller's.
         match run.shape() {
             BareShape::Flow => unsafe {
-                self.bare_before_in::<ErasedBareFlow<O>>(client_only, run, ctx, input)
+                self.bare_before_in::<ErasedBareFlow<O>, Once>(client_only, run, ctx, input)
             },
             BareShape::FlowCtx => unsafe {
-                self.bare_before_in::<ErasedBareFlowCtx<O>>(client_only, run, ctx, input)
+                self.bare_before_in::<ErasedBareFlowCtx<O>, Once>(client_only, run, ctx, input)
             },
             _ => Some(Err(wrong_shape())),
         }
     }
 
-    /// [`Hooks::bare_before`] for handlers of one shape: `Some` with the answer or the rejection
-    /// of the handler that stopped the call.
+    /// [`Hooks::bare_before`] for handlers of one shape, its loop compiled as `C` says: `Some`
+    /// with the answer or the rejection of the handler that stopped the call.
     ///
     /// # Safety
     /// As [`Hooks::bare_before`].
     #[inline(always)]
-    unsafe fn bare_before_in<S: Shape>(
+    unsafe fn bare_before_in<S: Shape, C: Compiled>(
         &self,
         client_only: bool,
         run: BareRun<'_>,
@@ -1093,13 +1095,7 @@ impl Hooks {
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let (c, b) = (&mut *ctx, &blame);
             // SAFETY: the caller's.
-            unsafe {
-                with_flags!(
-                    check,
-                    count,
-                    bare_before_loop::<S>(policy, handlers, c, input, b)
-                )
-            }
+            unsafe { C::run::<S>(check, count, policy, handlers, c, input, b) }
         }));
         match ran {
             Ok(stopped) => stopped,
@@ -2142,7 +2138,8 @@ fn position<F>(handlers: &[Entry<F>], reg: &Registration) -> Option<usize> {
 /// # Safety
 /// As [`Hooks::bare_before`].
 #[inline(always)]
-unsafe fn bare_before_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
+unsafe fn bare_before_loop<S: Shape, F: Flags>(
+    flags: F,
     policy: &Policy,
     handlers: &[Entry<S>],
     ctx: &mut Context,
@@ -2152,14 +2149,12 @@ unsafe fn bare_before_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
     let mut rest = handlers;
     while let [a, b, tail @ ..] = rest {
         // SAFETY: the caller's.
-        if let Some(stop) =
-            unsafe { bare_before_one::<S, CHECK, COUNT>(policy, a, ctx, input, blame) }
+        if let Some(stop) = unsafe { bare_before_one::<S, F>(flags, policy, a, ctx, input, blame) }
         {
             return Some(stop);
         }
         // SAFETY: the caller's.
-        if let Some(stop) =
-            unsafe { bare_before_one::<S, CHECK, COUNT>(policy, b, ctx, input, blame) }
+        if let Some(stop) = unsafe { bare_before_one::<S, F>(flags, policy, b, ctx, input, blame) }
         {
             return Some(stop);
         }
@@ -2167,7 +2162,7 @@ unsafe fn bare_before_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
     }
     match rest {
         // SAFETY: the caller's.
-        [a] => unsafe { bare_before_one::<S, CHECK, COUNT>(policy, a, ctx, input, blame) },
+        [a] => unsafe { bare_before_one::<S, F>(flags, policy, a, ctx, input, blame) },
         _ => None,
     }
 }
@@ -2177,14 +2172,15 @@ unsafe fn bare_before_loop<S: Shape, const CHECK: bool, const COUNT: bool>(
 /// # Safety
 /// As [`Hooks::bare_before`].
 #[inline(always)]
-unsafe fn bare_before_one<S: Shape, const CHECK: bool, const COUNT: bool>(
+unsafe fn bare_before_one<S: Shape, F: Flags>(
+    flags: F,
     policy: &Policy,
     h: &Entry<S>,
     ctx: &mut Context,
     input: *mut (),
     blame: &Cell<*const Entry<S>>,
 ) -> Option<Result<S::Answer, HookError>> {
-    if CHECK && !h.reg.runs_for(ctx) {
+    if flags.check() && !h.reg.runs_for(ctx) {
         return None;
     }
     let guard = Blame(blame, h);
@@ -2193,19 +2189,19 @@ unsafe fn bare_before_one<S: Shape, const CHECK: bool, const COUNT: bool>(
     std::mem::forget(guard);
     match ran.map(S::answer) {
         Ok(None) => {
-            if COUNT {
+            if flags.count() {
                 h.reg.state.record(Outcome::Ok, None);
             }
             None
         }
         Ok(Some(answer)) => {
-            if COUNT {
+            if flags.count() {
                 policy.count(h.reg, Outcome::Ok);
             }
             Some(Ok(answer))
         }
         Err(e) => {
-            if COUNT {
+            if flags.count() {
                 policy.count(h.reg, Outcome::Rejected);
             }
             Some(Err(e))
@@ -2251,6 +2247,119 @@ struct Blame<'a, T>(&'a Cell<*const T>, *const T);
 impl<T> Drop for Blame<'_, T> {
     fn drop(&mut self) {
         self.0.set(self.1);
+    }
+}
+
+/// The two flags of a fast loop: whether each handler's switch and origin rule are checked,
+/// and whether its runs are counted.
+trait Flags: Copy {
+    fn check(self) -> bool;
+    fn count(self) -> bool;
+}
+
+/// The flags as constants: each loop is compiled in its four variants, and the call picks one.
+#[derive(Clone, Copy)]
+struct Fixed<const CHECK: bool, const COUNT: bool>;
+
+impl<const CHECK: bool, const COUNT: bool> Flags for Fixed<CHECK, COUNT> {
+    #[inline(always)]
+    fn check(self) -> bool {
+        CHECK
+    }
+    #[inline(always)]
+    fn count(self) -> bool {
+        COUNT
+    }
+}
+
+/// The flags as values: one copy of the loop, which tests them for each handler.
+#[derive(Clone, Copy)]
+struct Given {
+    check: bool,
+    count: bool,
+}
+
+impl Flags for Given {
+    #[inline(always)]
+    fn check(self) -> bool {
+        self.check
+    }
+    #[inline(always)]
+    fn count(self) -> bool {
+        self.count
+    }
+}
+
+/// How the bare before loop of a shape is compiled for its flags: [`Specialised`] for the loops
+/// `hooks-core` compiles once for every operation, [`Once`] for those a service compiles for
+/// each of its output types, where one copy weighs more than a test per handler.
+trait Compiled {
+    /// [`bare_before_loop`] with these flags.
+    ///
+    /// # Safety
+    /// As [`Hooks::bare_before`].
+    #[allow(clippy::too_many_arguments)] // the loop's own, and its two flags
+    unsafe fn run<S: Shape>(
+        check: bool,
+        count: bool,
+        policy: &Policy,
+        handlers: &[Entry<S>],
+        ctx: &mut Context,
+        input: *mut (),
+        blame: &Cell<*const Entry<S>>,
+    ) -> Option<Result<S::Answer, HookError>>;
+}
+
+/// Four variants of the loop, the flags as constants ([`Fixed`]).
+struct Specialised;
+
+impl Compiled for Specialised {
+    #[inline(always)]
+    unsafe fn run<S: Shape>(
+        check: bool,
+        count: bool,
+        policy: &Policy,
+        handlers: &[Entry<S>],
+        ctx: &mut Context,
+        input: *mut (),
+        blame: &Cell<*const Entry<S>>,
+    ) -> Option<Result<S::Answer, HookError>> {
+        let (h, c, i, b) = (handlers, ctx, input, blame);
+        // SAFETY (all four): the caller's.
+        unsafe {
+            match (check, count) {
+                (false, false) => bare_before_loop(Fixed::<false, false>, policy, h, c, i, b),
+                (true, false) => bare_before_loop(Fixed::<true, false>, policy, h, c, i, b),
+                (false, true) => bare_before_loop(Fixed::<false, true>, policy, h, c, i, b),
+                (true, true) => bare_before_loop(Fixed::<true, true>, policy, h, c, i, b),
+            }
+        }
+    }
+}
+
+/// One copy of the loop, the flags as values ([`Given`]), one handler a turn.
+struct Once;
+
+impl Compiled for Once {
+    #[inline(always)]
+    unsafe fn run<S: Shape>(
+        check: bool,
+        count: bool,
+        policy: &Policy,
+        handlers: &[Entry<S>],
+        ctx: &mut Context,
+        input: *mut (),
+        blame: &Cell<*const Entry<S>>,
+    ) -> Option<Result<S::Answer, HookError>> {
+        let flags = Given { check, count };
+        // Not two a turn: one copy of the handler's call.
+        for h in handlers {
+            // SAFETY: the caller's.
+            if let Some(stop) = unsafe { bare_before_one(flags, policy, h, ctx, input, blame) } {
+                return Some(stop);
+            }
+        }
+        None
     }
 }
 
