@@ -1094,8 +1094,15 @@ impl Hooks {
         let _code = HandlerCode::enter();
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let (c, b) = (&mut *ctx, &blame);
+            let on = BareBefore {
+                policy,
+                handlers,
+                ctx: c,
+                input,
+                blame: b,
+            };
             // SAFETY: the caller's.
-            unsafe { C::run::<S>(check, count, policy, handlers, c, input, b) }
+            unsafe { C::run::<S>(check, count, on) }
         }));
         match ran {
             Ok(stopped) => stopped,
@@ -2290,27 +2297,32 @@ impl Flags for Given {
     }
 }
 
+/// What a bare before loop runs on: the policy, the handlers, the call's context and input, and
+/// where a panic is blamed.
+struct BareBefore<'a, 'c, S> {
+    policy: &'a Policy,
+    handlers: &'a [Entry<S>],
+    ctx: &'c mut Context,
+    input: *mut (),
+    blame: &'a Cell<*const Entry<S>>,
+}
+
 /// How the bare before loop of a shape is compiled for its flags: [`Specialised`] for the loops
 /// `hooks-core` compiles once for every operation, [`Once`] for those a service compiles for
 /// each of its output types, where one copy weighs more than a test per handler.
 trait Compiled {
-    /// [`bare_before_loop`] with these flags.
+    /// The loop on `on`, with these flags.
     ///
     /// # Safety
     /// As [`Hooks::bare_before`].
-    #[allow(clippy::too_many_arguments)] // the loop's own, and its two flags
     unsafe fn run<S: Shape>(
         check: bool,
         count: bool,
-        policy: &Policy,
-        handlers: &[Entry<S>],
-        ctx: &mut Context,
-        input: *mut (),
-        blame: &Cell<*const Entry<S>>,
+        on: BareBefore<'_, '_, S>,
     ) -> Option<Result<S::Answer, HookError>>;
 }
 
-/// Four variants of the loop, the flags as constants ([`Fixed`]).
+/// Four variants of [`bare_before_loop`], the flags as constants ([`Fixed`]).
 struct Specialised;
 
 impl Compiled for Specialised {
@@ -2318,20 +2330,22 @@ impl Compiled for Specialised {
     unsafe fn run<S: Shape>(
         check: bool,
         count: bool,
-        policy: &Policy,
-        handlers: &[Entry<S>],
-        ctx: &mut Context,
-        input: *mut (),
-        blame: &Cell<*const Entry<S>>,
+        on: BareBefore<'_, '_, S>,
     ) -> Option<Result<S::Answer, HookError>> {
-        let (h, c, i, b) = (handlers, ctx, input, blame);
+        let BareBefore {
+            policy: p,
+            handlers: h,
+            ctx: c,
+            input: i,
+            blame: b,
+        } = on;
         // SAFETY (all four): the caller's.
         unsafe {
             match (check, count) {
-                (false, false) => bare_before_loop(Fixed::<false, false>, policy, h, c, i, b),
-                (true, false) => bare_before_loop(Fixed::<true, false>, policy, h, c, i, b),
-                (false, true) => bare_before_loop(Fixed::<false, true>, policy, h, c, i, b),
-                (true, true) => bare_before_loop(Fixed::<true, true>, policy, h, c, i, b),
+                (false, false) => bare_before_loop(Fixed::<false, false>, p, h, c, i, b),
+                (true, false) => bare_before_loop(Fixed::<true, false>, p, h, c, i, b),
+                (false, true) => bare_before_loop(Fixed::<false, true>, p, h, c, i, b),
+                (true, true) => bare_before_loop(Fixed::<true, true>, p, h, c, i, b),
             }
         }
     }
@@ -2345,13 +2359,16 @@ impl Compiled for Once {
     unsafe fn run<S: Shape>(
         check: bool,
         count: bool,
-        policy: &Policy,
-        handlers: &[Entry<S>],
-        ctx: &mut Context,
-        input: *mut (),
-        blame: &Cell<*const Entry<S>>,
+        on: BareBefore<'_, '_, S>,
     ) -> Option<Result<S::Answer, HookError>> {
         let flags = Given { check, count };
+        let BareBefore {
+            policy,
+            handlers,
+            ctx,
+            input,
+            blame,
+        } = on;
         // Not two a turn: one copy of the handler's call.
         for h in handlers {
             // SAFETY: the caller's.
