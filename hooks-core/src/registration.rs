@@ -137,8 +137,8 @@ pub type BackgroundAfter<Op> = for<'a> fn(
 /// `fn(&mut T) -> Result<(), HookError>` (or the same taking `&T`), where `T` is the operation's
 /// input (a before handler) or its output (an after handler, which then runs on success only). A
 /// slot whose sync handlers all have this shape, or all have one of the shapes [`BareCtx`],
-/// [`BareUnit`], [`BareUnitCtx`], [`BareFlow`] or [`BareFlowCtx`], runs them straight from its table, one indirect call each
-/// (see [`Registration`]'s `direct`).
+/// [`BareUnit`], [`BareUnitCtx`], [`BareFlow`] or [`BareFlowCtx`], runs them straight from its
+/// table, one indirect call each (see [`Registration`]'s `direct`).
 pub type Bare<T> = fn(&mut T) -> Result<(), HookError>;
 
 /// A bare handler shape: [`Bare`] with the call's context as its second parameter,
