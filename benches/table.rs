@@ -66,6 +66,7 @@ fn registrations(count: usize) -> Vec<&'static Registration> {
                     timeout: None,
                     client_only: false,
                     on_error: false,
+                    context: false,
                     params: &[],
                     file: "src/handlers.rs",
                     line: 10 + h as u32,

@@ -2075,3 +2075,167 @@ mod async_switches {
         );
     }
 }
+
+/// Slots whose handlers mix shapes run through their adapters. The loop tells the context which
+/// handler runs only when one of them takes the context; either way a panic is blamed on the
+/// handler that panicked, wherever it stands in the loop.
+mod adapter_slot {
+    use super::*;
+    use hooks::ops::data::Create;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Mixed {
+        pub seen: Vec<String>,
+    }
+
+    /// `who` and its params, as the context names the running handler.
+    fn named(m: &mut Mixed, who: &str, ctx: &Context) {
+        m.seen.push(format!(
+            "{who}: {:?} {:?}",
+            ctx.handler_id(),
+            ctx.param("role")
+        ));
+    }
+
+    #[before_create("Mixed")]
+    fn plain(m: &mut Mixed) -> Result<(), HookError> {
+        m.seen.push("plain".into());
+        Ok(())
+    }
+
+    #[before_create("Mixed", priority = 1, params(role = "reader"))]
+    fn reads_before(m: &mut Mixed, ctx: &Context) -> Result<Flow<Mixed>, HookError> {
+        named(m, "before", ctx);
+        Ok(Flow::Continue)
+    }
+
+    #[before_create("Mixed", priority = 2)]
+    fn quiet(m: &mut Mixed) {
+        m.seen.push("quiet".into());
+    }
+
+    #[after_create("Mixed")]
+    fn after_plain(m: &mut Mixed) -> Result<(), HookError> {
+        m.seen.push("after_plain".into());
+        Ok(())
+    }
+
+    #[after_create("Mixed", priority = 1, params(role = "auditor"))]
+    fn reads_after(m: &mut Result<Mixed, HookError>, ctx: &Context) {
+        if let Ok(m) = m {
+            named(m, "after", ctx);
+        }
+    }
+
+    fn store(m: Mixed) -> Result<Mixed, HookError> {
+        Ok(m)
+    }
+
+    fn mixed() -> Mixed {
+        Mixed { seen: Vec::new() }
+    }
+
+    const BEFORE: &str = "before: Some(\"policies::adapter_slot::reads_before\") Some(\"reader\")";
+    const AFTER: &str = "after: Some(\"policies::adapter_slot::reads_after\") Some(\"auditor\")";
+
+    #[test]
+    fn a_handler_that_takes_the_context_in_a_slot_of_adapters_sees_itself_named_there() {
+        let out = hooks()
+            .run_sync::<Create<Mixed>, _>(&mut Context::client(), mixed(), store)
+            .unwrap();
+        assert_eq!(out.seen, ["plain", BEFORE, "quiet", "after_plain", AFTER]);
+    }
+
+    #[tokio::test]
+    async fn so_it_does_on_an_async_call() {
+        let out = hooks()
+            .create(&mut Context::client(), mixed(), |m| async move { store(m) })
+            .await
+            .unwrap();
+        assert_eq!(out.seen, ["plain", BEFORE, "quiet", "after_plain", AFTER]);
+    }
+
+    /// A slot of adapters where no handler takes the context: five handlers, so that the loop's
+    /// pairs and its odd last one each have a handler that may panic.
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Blind {
+        pub panic_in: String,
+        pub seen: Vec<String>,
+    }
+
+    fn step(b: &mut Blind, name: &str) {
+        if b.panic_in == name {
+            panic!("boom in {name}");
+        }
+        b.seen.push(name.into());
+    }
+
+    #[before_create("Blind")]
+    fn b0(b: &mut Blind) -> Result<(), HookError> {
+        step(b, "b0");
+        Ok(())
+    }
+
+    #[before_create("Blind", priority = 1)]
+    fn b1(b: &mut Blind) {
+        step(b, "b1");
+    }
+
+    #[before_create("Blind", priority = 2)]
+    fn b2(b: &mut Blind) -> Result<(), HookError> {
+        step(b, "b2");
+        Ok(())
+    }
+
+    #[before_create("Blind", priority = 3)]
+    fn b3(b: &mut Blind) {
+        step(b, "b3");
+    }
+
+    #[before_create("Blind", priority = 4)]
+    fn b4(b: &mut Blind) -> Result<(), HookError> {
+        step(b, "b4");
+        Ok(())
+    }
+
+    #[after_create("Blind")]
+    fn a0(b: &mut Blind) {
+        step(b, "a0");
+    }
+
+    #[after_create("Blind", priority = 1)]
+    fn a1(b: &mut Blind) -> Result<(), HookError> {
+        step(b, "a1");
+        Ok(())
+    }
+
+    fn blind(panic_in: &str) -> Blind {
+        Blind {
+            panic_in: panic_in.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_slot_where_no_handler_takes_the_context_is_blamed_on_its_handler() {
+        let hooks = hooks();
+        for name in ["b0", "b1", "b2", "b3", "b4"] {
+            let id = format!("policies::adapter_slot::{name}");
+            let panics = stats(&hooks, &id).panics;
+            let err = hooks
+                .run_sync::<Create<Blind>, _>(&mut Context::client(), blind(name), Ok)
+                .unwrap_err();
+            assert_eq!(err.code(), "handler_panicked", "{name}");
+            assert!(err.message().contains(&id), "{name}: {err}");
+            assert_eq!(stats(&hooks, &id).panics, panics + 1, "{name}");
+        }
+        // After handlers too: the panic is counted on its handler, and the next one still runs.
+        let id = "policies::adapter_slot::a0";
+        let panics = stats(&hooks, id).panics;
+        let out = hooks
+            .run_sync::<Create<Blind>, _>(&mut Context::client(), blind("a0"), Ok)
+            .unwrap();
+        assert_eq!(out.seen, ["b0", "b1", "b2", "b3", "b4", "a1"]);
+        assert_eq!(stats(&hooks, id).panics, panics + 1);
+    }
+}

@@ -342,12 +342,6 @@ impl Context {
         self.handler = Some(reg);
     }
 
-    /// The handler running now (or the last one that ran), if any.
-    #[inline]
-    pub(crate) fn running(&self) -> Option<&'static Registration> {
-        self.handler
-    }
-
     /// The call's handlers are done.
     pub(crate) fn leave(&mut self) {
         self.handler = None;

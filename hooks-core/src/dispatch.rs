@@ -46,8 +46,8 @@ use crate::registration::{BoxFuture, Early, Registration, SyncBefore, WildAsync,
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
     AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedBare, ErasedBareCtx,
-    ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit, ErasedBareUnitCtx, ErasedSyncAfter,
-    ErasedSyncBefore, Shape, Slot, Table,
+    ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit, ErasedBareUnitCtx, ErasedSlot,
+    ErasedSyncAfter, ErasedSyncBefore, Shape, Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
@@ -88,6 +88,19 @@ macro_rules! with_flags {
             (true, false) => $f::<$($($g,)*)? true, false>($($arg),*),
             (false, true) => $f::<$($($g,)*)? false, true>($($arg),*),
             (true, true) => $f::<$($($g,)*)? true, true>($($arg),*),
+        }
+    };
+    // A third flag, last: whether the loop tells the context which handler runs.
+    ($check:expr, $count:expr, $enter:expr, $f:ident ($($arg:expr),*)) => {
+        match ($check, $count, $enter) {
+            (false, false, false) => $f::<false, false, false>($($arg),*),
+            (true, false, false) => $f::<true, false, false>($($arg),*),
+            (false, true, false) => $f::<false, true, false>($($arg),*),
+            (true, true, false) => $f::<true, true, false>($($arg),*),
+            (false, false, true) => $f::<false, false, true>($($arg),*),
+            (true, false, true) => $f::<true, false, true>($($arg),*),
+            (false, true, true) => $f::<false, true, true>($($arg),*),
+            (true, true, true) => $f::<true, true, true>($($arg),*),
         }
     };
 }
@@ -947,8 +960,7 @@ impl Hooks {
         );
         // SAFETY: the slot's fast adapters are `SyncBefore<Op>`, given pointers from the call's
         // own `&mut Op::Input` and `&mut Early<Op::Output>`, both live for the loop.
-        let stop =
-            unsafe { self.adapted_before(slot.client_only, handlers, ctx, input_p, early_p) };
+        let stop = unsafe { self.adapted_before(slot, handlers, ctx, input_p, early_p) };
         let at = match stop {
             // An adapter that lets the call go on leaves no answer.
             None => return None,
@@ -974,7 +986,8 @@ impl Hooks {
 
     /// The loop of [`Hooks::before_fast`], compiled once: `Some` when a handler stopped the call
     /// (its answer is in `early`) or panicked. It is specialised on whether handlers need their
-    /// switch checked and their runs counted.
+    /// switch checked, their runs counted, and the context told which one runs (only when one
+    /// of them takes the context).
     ///
     /// # Safety
     /// Every handler is a `SyncBefore` of one operation, and `input` and `early` come from that
@@ -983,25 +996,28 @@ impl Hooks {
     #[inline(never)]
     unsafe fn adapted_before(
         &self,
-        client_only: bool,
+        slot: &ErasedSlot,
         handlers: &[Entry<ErasedSyncBefore>],
         ctx: &mut Context,
         input: *mut (),
         early: *mut (),
     ) -> Option<BeforeStop> {
-        let check = client_only || stats::any_disabled();
+        let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let _code = HandlerCode::enter();
+        let blame = Cell::new(ptr::null());
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let c = &mut *ctx;
-            with_flags!(check, count, before_loop(handlers, c, input, early))
+            let (c, b) = (&mut *ctx, &blame);
+            with_flags!(
+                check,
+                count,
+                slot.context,
+                before_loop(handlers, c, input, early, b)
+            )
         }));
         match ran {
             Ok(stopped) => stopped.map(BeforeStop::Answered),
-            Err(panic) => {
-                let at = ctx.running().and_then(|reg| position(handlers, reg));
-                Some(BeforeStop::Panicked(at, panic))
-            }
+            Err(panic) => Some(BeforeStop::Panicked(blamed(handlers, &blame), panic)),
         }
     }
 
@@ -1327,7 +1343,7 @@ impl Hooks {
             let at = ptr::from_mut(result).cast();
             // SAFETY: the slot's fast after adapters are `SyncAfter<Op>`, given a pointer from the
             // call's own result, live for the loop.
-            let stop = unsafe { self.adapted_after(slot.client_only, rest, ctx, at, failed) };
+            let stop = unsafe { self.adapted_after(slot, rest, ctx, at, failed) };
             let Some((at, stop)) = stop else { return };
             let Some(h) = rest.get(at) else { return };
             self.after_stopped(kind, h.reg, stop, result);
@@ -1346,25 +1362,28 @@ impl Hooks {
     #[inline(never)]
     unsafe fn adapted_after(
         &self,
-        client_only: bool,
+        slot: &ErasedSlot,
         handlers: &[Entry<ErasedSyncAfter>],
         ctx: &mut Context,
         result: *mut (),
         failed: bool,
     ) -> Option<(usize, AfterStop)> {
-        let check = client_only || stats::any_disabled();
+        let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let _code = HandlerCode::enter();
+        let blame = Cell::new(ptr::null());
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let c = &mut *ctx;
-            with_flags!(check, count, after_loop(handlers, c, result, failed))
+            let (c, b) = (&mut *ctx, &blame);
+            with_flags!(
+                check,
+                count,
+                slot.context,
+                after_loop(handlers, c, result, failed, b)
+            )
         }));
         match ran {
             Ok(stopped) => stopped,
-            Err(panic) => {
-                let at = ctx.running().and_then(|reg| position(handlers, reg))?;
-                Some((at, AfterStop::Panicked(panic)))
-            }
+            Err(panic) => Some((blamed(handlers, &blame)?, AfterStop::Panicked(panic))),
         }
     }
 
@@ -2056,27 +2075,46 @@ pub unsafe fn run_answers<O>(
     }
 }
 
-/// One pass of the fast before loop: the index of the first handler that answers or rejects.
+/// One pass of the fast before loop, two handlers a turn (the loop's own bookkeeping is paid
+/// once per pair): the index of the first handler that answers or rejects. `ENTER` tells the
+/// context which handler runs; a panic is blamed through [`Blame`] either way.
 #[inline(always)]
-fn before_loop<const CHECK: bool, const COUNT: bool>(
+fn before_loop<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
     handlers: &[Entry<ErasedSyncBefore>],
     ctx: &mut Context,
     input: *mut (),
     early: *mut (),
+    blame: &Cell<*const Entry<ErasedSyncBefore>>,
 ) -> Option<usize> {
-    for h in handlers {
+    let stops = |h: &Entry<ErasedSyncBefore>, ctx: &mut Context| {
         if CHECK && !h.reg.runs_for(ctx) {
-            continue;
+            return false;
         }
-        ctx.enter(h.reg);
-        if !(h.f)(input, ctx, early) {
-            return Some(index_of(handlers, h));
+        if ENTER {
+            ctx.enter(h.reg);
         }
-        if COUNT {
+        let guard = Blame(blame, h);
+        let go_on = (h.f)(input, ctx, early);
+        std::mem::forget(guard);
+        if go_on && COUNT {
             h.reg.state.record(Outcome::Ok, None);
         }
+        !go_on
+    };
+    let mut rest = handlers;
+    while let [a, b, tail @ ..] = rest {
+        if stops(a, ctx) {
+            return Some(index_of(handlers, a));
+        }
+        if stops(b, ctx) {
+            return Some(index_of(handlers, b));
+        }
+        rest = tail;
     }
-    None
+    match rest {
+        [a] if stops(a, ctx) => Some(index_of(handlers, a)),
+        _ => None,
+    }
 }
 
 /// Why the fast before loop stopped.
@@ -2097,13 +2135,15 @@ enum AfterStop {
     Ran,
 }
 
-/// One pass of the fast after loop: see [`Hooks::adapted_after`].
+/// One pass of the fast after loop: see [`Hooks::adapted_after`]. `ENTER` as in
+/// [`before_loop`].
 #[inline(always)]
-fn after_loop<const CHECK: bool, const COUNT: bool>(
+fn after_loop<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
     handlers: &[Entry<ErasedSyncAfter>],
     ctx: &mut Context,
     result: *mut (),
     failed: bool,
+    blame: &Cell<*const Entry<ErasedSyncAfter>>,
 ) -> Option<(usize, AfterStop)> {
     for (at, h) in handlers.iter().enumerate() {
         if CHECK && !h.reg.runs_for(ctx) {
@@ -2112,8 +2152,13 @@ fn after_loop<const CHECK: bool, const COUNT: bool>(
         if !h.reg.on_error && failed {
             continue;
         }
-        ctx.enter(h.reg);
-        match (h.f)(result, ctx) {
+        if ENTER {
+            ctx.enter(h.reg);
+        }
+        let guard = Blame(blame, h);
+        let ran = (h.f)(result, ctx);
+        std::mem::forget(guard);
+        match ran {
             Ok(()) => {
                 if COUNT {
                     h.reg.state.record(Outcome::Ok, None);
@@ -2132,11 +2177,6 @@ fn after_loop<const CHECK: bool, const COUNT: bool>(
 /// keeps no counter).
 fn index_of<F>(handlers: &[Entry<F>], h: &Entry<F>) -> usize {
     (ptr::from_ref(h).addr() - handlers.as_ptr().addr()) / std::mem::size_of::<Entry<F>>()
-}
-
-/// The index of `reg`'s handler in `handlers`.
-fn position<F>(handlers: &[Entry<F>], reg: &Registration) -> Option<usize> {
-    handlers.iter().position(|h| ptr::eq(h.reg, reg))
 }
 
 /// One pass of the fast loop of bare before handlers, two handlers a turn (the loop's own

@@ -250,6 +250,10 @@ pub struct Registration {
     /// An after handler that takes the whole result (and so runs on errors too).
     #[doc(hidden)]
     pub on_error: bool,
+    /// The handler takes the call's [`Context`]: the loops of adapters tell the context which
+    /// handler runs only in slots where one of them may ask.
+    #[doc(hidden)]
+    pub context: bool,
     /// The handler's own timeout; `None` takes the runtime's default.
     #[doc(hidden)]
     pub timeout: Option<std::time::Duration>,
@@ -342,7 +346,7 @@ const FRESH_STATE: crate::stats::HandlerState = crate::stats::HandlerState::new(
 impl Registration {
     /// A registration of `Op`, as the attribute's arguments give it (in this order): the
     /// handler's id, the asset, its phase and kind, whether an after handler takes the whole
-    /// result, the options, its source (file, line, doc) and payload type's name, its adapter and
+    /// result, whether the handler takes the context, the options, its source (file, line, doc) and payload type's name, its adapter and
     /// its `direct` fn pointer.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // generated code calls it, one argument per field
@@ -353,6 +357,7 @@ impl Registration {
         phase: Phase,
         kind: Kind,
         on_error: bool,
+        context: bool,
         options: Options,
         file: &'static str,
         line: u32,
@@ -372,6 +377,7 @@ impl Registration {
             timeout: options.timeout,
             client_only: options.client_only,
             on_error,
+            context,
             params: options.params,
             file,
             line,

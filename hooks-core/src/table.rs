@@ -415,6 +415,9 @@ pub(crate) struct ErasedSlot {
     pub(crate) bare_after: Option<BareLoop>,
     /// Whether a handler of the slot runs only on calls from clients (so each needs a check).
     pub(crate) client_only: bool,
+    /// Whether a handler of the slot takes the context, and so may ask it which handler runs:
+    /// the loops of adapters tell it, one store per handler, only then.
+    pub(crate) context: bool,
     /// The first async handler, if any: a synchronous call cannot run it.
     pub(crate) first_async: Option<&'static Registration>,
     /// Set when a handler does not fit the call's types: every call fails closed with it.
@@ -1036,6 +1039,7 @@ impl Table {
             bare_before: None,
             bare_after: None,
             client_only: regs.iter().any(|r| r.client_only),
+            context: regs.iter().any(|r| r.context),
             first_async: regs
                 .iter()
                 .copied()
@@ -1396,6 +1400,7 @@ mod tests {
             timeout: None,
             client_only: false,
             on_error: false,
+            context: false,
             params: &[],
             file: "table.rs",
             line: 1,
@@ -1419,6 +1424,7 @@ mod tests {
             Phase::Before,
             Kind::Sync,
             false,
+            false,
             crate::registration::Options::DEFAULT,
             "table.rs",
             7,
@@ -1435,6 +1441,7 @@ mod tests {
         Phase::Before,
         Kind::Sync,
         false,
+        true,
         crate::registration::Options {
             priority: -3,
             mode: Mode::Blocking,
@@ -1468,7 +1475,7 @@ mod tests {
             (BUILT.priority, BUILT.mode, BUILT.timeout),
             (0, Mode::Blocking, None)
         );
-        assert!(!BUILT.client_only && BUILT.params.is_empty());
+        assert!(!BUILT.client_only && !BUILT.context && BUILT.params.is_empty());
         assert!(BUILT.enabled());
         assert_eq!(BUILT.stats().calls, 0);
     }
@@ -1480,7 +1487,7 @@ mod tests {
             WITH_OPTIONS.timeout,
             Some(std::time::Duration::from_millis(250))
         );
-        assert!(WITH_OPTIONS.client_only);
+        assert!(WITH_OPTIONS.client_only && WITH_OPTIONS.context);
         assert_eq!(WITH_OPTIONS.params, &[("role", "admin")]);
         // And the table takes both as any registration.
         let table = Table::from_registrations(vec![&WITH_OPTIONS, &BUILT]).unwrap();

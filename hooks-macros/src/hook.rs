@@ -576,6 +576,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__ON_ERROR
         },
     };
+    let context = h.context.is_some();
     let (direct, has_direct) = match direct_fn(h) {
         // A handler that may answer the call comes with the loop that runs such handlers for
         // its output type, which only such handlers make the service compile.
@@ -603,6 +604,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             #phase,
             #kind,
             #on_error,
+            #context,
             #options,
             ::core::file!(),
             ::core::line!(),
