@@ -2239,3 +2239,170 @@ mod adapter_slot {
         assert_eq!(stats(&hooks, id).panics, panics + 1);
     }
 }
+
+/// A slot whose before handlers are all async runs them, under plain policies, in a loop of its
+/// own that polls each once where its adapter put it: every rule of the general loop holds there.
+mod async_plain_slot {
+    use super::*;
+
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Swift {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Swift")]
+    async fn a0(s: &mut Swift) -> Result<(), HookError> {
+        s.seen.push("a0".into());
+        if s.mode == "reject" {
+            return Err(HookError::rejected("no"));
+        }
+        Ok(())
+    }
+
+    #[before_create("Swift", priority = 1)]
+    async fn a1(s: &mut Swift, ctx: &Context) -> Result<Flow<Swift>, HookError> {
+        if s.mode == "answer" {
+            return Ok(Flow::Return(Swift {
+                mode: s.mode.clone(),
+                seen: vec!["answered".into()],
+            }));
+        }
+        s.seen.push(ctx.handler_id().unwrap_or("unnamed").into());
+        Ok(Flow::Continue)
+    }
+
+    #[before_create("Swift", priority = 2)]
+    async fn a2(s: &mut Swift) {
+        match s.mode.as_str() {
+            "panic" => panic!("boom at the first poll"),
+            "wait" => tokio::task::yield_now().await,
+            _ => {}
+        }
+        s.seen.push("a2".into());
+    }
+
+    #[before_create("Swift", priority = 3)]
+    async fn a3(s: &mut Swift) {
+        s.seen.push("a3".into());
+    }
+
+    #[after_create("Swift")]
+    fn after(s: &mut Swift) {
+        s.seen.push("after".into());
+    }
+
+    async fn create(hooks: &Hooks, mode: &str) -> Result<Swift, HookError> {
+        let swift = Swift {
+            mode: mode.into(),
+            seen: Vec::new(),
+        };
+        hooks
+            .create(&mut Context::client(), swift, |s| async move {
+                DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+                Ok(s)
+            })
+            .await
+    }
+
+    fn id(name: &str) -> String {
+        format!("policies::async_plain_slot::{name}")
+    }
+
+    const ALL: [&str; 5] = ["a0", "policies::async_plain_slot::a1", "a2", "a3", "after"];
+
+    #[tokio::test]
+    async fn async_handlers_that_finish_at_their_first_poll_run_in_order_and_are_counted() {
+        let hooks = hooks();
+        let calls = |name: &str| stats(&hooks, &id(name)).calls;
+        let before: Vec<_> = ["a0", "a1", "a2", "a3"].map(calls).into();
+        let out = create(&hooks, "").await.unwrap();
+        assert_eq!(out.seen, ALL);
+        let after: Vec<_> = ["a0", "a1", "a2", "a3"].map(calls).into();
+        let ran: Vec<_> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
+        assert_eq!(ran, [1, 1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn one_that_waits_is_awaited_and_the_rest_run_after_it() {
+        let out = create(&hooks(), "wait").await.unwrap();
+        assert_eq!(out.seen, ALL);
+    }
+
+    #[tokio::test]
+    async fn an_answer_at_the_first_poll_skips_the_rest_and_the_default_not_the_after_handlers() {
+        let hooks = hooks();
+        let (a2, defaults) = (
+            stats(&hooks, &id("a2")).calls,
+            DEFAULT_RUNS.load(Ordering::SeqCst),
+        );
+        let out = create(&hooks, "answer").await.unwrap();
+        assert_eq!(out.seen, ["answered", "after"]);
+        assert_eq!(stats(&hooks, &id("a2")).calls, a2);
+        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), defaults);
+    }
+
+    #[tokio::test]
+    async fn a_rejection_at_the_first_poll_fails_the_call_and_is_counted() {
+        let hooks = hooks();
+        let rejections = stats(&hooks, &id("a0")).rejections;
+        let a1 = stats(&hooks, &id("a1")).calls;
+        let err = create(&hooks, "reject").await.unwrap_err();
+        assert_eq!(err.code(), "rejected");
+        assert_eq!(stats(&hooks, &id("a0")).rejections, rejections + 1);
+        assert_eq!(stats(&hooks, &id("a1")).calls, a1);
+    }
+
+    #[tokio::test]
+    async fn a_panic_at_the_first_poll_is_blamed_on_its_handler_and_fails_closed() {
+        let hooks = hooks();
+        let (panics, a3) = (
+            stats(&hooks, &id("a2")).panics,
+            stats(&hooks, &id("a3")).calls,
+        );
+        let defaults = DEFAULT_RUNS.load(Ordering::SeqCst);
+        let err = create(&hooks, "panic").await.unwrap_err();
+        assert_eq!(err.code(), "handler_panicked");
+        assert!(err.message().contains(&id("a2")), "{err}");
+        assert_eq!(stats(&hooks, &id("a2")).panics, panics + 1);
+        assert_eq!(stats(&hooks, &id("a3")).calls, a3);
+        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), defaults);
+    }
+
+    /// A slot that mixes async and sync before handlers: the plain loop hands the sync one to
+    /// the general loop, and the order holds.
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Swirl {
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Swirl")]
+    async fn first(s: &mut Swirl) {
+        s.seen.push("first".into());
+    }
+
+    #[before_create("Swirl", priority = 1)]
+    fn second(s: &mut Swirl) {
+        s.seen.push("second".into());
+    }
+
+    #[before_create("Swirl", priority = 2)]
+    async fn third(s: &mut Swirl) {
+        s.seen.push("third".into());
+    }
+
+    #[tokio::test]
+    async fn a_sync_handler_between_async_ones_runs_in_its_place() {
+        let out = hooks()
+            .create(
+                &mut Context::client(),
+                Swirl { seen: vec![] },
+                |s| async move { Ok(s) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.seen, ["first", "second", "third"]);
+    }
+}

@@ -1218,6 +1218,31 @@ impl Hooks {
         let check = slot.client_only || stats::any_disabled();
         // No trace, clock or span to keep per handler: checked once for the loop.
         let plain = self.fast();
+        let mut from = from;
+        if plain {
+            // SAFETY: this function's own contract.
+            let (at, stop) =
+                unsafe { self.async_before_plain(slot, from, ctx, input, early, fut.as_mut(), cx) };
+            match stop {
+                PlainStop::Finished => return Run::Done(None),
+                PlainStop::Waiting => return Run::Waiting(at, policy::Waiting::plain()),
+                PlainStop::Other => from = at,
+                PlainStop::Ran(ran) => {
+                    // A handler that panicked is still in the slot: drop it before `early` is
+                    // read.
+                    fut.as_mut().clear();
+                    let Some(h) = slot.before().get(at) else {
+                        return Run::Done(Some(Err(verdict_missing())));
+                    };
+                    policy.finish(h.reg, &ran, None);
+                    let step = async_verdict(ran, early.take());
+                    if let Some(result) = self.before_step(h.reg, step) {
+                        return Run::Done(Some(result));
+                    }
+                    from = at + 1;
+                }
+            }
+        }
         let handlers = slot.before().get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if check && !h.reg.runs_for(ctx) {
@@ -1270,6 +1295,77 @@ impl Hooks {
             }
         }
         Run::Done(None)
+    }
+
+    /// The plain loop of [`Hooks::before_run`], under plain policies: async handlers, each polled
+    /// once where its adapter put its future, with nothing per handler but the switch check, the
+    /// count and the call, and panics caught once for the loop (blamed through [`Blame`]). It
+    /// stops at the first handler that did anything but finish and let the call go on (its index
+    /// and what it did), or at the first handler that is not a plain async one, which
+    /// [`Hooks::before_run`]'s general loop then takes.
+    ///
+    /// # Safety
+    /// As [`Hooks::before_run`].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn async_before_plain<'x, Op: Operation>(
+        &self,
+        slot: &Slot<Op>,
+        from: usize,
+        ctx: &mut Context,
+        input: &mut Op::Input,
+        early: &mut Early<Op::Output>,
+        mut fut: Pin<&mut FutureSlot<'x, Result<bool, HookError>>>,
+        cx: &mut std::task::Context<'_>,
+    ) -> (usize, PlainStop) {
+        let check = slot.client_only || stats::any_disabled();
+        let count = self.inner.policy.history != History::Off;
+        let handlers = slot.before().get(from..).unwrap_or_default();
+        let blame = Cell::new(ptr::null());
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            for h in handlers {
+                let BeforeFn::Async(f) = h.f else {
+                    return (index_of(handlers, h), PlainStop::Other);
+                };
+                if check && !h.reg.runs_for(ctx) {
+                    continue;
+                }
+                ctx.enter(h.reg);
+                // SAFETY: as in `before_run`: the handler's future lives in `fut` for `'x`,
+                // dropped before the next handler runs, or left there under its contract.
+                let (input_x, ctx_x, early_x) = unsafe {
+                    (
+                        &mut *ptr::from_mut(input),
+                        &*ptr::from_ref(ctx),
+                        &mut *ptr::from_mut(early),
+                    )
+                };
+                let guard = Blame(&blame, h);
+                let polled = f(input_x, ctx_x, early_x, fut.as_mut(), cx).into_before();
+                std::mem::forget(guard);
+                match polled {
+                    Poll::Ready(Ok(true)) => {
+                        if count {
+                            h.reg.state.record(Outcome::Ok, None);
+                        }
+                    }
+                    Poll::Ready(ran) => return (index_of(handlers, h), PlainStop::Ran(Ok(ran))),
+                    Poll::Pending => return (index_of(handlers, h), PlainStop::Waiting),
+                }
+            }
+            (handlers.len(), PlainStop::Finished)
+        }));
+        let (at, stop) = match ran {
+            Ok(stopped) => stopped,
+            Err(panic) => {
+                let failure = policy::caught(&*panic);
+                (
+                    blamed(handlers, &blame).unwrap_or(0),
+                    PlainStop::Ran(Err(failure)),
+                )
+            }
+        };
+        (from + at, stop)
     }
 
     /// The after handlers of a slot with no async handler.
@@ -2457,6 +2553,18 @@ fn stopped<O>(early: Early<O>) -> Result<Flow<O>, HookError> {
 }
 
 /// How far a loop of handlers within one poll got ([`Hooks::before_run`], [`Hooks::after_run`]).
+/// Where [`Hooks::async_before_plain`] stopped.
+enum PlainStop {
+    /// Every handler ran and let the call go on.
+    Finished,
+    /// The handler waits; its future is in the slot.
+    Waiting,
+    /// The handler finished with no go-ahead (its verdict, or its panic), not yet counted.
+    Ran(Result<Result<bool, HookError>, Failure>),
+    /// The handler is not a plain async one: the general loop takes it.
+    Other,
+}
+
 enum Run<T> {
     /// All ran, or one ended the call: the loop's result.
     Done(T),

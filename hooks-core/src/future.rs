@@ -34,6 +34,30 @@ struct Erased<T> {
     drop: unsafe fn(*mut u8),
 }
 
+impl<T> Erased<T> {
+    /// The functions of a future of type `F` stored in the slot's own bytes.
+    #[inline(always)]
+    fn inline<F: Future<Output = T>>() -> Self {
+        Erased {
+            poll: poll_inline::<F>,
+            drop: drop_inline::<F>,
+        }
+    }
+}
+
+/// Hands a future that [`FutureSlot::put_poll`] wrote into the slot back to the slot, should its
+/// first poll panic: armed before the poll and forgotten after it, so only unwinding runs its
+/// `drop`. The slot then drops the future as any other it holds (later, not while unwinding).
+struct Reclaim<T, F: Future<Output = T>>(*mut Option<Erased<T>>, PhantomData<fn() -> F>);
+
+impl<T, F: Future<Output = T>> Drop for Reclaim<T, F> {
+    fn drop(&mut self) {
+        // SAFETY: the slot's own field, which `put_poll` borrows mutably for the poll; the
+        // future it now describes was written in the slot's bytes and is still there.
+        unsafe { self.0.write(Some(Erased::inline::<F>())) };
+    }
+}
+
 /// A place for one handler's future, of output `T`, borrowing data for `'a`.
 ///
 /// Created empty by the dispatcher, pinned in its own state, filled by a generated adapter with
@@ -104,10 +128,7 @@ impl<'a, T> FutureSlot<'a, T> {
             // SAFETY: `at` is valid for `size_of::<F>()` bytes aligned to `align_of::<F>()`
             // (checked by `fits`), and holds no value (cleared above).
             unsafe { ptr::write(at.cast::<F>(), future) };
-            this.erased = Some(Erased {
-                poll: poll_inline::<F>,
-                drop: drop_inline::<F>,
-            });
+            this.erased = Some(Erased::inline::<F>());
         } else {
             let boxed: Pin<Box<F>> = Box::pin(future);
             // SAFETY: a `Pin<Box<F>>` is one pointer, which fits and is aligned in `bytes`.
@@ -140,16 +161,18 @@ impl<'a, T> FutureSlot<'a, T> {
         let at = this.bytes.0.as_mut_ptr().cast::<F>();
         // SAFETY: `at` is valid and aligned for `F` (`fits`), and holds no value (cleared).
         unsafe { ptr::write(at, future) };
-        this.erased = Some(Erased {
-            poll: poll_inline::<F>,
-            drop: drop_inline::<F>,
-        });
+        // The slot is told what it holds only if the future outlives this call: when it waits,
+        // or, through `Reclaim`, when its poll panics. A future that finishes at once, as most
+        // do, is never described there.
+        let reclaim = Reclaim::<T, F>(&raw mut this.erased, PhantomData);
         // SAFETY: the future at `at` is live and pinned with the slot.
         let polled = unsafe { Pin::new_unchecked(&mut *at) }.poll(cx);
+        std::mem::forget(reclaim);
         if polled.is_ready() {
-            this.erased = None;
-            // SAFETY: live, and no longer described by `erased`, so dropped exactly once.
+            // SAFETY: live, and not described by `erased`, so dropped exactly once.
             unsafe { ptr::drop_in_place(at) };
+        } else {
+            this.erased = Some(Erased::inline::<F>());
         }
         polled
     }
@@ -411,6 +434,34 @@ mod tests {
         slot.as_mut().clear();
         drop(slot);
         assert_eq!(drops.load(Ordering::SeqCst), 1, "and nothing twice");
+    }
+
+    /// A future whose own fields (not an `async` block's locals, which unwinding drops) outlive
+    /// the panic of its first poll.
+    struct PanicsHolding(#[allow(dead_code)] Tracked);
+
+    impl Future for PanicsHolding {
+        type Output = u32;
+        fn poll(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<u32> {
+            panic!("boom, with a field still held");
+        }
+    }
+
+    #[test]
+    fn put_poll_of_a_future_whose_fields_outlive_its_panic_leaves_them_to_the_slot() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut slot = Box::pin(FutureSlot::<u32>::new());
+        let held = PanicsHolding(Tracked(drops.clone()));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut cx = TaskContext::from_waker(Waker::noop());
+            slot.as_mut().put_poll(held, &mut cx)
+        }));
+        assert!(caught.is_err());
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "still in the slot");
+        slot.as_mut().clear();
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped by the slot");
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "and only once");
     }
 
     #[test]

@@ -112,6 +112,11 @@ impl Failure {
     }
 }
 
+/// A panic caught with this payload, as a handler's failure (not yet counted).
+pub(crate) fn caught(payload: &(dyn Any + Send)) -> Failure {
+    Failure::panicked(panic_message(payload))
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
@@ -207,7 +212,7 @@ impl Policy {
 
     /// Count a run that returned `Ok`/`Err` (as `ok` says) or failed.
     #[inline]
-    fn finish<T>(
+    pub(crate) fn finish<T>(
         &self,
         reg: &Registration,
         result: &Result<Result<T, HookError>, Failure>,
@@ -347,12 +352,7 @@ impl Policy {
         let result = match guard(poll) {
             Ok(Poll::Ready(v)) => Ok(v),
             Err(failure) => Err(failure),
-            Ok(Poll::Pending) => {
-                return First::Waiting(Waiting {
-                    start: None,
-                    span: None,
-                });
-            }
+            Ok(Poll::Pending) => return First::Waiting(Waiting::plain()),
         };
         self.finish(reg, &result, None);
         First::Done(result)
@@ -415,10 +415,20 @@ pub(crate) struct Waiting {
     span: Option<tracing::Span>,
 }
 
+impl Waiting {
+    /// The wait of a first poll under plain policies: no clock, no span.
+    pub(crate) fn plain() -> Waiting {
+        Waiting {
+            start: None,
+            span: None,
+        }
+    }
+}
+
 /// Run `f`, a sync handler's call, with a panic turned into a [`Failure`].
 #[inline(always)]
 fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|p| Failure::panicked(panic_message(&*p)))
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| caught(&*p))
 }
 
 /// A handler's future, polled with panic isolation, a timeout and the handler-depth marker, and
