@@ -1220,9 +1220,12 @@ impl Hooks {
         let plain = self.fast();
         let mut from = from;
         if plain {
-            // SAFETY: this function's own contract.
-            let (at, stop) =
-                unsafe { self.async_before_plain(slot, from, ctx, input, early, fut.as_mut(), cx) };
+            let (input_p, early_p) = (ptr::from_mut(input).cast(), ptr::from_mut(early).cast());
+            // SAFETY: this function's own contract; the slot's adapters are `Op`'s, given
+            // pointers from its `&mut Op::Input` and `&mut Early<Op::Output>`.
+            let (at, stop) = unsafe {
+                self.async_before_plain(slot, from, ctx, input_p, early_p, fut.as_mut(), cx)
+            };
             match stop {
                 PlainStop::Finished => return Run::Done(None),
                 PlainStop::Waiting => return Run::Waiting(at, policy::Waiting::plain()),
@@ -1302,25 +1305,27 @@ impl Hooks {
     /// count and the call, and panics caught once for the loop (blamed through [`Blame`]). It
     /// stops at the first handler that did anything but finish and let the call go on (its index
     /// and what it did), or at the first handler that is not a plain async one, which
-    /// [`Hooks::before_run`]'s general loop then takes.
+    /// [`Hooks::before_run`]'s general loop then takes. Compiled once for every operation: the
+    /// adapters' types are erased, as in [`Hooks::adapted_before`].
     ///
     /// # Safety
-    /// As [`Hooks::before_run`].
+    /// As [`Hooks::before_run`], where `input` and `early` come from the call's own
+    /// `&mut Op::Input` and `&mut Early<Op::Output>` of the operation whose slot this is.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn async_before_plain<'x, Op: Operation>(
+    unsafe fn async_before_plain<'x>(
         &self,
-        slot: &Slot<Op>,
+        slot: &ErasedSlot,
         from: usize,
         ctx: &mut Context,
-        input: &mut Op::Input,
-        early: &mut Early<Op::Output>,
+        input: *mut (),
+        early: *mut (),
         mut fut: Pin<&mut FutureSlot<'x, Result<bool, HookError>>>,
         cx: &mut std::task::Context<'_>,
     ) -> (usize, PlainStop) {
         let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
-        let handlers = slot.before().get(from..).unwrap_or_default();
+        let handlers = slot.erased_before().get(from..).unwrap_or_default();
         let blame = Cell::new(ptr::null());
         let ran = catch_unwind(AssertUnwindSafe(|| {
             for h in handlers {
@@ -1333,15 +1338,9 @@ impl Hooks {
                 ctx.enter(h.reg);
                 // SAFETY: as in `before_run`: the handler's future lives in `fut` for `'x`,
                 // dropped before the next handler runs, or left there under its contract.
-                let (input_x, ctx_x, early_x) = unsafe {
-                    (
-                        &mut *ptr::from_mut(input),
-                        &*ptr::from_ref(ctx),
-                        &mut *ptr::from_mut(early),
-                    )
-                };
+                let ctx_x = unsafe { &*ptr::from_ref(ctx) };
                 let guard = Blame(&blame, h);
-                let polled = f(input_x, ctx_x, early_x, fut.as_mut(), cx).into_before();
+                let polled = f(input, ctx_x, early, fut.as_mut(), cx).into_before();
                 std::mem::forget(guard);
                 match polled {
                     Poll::Ready(Ok(true)) => {

@@ -115,6 +115,16 @@ pub(crate) type ErasedSyncBefore = fn(*mut (), &Context, *mut ()) -> bool;
 /// becomes a pointer, as in [`ErasedSyncBefore`].
 pub(crate) type ErasedSyncAfter = fn(*mut (), &Context) -> Result<(), HookError>;
 
+/// An [`AsyncBefore`] adapter with its operation's types erased, on the terms of
+/// [`ErasedSyncBefore`]: the future it leaves in the slot borrows what the pointers point to.
+pub(crate) type ErasedAsyncBefore = for<'a, 's, 'c, 'w> fn(
+    *mut (),
+    &'a Context,
+    *mut (),
+    std::pin::Pin<&'s mut crate::future::FutureSlot<'a, Result<bool, HookError>>>,
+    &'c mut std::task::Context<'w>,
+) -> crate::registration::Polled;
+
 /// A [`BareCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
 pub(crate) type ErasedBareCtx = fn(*mut (), &Context) -> Result<(), HookError>;
 
@@ -486,6 +496,15 @@ impl ErasedSlot {
         // layout; the adapters are called only as `ErasedSyncBefore` says.
         let erased = |h| unsafe { typed_entries(h) };
         self.fast_before.as_deref().map(erased)
+    }
+
+    /// The before handlers, every adapter with its operation's types erased (as
+    /// [`ErasedSyncBefore`] and [`ErasedAsyncBefore`]): call each only with pointers from the
+    /// call's own `&mut Input` and `&mut Early<Output>`.
+    #[inline]
+    pub(crate) fn erased_before(&self) -> &[Entry<BeforeFn<ErasedSyncBefore, ErasedAsyncBefore>>] {
+        // SAFETY: as in `fast_before`, for both kinds of adapter.
+        unsafe { typed_entries(&self.before) }
     }
 
     /// The after handlers as plain sync adapters, on the terms of [`ErasedSlot::fast_before`]:
