@@ -2406,3 +2406,178 @@ mod async_plain_slot {
         assert_eq!(out.seen, ["first", "second", "third"]);
     }
 }
+
+/// A slot whose after handlers are async runs them, under plain policies, in the same kind of
+/// loop: every rule of the after phase holds there too.
+mod async_plain_after {
+    use super::*;
+
+    /// What the handler that takes the whole result saw, call by call.
+    pub static SAW: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Trail {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    #[after_create("Trail")]
+    async fn t0(t: &mut Trail) {
+        t.seen.push("t0".into());
+    }
+
+    #[after_create("Trail", priority = 1)]
+    async fn t1(t: &mut Trail, ctx: &Context) -> Result<(), HookError> {
+        if t.mode == "error" {
+            return Err(HookError::conflict("t1 says no"));
+        }
+        t.seen.push(ctx.handler_id().unwrap_or("unnamed").into());
+        Ok(())
+    }
+
+    #[after_create("Trail", priority = 2)]
+    async fn t2(t: &mut Trail) {
+        match t.mode.as_str() {
+            "panic" => panic!("boom in an async after handler"),
+            "wait" => tokio::task::yield_now().await,
+            _ => {}
+        }
+        t.seen.push("t2".into());
+    }
+
+    #[after_create("Trail", priority = 3)]
+    async fn t3(t: &mut Trail) {
+        t.seen.push("t3".into());
+    }
+
+    #[after_create("Trail", priority = 4)]
+    async fn t4(t: &mut Result<Trail, HookError>) {
+        let saw = match t {
+            Ok(t) => format!("{}: ok", t.mode),
+            Err(e) => format!("error {}", e.code()),
+        };
+        SAW.lock().unwrap().push(saw);
+    }
+
+    async fn create(hooks: &Hooks, mode: &str) -> Result<Trail, HookError> {
+        let trail = Trail {
+            mode: mode.into(),
+            seen: Vec::new(),
+        };
+        hooks
+            .create(&mut Context::client(), trail, |t| async move { Ok(t) })
+            .await
+    }
+
+    fn id(name: &str) -> String {
+        format!("policies::async_plain_after::{name}")
+    }
+
+    fn saw(mode: &str) -> bool {
+        SAW.lock().unwrap().iter().any(|s| s == mode)
+    }
+
+    const ALL: [&str; 4] = ["t0", "policies::async_plain_after::t1", "t2", "t3"];
+
+    #[tokio::test]
+    async fn async_after_handlers_that_finish_at_their_first_poll_run_in_order_and_are_counted() {
+        let hooks = hooks();
+        let calls = |name: &str| stats(&hooks, &id(name)).calls;
+        let before: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
+        let out = create(&hooks, "plain").await.unwrap();
+        assert_eq!(out.seen, ALL);
+        assert!(saw("plain: ok"));
+        let after: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
+        let ran: Vec<_> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
+        assert_eq!(ran, [1, 1, 1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn one_that_waits_is_awaited_and_the_rest_run_after_it() {
+        let out = create(&hooks(), "wait").await.unwrap();
+        assert_eq!(out.seen, ALL);
+        assert!(saw("wait: ok"));
+    }
+
+    #[tokio::test]
+    async fn an_error_replaces_the_result_and_only_handlers_of_the_whole_result_run_after_it() {
+        let hooks = hooks();
+        let (errors, t2) = (
+            stats(&hooks, &id("t1")).errors,
+            stats(&hooks, &id("t2")).calls,
+        );
+        let err = create(&hooks, "error").await.unwrap_err();
+        assert_eq!((err.code(), err.message()), ("conflict", "t1 says no"));
+        assert_eq!(stats(&hooks, &id("t1")).errors, errors + 1);
+        assert_eq!(stats(&hooks, &id("t2")).calls, t2);
+        assert!(saw("error conflict"));
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_counted_on_its_handler_and_the_next_ones_still_run() {
+        let hooks = hooks();
+        let panics = stats(&hooks, &id("t2")).panics;
+        let out = create(&hooks, "panic")
+            .await
+            .expect("AfterFailure::Keep keeps the result");
+        assert_eq!(out.seen, ["t0", "policies::async_plain_after::t1", "t3"]);
+        assert_eq!(stats(&hooks, &id("t2")).panics, panics + 1);
+        assert!(saw("panic: ok"));
+    }
+
+    #[tokio::test]
+    async fn on_a_failed_default_only_handlers_of_the_whole_result_run() {
+        let hooks = hooks();
+        let calls = |name: &str| stats(&hooks, &id(name)).calls;
+        let before: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
+        let trail = Trail {
+            mode: "failed".into(),
+            seen: Vec::new(),
+        };
+        let err = hooks
+            .create(&mut Context::client(), trail, |_| async move {
+                Err::<Trail, _>(HookError::not_found("no such trail"))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        assert!(saw("error not_found"));
+        let after: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
+        let ran: Vec<_> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
+        assert_eq!(ran, [0, 0, 0, 0, 1]);
+    }
+
+    /// Async after handlers with a sync one between them.
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Braid {
+        pub seen: Vec<String>,
+    }
+
+    #[after_create("Braid")]
+    async fn first(b: &mut Braid) {
+        b.seen.push("first".into());
+    }
+
+    #[after_create("Braid", priority = 1)]
+    fn second(b: &mut Braid) {
+        b.seen.push("second".into());
+    }
+
+    #[after_create("Braid", priority = 2)]
+    async fn third(b: &mut Braid) {
+        b.seen.push("third".into());
+    }
+
+    #[tokio::test]
+    async fn a_sync_after_handler_between_async_ones_runs_in_its_place() {
+        let out = hooks()
+            .create(
+                &mut Context::client(),
+                Braid { seen: vec![] },
+                |b| async move { Ok(b) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.seen, ["first", "second", "third"]);
+    }
+}

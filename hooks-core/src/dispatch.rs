@@ -1322,39 +1322,110 @@ impl Hooks {
         early: *mut (),
         mut fut: Pin<&mut FutureSlot<'x, Result<bool, HookError>>>,
         cx: &mut std::task::Context<'_>,
-    ) -> (usize, PlainStop) {
+    ) -> (usize, PlainStop<bool>) {
+        let handlers = slot.erased_before().get(from..).unwrap_or_default();
+        let (at, stop) = self.plain_async(
+            slot,
+            handlers,
+            ctx,
+            |f, ctx| match *f {
+                // SAFETY: as in `before_run`: the handler's future lives in `fut` for `'x`,
+                // dropped before the next handler runs, or left there under its contract.
+                BeforeFn::Async(f) => Some(
+                    f(
+                        input,
+                        unsafe { &*ptr::from_ref(ctx) },
+                        early,
+                        fut.as_mut(),
+                        cx,
+                    )
+                    .into_before(),
+                ),
+                _ => None,
+            },
+            |ran| matches!(ran, Ok(true)),
+        );
+        (from + at, stop)
+    }
+
+    /// [`Hooks::async_before_plain`] for after handlers, on a result that is a success: the
+    /// plain loop of [`Hooks::after_run`]. An after handler that takes the whole result is left
+    /// to the general loop, which looks at the result again after it.
+    ///
+    /// # Safety
+    /// As [`Hooks::after_run`], where `result` comes from the call's own
+    /// `&mut Result<Op::Output, HookError>` of the operation whose slot this is.
+    #[inline(never)]
+    unsafe fn async_after_plain<'x>(
+        &self,
+        slot: &ErasedSlot,
+        from: usize,
+        ctx: &mut Context,
+        result: *mut (),
+        mut fut: Pin<&mut FutureSlot<'x, Result<(), HookError>>>,
+        cx: &mut std::task::Context<'_>,
+    ) -> (usize, PlainStop<()>) {
+        let handlers = slot.erased_after().get(from..).unwrap_or_default();
+        let (at, stop) = self.plain_async(
+            slot,
+            handlers,
+            ctx,
+            |f, ctx| match *f {
+                // SAFETY: as in `async_before_plain`.
+                AfterFn::Async(f) => {
+                    Some(f(result, unsafe { &*ptr::from_ref(ctx) }, fut.as_mut(), cx).into_after())
+                }
+                _ => None,
+            },
+            Result::is_ok,
+        );
+        (from + at, stop)
+    }
+
+    /// The loop of [`Hooks::async_before_plain`] and [`Hooks::async_after_plain`]: `first_poll`
+    /// polls an entry's adapter once, or is `None` for an entry that is not a plain async
+    /// handler (nor, after, one that takes the whole result: those stop the loop before their
+    /// call); `goes_on` says whether what a handler finished with lets the loop go on.
+    #[inline(always)]
+    fn plain_async<F, T>(
+        &self,
+        slot: &ErasedSlot,
+        handlers: &[Entry<F>],
+        ctx: &mut Context,
+        mut first_poll: impl FnMut(&F, &Context) -> Option<Poll<Result<T, HookError>>>,
+        goes_on: impl Fn(&Result<T, HookError>) -> bool,
+    ) -> (usize, PlainStop<T>) {
         let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
-        let handlers = slot.erased_before().get(from..).unwrap_or_default();
         let blame = Cell::new(ptr::null());
         let ran = catch_unwind(AssertUnwindSafe(|| {
             for h in handlers {
-                let BeforeFn::Async(f) = h.f else {
+                if h.reg.on_error {
                     return (index_of(handlers, h), PlainStop::Other);
-                };
+                }
                 if check && !h.reg.runs_for(ctx) {
                     continue;
                 }
                 ctx.enter(h.reg);
-                // SAFETY: as in `before_run`: the handler's future lives in `fut` for `'x`,
-                // dropped before the next handler runs, or left there under its contract.
-                let ctx_x = unsafe { &*ptr::from_ref(ctx) };
                 let guard = Blame(&blame, h);
-                let polled = f(input, ctx_x, early, fut.as_mut(), cx).into_before();
+                let polled = first_poll(&h.f, ctx);
                 std::mem::forget(guard);
                 match polled {
-                    Poll::Ready(Ok(true)) => {
+                    Some(Poll::Ready(ran)) if goes_on(&ran) => {
                         if count {
                             h.reg.state.record(Outcome::Ok, None);
                         }
                     }
-                    Poll::Ready(ran) => return (index_of(handlers, h), PlainStop::Ran(Ok(ran))),
-                    Poll::Pending => return (index_of(handlers, h), PlainStop::Waiting),
+                    Some(Poll::Ready(ran)) => {
+                        return (index_of(handlers, h), PlainStop::Ran(Ok(ran)));
+                    }
+                    Some(Poll::Pending) => return (index_of(handlers, h), PlainStop::Waiting),
+                    None => return (index_of(handlers, h), PlainStop::Other),
                 }
             }
             (handlers.len(), PlainStop::Finished)
         }));
-        let (at, stop) = match ran {
+        match ran {
             Ok(stopped) => stopped,
             Err(panic) => {
                 let failure = policy::caught(&*panic);
@@ -1363,8 +1434,7 @@ impl Hooks {
                     PlainStop::Ran(Err(failure)),
                 )
             }
-        };
-        (from + at, stop)
+        }
     }
 
     /// The after handlers of a slot with no async handler.
@@ -1691,6 +1761,29 @@ impl Hooks {
         let check = slot.client_only || stats::any_disabled();
         // As in `before_run`.
         let plain = self.fast();
+        let mut from = from;
+        if plain && result.is_ok() {
+            let result_p = ptr::from_mut(result).cast();
+            // SAFETY: this function's own contract; the slot's adapters are `Op`'s, given a
+            // pointer from its `&mut Result<Op::Output, HookError>`.
+            let (at, stop) =
+                unsafe { self.async_after_plain(slot, from, ctx, result_p, fut.as_mut(), cx) };
+            match stop {
+                PlainStop::Finished => return Run::Done(()),
+                PlainStop::Waiting => return Run::Waiting(at, policy::Waiting::plain()),
+                PlainStop::Other => from = at,
+                PlainStop::Ran(step) => {
+                    // As in `before_run`.
+                    fut.as_mut().clear();
+                    let Some(h) = slot.after().get(at) else {
+                        return Run::Done(());
+                    };
+                    policy.finish(h.reg, &step, None);
+                    self.after_step(kind, h.reg, step, result);
+                    from = at + 1;
+                }
+            }
+        }
         let handlers = slot.after().get(from..).unwrap_or_default();
         for (i, h) in (from..).zip(handlers) {
             if (check && !h.reg.runs_for(ctx)) || (!h.reg.on_error && result.is_err()) {
@@ -2551,19 +2644,20 @@ fn stopped<O>(early: Early<O>) -> Result<Flow<O>, HookError> {
     }
 }
 
-/// How far a loop of handlers within one poll got ([`Hooks::before_run`], [`Hooks::after_run`]).
-/// Where [`Hooks::async_before_plain`] stopped.
-enum PlainStop {
+/// Where a plain async loop stopped ([`Hooks::plain_async`]), at a handler whose first poll
+/// comes back as a `Result<T, HookError>`.
+enum PlainStop<T> {
     /// Every handler ran and let the call go on.
     Finished,
     /// The handler waits; its future is in the slot.
     Waiting,
     /// The handler finished with no go-ahead (its verdict, or its panic), not yet counted.
-    Ran(Result<Result<bool, HookError>, Failure>),
+    Ran(Result<Result<T, HookError>, Failure>),
     /// The handler is not a plain async one: the general loop takes it.
     Other,
 }
 
+/// How far a loop of handlers within one poll got ([`Hooks::before_run`], [`Hooks::after_run`]).
 enum Run<T> {
     /// All ran, or one ended the call: the loop's result.
     Done(T),

@@ -125,6 +125,14 @@ pub(crate) type ErasedAsyncBefore = for<'a, 's, 'c, 'w> fn(
     &'c mut std::task::Context<'w>,
 ) -> crate::registration::Polled;
 
+/// An [`AsyncAfter`] adapter with its operation's types erased, as [`ErasedAsyncBefore`].
+pub(crate) type ErasedAsyncAfter = for<'a, 's, 'c, 'w> fn(
+    *mut (),
+    &'a Context,
+    std::pin::Pin<&'s mut crate::future::FutureSlot<'a, Result<(), HookError>>>,
+    &'c mut std::task::Context<'w>,
+) -> crate::registration::Polled;
+
 /// A [`BareCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
 pub(crate) type ErasedBareCtx = fn(*mut (), &Context) -> Result<(), HookError>;
 
@@ -505,6 +513,15 @@ impl ErasedSlot {
     pub(crate) fn erased_before(&self) -> &[Entry<BeforeFn<ErasedSyncBefore, ErasedAsyncBefore>>] {
         // SAFETY: as in `fast_before`, for both kinds of adapter.
         unsafe { typed_entries(&self.before) }
+    }
+
+    /// The after handlers, every adapter with its operation's types erased (as
+    /// [`ErasedSyncAfter`] and [`ErasedAsyncAfter`]): call each only with a pointer from the
+    /// call's own `&mut Result<Output, HookError>`.
+    #[inline]
+    pub(crate) fn erased_after(&self) -> &[Entry<AfterFn<ErasedSyncAfter, ErasedAsyncAfter>>] {
+        // SAFETY: as in `fast_before`, for both kinds of adapter.
+        unsafe { typed_entries(&self.after) }
     }
 
     /// The after handlers as plain sync adapters, on the terms of [`ErasedSlot::fast_before`]:
