@@ -1344,6 +1344,7 @@ impl Hooks {
                 _ => None,
             },
             |ran| matches!(ran, Ok(true)),
+            |_| false,
         );
         (from + at, stop)
     }
@@ -1378,14 +1379,16 @@ impl Hooks {
                 _ => None,
             },
             Result::is_ok,
+            |reg| reg.on_error,
         );
         (from + at, stop)
     }
 
     /// The loop of [`Hooks::async_before_plain`] and [`Hooks::async_after_plain`]: `first_poll`
     /// polls an entry's adapter once, or is `None` for an entry that is not a plain async
-    /// handler (nor, after, one that takes the whole result: those stop the loop before their
-    /// call); `goes_on` says whether what a handler finished with lets the loop go on.
+    /// handler; `goes_on` says whether what a handler finished with lets the loop go on;
+    /// `takes_whole` picks the after handlers that take the whole result, which the loop leaves,
+    /// before their call, to the general one.
     #[inline(always)]
     fn plain_async<F, T>(
         &self,
@@ -1394,13 +1397,14 @@ impl Hooks {
         ctx: &mut Context,
         mut first_poll: impl FnMut(&F, &Context) -> Option<Poll<Result<T, HookError>>>,
         goes_on: impl Fn(&Result<T, HookError>) -> bool,
+        takes_whole: impl Fn(&Registration) -> bool,
     ) -> (usize, PlainStop<T>) {
         let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let blame = Cell::new(ptr::null());
         let ran = catch_unwind(AssertUnwindSafe(|| {
             for h in handlers {
-                if h.reg.on_error {
+                if takes_whole(h.reg) {
                     return (index_of(handlers, h), PlainStop::Other);
                 }
                 if check && !h.reg.runs_for(ctx) {
