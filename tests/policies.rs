@@ -2242,15 +2242,26 @@ mod adapter_slot {
 
 /// A slot whose before handlers are all async runs them, under plain policies, in a loop of its
 /// own that polls each once where its adapter put it: every rule of the general loop holds there.
+///
+/// The tests of a module share its handlers' counters and may run at once: counts are compared
+/// with `>`, and what must not run counts itself in `STOPPED_RUNS`, for the modes that stop.
 mod async_plain_slot {
     use super::*;
 
-    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+    /// Runs of handlers, or of the default, after the handler that stopped the call: none.
+    pub static STOPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
     #[derive(Debug, Clone, PartialEq, Entity)]
     pub struct Swift {
         pub mode: String,
         pub seen: Vec<String>,
+    }
+
+    /// Counts a run that the handler before it (`stopper`) should have prevented.
+    fn stopped_by(s: &Swift, stoppers: &[&str]) {
+        if stoppers.contains(&s.mode.as_str()) {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     #[before_create("Swift")]
@@ -2264,6 +2275,7 @@ mod async_plain_slot {
 
     #[before_create("Swift", priority = 1)]
     async fn a1(s: &mut Swift, ctx: &Context) -> Result<Flow<Swift>, HookError> {
+        stopped_by(s, &["reject"]);
         if s.mode == "answer" {
             return Ok(Flow::Return(Swift {
                 mode: s.mode.clone(),
@@ -2276,6 +2288,7 @@ mod async_plain_slot {
 
     #[before_create("Swift", priority = 2)]
     async fn a2(s: &mut Swift) {
+        stopped_by(s, &["reject", "answer"]);
         match s.mode.as_str() {
             "panic" => panic!("boom at the first poll"),
             "wait" => tokio::task::yield_now().await,
@@ -2286,6 +2299,7 @@ mod async_plain_slot {
 
     #[before_create("Swift", priority = 3)]
     async fn a3(s: &mut Swift) {
+        stopped_by(s, &["reject", "answer", "panic"]);
         s.seen.push("a3".into());
     }
 
@@ -2301,7 +2315,7 @@ mod async_plain_slot {
         };
         hooks
             .create(&mut Context::client(), swift, |s| async move {
-                DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+                stopped_by(&s, &["reject", "answer", "panic"]);
                 Ok(s)
             })
             .await
@@ -2316,13 +2330,13 @@ mod async_plain_slot {
     #[tokio::test]
     async fn async_handlers_that_finish_at_their_first_poll_run_in_order_and_are_counted() {
         let hooks = hooks();
-        let calls = |name: &str| stats(&hooks, &id(name)).calls;
-        let before: Vec<_> = ["a0", "a1", "a2", "a3"].map(calls).into();
-        let out = create(&hooks, "").await.unwrap();
+        let names = ["a0", "a1", "a2", "a3"];
+        let before = names.map(|name| stats(&hooks, &id(name)).calls);
+        let out = create(&hooks, "plain").await.unwrap();
         assert_eq!(out.seen, ALL);
-        let after: Vec<_> = ["a0", "a1", "a2", "a3"].map(calls).into();
-        let ran: Vec<_> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
-        assert_eq!(ran, [1, 1, 1, 1]);
+        for (name, calls) in names.iter().zip(before) {
+            assert!(stats(&hooks, &id(name)).calls > calls, "{name}");
+        }
     }
 
     #[tokio::test]
@@ -2333,42 +2347,30 @@ mod async_plain_slot {
 
     #[tokio::test]
     async fn an_answer_at_the_first_poll_skips_the_rest_and_the_default_not_the_after_handlers() {
-        let hooks = hooks();
-        let (a2, defaults) = (
-            stats(&hooks, &id("a2")).calls,
-            DEFAULT_RUNS.load(Ordering::SeqCst),
-        );
-        let out = create(&hooks, "answer").await.unwrap();
+        let out = create(&hooks(), "answer").await.unwrap();
         assert_eq!(out.seen, ["answered", "after"]);
-        assert_eq!(stats(&hooks, &id("a2")).calls, a2);
-        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), defaults);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
     async fn a_rejection_at_the_first_poll_fails_the_call_and_is_counted() {
         let hooks = hooks();
         let rejections = stats(&hooks, &id("a0")).rejections;
-        let a1 = stats(&hooks, &id("a1")).calls;
         let err = create(&hooks, "reject").await.unwrap_err();
         assert_eq!(err.code(), "rejected");
-        assert_eq!(stats(&hooks, &id("a0")).rejections, rejections + 1);
-        assert_eq!(stats(&hooks, &id("a1")).calls, a1);
+        assert!(stats(&hooks, &id("a0")).rejections > rejections);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
     async fn a_panic_at_the_first_poll_is_blamed_on_its_handler_and_fails_closed() {
         let hooks = hooks();
-        let (panics, a3) = (
-            stats(&hooks, &id("a2")).panics,
-            stats(&hooks, &id("a3")).calls,
-        );
-        let defaults = DEFAULT_RUNS.load(Ordering::SeqCst);
+        let panics = stats(&hooks, &id("a2")).panics;
         let err = create(&hooks, "panic").await.unwrap_err();
         assert_eq!(err.code(), "handler_panicked");
         assert!(err.message().contains(&id("a2")), "{err}");
-        assert_eq!(stats(&hooks, &id("a2")).panics, panics + 1);
-        assert_eq!(stats(&hooks, &id("a3")).calls, a3);
-        assert_eq!(DEFAULT_RUNS.load(Ordering::SeqCst), defaults);
+        assert!(stats(&hooks, &id("a2")).panics > panics);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0);
     }
 
     /// A slot that mixes async and sync before handlers: the plain loop hands the sync one to
@@ -2408,7 +2410,8 @@ mod async_plain_slot {
 }
 
 /// A slot whose after handlers are async runs them, under plain policies, in the same kind of
-/// loop: every rule of the after phase holds there too.
+/// loop: every rule of the after phase holds there too. Counts are compared as in
+/// `async_plain_slot`, except on a type that one test alone calls.
 mod async_plain_after {
     use super::*;
 
@@ -2437,6 +2440,9 @@ mod async_plain_after {
 
     #[after_create("Trail", priority = 2)]
     async fn t2(t: &mut Trail) {
+        if t.mode == "error" {
+            SAW.lock().unwrap().push("t2 ran after an error".into());
+        }
         match t.mode.as_str() {
             "panic" => panic!("boom in an async after handler"),
             "wait" => tokio::task::yield_now().await,
@@ -2447,6 +2453,9 @@ mod async_plain_after {
 
     #[after_create("Trail", priority = 3)]
     async fn t3(t: &mut Trail) {
+        if t.mode == "error" {
+            SAW.lock().unwrap().push("t3 ran after an error".into());
+        }
         t.seen.push("t3".into());
     }
 
@@ -2473,8 +2482,8 @@ mod async_plain_after {
         format!("policies::async_plain_after::{name}")
     }
 
-    fn saw(mode: &str) -> bool {
-        SAW.lock().unwrap().iter().any(|s| s == mode)
+    fn saw(what: &str) -> bool {
+        SAW.lock().unwrap().iter().any(|s| s == what)
     }
 
     const ALL: [&str; 4] = ["t0", "policies::async_plain_after::t1", "t2", "t3"];
@@ -2482,14 +2491,14 @@ mod async_plain_after {
     #[tokio::test]
     async fn async_after_handlers_that_finish_at_their_first_poll_run_in_order_and_are_counted() {
         let hooks = hooks();
-        let calls = |name: &str| stats(&hooks, &id(name)).calls;
-        let before: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
+        let names = ["t0", "t1", "t2", "t3", "t4"];
+        let before = names.map(|name| stats(&hooks, &id(name)).calls);
         let out = create(&hooks, "plain").await.unwrap();
         assert_eq!(out.seen, ALL);
         assert!(saw("plain: ok"));
-        let after: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
-        let ran: Vec<_> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
-        assert_eq!(ran, [1, 1, 1, 1, 1]);
+        for (name, calls) in names.iter().zip(before) {
+            assert!(stats(&hooks, &id(name)).calls > calls, "{name}");
+        }
     }
 
     #[tokio::test]
@@ -2502,15 +2511,12 @@ mod async_plain_after {
     #[tokio::test]
     async fn an_error_replaces_the_result_and_only_handlers_of_the_whole_result_run_after_it() {
         let hooks = hooks();
-        let (errors, t2) = (
-            stats(&hooks, &id("t1")).errors,
-            stats(&hooks, &id("t2")).calls,
-        );
+        let errors = stats(&hooks, &id("t1")).errors;
         let err = create(&hooks, "error").await.unwrap_err();
         assert_eq!((err.code(), err.message()), ("conflict", "t1 says no"));
-        assert_eq!(stats(&hooks, &id("t1")).errors, errors + 1);
-        assert_eq!(stats(&hooks, &id("t2")).calls, t2);
+        assert!(stats(&hooks, &id("t1")).errors > errors);
         assert!(saw("error conflict"));
+        assert!(!saw("t2 ran after an error") && !saw("t3 ran after an error"));
     }
 
     #[tokio::test]
@@ -2521,30 +2527,45 @@ mod async_plain_after {
             .await
             .expect("AfterFailure::Keep keeps the result");
         assert_eq!(out.seen, ["t0", "policies::async_plain_after::t1", "t3"]);
-        assert_eq!(stats(&hooks, &id("t2")).panics, panics + 1);
+        assert!(stats(&hooks, &id("t2")).panics > panics);
         assert!(saw("panic: ok"));
     }
 
+    /// Called by one test only, so its counts are exact.
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Spoiled {
+        pub seen: Vec<String>,
+    }
+
+    #[after_create("Spoiled")]
+    async fn takes_output(s: &mut Spoiled) {
+        s.seen.push("takes_output".into());
+    }
+
+    #[after_create("Spoiled", priority = 1)]
+    async fn takes_result(s: &mut Result<Spoiled, HookError>) {
+        if let Err(e) = s {
+            SAW.lock().unwrap().push(format!("spoiled: {}", e.code()));
+        }
+    }
+
     #[tokio::test]
-    async fn on_a_failed_default_only_handlers_of_the_whole_result_run() {
+    async fn on_a_failed_default_only_handlers_of_the_whole_result_run_or_count() {
         let hooks = hooks();
         let calls = |name: &str| stats(&hooks, &id(name)).calls;
-        let before: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
-        let trail = Trail {
-            mode: "failed".into(),
-            seen: Vec::new(),
-        };
+        let (output, result) = (calls("takes_output"), calls("takes_result"));
         let err = hooks
-            .create(&mut Context::client(), trail, |_| async move {
-                Err::<Trail, _>(HookError::not_found("no such trail"))
-            })
+            .create(
+                &mut Context::client(),
+                Spoiled { seen: vec![] },
+                |_| async { Err::<Spoiled, _>(HookError::not_found("no such record")) },
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), "not_found");
-        assert!(saw("error not_found"));
-        let after: Vec<_> = ["t0", "t1", "t2", "t3", "t4"].map(calls).into();
-        let ran: Vec<_> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
-        assert_eq!(ran, [0, 0, 0, 0, 1]);
+        assert!(saw("spoiled: not_found"));
+        assert_eq!(calls("takes_output"), output);
+        assert_eq!(calls("takes_result"), result + 1);
     }
 
     /// Async after handlers with a sync one between them.
