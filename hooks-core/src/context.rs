@@ -318,7 +318,7 @@ impl Context {
     }
 
     /// Start a call: set the event and clear the state a previous call left.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn begin(
         &mut self,
         operation: &'static str,
