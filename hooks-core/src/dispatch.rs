@@ -1219,7 +1219,10 @@ impl Hooks {
         // No trace, clock or span to keep per handler: checked once for the loop.
         let plain = self.fast();
         let mut from = from;
-        if plain {
+        // With one handler left, the general loop costs less than the plain loop's entry (538
+        // against 570 instructions for a call with one async before handler). Not so after:
+        // there the plain loop is cheaper even for one handler (554 against 561).
+        if plain && from + 1 < slot.before().len() {
             let (input_p, early_p) = (ptr::from_mut(input).cast(), ptr::from_mut(early).cast());
             // SAFETY: this function's own contract; the slot's adapters are `Op`'s, given
             // pointers from its `&mut Op::Input` and `&mut Early<Op::Output>`.
