@@ -346,8 +346,8 @@ const FRESH_STATE: crate::stats::HandlerState = crate::stats::HandlerState::new(
 impl Registration {
     /// A registration of `Op`, as the attribute's arguments give it (in this order): the
     /// handler's id, the asset, its phase and kind, whether an after handler takes the whole
-    /// result, whether the handler takes the context, the options, its source (file, line, doc) and payload type's name, its adapter and
-    /// its `direct` fn pointer.
+    /// result, whether the handler takes the context, the options, its source (file, line, doc)
+    /// and payload type's name, its adapter and its `direct` fn pointer.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // generated code calls it, one argument per field
     #[inline]
