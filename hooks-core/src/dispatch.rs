@@ -42,12 +42,14 @@ use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
-use crate::registration::{BoxFuture, Early, Registration, SyncBefore, WildAsync, WildSync};
+use crate::registration::{
+    BeforeArgs, BoxFuture, Early, Registration, SyncBefore, WildAsync, WildSync,
+};
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
     AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedBare, ErasedBareCtx,
-    ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit, ErasedBareUnitCtx, ErasedSlot,
-    ErasedSyncAfter, ErasedSyncBefore, Shape, Slot, Table,
+    ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit, ErasedBareUnitCtx, ErasedBeforeArgs,
+    ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, Shape, Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
@@ -1006,14 +1008,16 @@ impl Hooks {
         let count = self.inner.policy.history != History::Off;
         let _code = HandlerCode::enter();
         let blame = Cell::new(ptr::null());
+        // One pointer to the three arguments, for every adapter: the context through a raw
+        // pointer too, which the loop also tells which handler runs between the calls.
+        let mut args = ErasedBeforeArgs {
+            input,
+            ctx: ptr::from_mut(ctx),
+            early,
+        };
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            let (c, b) = (&mut *ctx, &blame);
-            with_flags!(
-                check,
-                count,
-                slot.context,
-                before_loop(handlers, c, input, early, b)
-            )
+            let (a, b) = (&mut args, &blame);
+            with_flags!(check, count, slot.context, before_loop(handlers, a, b))
         }));
         match ran {
             Ok(stopped) => stopped.map(BeforeStop::Answered),
@@ -2276,20 +2280,23 @@ pub unsafe fn run_answers<O>(
 #[inline(always)]
 fn before_loop<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
     handlers: &[Entry<ErasedSyncBefore>],
-    ctx: &mut Context,
-    input: *mut (),
-    early: *mut (),
+    args: &mut ErasedBeforeArgs,
     blame: &Cell<*const Entry<ErasedSyncBefore>>,
 ) -> Option<usize> {
-    let stops = |h: &Entry<ErasedSyncBefore>, ctx: &mut Context| {
-        if CHECK && !h.reg.runs_for(ctx) {
+    // Read once: the adapters get `args` to read, not to change (`BeforeArgs::parts`).
+    let ctx = args.ctx;
+    let stops = |h: &Entry<ErasedSyncBefore>, args: &mut ErasedBeforeArgs| {
+        // SAFETY: `ctx` is the call's own `&mut Context` (`Hooks::adapted_before`), which only
+        // this loop and, during its calls, the adapters use: no other reference to it is live.
+        if CHECK && !h.reg.runs_for(unsafe { &*ctx }) {
             return false;
         }
         if ENTER {
-            ctx.enter(h.reg);
+            // SAFETY: as above; no adapter runs while it is written.
+            unsafe { (*ctx).enter(h.reg) };
         }
         let guard = Blame(blame, h);
-        let go_on = (h.f)(input, ctx, early);
+        let go_on = (h.f)(args);
         std::mem::forget(guard);
         if go_on && COUNT {
             h.reg.state.record(Outcome::Ok, None);
@@ -2298,16 +2305,16 @@ fn before_loop<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
     };
     let mut rest = handlers;
     while let [a, b, tail @ ..] = rest {
-        if stops(a, ctx) {
+        if stops(a, args) {
             return Some(index_of(handlers, a));
         }
-        if stops(b, ctx) {
+        if stops(b, args) {
             return Some(index_of(handlers, b));
         }
         rest = tail;
     }
     match rest {
-        [a] if stops(a, ctx) => Some(index_of(handlers, a)),
+        [a] if stops(a, args) => Some(index_of(handlers, a)),
         _ => None,
     }
 }
@@ -2635,7 +2642,7 @@ fn verdict<Op: Operation>(
     ctx: &Context,
 ) -> Result<Flow<Op::Output>, HookError> {
     let mut early = None;
-    if f(input, ctx, &mut early) {
+    if f(&mut BeforeArgs::new(input, ctx, &mut early)) {
         return Ok(Flow::Continue);
     }
     stopped(early)

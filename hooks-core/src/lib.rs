@@ -62,8 +62,8 @@ pub mod __private {
     #[cfg(feature = "inventory")]
     pub use crate::registration::Registered;
     pub use crate::registration::{
-        AfterPayload, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, BoxFuture, Early,
-        IntoAfter, IntoFlow, Options, Payload, Polled, Registration, SyncAfter, SyncBefore,
+        AfterPayload, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, BeforeArgs, BoxFuture,
+        Early, IntoAfter, IntoFlow, Options, Payload, Polled, Registration, SyncAfter, SyncBefore,
         WildAsync, WildSync, settle, settle_async, str_eq,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]

@@ -21,11 +21,39 @@ pub type Early<O> = Option<Result<O, HookError>>;
 /// A sync before handler, adapted to its operation: `true` to go on; `false` when it answered or
 /// rejected the call, with the answer or the error written into the [`Early`] slot. The common case
 /// (go on) returns in a register, whatever the size of the operation's output.
-pub type SyncBefore<Op> = for<'a> fn(
-    &'a mut <Op as Operation>::Input,
-    &'a Context,
-    &'a mut Early<<Op as Operation>::Output>,
+///
+/// The adapter takes the call's input, context and answer slot behind one pointer
+/// ([`BeforeArgs`]): a loop of adapters then passes one argument per handler, not three.
+pub type SyncBefore<Op> = for<'a, 'b> fn(
+    &'b mut BeforeArgs<'a, <Op as Operation>::Input, <Op as Operation>::Output>,
 ) -> bool;
+
+/// What a [`SyncBefore`] adapter works on: the call's input, its context and the [`Early`] slot
+/// for an answer or a rejection (`I` and `O` are the operation's input and output). The
+/// dispatcher builds one per call and hands every adapter a pointer to it; an adapter can only
+/// take the parts ([`BeforeArgs::parts`]), not replace them.
+#[doc(hidden)]
+#[repr(C)]
+pub struct BeforeArgs<'a, I, O> {
+    // The layout is `ErasedBeforeArgs`'s (`table.rs`): three thin pointers, in this order.
+    input: &'a mut I,
+    ctx: &'a Context,
+    early: &'a mut Early<O>,
+}
+
+impl<'a, I, O> BeforeArgs<'a, I, O> {
+    /// The arguments of one call of sync before adapters.
+    #[inline(always)]
+    pub fn new(input: &'a mut I, ctx: &'a Context, early: &'a mut Early<O>) -> Self {
+        BeforeArgs { input, ctx, early }
+    }
+
+    /// The input, the context and the answer slot, borrowed for the adapter's call.
+    #[inline(always)]
+    pub fn parts(&mut self) -> (&mut I, &'a Context, &mut Early<O>) {
+        (&mut *self.input, self.ctx, &mut *self.early)
+    }
+}
 
 /// An async before handler, adapted to its operation: it puts the handler's future into the
 /// dispatcher's [`FutureSlot`] and polls it once with the task's context

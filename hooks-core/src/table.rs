@@ -106,17 +106,35 @@ type Erased = fn();
 pub(crate) type ErasedBare = fn(*mut ()) -> Result<(), HookError>;
 
 /// A [`SyncBefore`] adapter with its operation's types erased, on the terms of [`ErasedBare`]:
-/// `&mut Input` and `&mut Early<Output>` become pointers, ABI-compatible with them, so one loop runs
-/// the adapters of every operation as long as the pointers come from the call's own input and
-/// early answer.
-pub(crate) type ErasedSyncBefore = fn(*mut (), &Context, *mut ()) -> bool;
+/// `&mut BeforeArgs<Input, Output>` becomes a pointer to an [`ErasedBeforeArgs`], ABI-compatible
+/// with it, so one loop runs the adapters of every operation as long as the pointers in it come
+/// from the call's own input and early answer.
+pub(crate) type ErasedSyncBefore = fn(*mut ErasedBeforeArgs) -> bool;
+
+/// [`BeforeArgs`] with its operation's types erased: the same three thin pointers, in the same
+/// order, under the same `repr(C)`, so that a `&mut BeforeArgs<Input, Output>` may point at one
+/// built from the call's own `&mut Input`, context and `&mut Early<Output>`.
+///
+/// [`BeforeArgs`]: crate::registration::BeforeArgs
+#[repr(C)]
+pub(crate) struct ErasedBeforeArgs {
+    pub(crate) input: *mut (),
+    /// Mutable for the loop, which tells the context which handler runs between the adapters'
+    /// calls; the adapters read it as `&Context`.
+    pub(crate) ctx: *mut Context,
+    pub(crate) early: *mut (),
+}
 
 /// A [`SyncAfter`] adapter with its operation's types erased: `&mut Result<Output, HookError>`
-/// becomes a pointer, as in [`ErasedSyncBefore`].
+/// becomes a pointer, on the terms of [`ErasedBare`]. (An after adapter needs nothing once its
+/// handler returns, so it takes its two arguments as they are: one pointer to both would save
+/// the loop a move and cost the adapter a load.)
 pub(crate) type ErasedSyncAfter = fn(*mut (), &Context) -> Result<(), HookError>;
 
-/// An [`AsyncBefore`] adapter with its operation's types erased, on the terms of
-/// [`ErasedSyncBefore`]: the future it leaves in the slot borrows what the pointers point to.
+/// An [`AsyncBefore`] adapter with its operation's types erased, on the terms of [`ErasedBare`]:
+/// `&mut Input` and `&mut Early<Output>` become pointers, ABI-compatible with them, which must
+/// come from the call's own input and early answer; the future it leaves in the slot borrows
+/// what they point to.
 pub(crate) type ErasedAsyncBefore = for<'a, 's, 'c, 'w> fn(
     *mut (),
     &'a Context,
@@ -1414,7 +1432,7 @@ mod tests {
     bare_entity!(Thing);
     bare_entity!(Other);
 
-    fn go_on(_: &mut Thing, _: &crate::Context, _: &mut crate::registration::Early<Thing>) -> bool {
+    fn go_on(_: &mut crate::registration::BeforeArgs<'_, Thing, Thing>) -> bool {
         true
     }
     static GO_ON: SyncBefore<Create<Thing>> = go_on;
