@@ -1338,8 +1338,8 @@ fn validate_slot(
         }
     }
     // One function may handle several events, but not the same event twice. Slots are small:
-    // compare the pairs by their events, side by side in an array, and their ids only when
-    // those agree; sort a copy only for a large slot.
+    // a handler is compared with those before it only when a filter of their events says it
+    // may share one, and ids only when the events agree; a large slot sorts a copy.
     let twice = |reg: &Registration| {
         format!(
             "registered twice for {} {} on \"{}\"",
@@ -1349,20 +1349,18 @@ fn validate_slot(
         )
     };
     if regs.len() <= SMALL {
-        // The events first, in a loop of their own: their reads of the ids do not wait on
-        // each other.
-        let mut events = [0; SMALL];
-        for (event_of, &reg) in events.iter_mut().zip(regs) {
-            *event_of = event(reg);
-        }
-        for i in 1..regs.len() {
-            let a = regs[i];
-            for j in 0..i {
-                if events[j] == events[i] && regs[j].id == a.id {
-                    problems.push(problem(a, twice(a)));
-                    break;
-                }
+        // A 256-bit filter of the events seen: most handlers share their event with none
+        // before them, and pass with a test and two bit operations; only one whose event's bit
+        // is set already compares with those before it.
+        let mut seen = [0_u64; 4];
+        for (i, &a) in regs.iter().enumerate() {
+            let e = event(a);
+            let bit = (e.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+            let (word, mask) = (bit >> 6, 1_u64 << (bit & 63));
+            if seen[word] & mask != 0 && regs[..i].iter().any(|r| event(r) == e && r.id == a.id) {
+                problems.push(problem(a, twice(a)));
             }
+            seen[word] |= mask;
         }
     } else {
         // Each event read once, not once per comparison of the sort.
