@@ -797,6 +797,19 @@ fn counting_sort(
     out
 }
 
+/// Asks the CPU to bring `p`'s cache line in: a hint, which never faults.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and never faults, whatever `p` is; SSE,
+    // which it needs, is part of every x86-64 target.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The most handlers a slot sorts and checks in arrays on the stack; larger slots take a slower
 /// path.
 const SMALL: usize = 32;
@@ -967,7 +980,22 @@ impl Table {
     ) -> Result<Table, TableError> {
         let Sorted { mut regs, slots } = sorted(regs);
         let mut problems = Vec::new();
-        for slot in &slots {
+        for (k, slot) in slots.iter().enumerate() {
+            // A slot's registrations lie anywhere in link order, and its sort and check wait on
+            // each one's memory and its id's: while this slot runs, the lines of the slot after
+            // next come in, and the ids of the next slot, whose registrations came in a slot
+            // ago (~8% of the build's time on the bench's scrambled 10,000; finding 22).
+            if let Some(ahead) = slots.get(k + 2) {
+                for &r in regs[ahead.range.clone()].iter().take(SMALL) {
+                    prefetch(ptr::from_ref(r).cast());
+                    prefetch(ptr::from_ref(&r.priority).cast());
+                }
+            }
+            if let Some(next) = slots.get(k + 1) {
+                for &r in regs[next.range.clone()].iter().take(SMALL) {
+                    prefetch(r.id.as_ptr());
+                }
+            }
             let handlers = &mut regs[slot.range.clone()];
             sort_slot(handlers);
             validate_slot(handlers, slot.types_differ, &mut problems);
