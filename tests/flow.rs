@@ -1204,3 +1204,64 @@ mod own_error_types {
         assert!(regs.iter().all(|r| r.direct.is_none()), "{regs:?}");
     }
 }
+
+mod asset_names_of_every_length {
+    use super::*;
+
+    // The attributes check a handler's asset against its entity's table at compile time: names
+    // of up to fifteen bytes by one key, longer ones byte by byte. Each of these compiles only if
+    // that check finds the names equal, and each handler runs.
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    #[entity(table = "line_items_2026")]
+    pub struct Fifteen {
+        pub seen: Vec<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    #[entity(table = "line_items_of_2026")]
+    pub struct Eighteen {
+        pub seen: Vec<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    #[entity(table = "a")]
+    pub struct One {
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("line_items_2026")]
+    fn fifteen(record: &mut Fifteen) {
+        record.seen.push("fifteen".into());
+    }
+
+    #[before_create("line_items_of_2026")]
+    fn eighteen(record: &mut Eighteen) {
+        record.seen.push("eighteen".into());
+    }
+
+    #[before_create("a")]
+    fn one(record: &mut One) {
+        record.seen.push("one".into());
+    }
+
+    #[test]
+    fn a_handler_whose_asset_is_its_tables_name_registers_and_runs_whatever_the_names_length() {
+        let hooks = hooks();
+        let mut ctx = Context::client();
+        let r = hooks.run_sync::<hooks::ops::data::Create<Fifteen>, _>(
+            &mut ctx,
+            Fifteen { seen: vec![] },
+            Ok,
+        );
+        assert_eq!(r.unwrap().seen, ["fifteen"]);
+        let r = hooks.run_sync::<hooks::ops::data::Create<Eighteen>, _>(
+            &mut ctx,
+            Eighteen { seen: vec![] },
+            Ok,
+        );
+        assert_eq!(r.unwrap().seen, ["eighteen"]);
+        let r =
+            hooks.run_sync::<hooks::ops::data::Create<One>, _>(&mut ctx, One { seen: vec![] }, Ok);
+        assert_eq!(r.unwrap().seen, ["one"]);
+    }
+}

@@ -25,6 +25,10 @@ pub trait Operation: 'static {
     const ASSET: &'static str;
     /// A one-line description, for the catalog.
     const DESCRIPTION: &'static str = "";
+    /// [`ASSET`](Operation::ASSET) as the attributes' asset check compares it
+    /// (`Registration::of_data`): evaluated once per operation type, not once per handler.
+    #[doc(hidden)]
+    const ASSET_KEY: u128 = crate::registration::asset_key(Self::ASSET);
 
     /// The records in an input, for wildcard data handlers.
     #[doc(hidden)]

@@ -421,30 +421,65 @@ impl Registration {
         }
     }
 
-    /// `registration` (from [`Registration::new`]) of a handler of `#[attr(asset)]` on a data
-    /// operation of the entity `E`, checked: it fails to compile, with a message that names both,
-    /// when the asset is not the entity's table (the registration's static is evaluated at
-    /// compile time). The types come as an argument, which the glue spans on the handler's
-    /// payload.
+    /// `registration` (from [`Registration::new`]) of a handler of `#[attr(asset)]` on the data
+    /// operation `Op`, checked: it fails to compile, with a message that names both, when the
+    /// asset is not the table of `Op`'s entity (the registration's static is evaluated at compile
+    /// time). `key` is the asset's [`asset_key`], which the attribute computes as it expands:
+    /// the operation's own key is a constant evaluated once per operation type, so a handler
+    /// whose asset is right pays for one comparison of two integers, at compile time, where
+    /// comparing the names byte by byte cost the compiler's interpreter ~300,000 instructions a
+    /// handler.
     #[doc(hidden)]
     #[inline]
     #[track_caller] // a failed check is reported at the call, in the handler's glue
-    pub const fn of_entity<Op: Operation, E: crate::Entity>(
+    pub const fn of_data<Op: Operation>(
         attr: &'static str,
-        _types: std::marker::PhantomData<(Op, E)>,
+        key: u128,
         registration: Registration,
     ) -> Registration {
-        // The message names the table the entity really has; it is built only when the check
-        // fails, so a handler whose asset is right pays for one comparison, at compile time.
-        let asset = registration.asset;
-        if !E::DYNAMIC && !str_eq(Op::ASSET, asset) {
-            panic!(
-                "{}",
-                crate::diag::AssetMismatch::new(attr, asset, E::TABLE).as_str()
-            );
+        let expected = Op::ASSET_KEY;
+        if expected != ANY_ASSET && (key != expected || key == LONG_ASSET) {
+            // A long name, or a mismatch: compared by its bytes, and the message built only
+            // when they differ.
+            let asset = registration.asset;
+            if !str_eq(Op::ASSET, asset) {
+                panic!(
+                    "{}",
+                    crate::diag::AssetMismatch::new(attr, asset, Op::ASSET).as_str()
+                );
+            }
         }
         registration
     }
+}
+
+/// The key of an operation whose handlers may name any asset (the data operations of a dynamic
+/// entity, whose table is named by the call): every asset passes [`Registration::of_data`].
+#[doc(hidden)]
+pub const ANY_ASSET: u128 = u128::MAX - 1;
+
+/// The key of a name longer than fifteen bytes, which [`Registration::of_data`] compares by its
+/// bytes.
+#[doc(hidden)]
+pub const LONG_ASSET: u128 = u128::MAX;
+
+/// An asset's name as one integer, for the compile-time check of [`Registration::of_data`]: a name
+/// of up to fifteen bytes is its bytes, the first lowest, with its length in the top byte, so
+/// two such names have the same key exactly when they are equal; a longer one is
+/// [`LONG_ASSET`]. `hooks-macros` computes the same key from the attribute's literal.
+#[doc(hidden)]
+pub const fn asset_key(name: &str) -> u128 {
+    let bytes = name.as_bytes();
+    if bytes.len() > 15 {
+        return LONG_ASSET;
+    }
+    let mut key = (bytes.len() as u128) << 120;
+    let mut i = 0;
+    while i < bytes.len() {
+        key |= (bytes[i] as u128) << (8 * i);
+        i += 1;
+    }
+    key
 }
 
 impl Registration {
@@ -822,8 +857,7 @@ impl<E: Into<HookError>> IntoAfter for Result<(), E> {
 }
 
 /// `a == b`, usable in constants (the asset check of the attributes).
-#[doc(hidden)]
-pub const fn str_eq(a: &str, b: &str) -> bool {
+const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -836,4 +870,29 @@ pub const fn str_eq(a: &str, b: &str) -> bool {
         i += 1;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LONG_ASSET, asset_key};
+
+    // The same figures pin `hooks-macros`' copy (`hook.rs`): the check's fast path holds only
+    // while both compute one key for one name.
+    #[test]
+    fn an_asset_key_is_the_names_bytes_and_length_up_to_fifteen_bytes_and_long_past_them() {
+        assert_eq!(
+            asset_key("Contact"),
+            0x0700_0000_0000_0000_0074_6361_746e_6f43
+        );
+        assert_eq!(asset_key("a"), 0x0100_0000_0000_0000_0000_0000_0000_0061);
+        assert_eq!(asset_key(""), 0);
+        assert_eq!(
+            asset_key("line_items_2026"),
+            0x0f36_3230_325f_736d_6574_695f_656e_696c
+        );
+        assert_eq!(asset_key("line_items_of_2026"), LONG_ASSET);
+        // Names that differ anywhere, or only in length, have other keys.
+        assert_ne!(asset_key("line_items_2026"), asset_key("line_items_2025"));
+        assert_ne!(asset_key("a"), asset_key("a\0"));
+    }
 }

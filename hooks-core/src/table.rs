@@ -1495,9 +1495,9 @@ mod tests {
     }
 
     /// Built as the attributes build them, at compile time.
-    static BUILT: Registration = Registration::of_entity(
+    static BUILT: Registration = Registration::of_data::<Create<Thing>>(
         "before_create",
-        std::marker::PhantomData::<(Create<Thing>, Thing)>,
+        crate::registration::asset_key("Thing"),
         Registration::new::<Create<Thing>>(
             "m::built",
             "Thing",

@@ -383,16 +383,11 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                 type __HooksEntity = <#payload as #p::EntityOf>::Entity;
             };
             // The constructor checks the asset against the entity's table, at compile time (the
-            // registration's static is evaluated then); it tracks its caller, so a failed check
-            // is reported in the glue, not inside hooks-core. The types are an argument rather
-            // than the path's, with the payload's span as every other mention of the entity has:
-            // a payload that is no entity is then reported once.
-            let check = (
-                asset_span,
-                quote_spanned! {anchor=>
-                    #attr, ::core::marker::PhantomData::<(__HooksOp, __HooksEntity)>,
-                },
-            );
+            // registration's static is evaluated then), by the asset's key, computed here, against
+            // the operation's (`Registration::of_data`); it tracks its caller, so a failed check
+            // is reported in the glue, not inside hooks-core.
+            let key = proc_macro2::Literal::u128_suffixed(asset_key(&asset));
+            let check = (asset_span, quote_spanned! {anchor=> #attr, #key,});
             let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
             let asset = syn::LitStr::new(&asset, at);
             (op, quote!(#asset), checks, Some(check))
@@ -594,7 +589,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     };
 
     // One call of a `const fn` (see `Registration::new`), which the registration's static
-    // evaluates; for a data operation wrapped in `Registration::of_entity`, whose asset check
+    // evaluates; for a data operation wrapped in `Registration::of_data`, whose asset check
     // runs there too, rather than in an item of its own. That static has the same name under
     // either collection backend, and so has the check's error.
     let new = quote_spanned! {anchor=>
@@ -620,7 +615,12 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         // (`located`): a failed check is then reported on the handler's payload type, with no
         // note from inside hooks-core (with the macro's span it covers the attribute and the
         // signature).
-        Some((at, first)) => quote_spanned!(at=> #p::Registration::of_entity(#first #new)),
+        Some((at, first)) => {
+            // The operation keeps the payload's span, as every other mention of it: a payload
+            // that is no entity is then reported once.
+            let op = quote_spanned!(anchor=> __HooksOp);
+            quote_spanned!(at=> #p::Registration::of_data::<#op>(#first #new))
+        }
         None => new,
     };
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
@@ -667,6 +667,22 @@ fn check_names(
         use #p::diag::#diag::{#returns as __HooksReturn #takes};
         #context
     }
+}
+
+/// The key of an asset's name for the compile-time asset check, as `hooks_core`'s `asset_key`
+/// computes it from the entity's table: up to fifteen bytes, the first lowest, with the length in
+/// the top byte; a longer name is `u128::MAX`, which the check compares by its bytes.
+fn asset_key(name: &str) -> u128 {
+    let bytes = name.as_bytes();
+    if bytes.len() > 15 {
+        return u128::MAX;
+    }
+    bytes
+        .iter()
+        .enumerate()
+        .fold((bytes.len() as u128) << 120, |key, (i, &b)| {
+            key | (u128::from(b) << (8 * i))
+        })
 }
 
 /// A span at `span`'s place in the source that resolves, and counts for lints, as the macro's own
@@ -984,4 +1000,26 @@ fn background_adapter(
         quote_spanned!(anchor=> #p::BackgroundAfter<__HooksOp>),
         adapter,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asset_key;
+
+    // The figures of `hooks_core::registration`'s test of its `asset_key`: the two must agree
+    // for the asset check to take its fast path.
+    #[test]
+    fn the_attributes_asset_key_is_the_one_hooks_core_computes() {
+        assert_eq!(
+            asset_key("Contact"),
+            0x0700_0000_0000_0000_0074_6361_746e_6f43
+        );
+        assert_eq!(asset_key("a"), 0x0100_0000_0000_0000_0000_0000_0000_0061);
+        assert_eq!(asset_key(""), 0);
+        assert_eq!(
+            asset_key("line_items_2026"),
+            0x0f36_3230_325f_736d_6574_695f_656e_696c
+        );
+        assert_eq!(asset_key("line_items_of_2026"), u128::MAX);
+    }
 }

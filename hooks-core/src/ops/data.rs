@@ -26,6 +26,12 @@ macro_rules! data_op {
             type Output = $output;
             const NAME: &'static str = $name;
             const ASSET: &'static str = E::TABLE;
+            // A dynamic entity's handlers name their tables.
+            const ASSET_KEY: u128 = if E::DYNAMIC {
+                crate::registration::ANY_ASSET
+            } else {
+                crate::registration::asset_key(E::TABLE)
+            };
             const DESCRIPTION: &'static str = crate::event::trim_doc($first);
 
             fn slot_cache() -> Option<&'static SlotCache> {
