@@ -63,8 +63,8 @@ pub mod __private {
     pub use crate::registration::Registered;
     pub use crate::registration::{
         AfterPayload, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, BeforeArgs, BoxFuture,
-        Early, IntoAfter, IntoFlow, Options, Payload, Polled, Registration, SyncAfter, SyncBefore,
-        WildAsync, WildSync, settle, settle_async,
+        Direct, Early, IntoAfter, IntoFlow, Options, Payload, Polled, Registration, SyncAfter,
+        SyncBefore, WildAsync, WildSync, settle, settle_async,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};

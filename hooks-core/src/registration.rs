@@ -185,7 +185,7 @@ pub type BareUnitCtx<T> = fn(&mut T, &Context);
 /// `fn(&mut T) -> Result<Flow<O>, HookError>` (or the same taking `&T`), where `T` is the
 /// operation's input and `O` its output. Its loop is compiled once for each output type, not once
 /// for all operations as the other shapes' are, since the result's layout depends on `O`; the
-/// attribute hands such a handler over with that loop ([`Answers`]).
+/// attribute hands such a handler over with that loop ([`Direct`]).
 pub type BareFlow<T, O> = fn(&mut T) -> Result<Flow<O>, HookError>;
 
 /// A bare handler shape: [`BareFlow`] with the call's context,
@@ -205,19 +205,98 @@ pub type AnswerRun<O> = unsafe fn(
     *mut (),
 ) -> Option<Result<O, HookError>>;
 
-/// A handler of one of the shapes that may answer the call, as the attribute hands it over in
-/// [`Registration`]'s `direct`: the handler itself, as a fn pointer of its own signature `F`, and
-/// the loop that runs such handlers for the output `O`. The loop is compiled once for each output
-/// type, so it is named here, by the expansion of a handler that needs it: a service whose
-/// operations have no such handler compiles none. `repr(C)`: the handler comes first, where the
-/// table reads every bare handler's fn pointer.
+/// The type whose `TypeId` names a handler that may answer the call ([`BareFlow`],
+/// [`BareFlowCtx`]) in its [`Direct`]: its own fn pointer type `F` with the output `O` whose loop
+/// came with it, so that the table takes that loop for an operation of that output only. Never
+/// made.
 #[doc(hidden)]
-#[repr(C)]
-pub struct Answers<F, O: 'static> {
-    /// The handler.
-    pub handler: F,
-    /// The loop for its output type.
-    pub run: AnswerRun<O>,
+pub struct Answers<F, O: 'static>(std::marker::PhantomData<(F, fn() -> O)>);
+
+/// A plain sync handler as a fn pointer of its own signature, beside its adapter in
+/// [`Registration`]'s `direct`: the pointer with its type erased, the `TypeId` of that type (by
+/// which the table tells whether it is one of the operation's bare shapes), and, for a handler
+/// that may answer the call, the loop that runs such handlers for the operation's output
+/// ([`AnswerRun`]). That loop is compiled once for each output type, so it is named here, by the
+/// expansion of a handler that needs it: a service whose operations have no such handler compiles
+/// none.
+///
+/// The attribute makes one with a constructor for the handler's parameters, whose types it
+/// infers from the handler's own signature: one generic call, which costs the compiler less than
+/// writing the signature out as a fn pointer type and erasing a reference to it as `dyn Any`.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Direct {
+    /// The handler, as `fn()`: never called as this type, only as the one `sig` names (or a type
+    /// ABI-compatible with it, see `ErasedBare` in `table.rs`).
+    pub(crate) f: fn(),
+    /// `TypeId::of` the handler's fn pointer type, or of [`Answers`] of it and its output.
+    pub(crate) sig: fn() -> TypeId,
+    /// The [`AnswerRun`] of that output, as `fn()`, for a handler that may answer.
+    pub(crate) run: Option<fn()>,
+}
+
+impl Direct {
+    /// Whether the handler's fn pointer is a `T` (for a handler that may answer, whether `T` is
+    /// [`Answers`] of it and its output).
+    pub fn is<T: 'static>(&self) -> bool {
+        (self.sig)() == TypeId::of::<T>()
+    }
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct")
+            .field("answers", &self.run.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The constructors of [`Direct`], one for each way a bare handler may take its payload and
+/// context: a plain one, and one for a handler that may answer, whose output type comes first.
+macro_rules! direct_constructors {
+    ($($(#[$doc:meta])* $plain:ident, $answers:ident: $sig:ty;)*) => {
+        impl Direct {
+            $(
+                $(#[$doc])*
+                pub const fn $plain<A: ?Sized + 'static, R: 'static>(f: $sig) -> Option<Direct> {
+                    Some(Direct {
+                        // SAFETY: a fn pointer as another fn pointer type, read back only as
+                        // the type `sig` names (see the field).
+                        f: unsafe { std::mem::transmute::<$sig, fn()>(f) },
+                        sig: TypeId::of::<$sig>,
+                        run: None,
+                    })
+                }
+
+                $(#[$doc])*
+                /// It may answer the call, whose output is `O`.
+                pub const fn $answers<O: 'static, A: ?Sized + 'static, R: 'static>(
+                    f: $sig,
+                ) -> Option<Direct> {
+                    let run: AnswerRun<O> = crate::dispatch::run_answers::<O>;
+                    Some(Direct {
+                        // SAFETY: as above.
+                        f: unsafe { std::mem::transmute::<$sig, fn()>(f) },
+                        sig: TypeId::of::<Answers<$sig, O>>,
+                        // SAFETY: an `unsafe fn` pointer as `fn()`, read back only as the
+                        // `AnswerRun` of the output `sig` names.
+                        run: Some(unsafe { std::mem::transmute::<AnswerRun<O>, fn()>(run) }),
+                    })
+                }
+            )*
+        }
+    };
+}
+
+direct_constructors! {
+    /// A handler that takes its payload by `&mut`.
+    of_mut, answers_mut: fn(&mut A) -> R;
+    /// A handler that takes its payload by `&`.
+    of_ref, answers_ref: fn(&A) -> R;
+    /// A handler that takes its payload by `&mut`, and the context.
+    of_mut_ctx, answers_mut_ctx: fn(&mut A, &Context) -> R;
+    /// A handler that takes its payload by `&`, and the context.
+    of_ref_ctx, answers_ref_ctx: fn(&A, &Context) -> R;
 }
 
 /// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
@@ -302,15 +381,15 @@ pub struct Registration {
     /// operation, as `phase` and `kind` say.
     #[doc(hidden)]
     pub adapter: &'static (dyn Any + Send + Sync),
-    /// A plain sync handler, as a fn pointer of its own signature. When that signature is one of
-    /// the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`], or
-    /// their `&T` forms), the fast loops call the handler itself instead of its adapter; any
-    /// other signature leaves this unused. A handler of a shape that may answer the call
-    /// ([`BareFlow`], [`BareFlowCtx`]) comes as an [`Answers`], with the loop for its output
-    /// type. `None` for the rest (async, background and wildcard handlers, and signatures that
-    /// name a lifetime or a service's own error type).
+    /// A plain sync handler, as a fn pointer of its own signature ([`Direct`]). When that
+    /// signature is one of the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`],
+    /// [`BareUnitCtx`], or their `&T` forms), the fast loops call the handler itself instead of
+    /// its adapter; any other signature leaves this unused. A handler of a shape that may answer
+    /// the call ([`BareFlow`], [`BareFlowCtx`]) comes with the loop for its output type. `None`
+    /// for the rest (async, background and wildcard handlers, and signatures that name a
+    /// lifetime, a service's own error type, or a context type other than `&Context`).
     #[doc(hidden)]
-    pub direct: Option<&'static (dyn Any + Send + Sync)>,
+    pub direct: Option<Direct>,
     /// The handler's live switch and counters, held in the registration itself: a static of
     /// their own would be one more item for the compiler per handler.
     #[doc(hidden)]
@@ -392,7 +471,7 @@ impl Registration {
         doc: &'static str,
         payload: &'static str,
         adapter: &'static (dyn Any + Send + Sync),
-        direct: Option<&'static (dyn Any + Send + Sync)>,
+        direct: Option<Direct>,
     ) -> Registration {
         Registration {
             id,

@@ -370,8 +370,8 @@ impl BareLoop {
     /// `O` is the output type of the operation whose slot holds this loop.
     #[inline]
     pub(crate) unsafe fn answer_run<O>(&self) -> Option<AnswerRun<O>> {
-        // SAFETY: `run` was read from an `Answers<_, O2>` whose `TypeId` the slot checked, where
-        // `O2` is its operation's output: `O`, by the caller's word. Fn pointer types share
+        // SAFETY: `run` came in a `Direct` whose `Answers<_, O2>` the slot checked by `TypeId`,
+        // where `O2` is its operation's output: `O`, by the caller's word. Fn pointer types share
         // their size and validity.
         self.run
             .map(|run| unsafe { std::mem::transmute::<Erased, AnswerRun<O>>(run) })
@@ -1204,26 +1204,23 @@ fn bare(
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct.filter(|_| !reg.on_error)?;
-        let id = direct.type_id();
-        let this = types.shape_of(id).or_else(|| shape_in(answers, id))?;
+        let this = types
+            .shape_of((direct.sig)())
+            .or_else(|| shape_in(answers, (direct.sig)()))?;
         if *shape.get_or_insert(this) != this {
             return None;
         }
-        // SAFETY: `direct` holds a fn pointer of one of the shapes of `T` (checked by `TypeId`),
-        // read here as `Erased` and read back, by `BareRun::typed`, as the erased type of
-        // `this`, which changes only the payload parameter's type, from `&mut T` or `&T` to
-        // `*mut ()`: ABI-compatible (see `ErasedBare`). The shapes that answer keep their output
-        // type, which `answers` was made for: the slot's operation's. The dispatcher passes a pointer from a
-        // `&mut T`, and a `&T` handler only reads through it, as its own signature says.
-        //
-        // A handler that may answer comes as an `Answers`, `repr(C)` with the handler first:
-        // the same read gives its fn pointer, and the loop handed over with it follows.
-        let f = unsafe { read_fn::<Erased>(direct) };
+        // `direct.f` holds a fn pointer of one of the shapes of `T` (checked by `TypeId`), kept
+        // as `Erased` and read back, by `BareRun::typed`, as the erased type of `this`, which
+        // changes only the payload parameter's type, from `&mut T` or `&T` to `*mut ()`:
+        // ABI-compatible (see `ErasedBare`). The shapes that answer keep their output type,
+        // which `answers` was made for: the slot's operation's, whose loop came with them (an
+        // `Answers` type names both). The dispatcher passes a pointer from a `&mut T`, and a
+        // `&T` handler only reads through it, as its own signature says.
         if this.answers() {
-            // SAFETY: `direct` is an `Answers<_, O>` (checked by `TypeId`), whose second field
-            // is an `AnswerRun<O>`, a fn pointer after a fn pointer.
-            run = Some(unsafe { ptr::from_ref(direct).cast::<Erased>().add(1).read() });
+            run = Some(direct.run?);
         }
+        let f = direct.f;
         handlers.push(Entry { reg, f });
     }
     Some(BareLoop {
@@ -1273,7 +1270,7 @@ impl BareTypes {
 
     /// The `TypeId`s of the shapes of a before handler that may answer a call whose input is `T`
     /// and whose output is `O`, as the attribute hands them over: each with its loop
-    /// ([`Answers`]).
+    /// ([`Answers`], in a [`Direct`](crate::registration::Direct)).
     fn answers<T: 'static, O: 'static>() -> [(TypeId, BareShape); 4] {
         use BareShape::{Flow as Answer, FlowCtx as AnswerCtx};
         type Shared<T, O> = fn(&T) -> Result<Flow<O>, HookError>;
@@ -1432,6 +1429,7 @@ fn validate_slot(
 mod tests {
     use super::*;
     use crate::ops::data::Create;
+    use crate::registration::Direct;
 
     macro_rules! bare_entity {
         ($ty:ident) => {
@@ -1823,23 +1821,18 @@ mod tests {
     fn bare_other(_: &mut Other) -> Result<(), HookError> {
         Ok(())
     }
-    static BARE_THING: Bare<Thing> = bare_thing;
-    static BARE_OTHER: Bare<Other> = bare_other;
+    const BARE_THING: Option<Direct> = Direct::of_mut(bare_thing);
+    const BARE_OTHER: Option<Direct> = Direct::of_mut(bare_other);
     fn reads(_: &Thing) -> Result<(), HookError> {
         Ok(())
     }
     fn reads_with_context(_: &Thing, _: &crate::Context) -> Result<(), HookError> {
         Ok(())
     }
-    type Reads = fn(&Thing) -> Result<(), HookError>;
-    type ReadsWithContext = fn(&Thing, &crate::Context) -> Result<(), HookError>;
-    static READS: Reads = reads;
-    static READS_WITH_CONTEXT: ReadsWithContext = reads_with_context;
+    const READS: Option<Direct> = Direct::of_ref(reads);
+    const READS_WITH_CONTEXT: Option<Direct> = Direct::of_ref_ctx(reads_with_context);
 
-    fn with_direct(
-        id: &'static str,
-        direct: Option<&'static (dyn Any + Send + Sync)>,
-    ) -> &'static Registration {
+    fn with_direct(id: &'static str, direct: Option<Direct>) -> &'static Registration {
         Box::leak(Box::new(Registration {
             direct,
             ..owned(id, "Thing", 0)
@@ -1852,14 +1845,11 @@ mod tests {
     fn other_with_context(_: &mut Other, _: &crate::Context) -> Result<(), HookError> {
         Ok(())
     }
-    static WITH_CONTEXT: BareCtx<Thing> = with_context;
-    static OTHER_WITH_CONTEXT: BareCtx<Other> = other_with_context;
+    const WITH_CONTEXT: Option<Direct> = Direct::of_mut_ctx(with_context);
+    const OTHER_WITH_CONTEXT: Option<Direct> = Direct::of_mut_ctx(other_with_context);
 
     /// [`bare_shape`] of two handlers, `m::a` then `m::b`, with these direct fns.
-    fn bare_pair(
-        a: Option<&'static (dyn Any + Send + Sync)>,
-        b: Option<&'static (dyn Any + Send + Sync)>,
-    ) -> Option<(&'static str, usize)> {
+    fn bare_pair(a: Option<Direct>, b: Option<Direct>) -> Option<(&'static str, usize)> {
         bare_shape(vec![with_direct("m::a", a), with_direct("m::b", b)])
     }
 
@@ -1888,8 +1878,8 @@ mod tests {
 
     #[test]
     fn a_slot_calls_its_handlers_as_themselves_only_when_every_one_is_bare_for_its_payload() {
-        let (a, b) = (Some(&BARE_THING as _), Some(&BARE_OTHER as _));
-        let (r, c) = (Some(&READS as _), Some(&WITH_CONTEXT as _));
+        let (a, b) = (BARE_THING, BARE_OTHER);
+        let (r, c) = (READS, WITH_CONTEXT);
         assert_eq!(bare_pair(a, a), Some(("plain", 2)));
         // A handler that reads its payload (`&T`) is called as itself too.
         assert_eq!(bare_pair(a, r), Some(("plain", 2)));
@@ -1907,29 +1897,26 @@ mod tests {
     fn unit_with_context(_: &mut Thing, _: &crate::Context) {}
     fn unit_reads_with_context(_: &Thing, _: &crate::Context) {}
     fn unit_other(_: &mut Other) {}
-    static UNIT: BareUnit<Thing> = unit;
-    static UNIT_READS: fn(&Thing) = unit_reads;
-    static UNIT_WITH_CONTEXT: BareUnitCtx<Thing> = unit_with_context;
-    static UNIT_READS_WITH_CONTEXT: fn(&Thing, &crate::Context) = unit_reads_with_context;
-    static UNIT_OTHER: BareUnit<Other> = unit_other;
+    const UNIT: Option<Direct> = Direct::of_mut(unit);
+    const UNIT_READS: Option<Direct> = Direct::of_ref(unit_reads);
+    const UNIT_WITH_CONTEXT: Option<Direct> = Direct::of_mut_ctx(unit_with_context);
+    const UNIT_READS_WITH_CONTEXT: Option<Direct> = Direct::of_ref_ctx(unit_reads_with_context);
+    const UNIT_OTHER: Option<Direct> = Direct::of_mut(unit_other);
 
     #[test]
     fn a_slot_calls_handlers_that_return_nothing_as_themselves_when_every_one_has_that_shape() {
-        let (u, ur) = (Some(&UNIT as _), Some(&UNIT_READS as _));
-        let (uc, urc) = (
-            Some(&UNIT_WITH_CONTEXT as _),
-            Some(&UNIT_READS_WITH_CONTEXT as _),
-        );
+        let (u, ur) = (UNIT, UNIT_READS);
+        let (uc, urc) = (UNIT_WITH_CONTEXT, UNIT_READS_WITH_CONTEXT);
         assert_eq!(bare_pair(u, ur), Some(("unit", 2)));
         assert_eq!(bare_pair(uc, urc), Some(("unit_ctx", 2)));
         // Mixed with a handler that returns a result, or with one that takes the context: the
         // adapters, in either order.
-        let (a, c) = (Some(&BARE_THING as _), Some(&WITH_CONTEXT as _));
+        let (a, c) = (BARE_THING, WITH_CONTEXT);
         for (x, y) in [(u, a), (a, u), (u, uc), (uc, u), (uc, c)] {
             assert_eq!(bare_pair(x, y), None);
         }
         // Another payload type's handler is never called as the operation's.
-        let other = Some(&UNIT_OTHER as _);
+        let other = UNIT_OTHER;
         assert_eq!(bare_pair(u, other), None);
     }
 
@@ -1945,47 +1932,44 @@ mod tests {
     fn answers_another_output(_: &mut Thing) -> Result<Flow<Other>, HookError> {
         Ok(Flow::Continue)
     }
-    /// A handler that may answer, as the attribute hands it over: with the loop for its output.
-    const fn answering<F, O>(handler: F) -> Answers<F, O> {
-        Answers {
-            handler,
-            run: crate::dispatch::run_answers::<O>,
-        }
-    }
-    static ANSWERS: Answers<BareFlow<Thing, Thing>, Thing> = answering(answers);
-    type AnswersReading = fn(&Thing) -> Result<Flow<Thing>, HookError>;
-    static ANSWERS_READING: Answers<AnswersReading, Thing> = answering(answers_reading);
-    static ANSWERS_WITH_CONTEXT: Answers<BareFlowCtx<Thing, Thing>, Thing> =
-        answering(answers_with_context);
-    static ANSWERS_ANOTHER_OUTPUT: Answers<BareFlow<Thing, Other>, Other> =
-        answering(answers_another_output);
+    /// Handlers that may answer, as the attribute hands them over: with the loop for the
+    /// operation's output.
+    const ANSWERS: Option<Direct> = Direct::answers_mut::<Thing, _, _>(answers);
+    const ANSWERS_READING: Option<Direct> = Direct::answers_ref::<Thing, _, _>(answers_reading);
+    const ANSWERS_WITH_CONTEXT: Option<Direct> =
+        Direct::answers_mut_ctx::<Thing, _, _>(answers_with_context);
+    const ANSWERS_ANOTHER_OUTPUT: Option<Direct> =
+        Direct::answers_mut::<Other, _, _>(answers_another_output);
+    /// A handler with the loop of another output than its answers'.
+    const ANSWERS_OTHER_LOOP: Option<Direct> = Direct::answers_mut::<Other, _, _>(answers);
     /// The handler alone, without its loop: never called as itself.
-    static ANSWERS_BARE: BareFlow<Thing, Thing> = answers;
+    const ANSWERS_BARE: Option<Direct> = Direct::of_mut(answers);
 
     #[test]
     fn a_slot_calls_handlers_that_may_answer_as_themselves_when_every_one_answers_with_its_output()
     {
-        let (f, fr) = (Some(&ANSWERS as _), Some(&ANSWERS_READING as _));
-        let fc = Some(&ANSWERS_WITH_CONTEXT as _);
+        let (f, fr) = (ANSWERS, ANSWERS_READING);
+        let fc = ANSWERS_WITH_CONTEXT;
         assert_eq!(bare_pair(f, fr), Some(("flow", 2)));
         assert_eq!(bare_pair(fc, fc), Some(("flow_ctx", 2)));
         // Mixed with a handler of another shape, in either order: the adapters.
-        let (a, u) = (Some(&BARE_THING as _), Some(&UNIT as _));
+        let (a, u) = (BARE_THING, UNIT);
         for (x, y) in [(f, a), (a, f), (f, u), (f, fc), (fc, f)] {
             assert_eq!(bare_pair(x, y), None);
         }
         // An answer of another type is never taken for the operation's output.
-        let other = Some(&ANSWERS_ANOTHER_OUTPUT as _);
+        let other = ANSWERS_ANOTHER_OUTPUT;
         assert_eq!(bare_shape(vec![with_direct("m::a", other)]), None);
-        // Nor is a handler that comes without its loop.
-        let alone = Some(&ANSWERS_BARE as _);
-        assert_eq!(bare_shape(vec![with_direct("m::a", alone)]), None);
+        // Nor is a handler that comes without its loop, or with the loop of another output.
+        for alone in [ANSWERS_BARE, ANSWERS_OTHER_LOOP] {
+            assert_eq!(bare_shape(vec![with_direct("m::a", alone)]), None);
+        }
     }
 
     #[test]
     fn a_slot_calls_handlers_that_take_the_context_as_themselves_when_every_one_does() {
-        let (c, rc) = (Some(&WITH_CONTEXT as _), Some(&READS_WITH_CONTEXT as _));
-        let (a, oc) = (Some(&BARE_THING as _), Some(&OTHER_WITH_CONTEXT as _));
+        let (c, rc) = (WITH_CONTEXT, READS_WITH_CONTEXT);
+        let (a, oc) = (BARE_THING, OTHER_WITH_CONTEXT);
         assert_eq!(bare_pair(c, rc), Some(("ctx", 2)));
         // Mixed with a handler that takes no context: the adapters, in either order.
         assert_eq!(bare_pair(c, a), None);

@@ -339,7 +339,7 @@ pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
 }
 
 /// The glue of a checked handler, and whether it hands the dispatcher the handler itself as well
-/// (see [`direct_fn`]).
+/// (see [`direct_shape`]).
 fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool) {
     let name = &h.func.sig.ident;
     let name_str = name.to_string();
@@ -572,18 +572,19 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         },
     };
     let context = h.context.is_some();
-    let (direct, has_direct) = match direct_fn(h) {
+    let (direct, has_direct) = match direct_shape(h) {
         // A handler that may answer the call comes with the loop that runs such handlers for
         // its output type, which only such handlers make the service compile.
-        Some(f) if !wildcard && spec.phase == Phase::Before && answers(&h.func.sig.output) => (
-            quote_spanned!(anchor=> #p::Option::Some(&#p::Answers {
-                handler: #f,
-                run: #p::run_answers::<#output_ty>,
-            })),
-            true,
-        ),
-        Some(f) if !wildcard && args.background.is_none() => {
-            (quote_spanned!(anchor=> #p::Option::Some(&(#f))), true)
+        Some(shape) if !wildcard && spec.phase == Phase::Before && answers(&h.func.sig.output) => {
+            let make = format_ident!("answers_{}", shape, span = anchor);
+            (
+                quote_spanned!(anchor=> #p::Direct::#make::<#output_ty, _, _>(#name)),
+                true,
+            )
+        }
+        Some(shape) if !wildcard && args.background.is_none() => {
+            let make = format_ident!("of_{}", shape, span = anchor);
+            (quote_spanned!(anchor=> #p::Direct::#make(#name)), true)
         }
         _ => (quote_spanned!(anchor=> #p::Option::None), false),
     };
@@ -691,41 +692,51 @@ fn located(span: Span) -> Span {
     span.resolved_at(Span::call_site())
 }
 
-/// A plain sync handler that takes its payload by reference (and perhaps the context), as a fn
-/// pointer of its own signature (`name as fn(&mut Payload, &Context) -> Ret`): the dispatcher
-/// calls it without its adapter when that is one of the operation's bare shapes (`Ret` is
+/// A plain sync handler that takes its payload by reference (and perhaps the context), handed to
+/// the dispatcher as a fn pointer of its own signature (`Direct` in hooks-core), which calls it
+/// without its adapter when that is one of the operation's bare shapes (the return type
 /// `Result<(), HookError>` or nothing, the payload its input or output: `Bare`, `BareCtx`,
 /// `BareUnit`, `BareUnitCtx`; or, before, `Result<Flow<Output>, HookError>`: `BareFlow`,
-/// `BareFlowCtx`), which it checks by type when it builds a slot. `None` for every
-/// other handler, and for a signature that cannot be written as a fn pointer type here (`impl` or
-/// a named lifetime in it).
-fn direct_fn(h: &Handler<'_>) -> Option<TokenStream> {
+/// `BareFlowCtx`), which it checks by type when it builds a slot. The constructor of `Direct`
+/// that fits how the handler takes its payload and context: `"mut"`, `"ref"`, `"mut_ctx"` or
+/// `"ref_ctx"`, whose types the compiler infers from the handler's. `None` for every other
+/// handler: an async one, one whose return type cannot be a bare shape's, one with `impl` or a
+/// named lifetime in its signature, and one whose context is not written `&Context` (which its
+/// adapter's check then reports, once).
+fn direct_shape(h: &Handler<'_>) -> Option<&'static str> {
     let sig = &h.func.sig;
     if h.is_async {
         return None;
     }
-    // A handler that returns nothing is written `fn(&mut Payload)`: `BareUnit`, if the payload
-    // is the operation's.
-    let ret = match &sig.output {
-        syn::ReturnType::Type(_, ret) if !could_be_bare(ret) => return None,
-        syn::ReturnType::Type(_, ret) => Some(ret.to_token_stream()),
-        syn::ReturnType::Default => None,
-    };
-    let payload = h.payload.to_token_stream();
-    let ctx = h.context.map(|ty| ty.to_token_stream());
-    if ret
-        .clone()
-        .is_some_and(|r| mentions_impl(r.clone()) || has_lifetime(r))
-        || has_lifetime(payload.clone())
-        || ctx.clone().is_some_and(has_lifetime)
-    {
+    if let syn::ReturnType::Type(_, ret) = &sig.output {
+        let tokens = ret.to_token_stream();
+        if !could_be_bare(ret) || mentions_impl(tokens.clone()) || has_lifetime(tokens) {
+            return None;
+        }
+    }
+    if has_lifetime(h.payload.to_token_stream()) {
         return None;
     }
-    let mutability = h.payload_mut.then(|| quote!(mut));
-    let ctx = ctx.map(|ty| quote!(, #ty));
-    let ret = ret.map(|r| quote!(-> #r));
-    let name = &sig.ident;
-    Some(quote_spanned!(located(name.span())=> #name as fn(&#mutability #payload #ctx) #ret))
+    let ctx = match h.context {
+        None => false,
+        Some(Type::Reference(r))
+            if r.mutability.is_none()
+                && r.lifetime.is_none()
+                && matches!(&*r.elem, Type::Path(p)
+                    if p.qself.is_none()
+                        && p.path.segments.last().is_some_and(|s|
+                            s.ident == "Context" && s.arguments.is_none())) =>
+        {
+            true
+        }
+        Some(_) => return None,
+    };
+    Some(match (h.payload_mut, ctx) {
+        (true, false) => "mut",
+        (false, false) => "ref",
+        (true, true) => "mut_ctx",
+        (false, true) => "ref_ctx",
+    })
 }
 
 /// Whether a handler's return type may be one of the bare shapes' results, `Result<(), HookError>`
