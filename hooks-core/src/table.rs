@@ -1204,9 +1204,8 @@ fn bare(
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct.filter(|_| !reg.on_error)?;
-        let this = types
-            .shape_of((direct.sig)())
-            .or_else(|| shape_in(answers, (direct.sig)()))?;
+        let id = (direct.sig)();
+        let this = types.shape_of(id).or_else(|| shape_in(answers, id))?;
         if *shape.get_or_insert(this) != this {
             return None;
         }
