@@ -1205,6 +1205,137 @@ mod own_error_types {
     }
 }
 
+mod every_plain_sync_shape_through_its_adapter {
+    use super::*;
+
+    // Plain sync handlers get one of their attribute's generic adapters (`hooks_core::diag`),
+    // instantiated for each. In a slot that mixes shapes every handler runs through its adapter,
+    // not as itself: here each way of taking the payload (`&mut`, `&`, each with or without the
+    // context) in both phases, one with its own error type, an after handler of the whole result,
+    // and one that answers the call.
+
+    static LOG: Log = Log::new();
+
+    #[derive(Debug)]
+    pub struct Full;
+
+    impl From<Full> for HookError {
+        fn from(_: Full) -> HookError {
+            HookError::new(409, "full", "no seat left")
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Seat {
+        pub row: u32,
+        pub note: String,
+    }
+
+    #[before_create("Seat", priority = 1)]
+    fn mark(seat: &mut Seat) {
+        LOG.push("before &mut");
+        seat.note.push('m');
+    }
+
+    #[before_create("Seat", priority = 2)]
+    fn read(seat: &Seat) -> Result<(), Full> {
+        LOG.push("before &");
+        if seat.row > 40 { Err(Full) } else { Ok(()) }
+    }
+
+    #[before_create("Seat", priority = 3)]
+    fn mark_with_ctx(seat: &mut Seat, ctx: &Context) -> Result<(), HookError> {
+        LOG.push(format!(
+            "before &mut, ctx {}",
+            ctx.handler_id().unwrap_or("?")
+        ));
+        seat.note.push('c');
+        Ok(())
+    }
+
+    #[before_create("Seat", priority = 4)]
+    fn answer_with_ctx(seat: &Seat, ctx: &Context) -> Result<Flow<Seat>, HookError> {
+        LOG.push(format!("before &, ctx {}", ctx.is_client()));
+        if seat.row == 0 {
+            return Ok(Flow::Return(Seat {
+                row: 0,
+                note: "standing".into(),
+            }));
+        }
+        Ok(Flow::Continue)
+    }
+
+    #[after_create("Seat", priority = 1)]
+    fn stamp(seat: &mut Seat) {
+        LOG.push("after &mut");
+        seat.note.push('s');
+    }
+
+    #[after_create("Seat", priority = 2)]
+    fn look(seat: &Seat) -> Result<(), Full> {
+        LOG.push(format!("after & {}", seat.note));
+        Ok(())
+    }
+
+    #[after_create("Seat", priority = 3)]
+    fn stamp_with_ctx(seat: &mut Seat, _ctx: &Context) {
+        LOG.push("after &mut, ctx");
+        seat.note.push('x');
+    }
+
+    #[after_create("Seat", priority = 4)]
+    fn look_with_ctx(result: &Result<Seat, HookError>, _ctx: &Context) {
+        LOG.push(format!("after &result, ctx, ok {}", result.is_ok()));
+    }
+
+    fn create(row: u32) -> Result<Seat, HookError> {
+        hooks().run_sync::<hooks::ops::data::Create<Seat>, _>(
+            &mut Context::client(),
+            Seat {
+                row,
+                note: String::new(),
+            },
+            |mut seat| {
+                seat.note.push('|');
+                Ok(seat)
+            },
+        )
+    }
+
+    #[test]
+    fn every_plain_sync_shape_runs_through_its_generic_adapter_in_a_mixed_slot() {
+        LOG.take();
+        let seat = create(7).unwrap();
+        assert_eq!(seat.note, "mc|sx");
+        let id = "flow::every_plain_sync_shape_through_its_adapter::mark_with_ctx";
+        assert_eq!(
+            LOG.take(),
+            [
+                "before &mut".to_string(),
+                "before &".into(),
+                format!("before &mut, ctx {id}"),
+                "before &, ctx true".into(),
+                "after &mut".into(),
+                "after & mc|s".into(),
+                "after &mut, ctx".into(),
+                "after &result, ctx, ok true".into(),
+            ]
+        );
+
+        // Its own error type rejects the call, converted; the after handler of the whole result
+        // sees the error, those of the value do not run.
+        let err = create(41).unwrap_err();
+        assert_eq!((err.status(), err.code()), (409, "full"));
+        assert_eq!(
+            LOG.take(),
+            ["before &mut", "before &", "after &result, ctx, ok false"]
+        );
+
+        // An answer ends the before phase and skips the default.
+        assert_eq!(create(0).unwrap().note, "standingsx");
+    }
+}
+
 mod asset_names_of_every_length {
     use super::*;
 

@@ -842,6 +842,18 @@ impl<O> AfterPayload<O> for Result<O, HookError> {
 pub trait IntoFlow<O> {
     /// Convert to the dispatcher's form.
     fn into_flow(self) -> Result<Flow<O>, HookError>;
+
+    /// The verdict as a sync adapter hands it on ([`settle`]): `true` to go on, or `false` with
+    /// the answer or the rejection written into `early`. The types that a handler returns through
+    /// memory match on themselves, going-on first, rather than on a converted copy: the generic
+    /// adapters (`diag`) call this, and LLVM alone does not see through the conversion.
+    #[inline(always)]
+    fn settle(self, early: &mut Early<O>) -> bool
+    where
+        Self: Sized,
+    {
+        settle(self.into_flow(), early)
+    }
 }
 
 impl<O> IntoFlow<O> for () {
@@ -866,12 +878,29 @@ impl<O, E: Into<HookError>> IntoFlow<O> for Result<(), E> {
             Err(e) => Err(e.into()),
         }
     }
+
+    #[inline(always)]
+    fn settle(self, early: &mut Early<O>) -> bool {
+        match self {
+            Ok(()) => true,
+            Err(e) => reject(early, e),
+        }
+    }
 }
 
 impl<O, E: Into<HookError>> IntoFlow<O> for Result<Flow<O>, E> {
     #[inline]
     fn into_flow(self) -> Result<Flow<O>, HookError> {
         self.map_err(Into::into)
+    }
+
+    #[inline(always)]
+    fn settle(self, early: &mut Early<O>) -> bool {
+        match self {
+            Ok(Flow::Continue) => true,
+            Ok(Flow::Return(output)) => stop(early, Ok(output)),
+            Err(e) => reject(early, e),
+        }
     }
 }
 
@@ -908,6 +937,13 @@ pub fn settle_async<O>(
 fn stop<O>(early: &mut Early<O>, result: Result<O, HookError>) -> bool {
     *early = Some(result);
     false
+}
+
+/// A rejection with a handler's own error type, converted out of line.
+#[cold]
+#[inline(never)]
+fn reject<O, E: Into<HookError>>(early: &mut Early<O>, error: E) -> bool {
+    stop(early, Err(error.into()))
 }
 
 /// What an after handler may return: `()` or `Result<(), E>` with `E: Into<HookError>`.

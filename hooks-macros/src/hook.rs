@@ -1,6 +1,8 @@
 //! The hook attributes (`#[before_create("Contact")]`, ...): check the function, then emit it
 //! unchanged (but for `#[inline(never)]` on a handler the dispatcher may call through a pointer)
-//! together with its adapter and its registration.
+//! together with its registration, which names the handler's adapter: for a plain sync handler one
+//! of its attribute's generic adapters in hooks-core, instantiated for the handler, and for the
+//! rest (async, background, wildcard) an adapter function the glue writes out.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -419,108 +421,36 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         }
     };
 
-    let input_ty = quote_spanned!(anchor=> #op_path::Input);
     let output_ty = quote_spanned!(anchor=> #op_path::Output);
-    let result_ty = quote_spanned!(anchor=> #p::Result<#output_ty, #p::HookError>);
-    let ctx_name = if h.context.is_some() {
-        quote_spanned!(anchor=> ctx)
-    } else {
-        quote_spanned!(anchor=> _ctx)
-    };
-    let ctx = quote_spanned!(anchor=> ctx);
     let wildcard = matches!(spec.op, OpSource::Data(_))
         && args.asset.as_ref().is_some_and(|a| a.value() == "*");
 
-    let names = check_names(spec, h, &p, anchor, wildcard);
+    // A plain sync handler takes one of its attribute's generic adapters (in `hooks_core::diag`),
+    // named with the handler itself; the rest get an adapter function of their own.
+    let generic = generic_shape(h).filter(|_| !wildcard && args.background.is_none());
+    let names = check_names(spec, h, &p, anchor, wildcard, generic.is_some());
     // The operation, first parameter of the checks of `before(Op)` and `after(Op)`.
     let op_arg = h.named.then(|| quote_spanned!(anchor=> __HooksOp,));
-    let (sig_ty, adapter) = if wildcard {
-        wildcard_adapter(&p, h, anchor)
-    } else {
-        match spec.phase {
-            Phase::Before => {
-                let take = quote_spanned! {payload_span=>
-                    <#payload as __HooksPayload<#op_arg _>>::__take(input)
-                };
-                let call = call(h, take, ctx.clone(), Some(&output_ty), anchor);
-                // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
-                // in the `early` slot (see `SyncBefore`), and takes its three arguments behind
-                // one pointer (`BeforeArgs`), which saves its loop two moves per handler; an
-                // async one puts the handler's future into the dispatcher's slot (see
-                // `AsyncBefore`).
-                let (ty, adapter) = if h.is_async {
-                    let adapter = quote_spanned! {anchor=>
-                        fn __hooks_adapter<'a, 's, 'c, 'w>(
-                            input: &'a mut #input_ty,
-                            #ctx_name: &'a #p::Context,
-                            early: &'a mut #p::Early<#output_ty>,
-                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
-                            cx: &'c mut #p::TaskContext<'w>,
-                        ) -> #p::Polled
-                        {
-                            #p::Polled::before(
-                                fut.put_poll(async move { #p::settle_async(#call, early) }, cx))
-                        }
-                    };
-                    (quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>), adapter)
-                } else {
-                    let adapter = quote_spanned! {anchor=>
-                        fn __hooks_adapter(
-                            args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
-                        ) -> bool {
-                            let (input, #ctx_name, early) = args.parts();
-                            #p::settle(#call, early)
-                        }
-                    };
-                    (quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>), adapter)
-                };
-                (ty, adapter)
-            }
-            Phase::After if args.background.is_some() => {
-                background_adapter(&p, h, &result_ty, &output_ty, anchor)
-            }
-            Phase::After => {
-                let payload_arg = quote_spanned!(anchor=> payload);
-                let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
-                let project = quote_spanned! {payload_span=>
-                    <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(result)
-                };
-                let body = quote_spanned! {anchor=>
-                    match #project {
-                        #p::Option::Some(#payload_arg) => #call,
-                        #p::Option::None => #p::Result::Ok(()),
-                    }
-                };
-                let (ty, out, ret, body) = if h.is_async {
-                    (
-                        quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
-                        quote_spanned!(anchor=>
-                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
-                            cx: &'c mut #p::TaskContext<'w>,),
-                        quote_spanned!(anchor=> #p::Polled),
-                        quote_spanned!(anchor=>
-                            #p::Polled::after(fut.put_poll(async move { #body }, cx))),
-                    )
-                } else {
-                    (
-                        quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
-                        quote!(),
-                        quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
-                        body,
-                    )
-                };
-                let adapter = quote_spanned! {anchor=>
-                    fn __hooks_adapter<'a, 's, 'c, 'w>(
-                        result: &'a mut #result_ty,
-                        #ctx_name: &'a #p::Context,
-                        #out
-                    ) -> #ret
-                    {
-                        #body
-                    }
-                };
-                (ty, adapter)
-            }
+    let (adapter_ref, adapter) = match generic {
+        Some(shape) => (
+            generic_adapter(spec, shape, h, &p, op_arg.as_ref(), &output_ty, anchor),
+            quote!(),
+        ),
+        None => {
+            let (sig_ty, adapter) = own_adapter(
+                spec,
+                args,
+                h,
+                &p,
+                op_arg.as_ref(),
+                &output_ty,
+                anchor,
+                wildcard,
+            );
+            (
+                quote_spanned!(anchor=> &(__hooks_adapter as #sig_ty)),
+                adapter,
+            )
         }
     };
     let phase = match spec.phase {
@@ -607,7 +537,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             #doc,
             #payload_str,
             // A promoted constant rather than a static of its own: one item fewer.
-            &(__hooks_adapter as #sig_ty),
+            #adapter_ref,
             #direct,
         )
     };
@@ -640,6 +570,176 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
     (glue, has_direct)
 }
 
+/// The adapter function of a handler that takes no generic adapter (see [`generic_shape`]), and
+/// its type: async handlers, background and wildcard ones, and those whose signature names a
+/// lifetime, `impl Trait` or a context type not written `&Context`.
+#[allow(clippy::too_many_arguments)]
+fn own_adapter(
+    spec: &HookSpec,
+    args: &HookArgs,
+    h: &Handler<'_>,
+    p: &Ident,
+    op_arg: Option<&TokenStream>,
+    output_ty: &TokenStream,
+    anchor: Span,
+    wildcard: bool,
+) -> (TokenStream, TokenStream) {
+    let payload = h.payload;
+    let payload_span = located(payload.span());
+    let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
+    let input_ty = quote_spanned!(anchor=> #op_path::Input);
+    let result_ty = quote_spanned!(anchor=> #p::Result<#output_ty, #p::HookError>);
+    let ctx_name = if h.context.is_some() {
+        quote_spanned!(anchor=> ctx)
+    } else {
+        quote_spanned!(anchor=> _ctx)
+    };
+    let ctx = quote_spanned!(anchor=> ctx);
+    if wildcard {
+        wildcard_adapter(p, h, anchor)
+    } else {
+        match spec.phase {
+            Phase::Before => {
+                let take = quote_spanned! {payload_span=>
+                    <#payload as __HooksPayload<#op_arg _>>::__take(input)
+                };
+                let call = call(h, take, ctx.clone(), Some(output_ty), anchor);
+                // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
+                // in the `early` slot (see `SyncBefore`), and takes its three arguments behind
+                // one pointer (`BeforeArgs`), which saves its loop two moves per handler; an
+                // async one puts the handler's future into the dispatcher's slot (see
+                // `AsyncBefore`).
+                let (ty, adapter) = if h.is_async {
+                    let adapter = quote_spanned! {anchor=>
+                        fn __hooks_adapter<'a, 's, 'c, 'w>(
+                            input: &'a mut #input_ty,
+                            #ctx_name: &'a #p::Context,
+                            early: &'a mut #p::Early<#output_ty>,
+                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
+                            cx: &'c mut #p::TaskContext<'w>,
+                        ) -> #p::Polled
+                        {
+                            #p::Polled::before(
+                                fut.put_poll(async move { #p::settle_async(#call, early) }, cx))
+                        }
+                    };
+                    (quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>), adapter)
+                } else {
+                    let adapter = quote_spanned! {anchor=>
+                        fn __hooks_adapter(
+                            args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
+                        ) -> bool {
+                            let (input, #ctx_name, early) = args.parts();
+                            #p::settle(#call, early)
+                        }
+                    };
+                    (quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>), adapter)
+                };
+                (ty, adapter)
+            }
+            Phase::After if args.background.is_some() => {
+                background_adapter(p, h, &result_ty, output_ty, anchor)
+            }
+            Phase::After => {
+                let payload_arg = quote_spanned!(anchor=> payload);
+                let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
+                let project = quote_spanned! {payload_span=>
+                    <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(result)
+                };
+                let body = quote_spanned! {anchor=>
+                    match #project {
+                        #p::Option::Some(#payload_arg) => #call,
+                        #p::Option::None => #p::Result::Ok(()),
+                    }
+                };
+                let (ty, out, ret, body) = if h.is_async {
+                    (
+                        quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
+                        quote_spanned!(anchor=>
+                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
+                            cx: &'c mut #p::TaskContext<'w>,),
+                        quote_spanned!(anchor=> #p::Polled),
+                        quote_spanned!(anchor=>
+                            #p::Polled::after(fut.put_poll(async move { #body }, cx))),
+                    )
+                } else {
+                    (
+                        quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
+                        quote!(),
+                        quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
+                        body,
+                    )
+                };
+                let adapter = quote_spanned! {anchor=>
+                    fn __hooks_adapter<'a, 's, 'c, 'w>(
+                        result: &'a mut #result_ty,
+                        #ctx_name: &'a #p::Context,
+                        #out
+                    ) -> #ret
+                    {
+                        #body
+                    }
+                };
+                (ty, adapter)
+            }
+        }
+    }
+}
+
+/// The generic adapter of a plain sync handler, from the attribute's module of `hooks_core::diag`,
+/// made by naming its constructor with the handler: `shape` is the handler's (see
+/// [`generic_shape`]). The constructor's bounds are the attribute's checks of the payload and
+/// return types, which the glue names with the handler's own tokens. The same checks come first as
+/// paths of their own, as an adapter of the handler's own would call them: rustc reports a failed
+/// check there, plainly, and drops the constructor's report of it, which is the same check on the
+/// same token (with a note on where the bound is).
+fn generic_adapter(
+    spec: &HookSpec,
+    shape: &str,
+    h: &Handler<'_>,
+    p: &Ident,
+    op_arg: Option<&TokenStream>,
+    output_ty: &TokenStream,
+    anchor: Span,
+) -> TokenStream {
+    let name = &h.func.sig.ident;
+    let payload = h.payload;
+    let payload_span = located(payload.span());
+    let diag = format_ident!("{}", spec.attr, span = anchor);
+    let (make, payload_check, generic) = match spec.phase {
+        Phase::Before => {
+            let input_ty = quote_spanned!(anchor=> <__HooksOp as #p::Operation>::Input);
+            (
+                format_ident!("before_{}", shape, span = anchor),
+                quote_spanned!(payload_span=>
+                    <#payload as __HooksPayload<#op_arg #input_ty>>::__take),
+                Some(quote!(<#op_arg #output_ty>)),
+            )
+        }
+        Phase::After => (
+            format_ident!("after_{}", shape, span = anchor),
+            quote_spanned!(payload_span=>
+                <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project),
+            op_arg.map(|op| quote!(<#op>)),
+        ),
+    };
+    let (ret, return_check) = match &h.func.sig.output {
+        syn::ReturnType::Default => (quote_spanned!(anchor=> ()), None),
+        syn::ReturnType::Type(_, ty) => (
+            quote!(#ty),
+            Some(quote_spanned!(located(ty.span())=>
+                let _ = <#ty as __HooksReturn #generic>::__into;)),
+        ),
+    };
+    quote_spanned! {anchor=>
+        {
+            let _ = #payload_check;
+            #return_check
+            #p::diag::#diag::#make::<__HooksOp, #payload, #ret, _>(#name)
+        }
+    }
+}
+
 /// The checks through which the adapter takes the payload and the context and converts the return
 /// value, as the names the glue uses: the attribute's own traits in `hooks_core::diag`, whose
 /// messages name the attribute, so that a mismatch is reported once, in its words.
@@ -649,6 +749,7 @@ fn check_names(
     p: &Ident,
     anchor: Span,
     wildcard: bool,
+    generic: bool,
 ) -> TokenStream {
     let diag = format_ident!("{}", spec.attr, span = anchor);
     let returns = if wildcard {
@@ -661,8 +762,10 @@ fn check_names(
         Phase::Before => quote_spanned!(anchor=> , Takes as __HooksPayload),
         Phase::After => quote_spanned!(anchor=> , Takes as __HooksAfterPayload),
     };
+    // A generic adapter takes the context as `&Context`, which its handler's type says.
     let context = h
         .context
+        .filter(|_| !generic)
         .map(|_| quote_spanned!(anchor=> use #p::diag::IsContext as __HooksContext;));
     quote_spanned! {anchor=>
         use #p::diag::#diag::{#returns as __HooksReturn #takes};
@@ -692,25 +795,20 @@ fn located(span: Span) -> Span {
     span.resolved_at(Span::call_site())
 }
 
-/// A plain sync handler that takes its payload by reference (and perhaps the context), handed to
-/// the dispatcher as a fn pointer of its own signature (`Direct` in hooks-core), which calls it
-/// without its adapter when that is one of the operation's bare shapes (the return type
-/// `Result<(), HookError>` or nothing, the payload its input or output: `Bare`, `BareCtx`,
-/// `BareUnit`, `BareUnitCtx`; or, before, `Result<Flow<Output>, HookError>`: `BareFlow`,
-/// `BareFlowCtx`), which it checks by type when it builds a slot. The constructor of `Direct`
-/// that fits how the handler takes its payload and context: `"mut"`, `"ref"`, `"mut_ctx"` or
-/// `"ref_ctx"`, whose types the compiler infers from the handler's. `None` for every other
-/// handler: an async one, one whose return type cannot be a bare shape's, one with `impl` or a
-/// named lifetime in its signature, and one whose context is not written `&Context` (which its
-/// adapter's check then reports, once).
-fn direct_shape(h: &Handler<'_>) -> Option<&'static str> {
+/// How a plain sync handler takes its payload and context, when it takes them in one of the ways
+/// the generic adapters and `Direct` (both in hooks-core) are written for: `"mut"` (`&mut P`),
+/// `"ref"` (`&P`), `"mut_ctx"` or `"ref_ctx"` (the same, then `&Context`); the compiler infers the
+/// types from the handler's. `None` for every other handler: an async one, one with `impl` or a
+/// lifetime in its payload or return type, and one whose context is not written `&Context` (which
+/// its own adapter's check then reports, once).
+fn generic_shape(h: &Handler<'_>) -> Option<&'static str> {
     let sig = &h.func.sig;
     if h.is_async {
         return None;
     }
     if let syn::ReturnType::Type(_, ret) = &sig.output {
         let tokens = ret.to_token_stream();
-        if !could_be_bare(ret) || mentions_impl(tokens.clone()) || has_lifetime(tokens) {
+        if mentions_impl(tokens.clone()) || has_lifetime(tokens) {
             return None;
         }
     }
@@ -737,6 +835,20 @@ fn direct_shape(h: &Handler<'_>) -> Option<&'static str> {
         (true, true) => "mut_ctx",
         (false, true) => "ref_ctx",
     })
+}
+
+/// A plain sync handler handed to the dispatcher as a fn pointer of its own signature as well
+/// (`Direct` in hooks-core), which calls it without its adapter when that is one of the
+/// operation's bare shapes (the return type `Result<(), HookError>` or nothing, the payload its
+/// input or output: `Bare`, `BareCtx`, `BareUnit`, `BareUnitCtx`; or, before,
+/// `Result<Flow<Output>, HookError>`: `BareFlow`, `BareFlowCtx`), which it checks by type when it
+/// builds a slot: the handler's [`generic_shape`], when its return type may be a bare shape's.
+fn direct_shape(h: &Handler<'_>) -> Option<&'static str> {
+    let shape = generic_shape(h)?;
+    match &h.func.sig.output {
+        syn::ReturnType::Type(_, ret) if !could_be_bare(ret) => None,
+        _ => Some(shape),
+    }
 }
 
 /// Whether a handler's return type may be one of the bare shapes' results, `Result<(), HookError>`
