@@ -692,7 +692,9 @@ fn own_adapter(
 /// return types, which the glue names with the handler's own tokens. The same checks come first as
 /// paths of their own, as an adapter of the handler's own would call them: rustc reports a failed
 /// check there, plainly, and drops the constructor's report of it, which is the same check on the
-/// same token (with a note on where the bound is).
+/// same token (with a note on where the bound is). An after handler's payload is checked first by
+/// its registration's `on_error`, and a return type written `Result<(), HookError>` passes every
+/// attribute's check, so neither is named twice.
 fn generic_adapter(
     spec: &HookSpec,
     shape: &str,
@@ -706,38 +708,60 @@ fn generic_adapter(
     let payload = h.payload;
     let payload_span = located(payload.span());
     let diag = format_ident!("{}", spec.attr, span = anchor);
+    // An after handler's payload is checked before this, by the registration's `on_error`.
     let (make, payload_check, generic) = match spec.phase {
         Phase::Before => {
             let input_ty = quote_spanned!(anchor=> <__HooksOp as #p::Operation>::Input);
             (
                 format_ident!("before_{}", shape, span = anchor),
-                quote_spanned!(payload_span=>
-                    <#payload as __HooksPayload<#op_arg #input_ty>>::__take),
+                Some(quote_spanned!(payload_span=>
+                    let _ = <#payload as __HooksPayload<#op_arg #input_ty>>::__take;)),
                 Some(quote!(<#op_arg #output_ty>)),
             )
         }
         Phase::After => (
             format_ident!("after_{}", shape, span = anchor),
-            quote_spanned!(payload_span=>
-                <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project),
+            None,
             op_arg.map(|op| quote!(<#op>)),
         ),
     };
+    // `Result<(), HookError>`, which every attribute accepts, is not checked twice.
     let (ret, return_check) = match &h.func.sig.output {
         syn::ReturnType::Default => (quote_spanned!(anchor=> ()), None),
         syn::ReturnType::Type(_, ty) => (
             quote!(#ty),
-            Some(quote_spanned!(located(ty.span())=>
-                let _ = <#ty as __HooksReturn #generic>::__into;)),
+            (!is_unit_result(ty)).then(|| {
+                quote_spanned!(located(ty.span())=>
+                    let _ = <#ty as __HooksReturn #generic>::__into;)
+            }),
         ),
     };
     quote_spanned! {anchor=>
         {
-            let _ = #payload_check;
+            #payload_check
             #return_check
             #p::diag::#diag::#make::<__HooksOp, #payload, #ret, _>(#name)
         }
     }
+}
+
+/// Whether a return type is written `Result<(), HookError>`.
+fn is_unit_result(ty: &Type) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    last.ident == "Result"
+        && args.args.len() == 2
+        && matches!(args.args.first(),
+            Some(syn::GenericArgument::Type(Type::Tuple(t))) if t.elems.is_empty())
+        && matches!(args.args.get(1),
+            Some(syn::GenericArgument::Type(Type::Path(e))) if last_ident_is(e, "HookError"))
 }
 
 /// The checks through which the adapter takes the payload and the context and converts the return
