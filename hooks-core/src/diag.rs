@@ -83,23 +83,28 @@ impl<T: ?Sized + crate::ops::events::Event> IsEvent for T {
     type Is = T;
 }
 
-/// The handler `F`, a fn item type, summoned inside its generic adapter.
+/// The handler, of the fn item type `$f`, made inside its generic adapter from nothing: a
+/// built-in cast and a read, rather than a generic function, which a debug build would compile
+/// once more for every handler.
 ///
-/// # Safety
-/// A value of `F` was handed to the adapter's constructor (every constructor takes the handler by
-/// value, and the adapters are local to them, so they are reached only through one), and `F` is
-/// `Copy`: making another value of it is what copying that one would do.
-#[inline(always)]
-unsafe fn summon<F: Copy>() -> F {
-    const {
-        assert!(
-            size_of::<F>() == 0,
-            "a generic adapter takes the handler as its fn item, a zero-sized type"
-        )
-    };
-    // SAFETY: `F` is zero-sized (checked above), so the read touches no memory and a dangling,
-    // aligned pointer is valid for it; that a value may exist is the caller's.
-    unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
+/// Sound because the adapter's constructor took a value of `$f` (the adapters are local to
+/// their constructors, so they are reached only through one), `$f` is `Copy`, so making another
+/// value of it is what copying that one would do, and `$f` is zero-sized with alignment 1, as a
+/// fn item type is, so the read touches no memory and the pointer is aligned: a constant checks
+/// that when the adapter is compiled (where `cargo check` does not pay for it), and the adapter
+/// does not compile for any other type.
+macro_rules! summon {
+    ($f:ty) => {{
+        const {
+            assert!(
+                size_of::<$f>() == 0 && align_of::<$f>() == 1,
+                "a generic adapter takes the handler as its fn item"
+            )
+        };
+        // SAFETY: see `summon!`: a zero-sized read, through an aligned pointer, of a `Copy` type
+        // a value of which the constructor took.
+        unsafe { *(&() as *const () as *const $f) }
+    }};
 }
 
 /// One generic adapter of a before attribute's plain sync handlers, with its constructor
@@ -123,8 +128,7 @@ macro_rules! before_adapter {
                 R: Return<$($op,)? Op::Output>,
                 F: $($f)* + Copy,
             {
-                // SAFETY: reached only through the constructor, which took a value of `F`.
-                let handler = unsafe { summon::<F>() };
+                let handler = summon!(F);
                 let ($input, $ctx, early) = args.parts();
                 let $input = P::__take($input);
                 handler($($arg)*).__settle(early)
@@ -161,8 +165,7 @@ macro_rules! after_adapter {
             {
                 match P::__project(result) {
                     Some($payload) => {
-                        // SAFETY: reached only through the constructor, which took a value of `F`.
-                        let handler = unsafe { summon::<F>() };
+                        let handler = summon!(F);
                         handler($($arg)*).__into()
                     }
                     None => Ok(()),
