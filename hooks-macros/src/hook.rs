@@ -584,6 +584,9 @@ fn own_adapter(
     anchor: Span,
     wildcard: bool,
 ) -> (TokenStream, TokenStream) {
+    if wildcard {
+        return wildcard_adapter(p, h, anchor);
+    }
     let payload = h.payload;
     let payload_span = located(payload.span());
     let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
@@ -595,93 +598,89 @@ fn own_adapter(
         quote_spanned!(anchor=> _ctx)
     };
     let ctx = quote_spanned!(anchor=> ctx);
-    if wildcard {
-        wildcard_adapter(p, h, anchor)
-    } else {
-        match spec.phase {
-            Phase::Before => {
-                let take = quote_spanned! {payload_span=>
-                    <#payload as __HooksPayload<#op_arg _>>::__take(input)
-                };
-                let call = call(h, take, ctx.clone(), Some(output_ty), anchor);
-                // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
-                // in the `early` slot (see `SyncBefore`), and takes its three arguments behind
-                // one pointer (`BeforeArgs`), which saves its loop two moves per handler; an
-                // async one puts the handler's future into the dispatcher's slot (see
-                // `AsyncBefore`).
-                let (ty, adapter) = if h.is_async {
-                    let adapter = quote_spanned! {anchor=>
-                        fn __hooks_adapter<'a, 's, 'c, 'w>(
-                            input: &'a mut #input_ty,
-                            #ctx_name: &'a #p::Context,
-                            early: &'a mut #p::Early<#output_ty>,
-                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
-                            cx: &'c mut #p::TaskContext<'w>,
-                        ) -> #p::Polled
-                        {
-                            #p::Polled::before(
-                                fut.put_poll(async move { #p::settle_async(#call, early) }, cx))
-                        }
-                    };
-                    (quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>), adapter)
-                } else {
-                    let adapter = quote_spanned! {anchor=>
-                        fn __hooks_adapter(
-                            args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
-                        ) -> bool {
-                            let (input, #ctx_name, early) = args.parts();
-                            #p::settle(#call, early)
-                        }
-                    };
-                    (quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>), adapter)
-                };
-                (ty, adapter)
-            }
-            Phase::After if args.background.is_some() => {
-                background_adapter(p, h, &result_ty, output_ty, anchor)
-            }
-            Phase::After => {
-                let payload_arg = quote_spanned!(anchor=> payload);
-                let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
-                let project = quote_spanned! {payload_span=>
-                    <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(result)
-                };
-                let body = quote_spanned! {anchor=>
-                    match #project {
-                        #p::Option::Some(#payload_arg) => #call,
-                        #p::Option::None => #p::Result::Ok(()),
-                    }
-                };
-                let (ty, out, ret, body) = if h.is_async {
-                    (
-                        quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
-                        quote_spanned!(anchor=>
-                            fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
-                            cx: &'c mut #p::TaskContext<'w>,),
-                        quote_spanned!(anchor=> #p::Polled),
-                        quote_spanned!(anchor=>
-                            #p::Polled::after(fut.put_poll(async move { #body }, cx))),
-                    )
-                } else {
-                    (
-                        quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
-                        quote!(),
-                        quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
-                        body,
-                    )
-                };
+    match spec.phase {
+        Phase::Before => {
+            let take = quote_spanned! {payload_span=>
+                <#payload as __HooksPayload<#op_arg _>>::__take(input)
+            };
+            let call = call(h, take, ctx.clone(), Some(output_ty), anchor);
+            // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
+            // in the `early` slot (see `SyncBefore`), and takes its three arguments behind
+            // one pointer (`BeforeArgs`), which saves its loop two moves per handler; an
+            // async one puts the handler's future into the dispatcher's slot (see
+            // `AsyncBefore`).
+            let (ty, adapter) = if h.is_async {
                 let adapter = quote_spanned! {anchor=>
                     fn __hooks_adapter<'a, 's, 'c, 'w>(
-                        result: &'a mut #result_ty,
+                        input: &'a mut #input_ty,
                         #ctx_name: &'a #p::Context,
-                        #out
-                    ) -> #ret
+                        early: &'a mut #p::Early<#output_ty>,
+                        fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
+                        cx: &'c mut #p::TaskContext<'w>,
+                    ) -> #p::Polled
                     {
-                        #body
+                        #p::Polled::before(
+                            fut.put_poll(async move { #p::settle_async(#call, early) }, cx))
                     }
                 };
-                (ty, adapter)
-            }
+                (quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>), adapter)
+            } else {
+                let adapter = quote_spanned! {anchor=>
+                    fn __hooks_adapter(
+                        args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
+                    ) -> bool {
+                        let (input, #ctx_name, early) = args.parts();
+                        #p::settle(#call, early)
+                    }
+                };
+                (quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>), adapter)
+            };
+            (ty, adapter)
+        }
+        Phase::After if args.background.is_some() => {
+            background_adapter(p, h, &result_ty, output_ty, anchor)
+        }
+        Phase::After => {
+            let payload_arg = quote_spanned!(anchor=> payload);
+            let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
+            let project = quote_spanned! {payload_span=>
+                <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(result)
+            };
+            let body = quote_spanned! {anchor=>
+                match #project {
+                    #p::Option::Some(#payload_arg) => #call,
+                    #p::Option::None => #p::Result::Ok(()),
+                }
+            };
+            let (ty, out, ret, body) = if h.is_async {
+                (
+                    quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
+                    quote_spanned!(anchor=>
+                        fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
+                        cx: &'c mut #p::TaskContext<'w>,),
+                    quote_spanned!(anchor=> #p::Polled),
+                    quote_spanned!(anchor=>
+                        #p::Polled::after(fut.put_poll(async move { #body }, cx))),
+                )
+            } else {
+                (
+                    quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
+                    quote!(),
+                    quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
+                    body,
+                )
+            };
+            let adapter = quote_spanned! {anchor=>
+                fn __hooks_adapter<'a, 's, 'c, 'w>(
+                    result: &'a mut #result_ty,
+                    #ctx_name: &'a #p::Context,
+                    #out
+                ) -> #ret
+                {
+                    #body
+                }
+            };
+            (ty, adapter)
         }
     }
 }
