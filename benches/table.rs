@@ -21,6 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use hooks::registration::Adapter;
 use hooks::stats::HandlerState;
 use hooks::{Kind, Mode, Phase, Registration, Table};
 
@@ -74,8 +75,7 @@ fn registrations(count: usize) -> Vec<&'static Registration> {
                     payload: "Record",
                     op_type: TypeId::of::<()>,
                     op_type_name: std::any::type_name::<()>,
-                    adapter,
-                    direct: None,
+                    adapter: Adapter::own(adapter),
                     state: HandlerState::new(),
                 };
                 regs.push(reg);

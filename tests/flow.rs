@@ -208,23 +208,39 @@ mod short_circuit {
         assert_eq!(LOG.take(), ["second before handler", "after handler"]);
     }
 
-    /// A handler that may answer the call with `Result<Flow<Output>, HookError>` is handed to the
-    /// dispatcher as itself, as one that returns nothing is; one that returns a `Flow` alone, not
-    /// a shape the dispatcher calls, gets no fn of its own (nor `#[inline(never)]` for it), and
-    /// stays inlinable into its adapter.
+    /// Every plain sync handler is handed to the dispatcher as itself, with its generic adapter,
+    /// which calls it. One that may answer the call with `Result<Flow<Output>, HookError>` comes
+    /// with the loop of such handlers; one that returns a `Flow` alone is handed over as its own
+    /// signature, which is none of the shapes the fast loops call as themselves, so it runs
+    /// through its adapter.
     #[test]
-    fn a_handler_that_may_answer_the_call_is_handed_over_as_itself_unless_it_returns_a_bare_flow() {
+    fn a_handler_that_may_answer_comes_with_the_answer_loop_and_a_bare_flow_runs_through_its_adapter()
+     {
+        use hooks::registration::{Answers, BareFlow};
         let hooks = hooks();
         let regs = hooks.table().handlers("data.find_by_id", "Cached");
         let direct = |name: &str| {
             regs.iter()
                 .find(|r| r.id().ends_with(name))
-                .map(|r| r.direct.is_some())
+                .and_then(|r| r.direct())
         };
-        assert_eq!(direct("answer_from_cache"), Some(true));
-        assert_eq!(direct("never_answers"), Some(false));
-        assert_eq!(direct("skipped_when_answered"), Some(true));
-        assert_eq!(direct("count_hit"), Some(true));
+        assert!(
+            direct("answer_from_cache")
+                .is_some_and(|d| d.is::<Answers<BareFlow<Key<Cached>, Cached>, Cached>>()),
+            "{regs:?}"
+        );
+        assert!(
+            direct("never_answers").is_some_and(|d| d.is::<fn(&mut Key<Cached>) -> Flow<Cached>>()),
+            "{regs:?}"
+        );
+        assert!(
+            direct("skipped_when_answered").is_some_and(|d| d.is::<fn(&Key<Cached>)>()),
+            "{regs:?}"
+        );
+        assert!(
+            direct("count_hit").is_some_and(|d| d.is::<fn(&mut Cached)>()),
+            "{regs:?}"
+        );
     }
 }
 
@@ -822,7 +838,7 @@ mod generated {
         let hooks = hooks();
         let regs = hooks.table().handlers("data.create", "Gen");
         let before = regs.iter().find(|r| r.id().ends_with("gen_before"));
-        assert!(before.is_some_and(|r| r.direct.is_some()), "{regs:?}");
+        assert!(before.is_some_and(|r| r.direct().is_some()), "{regs:?}");
     }
 }
 
@@ -1196,12 +1212,29 @@ mod own_error_types {
         assert_eq!(create(5, "ok").unwrap().note, "ok stored");
     }
 
+    /// A handler with its own error type is handed over as its own signature, which is none of
+    /// the shapes the fast loops call as themselves: it runs through its generic adapter, which
+    /// converts its error, and one returning a `Flow` does not name the loop of handlers that
+    /// may answer (which only `HookError` fits).
     #[test]
-    fn a_handler_with_its_own_error_type_keeps_its_adapter() {
+    fn a_handler_with_its_own_error_type_runs_through_its_adapter() {
         let hooks = hooks();
         let regs = hooks.table().handlers("data.create", "Order");
         assert_eq!(regs.len(), 2);
-        assert!(regs.iter().all(|r| r.direct.is_none()), "{regs:?}");
+        let direct = |name: &str| {
+            regs.iter()
+                .find(|r| r.id().ends_with(name))
+                .and_then(|r| r.direct())
+        };
+        assert!(
+            direct("open_hours").is_some_and(|d| d.is::<fn(&mut Order) -> Result<(), Refusal>>()),
+            "{regs:?}"
+        );
+        assert!(
+            direct("bulk")
+                .is_some_and(|d| d.is::<fn(&mut Order) -> Result<Flow<Order>, Refusal>>()),
+            "{regs:?}"
+        );
     }
 }
 

@@ -1163,7 +1163,7 @@ mod bare_slot {
         let hooks = hooks();
         let regs = hooks.table().handlers("data.create", "Sturdy");
         assert_eq!(regs.len(), 6);
-        assert!(regs.iter().all(|r| r.direct.is_some()), "{regs:?}");
+        assert!(regs.iter().all(|r| r.direct().is_some()), "{regs:?}");
     }
 
     #[test]
@@ -1354,14 +1354,14 @@ mod bare_ctx_slot {
         assert!(
             changes
                 .iter()
-                .all(|r| r.direct.is_some_and(|d| d.is::<BareCtx<Guarded>>())),
+                .all(|r| r.direct().is_some_and(|d| d.is::<BareCtx<Guarded>>())),
             "{changes:?}"
         );
         type ReadsWithContext = fn(&Guarded, &Context) -> Result<(), HookError>;
         assert!(
             reads
                 .iter()
-                .all(|r| r.direct.is_some_and(|d| d.is::<ReadsWithContext>())),
+                .all(|r| r.direct().is_some_and(|d| d.is::<ReadsWithContext>())),
             "{reads:?}"
         );
     }
@@ -1538,13 +1538,13 @@ mod bare_unit_slot {
         assert!(
             changes
                 .iter()
-                .all(|r| r.direct.is_some_and(|d| d.is::<BareUnit<Quiet>>())),
+                .all(|r| r.direct().is_some_and(|d| d.is::<BareUnit<Quiet>>())),
             "{changes:?}"
         );
         assert!(
             reads
                 .iter()
-                .all(|r| r.direct.is_some_and(|d| d.is::<fn(&Quiet)>())),
+                .all(|r| r.direct().is_some_and(|d| d.is::<fn(&Quiet)>())),
             "{reads:?}"
         );
     }
@@ -1699,7 +1699,7 @@ mod bare_unit_slot {
             let regs = hooks.table().handlers("data.create", "Noted");
             assert!(
                 regs.iter()
-                    .all(|r| r.direct.is_some_and(|d| d.is::<BareUnitCtx<Noted>>())),
+                    .all(|r| r.direct().is_some_and(|d| d.is::<BareUnitCtx<Noted>>())),
                 "{regs:?}"
             );
             let out = hooks
@@ -1822,7 +1822,7 @@ mod bare_answer_slot {
             before.iter().partition(|r| r.id().ends_with("peek"));
         assert!(
             changes.iter().all(|r| r
-                .direct
+                .direct()
                 .is_some_and(|d| d.is::<Answers<BareFlow<Asked, Asked>, Asked>>())),
             "{changes:?}"
         );
@@ -1830,7 +1830,7 @@ mod bare_answer_slot {
         assert!(
             reads
                 .iter()
-                .all(|r| r.direct.is_some_and(|d| d.is::<Answers<Reads, Asked>>())),
+                .all(|r| r.direct().is_some_and(|d| d.is::<Answers<Reads, Asked>>())),
             "{reads:?}"
         );
     }
@@ -2015,7 +2015,7 @@ mod bare_answer_slot {
             let regs = hooks.table().handlers("data.create", "Told");
             assert!(
                 regs.iter().all(|r| r
-                    .direct
+                    .direct()
                     .is_some_and(|d| d.is::<Answers<BareFlowCtx<Told, Told>, Told>>())),
                 "{regs:?}"
             );

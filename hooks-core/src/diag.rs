@@ -11,13 +11,13 @@
 //! parameter of the traits. Everything here is for the generated code only.
 //!
 //! Each module also holds the generic adapters of its attribute's plain sync handlers (those that
-//! take their payload by reference, and perhaps `&Context`): `before_mut::<Op, Payload, Return, _>
-//! (handler)` and its kin return the adapter of `handler`, written once here instead of once per
-//! handler in its glue, so the compiler type-checks and borrow-checks its body once
-//! (`BENCHMARKS.md`, finding 23). The constructor takes the handler's fn item, a zero-sized type,
-//! and the adapter, monomorphised for it, calls the handler directly: a call through it costs what
-//! an adapter written out for the handler did. Its bounds are the module's checks, which the glue
-//! also names on their own just before, on the same tokens: rustc reports a mistake there, once.
+//! take their payload by reference, and perhaps `&Context`): `before_mut::<Op, Payload, Return>
+//! (handler)` and its kin pair the adapter of every handler of that shape with `handler`, taken as
+//! a fn pointer of its own signature ([`Adapter`]). The adapter is written once here instead of
+//! once per handler in its glue, and compiled once per operation and shape instead of once per
+//! handler: it calls the handler through the pointer its registration holds (`BENCHMARKS.md`,
+//! findings 23 and 24). The constructors' bounds are the module's checks, which the glue also
+//! names on their own just before, on the same tokens: rustc reports a mistake there, once.
 
 use std::any::Any;
 
@@ -25,7 +25,8 @@ use crate::context::Context;
 use crate::error::HookError;
 use crate::event::{Flow, Operation};
 use crate::registration::{
-    AfterPayload, BeforeArgs, Early, IntoAfter, IntoFlow, Payload, SyncAfter, SyncBefore,
+    Adapter, AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, Payload, Registration,
+    SyncAfter, SyncBefore,
 };
 
 /// What the second parameter of a handler must be: `&Context`.
@@ -83,96 +84,101 @@ impl<T: ?Sized + crate::ops::events::Event> IsEvent for T {
     type Is = T;
 }
 
-/// The handler, of the fn item type `$f`, made inside its generic adapter from nothing: a
-/// built-in cast and a read, rather than a generic function, which a debug build would compile
-/// once more for every handler.
-///
-/// Sound because the adapter's constructor took a value of `$f` (the adapters are local to
-/// their constructors, so they are reached only through one), `$f` is `Copy`, so making another
-/// value of it is what copying that one would do, and `$f` is zero-sized with alignment 1, as a
-/// fn item type is, so the read touches no memory and the pointer is aligned: a constant checks
-/// that when the adapter is compiled (where `cargo check` does not pay for it), and the adapter
-/// does not compile for any other type.
-macro_rules! summon {
-    ($f:ty) => {{
-        const {
-            assert!(
-                size_of::<$f>() == 0 && align_of::<$f>() == 1,
-                "a generic adapter takes the handler as its fn item"
-            )
-        };
-        // SAFETY: see `summon!`: a zero-sized read, through an aligned pointer, of a `Copy` type
-        // a value of which the constructor took.
-        unsafe { *(&() as *const () as *const $f) }
-    }};
-}
-
-/// One generic adapter of a before attribute's plain sync handlers, with its constructor
-/// `$make::<Op, Payload, Return, _>(handler)`, which returns the adapter of `handler` as its
-/// operation's [`SyncBefore`].
+/// The generic adapter of a before attribute's plain sync handlers of one shape, `$adapter`, and
+/// its constructors. `$sig` is the handlers' fn pointer type, over the payload `P` and the return
+/// type `R`. `$make::<Op, Payload, Return>(handler)` pairs the adapter, instantiated for the
+/// operation and the two types, with the handler ([`Adapter`]), as `Direct::$direct` makes it;
+/// `$answers` does the same for a handler that may answer the call, as `Direct::$direct_answers`
+/// makes it, which names the loop of such handlers for the operation's output. The adapter is one
+/// function for every handler of the shape: it reads its handler from the registration it is given
+/// and hands on the handler's verdict as [`SyncBefore`]'s. It is private to its module, so only
+/// the constructors, which pair it with a handler of its type, reach it.
 macro_rules! before_adapter {
-    ([$($op:ident)?] $(#[$doc:meta])* $make:ident: [$($f:tt)*], |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
-        $(#[$doc])*
-        #[inline]
-        pub const fn $make<Op, P, R, F>(handler: F) -> &'static (dyn Any + Send + Sync)
+    ([$($op:ident)?] $adapter:ident, $(#[$doc:meta])* $make:ident: $direct:ident, $answers:ident:
+        $direct_answers:ident, [$($sig:tt)*], |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
+        fn $adapter<Op, P, R>(
+            args: &mut BeforeArgs<'_, Op::Input, Op::Output>,
+            reg: &'static Registration,
+        ) -> bool
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Input>,
             R: Return<$($op,)? Op::Output>,
-            F: $($f)* + Copy + 'static,
         {
-            fn adapter<Op, P, R, F>(args: &mut BeforeArgs<'_, Op::Input, Op::Output>) -> bool
-            where
-                Op: Operation,
-                P: ?Sized + Takes<$($op,)? Op::Input>,
-                R: Return<$($op,)? Op::Output>,
-                F: $($f)* + Copy,
-            {
-                let handler = summon!(F);
-                let ($input, $ctx, early) = args.parts();
-                let $input = P::__take($input);
-                handler($($arg)*).__settle(early)
-            }
-            let _ = handler;
-            &(adapter::<Op, P, R, F> as SyncBefore<Op>)
+            // SAFETY: the constructors pair this adapter only with a handler of type `$sig`.
+            let handler = unsafe { reg.adapter.handler::<$($sig)*>() };
+            let ($input, $ctx, early) = args.parts();
+            let $input = P::__take($input);
+            handler($($arg)*).__settle(early)
+        }
+
+        $(#[$doc])*
+        #[inline]
+        pub const fn $make<Op, P, R>(handler: $($sig)*) -> Adapter
+        where
+            Op: Operation,
+            P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
+            R: Return<$($op,)? Op::Output> + 'static,
+        {
+            let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
+            // SAFETY: the adapter calls the handler as `$sig`, its type.
+            unsafe { Adapter::generic(adapter, Direct::$direct(handler)) }
+        }
+
+        $(#[$doc])*
+        /// It may answer the call.
+        #[inline]
+        pub const fn $answers<Op, P, R>(handler: $($sig)*) -> Adapter
+        where
+            Op: Operation,
+            P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
+            R: Return<$($op,)? Op::Output> + 'static,
+        {
+            let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
+            // SAFETY: as in the constructor above.
+            unsafe { Adapter::generic(adapter, Direct::$direct_answers::<Op::Output, P, R>(handler)) }
         }
     };
 }
 
-/// One generic adapter of an after attribute's plain sync handlers, as [`before_adapter!`]'s: the
-/// adapter runs the handler on the part of the result it takes, when the result has it, and
-/// returns [`SyncAfter`]'s verdict.
+/// The generic adapter of an after attribute's plain sync handlers of one shape, and its
+/// constructor, as [`before_adapter!`]'s: the adapter runs the handler on the part of the result
+/// it takes, when the result has it, and returns [`SyncAfter`]'s verdict.
 macro_rules! after_adapter {
-    ([$($op:ident)?] $(#[$doc:meta])* $make:ident: [$($f:tt)*], |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
-        $(#[$doc])*
-        #[inline]
-        pub const fn $make<Op, P, R, F>(handler: F) -> &'static (dyn Any + Send + Sync)
+    ([$($op:ident)?] $adapter:ident, $(#[$doc:meta])* $make:ident: $direct:ident,
+        [$($sig:tt)*], |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
+        fn $adapter<Op, P, R>(
+            result: &mut Result<Op::Output, HookError>,
+            $ctx: &Context,
+            reg: &'static Registration,
+        ) -> Result<(), HookError>
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Output>,
             R: Return<$($op)?>,
-            F: $($f)* + Copy + 'static,
         {
-            fn adapter<Op, P, R, F>(
-                result: &mut Result<Op::Output, HookError>,
-                $ctx: &Context,
-            ) -> Result<(), HookError>
-            where
-                Op: Operation,
-                P: ?Sized + Takes<$($op,)? Op::Output>,
-                R: Return<$($op)?>,
-                F: $($f)* + Copy,
-            {
-                match P::__project(result) {
-                    Some($payload) => {
-                        let handler = summon!(F);
-                        handler($($arg)*).__into()
-                    }
-                    None => Ok(()),
+            match P::__project(result) {
+                Some($payload) => {
+                    // SAFETY: the constructor pairs this adapter only with a handler of type
+                    // `$sig`.
+                    let handler = unsafe { reg.adapter.handler::<$($sig)*>() };
+                    handler($($arg)*).__into()
                 }
+                None => Ok(()),
             }
-            let _ = handler;
-            &(adapter::<Op, P, R, F> as SyncAfter<Op>)
+        }
+
+        $(#[$doc])*
+        #[inline]
+        pub const fn $make<Op, P, R>(handler: $($sig)*) -> Adapter
+        where
+            Op: Operation,
+            P: ?Sized + Takes<$($op,)? Op::Output> + 'static,
+            R: Return<$($op)?> + 'static,
+        {
+            let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncAfter<Op>);
+            // SAFETY: the adapter calls the handler as `$sig`, its type.
+            unsafe { Adapter::generic(adapter, Direct::$direct(handler)) }
         }
     };
 }
@@ -258,18 +264,22 @@ macro_rules! before {
                 }
             }
 
-            before_adapter!([$($op)?]
+            before_adapter!([$($op)?] adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
-                before_mut: [Fn(&mut P) -> R], |input, _ctx| (input));
-            before_adapter!([$($op)?]
+                before_mut: of_mut, answers_mut: answers_mut,
+                [fn(&mut P) -> R], |input, _ctx| (input));
+            before_adapter!([$($op)?] adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
-                before_ref: [Fn(&P) -> R], |input, _ctx| (&*input));
-            before_adapter!([$($op)?]
+                before_ref: of_ref, answers_ref: answers_ref,
+                [fn(&P) -> R], |input, _ctx| (&*input));
+            before_adapter!([$($op)?] adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
-                before_mut_ctx: [Fn(&mut P, &Context) -> R], |input, ctx| (input, ctx));
-            before_adapter!([$($op)?]
+                before_mut_ctx: of_mut_ctx, answers_mut_ctx: answers_mut_ctx,
+                [fn(&mut P, &Context) -> R], |input, ctx| (input, ctx));
+            before_adapter!([$($op)?] adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
-                before_ref_ctx: [Fn(&P, &Context) -> R], |input, ctx| (&*input, ctx));
+                before_ref_ctx: of_ref_ctx, answers_ref_ctx: answers_ref_ctx,
+                [fn(&P, &Context) -> R], |input, ctx| (&*input, ctx));
 
             $(wild_return!($wild $returns);)?
         }
@@ -334,18 +344,18 @@ macro_rules! after {
                 }
             }
 
-            after_adapter!([$($op)?]
+            after_adapter!([$($op)?] adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
-                after_mut: [Fn(&mut P) -> R], |payload, _ctx| (payload));
-            after_adapter!([$($op)?]
+                after_mut: of_mut, [fn(&mut P) -> R], |payload, _ctx| (payload));
+            after_adapter!([$($op)?] adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
-                after_ref: [Fn(&P) -> R], |payload, _ctx| (&*payload));
-            after_adapter!([$($op)?]
+                after_ref: of_ref, [fn(&P) -> R], |payload, _ctx| (&*payload));
+            after_adapter!([$($op)?] adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
-                after_mut_ctx: [Fn(&mut P, &Context) -> R], |payload, ctx| (payload, ctx));
-            after_adapter!([$($op)?]
+                after_mut_ctx: of_mut_ctx, [fn(&mut P, &Context) -> R], |payload, ctx| (payload, ctx));
+            after_adapter!([$($op)?] adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
-                after_ref_ctx: [Fn(&P, &Context) -> R], |payload, ctx| (&*payload, ctx));
+                after_ref_ctx: of_ref_ctx, [fn(&P, &Context) -> R], |payload, ctx| (&*payload, ctx));
 
             $(wild_return!($wild $returns);)?
         }

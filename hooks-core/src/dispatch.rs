@@ -927,7 +927,9 @@ impl Hooks {
             ctx.enter(h.reg);
             let ctx: &Context = ctx;
             let step = match h.f {
-                BeforeFn::Sync(f) => policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx)),
+                BeforeFn::Sync(f) => {
+                    policy.call_sync(h.reg, || verdict::<Op>(f, h.reg, input, ctx))
+                }
                 BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
                     wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
                 }),
@@ -1260,7 +1262,9 @@ impl Hooks {
             }
             ctx.enter(h.reg);
             let step = match h.f {
-                BeforeFn::Sync(f) => policy.call_sync(h.reg, || verdict::<Op>(f, input, ctx)),
+                BeforeFn::Sync(f) => {
+                    policy.call_sync(h.reg, || verdict::<Op>(f, h.reg, input, ctx))
+                }
                 BeforeFn::Async(f) => {
                     // SAFETY: the handler's future lives in `fut` for `'x`: it is dropped before
                     // the next handler runs (`put_poll` on a finished one leaves the slot empty),
@@ -1487,7 +1491,7 @@ impl Hooks {
             ctx.enter(h.reg);
             let ctx: &Context = ctx;
             let step = match h.f {
-                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx)),
+                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx, h.reg)),
                 AfterFn::WildSync(f) => policy.call_sync(h.reg, || match result {
                     Ok(out) => wild_sync(Op::output_records(out), f, ctx),
                     Err(_) => Ok(()),
@@ -1802,7 +1806,7 @@ impl Hooks {
             }
             ctx.enter(h.reg);
             let step = match h.f {
-                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx)),
+                AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx, h.reg)),
                 AfterFn::Async(f) => {
                     // SAFETY: as in `before_run`.
                     let (result_x, ctx_x) =
@@ -2296,7 +2300,7 @@ fn before_loop<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
             unsafe { (*ctx).enter(h.reg) };
         }
         let guard = Blame(blame, h);
-        let go_on = (h.f)(args);
+        let go_on = (h.f)(args, h.reg);
         std::mem::forget(guard);
         if go_on && COUNT {
             h.reg.state.record(Outcome::Ok, None);
@@ -2358,7 +2362,7 @@ fn after_loop<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
             ctx.enter(h.reg);
         }
         let guard = Blame(blame, h);
-        let ran = (h.f)(result, ctx);
+        let ran = (h.f)(result, ctx, h.reg);
         std::mem::forget(guard);
         match ran {
             Ok(()) => {
@@ -2638,11 +2642,12 @@ fn blamed<F>(handlers: &[Entry<F>], blame: &Cell<*const Entry<F>>) -> Option<usi
 #[inline]
 fn verdict<Op: Operation>(
     f: SyncBefore<Op>,
+    reg: &'static Registration,
     input: &mut Op::Input,
     ctx: &Context,
 ) -> Result<Flow<Op::Output>, HookError> {
     let mut early = None;
-    if f(&mut BeforeArgs::new(input, ctx, &mut early)) {
+    if f(&mut BeforeArgs::new(input, ctx, &mut early), reg) {
         return Ok(Flow::Continue);
     }
     stopped(early)

@@ -62,9 +62,9 @@ pub mod __private {
     #[cfg(feature = "inventory")]
     pub use crate::registration::Registered;
     pub use crate::registration::{
-        AfterPayload, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, BeforeArgs, BoxFuture,
-        Direct, Early, IntoAfter, IntoFlow, Options, Payload, Polled, Registration, SyncAfter,
-        SyncBefore, WildAsync, WildSync, settle, settle_async,
+        Adapter, AfterPayload, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, BeforeArgs,
+        BoxFuture, Direct, Early, IntoAfter, IntoFlow, Options, Payload, Polled, Registration,
+        SyncAfter, SyncBefore, WildAsync, WildSync, settle, settle_async,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};

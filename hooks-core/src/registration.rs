@@ -23,9 +23,12 @@ pub type Early<O> = Option<Result<O, HookError>>;
 /// (go on) returns in a register, whatever the size of the operation's output.
 ///
 /// The adapter takes the call's input, context and answer slot behind one pointer
-/// ([`BeforeArgs`]): a loop of adapters then passes one argument per handler, not three.
+/// ([`BeforeArgs`]): a loop of adapters then passes one argument per handler, not three. It also
+/// gets its handler's registration: a generic adapter, one for every handler of a shape, reads the
+/// handler it calls there ([`Adapter`]); an adapter written for its handler ignores it.
 pub type SyncBefore<Op> = for<'a, 'b> fn(
     &'b mut BeforeArgs<'a, <Op as Operation>::Input, <Op as Operation>::Output>,
+    &'static Registration,
 ) -> bool;
 
 /// What a [`SyncBefore`] adapter works on: the call's input, its context and the [`Early`] slot
@@ -71,10 +74,12 @@ pub type AsyncBefore<Op> = for<'a, 's, 'c, 'w> fn(
     &'c mut TaskContext<'w>,
 ) -> Polled;
 
-/// A sync after handler, adapted to its operation.
+/// A sync after handler, adapted to its operation; like [`SyncBefore`], it gets its handler's
+/// registration.
 pub type SyncAfter<Op> = for<'a> fn(
     &'a mut Result<<Op as Operation>::Output, HookError>,
     &'a Context,
+    &'static Registration,
 ) -> Result<(), HookError>;
 
 /// An async after handler, adapted to its operation, as [`AsyncBefore`].
@@ -166,7 +171,7 @@ pub type BackgroundAfter<Op> = for<'a> fn(
 /// input (a before handler) or its output (an after handler, which then runs on success only). A
 /// slot whose sync handlers all have this shape, or all have one of the shapes [`BareCtx`],
 /// [`BareUnit`], [`BareUnitCtx`], [`BareFlow`] or [`BareFlowCtx`], runs them straight from its
-/// table, one indirect call each (see [`Registration`]'s `direct`).
+/// table, one indirect call each (see [`Registration::direct`]).
 pub type Bare<T> = fn(&mut T) -> Result<(), HookError>;
 
 /// A bare handler shape: [`Bare`] with the call's context as its second parameter,
@@ -213,16 +218,16 @@ pub type AnswerRun<O> = unsafe fn(
 pub struct Answers<F, O: 'static>(std::marker::PhantomData<(F, fn() -> O)>);
 
 /// A plain sync handler as a fn pointer of its own signature, beside its adapter in
-/// [`Registration`]'s `direct`: the pointer with its type erased, the `TypeId` of that type (by
+/// [`Adapter`]'s `direct`: the pointer with its type erased, the `TypeId` of that type (by
 /// which the table tells whether it is one of the operation's bare shapes), and, for a handler
 /// that may answer the call, the loop that runs such handlers for the operation's output
 /// ([`AnswerRun`]). That loop is compiled once for each output type, so it is named here, by the
 /// expansion of a handler that needs it: a service whose operations have no such handler compiles
 /// none.
 ///
-/// The attribute makes one with a constructor for the handler's parameters, whose types it
-/// infers from the handler's own signature: one generic call, which costs the compiler less than
-/// writing the signature out as a fn pointer type and erasing a reference to it as `dyn Any`.
+/// A generic adapter's constructor (`hooks_core::diag`) makes one with the constructor below for
+/// the handler's parameters, from the handler's fn pointer, and keeps it with the adapter
+/// ([`Adapter`]), which calls the handler through it.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub struct Direct {
@@ -297,6 +302,86 @@ direct_constructors! {
     of_mut_ctx, answers_mut_ctx: fn(&mut A, &Context) -> R;
     /// A handler that takes its payload by `&`, and the context.
     of_ref_ctx, answers_ref_ctx: fn(&A, &Context) -> R;
+}
+
+/// A handler's adapter as its registration holds it: a `&'static` [`SyncBefore`], [`AsyncBefore`],
+/// [`SyncAfter`] or [`AsyncAfter`] of the operation (as the registration's phase and kind say),
+/// erased as `dyn Any`, and for a plain sync handler the handler itself ([`Direct`]).
+///
+/// A plain sync handler's adapter is generic: one function for every handler of the operation
+/// that takes the same payload and returns the same type, which calls the handler through the
+/// fn pointer kept here (the adapter gets the registration, see [`SyncBefore`]). An adapter
+/// compiled for each handler would be one more function per handler for the compiler to check
+/// and build (`BENCHMARKS.md`, finding 24). The two are made together, by one constructor of
+/// `hooks_core::diag`, and cannot be taken apart or paired otherwise: the adapter's call of the
+/// pointer as its own signature rests on that.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Adapter {
+    any: &'static (dyn Any + Send + Sync),
+    direct: Option<Direct>,
+}
+
+impl Adapter {
+    /// An adapter written for its handler (async, background and wildcard handlers, and
+    /// signatures no generic adapter takes): it calls the handler itself and ignores the
+    /// registration it is given.
+    pub const fn own(adapter: &'static (dyn Any + Send + Sync)) -> Adapter {
+        Adapter {
+            any: adapter,
+            direct: None,
+        }
+    }
+
+    /// A generic adapter and the handler it calls.
+    ///
+    /// # Safety
+    /// `adapter` calls `direct`'s fn pointer, through [`Adapter::handler`], as exactly the type
+    /// `direct` was made from, and is reachable only through this constructor's callers, which
+    /// make both from one handler.
+    pub(crate) const unsafe fn generic(
+        adapter: &'static (dyn Any + Send + Sync),
+        direct: Option<Direct>,
+    ) -> Adapter {
+        Adapter {
+            any: adapter,
+            direct,
+        }
+    }
+
+    /// The adapter, as `dyn Any`.
+    pub(crate) fn any(&self) -> &'static (dyn Any + Send + Sync) {
+        self.any
+    }
+
+    /// The handler as a fn pointer of its own signature, when it has one.
+    pub(crate) fn direct(&self) -> Option<Direct> {
+        self.direct
+    }
+
+    /// The handler, as the fn pointer type `F` it was made from.
+    ///
+    /// # Safety
+    /// The adapter is generic ([`Adapter::generic`]) and `F` is the type its `direct` was made
+    /// from.
+    #[inline(always)]
+    pub(crate) unsafe fn handler<F: Copy>(&self) -> F {
+        match self.direct {
+            // SAFETY: the caller's: `f` is an `F` erased as `fn()` (see `Direct`'s constructors),
+            // and fn pointers all have one size.
+            Some(d) => unsafe { std::mem::transmute_copy::<fn(), F>(&d.f) },
+            // SAFETY: a generic adapter always has its handler.
+            None => unsafe { std::hint::unreachable_unchecked() },
+        }
+    }
+}
+
+impl std::fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapter")
+            .field("direct", &self.direct)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A wildcard data handler (`#[before_create("*")]`), sync: it sees each record of any table.
@@ -377,19 +462,9 @@ pub struct Registration {
     /// `type_name` of that operation type, for messages.
     #[doc(hidden)]
     pub op_type_name: fn() -> &'static str,
-    /// A `&'static` [`SyncBefore`], [`AsyncBefore`], [`SyncAfter`] or [`AsyncAfter`] of the
-    /// operation, as `phase` and `kind` say.
+    /// The handler's adapter, and the handler itself as a fn pointer of its own signature.
     #[doc(hidden)]
-    pub adapter: &'static (dyn Any + Send + Sync),
-    /// A plain sync handler, as a fn pointer of its own signature ([`Direct`]). When that
-    /// signature is one of the operation's bare shapes ([`Bare`], [`BareCtx`], [`BareUnit`],
-    /// [`BareUnitCtx`], or their `&T` forms), the fast loops call the handler itself instead of
-    /// its adapter; any other signature leaves this unused. A handler of a shape that may answer
-    /// the call ([`BareFlow`], [`BareFlowCtx`]) comes with the loop for its output type. `None`
-    /// for the rest (async, background and wildcard handlers, and signatures that name a
-    /// lifetime, a service's own error type, or a context type other than `&Context`).
-    #[doc(hidden)]
-    pub direct: Option<Direct>,
+    pub adapter: Adapter,
     /// The handler's live switch and counters, held in the registration itself: a static of
     /// their own would be one more item for the compiler per handler.
     #[doc(hidden)]
@@ -454,7 +529,7 @@ impl Registration {
     /// A registration of `Op`, as the attribute's arguments give it (in this order): the
     /// handler's id, the asset, its phase and kind, whether an after handler takes the whole
     /// result, whether the handler takes the context, the options, its source (file, line, doc)
-    /// and payload type's name, its adapter and its `direct` fn pointer.
+    /// and payload type's name, and its adapter.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // generated code calls it, one argument per field
     #[inline]
@@ -470,8 +545,7 @@ impl Registration {
         line: u32,
         doc: &'static str,
         payload: &'static str,
-        adapter: &'static (dyn Any + Send + Sync),
-        direct: Option<Direct>,
+        adapter: Adapter,
     ) -> Registration {
         Registration {
             id,
@@ -493,7 +567,6 @@ impl Registration {
             op_type: TypeId::of::<Op>,
             op_type_name: std::any::type_name::<Op>,
             adapter,
-            direct,
             // A constant, copied: evaluating `HandlerState::new()` anew for every handler is a
             // dozen nested calls in the compiler's interpreter.
             state: FRESH_STATE,
@@ -593,6 +666,13 @@ impl Registration {
     /// Whether the handler runs only on calls from clients.
     pub fn client_only(&self) -> bool {
         self.client_only
+    }
+    /// A plain sync handler as a fn pointer of its own signature, which the fast loops call as
+    /// itself when it is one of the operation's bare shapes; `None` for async, background and
+    /// wildcard handlers, and signatures no generic adapter takes.
+    #[doc(hidden)]
+    pub fn direct(&self) -> Option<Direct> {
+        self.adapter.direct()
     }
     /// The handler's execution history so far.
     pub fn stats(&self) -> crate::stats::Stats {

@@ -109,7 +109,7 @@ pub(crate) type ErasedBare = fn(*mut ()) -> Result<(), HookError>;
 /// `&mut BeforeArgs<Input, Output>` becomes a pointer to an [`ErasedBeforeArgs`], ABI-compatible
 /// with it, so one loop runs the adapters of every operation as long as the pointers in it come
 /// from the call's own input and early answer.
-pub(crate) type ErasedSyncBefore = fn(*mut ErasedBeforeArgs) -> bool;
+pub(crate) type ErasedSyncBefore = fn(*mut ErasedBeforeArgs, &'static Registration) -> bool;
 
 /// [`BeforeArgs`] with its operation's types erased: the same three thin pointers, in the same
 /// order, under the same `repr(C)`, so that a `&mut BeforeArgs<Input, Output>` may point at one
@@ -129,7 +129,8 @@ pub(crate) struct ErasedBeforeArgs {
 /// becomes a pointer, on the terms of [`ErasedBare`]. (An after adapter needs nothing once its
 /// handler returns, so it takes its two arguments as they are: one pointer to both would save
 /// the loop a move and cost the adapter a load.)
-pub(crate) type ErasedSyncAfter = fn(*mut (), &Context) -> Result<(), HookError>;
+pub(crate) type ErasedSyncAfter =
+    fn(*mut (), &Context, &'static Registration) -> Result<(), HookError>;
 
 /// An [`AsyncBefore`] adapter with its operation's types erased, on the terms of [`ErasedBare`]:
 /// `&mut Input` and `&mut Early<Output>` become pointers, ABI-compatible with them, which must
@@ -1203,7 +1204,7 @@ fn bare(
     let mut run = None;
     for e in entries {
         let reg = e.reg;
-        let direct = reg.direct.filter(|_| !reg.on_error)?;
+        let direct = reg.direct().filter(|_| !reg.on_error)?;
         let id = (direct.sig)();
         let this = types.shape_of(id).or_else(|| shape_in(answers, id))?;
         if *shape.get_or_insert(this) != this {
@@ -1300,7 +1301,7 @@ enum Adapted {
 /// The registration's adapter, checked against the operation's types, or the error every call of
 /// the slot fails with.
 fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookError> {
-    let any = reg.adapter;
+    let any = reg.adapter.any();
     if reg.asset == "*" && (reg.op_type)() != types.op {
         // A wildcard data handler: it sees the records of any table through `Record`.
         let sync = any.downcast_ref::<WildSync>().copied();
@@ -1428,7 +1429,7 @@ fn validate_slot(
 mod tests {
     use super::*;
     use crate::ops::data::Create;
-    use crate::registration::Direct;
+    use crate::registration::{Adapter, Direct};
 
     macro_rules! bare_entity {
         ($ty:ident) => {
@@ -1455,7 +1456,10 @@ mod tests {
     bare_entity!(Thing);
     bare_entity!(Other);
 
-    fn go_on(_: &mut crate::registration::BeforeArgs<'_, Thing, Thing>) -> bool {
+    fn go_on(
+        _: &mut crate::registration::BeforeArgs<'_, Thing, Thing>,
+        _: &'static Registration,
+    ) -> bool {
         true
     }
     static GO_ON: SyncBefore<Create<Thing>> = go_on;
@@ -1485,8 +1489,7 @@ mod tests {
             payload: "Thing",
             op_type: TypeId::of::<Create<Thing>>,
             op_type_name: std::any::type_name::<Create<Thing>>,
-            adapter: &GO_ON,
-            direct: None,
+            adapter: Adapter::own(&GO_ON),
             state: crate::stats::HandlerState::new(),
         }
     }
@@ -1507,8 +1510,7 @@ mod tests {
             7,
             "A handler.",
             "Thing",
-            &GO_ON,
-            None,
+            Adapter::own(&GO_ON),
         ),
     );
 
@@ -1530,8 +1532,7 @@ mod tests {
         9,
         "",
         "Thing",
-        &GO_ON,
-        None,
+        Adapter::own(&GO_ON),
     );
 
     #[test]
@@ -1833,7 +1834,8 @@ mod tests {
 
     fn with_direct(id: &'static str, direct: Option<Direct>) -> &'static Registration {
         Box::leak(Box::new(Registration {
-            direct,
+            // SAFETY: `GO_ON` never calls its handler.
+            adapter: unsafe { Adapter::generic(&GO_ON, direct) },
             ..owned(id, "Thing", 0)
         }))
     }

@@ -1,8 +1,7 @@
 //! The hook attributes (`#[before_create("Contact")]`, ...): check the function, then emit it
-//! unchanged (but for `#[inline(never)]` on a handler the dispatcher may call through a pointer)
-//! together with its registration, which names the handler's adapter: for a plain sync handler one
-//! of its attribute's generic adapters in hooks-core, instantiated for the handler, and for the
-//! rest (async, background, wildcard) an adapter function the glue writes out.
+//! unchanged together with its registration, which names the handler's adapter: for a plain sync
+//! handler one of its attribute's generic adapters in hooks-core, paired with the handler's fn
+//! pointer, and for the rest (async, background, wildcard) an adapter function the glue writes out.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -146,13 +145,8 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
     };
     match handler {
         Some(handler) if complete && errors.is_empty() => {
-            let (glue, direct) = emit(spec, &args, &handler);
-            // A handler the dispatcher may call as itself through a pointer keeps one body: left
-            // inlinable, LLVM would also inline a second copy into its adapter, which costs build
-            // time and size for every such handler (an attribute of the user's own wins).
-            let inline = func.attrs.iter().any(|a| a.path().is_ident("inline"));
-            let never = (direct && !inline).then(|| quote!(#[inline(never)]));
-            quote!(#never #item #glue)
+            let glue = emit(spec, &args, &handler);
+            quote!(#item #glue)
         }
         // Keep the function as written, so one mistake does not cascade into many.
         _ => {
@@ -340,9 +334,8 @@ pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
     String::new()
 }
 
-/// The glue of a checked handler, and whether it hands the dispatcher the handler itself as well
-/// (see [`direct_shape`]).
-fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool) {
+/// The glue of a checked handler.
+fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let name = &h.func.sig.ident;
     let name_str = name.to_string();
     let payload = h.payload;
@@ -397,7 +390,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         OpSource::Fixed(path, _) => {
             let path: syn::Path = match syn::parse_str(path) {
                 Ok(path) => path,
-                Err(e) => return (e.to_compile_error(), false),
+                Err(e) => return e.to_compile_error(),
             };
             (
                 quote!(#p::ops::#path),
@@ -448,7 +441,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
                 wildcard,
             );
             (
-                quote_spanned!(anchor=> &(__hooks_adapter as #sig_ty)),
+                quote_spanned!(anchor=> #p::Adapter::own(&(__hooks_adapter as #sig_ty))),
                 adapter,
             )
         }
@@ -502,22 +495,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
         },
     };
     let context = h.context.is_some();
-    let (direct, has_direct) = match direct_shape(h) {
-        // A handler that may answer the call comes with the loop that runs such handlers for
-        // its output type, which only such handlers make the service compile.
-        Some(shape) if !wildcard && spec.phase == Phase::Before && answers(&h.func.sig.output) => {
-            let make = format_ident!("answers_{}", shape, span = anchor);
-            (
-                quote_spanned!(anchor=> #p::Direct::#make::<#output_ty, _, _>(#name)),
-                true,
-            )
-        }
-        Some(shape) if !wildcard && args.background.is_none() => {
-            let make = format_ident!("of_{}", shape, span = anchor);
-            (quote_spanned!(anchor=> #p::Direct::#make(#name)), true)
-        }
-        _ => (quote_spanned!(anchor=> #p::Option::None), false),
-    };
 
     // One call of a `const fn` (see `Registration::new`), which the registration's static
     // evaluates; for a data operation wrapped in `Registration::of_data`, whose asset check
@@ -536,9 +513,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             ::core::line!(),
             #doc,
             #payload_str,
-            // A promoted constant rather than a static of its own: one item fewer.
             #adapter_ref,
-            #direct,
         )
     };
     let registration = match check {
@@ -567,7 +542,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> (TokenStream, bool
             #p::register!(#registration);
         };
     };
-    (glue, has_direct)
+    glue
 }
 
 /// The adapter function of a handler that takes no generic adapter (see [`generic_shape`]), and
@@ -628,6 +603,7 @@ fn own_adapter(
                 let adapter = quote_spanned! {anchor=>
                     fn __hooks_adapter(
                         args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
+                        _: &'static #p::Registration,
                     ) -> bool {
                         let (input, #ctx_name, early) = args.parts();
                         #p::settle(#call, early)
@@ -665,7 +641,7 @@ fn own_adapter(
             } else {
                 (
                     quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
-                    quote!(),
+                    quote_spanned!(anchor=> _: &'static #p::Registration,),
                     quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
                     body,
                 )
@@ -687,7 +663,11 @@ fn own_adapter(
 
 /// The generic adapter of a plain sync handler, from the attribute's module of `hooks_core::diag`,
 /// made by naming its constructor with the handler: `shape` is the handler's (see
-/// [`generic_shape`]). The constructor's bounds are the attribute's checks of the payload and
+/// [`generic_shape`]). The constructor takes the handler as a fn pointer of its own signature and
+/// pairs it with the adapter, one function for every handler of the shape, which calls it through
+/// that pointer; the pointer is also what the fast loops call when the signature is one of the
+/// operation's bare shapes (`Direct` in hooks-core), and a before handler that may answer the call
+/// takes the constructor that names the loop of such handlers. The constructor's bounds are the attribute's checks of the payload and
 /// return types, which the glue names with the handler's own tokens. The same checks come first as
 /// paths of their own, as an adapter of the handler's own would call them: rustc reports a failed
 /// check there, plainly, and drops the constructor's report of it, which is the same check on the
@@ -711,8 +691,14 @@ fn generic_adapter(
     let (make, payload_check, generic) = match spec.phase {
         Phase::Before => {
             let input_ty = quote_spanned!(anchor=> <__HooksOp as #p::Operation>::Input);
+            // A handler that may answer the call comes with the loop that runs such handlers
+            // for its output type, which only such handlers make the service compile.
+            let output = &h.func.sig.output;
+            let may_answer = answers(output)
+                && matches!(output, syn::ReturnType::Type(_, ty) if could_be_bare(ty));
+            let verb = if may_answer { "answers" } else { "before" };
             (
-                format_ident!("before_{}", shape, span = anchor),
+                format_ident!("{}_{}", verb, shape, span = anchor),
                 Some(quote_spanned!(payload_span=>
                     let _ = <#payload as __HooksPayload<#op_arg #input_ty>>::__take;)),
                 Some(quote!(<#op_arg #output_ty>)),
@@ -739,7 +725,7 @@ fn generic_adapter(
         {
             #payload_check
             #return_check
-            #p::diag::#diag::#make::<__HooksOp, #payload, #ret, _>(#name)
+            #p::diag::#diag::#make::<__HooksOp, #payload, #ret>(#name)
         }
     }
 }
@@ -820,8 +806,8 @@ fn located(span: Span) -> Span {
 
 /// How a plain sync handler takes its payload and context, when it takes them in one of the ways
 /// the generic adapters and `Direct` (both in hooks-core) are written for: `"mut"` (`&mut P`),
-/// `"ref"` (`&P`), `"mut_ctx"` or `"ref_ctx"` (the same, then `&Context`); the compiler infers the
-/// types from the handler's. `None` for every other handler: an async one, one with `impl` or a
+/// `"ref"` (`&P`), `"mut_ctx"` or `"ref_ctx"` (the same, then `&Context`); the glue names the
+/// payload and return types with the handler's own tokens. `None` for every other handler: an async one, one with `impl` or a
 /// lifetime in its payload or return type, and one whose context is not written `&Context` (which
 /// its own adapter's check then reports, once).
 fn generic_shape(h: &Handler<'_>) -> Option<&'static str> {
@@ -860,26 +846,13 @@ fn generic_shape(h: &Handler<'_>) -> Option<&'static str> {
     })
 }
 
-/// A plain sync handler handed to the dispatcher as a fn pointer of its own signature as well
-/// (`Direct` in hooks-core), which calls it without its adapter when that is one of the
-/// operation's bare shapes (the return type `Result<(), HookError>` or nothing, the payload its
-/// input or output: `Bare`, `BareCtx`, `BareUnit`, `BareUnitCtx`; or, before,
-/// `Result<Flow<Output>, HookError>`: `BareFlow`, `BareFlowCtx`), which it checks by type when it
-/// builds a slot: the handler's [`generic_shape`], when its return type may be a bare shape's.
-fn direct_shape(h: &Handler<'_>) -> Option<&'static str> {
-    let shape = generic_shape(h)?;
-    match &h.func.sig.output {
-        syn::ReturnType::Type(_, ret) if !could_be_bare(ret) => None,
-        _ => Some(shape),
-    }
-}
-
 /// Whether a handler's return type may be one of the bare shapes' results, `Result<(), HookError>`
 /// or `Result<Flow<O>, HookError>`, as far as its tokens tell: not when it is written `Flow<..>`
 /// alone, `Result<T, ..>` with any `T` but `()` or a `Flow<..>`, or `Result<_, E>` with an error
-/// type named otherwise than `HookError` (a service's own error type): such a handler needs its
-/// adapter. An alias may be anything, so it is left to the slot's check by type. A handler with
-/// no direct fn is left inlinable into its adapter.
+/// type named otherwise than `HookError` (a service's own error type): the fast loops never call
+/// such a handler as itself, so a before handler returning a `Flow` with its own error type does
+/// not name the loop of handlers that may answer. An alias may be anything, so it is left to the
+/// slot's check by type.
 fn could_be_bare(ret: &Type) -> bool {
     let path = match ret {
         Type::Path(path) => path,
