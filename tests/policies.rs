@@ -2602,3 +2602,131 @@ mod async_plain_after {
         assert_eq!(out.seen, ["first", "second", "third"]);
     }
 }
+
+/// Timed history (like a trace, a per-handler timeout or debug spans) takes a synchronous call
+/// through the general loops, compiled once for every operation, instead of the fast ones: the
+/// call must be decided the same way on both.
+mod general_loops {
+    use super::*;
+
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static RECOVER_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Default, Entity)]
+    pub struct Ticket {
+        pub qty: u32,
+        pub note: String,
+        pub stamped: bool,
+    }
+
+    #[before_create("Ticket")]
+    fn stamp(ticket: &mut Ticket) {
+        ticket.stamped = true;
+    }
+
+    /// Rejects an empty ticket, answers a bulk one without the default.
+    #[before_create("Ticket", priority = 1)]
+    fn gate(ticket: &mut Ticket) -> Result<Flow<Ticket>, HookError> {
+        match ticket.qty {
+            0 => Err(HookError::rejected("empty")),
+            q if q > 100 => Ok(Flow::Return(Ticket {
+                note: "answered".into(),
+                ..ticket.clone()
+            })),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    #[after_create("Ticket")]
+    fn check_note(ticket: &mut Ticket) -> Result<(), HookError> {
+        if ticket.note == "fail after" {
+            return Err(HookError::new(409, "late", "refused after the write"));
+        }
+        ticket.note.push_str(" seen");
+        Ok(())
+    }
+
+    /// Takes the whole result: runs on errors too.
+    #[after_create("Ticket", priority = 1)]
+    fn recover(result: &mut Result<Ticket, HookError>) {
+        RECOVER_RUNS.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = result {
+            let message = format!("recovered: {}", e.message());
+            *e = HookError::new(e.status(), e.code().to_owned(), message);
+        }
+    }
+
+    fn store(ticket: Ticket) -> Result<Ticket, HookError> {
+        DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+        Ok(ticket)
+    }
+
+    /// A call's result, with its error as status, code and message.
+    type Decided = Result<Ticket, (u16, String, String)>;
+
+    /// Every case's result, how many defaults ran and how many times `recover` ran.
+    fn decide(hooks: &Hooks) -> Vec<(Decided, usize, usize)> {
+        let cases = [(0, ""), (200, "bulk"), (5, "fail after"), (5, "plain")];
+        cases
+            .into_iter()
+            .map(|(qty, note)| {
+                let (defaults, recovers) = (
+                    DEFAULT_RUNS.load(Ordering::SeqCst),
+                    RECOVER_RUNS.load(Ordering::SeqCst),
+                );
+                let ticket = Ticket {
+                    qty,
+                    note: note.into(),
+                    stamped: false,
+                };
+                let out = hooks
+                    .run_sync::<ops::data::Create<Ticket>, _>(&mut Context::client(), ticket, store)
+                    .map_err(|e| (e.status(), e.code().to_owned(), e.message().to_owned()));
+                (
+                    out,
+                    DEFAULT_RUNS.load(Ordering::SeqCst) - defaults,
+                    RECOVER_RUNS.load(Ordering::SeqCst) - recovers,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_general_loops_decide_a_sync_call_as_the_fast_loops_do() {
+        let fast = Hooks::builder().history(History::Counts).build().unwrap();
+        let general = Hooks::builder().history(History::Timed).build().unwrap();
+        let on_fast = decide(&fast);
+        let on_general = decide(&general);
+        assert_eq!(on_general, on_fast);
+        let rejected = |msg: &str| Err((400, "rejected".to_owned(), msg.to_owned()));
+        let ticket = |qty, note: &str| Ticket {
+            qty,
+            note: note.into(),
+            stamped: true,
+        };
+        assert_eq!(
+            on_general,
+            [
+                // Rejected before the default: only the handler of the whole result runs after.
+                (rejected("recovered: empty"), 0, 1),
+                // Answered without the default; the after handlers run on the answer.
+                (Ok(ticket(200, "answered seen")), 0, 1),
+                // An after handler's error replaces the result, which the next one still sees.
+                (
+                    Err((
+                        409,
+                        "late".to_owned(),
+                        "recovered: refused after the write".to_owned()
+                    )),
+                    1,
+                    1
+                ),
+                (Ok(ticket(5, "plain seen")), 1, 1),
+            ]
+        );
+        // A handler's history is its own, kept in its registration: both runtimes counted
+        // their four runs into it.
+        assert_eq!(stats(&general, "policies::general_loops::gate").calls, 8);
+        assert_eq!(stats(&general, "policies::general_loops::recover").calls, 8);
+    }
+}

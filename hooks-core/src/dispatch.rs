@@ -47,9 +47,10 @@ use crate::registration::{
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
-    AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedBare, ErasedBareCtx,
-    ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit, ErasedBareUnitCtx, ErasedBeforeArgs,
-    ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, Shape, Slot, Table,
+    AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedAsyncAfter, ErasedAsyncBefore,
+    ErasedBare, ErasedBareCtx, ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit,
+    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, Shape,
+    Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
@@ -910,7 +911,9 @@ impl Hooks {
 
     /// [`Hooks::before_sync`] under the general policies (per-handler timeouts, traces, timed
     /// history, debug spans, wildcard handlers): out of line, so that the fast paths above are
-    /// inlined into the call without its frame.
+    /// inlined into the call without its frame. The loop is compiled once for every operation
+    /// ([`Hooks::general_before`]); here, what only the operation's types can do: hand over the
+    /// answer a handler left.
     #[inline(never)]
     fn before_general<Op: Operation>(
         &self,
@@ -918,23 +921,75 @@ impl Hooks {
         ctx: &mut Context,
         input: &mut Op::Input,
     ) -> Option<Result<Op::Output, HookError>> {
+        let mut early: Early<Op::Output> = None;
+        let (input_p, early_p) = (
+            ptr::from_mut(input).cast(),
+            ptr::from_mut(&mut early).cast(),
+        );
+        // SAFETY: the slot is `Op`'s, its adapters take pointers from the call's own
+        // `&mut Op::Input` and `&mut Early<Op::Output>`, both live for the loop, and the
+        // functions are `Op`'s.
+        let stop = unsafe {
+            self.general_before(
+                slot.erased_before(),
+                ctx,
+                input_p,
+                early_p,
+                &OpFns::of::<Op>(),
+            )
+        }?;
+        Some(match stop {
+            // The handler answered: its answer is in `early`.
+            Ok(()) => early.unwrap_or_else(|| Err(verdict_missing())),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The loop of [`Hooks::before_general`], compiled once: `None` to go on; `Some(Ok(()))`
+    /// when a handler answered the call (the answer is in `early`); `Some(Err(e))` when one
+    /// rejected it or failed (fail closed).
+    ///
+    /// # Safety
+    /// Every sync adapter is a `SyncBefore` of one operation, `input` and `early` come from that
+    /// operation's `&mut Input` and `&mut Early<Output>`, live and otherwise unused for the
+    /// loop's duration, and `fns` are that operation's.
+    #[inline(never)]
+    unsafe fn general_before(
+        &self,
+        handlers: &[Entry<BeforeFn<ErasedSyncBefore, ErasedAsyncBefore>>],
+        ctx: &mut Context,
+        input: *mut (),
+        early: *mut (),
+        fns: &OpFns,
+    ) -> Option<Result<(), HookError>> {
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
-        for h in slot.before().iter() {
+        for h in handlers {
             if !h.reg.runs_for(ctx) {
                 continue;
             }
             ctx.enter(h.reg);
             let ctx: &Context = ctx;
             let step = match h.f {
-                BeforeFn::Sync(f) => {
-                    policy.call_sync(h.reg, || verdict::<Op>(f, h.reg, input, ctx))
-                }
+                BeforeFn::Sync(f) => policy.call_sync(h.reg, || {
+                    // The adapters only read the context.
+                    let ctx = ptr::from_ref(ctx).cast_mut();
+                    if f(&mut ErasedBeforeArgs { input, ctx, early }, h.reg) {
+                        return Ok(Flow::Continue);
+                    }
+                    // SAFETY: the caller's: `early` is the operation's.
+                    match unsafe { (fns.take_rejection)(early) } {
+                        Some(Ok(())) => Ok(Flow::Return(())),
+                        Some(Err(e)) => Err(e),
+                        None => Err(verdict_missing()),
+                    }
+                }),
                 BeforeFn::WildSync(f) => policy.call_sync(h.reg, || {
-                    wild_sync(Op::input_records(input), f, ctx).map(|()| Flow::Continue)
+                    // SAFETY: the caller's: `input` is the operation's.
+                    unsafe { (fns.wild_before)(input, f, ctx) }.map(|()| Flow::Continue)
                 }),
                 BeforeFn::Async(_) | BeforeFn::WildAsync(_) => {
-                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
+                    Ok(Err(async_on_sync(fns.name, h.reg)))
                 }
             };
             if let Some(result) = self.before_step(h.reg, step) {
@@ -1473,7 +1528,7 @@ impl Hooks {
     }
 
     /// [`Hooks::after_sync`] under the general policies, out of line as
-    /// [`Hooks::before_general`] is.
+    /// [`Hooks::before_general`] is, and its loop compiled once ([`Hooks::general_after`]).
     #[inline(never)]
     fn after_general<Op: Operation>(
         &self,
@@ -1482,25 +1537,48 @@ impl Hooks {
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
+        let at = ptr::from_mut(result).cast();
+        // SAFETY: the slot is `Op`'s, its adapters take a pointer from the call's own result,
+        // live for the loop, and the functions are `Op`'s.
+        unsafe { self.general_after(kind, slot.erased_after(), ctx, at, &OpFns::of::<Op>()) }
+    }
+
+    /// The loop of [`Hooks::after_general`], compiled once.
+    ///
+    /// # Safety
+    /// Every sync adapter is a `SyncAfter` of one operation, `result` comes from that
+    /// operation's `&mut Result<Output, HookError>`, live and otherwise unused for the loop's
+    /// duration, and `fns` are that operation's.
+    #[inline(never)]
+    unsafe fn general_after(
+        &self,
+        kind: CallKind,
+        handlers: &[Entry<AfterFn<ErasedSyncAfter, ErasedAsyncAfter>>],
+        ctx: &mut Context,
+        result: *mut (),
+        fns: &OpFns,
+    ) {
         let policy = &self.inner.policy;
         let _code = HandlerCode::enter();
-        for h in slot.after().iter() {
-            if !h.reg.runs_after(ctx, result) {
+        for h in handlers {
+            // SAFETY (here and below): the caller's: `result` is the operation's.
+            if !h.reg.runs_for(ctx) || (!h.reg.on_error && unsafe { (fns.is_err)(result) }) {
                 continue;
             }
             ctx.enter(h.reg);
             let ctx: &Context = ctx;
             let step = match h.f {
                 AfterFn::Sync(f) => policy.call_sync(h.reg, || f(result, ctx, h.reg)),
-                AfterFn::WildSync(f) => policy.call_sync(h.reg, || match result {
-                    Ok(out) => wild_sync(Op::output_records(out), f, ctx),
-                    Err(_) => Ok(()),
-                }),
+                AfterFn::WildSync(f) => {
+                    policy.call_sync(h.reg, || unsafe { (fns.wild_after)(result, f, ctx) })
+                }
                 AfterFn::Async(_) | AfterFn::WildAsync(_) => {
-                    Ok(Err(async_on_sync_call::<Op>(h.reg)))
+                    Ok(Err(async_on_sync(fns.name, h.reg)))
                 }
             };
-            self.after_step(kind, h.reg, step, result);
+            if let Some(e) = self.after_outcome(kind, h.reg, step) {
+                unsafe { (fns.set_err)(result, e) };
+            }
         }
     }
 
@@ -2709,13 +2787,101 @@ fn verdict_missing() -> HookError {
 
 /// The error of a synchronous call whose slot has an `async fn` handler.
 fn async_on_sync_call<Op: Operation>(reg: &Registration) -> HookError {
+    async_on_sync(Op::NAME, reg)
+}
+
+/// [`async_on_sync_call`] of the operation named `operation`, compiled once.
+#[cold]
+#[inline(never)]
+fn async_on_sync(operation: &str, reg: &Registration) -> HookError {
     HookError::internal(format!(
-        "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {}; use Hooks::run",
+        "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {operation}; use \
+         Hooks::run",
         reg.id(),
         reg.file(),
         reg.line(),
-        Op::NAME
     ))
+}
+
+/// What the general loops ([`Hooks::general_before`], [`Hooks::general_after`]) need of an
+/// operation's types, as functions of erased pointers: small functions compiled for each
+/// operation, so that the loops, with their policies, are compiled once.
+struct OpFns {
+    /// The operation's name.
+    name: &'static str,
+    /// What a before adapter that stopped the call left in the `Early<Output>` at the pointer:
+    /// `Some(Ok(()))` for an answer, left in place; `Some(Err(e))` for a rejection, taken out;
+    /// `None` for nothing.
+    take_rejection: unsafe fn(*mut ()) -> Option<Result<(), HookError>>,
+    /// A sync wildcard handler on the records of the input at the pointer.
+    wild_before: unsafe fn(*mut (), WildSync, &Context) -> Result<(), HookError>,
+    /// Whether the `Result<Output, HookError>` at the pointer is an error.
+    is_err: unsafe fn(*mut ()) -> bool,
+    /// Make the result at the pointer this error.
+    set_err: unsafe fn(*mut (), HookError),
+    /// A sync wildcard handler on the records of the result at the pointer, when it succeeded.
+    wild_after: unsafe fn(*mut (), WildSync, &Context) -> Result<(), HookError>,
+}
+
+impl OpFns {
+    /// `Op`'s.
+    fn of<Op: Operation>() -> OpFns {
+        /// # Safety
+        /// `early` points at an `Early<Op::Output>`, live and not otherwise used.
+        unsafe fn take_rejection<Op: Operation>(early: *mut ()) -> Option<Result<(), HookError>> {
+            // SAFETY: the caller's.
+            let early = unsafe { &mut *early.cast::<Early<Op::Output>>() };
+            match early {
+                Some(Ok(_)) => Some(Ok(())),
+                Some(Err(_)) => early.take().map(|stopped| stopped.map(|_| ())),
+                None => None,
+            }
+        }
+        /// # Safety
+        /// `input` points at an `Op::Input`, live and not otherwise used.
+        unsafe fn wild_before<Op: Operation>(
+            input: *mut (),
+            f: WildSync,
+            ctx: &Context,
+        ) -> Result<(), HookError> {
+            // SAFETY: the caller's.
+            let input = unsafe { &mut *input.cast::<Op::Input>() };
+            wild_sync(Op::input_records(input), f, ctx)
+        }
+        /// # Safety
+        /// `result` points at a `Result<Op::Output, HookError>`, live.
+        unsafe fn is_err<Op: Operation>(result: *mut ()) -> bool {
+            // SAFETY: the caller's.
+            unsafe { &*result.cast::<Result<Op::Output, HookError>>() }.is_err()
+        }
+        /// # Safety
+        /// `result` points at a `Result<Op::Output, HookError>`, live and not otherwise used.
+        unsafe fn set_err<Op: Operation>(result: *mut (), e: HookError) {
+            // SAFETY: the caller's.
+            *unsafe { &mut *result.cast::<Result<Op::Output, HookError>>() } = Err(e);
+        }
+        /// # Safety
+        /// As `set_err`.
+        unsafe fn wild_after<Op: Operation>(
+            result: *mut (),
+            f: WildSync,
+            ctx: &Context,
+        ) -> Result<(), HookError> {
+            // SAFETY: the caller's.
+            match unsafe { &mut *result.cast::<Result<Op::Output, HookError>>() } {
+                Ok(out) => wild_sync(Op::output_records(out), f, ctx),
+                Err(_) => Ok(()),
+            }
+        }
+        OpFns {
+            name: Op::NAME,
+            take_rejection: take_rejection::<Op>,
+            wild_before: wild_before::<Op>,
+            is_err: is_err::<Op>,
+            set_err: set_err::<Op>,
+            wild_after: wild_after::<Op>,
+        }
+    }
 }
 
 /// Run a sync wildcard handler on each record; the first error stops it.
