@@ -334,6 +334,24 @@ pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
     String::new()
 }
 
+/// A piece of the glue that is one token, or a few: one token is pushed as it is, where a token
+/// stream interpolated into another costs a trip through the compiler's bridge.
+enum Glue {
+    Ident(Ident),
+    Str(syn::LitStr),
+    Tokens(TokenStream),
+}
+
+impl ToTokens for Glue {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Glue::Ident(i) => i.to_tokens(tokens),
+            Glue::Str(s) => s.to_tokens(tokens),
+            Glue::Tokens(t) => t.to_tokens(tokens),
+        }
+    }
+}
+
 /// The glue of a checked handler.
 fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let name = &h.func.sig.ident;
@@ -385,7 +403,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             let check = (asset_span, quote_spanned! {anchor=> #attr, #key,});
             let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
             let asset = syn::LitStr::new(&asset, at);
-            (op, quote!(#asset), checks, Some(check))
+            (op, Glue::Str(asset), checks, Some(check))
         }
         OpSource::Fixed(path, _) => {
             let path: syn::Path = match syn::parse_str(path) {
@@ -394,7 +412,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             };
             (
                 quote!(#p::ops::#path),
-                named_asset(&op_path, args),
+                Glue::Tokens(named_asset(&op_path, args)),
                 quote!(),
                 None,
             )
@@ -404,13 +422,18 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             let is_a = quote_spanned!(anchor=> #p::diag::IsOperation);
             let check = is_a_check(anchor, quote!(#op), &is_a);
             let op = quote_spanned!(anchor=> <#op as #is_a>::Is);
-            (op, named_asset(&op_path, args), check, None)
+            (op, Glue::Tokens(named_asset(&op_path, args)), check, None)
         }
         OpSource::Event => {
             let is_a = quote_spanned!(anchor=> #p::diag::IsEvent);
             let check = is_a_check(anchor, quote!(#payload), &is_a);
             let op = quote_spanned!(anchor=> #p::ops::events::Emit<<#payload as #is_a>::Is>);
-            (op, quote_spanned!(anchor=> #op_path::ASSET), check, None)
+            (
+                op,
+                Glue::Tokens(quote_spanned!(anchor=> #op_path::ASSET)),
+                check,
+                None,
+            )
         }
     };
 
@@ -446,15 +469,13 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             )
         }
     };
+    // Idents rather than token streams where the glue can spell the rest out: each stream
+    // interpolated into another costs a trip through the compiler's bridge (see `p`).
     let phase = match spec.phase {
-        Phase::Before => quote_spanned!(anchor=> #p::Phase::Before),
-        Phase::After => quote_spanned!(anchor=> #p::Phase::After),
+        Phase::Before => Ident::new("Before", anchor),
+        Phase::After => Ident::new("After", anchor),
     };
-    let kind = if h.is_async {
-        quote_spanned!(anchor=> #p::Kind::Async)
-    } else {
-        quote_spanned!(anchor=> #p::Kind::Sync)
-    };
+    let kind = Ident::new(if h.is_async { "Async" } else { "Sync" }, anchor);
     // Most handlers set no option: they share one constant instead of a literal each.
     let options = if args.priority == 0
         && args.background.is_none()
@@ -486,13 +507,13 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         }
     };
     let on_error = match spec.phase {
-        _ if wildcard => quote!(false),
-        Phase::Before => quote!(false),
+        _ if wildcard => Glue::Ident(Ident::new("false", Span::call_site())),
+        Phase::Before => Glue::Ident(Ident::new("false", Span::call_site())),
         // The same path as the adapter's, so a payload the operation does not have is reported
         // once, on the payload.
-        Phase::After => quote_spanned! {payload_span=>
+        Phase::After => Glue::Tokens(quote_spanned! {payload_span=>
             <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__ON_ERROR
-        },
+        }),
     };
     let context = h.context.is_some();
 
@@ -504,8 +525,8 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         #p::Registration::new::<__HooksOp>(
             ::core::concat!(::core::module_path!(), "::", #name_str),
             #asset,
-            #phase,
-            #kind,
+            #p::Phase::#phase,
+            #p::Kind::#kind,
             #on_error,
             #context,
             #options,
@@ -815,13 +836,12 @@ fn generic_shape(h: &Handler<'_>) -> Option<&'static str> {
     if h.is_async {
         return None;
     }
-    if let syn::ReturnType::Type(_, ret) = &sig.output {
-        let tokens = ret.to_token_stream();
-        if mentions_impl(tokens.clone()) || has_lifetime(tokens) {
-            return None;
-        }
+    if let syn::ReturnType::Type(_, ret) = &sig.output
+        && !plain_type(ret, true)
+    {
+        return None;
     }
-    if has_lifetime(h.payload.to_token_stream()) {
+    if !plain_type(h.payload, false) {
         return None;
     }
     let ctx = match h.context {
@@ -913,6 +933,77 @@ fn last_ident_is(ty: &syn::TypePath, name: &str) -> bool {
     ty.path.segments.last().is_some_and(|s| s.ident == name)
 }
 
+/// Whether a type names no lifetime anywhere (elided ones are fine) and, when `no_impl`, no
+/// `impl Trait`: what a generic adapter's fn pointer type can be written with. Walks the syn tree:
+/// printing the type to tokens to scan them would cost a trip through the compiler's bridge per
+/// type, which a debug build of this crate makes slow.
+fn plain_type(ty: &Type, no_impl: bool) -> bool {
+    let plain = |ty: &Type| plain_type(ty, no_impl);
+    match ty {
+        Type::Reference(r) => r.lifetime.is_none() && plain(&r.elem),
+        Type::Path(p) => {
+            p.qself.as_ref().is_none_or(|q| plain(&q.ty)) && plain_path(&p.path, no_impl)
+        }
+        Type::Tuple(t) => t.elems.iter().all(plain),
+        Type::Array(a) => plain(&a.elem),
+        Type::Slice(s) => plain(&s.elem),
+        Type::Ptr(p) => plain(&p.elem),
+        Type::Paren(p) => plain(&p.elem),
+        Type::Group(g) => plain(&g.elem),
+        Type::ImplTrait(_) => !no_impl,
+        Type::TraitObject(t) => t.bounds.iter().all(|b| plain_bound(b, no_impl)),
+        Type::FnPtr(f) => {
+            f.lifetimes.is_none()
+                && f.inputs.iter().all(|a| plain(&a.ty))
+                && match &f.output {
+                    syn::ReturnType::Default => true,
+                    syn::ReturnType::Type(_, t) => plain(t),
+                }
+        }
+        Type::Never(_) | Type::Infer(_) => true,
+        // A macro's or unparsed tokens: scan them.
+        other => {
+            let tokens = other.to_token_stream();
+            !(has_lifetime(tokens.clone()) || (no_impl && impl_token(tokens)))
+        }
+    }
+}
+
+/// [`plain_type`] of the generic arguments along a path.
+fn plain_path(path: &syn::Path, no_impl: bool) -> bool {
+    path.segments.iter().all(|seg| match &seg.arguments {
+        syn::PathArguments::None => true,
+        syn::PathArguments::AngleBracketed(args) => args.args.iter().all(|arg| match arg {
+            syn::GenericArgument::Lifetime(_) => false,
+            syn::GenericArgument::Type(t) => plain_type(t, no_impl),
+            syn::GenericArgument::AssocType(a) => plain_type(&a.ty, no_impl),
+            syn::GenericArgument::Constraint(c) => c.bounds.iter().all(|b| plain_bound(b, no_impl)),
+            _ => true,
+        }),
+        syn::PathArguments::Parenthesized(args) => {
+            args.inputs.iter().all(|a| plain_type(&a.ty, no_impl))
+                && match &args.output {
+                    syn::ReturnType::Default => true,
+                    syn::ReturnType::Type(_, t) => plain_type(t, no_impl),
+                }
+        }
+    })
+}
+
+/// [`plain_type`] of a bound of `dyn Trait`.
+fn plain_bound(bound: &syn::TypeParamBound, no_impl: bool) -> bool {
+    match bound {
+        syn::TypeParamBound::Trait(t) => t.lifetimes.is_none() && plain_path(&t.path, no_impl),
+        syn::TypeParamBound::Lifetime(_) => false,
+        _ => true,
+    }
+}
+
+/// Whether a type uses `impl Trait` anywhere.
+fn mentions_impl(ty: &Type) -> bool {
+    impl_token(ty.to_token_stream())
+}
+
 /// Whether `tokens` name a lifetime anywhere.
 fn has_lifetime(tokens: TokenStream) -> bool {
     any_leaf(
@@ -922,7 +1013,7 @@ fn has_lifetime(tokens: TokenStream) -> bool {
 }
 
 /// Whether `tokens` use `impl Trait` anywhere.
-fn mentions_impl(tokens: TokenStream) -> bool {
+fn impl_token(tokens: TokenStream) -> bool {
     any_leaf(
         tokens,
         &|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"),
@@ -991,7 +1082,7 @@ fn call(
     // Naming the return type as written makes rustc underline all of it (`Flow<Contact>`, not
     // `Flow`); a type with `impl` in it cannot be named in a path, so it is inferred instead.
     let self_ty = match &h.func.sig.output {
-        syn::ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => quote!(#ty),
+        syn::ReturnType::Type(_, ty) if !mentions_impl(ty) => quote!(#ty),
         _ => quote_spanned!(ret_span=> _),
     };
     let convert = quote_spanned!(ret_span=> <#self_ty as __HooksReturn #generic>::__into(#ret));
@@ -1123,7 +1214,45 @@ fn background_adapter(
 
 #[cfg(test)]
 mod tests {
-    use super::asset_key;
+    use super::{asset_key, plain_type};
+
+    fn plain(ty: &str, no_impl: bool) -> bool {
+        plain_type(&syn::parse_str(ty).expect("a type"), no_impl)
+    }
+
+    // A generic adapter's fn pointer type is written with the handler's payload and return types:
+    // a named lifetime cannot appear there (it would be unbound), nor, in the return type,
+    // `impl Trait`; an elided lifetime can.
+    #[test]
+    fn a_type_naming_a_lifetime_or_impl_takes_no_generic_adapter() {
+        for ok in [
+            "Contact",
+            "Result<(), HookError>",
+            "Result<Flow<Contact>, MyError>",
+            "Key<Contact>",
+            "&str",
+            "Box<dyn std::error::Error + Send>",
+            "Vec<[u8; 4]>",
+            "fn(&str) -> bool",
+            "<T as Trait>::Out",
+            "Box<dyn Fn(&str) -> u32>",
+        ] {
+            assert!(plain(ok, true), "{ok}");
+        }
+        for lifetime in [
+            "Cow<'static, str>",
+            "&'a Contact",
+            "Result<(), Box<dyn Error + 'static>>",
+            "Option<&'a [u8]>",
+            "Box<dyn for<'a> Fn(&'a str)>",
+            "for<'a> fn(&'a str)",
+        ] {
+            assert!(!plain(lifetime, false), "{lifetime}");
+        }
+        assert!(!plain("Result<impl Into<Flow<Contact>>, HookError>", true));
+        assert!(plain("Result<impl Into<Flow<Contact>>, HookError>", false));
+        assert!(!plain("Box<dyn Iterator<Item = impl Sized>>", true));
+    }
 
     // The figures of `hooks_core::registration`'s test of its `asset_key`: the two must agree
     // for the asset check to take its fast path.
