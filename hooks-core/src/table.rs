@@ -108,7 +108,8 @@ pub(crate) type ErasedBare = fn(*mut ()) -> Result<(), HookError>;
 /// A [`SyncBefore`] adapter with its operation's types erased, on the terms of [`ErasedBare`]:
 /// `&mut BeforeArgs<Input, Output>` becomes a pointer to an [`ErasedBeforeArgs`], ABI-compatible
 /// with it, so one loop runs the adapters of every operation as long as the pointers in it come
-/// from the call's own input and early answer.
+/// from the call's own input and early answer. The registration is the entry's own, whose
+/// handler a generic adapter calls.
 pub(crate) type ErasedSyncBefore = fn(*mut ErasedBeforeArgs, &'static Registration) -> bool;
 
 /// [`BeforeArgs`] with its operation's types erased: the same three thin pointers, in the same
@@ -127,8 +128,9 @@ pub(crate) struct ErasedBeforeArgs {
 
 /// A [`SyncAfter`] adapter with its operation's types erased: `&mut Result<Output, HookError>`
 /// becomes a pointer, on the terms of [`ErasedBare`]. (An after adapter needs nothing once its
-/// handler returns, so it takes its two arguments as they are: one pointer to both would save
-/// the loop a move and cost the adapter a load.)
+/// handler returns, so it takes its arguments as they are: one pointer to the result and the
+/// context would save the loop a move and cost the adapter a load.) The registration is the
+/// entry's own, as for [`ErasedSyncBefore`].
 pub(crate) type ErasedSyncAfter =
     fn(*mut (), &Context, &'static Registration) -> Result<(), HookError>;
 
