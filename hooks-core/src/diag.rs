@@ -23,10 +23,10 @@ use std::any::Any;
 
 use crate::context::Context;
 use crate::error::HookError;
-use crate::event::{Flow, Operation};
+use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
-    Adapter, AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, Payload, Registration,
-    SyncAfter, SyncBefore,
+    Adapter, AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, Kind, Payload,
+    Registration, Site, SyncAfter, SyncBefore,
 };
 
 /// What the second parameter of a handler must be: `&Context`.
@@ -84,6 +84,23 @@ impl<T: ?Sized + crate::ops::events::Event> IsEvent for T {
     type Is = T;
 }
 
+/// The registration a generic adapter's constructor returns, of a plain sync handler of `$phase`:
+/// for a data attribute (`wild`), checked against the operation's table by the asset's `$key`
+/// (see [`Registration::of_data`]); the other attributes pass no key (`0`) and check nothing.
+macro_rules! registration {
+    ((wild) $attr:ident, $key:ident, $site:ident, $phase:ident, $adapter:ident) => {
+        Registration::of_data::<Op>(
+            stringify!($attr),
+            $key,
+            Registration::new::<Op>($site, Phase::$phase, Kind::Sync, $adapter),
+        )
+    };
+    (() $attr:ident, $key:ident, $site:ident, $phase:ident, $adapter:ident) => {{
+        let _ = $key;
+        Registration::new::<Op>($site, Phase::$phase, Kind::Sync, $adapter)
+    }};
+}
+
 /// The generic adapter of a before attribute's plain sync handlers of one shape, `$adapter`, and
 /// its constructors. `$sig` is the handlers' fn pointer type, over the payload `P` and the return
 /// type `R`. `$make::<Op, Payload, Return>(handler)` pairs the adapter, instantiated for the
@@ -94,8 +111,9 @@ impl<T: ?Sized + crate::ops::events::Event> IsEvent for T {
 /// and hands on the handler's verdict as [`SyncBefore`]'s. It is private to its module, so only
 /// the constructors, which pair it with a handler of its type, reach it.
 macro_rules! before_adapter {
-    ([$($op:ident)?] $adapter:ident, $(#[$doc:meta])* $make:ident: $direct:ident, $answers:ident:
-        $direct_answers:ident, [$($sig:tt)*], |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
+    ([$($op:ident)?] ($($wild:ident)?) $attr:ident $adapter:ident, $(#[$doc:meta])* $make:ident:
+        $direct:ident, $answers:ident: $direct_answers:ident, [$($sig:tt)*],
+        |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
         fn $adapter<Op, P, R>(
             args: &mut BeforeArgs<'_, Op::Input, Op::Output>,
             reg: &'static Registration,
@@ -114,7 +132,8 @@ macro_rules! before_adapter {
 
         $(#[$doc])*
         #[inline]
-        pub const fn $make<Op, P, R>(handler: $($sig)*) -> Adapter
+        #[track_caller] // a failed asset check is reported in the handler's glue
+        pub const fn $make<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> Registration
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
@@ -122,21 +141,25 @@ macro_rules! before_adapter {
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
             // SAFETY: the adapter calls the handler as `$sig`, its type.
-            unsafe { Adapter::generic(adapter, Direct::$direct(handler)) }
+            let adapter = unsafe { Adapter::generic(adapter, Direct::$direct(handler)) };
+            registration!(($($wild)?) $attr, key, site, Before, adapter)
         }
 
         $(#[$doc])*
         /// It may answer the call.
         #[inline]
-        pub const fn $answers<Op, P, R>(handler: $($sig)*) -> Adapter
+        #[track_caller]
+        pub const fn $answers<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> Registration
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
             R: Return<$($op,)? Op::Output> + 'static,
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
+            let direct = Direct::$direct_answers::<Op::Output, P, R>(handler);
             // SAFETY: as in the constructor above.
-            unsafe { Adapter::generic(adapter, Direct::$direct_answers::<Op::Output, P, R>(handler)) }
+            let adapter = unsafe { Adapter::generic(adapter, direct) };
+            registration!(($($wild)?) $attr, key, site, Before, adapter)
         }
     };
 }
@@ -145,8 +168,8 @@ macro_rules! before_adapter {
 /// constructor, as [`before_adapter!`]'s: the adapter runs the handler on the part of the result
 /// it takes, when the result has it, and returns [`SyncAfter`]'s verdict.
 macro_rules! after_adapter {
-    ([$($op:ident)?] $adapter:ident, $(#[$doc:meta])* $make:ident: $direct:ident,
-        [$($sig:tt)*], |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
+    ([$($op:ident)?] ($($wild:ident)?) $attr:ident $adapter:ident, $(#[$doc:meta])*
+        $make:ident: $direct:ident, [$($sig:tt)*], |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
         fn $adapter<Op, P, R>(
             result: &mut Result<Op::Output, HookError>,
             $ctx: &Context,
@@ -170,7 +193,8 @@ macro_rules! after_adapter {
 
         $(#[$doc])*
         #[inline]
-        pub const fn $make<Op, P, R>(handler: $($sig)*) -> Adapter
+        #[track_caller] // a failed asset check is reported in the handler's glue
+        pub const fn $make<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> Registration
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Output> + 'static,
@@ -178,7 +202,8 @@ macro_rules! after_adapter {
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncAfter<Op>);
             // SAFETY: the adapter calls the handler as `$sig`, its type.
-            unsafe { Adapter::generic(adapter, Direct::$direct(handler)) }
+            let adapter = unsafe { Adapter::generic(adapter, Direct::$direct(handler)) };
+            registration!(($($wild)?) $attr, key, site, After, adapter)
         }
     };
 }
@@ -264,19 +289,19 @@ macro_rules! before {
                 }
             }
 
-            before_adapter!([$($op)?] adapter_mut,
+            before_adapter!([$($op)?] ($($wild)?) $attr adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
                 before_mut: of_mut, answers_mut: answers_mut,
                 [fn(&mut P) -> R], |input, _ctx| (input));
-            before_adapter!([$($op)?] adapter_ref,
+            before_adapter!([$($op)?] ($($wild)?) $attr adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
                 before_ref: of_ref, answers_ref: answers_ref,
                 [fn(&P) -> R], |input, _ctx| (&*input));
-            before_adapter!([$($op)?] adapter_mut_ctx,
+            before_adapter!([$($op)?] ($($wild)?) $attr adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
                 before_mut_ctx: of_mut_ctx, answers_mut_ctx: answers_mut_ctx,
                 [fn(&mut P, &Context) -> R], |input, ctx| (input, ctx));
-            before_adapter!([$($op)?] adapter_ref_ctx,
+            before_adapter!([$($op)?] ($($wild)?) $attr adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
                 before_ref_ctx: of_ref_ctx, answers_ref_ctx: answers_ref_ctx,
                 [fn(&P, &Context) -> R], |input, ctx| (&*input, ctx));
@@ -344,16 +369,16 @@ macro_rules! after {
                 }
             }
 
-            after_adapter!([$($op)?] adapter_mut,
+            after_adapter!([$($op)?] ($($wild)?) $attr adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
                 after_mut: of_mut, [fn(&mut P) -> R], |payload, _ctx| (payload));
-            after_adapter!([$($op)?] adapter_ref,
+            after_adapter!([$($op)?] ($($wild)?) $attr adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
                 after_ref: of_ref, [fn(&P) -> R], |payload, _ctx| (&*payload));
-            after_adapter!([$($op)?] adapter_mut_ctx,
+            after_adapter!([$($op)?] ($($wild)?) $attr adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
                 after_mut_ctx: of_mut_ctx, [fn(&mut P, &Context) -> R], |payload, ctx| (payload, ctx));
-            after_adapter!([$($op)?] adapter_ref_ctx,
+            after_adapter!([$($op)?] ($($wild)?) $attr adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
                 after_ref_ctx: of_ref_ctx, [fn(&P, &Context) -> R], |payload, ctx| (&*payload, ctx));
 

@@ -487,6 +487,25 @@ impl std::fmt::Debug for Registration {
     }
 }
 
+/// What the attribute writes down about its handler, for [`Registration::new`], in this order:
+/// the handler's id (module path and name), the asset, whether an after handler takes the whole
+/// result, whether the handler takes the context, the options, its source (file, line, the
+/// first line of its doc comment) and its payload type's name. A tuple struct, so that the
+/// attribute's glue builds it as a plain value, not a call, and names no field.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Site(
+    pub &'static str,
+    pub &'static str,
+    pub bool,
+    pub bool,
+    pub Options,
+    pub &'static str,
+    pub u32,
+    pub &'static str,
+    pub &'static str,
+);
+
 /// What an attribute's options set on its handler, for [`Registration::new`]: every field but
 /// the handler's names and source. Most handlers take [`Options::DEFAULT`].
 #[doc(hidden)]
@@ -526,27 +545,17 @@ const FRESH_STATE: crate::stats::HandlerState = crate::stats::HandlerState::new(
 /// handler, which was most of what a registration cost the compiler (`BENCHMARKS.md`,
 /// finding 16).
 impl Registration {
-    /// A registration of `Op`, as the attribute's arguments give it (in this order): the
-    /// handler's id, the asset, its phase and kind, whether an after handler takes the whole
-    /// result, whether the handler takes the context, the options, its source (file, line, doc)
-    /// and payload type's name, and its adapter.
+    /// A registration of `Op`: what the attribute wrote down about the handler (`site`), its
+    /// phase and kind, and its adapter.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // generated code calls it, one argument per field
     #[inline]
     pub const fn new<Op: Operation>(
-        id: &'static str,
-        asset: &'static str,
+        site: Site,
         phase: Phase,
         kind: Kind,
-        on_error: bool,
-        context: bool,
-        options: Options,
-        file: &'static str,
-        line: u32,
-        doc: &'static str,
-        payload: &'static str,
         adapter: Adapter,
     ) -> Registration {
+        let Site(id, asset, on_error, context, options, file, line, doc, payload) = site;
         Registration {
             id,
             operation: Op::NAME,

@@ -1431,7 +1431,7 @@ fn validate_slot(
 mod tests {
     use super::*;
     use crate::ops::data::Create;
-    use crate::registration::{Adapter, Direct};
+    use crate::registration::{Adapter, Direct, Site};
 
     macro_rules! bare_entity {
         ($ty:ident) => {
@@ -1501,39 +1501,43 @@ mod tests {
         "before_create",
         crate::registration::asset_key("Thing"),
         Registration::new::<Create<Thing>>(
-            "m::built",
-            "Thing",
+            Site(
+                "m::built",
+                "Thing",
+                false,
+                false,
+                crate::registration::Options::DEFAULT,
+                "table.rs",
+                7,
+                "A handler.",
+                "Thing",
+            ),
             Phase::Before,
             Kind::Sync,
-            false,
-            false,
-            crate::registration::Options::DEFAULT,
-            "table.rs",
-            7,
-            "A handler.",
-            "Thing",
             Adapter::own(&GO_ON),
         ),
     );
 
     static WITH_OPTIONS: Registration = Registration::new::<Create<Thing>>(
-        "m::with_options",
-        "Thing",
+        Site(
+            "m::with_options",
+            "Thing",
+            false,
+            true,
+            crate::registration::Options {
+                priority: -3,
+                mode: Mode::Blocking,
+                timeout: Some(std::time::Duration::from_millis(250)),
+                client_only: true,
+                params: &[("role", "admin")],
+            },
+            "table.rs",
+            9,
+            "",
+            "Thing",
+        ),
         Phase::Before,
         Kind::Sync,
-        false,
-        true,
-        crate::registration::Options {
-            priority: -3,
-            mode: Mode::Blocking,
-            timeout: Some(std::time::Duration::from_millis(250)),
-            client_only: true,
-            params: &[("role", "admin")],
-        },
-        "table.rs",
-        9,
-        "",
-        "Thing",
         Adapter::own(&GO_ON),
     );
 

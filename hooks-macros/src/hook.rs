@@ -391,7 +391,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 .as_ref()
                 .map_or_else(Span::call_site, |a| a.span());
             let at = located(asset_span);
-            let attr = spec.attr;
             let checks = quote_spanned! {anchor=>
                 type __HooksEntity = <#payload as #p::EntityOf>::Entity;
             };
@@ -399,8 +398,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             // registration's static is evaluated then), by the asset's key, computed here, against
             // the operation's (`Registration::of_data`); it tracks its caller, so a failed check
             // is reported in the glue, not inside hooks-core.
-            let key = proc_macro2::Literal::u128_suffixed(asset_key(&asset));
-            let check = (asset_span, quote_spanned! {anchor=> #attr, #key,});
+            let mut key = proc_macro2::Literal::u128_suffixed(asset_key(&asset));
+            key.set_span(anchor);
+            let check = (asset_span, key);
             let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
             let asset = syn::LitStr::new(&asset, at);
             (op, Glue::Str(asset), checks, Some(check))
@@ -447,28 +447,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let names = check_names(spec, h, &p, anchor, wildcard, generic.is_some());
     // The operation, first parameter of the checks of `before(Op)` and `after(Op)`.
     let op_arg = h.named.then(|| quote_spanned!(anchor=> __HooksOp,));
-    let (adapter_ref, adapter) = match generic {
-        Some(shape) => (
-            generic_adapter(spec, shape, h, &p, op_arg.as_ref(), &output_ty, anchor),
-            quote!(),
-        ),
-        None => {
-            let (sig_ty, adapter) = own_adapter(
-                spec,
-                args,
-                h,
-                &p,
-                op_arg.as_ref(),
-                &output_ty,
-                anchor,
-                wildcard,
-            );
-            (
-                quote_spanned!(anchor=> #p::Adapter::own(&(__hooks_adapter as #sig_ty))),
-                adapter,
-            )
-        }
-    };
     // Idents rather than token streams where the glue can spell the rest out: each stream
     // interpolated into another costs a trip through the compiler's bridge (see `p`).
     let phase = match spec.phase {
@@ -506,27 +484,34 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             }
         }
     };
-    let on_error = match spec.phase {
-        _ if wildcard => Glue::Ident(Ident::new("false", Span::call_site())),
-        Phase::Before => Glue::Ident(Ident::new("false", Span::call_site())),
-        // The same path as the adapter's, so a payload the operation does not have is reported
-        // once, on the payload.
-        Phase::After => Glue::Tokens(quote_spanned! {payload_span=>
-            <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__ON_ERROR
-        }),
+    // An after handler's: the same path as the adapter's, so a payload the operation does not
+    // have is reported once, on the payload. With a generic adapter, whose constructor has the
+    // same check as a bound, it comes first, bound to a name, so that rustc reports the path's
+    // failure (plainly) and drops the bound's (which would add a note on where the bound is).
+    let (on_error, on_error_first) = match spec.phase {
+        _ if wildcard => (Glue::Ident(Ident::new("false", Span::call_site())), None),
+        Phase::Before => (Glue::Ident(Ident::new("false", Span::call_site())), None),
+        Phase::After => {
+            let path = quote_spanned! {payload_span=>
+                <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__ON_ERROR
+            };
+            if generic.is_some() {
+                let name = Ident::new("__hooks_on_error", anchor);
+                let first = quote_spanned!(anchor=> let #name: bool = #path;);
+                (Glue::Ident(name), Some(first))
+            } else {
+                (Glue::Tokens(path), None)
+            }
+        }
     };
     let context = h.context.is_some();
 
-    // One call of a `const fn` (see `Registration::new`), which the registration's static
-    // evaluates; for a data operation wrapped in `Registration::of_data`, whose asset check
-    // runs there too, rather than in an item of its own. That static has the same name under
-    // either collection backend, and so has the check's error.
-    let new = quote_spanned! {anchor=>
-        #p::Registration::new::<__HooksOp>(
+    // What the attribute writes down about the handler: a tuple struct, a value rather than a
+    // call in the registration's static.
+    let site = quote_spanned! {anchor=>
+        #p::Site(
             ::core::concat!(::core::module_path!(), "::", #name_str),
             #asset,
-            #p::Phase::#phase,
-            #p::Kind::#kind,
             #on_error,
             #context,
             #options,
@@ -534,21 +519,65 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             ::core::line!(),
             #doc,
             #payload_str,
-            #adapter_ref,
         )
     };
-    let registration = match check {
-        // The call's path and parentheses keep the asset's own span, not the macro code's
-        // (`located`): a failed check is then reported on the handler's payload type, with no
-        // note from inside hooks-core (with the macro's span it covers the attribute and the
-        // signature).
-        Some((at, first)) => {
-            // The operation keeps the payload's span, as every other mention of it: a payload
-            // that is no entity is then reported once.
-            let op = quote_spanned!(anchor=> __HooksOp);
-            quote_spanned!(at=> #p::Registration::of_data::<#op>(#first #new))
+    // The registration's static evaluates one call of a `const fn`: for a plain sync handler its
+    // generic adapter's constructor, which also makes the registration and, for a data operation,
+    // checks the asset; for the rest `Registration::new`, wrapped in `Registration::of_data` for a
+    // data operation. The call that checks the asset tracks its caller, and its path and
+    // parentheses keep the asset's own span, not the macro code's (`located`): a failed check is
+    // then reported on the asset, with no note from inside hooks-core. That static has the same
+    // name under either collection backend, and so has the check's error.
+    let (registration, adapter) = match generic {
+        Some(shape) => {
+            let (call_span, key) = match &check {
+                Some((at, key)) => (*at, key.clone()),
+                None => (anchor, proc_macro2::Literal::u128_unsuffixed(0)),
+            };
+            let registration = generic_registration(
+                spec,
+                shape,
+                h,
+                &p,
+                op_arg.as_ref(),
+                &output_ty,
+                anchor,
+                (call_span, key),
+                (on_error_first, &site),
+            );
+            (registration, None)
         }
-        None => new,
+        None => {
+            let (sig_ty, adapter) = own_adapter(
+                spec,
+                args,
+                h,
+                &p,
+                op_arg.as_ref(),
+                &output_ty,
+                anchor,
+                wildcard,
+            );
+            let new = quote_spanned! {anchor=>
+                #p::Registration::new::<__HooksOp>(
+                    #site,
+                    #p::Phase::#phase,
+                    #p::Kind::#kind,
+                    #p::Adapter::own(&(__hooks_adapter as #sig_ty)),
+                )
+            };
+            let registration = match check {
+                Some((at, key)) => {
+                    // The operation keeps the payload's span, as every other mention of it: a
+                    // payload that is no entity is then reported once.
+                    let op = quote_spanned!(anchor=> __HooksOp);
+                    let attr = spec.attr;
+                    quote_spanned!(at=> #p::Registration::of_data::<#op>(#attr, #key, #new))
+                }
+                None => new,
+            };
+            (registration, Some(adapter))
+        }
     };
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
     // it is) is then reported on the function, next to "cannot find function".
@@ -682,20 +711,24 @@ fn own_adapter(
     }
 }
 
-/// The generic adapter of a plain sync handler, from the attribute's module of `hooks_core::diag`,
-/// made by naming its constructor with the handler: `shape` is the handler's (see
-/// [`generic_shape`]). The constructor takes the handler as a fn pointer of its own signature and
-/// pairs it with the adapter, one function for every handler of the shape, which calls it through
-/// that pointer; the pointer is also what the fast loops call when the signature is one of the
-/// operation's bare shapes (`Direct` in hooks-core), and a before handler that may answer the call
-/// takes the constructor that names the loop of such handlers. The constructor's bounds are the attribute's checks of the payload and
+/// The registration of a plain sync handler, by its generic adapter's constructor, from the
+/// attribute's module of `hooks_core::diag`, named with the handler: `shape` is the handler's (see
+/// [`generic_shape`]), `key` the asset's key (`0` for an operation that checks no asset), on
+/// whose span (`call_span`) a failed asset check is reported, and `site` what the attribute
+/// writes down about the handler. The constructor takes the handler as a fn pointer of its own
+/// signature and pairs it with the adapter, one function for every handler of the shape, which
+/// calls it through that pointer; the pointer is also what the fast loops call when the signature
+/// is one of the operation's bare shapes (`Direct` in hooks-core), and a before handler that may
+/// answer the call takes the constructor that names the loop of such handlers. The constructor's
+/// bounds are the attribute's checks of the payload and
 /// return types, which the glue names with the handler's own tokens. The same checks come first as
 /// paths of their own, as an adapter of the handler's own would call them: rustc reports a failed
 /// check there, plainly, and drops the constructor's report of it, which is the same check on the
 /// same token (with a note on where the bound is). An after handler's payload is checked first by
 /// its registration's `on_error`, and a return type written `Result<(), HookError>` passes every
 /// attribute's check, so neither is named twice.
-fn generic_adapter(
+#[allow(clippy::too_many_arguments)]
+fn generic_registration(
     spec: &HookSpec,
     shape: &str,
     h: &Handler<'_>,
@@ -703,6 +736,8 @@ fn generic_adapter(
     op_arg: Option<&TokenStream>,
     output_ty: &TokenStream,
     anchor: Span,
+    (call_span, key): (Span, proc_macro2::Literal),
+    (on_error_first, site): (Option<TokenStream>, &TokenStream),
 ) -> TokenStream {
     let name = &h.func.sig.ident;
     let payload = h.payload;
@@ -727,7 +762,7 @@ fn generic_adapter(
         }
         Phase::After => (
             format_ident!("after_{}", shape, span = anchor),
-            None,
+            on_error_first,
             op_arg.map(|op| quote!(<#op>)),
         ),
     };
@@ -742,11 +777,17 @@ fn generic_adapter(
             }),
         ),
     };
+    // The operation keeps the payload's span, as every other mention of it: a payload that is no
+    // entity is then reported once.
+    let op = Ident::new("__HooksOp", anchor);
+    let call = quote_spanned! {call_span=>
+        #p::diag::#diag::#make::<#op, #payload, #ret>(#name, #key, #site)
+    };
     quote_spanned! {anchor=>
         {
             #payload_check
             #return_check
-            #p::diag::#diag::#make::<__HooksOp, #payload, #ret>(#name)
+            #call
         }
     }
 }
