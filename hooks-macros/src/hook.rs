@@ -506,6 +506,13 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     };
     let context = h.context.is_some();
 
+    // The attribute's file and line, as `file!()` and `line!()` would give them in the glue, as
+    // literals: two macro expansions fewer per handler for the compiler.
+    let here = Span::call_site().unwrap();
+    let file = syn::LitStr::new(&here.file(), anchor);
+    let mut line =
+        proc_macro2::Literal::u32_suffixed(u32::try_from(here.line()).unwrap_or(u32::MAX));
+    line.set_span(anchor);
     // What the attribute writes down about the handler: a tuple struct, a value rather than a
     // call in the registration's static.
     let site = quote_spanned! {anchor=>
@@ -515,8 +522,8 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             #on_error,
             #context,
             #options,
-            ::core::file!(),
-            ::core::line!(),
+            #file,
+            #line,
             #doc,
             #payload_str,
         )
