@@ -262,11 +262,16 @@ def targets(ns, ir, table_us, build):
             if a and p:
                 r = a["build_s"] / p["build_s"]
                 text = f"wall {a['build_s']:.1f} s vs {p['build_s']:.1f} s ({r:.2f}×)"
+                met = r <= 1.5
                 if a.get("cpu_s") and p.get("cpu_s"):
                     rc = a["cpu_s"] / p["cpu_s"]
                     text += f"; CPU {a['cpu_s']:.1f} s vs {p['cpu_s']:.1f} s ({rc:.2f}×)"
+                    # Both measures count: parallel codegen shortens the wall time of a build
+                    # without making it any cheaper.
+                    met = met and rc <= 1.5
                 rows.append((f"1,000 handlers compile ≤ 1.5× 1,000 plain fns ({profile})",
-                             text, verdict(r <= 1.5)))
+                             text, verdict(met) + (" (met in wall time)" if r <= 1.5 and not met
+                                                   else "")))
     if table_us is not None:
         rows.append(("10,000 registrations build a table in < 1 ms", f"{table_us / 1000:.2f} ms",
                      verdict(table_us < 1000)))
