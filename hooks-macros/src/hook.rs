@@ -507,7 +507,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let context = h.context.is_some();
 
     // The attribute's file and line, as `file!()` and `line!()` would give them in the glue, as
-    // literals: two macro expansions fewer per handler for the compiler.
+    // literals: two macro expansions fewer per handler for the compiler. (`unwrap` here is
+    // proc_macro2's conversion to the compiler's span, which exists inside a proc-macro, where
+    // this runs; it involves no `Option`.)
     let here = Span::call_site().unwrap();
     let file = syn::LitStr::new(&here.file(), anchor);
     let mut line =
