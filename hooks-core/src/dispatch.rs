@@ -348,6 +348,35 @@ enum Begun<O> {
     Go,
 }
 
+/// How the part of a call with sync handlers before its default ended, with the operation's
+/// types erased ([`Hooks::sync_before`], [`Hooks::before_handlers`]).
+enum Began {
+    /// As [`Begun::Failed`].
+    Failed(HookError),
+    /// As [`Begun::Silent`].
+    Silent,
+    /// As [`Begun::Go`].
+    Go,
+    /// A before handler rejected the call, or failed: the result is this error.
+    Rejected(HookError),
+    /// A before handler answered: the answer is in the call's `Early<Output>`.
+    Answered,
+}
+
+impl Began {
+    /// As [`Begun`], with the early answer that the handlers left in `early`.
+    #[inline(always)]
+    fn typed<O>(self, early: Early<O>) -> Begun<O> {
+        match self {
+            Began::Failed(e) => Begun::Failed(e),
+            Began::Silent => Begun::Silent,
+            Began::Go => Begun::Go,
+            Began::Rejected(e) => Begun::Answered(Err(e)),
+            Began::Answered => Begun::Answered(early.unwrap_or_else(|| Err(verdict_missing()))),
+        }
+    }
+}
+
 impl Hooks {
     /// The runtime over every handler linked into this binary, with the default policies. Fails
     /// with every problem of the handler set (type mismatches, duplicates, too many subscribers),
@@ -436,30 +465,33 @@ impl Hooks {
         }
     }
 
-    /// The recursion guard: does a call with `ctx` fire events?
+    /// The recursion guard: does a call of `operation` on `asset` with `ctx` fire events?
     #[inline]
-    fn nesting<Op: Operation>(&self, ctx: &Context) -> Result<Nesting, HookError> {
+    fn nesting(&self, ctx: &Context, operation: &str, asset: &str) -> Result<Nesting, HookError> {
         let depth = ctx.depth().max(policy::handler_depth());
         if depth == 0 {
             return Ok(Nesting::Fire);
         }
-        Self::nested::<Op>(ctx, depth)
+        Self::nested(ctx, depth, operation, asset)
     }
 
     /// [`Hooks::nesting`] of a call made from handler code, or with a child context.
     #[cold]
     #[inline(never)]
-    fn nested<Op: Operation>(ctx: &Context, depth: u32) -> Result<Nesting, HookError> {
+    fn nested(
+        ctx: &Context,
+        depth: u32,
+        operation: &str,
+        asset: &str,
+    ) -> Result<Nesting, HookError> {
         match ctx.nested_limit() {
             0 => Ok(Nesting::Silent),
             limit if depth > limit => Err(HookError::new(
                 508,
                 "recursion_limit",
                 format!(
-                    "{} on \"{}\" is nested {depth} levels deep in hook handlers, over the limit of \
-                     {limit} its context allows",
-                    Op::NAME,
-                    Op::ASSET
+                    "{operation} on \"{asset}\" is nested {depth} levels deep in hook handlers, over \
+                     the limit of {limit} its context allows"
                 ),
             )),
             _ => Ok(Nesting::Fire),
@@ -556,13 +588,23 @@ impl Hooks {
         queued: Result<(), HookError>,
         result: &mut Result<O, HookError>,
     ) {
+        if let Some(e) = self.queued_error(reg, queued) {
+            *result = Err(e);
+        }
+    }
+
+    /// [`Hooks::queued`], compiled once: the refusal that becomes the call's result, if any.
+    #[inline(never)]
+    fn queued_error(
+        &self,
+        reg: &'static Registration,
+        queued: Result<(), HookError>,
+    ) -> Option<HookError> {
         self.trace(reg, || match &queued {
             Ok(()) => Step::Queued,
             Err(e) => Step::Refused(e.clone()),
         });
-        if let Err(e) = queued {
-            *result = Err(e);
-        }
+        queued.err()
     }
 
     /// The background job of one handler: its run under the policies, its outcome logged.
@@ -745,7 +787,7 @@ impl Hooks {
         if let Some(problem) = &slot.problem {
             return Err(problem.clone());
         }
-        if let Nesting::Silent = self.nesting::<Op>(ctx)? {
+        if let Nesting::Silent = self.nesting(ctx, Op::NAME, Op::ASSET)? {
             return default(input).await;
         }
         ctx.begin(Op::NAME, Op::ASSET, named);
@@ -785,7 +827,10 @@ impl Hooks {
         result
     }
 
-    /// The flow of a synchronous call of a slot that has handlers.
+    /// The flow of a synchronous call of a slot that has handlers. Compiled for each operation
+    /// and default, so it holds only what needs their types: the phases around the default run
+    /// in functions compiled once for every operation ([`Hooks::sync_before`],
+    /// [`Hooks::sync_after`], [`Hooks::background_sync`]).
     #[inline(never)]
     fn run_sync_slot<Op, F>(
         &self,
@@ -804,32 +849,32 @@ impl Hooks {
             return Err(problem.clone());
         }
         if let Some(reg) = slot.first_async {
-            return Err(async_on_sync_call::<Op>(reg));
+            return Err(async_on_sync(Op::NAME, reg));
         }
-        let mut result = match self.sync_begin(ctx, slot, named, &mut input) {
-            Begun::Failed(e) => return Err(e),
-            Begun::Silent => return default(input),
-            Begun::Answered(result) => result,
-            Begun::Go => default(input),
+        let mut early: Early<Op::Output> = None;
+        let (input_p, early_p) = (
+            ptr::from_mut(&mut input).cast(),
+            ptr::from_mut(&mut early).cast(),
+        );
+        // SAFETY: as in `sync_begin`.
+        let began =
+            unsafe { self.sync_before(ctx, slot, named, input_p, early_p, OpFns::of_op::<Op>()) };
+        // Matched here rather than through `Begun`: one branch on the phase's end, not two.
+        let mut result = match began {
+            Began::Go => default(input),
+            Began::Silent => return default(input),
+            Began::Failed(e) => return Err(e),
+            Began::Rejected(e) => Err(e),
+            Began::Answered => early.unwrap_or_else(|| Err(verdict_missing())),
         };
         self.sync_end(CallKind::Call, slot, ctx, &mut result);
-        for h in slot.background().iter() {
-            if !h.reg.runs_after(ctx, &result) {
-                continue;
-            }
-            ctx.enter(h.reg);
-            if let Some(fut) = (h.f)(&result, ctx) {
-                let queued = self.inner.queue.push_blocking(self.job(h.reg, fut));
-                self.queued(h.reg, queued, &mut result);
-            }
-        }
-        ctx.leave();
         result
     }
 
     /// What runs of a call with sync handlers before its default, once the caller has found no
     /// problem in the slot: the recursion guard, the before handlers. Shared by sync calls and
-    /// by async calls of a slot with no async handler ([`Synced`]).
+    /// by async calls of a slot with no async handler ([`Synced`]). Here, what needs the
+    /// operation's types: its early answer, typed again.
     #[inline(always)]
     fn sync_begin<Op: Operation>(
         &self,
@@ -838,27 +883,54 @@ impl Hooks {
         named: Option<String>,
         input: &mut Op::Input,
     ) -> Begun<Op::Output> {
-        match self.nesting::<Op>(ctx) {
-            Ok(Nesting::Fire) => {}
-            Ok(Nesting::Silent) => return Begun::Silent,
-            Err(e) => return Begun::Failed(e),
-        }
-        ctx.begin(Op::NAME, Op::ASSET, named);
-        // A phase with no handlers costs one test: a slot often has handlers on one side only.
-        let early = if slot.before().is_empty() {
-            None
-        } else {
-            self.before_sync(slot, ctx, input)
-        };
-        ctx.leave();
-        match early {
-            Some(result) => Begun::Answered(result),
-            None => Begun::Go,
-        }
+        let mut early: Early<Op::Output> = None;
+        let (input_p, early_p) = (
+            ptr::from_mut(input).cast(),
+            ptr::from_mut(&mut early).cast(),
+        );
+        // SAFETY: the slot and the functions are `Op`'s; the pointers come from the call's own
+        // `&mut Op::Input` and `&mut Early<Op::Output>`, live and otherwise unused until it
+        // returns.
+        let began =
+            unsafe { self.sync_before(ctx, slot, named, input_p, early_p, OpFns::of_op::<Op>()) };
+        began.typed(early)
     }
 
-    /// The after handlers of a call with sync handlers, on the result of its default (or of the
-    /// before handler that answered).
+    /// [`Hooks::sync_begin`] with the operation's types erased, compiled once: the recursion
+    /// guard, the context's record of the call, and the before handlers.
+    ///
+    /// # Safety
+    /// As [`Hooks::before_handlers`].
+    #[inline(never)]
+    unsafe fn sync_before(
+        &self,
+        ctx: &mut Context,
+        slot: &ErasedSlot,
+        named: Option<String>,
+        input: *mut (),
+        early: *mut (),
+        fns: &OpFns,
+    ) -> Began {
+        match self.nesting(ctx, fns.name, fns.asset) {
+            Ok(Nesting::Fire) => {}
+            Ok(Nesting::Silent) => return Began::Silent,
+            Err(e) => return Began::Failed(e),
+        }
+        ctx.begin(fns.name, fns.asset, named);
+        // A phase with no handlers costs one test: a slot often has handlers on one side only.
+        let began = if slot.erased_before().is_empty() {
+            Began::Go
+        } else {
+            // SAFETY: the caller's.
+            unsafe { self.before_handlers(slot, ctx, input, early, fns) }
+        };
+        ctx.leave();
+        began
+    }
+
+    /// What runs of a call with sync handlers after its default (or after the before handler
+    /// that answered): the after handlers, the background ones, and the context is left. Here,
+    /// what needs the operation's types: the result's pointers.
     #[inline(always)]
     fn sync_end<Op: Operation>(
         &self,
@@ -867,55 +939,59 @@ impl Hooks {
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
-        if !slot.after().is_empty() {
+        // A phase with no handlers costs one test.
+        if !slot.erased_after().is_empty() {
             self.after_sync(kind, slot, ctx, result);
+        }
+        if !slot.erased_background().is_empty() {
+            let at = ptr::from_mut(result).cast();
+            // SAFETY: the slot and the functions are `Op`'s; `at` is the call's own result.
+            unsafe { self.background_sync(slot, ctx, at, OpFns::of_op::<Op>()) };
+        }
+        ctx.leave();
+    }
+
+    /// The background handlers of a sync call, compiled once for every operation: each one's job
+    /// is queued, waiting for room in the queue; a job the queue refuses makes the call fail.
+    ///
+    /// # Safety
+    /// The slot is of the operation whose functions `fns` are, and `result` comes from the
+    /// call's own `&mut Result<Output, HookError>`, live and otherwise unused until it returns.
+    #[inline(never)]
+    unsafe fn background_sync(
+        &self,
+        slot: &ErasedSlot,
+        ctx: &mut Context,
+        result: *mut (),
+        fns: &OpFns,
+    ) {
+        for h in slot.erased_background() {
+            // SAFETY (here and below): the caller's: `result` is the operation's.
+            if !h.reg.runs_for(ctx) || (!h.reg.on_error && unsafe { (fns.is_err)(result) }) {
+                continue;
+            }
+            ctx.enter(h.reg);
+            if let Some(fut) = (h.f)(result.cast_const(), ctx) {
+                let queued = self.inner.queue.push_blocking(self.job(h.reg, fut));
+                if let Some(e) = self.queued_error(h.reg, queued) {
+                    unsafe { (fns.set_err)(result, e) };
+                }
+            }
         }
     }
 
-    /// Whether the fast loops may run on this runtime now: no trace, no timed history, no debug
+    /// Whether the runtime may take the fast loops now: no trace, no timed history, no debug
     /// span wanted.
     #[inline]
     fn fast(&self) -> bool {
         self.inner.trace.is_none() && self.inner.policy.plain()
     }
 
-    /// The before handlers of a slot with no async handler: `Some` when one answered or rejected.
+    /// The before handlers of a slot with no async handler, on an async call that has
+    /// background handlers too (a sync call's go through [`Hooks::sync_begin`]): `Some` when
+    /// one answered or rejected.
     #[inline(always)]
     fn before_sync<Op: Operation>(
-        &self,
-        slot: &Slot<Op>,
-        ctx: &mut Context,
-        input: &mut Op::Input,
-    ) -> Option<Result<Op::Output, HookError>> {
-        if self.fast() {
-            if let Some(handlers) = &slot.bare_before {
-                let input = ptr::from_mut(input).cast();
-                // SAFETY: the slot is `Op`'s.
-                if let Some(run) = unsafe { handlers.answer_run::<Op::Output>() } {
-                    let handlers = ptr::from_ref(handlers).cast();
-                    // SAFETY: the slot checked each bare handler against `Op::Input` and
-                    // `Op::Output` when it was built, and `run` is the loop of its shape for
-                    // `Op::Output` (`run_answers`).
-                    return unsafe { run(self, slot.client_only, handlers, ctx, input) };
-                }
-                // SAFETY: the slot checked each bare handler against `Op::Input` when it was built.
-                let rejected = unsafe { self.bare_before(slot.client_only, handlers, ctx, input) };
-                return rejected.map(Err);
-            }
-            if let Some(handlers) = slot.fast_before() {
-                return self.before_fast::<Op>(slot, handlers, ctx, input);
-            }
-        }
-        self.before_general(slot, ctx, input)
-    }
-
-    /// [`Hooks::before_sync`] under the general policies (per-handler timeouts, traces, timed
-    /// history, debug spans, wildcard handlers): out of line, so that the fast paths above are
-    /// inlined into the call without its frame. The loop is compiled once for every operation
-    /// ([`Hooks::general_before`]); here, what only the operation's types can do: hand over the
-    /// answer a handler left.
-    #[inline(never)]
-    fn before_general<Op: Operation>(
         &self,
         slot: &Slot<Op>,
         ctx: &mut Context,
@@ -926,23 +1002,77 @@ impl Hooks {
             ptr::from_mut(input).cast(),
             ptr::from_mut(&mut early).cast(),
         );
-        // SAFETY: the slot is `Op`'s, its adapters take pointers from the call's own
-        // `&mut Op::Input` and `&mut Early<Op::Output>`, both live for the loop, and the
-        // functions are `Op`'s.
-        let stop = unsafe {
-            self.general_before(
-                slot.erased_before(),
-                ctx,
-                input_p,
-                early_p,
-                &OpFns::of::<Op>(),
-            )
-        }?;
-        Some(match stop {
+        // SAFETY: as in `sync_begin`.
+        let began =
+            unsafe { self.before_sync_erased(slot, ctx, input_p, early_p, OpFns::of_op::<Op>()) };
+        match began.typed(early) {
+            Begun::Answered(result) => Some(result),
+            _ => None,
+        }
+    }
+
+    /// [`Hooks::before_handlers`], out of line, for [`Hooks::before_sync`].
+    ///
+    /// # Safety
+    /// As [`Hooks::before_handlers`].
+    #[inline(never)]
+    unsafe fn before_sync_erased(
+        &self,
+        slot: &ErasedSlot,
+        ctx: &mut Context,
+        input: *mut (),
+        early: *mut (),
+        fns: &OpFns,
+    ) -> Began {
+        // SAFETY: the caller's.
+        unsafe { self.before_handlers(slot, ctx, input, early, fns) }
+    }
+
+    /// The before handlers of a slot with no async handler, for every operation alike: the fast
+    /// loops when the policies allow them, the general loop when not. [`Began::Go`] to go on,
+    /// [`Began::Answered`] or [`Began::Rejected`] when one stopped the call.
+    ///
+    /// # Safety
+    /// The slot is of the operation whose functions `fns` are, and `input` and `early` come from
+    /// that call's own `&mut Input` and `&mut Early<Output>`, live and otherwise unused until it
+    /// returns.
+    #[inline(always)]
+    unsafe fn before_handlers(
+        &self,
+        slot: &ErasedSlot,
+        ctx: &mut Context,
+        input: *mut (),
+        early: *mut (),
+        fns: &OpFns,
+    ) -> Began {
+        if self.fast() {
+            if let Some(handlers) = &slot.bare_before {
+                if let Some(run) = handlers.answer_run() {
+                    let loop_p = ptr::from_ref(handlers).cast();
+                    // SAFETY: the caller's: `run` is the loop of the operation's output that the
+                    // handlers' attributes handed over (`run_answers`), and the slot checked each
+                    // handler against the operation's input and output when it was built.
+                    let answered =
+                        unsafe { run(self, slot.client_only, loop_p, ctx, input, early) };
+                    return if answered { Began::Answered } else { Began::Go };
+                }
+                // SAFETY: the slot checked each bare handler against the input when it was
+                // built, and the input is the call's own.
+                let rejected = unsafe { self.bare_before(slot.client_only, handlers, ctx, input) };
+                return rejected.map_or(Began::Go, Began::Rejected);
+            }
+            if let Some(handlers) = slot.fast_before() {
+                // SAFETY: the caller's.
+                return unsafe { self.before_fast(slot, handlers, ctx, input, early, fns) };
+            }
+        }
+        // SAFETY: the caller's.
+        match unsafe { self.general_before(slot.erased_before(), ctx, input, early, fns) } {
+            None => Began::Go,
             // The handler answered: its answer is in `early`.
-            Ok(()) => early.unwrap_or_else(|| Err(verdict_missing())),
-            Err(e) => Err(e),
-        })
+            Some(Ok(())) => Began::Answered,
+            Some(Err(e)) => Began::Rejected(e),
+        }
     }
 
     /// The loop of [`Hooks::before_general`], compiled once: `None` to go on; `Some(Ok(()))`
@@ -1002,45 +1132,42 @@ impl Hooks {
     /// The fast loop of before handlers (plain sync handlers, plain policies): each handler is
     /// one indirect call of its adapter, whose verdict comes back in a register, and panics are
     /// caught once for the whole loop (a panic rejects the call, so nothing resumes after it).
-    /// The loop itself is compiled once for every operation ([`Hooks::adapted_before`]); here,
-    /// what only the operation's types can do: read the answer of the handler that stopped.
+    /// The loop itself is [`Hooks::adapted_before`]; here, what the handler that stopped the call
+    /// left in `early`, read through `fns`.
+    ///
+    /// # Safety
+    /// As [`Hooks::before_handlers`], where every handler is a `SyncBefore` of the operation.
     #[inline(always)]
-    fn before_fast<Op: Operation>(
+    unsafe fn before_fast(
         &self,
-        slot: &Slot<Op>,
+        slot: &ErasedSlot,
         handlers: &[Entry<ErasedSyncBefore>],
         ctx: &mut Context,
-        input: &mut Op::Input,
-    ) -> Option<Result<Op::Output, HookError>> {
-        let mut early: Early<Op::Output> = None;
-        let (input_p, early_p) = (
-            ptr::from_mut(input).cast(),
-            ptr::from_mut(&mut early).cast(),
-        );
-        // SAFETY: the slot's fast adapters are `SyncBefore<Op>`, given pointers from the call's
-        // own `&mut Op::Input` and `&mut Early<Op::Output>`, both live for the loop.
-        let stop = unsafe { self.adapted_before(slot, handlers, ctx, input_p, early_p) };
+        input: *mut (),
+        early: *mut (),
+        fns: &OpFns,
+    ) -> Began {
+        // SAFETY: the caller's.
+        let stop = unsafe { self.adapted_before(slot, handlers, ctx, input, early) };
         let at = match stop {
             // An adapter that lets the call go on leaves no answer.
-            None => return None,
+            None => return Began::Go,
             Some(BeforeStop::Answered(at)) => at,
             Some(BeforeStop::Panicked(at, panic)) => {
                 let reg = at.and_then(|at| handlers.get(at)).map(|h| h.reg);
-                return Some(Err(self.before_panicked(reg, &*panic)));
+                return Began::Rejected(self.before_panicked(reg, &*panic));
             }
         };
-        let outcome = match &early {
-            Some(Ok(_)) => Outcome::Ok,
-            Some(Err(_)) => Outcome::Rejected,
-            None => {
-                early = Some(Err(verdict_missing()));
-                Outcome::Rejected
-            }
+        // SAFETY: the caller's: `early` is the operation's.
+        let (outcome, began) = match unsafe { (fns.take_rejection)(early) } {
+            Some(Ok(())) => (Outcome::Ok, Began::Answered),
+            Some(Err(e)) => (Outcome::Rejected, Began::Rejected(e)),
+            None => (Outcome::Rejected, Began::Rejected(verdict_missing())),
         };
         if let Some(h) = handlers.get(at) {
             self.inner.policy.count(h.reg, outcome);
         }
-        early
+        began
     }
 
     /// The loop of [`Hooks::before_fast`], compiled once: `Some` when a handler stopped the call
@@ -1507,7 +1634,9 @@ impl Hooks {
         }
     }
 
-    /// The after handlers of a slot with no async handler.
+    /// The after handlers of a slot with no async handler. Here, what needs the operation's
+    /// types: the pointers to the result and to its output; the handlers run in
+    /// [`Hooks::sync_after`], compiled once for every operation.
     #[inline(always)]
     fn after_sync<Op: Operation>(
         &self,
@@ -1516,31 +1645,48 @@ impl Hooks {
         ctx: &mut Context,
         result: &mut Result<Op::Output, HookError>,
     ) {
-        if self.fast() {
-            if let Some(handlers) = &slot.bare_after {
-                return self.after_bare::<Op>(kind, slot, handlers, ctx, result);
-            }
-            if let Some(handlers) = slot.fast_after() {
-                return self.after_fast::<Op>(kind, slot, handlers, ctx, result);
-            }
-        }
-        self.after_general(kind, slot, ctx, result);
+        let at = ptr::from_mut(result);
+        // SAFETY: `at` is `result`, borrowed for this call only; the output's pointer is derived
+        // from it, and not used once the result is written through `at`.
+        let output = match unsafe { &mut *at } {
+            Ok(output) => ptr::from_mut(output).cast(),
+            Err(_) => ptr::null_mut(),
+        };
+        // SAFETY: the slot and the functions are `Op`'s; `at` is the call's own result, and
+        // `output` its output when it is a success.
+        unsafe { self.sync_after(kind, slot, ctx, at.cast(), output, OpFns::of_op::<Op>()) }
     }
 
-    /// [`Hooks::after_sync`] under the general policies, out of line as
-    /// [`Hooks::before_general`] is, and its loop compiled once ([`Hooks::general_after`]).
+    /// [`Hooks::after_sync`] with the operation's types erased, compiled once: the fast loops
+    /// when the policies allow them, the general loop when not.
+    ///
+    /// # Safety
+    /// The slot is of the operation whose functions `fns` are; `result` comes from the call's own
+    /// `&mut Result<Output, HookError>`, live and otherwise unused until it returns; `output` is
+    /// null when that result is an error, else a pointer to its output derived from `result`.
     #[inline(never)]
-    fn after_general<Op: Operation>(
+    unsafe fn sync_after(
         &self,
         kind: CallKind,
-        slot: &Slot<Op>,
+        slot: &ErasedSlot,
         ctx: &mut Context,
-        result: &mut Result<Op::Output, HookError>,
+        result: *mut (),
+        output: *mut (),
+        fns: &OpFns,
     ) {
-        let at = ptr::from_mut(result).cast();
-        // SAFETY: the slot is `Op`'s, its adapters take a pointer from the call's own result,
-        // live for the loop, and the functions are `Op`'s.
-        unsafe { self.general_after(kind, slot.erased_after(), ctx, at, &OpFns::of::<Op>()) }
+        if self.fast() {
+            if let Some(handlers) = &slot.bare_after {
+                // SAFETY: the caller's.
+                return unsafe { self.after_bare(kind, slot, handlers, ctx, result, output, fns) };
+            }
+            if let Some(handlers) = slot.fast_after() {
+                let failed = output.is_null();
+                // SAFETY: the caller's.
+                return unsafe { self.after_fast(kind, slot, handlers, ctx, result, failed, fns) };
+            }
+        }
+        // SAFETY: the caller's.
+        unsafe { self.general_after(kind, slot.erased_after(), ctx, result, fns) }
     }
 
     /// The loop of [`Hooks::after_general`], compiled once.
@@ -1583,28 +1729,34 @@ impl Hooks {
     }
 
     /// The fast loop of after handlers (plain sync handlers, plain policies). The loop itself is
-    /// compiled once for every operation ([`Hooks::adapted_after`]); here, what only the result's
-    /// type can do. An error, a panic, or a handler that takes the whole result stops that loop;
-    /// the result is updated here, and the loop resumes after that handler.
+    /// [`Hooks::adapted_after`]; an error, a panic, or a handler that takes the whole result
+    /// stops it; the result is updated here, through `fns`, and the loop resumes after that
+    /// handler. `failed` says whether the result is an error.
+    ///
+    /// # Safety
+    /// As [`Hooks::sync_after`], where every handler is a `SyncAfter` of the operation.
     #[inline(always)]
-    fn after_fast<Op: Operation>(
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn after_fast(
         &self,
         kind: CallKind,
-        slot: &Slot<Op>,
+        slot: &ErasedSlot,
         handlers: &[Entry<ErasedSyncAfter>],
         ctx: &mut Context,
-        result: &mut Result<Op::Output, HookError>,
+        result: *mut (),
+        failed: bool,
+        fns: &OpFns,
     ) {
         let mut rest = handlers;
+        let mut failed = failed;
         while !rest.is_empty() {
-            let failed = result.is_err();
-            let at = ptr::from_mut(result).cast();
-            // SAFETY: the slot's fast after adapters are `SyncAfter<Op>`, given a pointer from the
-            // call's own result, live for the loop.
-            let stop = unsafe { self.adapted_after(slot, rest, ctx, at, failed) };
+            // SAFETY (here and below): the caller's.
+            let stop = unsafe { self.adapted_after(slot, rest, ctx, result, failed) };
             let Some((at, stop)) = stop else { return };
             let Some(h) = rest.get(at) else { return };
-            self.after_stopped(kind, h.reg, stop, result);
+            unsafe { self.after_stopped(kind, h.reg, stop, result, fns) };
+            // The handler, or what its stop did, may have changed whether it is an error.
+            failed = unsafe { (fns.is_err)(result) };
             rest = &rest[at + 1..];
         }
     }
@@ -1645,29 +1797,37 @@ impl Hooks {
         }
     }
 
-    /// The fast loop of a slot's bare after handlers: the handlers run in [`Hooks::bare_after`],
-    /// compiled once for every operation; here, what only the result's type can do. An error or a
-    /// panic stops that loop; its effect on the result is applied here (an error replaces it), and
-    /// the loop resumes after that handler while the result is a success (handlers that take the
-    /// output do not run on an error).
-    #[inline]
-    fn after_bare<Op: Operation>(
+    /// The fast loop of a slot's bare after handlers: the handlers run in [`Hooks::bare_after`];
+    /// an error or a panic stops that loop, its effect on the result is applied here (an error
+    /// replaces it), and the loop resumes after that handler while the result is a success
+    /// (handlers that take the output do not run on an error).
+    ///
+    /// # Safety
+    /// As [`Hooks::sync_after`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn after_bare(
         &self,
         kind: CallKind,
-        slot: &Slot<Op>,
+        slot: &ErasedSlot,
         handlers: &BareLoop,
         ctx: &mut Context,
-        result: &mut Result<Op::Output, HookError>,
+        result: *mut (),
+        output: *mut (),
+        fns: &OpFns,
     ) {
         let mut rest = handlers.handlers();
-        while let Ok(output) = result {
-            let output = ptr::from_mut(output).cast();
-            // SAFETY: the slot checked each bare after handler against `Op::Output` when it was
-            // built; `output` is the call's own, borrowed for this call only.
+        let mut output = output;
+        while !output.is_null() {
+            // SAFETY: the slot checked each bare after handler against the output when it was
+            // built; `output` is the call's own (the caller's).
             let stop = unsafe { self.bare_after(slot.client_only, rest, ctx, output) };
             let Some((at, stop)) = stop else { return };
             let Some(reg) = rest.reg(at) else { return };
-            self.after_stopped(kind, reg, stop, result);
+            // SAFETY (both): the caller's; the output's pointer is derived anew from the result,
+            // which the stop may have replaced.
+            unsafe { self.after_stopped(kind, reg, stop, result, fns) };
+            output = unsafe { (fns.output)(result) };
             rest = rest.after(at);
         }
     }
@@ -1725,52 +1885,44 @@ impl Hooks {
         }
     }
 
-    /// What the handler a fast after loop stopped at does to the result.
+    /// What the handler a fast after loop stopped at does to the result: an error replaces it
+    /// (an event's handlers only log it), a panic is logged and counted and replaces it or not as
+    /// [`AfterFailure`] says.
+    ///
+    /// # Safety
+    /// As [`Hooks::sync_after`], for `result` and `fns`.
     #[inline]
-    fn after_stopped<O>(
+    unsafe fn after_stopped(
         &self,
         kind: CallKind,
         reg: &'static Registration,
         stop: AfterStop,
-        result: &mut Result<O, HookError>,
+        result: *mut (),
+        fns: &OpFns,
     ) {
-        match stop {
-            AfterStop::Errored(e) => self.after_error(kind, reg, e, result),
-            AfterStop::Panicked(panic) => self.after_panicked(reg, &*panic, result),
-            AfterStop::Ran => {}
+        let replaced = match stop {
+            AfterStop::Errored(e) => self.after_error(kind, reg, e),
+            AfterStop::Panicked(panic) => self.after_panic_error(reg, &*panic),
+            AfterStop::Ran => None,
+        };
+        if let Some(e) = replaced {
+            // SAFETY: the caller's.
+            unsafe { (fns.set_err)(result, e) };
         }
     }
 
-    /// An after handler of a fast loop returned an error: it replaces the result (an event's
-    /// handlers only log it).
+    /// An after handler of a fast loop returned an error: counted, and the error that replaces
+    /// the result, if any.
     #[cold]
     #[inline(never)]
-    fn after_error<O>(
+    fn after_error(
         &self,
         kind: CallKind,
         reg: &'static Registration,
         e: HookError,
-        result: &mut Result<O, HookError>,
-    ) {
+    ) -> Option<HookError> {
         self.inner.policy.count(reg, Outcome::Errored);
-        if let Some(e) = self.after_outcome(kind, reg, Ok(Err(e))) {
-            *result = Err(e);
-        }
-    }
-
-    /// An after handler of a fast loop panicked: logged and counted; the result is kept or
-    /// replaced as [`AfterFailure`] says.
-    #[cold]
-    #[inline(never)]
-    fn after_panicked<O>(
-        &self,
-        reg: &'static Registration,
-        panic: &(dyn Any + Send),
-        result: &mut Result<O, HookError>,
-    ) {
-        if let Some(e) = self.after_panic_error(reg, panic) {
-            *result = Err(e);
-        }
+        self.after_outcome(kind, reg, Ok(Err(e)))
     }
 
     /// [`Hooks::after_panicked`], compiled once: the error that replaces the result, if any.
@@ -2288,7 +2440,6 @@ impl<Op: Operation, F, Fut> Synced<'_, Op, F, Fut> {
     #[inline(always)]
     fn finish(&mut self, result: &mut Result<Op::Output, HookError>) {
         self.hooks.sync_end(self.kind, self.slot, self.ctx, result);
-        self.ctx.leave();
     }
 }
 
@@ -2332,12 +2483,13 @@ pub(crate) fn payload_size<T: serde::Serialize + ?Sized>(
 
 /// The loop of a slot's before handlers that may answer the call, for the output `O`
 /// ([`AnswerRun`]): the attribute of such a handler names it (in [`Answers`]), so it is compiled
-/// once for each output type that has such handlers, and for no other.
+/// once for each output type that has such handlers, and for no other. `true` when a handler
+/// stopped the call, its answer or rejection left in `early`.
 ///
 /// # Safety
 /// `handlers` points to the bare loop of a slot of an operation whose output is `O`, whose
 /// handlers have a shape that answers; `input` to that call's input, as in
-/// [`Hooks::bare_before`].
+/// [`Hooks::bare_before`]; `early` to its `Early<O>`, live and not otherwise used.
 ///
 /// [`AnswerRun`]: crate::registration::AnswerRun
 /// [`Answers`]: crate::registration::Answers
@@ -2348,12 +2500,19 @@ pub unsafe fn run_answers<O>(
     handlers: *const (),
     ctx: &mut Context,
     input: *mut (),
-) -> Option<Result<O, HookError>> {
+    early: *mut (),
+) -> bool {
     // SAFETY: the caller's.
-    unsafe {
+    let stopped = unsafe {
         let handlers = &*handlers.cast::<BareLoop>();
-        hooks.answer_before(client_only, handlers, ctx, input)
-    }
+        hooks.answer_before::<O>(client_only, handlers, ctx, input)
+    };
+    let Some(stopped) = stopped else {
+        return false;
+    };
+    // SAFETY: the caller's: `early` is the call's own `Early<O>`.
+    *unsafe { &mut *early.cast::<Early<O>>() } = Some(stopped);
+    true
 }
 
 /// One pass of the fast before loop, two handlers a turn (the loop's own bookkeeping is paid
@@ -2785,12 +2944,8 @@ fn verdict_missing() -> HookError {
     HookError::internal("a hook handler stopped the call without an answer or an error")
 }
 
-/// The error of a synchronous call whose slot has an `async fn` handler.
-fn async_on_sync_call<Op: Operation>(reg: &Registration) -> HookError {
-    async_on_sync(Op::NAME, reg)
-}
-
-/// [`async_on_sync_call`] of the operation named `operation`, compiled once.
+/// The error of a synchronous call of the operation named `operation` whose slot has an
+/// `async fn` handler.
 #[cold]
 #[inline(never)]
 fn async_on_sync(operation: &str, reg: &Registration) -> HookError {
@@ -2803,12 +2958,15 @@ fn async_on_sync(operation: &str, reg: &Registration) -> HookError {
     ))
 }
 
-/// What the general loops ([`Hooks::general_before`], [`Hooks::general_after`]) need of an
-/// operation's types, as functions of erased pointers: small functions compiled for each
-/// operation, so that the loops, with their policies, are compiled once.
+/// What the phases of a call with sync handlers ([`Hooks::sync_before`], [`Hooks::sync_after`],
+/// [`Hooks::background_sync`]) and the general loops need of an operation's types, as functions
+/// of erased pointers: small functions compiled for each operation, so that the phases, their
+/// loops and their policies are compiled once. One static per operation ([`OpFns::of_op`]).
 struct OpFns {
     /// The operation's name.
     name: &'static str,
+    /// The operation's own asset.
+    asset: &'static str,
     /// What a before adapter that stopped the call left in the `Early<Output>` at the pointer:
     /// `Some(Ok(()))` for an answer, left in place; `Some(Err(e))` for a rejection, taken out;
     /// `None` for nothing.
@@ -2821,20 +2979,33 @@ struct OpFns {
     set_err: unsafe fn(*mut (), HookError),
     /// A sync wildcard handler on the records of the result at the pointer, when it succeeded.
     wild_after: unsafe fn(*mut (), WildSync, &Context) -> Result<(), HookError>,
+    /// The output of the `Result<Output, HookError>` at the pointer, or null when it is an error.
+    output: unsafe fn(*mut ()) -> *mut (),
 }
 
 impl OpFns {
+    /// `Op`'s, as a static.
+    #[inline(always)]
+    fn of_op<Op: Operation>() -> &'static OpFns {
+        const { &OpFns::of::<Op>() }
+    }
+
     /// `Op`'s.
-    fn of<Op: Operation>() -> OpFns {
+    const fn of<Op: Operation>() -> OpFns {
         /// # Safety
         /// `early` points at an `Early<Op::Output>`, live and not otherwise used.
         unsafe fn take_rejection<Op: Operation>(early: *mut ()) -> Option<Result<(), HookError>> {
             // SAFETY: the caller's.
             let early = unsafe { &mut *early.cast::<Early<Op::Output>>() };
-            match early {
-                Some(Ok(_)) => Some(Ok(())),
-                Some(Err(_)) => early.take().map(|stopped| stopped.map(|_| ())),
+            match early.take() {
+                Some(Err(e)) => Some(Err(e)),
                 None => None,
+                answer => {
+                    // SAFETY: `take` left `None` there: the answer goes back with nothing to
+                    // drop in its place.
+                    unsafe { ptr::write(early, answer) };
+                    Some(Ok(()))
+                }
             }
         }
         /// # Safety
@@ -2873,8 +3044,19 @@ impl OpFns {
                 Err(_) => Ok(()),
             }
         }
+        /// # Safety
+        /// `result` points at a `Result<Op::Output, HookError>`, live and not otherwise used.
+        unsafe fn output<Op: Operation>(result: *mut ()) -> *mut () {
+            // SAFETY: the caller's.
+            match unsafe { &mut *result.cast::<Result<Op::Output, HookError>>() } {
+                Ok(out) => ptr::from_mut(out).cast(),
+                Err(_) => ptr::null_mut(),
+            }
+        }
         OpFns {
             name: Op::NAME,
+            asset: Op::ASSET,
+            output: output::<Op>,
             take_rejection: take_rejection::<Op>,
             wild_before: wild_before::<Op>,
             is_err: is_err::<Op>,

@@ -117,17 +117,32 @@ pub trait Record: Send + Sync {
 
     /// Whether the record has `field`.
     fn has_field(&self, field: &str) -> bool {
-        self.field_names().contains(&field)
+        // As `to_json`, through a function compiled once.
+        names_contain(self.field_names(), field)
     }
 
     /// The whole record as a JSON object.
     fn to_json(&self) -> Result<serde_json::Value, HookError> {
-        let mut map = serde_json::Map::new();
-        for name in self.field_names() {
-            map.insert(name.to_owned(), self.get(name)?);
-        }
-        Ok(serde_json::Value::Object(map))
+        // Through a function compiled once: every record type's vtable holds this method.
+        fields_to_json(self.field_names(), &|name| self.get(name))
     }
+}
+
+/// [`Record::has_field`] of a record with these fields.
+fn names_contain(names: Vec<&str>, field: &str) -> bool {
+    names.contains(&field)
+}
+
+/// [`Record::to_json`] of a record with these fields, read with `get`.
+fn fields_to_json(
+    names: Vec<&str>,
+    get: &dyn Fn(&str) -> Result<serde_json::Value, HookError>,
+) -> Result<serde_json::Value, HookError> {
+    let mut map = serde_json::Map::new();
+    for name in names {
+        map.insert(name.to_owned(), get(name)?);
+    }
+    Ok(serde_json::Value::Object(map))
 }
 
 /// The error for a field a record does not have.

@@ -197,18 +197,14 @@ pub type BareFlow<T, O> = fn(&mut T) -> Result<Flow<O>, HookError>;
 /// `fn(&mut T, &Context) -> Result<Flow<O>, HookError>` (or the same taking `&T`).
 pub type BareFlowCtx<T, O> = fn(&mut T, &Context) -> Result<Flow<O>, HookError>;
 
-/// The loop that runs a slot's [`BareFlow`] (or [`BareFlowCtx`]) handlers for the output `O`,
-/// type-erased where the dispatcher's own types would show: the runtime, whether a handler runs
-/// for clients only, the slot's bare loop, the call's context and a pointer to its input. `Some`
-/// with the answer or the rejection of the handler that stopped the call.
+/// The loop that runs a slot's [`BareFlow`] (or [`BareFlowCtx`]) handlers for one output type
+/// `O`, type-erased where the dispatcher's own types would show: the runtime, whether a handler
+/// runs for clients only, the slot's bare loop, the call's context, a pointer to its input and
+/// one to its `Early<O>`. `true` when a handler stopped the call, its answer or rejection left in
+/// the `Early<O>`.
 #[doc(hidden)]
-pub type AnswerRun<O> = unsafe fn(
-    &crate::Hooks,
-    bool,
-    *const (),
-    &mut Context,
-    *mut (),
-) -> Option<Result<O, HookError>>;
+pub type AnswerRun =
+    unsafe fn(&crate::Hooks, bool, *const (), &mut Context, *mut (), *mut ()) -> bool;
 
 /// The type whose `TypeId` names a handler that may answer the call ([`BareFlow`],
 /// [`BareFlowCtx`]) in its [`Direct`]: its own fn pointer type `F` with the output `O` whose loop
@@ -236,7 +232,8 @@ pub struct Direct {
     pub(crate) f: fn(),
     /// `TypeId::of` the handler's fn pointer type, or of [`Answers`] of it and its output.
     pub(crate) sig: fn() -> TypeId,
-    /// The [`AnswerRun`] of that output, as `fn()`, for a handler that may answer.
+    /// The [`AnswerRun`] of that output (`run_answers::<O>`), as `fn()`, for a handler that may
+    /// answer.
     pub(crate) run: Option<fn()>,
 }
 
@@ -278,14 +275,14 @@ macro_rules! direct_constructors {
                 pub const fn $answers<O: 'static, A: ?Sized + 'static, R: 'static>(
                     f: $sig,
                 ) -> Option<Direct> {
-                    let run: AnswerRun<O> = crate::dispatch::run_answers::<O>;
+                    let run: AnswerRun = crate::dispatch::run_answers::<O>;
                     Some(Direct {
                         // SAFETY: as above.
                         f: unsafe { std::mem::transmute::<$sig, fn()>(f) },
                         sig: TypeId::of::<Answers<$sig, O>>,
                         // SAFETY: an `unsafe fn` pointer as `fn()`, read back only as the
                         // `AnswerRun` of the output `sig` names.
-                        run: Some(unsafe { std::mem::transmute::<AnswerRun<O>, fn()>(run) }),
+                        run: Some(unsafe { std::mem::transmute::<AnswerRun, fn()>(run) }),
                     })
                 }
             )*

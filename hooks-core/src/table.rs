@@ -154,6 +154,15 @@ pub(crate) type ErasedAsyncAfter = for<'a, 's, 'c, 'w> fn(
     &'c mut std::task::Context<'w>,
 ) -> crate::registration::Polled;
 
+/// A [`BackgroundAfter`] adapter with its operation's types erased, on the terms of
+/// [`ErasedBare`]: `&Result<Output, HookError>` becomes a pointer, which must come from the call's
+/// own result.
+pub(crate) type ErasedBackground =
+    for<'a> fn(
+        *const (),
+        &'a Context,
+    ) -> Option<crate::registration::BoxFuture<'static, Result<(), HookError>>>;
+
 /// A [`BareCtx`] handler with its payload type erased, on the same terms as [`ErasedBare`].
 pub(crate) type ErasedBareCtx = fn(*mut (), &Context) -> Result<(), HookError>;
 
@@ -367,17 +376,16 @@ pub(crate) struct BareLoop {
 }
 
 impl BareLoop {
-    /// For handlers that may answer the call ([`BareShape::answers`]), the loop that runs them.
-    ///
-    /// # Safety
-    /// `O` is the output type of the operation whose slot holds this loop.
+    /// For handlers that may answer the call ([`BareShape::answers`]), the loop that runs them:
+    /// the [`AnswerRun`] of the output of the operation whose slot holds this loop, which the slot
+    /// checked when it was built (its `Answers<_, O>` by `TypeId`). Call it only with that
+    /// operation's input and `Early<Output>`.
     #[inline]
-    pub(crate) unsafe fn answer_run<O>(&self) -> Option<AnswerRun<O>> {
-        // SAFETY: `run` came in a `Direct` whose `Answers<_, O2>` the slot checked by `TypeId`,
-        // where `O2` is its operation's output: `O`, by the caller's word. Fn pointer types share
-        // their size and validity.
+    pub(crate) fn answer_run(&self) -> Option<AnswerRun> {
+        // SAFETY: `run` came in a `Direct` as an `AnswerRun` (`Direct::answers_mut` and the
+        // like); fn pointer types share their size and validity.
         self.run
-            .map(|run| unsafe { std::mem::transmute::<Erased, AnswerRun<O>>(run) })
+            .map(|run| unsafe { std::mem::transmute::<Erased, AnswerRun>(run) })
     }
 
     /// The handlers, borrowed.
@@ -543,6 +551,15 @@ impl ErasedSlot {
     pub(crate) fn erased_after(&self) -> &[Entry<AfterFn<ErasedSyncAfter, ErasedAsyncAfter>>] {
         // SAFETY: as in `fast_before`, for both kinds of adapter.
         unsafe { typed_entries(&self.after) }
+    }
+
+    /// The background after handlers, every adapter with its operation's types erased (as
+    /// [`ErasedBackground`]): call each only with a pointer from the call's own
+    /// `&Result<Output, HookError>`.
+    #[inline]
+    pub(crate) fn erased_background(&self) -> &[Entry<ErasedBackground>] {
+        // SAFETY: as in `fast_before`.
+        unsafe { typed_entries(&self.background) }
     }
 
     /// The after handlers as plain sync adapters, on the terms of [`ErasedSlot::fast_before`]:
