@@ -785,7 +785,7 @@ impl Hooks {
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
         if let Some(problem) = &slot.problem {
-            return Err(problem.clone());
+            return Err(slot_problem(problem));
         }
         if let Nesting::Silent = self.nesting(ctx, Op::NAME, Op::ASSET)? {
             return default(input).await;
@@ -846,7 +846,7 @@ impl Hooks {
     {
         // A slot's own problem comes first, as on an async call.
         if let Some(problem) = &slot.problem {
-            return Err(problem.clone());
+            return Err(slot_problem(problem));
         }
         if let Some(reg) = slot.first_async {
             return Err(async_on_sync(Op::NAME, reg));
@@ -859,15 +859,18 @@ impl Hooks {
         // SAFETY: as in `sync_begin`.
         let began =
             unsafe { self.sync_before(ctx, slot, named, input_p, early_p, OpFns::of_op::<Op>()) };
-        // Matched here rather than through `Begun`: one branch on the phase's end, not two.
+        // Matched here rather than through `Begun`: one branch on the phase's end, not two, and
+        // one call of the default, so that it is compiled (or inlined) once.
+        let silent = matches!(began, Began::Silent);
         let mut result = match began {
-            Began::Go => default(input),
-            Began::Silent => return default(input),
+            Began::Go | Began::Silent => default(input),
             Began::Failed(e) => return Err(e),
             Began::Rejected(e) => Err(e),
             Began::Answered => early.unwrap_or_else(|| Err(verdict_missing())),
         };
-        self.sync_end(CallKind::Call, slot, ctx, &mut result);
+        if !silent {
+            self.sync_end(CallKind::Call, slot, ctx, &mut result);
+        }
         result
     }
 
@@ -2384,7 +2387,7 @@ where
         } = &mut this.stage
         {
             if let Some(problem) = &this.slot.problem {
-                let e = problem.clone();
+                let e = slot_problem(problem);
                 this.stage = Stage::Done;
                 return Poll::Ready(Err(e));
             }
@@ -2936,6 +2939,14 @@ fn async_verdict<O>(
         Ok(false) => stopped(early),
         Err(e) => Err(e),
     })
+}
+
+/// The error every call of a slot with a problem fails with: a clone, out of line and compiled
+/// once rather than inlined into each operation's flow.
+#[cold]
+#[inline(never)]
+fn slot_problem(problem: &HookError) -> HookError {
+    problem.clone()
 }
 
 /// Only a hand-made adapter can stop a call without saying why: fail closed.
