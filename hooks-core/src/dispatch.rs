@@ -1078,9 +1078,11 @@ impl Hooks {
         }
     }
 
-    /// The loop of [`Hooks::before_general`], compiled once: `None` to go on; `Some(Ok(()))`
-    /// when a handler answered the call (the answer is in `early`); `Some(Err(e))` when one
-    /// rejected it or failed (fail closed).
+    /// The before handlers under the general policies (per-handler timeouts, traces, timed
+    /// history, debug spans, wildcard handlers), the loop of [`Hooks::before_handlers`] when the
+    /// fast ones may not run, compiled once: `None` to go on; `Some(Ok(()))` when a handler
+    /// answered the call (the answer is in `early`); `Some(Err(e))` when one rejected it or
+    /// failed (fail closed).
     ///
     /// # Safety
     /// Every sync adapter is a `SyncBefore` of one operation, `input` and `early` come from that
@@ -1692,7 +1694,8 @@ impl Hooks {
         unsafe { self.general_after(kind, slot.erased_after(), ctx, result, fns) }
     }
 
-    /// The loop of [`Hooks::after_general`], compiled once.
+    /// The after handlers under the general policies, the loop of [`Hooks::sync_after`] when the
+    /// fast ones may not run, compiled once.
     ///
     /// # Safety
     /// Every sync adapter is a `SyncAfter` of one operation, `result` comes from that
