@@ -24,6 +24,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::ptr;
@@ -351,7 +352,8 @@ enum Begun<O> {
 /// How the part of a call with sync handlers before its default ended, with the operation's
 /// types erased ([`Hooks::sync_before`], [`Hooks::before_handlers`]).
 enum Began {
-    /// As [`Begun::Failed`].
+    /// The call fails before anything runs: the slot has a problem, a sync call meets an
+    /// `async fn` handler, or the call is nested over the recursion limit.
     Failed(HookError),
     /// As [`Begun::Silent`].
     Silent,
@@ -844,17 +846,12 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        // A slot's own problem comes first, as on an async call.
-        if let Some(problem) = &slot.problem {
-            return Err(slot_problem(problem));
-        }
-        if let Some(reg) = slot.first_async {
-            return Err(async_on_sync(Op::NAME, reg));
-        }
-        let mut early: Early<Op::Output> = None;
+        // Left with no drop: only the answered arm below finds it `Some`, and takes it (should a
+        // handler panic out of the phase, an answer in it would leak, not be dropped twice).
+        let mut early: ManuallyDrop<Early<Op::Output>> = ManuallyDrop::new(None);
         let (input_p, early_p) = (
             ptr::from_mut(&mut input).cast(),
-            ptr::from_mut(&mut early).cast(),
+            ptr::from_mut(&mut *early).cast(),
         );
         // SAFETY: as in `sync_begin`.
         let began =
@@ -866,7 +863,9 @@ impl Hooks {
             Began::Go | Began::Silent => default(input),
             Began::Failed(e) => return Err(e),
             Began::Rejected(e) => Err(e),
-            Began::Answered => early.unwrap_or_else(|| Err(verdict_missing())),
+            Began::Answered => {
+                ManuallyDrop::into_inner(early).unwrap_or_else(|| Err(verdict_missing()))
+            }
         };
         if !silent {
             self.sync_end(CallKind::Call, slot, ctx, &mut result);
@@ -899,8 +898,9 @@ impl Hooks {
         began.typed(early)
     }
 
-    /// [`Hooks::sync_begin`] with the operation's types erased, compiled once: the recursion
-    /// guard, the context's record of the call, and the before handlers.
+    /// [`Hooks::sync_begin`] with the operation's types erased, compiled once: the slot's own
+    /// problem and an `async fn` handler a sync call cannot run (the call fails before anything
+    /// runs), the recursion guard, the context's record of the call, and the before handlers.
     ///
     /// # Safety
     /// As [`Hooks::before_handlers`].
@@ -914,6 +914,13 @@ impl Hooks {
         early: *mut (),
         fns: &OpFns,
     ) -> Began {
+        // A slot's own problem comes first, as on an async call.
+        if let Some(problem) = &slot.problem {
+            return Began::Failed(slot_problem(problem));
+        }
+        if let Some(reg) = slot.first_async {
+            return Began::Failed(async_on_sync(fns.name, reg));
+        }
         match self.nesting(ctx, fns.name, fns.asset) {
             Ok(Nesting::Fire) => {}
             Ok(Nesting::Silent) => return Began::Silent,

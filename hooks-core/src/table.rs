@@ -1112,15 +1112,32 @@ impl Table {
         if p == empty_marker() {
             return None;
         }
-        if !p.is_null() {
+        let slot = if p.is_null() {
+            self.resolve_to_cache(cache, TypeId::of::<Op>(), Op::ASSET, SlotTypes::of::<Op>)?
+        } else {
             // SAFETY: only `fill_cache` stores into the cache, and it stores either the empty
-            // marker or a pointer to a slot of the global table, which is never freed. The cache
-            // belongs to `Op` alone (`Operation::slot_cache`), and `fill_cache` is given `Op`'s
-            // slot.
-            return Some(unsafe { Slot::typed(&*p.cast::<ErasedSlot>()) });
-        }
-        let slot = self.resolve::<Op>(Op::ASSET);
-        fill_cache(cache, slot.map(|s| &s.erased));
+            // marker or a pointer to a slot of the global table, which is never freed.
+            unsafe { &*p.cast::<ErasedSlot>() }
+        };
+        // SAFETY: the cache belongs to `Op` alone (`Operation::slot_cache`), and it is given
+        // `Op`'s slot (`resolve_to_cache`), built against `SlotTypes::of::<Op>()`.
+        Some(unsafe { Slot::typed(slot) })
+    }
+
+    /// The first call of an operation through its static cache: its slot resolved (as
+    /// [`Table::resolve`], with the operation's types erased) and remembered. Compiled once,
+    /// out of the way of the calls that find the cache filled.
+    #[cold]
+    #[inline(never)]
+    fn resolve_to_cache(
+        &'static self,
+        cache: &'static SlotCache,
+        op: TypeId,
+        asset: &str,
+        types: fn() -> SlotTypes,
+    ) -> Option<&'static ErasedSlot> {
+        let slot = self.resolve_erased(op, asset, types);
+        fill_cache(cache, slot);
         slot
     }
 
@@ -1264,6 +1281,9 @@ unsafe fn read_fn<F: Copy>(any: &(dyn Any + Send + Sync)) -> F {
 struct BareTypes([(TypeId, BareShape); 8]);
 
 impl BareTypes {
+    /// Out of line: an operation whose input and output are one type (a create's, an
+    /// update's) compiles it once.
+    #[inline(never)]
     fn of<T: 'static>() -> BareTypes {
         use BareShape::{Ctx, Plain, Unit, UnitCtx};
         type Shared<T> = fn(&T) -> Result<(), HookError>;
