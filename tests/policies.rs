@@ -603,6 +603,24 @@ mod background {
     }
 
     #[test]
+    fn after_shutdown_a_sync_call_fails_with_the_queue_refusal() {
+        let hooks = Hooks::builder().build().unwrap();
+        hooks.shutdown(Duration::from_secs(1)).unwrap();
+        let err = hooks
+            .run_sync::<ops::data::Create<Ping>, _>(
+                &mut Context::client(),
+                Ping {
+                    n: usize::MAX,
+                    gate: None,
+                    done: None,
+                },
+                Ok,
+            )
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "shutting_down"));
+    }
+
+    #[test]
     fn a_sync_call_queues_background_handlers_too() {
         let hooks = Hooks::builder().build().unwrap();
         let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
