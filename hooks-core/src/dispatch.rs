@@ -2396,13 +2396,10 @@ where
             default,
         } = &mut this.stage
         {
-            if let Some(problem) = &this.slot.problem {
-                let e = slot_problem(problem);
-                this.stage = Stage::Done;
-                return Poll::Ready(Err(e));
-            }
-            // The before handlers change the input where it lies: the stage is not moved out
-            // first (a copy of the input, the asset's name and the default for each call).
+            // The slot's own problem fails the call in the erased before phase (`Begun::Failed`
+            // below), as on a sync call. The before handlers change the input where it lies: the
+            // stage is not moved out first (a copy of the input, the asset's name and the
+            // default for each call).
             let begun = this
                 .hooks
                 .sync_begin(this.ctx, this.slot, named.take(), input);
