@@ -28,7 +28,7 @@ use crate::error::HookError;
 use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
     Adapter, AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, Kind, Payload,
-    Registration, Site, SyncAfter, SyncBefore,
+    Registration, RegistrationCell, Site, SyncAfter, SyncBefore,
 };
 
 /// What the second parameter of a handler must be: `&Context`.
@@ -91,15 +91,20 @@ impl<T: ?Sized + crate::ops::events::Event> IsEvent for T {
 /// (see [`Registration::of_data`]); the other attributes pass no key (`0`) and check nothing.
 macro_rules! registration {
     ((wild) $attr:ident, $key:ident, $site:ident, $phase:ident, $adapter:ident) => {
-        Registration::of_data::<Op>(
+        RegistrationCell::new(Registration::of_data::<Op>(
             stringify!($attr),
             $key,
             Registration::new::<Op>($site, Phase::$phase, Kind::Sync, $adapter),
-        )
+        ))
     };
     (() $attr:ident, $key:ident, $site:ident, $phase:ident, $adapter:ident) => {{
         let _ = $key;
-        Registration::new::<Op>($site, Phase::$phase, Kind::Sync, $adapter)
+        RegistrationCell::new(Registration::new::<Op>(
+            $site,
+            Phase::$phase,
+            Kind::Sync,
+            $adapter,
+        ))
     }};
 }
 
@@ -135,7 +140,7 @@ macro_rules! before_adapter {
         $(#[$doc])*
         #[inline]
         #[track_caller] // a failed asset check is reported in the handler's glue
-        pub const fn $make<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> Registration
+        pub const fn $make<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> RegistrationCell
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
@@ -151,7 +156,7 @@ macro_rules! before_adapter {
         /// It may answer the call.
         #[inline]
         #[track_caller]
-        pub const fn $answers<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> Registration
+        pub const fn $answers<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> RegistrationCell
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
@@ -196,7 +201,7 @@ macro_rules! after_adapter {
         $(#[$doc])*
         #[inline]
         #[track_caller] // a failed asset check is reported in the handler's glue
-        pub const fn $make<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> Registration
+        pub const fn $make<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> RegistrationCell
         where
             Op: Operation,
             P: ?Sized + Takes<$($op,)? Op::Output> + 'static,

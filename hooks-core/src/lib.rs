@@ -64,7 +64,7 @@ pub mod __private {
     pub use crate::registration::{
         Adapter, AfterPayload, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, BeforeArgs,
         BoxFuture, Direct, Early, IntoAfter, IntoFlow, Options, Payload, Polled, Registration,
-        Site, SyncAfter, SyncBefore, WildAsync, WildSync, settle, settle_async,
+        RegistrationCell, Site, SyncAfter, SyncBefore, WildAsync, WildSync, settle, settle_async,
     };
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use crate::registration::{OPERATIONS, REGISTRY};

@@ -484,6 +484,40 @@ impl std::fmt::Debug for Registration {
     }
 }
 
+/// A registration as its `static` holds it: the [`Registration`] in an `UnsafeCell`, which it
+/// never leaves (nothing writes through the cell; the registration's own state is atomic).
+///
+/// The cell is for the compiler. A `static`'s initializer is const-checked, and the check asks of
+/// every value it builds whether its type is free of interior mutability (`Freeze`): for a struct,
+/// field by field, anew for every static. A registration has some twenty fields, and its
+/// handler's counters are atomics, so the answer (no) took that whole walk once per handler and
+/// again for the value its constructor returns. `UnsafeCell` answers at once.
+#[doc(hidden)]
+#[repr(transparent)]
+pub struct RegistrationCell(std::cell::UnsafeCell<Registration>);
+
+// SAFETY: the cell is never written through (no `&mut` to it exists after its constant
+// initializer, and no method hands one out), so sharing it is sharing a `Registration`, which is
+// `Sync`: its only interior mutability is its atomic state.
+unsafe impl Sync for RegistrationCell {}
+
+impl RegistrationCell {
+    /// A registration, for a handler's `static`.
+    #[doc(hidden)]
+    #[inline]
+    pub const fn new(registration: Registration) -> RegistrationCell {
+        RegistrationCell(std::cell::UnsafeCell::new(registration))
+    }
+
+    /// The registration.
+    #[inline]
+    pub(crate) fn get(&'static self) -> &'static Registration {
+        // SAFETY: nothing writes through the cell (see the `Sync` impl), so a shared borrow of its
+        // contents is a shared borrow of a value no one mutates but through its atomics.
+        unsafe { &*self.0.get() }
+    }
+}
+
 /// What the attribute writes down about its handler, for [`Registration::new`], in this order:
 /// the handler's id (module path and name), the asset, whether an after handler takes the whole
 /// result, whether the handler takes the context, the options, its source (file, line, the
@@ -754,20 +788,20 @@ pub fn declared_operations() -> impl Iterator<Item = &'static crate::event::Oper
 
 #[cfg(feature = "inventory")]
 mod collect {
-    use super::Registration;
+    use super::{Registration, RegistrationCell};
     use crate::event::OperationInfo;
 
     /// What inventory collects of a handler: its registration, a static of its own. inventory
     /// keeps each value it is given behind a `&` in a static of its own, which the compiler
     /// refuses for a value with interior mutability, as a registration's state has.
     #[doc(hidden)]
-    pub struct Registered(pub &'static Registration);
+    pub struct Registered(pub &'static RegistrationCell);
 
     inventory::collect!(Registered);
     inventory::collect!(OperationInfo);
 
     pub(super) fn all() -> impl Iterator<Item = &'static Registration> {
-        inventory::iter::<Registered>.into_iter().map(|r| r.0)
+        inventory::iter::<Registered>.into_iter().map(|r| r.0.get())
     }
 
     pub(super) fn operations() -> impl Iterator<Item = &'static OperationInfo> {
@@ -786,7 +820,7 @@ mod collect {
     #[macro_export]
     macro_rules! __register {
         ($reg:expr) => {
-            static __HOOKS_REGISTRATION: $crate::__private::Registration = $reg;
+            static __HOOKS_REGISTRATION: $crate::__private::RegistrationCell = $reg;
             $crate::__private::inventory::submit! {
                 $crate::__private::Registered(&__HOOKS_REGISTRATION)
             }
@@ -796,19 +830,19 @@ mod collect {
 
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 mod collect {
-    use super::Registration;
+    use super::{Registration, RegistrationCell};
     use crate::event::OperationInfo;
 
     #[doc(hidden)]
     #[linkme::distributed_slice]
-    pub static REGISTRY: [Registration];
+    pub static REGISTRY: [RegistrationCell];
 
     #[doc(hidden)]
     #[linkme::distributed_slice]
     pub static OPERATIONS: [OperationInfo];
 
     pub(super) fn all() -> impl Iterator<Item = &'static Registration> {
-        REGISTRY.iter()
+        REGISTRY.iter().map(RegistrationCell::get)
     }
 
     pub(super) fn operations() -> impl Iterator<Item = &'static OperationInfo> {
@@ -829,7 +863,7 @@ mod collect {
     /// that `#[distributed_slice]` generated for `REGISTRY` (the protocol linkme's own element
     /// attribute expands to), so the sections on every platform are linkme's, without running
     /// linkme's element attribute, a proc-macro that parses the registration again and adds a
-    /// type check, once per handler. The element's type is `Registration`, the slice's. The
+    /// type check, once per handler. The element's type is `RegistrationCell`, the slice's. The
     /// protocol is linkme's own (`#[doc(hidden)]`, unchanged through 0.3): should a release change
     /// it, every handler fails to compile, loudly, and the tests with it.
     #[doc(hidden)]
@@ -838,7 +872,7 @@ mod collect {
         ($reg:expr) => {
             $crate::__private::REGISTRY! {
                 #![linkme_macro = $crate::__private::REGISTRY]
-                static __HOOKS_REGISTRATION: $crate::__private::Registration = $reg;
+                static __HOOKS_REGISTRATION: $crate::__private::RegistrationCell = $reg;
             }
         };
     }

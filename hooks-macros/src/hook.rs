@@ -444,7 +444,20 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     // A plain sync handler takes one of its attribute's generic adapters (in `hooks_core::diag`),
     // named with the handler itself; the rest get an adapter function of their own.
     let generic = generic_shape(h).filter(|_| !wildcard && args.background.is_none());
-    let names = check_names(spec, h, &p, anchor, wildcard, generic.is_some());
+    // A generic adapter's constructor checks the return type as a bound, and its glue names the
+    // check only for a type other than `Result<(), HookError>` (see `generic_registration`): the
+    // import is left out when nothing names it, one item fewer for the compiler per handler.
+    let names_return = generic.is_none()
+        || matches!(&h.func.sig.output, syn::ReturnType::Type(_, ty) if !is_unit_result(ty));
+    let names = check_names(
+        spec,
+        h,
+        &p,
+        anchor,
+        wildcard,
+        generic.is_some(),
+        names_return,
+    );
     // The operation, first parameter of the checks of `before(Op)` and `after(Op)`.
     let op_arg = h.named.then(|| quote_spanned!(anchor=> __HooksOp,));
     // Idents rather than token streams where the glue can spell the rest out: each stream
@@ -585,6 +598,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 }
                 None => new,
             };
+            let registration = quote_spanned!(anchor=> #p::RegistrationCell::new(#registration));
             (registration, Some(adapter))
         }
     };
@@ -830,17 +844,18 @@ fn check_names(
     anchor: Span,
     wildcard: bool,
     generic: bool,
+    names_return: bool,
 ) -> TokenStream {
     let diag = format_ident!("{}", spec.attr, span = anchor);
-    let returns = if wildcard {
-        quote_spanned!(anchor=> WildReturn)
-    } else {
-        quote_spanned!(anchor=> Return)
+    let returns = match wildcard {
+        _ if !names_return => None,
+        true => Some(quote_spanned!(anchor=> WildReturn as __HooksReturn,)),
+        false => Some(quote_spanned!(anchor=> Return as __HooksReturn,)),
     };
     let takes = match spec.phase {
-        _ if wildcard => quote!(),
-        Phase::Before => quote_spanned!(anchor=> , Takes as __HooksPayload),
-        Phase::After => quote_spanned!(anchor=> , Takes as __HooksAfterPayload),
+        _ if wildcard => None,
+        Phase::Before => Some(quote_spanned!(anchor=> Takes as __HooksPayload)),
+        Phase::After => Some(quote_spanned!(anchor=> Takes as __HooksAfterPayload)),
     };
     // A generic adapter takes the context as `&Context`, which its handler's type says.
     let context = h
@@ -848,7 +863,7 @@ fn check_names(
         .filter(|_| !generic)
         .map(|_| quote_spanned!(anchor=> use #p::diag::IsContext as __HooksContext;));
     quote_spanned! {anchor=>
-        use #p::diag::#diag::{#returns as __HooksReturn #takes};
+        use #p::diag::#diag::{#returns #takes};
         #context
     }
 }
