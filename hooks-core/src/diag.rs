@@ -27,8 +27,8 @@ use crate::context::Context;
 use crate::error::HookError;
 use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
-    Adapter, AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, Kind, Payload,
-    Registration, RegistrationCell, Site, SyncAfter, SyncBefore,
+    AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, Payload, Registration,
+    RegistrationCell, Site, SyncAfter, SyncBefore,
 };
 
 /// What the second parameter of a handler must be: `&Context`.
@@ -90,22 +90,23 @@ impl<T: ?Sized + crate::ops::events::Event> IsEvent for T {
 /// for a data attribute (`wild`), checked against the operation's table by the asset's `$key`
 /// (see [`Registration::of_data`]); the other attributes pass no key (`0`) and check nothing.
 macro_rules! registration {
-    ((wild) $attr:ident, $key:ident, $site:ident, $phase:ident, $adapter:ident) => {
-        RegistrationCell::new(Registration::of_data::<Op>(
-            stringify!($attr),
-            $key,
-            Registration::new::<Op>($site, Phase::$phase, Kind::Sync, $adapter),
-        ))
+    ((wild) $attr:ident, $key:ident, $site:ident, $phase:ident, $any:ident, $direct:expr) => {
+        // SAFETY: the caller's: the adapter calls the handler as the type `$direct` is made from.
+        unsafe {
+            RegistrationCell::generic::<Op>(
+                $site,
+                Phase::$phase,
+                $any,
+                $direct,
+                Some(stringify!($attr)),
+                $key,
+            )
+        }
     };
-    (() $attr:ident, $key:ident, $site:ident, $phase:ident, $adapter:ident) => {{
-        let _ = $key;
-        RegistrationCell::new(Registration::new::<Op>(
-            $site,
-            Phase::$phase,
-            Kind::Sync,
-            $adapter,
-        ))
-    }};
+    (() $attr:ident, $key:ident, $site:ident, $phase:ident, $any:ident, $direct:expr) => {
+        // SAFETY: as above.
+        unsafe { RegistrationCell::generic::<Op>($site, Phase::$phase, $any, $direct, None, $key) }
+    };
 }
 
 /// The generic adapter of a before attribute's plain sync handlers of one shape, `$adapter`, and
@@ -147,9 +148,8 @@ macro_rules! before_adapter {
             R: Return<$($op,)? Op::Output> + 'static,
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
-            // SAFETY: the adapter calls the handler as `$sig`, its type.
-            let adapter = unsafe { Adapter::generic(adapter, Direct::$direct(handler)) };
-            registration!(($($wild)?) $attr, key, site, Before, adapter)
+            // The adapter calls the handler as `$sig`, its type.
+            registration!(($($wild)?) $attr, key, site, Before, adapter, Direct::$direct(handler))
         }
 
         $(#[$doc])*
@@ -164,9 +164,8 @@ macro_rules! before_adapter {
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
             let direct = Direct::$direct_answers::<Op::Output, P, R>(handler);
-            // SAFETY: as in the constructor above.
-            let adapter = unsafe { Adapter::generic(adapter, direct) };
-            registration!(($($wild)?) $attr, key, site, Before, adapter)
+            // As in the constructor above.
+            registration!(($($wild)?) $attr, key, site, Before, adapter, direct)
         }
     };
 }
@@ -208,9 +207,8 @@ macro_rules! after_adapter {
             R: Return<$($op)?> + 'static,
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncAfter<Op>);
-            // SAFETY: the adapter calls the handler as `$sig`, its type.
-            let adapter = unsafe { Adapter::generic(adapter, Direct::$direct(handler)) };
-            registration!(($($wild)?) $attr, key, site, After, adapter)
+            // The adapter calls the handler as `$sig`, its type.
+            registration!(($($wild)?) $attr, key, site, After, adapter, Direct::$direct(handler))
         }
     };
 }

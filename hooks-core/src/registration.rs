@@ -330,12 +330,12 @@ impl Adapter {
         }
     }
 
-    /// A generic adapter and the handler it calls.
+    /// A generic adapter and the handler it calls, for the table's tests (a registration makes
+    /// its own in [`RegistrationCell::generic`]).
     ///
     /// # Safety
-    /// `adapter` calls `direct`'s fn pointer, through [`Adapter::handler`], as exactly the type
-    /// `direct` was made from, and is reachable only through this constructor's callers, which
-    /// make both from one handler.
+    /// As [`RegistrationCell::generic`]'s.
+    #[cfg(test)]
     pub(crate) const unsafe fn generic(
         adapter: &'static (dyn Any + Send + Sync),
         direct: Option<Direct>,
@@ -359,7 +359,7 @@ impl Adapter {
     /// The handler, as the fn pointer type `F` it was made from.
     ///
     /// # Safety
-    /// The adapter is generic ([`Adapter::generic`]) and `F` is the type its `direct` was made
+    /// The adapter is generic ([`RegistrationCell::generic`]) and `F` is the type its `direct` was made
     /// from.
     #[inline(always)]
     pub(crate) unsafe fn handler<F: Copy>(&self) -> F {
@@ -509,6 +509,58 @@ impl RegistrationCell {
         RegistrationCell(std::cell::UnsafeCell::new(registration))
     }
 
+    /// The registration of a plain sync handler of `Op`, with its generic adapter `any` and the
+    /// handler (`direct`): what [`Registration::new`] makes, with the adapter paired with its
+    /// handler, checked as [`Registration::of_data`] checks it when `attr` names a data
+    /// attribute, all in one body. The constructors of `hooks_core::diag` call it: the compiler
+    /// evaluates each handler's static in its interpreter, where every call is a frame to set up
+    /// and every value passed on a copy, and this is one call where those steps were five.
+    ///
+    /// # Safety
+    /// `any` calls `direct`'s fn pointer, through [`Adapter::handler`], as exactly the type
+    /// `direct` was made from, and is reachable only through this function's callers, which make
+    /// both from one handler.
+    #[inline]
+    #[track_caller] // a failed asset check is reported in the handler's glue
+    pub(crate) const unsafe fn generic<Op: Operation>(
+        site: Site,
+        phase: Phase,
+        any: &'static (dyn Any + Send + Sync),
+        direct: Option<Direct>,
+        attr: Option<&'static str>,
+        key: u128,
+    ) -> RegistrationCell {
+        let Site(id, asset, on_error, context, options, file, line, doc, payload) = site;
+        if let Some(attr) = attr {
+            let expected = Op::ASSET_KEY;
+            if expected != ANY_ASSET && (key != expected || key == LONG_ASSET) {
+                asset_mismatch::<Op>(attr, asset);
+            }
+        }
+        RegistrationCell(std::cell::UnsafeCell::new(Registration {
+            id,
+            operation: Op::NAME,
+            asset,
+            phase,
+            kind: Kind::Sync,
+            priority: options.priority,
+            mode: options.mode,
+            timeout: options.timeout,
+            client_only: options.client_only,
+            on_error,
+            context,
+            params: options.params,
+            file,
+            line,
+            doc,
+            payload,
+            op_type: TypeId::of::<Op>,
+            op_type_name: std::any::type_name::<Op>,
+            adapter: Adapter { any, direct },
+            state: FRESH_STATE,
+        }))
+    }
+
     /// The registration.
     #[inline]
     pub(crate) fn get(&'static self) -> &'static Registration {
@@ -631,17 +683,21 @@ impl Registration {
     ) -> Registration {
         let expected = Op::ASSET_KEY;
         if expected != ANY_ASSET && (key != expected || key == LONG_ASSET) {
-            // A long name, or a mismatch: compared by its bytes, and the message built only
-            // when they differ.
-            let asset = registration.asset;
-            if !str_eq(Op::ASSET, asset) {
-                panic!(
-                    "{}",
-                    crate::diag::AssetMismatch::new(attr, asset, Op::ASSET).as_str()
-                );
-            }
+            asset_mismatch::<Op>(attr, registration.asset);
         }
         registration
+    }
+}
+
+/// The asset check of [`Registration::of_data`] when the keys differ or the name is long: the
+/// names compared by their bytes, and the message built only when they differ.
+#[track_caller]
+const fn asset_mismatch<Op: Operation>(attr: &'static str, asset: &'static str) {
+    if !str_eq(Op::ASSET, asset) {
+        panic!(
+            "{}",
+            crate::diag::AssetMismatch::new(attr, asset, Op::ASSET).as_str()
+        );
     }
 }
 
