@@ -154,38 +154,68 @@ pub fn unknown_field(table: &str, field: &str) -> HookError {
     )
 }
 
-/// Read a typed field as JSON (the derive's `Record::get`).
+/// [`Record::set`] of a field a record does not have (the derive's): the value dropped, and
+/// [`unknown_field`]. Out of line, so that each entity's `set` does not carry the drop of a JSON
+/// value.
 #[doc(hidden)]
+#[cold]
+#[inline(never)]
+pub fn set_unknown_field(
+    value: serde_json::Value,
+    table: &str,
+    field: &str,
+) -> Result<(), HookError> {
+    drop(value);
+    Err(unknown_field(table, field))
+}
+
+/// Read a typed field as JSON (the derive's `Record::get`).
+///
+/// Out of line: one copy for each field type in a crate, not one inlined into every entity's
+/// `get` (each inlined copy is the serializer's code for the type, which LLVM optimises again).
+#[doc(hidden)]
+#[inline(never)]
 pub fn get_field<T: serde::Serialize>(
     value: &T,
     table: &str,
     field: &str,
 ) -> Result<serde_json::Value, HookError> {
-    serde_json::to_value(value).map_err(|e| {
-        HookError::new(
-            500,
-            "invalid_field",
-            format!("field `{field}` of {table} is not JSON: {e}"),
-        )
-    })
+    serde_json::to_value(value).map_err(|e| not_json(e, table, field))
 }
 
-/// Write a typed field from JSON (the derive's `Record::set`).
+/// Write a typed field from JSON (the derive's `Record::set`); out of line, as [`get_field`].
 #[doc(hidden)]
+#[inline(never)]
 pub fn set_field<T: serde::de::DeserializeOwned>(
     slot: &mut T,
     value: serde_json::Value,
     table: &str,
     field: &str,
 ) -> Result<(), HookError> {
-    *slot = serde_json::from_value(value).map_err(|e| {
-        HookError::new(
-            400,
-            "invalid_field",
-            format!("field `{field}` of {table}: {e}"),
-        )
-    })?;
+    *slot = serde_json::from_value(value).map_err(|e| invalid_value(e, table, field))?;
     Ok(())
+}
+
+/// [`get_field`]'s error: compiled once, not for each field type.
+#[cold]
+#[inline(never)]
+fn not_json(e: serde_json::Error, table: &str, field: &str) -> HookError {
+    HookError::new(
+        500,
+        "invalid_field",
+        format!("field `{field}` of {table} is not JSON: {e}"),
+    )
+}
+
+/// [`set_field`]'s error, as [`not_json`].
+#[cold]
+#[inline(never)]
+fn invalid_value(e: serde_json::Error, table: &str, field: &str) -> HookError {
+    HookError::new(
+        400,
+        "invalid_field",
+        format!("field `{field}` of {table}: {e}"),
+    )
 }
 
 /// The entity type of wildcard data handlers (`#[before_create("*")]`): they see every table

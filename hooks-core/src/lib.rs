@@ -53,7 +53,8 @@ pub mod __private {
     pub use crate::diag;
     pub use crate::dispatch::run_answers;
     pub use crate::entity::{
-        AnyRecord, DataSlots, EntityOf, Record, get_field, set_field, unknown_field,
+        AnyRecord, DataSlots, EntityOf, Record, get_field, set_field, set_unknown_field,
+        unknown_field,
     };
     pub use crate::event::OperationInfo;
     pub use crate::event::trim_doc;

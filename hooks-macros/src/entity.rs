@@ -172,10 +172,7 @@ fn record_impl(input: &DeriveInput, table: &str, fields: &[&syn::Ident]) -> Toke
             ) -> #p::Result<(), #p::HookError> {
                 match field {
                     #(#names => #sets,)*
-                    _ => {
-                        let _ = value;
-                        #p::Result::Err(#p::unknown_field(#table, field))
-                    }
+                    _ => #p::set_unknown_field(value, #table, field),
                 }
             }
         }
