@@ -192,8 +192,22 @@ pub fn set_field<T: serde::de::DeserializeOwned>(
     table: &str,
     field: &str,
 ) -> Result<(), HookError> {
-    *slot = serde_json::from_value(value).map_err(|e| invalid_value(e, table, field))?;
-    Ok(())
+    set_from(value, table, field, &mut |v| {
+        *slot = T::deserialize(v)?;
+        Ok(())
+    })
+}
+
+/// What [`set_field`] does with the value, compiled once: `read` deserializes the field from a
+/// borrow of it, and the value is dropped here, so that the drop of a JSON value (a tree of maps
+/// and arrays) is not compiled again in the service's crate.
+fn set_from(
+    value: serde_json::Value,
+    table: &str,
+    field: &str,
+    read: &mut dyn FnMut(&serde_json::Value) -> Result<(), serde_json::Error>,
+) -> Result<(), HookError> {
+    read(&value).map_err(|e| invalid_value(e, table, field))
 }
 
 /// [`get_field`]'s error: compiled once, not for each field type.
