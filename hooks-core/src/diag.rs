@@ -14,12 +14,15 @@
 //! take their payload by reference, and perhaps `&Context`): `before_mut::<Op, Payload, Return>
 //! (handler, key, site)` and its kin pair the adapter of every handler of that shape with
 //! `handler`, taken as a fn pointer of its own signature ([`Adapter`]), and return the handler's
-//! registration (for a data attribute, with its asset checked by `key`). The adapter is written
+//! registration in the cell its static holds ([`RegistrationCell`]; for a data attribute, with
+//! its asset checked by `key`). The adapter is written
 //! once here instead of once per handler in its glue, and compiled once per operation and shape
 //! instead of once per handler: it calls the handler through the pointer its registration holds
 //! (`BENCHMARKS.md`, findings 23 and 24). The constructors' bounds are the module's checks, which
 //! the glue also names on their own just before, on the same tokens: rustc reports a mistake
 //! there, once.
+//!
+//! [`Adapter`]: crate::registration::Adapter
 
 use std::any::Any;
 
