@@ -41,20 +41,39 @@ pub(crate) struct HookSpec {
 }
 
 /// A handler function as the attribute reads it: the attributes and the signature. The body is the
-/// user's own code, which the glue never looks into, so it is not parsed (the function is emitted
-/// as its tokens came, which keeps a large body from costing a syn parse and a print).
+/// user's own code, which the glue never looks into, so it is not parsed, nor even read: the
+/// attribute parses the tokens before it ([`HandlerFn::read`]), and emits the function as its
+/// tokens came. A large body then costs nothing here, where syn would walk every one of its tokens
+/// through the compiler's bridge to build its buffer, and parse them.
 struct HandlerFn {
     attrs: Vec<Attribute>,
     sig: Signature,
 }
 
+impl HandlerFn {
+    /// The handler in `item`: its last token tree must be a body in braces, and what comes before
+    /// it attributes, a visibility and a signature. `None` for anything else.
+    fn read(item: &TokenStream) -> Option<HandlerFn> {
+        let mut head: Vec<proc_macro2::TokenTree> = item.clone().into_iter().collect();
+        match head.pop() {
+            Some(proc_macro2::TokenTree::Group(body))
+                if body.delimiter() == proc_macro2::Delimiter::Brace =>
+            {
+                syn::parse2(head.into_iter().collect()).ok()
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Parse for HandlerFn {
+    /// Attributes, a visibility and a signature, and nothing after them: the tokens before the
+    /// body.
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         input.parse::<Visibility>()?;
         let sig = input.parse()?;
-        let body: proc_macro2::Group = input.parse()?;
-        if body.delimiter() != proc_macro2::Delimiter::Brace || !input.is_empty() {
+        if !input.is_empty() {
             return Err(input.error("expected a function body"));
         }
         Ok(HandlerFn { attrs, sig })
@@ -93,9 +112,9 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
             ),
         );
     }
-    let func: HandlerFn = match syn::parse2(item.clone()) {
-        Ok(func) => func,
-        Err(_) => {
+    let func = match HandlerFn::read(&item) {
+        Some(func) => func,
+        None => {
             let what = match syn::parse2::<syn::Item>(item.clone()) {
                 Ok(syn::Item::Struct(_)) => "a struct",
                 Ok(syn::Item::Enum(_)) => "an enum",
