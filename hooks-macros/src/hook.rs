@@ -410,9 +410,10 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 .as_ref()
                 .map_or_else(Span::call_site, |a| a.span());
             let at = located(asset_span);
-            let checks = quote_spanned! {anchor=>
-                type __HooksEntity = <#payload as #p::EntityOf>::Entity;
-            };
+            // The entity, named through `EntityOf` inside the operation's alias: a payload that
+            // is no entity is reported there, and an alias of its own would be one more item per
+            // handler for the compiler.
+            let checks = quote!();
             // The constructor checks the asset against the entity's table, at compile time (the
             // registration's static is evaluated then), by the asset's key, computed here, against
             // the operation's (`Registration::of_data`); it tracks its caller, so a failed check
@@ -420,7 +421,9 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             let mut key = proc_macro2::Literal::u128_suffixed(asset_key(&asset));
             key.set_span(anchor);
             let check = (asset_span, key);
-            let op = quote_spanned!(anchor=> #p::ops::data::#op_ident<__HooksEntity>);
+            let op = quote_spanned!(anchor=>
+                #p::ops::data::#op_ident<<#payload as #p::EntityOf>::Entity>
+            );
             let asset = syn::LitStr::new(&asset, at);
             (op, Glue::Str(asset), checks, Some(check))
         }
