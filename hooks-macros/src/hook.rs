@@ -527,8 +527,17 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         _ if wildcard => (Glue::Ident(Ident::new("false", Span::call_site())), None),
         Phase::Before => (Glue::Ident(Ident::new("false", Span::call_site())), None),
         Phase::After => {
+            // A generic adapter's glue imports no check (see `check_names`): it names this one by
+            // its path.
+            let takes = match generic {
+                Some(_) => {
+                    let diag = format_ident!("{}", spec.attr, span = anchor);
+                    quote_spanned!(payload_span=> #p::diag::#diag::Takes)
+                }
+                None => quote_spanned!(payload_span=> __HooksAfterPayload),
+            };
             let path = quote_spanned! {payload_span=>
-                <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__ON_ERROR
+                <#payload as #takes<#op_arg #output_ty>>::__ON_ERROR
             };
             if generic.is_some() {
                 let name = Ident::new("__hooks_on_error", anchor);
@@ -801,7 +810,7 @@ fn generic_registration(
             (
                 format_ident!("{}_{}", verb, shape, span = anchor),
                 Some(quote_spanned!(payload_span=>
-                    let _ = <#payload as __HooksPayload<#op_arg #input_ty>>::__take;)),
+                    let _ = <#payload as #p::diag::#diag::Takes<#op_arg #input_ty>>::__take;)),
                 Some(quote!(<#op_arg #output_ty>)),
             )
         }
@@ -874,8 +883,10 @@ fn check_names(
         true => Some(quote_spanned!(anchor=> WildReturn as __HooksReturn,)),
         false => Some(quote_spanned!(anchor=> Return as __HooksReturn,)),
     };
+    // A generic adapter's glue names its payload check by its path, once: an import would be one
+    // more item per handler for the compiler.
     let takes = match spec.phase {
-        _ if wildcard => None,
+        _ if wildcard || generic => None,
         Phase::Before => Some(quote_spanned!(anchor=> Takes as __HooksPayload)),
         Phase::After => Some(quote_spanned!(anchor=> Takes as __HooksAfterPayload)),
     };
@@ -884,8 +895,10 @@ fn check_names(
         .context
         .filter(|_| !generic)
         .map(|_| quote_spanned!(anchor=> use #p::diag::IsContext as __HooksContext;));
+    let import = (returns.is_some() || takes.is_some())
+        .then(|| quote_spanned!(anchor=> use #p::diag::#diag::{#returns #takes};));
     quote_spanned! {anchor=>
-        use #p::diag::#diag::{#returns #takes};
+        #import
         #context
     }
 }
