@@ -893,6 +893,32 @@ mod collect {
     #[linkme::distributed_slice]
     pub static REGISTRY: [RegistrationCell];
 
+    /// The link sections linkme gives `REGISTRY`'s elements, on each platform, written out in
+    /// [`__register`] below. This asks linkme's element macro for them, which hands them to
+    /// this macro, and accepts only these: should a linkme release name them otherwise,
+    /// hooks-core stops compiling here, on every platform, rather than leave registrations in a
+    /// section the slice does not read.
+    macro_rules! sections_are_linkmes {
+        (
+            #![linkme_linux_section = "linkme_REGISTRY"]
+            #![linkme_macho_section = "__DATA,__linkmenQKBhKSa,regular,no_dead_strip"]
+            #![linkme_windows_section = ".linkme_REGISTRY$b"]
+            #![linkme_illumos_section = "set_linkme_REGISTRY"]
+            #![linkme_bsd_section = "linkme_REGISTRY"]
+            $item:item
+        ) => {};
+        ($($other:tt)*) => {
+            compile_error!(
+                "linkme names the link sections of `REGISTRY` otherwise than `__register!` \
+                 writes them: update the names in hooks-core's registration.rs"
+            );
+        };
+    }
+    REGISTRY! {
+        #![linkme_macro = sections_are_linkmes]
+        struct SectionsChecked;
+    }
+
     #[doc(hidden)]
     #[linkme::distributed_slice]
     pub static OPERATIONS: [OperationInfo];
@@ -915,21 +941,90 @@ mod collect {
         };
     }
 
-    /// One registration, placed in the slice's link section. It goes through the `macro_rules!`
-    /// that `#[distributed_slice]` generated for `REGISTRY` (the protocol linkme's own element
-    /// attribute expands to), so the sections on every platform are linkme's, without running
-    /// linkme's element attribute, a proc-macro that parses the registration again and adds a
-    /// type check, once per handler. The element's type is `RegistrationCell`, the slice's. The
-    /// protocol is linkme's own (`#[doc(hidden)]`, unchanged through 0.3): should a release change
-    /// it, every handler fails to compile, loudly, and the tests with it.
+    // One registration, placed in the slice's link section on the platform hooks-core is built
+    // for, which is the service's (see `sections_are_linkmes` above for where the names come
+    // from, and the platforms are linkme's). linkme's own element macro writes the same static,
+    // but with an attribute for each platform, and an attribute whose platform does not apply is
+    // still read and its condition evaluated, for every handler: through it, a dev rebuild of
+    // 1,000 handlers took a fifth more instructions (`BENCHMARKS.md`, finding 26). Here the
+    // platform is chosen once, when hooks-core is compiled. The element's type is
+    // `RegistrationCell`, the slice's.
+    #[cfg(any(
+        target_os = "none",
+        target_os = "linux",
+        target_os = "android",
+        target_os = "fuchsia",
+        target_os = "psp",
+        target_os = "freebsd",
+        target_os = "openbsd"
+    ))]
     #[doc(hidden)]
     #[macro_export]
     macro_rules! __register {
-        ($reg:expr) => {
-            $crate::__private::REGISTRY! {
-                #![linkme_macro = $crate::__private::REGISTRY]
-                static __HOOKS_REGISTRATION: $crate::__private::RegistrationCell = $reg;
-            }
+        ($($reg:tt)*) => {
+            #[used]
+            #[unsafe(link_section = "linkme_REGISTRY")]
+            static __HOOKS_REGISTRATION: $crate::__private::RegistrationCell = $($reg)*;
+        };
+    }
+
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "tvos"))]
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register {
+        ($($reg:tt)*) => {
+            #[used]
+            #[unsafe(link_section = "__DATA,__linkmenQKBhKSa,regular,no_dead_strip")]
+            static __HOOKS_REGISTRATION: $crate::__private::RegistrationCell = $($reg)*;
+        };
+    }
+
+    #[cfg(any(target_os = "uefi", target_os = "windows"))]
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register {
+        ($($reg:tt)*) => {
+            #[used]
+            #[unsafe(link_section = ".linkme_REGISTRY$b")]
+            static __HOOKS_REGISTRATION: $crate::__private::RegistrationCell = $($reg)*;
+        };
+    }
+
+    #[cfg(target_os = "illumos")]
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register {
+        ($($reg:tt)*) => {
+            #[used]
+            #[unsafe(link_section = "set_linkme_REGISTRY")]
+            static __HOOKS_REGISTRATION: $crate::__private::RegistrationCell = $($reg)*;
+        };
+    }
+
+    // Any other platform: linkme's slice has no sections there either.
+    #[cfg(not(any(
+        target_os = "none",
+        target_os = "linux",
+        target_os = "android",
+        target_os = "fuchsia",
+        target_os = "psp",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "tvos",
+        target_os = "uefi",
+        target_os = "windows",
+        target_os = "illumos"
+    )))]
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __register {
+        ($($reg:tt)*) => {
+            compile_error!(
+                "hooks' linkme backend has no link section on this platform: enable the \
+                 `inventory` feature"
+            );
         };
     }
 }
@@ -1185,5 +1280,30 @@ mod tests {
         // Names that differ anywhere, or only in length, have other keys.
         assert_ne!(asset_key("line_items_2026"), asset_key("line_items_2025"));
         assert_ne!(asset_key("a"), asset_key("a\0"));
+    }
+
+    // The linkme backend writes each platform's section name twice in this file: in the check
+    // that linkme names them so (`sections_are_linkmes`, which fails the build otherwise), and in
+    // that platform's `__register!`. A test on Linux cannot place a registration on another
+    // platform, so it reads the two copies instead.
+    #[test]
+    fn the_linkme_backend_registers_in_the_sections_it_checks_linkme_names() {
+        use std::collections::BTreeSet;
+        let source = include_str!("registration.rs");
+        let quoted = |prefix: &str| -> BTreeSet<&str> {
+            source
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix(prefix))
+                .filter_map(|l| l.split('"').nth(1))
+                .collect()
+        };
+        let checked = quoted("#![linkme_");
+        let written = quoted("#[unsafe(link_section = ");
+        // Five platforms, four names: ELF's BSDs share Linux's.
+        assert_eq!(checked.len(), 4, "the check names {checked:?}");
+        assert_eq!(
+            written, checked,
+            "`__register!` writes other sections than the check accepts"
+        );
     }
 }
