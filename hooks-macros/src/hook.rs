@@ -413,7 +413,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             // The entity, named through `EntityOf` inside the operation's alias: a payload that
             // is no entity is reported there, and an alias of its own would be one more item per
             // handler for the compiler.
-            let checks = quote!();
+            let checks = None;
             // The constructor checks the asset against the entity's table, at compile time (the
             // registration's static is evaluated then), by the asset's key, computed here, against
             // the operation's (`Registration::of_data`); it tracks its caller, so a failed check
@@ -435,7 +435,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             (
                 quote!(#p::ops::#path),
                 Glue::Tokens(named_asset(&op_path, args)),
-                quote!(),
+                None,
                 None,
             )
         }
@@ -444,7 +444,12 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             let is_a = quote_spanned!(anchor=> #p::diag::IsOperation);
             let check = is_a_check(anchor, quote!(#op), &is_a);
             let op = quote_spanned!(anchor=> <#op as #is_a>::Is);
-            (op, Glue::Tokens(named_asset(&op_path, args)), check, None)
+            (
+                op,
+                Glue::Tokens(named_asset(&op_path, args)),
+                Some(check),
+                None,
+            )
         }
         OpSource::Event => {
             let is_a = quote_spanned!(anchor=> #p::diag::IsEvent);
@@ -453,7 +458,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             (
                 op,
                 Glue::Tokens(quote_spanned!(anchor=> #op_path::ASSET)),
-                check,
+                Some(check),
                 None,
             )
         }
@@ -798,7 +803,7 @@ fn generic_registration(
     let payload_span = located(payload.span());
     let diag = format_ident!("{}", spec.attr, span = anchor);
     // An after handler's payload is checked before this, by the registration's `on_error`.
-    let (make, payload_check, generic) = match spec.phase {
+    let (make, payload_check) = match spec.phase {
         Phase::Before => {
             let input_ty = quote_spanned!(anchor=> <__HooksOp as #p::Operation>::Input);
             // A handler that may answer the call comes with the loop that runs such handlers
@@ -811,21 +816,24 @@ fn generic_registration(
                 format_ident!("{}_{}", verb, shape, span = anchor),
                 Some(quote_spanned!(payload_span=>
                     let _ = <#payload as #p::diag::#diag::Takes<#op_arg #input_ty>>::__take;)),
-                Some(quote!(<#op_arg #output_ty>)),
             )
         }
         Phase::After => (
             format_ident!("after_{}", shape, span = anchor),
             on_error_first,
-            op_arg.map(|op| quote!(<#op>)),
         ),
     };
-    // `Result<(), HookError>`, which every attribute accepts, is not checked twice.
+    // `Result<(), HookError>`, which every attribute accepts, is not checked twice. The return
+    // type is interpolated as itself (its own tokens pushed), not through a stream of its own.
     let (ret, return_check) = match &h.func.sig.output {
-        syn::ReturnType::Default => (quote_spanned!(anchor=> ()), None),
+        syn::ReturnType::Default => (Ret::Unit(anchor), None),
         syn::ReturnType::Type(_, ty) => (
-            quote!(#ty),
+            Ret::Type(ty),
             (!is_unit_result(ty)).then(|| {
+                let generic = match spec.phase {
+                    Phase::Before => Some(quote!(<#op_arg #output_ty>)),
+                    Phase::After => op_arg.map(|op| quote!(<#op>)),
+                };
                 quote_spanned!(located(ty.span())=>
                     let _ = <#ty as __HooksReturn #generic>::__into;)
             }),
@@ -842,6 +850,28 @@ fn generic_registration(
             #payload_check
             #return_check
             #call
+        }
+    }
+}
+
+/// A handler's return type in its generic adapter's constructor: `()` when it writes none.
+enum Ret<'a> {
+    Unit(Span),
+    Type(&'a Type),
+}
+
+impl ToTokens for Ret<'_> {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Ret::Unit(span) => {
+                let mut unit = proc_macro2::Group::new(
+                    proc_macro2::Delimiter::Parenthesis,
+                    TokenStream::new(),
+                );
+                unit.set_span(*span);
+                tokens.extend([proc_macro2::TokenTree::Group(unit)]);
+            }
+            Ret::Type(ty) => ty.to_tokens(tokens),
         }
     }
 }
@@ -876,7 +906,7 @@ fn check_names(
     wildcard: bool,
     generic: bool,
     names_return: bool,
-) -> TokenStream {
+) -> Option<TokenStream> {
     let diag = format_ident!("{}", spec.attr, span = anchor);
     let returns = match wildcard {
         _ if !names_return => None,
@@ -895,11 +925,16 @@ fn check_names(
         .context
         .filter(|_| !generic)
         .map(|_| quote_spanned!(anchor=> use #p::diag::IsContext as __HooksContext;));
+    // `None` rather than an empty stream when there is nothing to name (a plain sync handler):
+    // even an empty stream costs the glue a trip through the compiler's bridge.
     let import = (returns.is_some() || takes.is_some())
         .then(|| quote_spanned!(anchor=> use #p::diag::#diag::{#returns #takes};));
-    quote_spanned! {anchor=>
-        #import
-        #context
+    match (import, context) {
+        (None, None) => None,
+        (import, context) => Some(quote_spanned! {anchor=>
+            #import
+            #context
+        }),
     }
 }
 
