@@ -484,6 +484,40 @@ impl std::fmt::Debug for Registration {
     }
 }
 
+/// The `Registration` of `$op` from what the attribute wrote down (`$site`), its phase, kind
+/// and adapter: the body of [`Registration::new`] and [`RegistrationCell::generic`], written
+/// once, as a macro rather than a call, so that the latter does not add a frame to what rustc's
+/// interpreter runs for every handler's static.
+macro_rules! registration_from_site {
+    ($op:ty, $site:expr, $phase:expr, $kind:expr, $adapter:expr) => {{
+        let Site(id, asset, on_error, context, options, file, line, doc, payload) = $site;
+        Registration {
+            id,
+            operation: <$op>::NAME,
+            asset,
+            phase: $phase,
+            kind: $kind,
+            priority: options.priority,
+            mode: options.mode,
+            timeout: options.timeout,
+            client_only: options.client_only,
+            on_error,
+            context,
+            params: options.params,
+            file,
+            line,
+            doc,
+            payload,
+            op_type: TypeId::of::<$op>,
+            op_type_name: std::any::type_name::<$op>,
+            adapter: $adapter,
+            // A constant, copied: evaluating `HandlerState::new()` anew for every handler is a
+            // dozen nested calls in the compiler's interpreter.
+            state: FRESH_STATE,
+        }
+    }};
+}
+
 /// A registration as its `static` holds it: the [`Registration`] in an `UnsafeCell`, which it
 /// never leaves (nothing writes through the cell; the registration's own state is atomic).
 ///
@@ -530,35 +564,20 @@ impl RegistrationCell {
         attr: Option<&'static str>,
         key: u128,
     ) -> RegistrationCell {
-        let Site(id, asset, on_error, context, options, file, line, doc, payload) = site;
         if let Some(attr) = attr {
             let expected = Op::ASSET_KEY;
             if expected != ANY_ASSET && (key != expected || key == LONG_ASSET) {
-                asset_mismatch::<Op>(attr, asset);
+                asset_mismatch::<Op>(attr, site.1);
             }
         }
-        RegistrationCell(std::cell::UnsafeCell::new(Registration {
-            id,
-            operation: Op::NAME,
-            asset,
+        let adapter = Adapter { any, direct };
+        RegistrationCell(std::cell::UnsafeCell::new(registration_from_site!(
+            Op,
+            site,
             phase,
-            kind: Kind::Sync,
-            priority: options.priority,
-            mode: options.mode,
-            timeout: options.timeout,
-            client_only: options.client_only,
-            on_error,
-            context,
-            params: options.params,
-            file,
-            line,
-            doc,
-            payload,
-            op_type: TypeId::of::<Op>,
-            op_type_name: std::any::type_name::<Op>,
-            adapter: Adapter { any, direct },
-            state: FRESH_STATE,
-        }))
+            Kind::Sync,
+            adapter
+        )))
     }
 
     /// The registration.
@@ -638,31 +657,7 @@ impl Registration {
         kind: Kind,
         adapter: Adapter,
     ) -> Registration {
-        let Site(id, asset, on_error, context, options, file, line, doc, payload) = site;
-        Registration {
-            id,
-            operation: Op::NAME,
-            asset,
-            phase,
-            kind,
-            priority: options.priority,
-            mode: options.mode,
-            timeout: options.timeout,
-            client_only: options.client_only,
-            on_error,
-            context,
-            params: options.params,
-            file,
-            line,
-            doc,
-            payload,
-            op_type: TypeId::of::<Op>,
-            op_type_name: std::any::type_name::<Op>,
-            adapter,
-            // A constant, copied: evaluating `HandlerState::new()` anew for every handler is a
-            // dozen nested calls in the compiler's interpreter.
-            state: FRESH_STATE,
-        }
+        registration_from_site!(Op, site, phase, kind, adapter)
     }
 
     /// `registration` (from [`Registration::new`]) of a handler of `#[attr(asset)]` on the data
