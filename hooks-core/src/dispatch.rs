@@ -806,6 +806,9 @@ impl Hooks {
         ctx.leave();
         let mut result = match early {
             Some(result) => result,
+            // Nothing runs after the default: its result is the call's as it comes (see
+            // `run_sync_slot`).
+            None if slot.ends_at_default() => return default(input).await,
             None => default(input).await,
         };
         if !slot.after().is_empty() {
@@ -856,10 +859,17 @@ impl Hooks {
         // SAFETY: as in `sync_begin`.
         let began =
             unsafe { self.sync_before(ctx, slot, named, input_p, early_p, OpFns::of_op::<Op>()) };
-        // Matched here rather than through `Begun`: one branch on the phase's end, not two, and
-        // one call of the default, so that it is compiled (or inlined) once.
+        // Matched here rather than through `Begun`: one branch on the phase's end, not two.
         let silent = matches!(began, Began::Silent);
         let mut result = match began {
+            // Nothing runs after the default (the call is silent, or the slot has no after or
+            // background handler): its result is the call's, returned where the default writes
+            // it. Kept in a local for the after phase, it would be copied out once more, with
+            // loads that stall on the default's own stores (`BENCHMARKS.md`, finding 27). So
+            // the default has two call sites, one for each kind of slot.
+            Began::Go | Began::Silent if silent || slot.ends_at_default() => {
+                return default(input);
+            }
             Began::Go | Began::Silent => default(input),
             Began::Failed(e) => return Err(e),
             Began::Rejected(e) => Err(e),
@@ -2436,7 +2446,17 @@ where
         };
         let hooked = *hooked;
         // SAFETY: see above; `fut` stays where it is until it is dropped in place below.
-        let mut result = std::task::ready!(unsafe { Pin::new_unchecked(fut) }.poll(cx));
+        let fut = unsafe { Pin::new_unchecked(fut) };
+        if !hooked || this.slot.ends_at_default() {
+            // Nothing runs after the default: its poll is the call's, returned as it comes
+            // rather than through a local the after phase would change (see `run_sync_slot`).
+            let polled = fut.poll(cx);
+            if polled.is_ready() {
+                this.stage = Stage::Done;
+            }
+            return polled;
+        }
+        let mut result = std::task::ready!(fut.poll(cx));
         this.stage = Stage::Done;
         if hooked {
             this.finish(&mut result);

@@ -562,6 +562,13 @@ impl ErasedSlot {
         unsafe { typed_entries(&self.background) }
     }
 
+    /// Whether nothing runs after the default: no after handler and no background one. The
+    /// default's result is then the call's as it comes.
+    #[inline]
+    pub(crate) fn ends_at_default(&self) -> bool {
+        self.after.is_empty() && self.background.is_empty()
+    }
+
     /// The after handlers as plain sync adapters, on the terms of [`ErasedSlot::fast_before`]:
     /// call each only with a pointer from the call's own `&mut Result<Output, HookError>`.
     #[inline]
