@@ -79,6 +79,67 @@ mod recursion {
     }
 }
 
+mod sync_recursion {
+    use super::*;
+
+    pub static BEFORE_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static AFTER_RUNS: AtomicUsize = AtomicUsize::new(0);
+    pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Echo {
+        pub n: u32,
+    }
+
+    #[before_create("Echo")]
+    fn count_before(_echo: &mut Echo) {
+        BEFORE_RUNS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Writes its own table again with a sync call, from a sync after handler, and keeps what
+    /// that nested call returned, plus one.
+    #[after_create("Echo")]
+    fn write_again(echo: &mut Echo, ctx: &Context) -> Result<(), HookError> {
+        AFTER_RUNS.fetch_add(1, Ordering::SeqCst);
+        let hooks = ctx.require_extension::<Hooks>()?.clone();
+        let nested =
+            hooks.run_sync::<ops::data::Create<Echo>, _>(&mut ctx.child(), echo.clone(), store)?;
+        echo.n = nested.n + 1;
+        Ok(())
+    }
+
+    fn store(mut echo: Echo) -> Result<Echo, HookError> {
+        DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
+        echo.n += 10;
+        Ok(echo)
+    }
+
+    // A nested call fires no handler, before or after, and returns its default's result as the
+    // default made it: on a sync call, and on an async call whose handlers are all sync.
+    #[tokio::test]
+    async fn a_sync_handler_writing_its_own_table_fires_nothing_nested_and_gets_the_default_result()
+    {
+        let hooks = hooks();
+        for on_async_call in [false, true] {
+            for counter in [&BEFORE_RUNS, &AFTER_RUNS, &DEFAULT_RUNS] {
+                counter.store(0, Ordering::SeqCst);
+            }
+            let mut ctx = Context::client().with_extension(hooks.clone());
+            let out = if on_async_call {
+                hooks
+                    .create(&mut ctx, Echo { n: 0 }, |e| async move { store(e) })
+                    .await
+            } else {
+                hooks.run_sync::<ops::data::Create<Echo>, _>(&mut ctx, Echo { n: 0 }, store)
+            };
+            // The call's default: 0 + 10; the nested default on that: 20; the after handler: 21.
+            assert_eq!(out.unwrap().n, 21, "async call: {on_async_call}");
+            let runs = [&BEFORE_RUNS, &AFTER_RUNS, &DEFAULT_RUNS].map(|c| c.load(Ordering::SeqCst));
+            assert_eq!(runs, [1, 1, 2], "async call: {on_async_call}");
+        }
+    }
+}
+
 mod opt_in {
     use super::*;
 
