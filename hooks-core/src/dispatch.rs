@@ -2458,9 +2458,8 @@ where
         }
         let mut result = std::task::ready!(fut.poll(cx));
         this.stage = Stage::Done;
-        if hooked {
-            this.finish(&mut result);
-        }
+        // Hooked, and with an after phase: the rest returned above.
+        this.finish(&mut result);
         Poll::Ready(result)
     }
 }
