@@ -11,6 +11,7 @@ use syn::{FnArg, Signature, Type, Visibility};
 
 use crate::args::{self, HookArgs};
 use crate::errors::Errors;
+use crate::text::Text;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -400,11 +401,13 @@ pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> String {
     String::new()
 }
 
-/// A piece of the glue that is one token, or a few: one token is pushed as it is, where a token
-/// stream interpolated into another costs a trip through the compiler's bridge.
+/// A piece of the glue that is one token, or a few: one token is pushed as it is, or written as
+/// text ([`Text`]), where a token stream interpolated into another costs a trip through the
+/// compiler's bridge.
 enum Glue {
     Ident(Ident),
-    Str(syn::LitStr),
+    /// A string literal's value.
+    Str(String),
     Tokens(TokenStream),
 }
 
@@ -412,7 +415,7 @@ impl ToTokens for Glue {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         match self {
             Glue::Ident(i) => i.to_tokens(tokens),
-            Glue::Str(s) => s.to_tokens(tokens),
+            Glue::Str(s) => proc_macro2::Literal::string(s).to_tokens(tokens),
             Glue::Tokens(t) => t.to_tokens(tokens),
         }
     }
@@ -424,7 +427,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let name_str = name.to_string();
     let payload = h.payload;
     let payload_str = quote!(#payload).to_string();
-    let priority = args.priority;
     let doc = &h.func.doc;
     let payload_span = located(payload.span());
     // Where a problem with the operation lands: on the operation type of `before(Op)`, else on the
@@ -456,7 +458,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
                 .asset
                 .as_ref()
                 .map_or_else(Span::call_site, |a| a.span());
-            let at = located(asset_span);
             // The entity, named through `EntityOf` inside the operation's alias: a payload that
             // is no entity is reported there, and an alias of its own would be one more item per
             // handler for the compiler.
@@ -471,7 +472,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
             let op = quote_spanned!(anchor=>
                 #p::ops::data::#op_ident<<#payload as #p::EntityOf>::Entity>
             );
-            let asset = syn::LitStr::new(&asset, at);
             (op, Glue::Str(asset), checks, Some(check))
         }
         OpSource::Fixed(path, _) => {
@@ -541,36 +541,6 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         Phase::After => Ident::new("After", anchor),
     };
     let kind = Ident::new(if h.is_async { "Async" } else { "Sync" }, anchor);
-    // Most handlers set no option: they share one constant instead of a literal each.
-    let options = if args.priority == 0
-        && args.background.is_none()
-        && args.timeout_ms.is_none()
-        && !args.client_only
-        && args.params.is_empty()
-    {
-        quote_spanned!(anchor=> #p::Options::DEFAULT)
-    } else {
-        let mode = if args.background.is_some() {
-            quote_spanned!(anchor=> #p::Mode::Background)
-        } else {
-            quote_spanned!(anchor=> #p::Mode::Blocking)
-        };
-        let timeout = match args.timeout_ms {
-            Some(ms) => quote_spanned!(anchor=> #p::Option::Some(#p::Duration::from_millis(#ms))),
-            None => quote_spanned!(anchor=> #p::Option::None),
-        };
-        let client_only = args.client_only;
-        let params = args.params.iter().map(|(k, v)| quote!((#k, #v)));
-        quote_spanned! {anchor=>
-            #p::Options {
-                priority: #priority,
-                mode: #mode,
-                timeout: #timeout,
-                client_only: #client_only,
-                params: &[#(#params),*],
-            }
-        }
-    };
     // An after handler's: the same path as the adapter's, so a payload the operation does not
     // have is reported once, on the payload. With a generic adapter, whose constructor has the
     // same check as a bound, it comes first, bound to a name, so that rustc reports the path's
@@ -607,25 +577,36 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     // proc_macro2's conversion to the compiler's span, which exists inside a proc-macro, where
     // this runs; it involves no `Option`.)
     let here = Span::call_site().unwrap();
-    let file = syn::LitStr::new(&here.file(), anchor);
-    let mut line =
-        proc_macro2::Literal::u32_suffixed(u32::try_from(here.line()).unwrap_or(u32::MAX));
-    line.set_span(anchor);
     // What the attribute writes down about the handler: a tuple struct, a value rather than a
-    // call in the registration's static.
-    let site = quote_spanned! {anchor=>
-        #p::Site(
-            ::core::concat!(::core::module_path!(), "::", #name_str),
-            #asset,
-            #on_error,
-            #context,
-            #options,
-            #file,
-            #line,
-            #doc,
-            #payload_str,
-        )
+    // call in the registration's static. Its fields are values no error is reported on, written
+    // as text (`text`); what a user wrote, or what names the operation, keeps its tokens.
+    let mut fields = Text::default();
+    fields
+        .push("::core::concat!(::core::module_path!(), \"::\", ")
+        .str(&name_str)
+        .push("), ");
+    match &asset {
+        Glue::Str(s) => fields.str(s),
+        other => fields.tokens(other),
     };
+    fields.push(", ");
+    match &on_error {
+        Glue::Ident(i) => fields.value(i),
+        other => fields.tokens(other),
+    };
+    fields.push(", ").value(context).push(", ");
+    site_options(&mut fields, args);
+    fields
+        .push(", ")
+        .str(&here.file())
+        .push(", ")
+        .value(u32::try_from(here.line()).unwrap_or(u32::MAX))
+        .push("u32, ")
+        .str(doc)
+        .push(", ")
+        .str(&payload_str);
+    let fields = fields.finish();
+    let site = quote_spanned!(anchor=> #p::Site(#fields));
     // The registration's static evaluates one call of a `const fn`: for a plain sync handler its
     // generic adapter's constructor, which also makes the registration and, for a data operation,
     // checks the asset; for the rest `Registration::new`, wrapped in `Registration::of_data` for a
@@ -699,6 +680,43 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
         };
     };
     glue
+}
+
+/// The site's options, as text: the shared constant when the attribute sets none, as most do.
+fn site_options(text: &mut Text, args: &HookArgs) {
+    if args.priority == 0
+        && args.background.is_none()
+        && args.timeout_ms.is_none()
+        && !args.client_only
+        && args.params.is_empty()
+    {
+        text.push("__p::Options::DEFAULT");
+        return;
+    }
+    let mode = if args.background.is_some() {
+        "Background"
+    } else {
+        "Blocking"
+    };
+    text.push("__p::Options { priority: ")
+        .value(args.priority)
+        .push("i32, mode: __p::Mode::")
+        .push(mode)
+        .push(", timeout: ");
+    match args.timeout_ms {
+        Some(ms) => text
+            .push("__p::Option::Some(__p::Duration::from_millis(")
+            .value(ms)
+            .push("u64))"),
+        None => text.push("__p::Option::None"),
+    };
+    text.push(", client_only: ")
+        .value(args.client_only)
+        .push(", params: &[");
+    for (k, v) in &args.params {
+        text.push("(").str(k).push(", ").str(v).push("), ");
+    }
+    text.push("] }");
 }
 
 /// The adapter function of a handler that takes no generic adapter (see [`generic_shape`]), and

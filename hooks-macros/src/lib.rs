@@ -10,6 +10,7 @@ mod args;
 mod entity;
 mod errors;
 mod hook;
+mod text;
 
 use hook::{HookSpec, OpSource, Phase};
 
