@@ -19,6 +19,14 @@ fn lower_email(contact: &mut Contact) {
 #[after_create("Contact", background, client_only)]
 async fn announce(_contact: &mut Contact) {}
 
+/// The line of the attribute below: a handler's site records where its attribute is.
+const ESCAPED_LINE: u32 = line!() + 1;
+#[before_update("Contact", priority = -7, params(note = "a \"quoted\" \\ value", path = "C:\\tmp\n"))]
+/// Say "hi" \ to Émile — ✓ {braces} 'quotes' \u{41}
+///
+/// Only the first line shows.
+fn escaped(_contact: &mut Contact) {}
+
 /// A shipment left the warehouse.
 #[derive(Debug, Clone, Serialize, Event)]
 #[event(name = "shipment.sent")]
@@ -94,6 +102,36 @@ fn the_catalog_lists_every_handler_with_its_settings_and_source() {
     assert_eq!(
         (announce.mode, announce.kind, announce.client_only),
         (hooks::Mode::Background, hooks::Kind::Async, true)
+    );
+}
+
+#[test]
+fn a_handlers_doc_line_and_params_reach_the_catalog_as_written_whatever_they_escape() {
+    let catalog = catalog();
+    let escaped = catalog
+        .handlers
+        .iter()
+        .find(|h| h.id == "catalog::escaped")
+        .unwrap();
+    assert_eq!(
+        escaped.doc,
+        "Say \"hi\" \\ to Émile — ✓ {braces} 'quotes' \\u{41}"
+    );
+    assert_eq!(
+        escaped.params.get("note").map(String::as_str),
+        Some("a \"quoted\" \\ value")
+    );
+    assert_eq!(
+        escaped.params.get("path").map(String::as_str),
+        Some("C:\\tmp\n")
+    );
+    assert_eq!(
+        (escaped.priority, escaped.line, escaped.file.as_str()),
+        (-7, ESCAPED_LINE, "tests/catalog.rs")
+    );
+    assert_eq!(
+        (escaped.event.as_str(), escaped.asset.as_str()),
+        ("data.update", "Contact")
     );
 }
 
