@@ -121,6 +121,8 @@ macro_rules! registration {
 /// function for every handler of the shape: it reads its handler from the registration it is given
 /// and hands on the handler's verdict as [`SyncBefore`]'s. It is private to its module, so only
 /// the constructors, which pair it with a handler of its type, reach it.
+///
+/// [`Adapter`]: crate::registration::Adapter
 macro_rules! before_adapter {
     ([$($op:ident)?] ($($wild:ident)?) $attr:ident $adapter:ident, $(#[$doc:meta])* $make:ident:
         $direct:ident, $answers:ident: $direct_answers:ident, [$($sig:tt)*],

@@ -1948,7 +1948,8 @@ impl Hooks {
         self.after_outcome(kind, reg, Ok(Err(e)))
     }
 
-    /// [`Hooks::after_panicked`], compiled once: the error that replaces the result, if any.
+    /// What a panicking after handler leaves ([`Hooks::after_stopped`]), compiled once: the error
+    /// that replaces the result, if any.
     #[cold]
     #[inline(never)]
     fn after_panic_error(

@@ -889,7 +889,7 @@ mod collect {
     pub static REGISTRY: [RegistrationCell];
 
     /// The link sections linkme gives `REGISTRY`'s elements, on each platform, written out in
-    /// [`__register`] below. This asks linkme's element macro for them, which hands them to
+    /// [`__register`](crate::__register) below. This asks linkme's element macro for them, which hands them to
     /// this macro, and accepts only these: should a linkme release name them otherwise,
     /// hooks-core stops compiling here, on every platform, rather than leave registrations in a
     /// section the slice does not read.

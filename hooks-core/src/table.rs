@@ -745,7 +745,7 @@ fn other_types(a: fn() -> TypeId, b: fn() -> TypeId) -> bool {
     !ptr::fn_addr_eq(a, b) && a() != b()
 }
 
-/// A slot of the table: its names, its range in [`Sorted::order`] (and then in the table's
+/// A slot of the table: its names, its range in [`Sorted::regs`] (and then in the table's
 /// registrations), and whether its handlers disagree on the operation type.
 struct SlotRange {
     operation: &'static str,

@@ -1228,7 +1228,7 @@ fn any_leaf(tokens: TokenStream, is: &impl Fn(&proc_macro2::TokenTree) -> bool) 
     })
 }
 
-/// "a" or "an", for "a #[before_create] handler" and "an #[after_create] handler".
+/// "a" or "an", for "a `#[before_create]` handler" and "an `#[after_create]` handler".
 pub(crate) fn article(attr: &str) -> &'static str {
     if attr.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
