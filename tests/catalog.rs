@@ -44,6 +44,15 @@ fn catalog() -> hooks::Catalog {
     Hooks::new().unwrap().catalog()
 }
 
+/// The catalog's entry of the handler with this id.
+fn handler<'a>(catalog: &'a hooks::Catalog, id: &str) -> &'a hooks::HandlerEntry {
+    catalog
+        .handlers
+        .iter()
+        .find(|h| h.id == id)
+        .unwrap_or_else(|| panic!("{id} listed"))
+}
+
 #[test]
 fn the_catalog_lists_every_event_type_with_its_description_and_subscriber_count() {
     let catalog = catalog();
@@ -78,11 +87,7 @@ fn the_catalog_lists_every_event_type_with_its_description_and_subscriber_count(
 #[test]
 fn the_catalog_lists_every_handler_with_its_settings_and_source() {
     let catalog = catalog();
-    let lower = catalog
-        .handlers
-        .iter()
-        .find(|h| h.id == "catalog::lower_email")
-        .unwrap();
+    let lower = handler(&catalog, "catalog::lower_email");
     assert_eq!(
         (lower.event.as_str(), lower.asset.as_str(), lower.phase),
         ("data.create", "Contact", hooks::Phase::Before)
@@ -94,11 +99,7 @@ fn the_catalog_lists_every_handler_with_its_settings_and_source() {
         ("tests/catalog.rs", "Lower-case every email.")
     );
     assert!(lower.line > 0);
-    let announce = catalog
-        .handlers
-        .iter()
-        .find(|h| h.id == "catalog::announce")
-        .unwrap();
+    let announce = handler(&catalog, "catalog::announce");
     assert_eq!(
         (announce.mode, announce.kind, announce.client_only),
         (hooks::Mode::Background, hooks::Kind::Async, true)
@@ -108,11 +109,7 @@ fn the_catalog_lists_every_handler_with_its_settings_and_source() {
 #[test]
 fn a_handlers_doc_line_and_params_reach_the_catalog_as_written_whatever_they_escape() {
     let catalog = catalog();
-    let escaped = catalog
-        .handlers
-        .iter()
-        .find(|h| h.id == "catalog::escaped")
-        .unwrap();
+    let escaped = handler(&catalog, "catalog::escaped");
     assert_eq!(
         escaped.doc,
         "Say \"hi\" \\ to Émile — ✓ {braces} 'quotes' \\u{41}"

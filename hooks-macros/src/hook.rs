@@ -579,7 +579,7 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let here = Span::call_site().unwrap();
     // What the attribute writes down about the handler: a tuple struct, a value rather than a
     // call in the registration's static. Its fields are values no error is reported on, written
-    // as text (`text`); what a user wrote, or what names the operation, keeps its tokens.
+    // as text ([`Text`]); what a user wrote, or what names the operation, keeps its tokens.
     let mut fields = Text::default();
     fields
         .push("::core::concat!(::core::module_path!(), \"::\", ")
