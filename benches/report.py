@@ -28,8 +28,8 @@ MODE_TITLES = {
     "async_handlers": "async handlers",
 }
 DESIGNS = ["default", "direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
-           "direct_answer", "hooks_answer", "direct_flow", "hooks_adapter", "vec_dyn", "map_json",
-           "event_bus"]
+           "direct_answer", "hooks_answer", "direct_flow", "hooks_own", "hooks_adapter", "vec_dyn",
+           "map_json", "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
@@ -41,7 +41,8 @@ DESIGN_TITLES = {
     "direct_answer": "hand-written calls, handlers that may answer",
     "hooks_answer": "hooks, handlers that may answer",
     "direct_flow": "hand-written calls, handlers returning a Flow with their own error",
-    "hooks_adapter": "hooks, handlers returning a Flow with their own error (adapter)",
+    "hooks_own": "hooks, handlers returning a Flow with their own error",
+    "hooks_adapter": "hooks, the same through a type alias (adapter)",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -57,6 +58,7 @@ COLORS = {
     "direct_answer": "#98df8a",
     "hooks_answer": "#c5b0d5",
     "direct_flow": "#aec7e8",
+    "hooks_own": "#c49c94",
     "hooks_adapter": "#ff9896",
     "vec_dyn": "#1f77b4",
     "map_json": "#9467bd",
@@ -65,7 +67,7 @@ COLORS = {
 COUNTS = [0, 1, 5, 10]
 # The designs on the bench types' twins (sync call only), drawn dashed.
 TWINS = {"direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit", "direct_answer", "hooks_answer",
-         "direct_flow", "hooks_adapter"}
+         "direct_flow", "hooks_own", "hooks_adapter"}
 
 
 def load_criterion(target):
@@ -171,7 +173,7 @@ def first_handler(data, mode, design):
 def per_handler_table(ns, ir):
     """Per handler and fixed costs, by design, in instructions and ns."""
     designs = ["direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
-               "direct_answer", "hooks_answer", "direct_flow", "hooks_adapter", "vec_dyn",
+               "direct_answer", "hooks_answer", "direct_flow", "hooks_own", "hooks_adapter", "vec_dyn",
                "map_json", "event_bus"]
     lines = ["| | unit | " + " | ".join(DESIGN_TITLES[d] for d in designs) + " |",
              "|---|---|" + "---:|" * len(designs)]
@@ -222,8 +224,9 @@ def targets(ns, ir, table_us, build):
         ("hooks_ctx", "direct_ctx", "that takes the context, called as itself"),
         ("hooks_unit", "direct_unit", "that returns nothing, called as itself"),
         ("hooks_answer", "direct_answer", "that may answer the call, called as itself"),
+        ("hooks_own", "direct_flow", "that returns a Flow with its own error type, called as itself"),
         ("hooks_adapter", "direct_flow",
-         "that returns a Flow with its own error type, through its adapter"),
+         "that returns a Flow with its own error type through an alias, through its adapter"),
     ]:
         h_ir, d_ir = per_handler(ir, "sync_call", design), per_handler(ir, "sync_call", baseline)
         h_ns, d_ns = per_handler(ns, "sync_call", design), per_handler(ns, "sync_call", baseline)

@@ -348,6 +348,68 @@ mod own_operations {
         *sent += 100;
     }
 
+    hooks::operation! {
+        /// Reserve seats at a team event: how many asked for, how many reserved.
+        pub ReserveSeats: "team.reserve_seats", u32 => u32
+    }
+
+    /// The service's own error type.
+    #[derive(Debug)]
+    pub struct NoSeats(u32);
+
+    impl From<NoSeats> for HookError {
+        fn from(NoSeats(left): NoSeats) -> HookError {
+            HookError::new(409, "no_seats", format!("only {left} seats left"))
+        }
+    }
+
+    #[before(ReserveSeats)]
+    fn nothing_asked(seats: &mut u32) -> Result<Flow<u32>, NoSeats> {
+        Ok(if *seats == 0 {
+            Flow::Return(0)
+        } else {
+            Flow::Continue
+        })
+    }
+
+    #[before(ReserveSeats, priority = 1)]
+    fn capped(seats: &u32) -> Result<Flow<u32>, NoSeats> {
+        if *seats > 10 {
+            return Err(NoSeats(10));
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// A declared operation's handlers with a result of their own come with the loop of that
+    /// result (checked through `before(Op)`'s own `Return`), and keep every rule there.
+    #[test]
+    fn a_declared_operations_handlers_with_their_own_error_type_run_in_their_own_loop() {
+        use hooks::__private::diag::before::Own;
+        use hooks::registration::Owns;
+        let hooks = hooks();
+        let regs: Vec<_> = hooks
+            .table()
+            .registrations()
+            .iter()
+            .filter(|r| r.operation() == "team.reserve_seats")
+            .collect();
+        assert_eq!(regs.len(), 2);
+        type Mine = Own<ReserveSeats, Result<Flow<u32>, NoSeats>>;
+        assert!(
+            regs.iter().all(|r| r
+                .direct()
+                .is_some_and(|d| d.is::<Owns<fn(*mut ()) -> Mine, u32>>())),
+            "{regs:?}"
+        );
+        let reserve = |asked: u32| {
+            hooks.run_sync::<ReserveSeats, _>(&mut Context::client(), asked, |n| Ok(n + 100))
+        };
+        assert_eq!(reserve(3), Ok(103));
+        assert_eq!(reserve(0), Ok(0), "answered: no default");
+        let err = reserve(11).unwrap_err();
+        assert_eq!((err.status(), err.message()), (409, "only 10 seats left"));
+    }
+
     #[tokio::test]
     async fn a_declared_operation_gets_before_and_after_handlers_with_the_same_rules() {
         let hooks = hooks();

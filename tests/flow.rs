@@ -150,7 +150,8 @@ mod short_circuit {
         LOG.push("second before handler");
     }
 
-    /// Returns a `Flow` without a `Result`: not a bare shape, so it keeps its adapter.
+    /// Returns a `Flow` without a `Result`: a result of its own, which the other handlers of the
+    /// slot do not share, so it runs through its adapter.
     #[before_find_by_id("Cached", priority = 2)]
     fn never_answers(_key: &mut Key<Cached>) -> Flow<Cached> {
         Flow::Continue
@@ -210,13 +211,12 @@ mod short_circuit {
 
     /// Every plain sync handler is handed to the dispatcher as itself, with its generic adapter,
     /// which calls it. One that may answer the call with `Result<Flow<Output>, HookError>` comes
-    /// with the loop of such handlers; one that returns a `Flow` alone is handed over as its own
-    /// signature, which is none of the shapes the fast loops call as themselves, so it runs
-    /// through its adapter.
+    /// with the loop of such handlers; one that returns a `Flow` alone with the loop of that
+    /// result, its own.
     #[test]
-    fn a_handler_that_may_answer_comes_with_the_answer_loop_and_a_bare_flow_runs_through_its_adapter()
-     {
-        use hooks::registration::{Answers, BareFlow};
+    fn a_handler_that_may_answer_comes_with_the_answer_loop_and_a_bare_flow_with_its_own() {
+        use hooks::__private::diag::before_find_by_id::Own;
+        use hooks::registration::{Answers, BareFlow, Owns};
         let hooks = hooks();
         let regs = hooks.table().handlers("data.find_by_id", "Cached");
         let direct = |name: &str| {
@@ -230,7 +230,8 @@ mod short_circuit {
             "{regs:?}"
         );
         assert!(
-            direct("never_answers").is_some_and(|d| d.is::<fn(&mut Key<Cached>) -> Flow<Cached>>()),
+            direct("never_answers")
+                .is_some_and(|d| d.is::<Owns<fn(*mut ()) -> Own<Flow<Cached>>, Cached>>()),
             "{regs:?}"
         );
         assert!(
@@ -1142,8 +1143,9 @@ mod send {
 }
 
 /// Handlers may reject with a service's own error type, `E: Into<HookError>`: the caller gets
-/// the converted error, and an answer still ends the call. Such a handler is of no bare shape,
-/// so the attribute leaves it to its adapter and hands the dispatcher no fn of its own.
+/// the converted error, and an answer still ends the call. Such a handler comes with the loop of
+/// its result type, which a slot of handlers that all return it runs (`tests/policies.rs`,
+/// `own_slot`); in a slot of mixed results, as here, each runs through its adapter.
 mod own_error_types {
     use super::*;
 
@@ -1214,12 +1216,13 @@ mod own_error_types {
         assert_eq!(create(5, "ok").unwrap().note, "ok stored");
     }
 
-    /// A handler with its own error type is handed over as its own signature, which is none of
-    /// the shapes the fast loops call as themselves: it runs through its generic adapter, which
-    /// converts its error, and one returning a `Flow` does not name the loop of handlers that
-    /// may answer (which only `HookError` fits).
+    /// A handler with a result of its own (its own error type) is handed over with the loop of
+    /// its output and result types, which calls it as itself when every handler of its slot has
+    /// that result. These two differ (one may answer), so they run through their adapters.
     #[test]
-    fn a_handler_with_its_own_error_type_runs_through_its_adapter() {
+    fn a_handler_with_its_own_error_type_comes_with_the_loop_of_its_result() {
+        use hooks::__private::diag::before_create::Own;
+        use hooks::registration::Owns;
         let hooks = hooks();
         let regs = hooks.table().handlers("data.create", "Order");
         assert_eq!(regs.len(), 2);
@@ -1228,13 +1231,14 @@ mod own_error_types {
                 .find(|r| r.id().ends_with(name))
                 .and_then(|r| r.direct())
         };
+        type Plain = Own<Result<(), Refusal>>;
+        type Answers = Own<Result<Flow<Order>, Refusal>>;
         assert!(
-            direct("open_hours").is_some_and(|d| d.is::<fn(&mut Order) -> Result<(), Refusal>>()),
+            direct("open_hours").is_some_and(|d| d.is::<Owns<fn(*mut ()) -> Plain, Order>>()),
             "{regs:?}"
         );
         assert!(
-            direct("bulk")
-                .is_some_and(|d| d.is::<fn(&mut Order) -> Result<Flow<Order>, Refusal>>()),
+            direct("bulk").is_some_and(|d| d.is::<Owns<fn(*mut ()) -> Answers, Order>>()),
             "{regs:?}"
         );
     }

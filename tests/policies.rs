@@ -1331,6 +1331,234 @@ mod bare_slot {
     }
 }
 
+/// Before handlers with a result of their own: here `Result<Flow<Voucher>, Refusal>`, a service's
+/// own error type. A slot whose handlers all return the same such type runs them straight from
+/// its table, in the loop their attribute brought for that result, and every rule of the other
+/// loops holds there too.
+mod own_slot {
+    use super::*;
+
+    /// Runs of the handlers after the one that stopped a call, and of its default: there must be
+    /// none.
+    pub static STOPPED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A service's own error type.
+    #[derive(Debug)]
+    pub enum Refusal {
+        Closed,
+        Broken(&'static str),
+    }
+
+    impl From<Refusal> for HookError {
+        fn from(r: Refusal) -> HookError {
+            match r {
+                Refusal::Closed => HookError::new(503, "closed", "the desk is closed"),
+                Refusal::Broken(what) => HookError::new(422, "broken", format!("{what} is broken")),
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Voucher {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    type Verdict = Result<Flow<Voucher>, Refusal>;
+
+    fn stopped(t: &Voucher) -> bool {
+        matches!(t.mode.as_str(), "closed" | "cached" | "panic")
+    }
+
+    #[before_create("Voucher")]
+    fn gate(t: &mut Voucher) -> Result<Flow<Voucher>, Refusal> {
+        t.seen.push("gate".into());
+        match t.mode.as_str() {
+            "panic" => panic!("boom in a handler with its own error type"),
+            "closed" => Err(Refusal::Closed),
+            "cached" => Ok(Flow::Return(Voucher {
+                mode: "from the cache".into(),
+                seen: Vec::new(),
+            })),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    #[before_create("Voucher", priority = 1)]
+    fn stamp(t: &mut Voucher) -> Result<Flow<Voucher>, Refusal> {
+        if stopped(t) {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        t.seen.push("stamp".into());
+        Ok(Flow::Continue)
+    }
+
+    #[before_create("Voucher", priority = 2, client_only)]
+    fn clients_only(t: &mut Voucher) -> Result<Flow<Voucher>, Refusal> {
+        t.seen.push("clients_only".into());
+        Ok(Flow::Continue)
+    }
+
+    /// Reads only: a `&T` handler shares the loop.
+    #[before_create("Voucher", priority = 3)]
+    fn looks(t: &Voucher) -> Result<Flow<Voucher>, Refusal> {
+        match t.mode.as_str() {
+            "broken" => Err(Refusal::Broken("the printer")),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    fn store(mut t: Voucher) -> Result<Voucher, HookError> {
+        if stopped(&t) {
+            STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
+        }
+        t.seen.push("stored".into());
+        Ok(t)
+    }
+
+    fn voucher(mode: &str) -> Voucher {
+        Voucher {
+            mode: mode.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn create(hooks: &Hooks, ctx: &mut Context, mode: &str) -> Result<Voucher, HookError> {
+        hooks.run_sync::<hooks::ops::data::Create<Voucher>, _>(ctx, voucher(mode), store)
+    }
+
+    #[test]
+    fn the_attribute_hands_over_each_handler_with_the_loop_of_its_result() {
+        use hooks::__private::diag::before_create::Own;
+        use hooks::registration::Owns;
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Voucher");
+        assert_eq!(regs.len(), 4);
+        assert!(
+            regs.iter().all(|r| r
+                .direct()
+                .is_some_and(|d| d.is::<Owns<fn(*mut ()) -> Own<Verdict>, Voucher>>())),
+            "{regs:?}"
+        );
+    }
+
+    #[test]
+    fn handlers_with_their_own_result_run_in_order_and_client_only_ones_skip_server_calls() {
+        let hooks = hooks();
+        let out = create(&hooks, &mut Context::client(), "calm").unwrap();
+        assert_eq!(out.seen, ["gate", "stamp", "clients_only", "stored"]);
+        let out = create(&hooks, &mut Context::server(), "calm").unwrap();
+        assert_eq!(out.seen, ["gate", "stamp", "stored"]);
+    }
+
+    #[test]
+    fn a_services_own_error_reaches_the_caller_converted_stops_the_call_and_is_counted() {
+        let hooks = hooks();
+        let rejections = stats(&hooks, "policies::own_slot::gate").rejections;
+        let err = create(&hooks, &mut Context::client(), "closed").unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "closed"));
+        assert_eq!(
+            stats(&hooks, "policies::own_slot::gate").rejections,
+            rejections + 1
+        );
+        // From a handler that only reads its payload, the last of the loop.
+        let err = create(&hooks, &mut Context::client(), "broken").unwrap_err();
+        assert_eq!(
+            (err.status(), err.message()),
+            (422, "the printer is broken")
+        );
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+    }
+
+    #[tokio::test]
+    async fn an_answer_ends_the_call_without_the_rest_or_the_default_on_sync_and_async_calls() {
+        let hooks = hooks();
+        let calls = stats(&hooks, "policies::own_slot::gate").calls;
+        let out = create(&hooks, &mut Context::client(), "cached").unwrap();
+        assert_eq!((out.mode.as_str(), out.seen.len()), ("from the cache", 0));
+        let out = hooks
+            .create(&mut Context::client(), voucher("cached"), |t| async {
+                store(t)
+            })
+            .await
+            .unwrap();
+        assert_eq!(out.mode, "from the cache");
+        assert_eq!(stats(&hooks, "policies::own_slot::gate").calls, calls + 2);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+    }
+
+    #[test]
+    fn a_panicking_handler_with_its_own_error_type_is_named_counted_and_the_call_fails_closed() {
+        let hooks = hooks();
+        let panics = stats(&hooks, "policies::own_slot::gate").panics;
+        let err = create(&hooks, &mut Context::client(), "panic").unwrap_err();
+        assert_eq!((err.status(), err.code()), (500, "handler_panicked"));
+        assert!(err.message().contains("policies::own_slot::gate"), "{err}");
+        assert_eq!(stats(&hooks, "policies::own_slot::gate").panics, panics + 1);
+        assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
+        // The service lives on.
+        let out = create(&hooks, &mut Context::client(), "calm").unwrap();
+        assert_eq!(out.seen.len(), 4);
+    }
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Guest {
+        pub seen: Vec<String>,
+    }
+
+    /// Handlers that take the context have a loop of their own, which tells the context which
+    /// handler runs.
+    #[before_create("Guest", params(desk = "front"))]
+    fn greet(v: &mut Guest, ctx: &Context) -> Result<(), Refusal> {
+        v.seen.push(format!(
+            "{} at {}",
+            ctx.handler_id().unwrap_or("?"),
+            ctx.param("desk").unwrap_or("?")
+        ));
+        Ok(())
+    }
+
+    #[before_create("Guest", priority = 1)]
+    fn check_in(v: &Guest, ctx: &Context) -> Result<(), Refusal> {
+        // The call is refused either way: its error tells what this handler saw.
+        match (ctx.handler_id(), v.seen.as_slice()) {
+            (Some("policies::own_slot::check_in"), [greeted])
+                if greeted == "policies::own_slot::greet at front" =>
+            {
+                Err(Refusal::Closed)
+            }
+            _ => Err(Refusal::Broken("the context")),
+        }
+    }
+
+    #[test]
+    fn a_handler_with_its_own_error_type_that_takes_the_context_sees_its_own_id_and_params() {
+        use hooks::__private::diag::before_create::Own;
+        use hooks::registration::Owns;
+        let hooks = hooks();
+        let regs = hooks.table().handlers("data.create", "Guest");
+        assert!(
+            regs.iter().all(|r| r.direct().is_some_and(
+                |d| d.is::<Owns<fn(*mut (), &Context) -> Own<Result<(), Refusal>>, Guest>>()
+            )),
+            "{regs:?}"
+        );
+        let seen = std::sync::Mutex::new(Vec::new());
+        let err = hooks
+            .run_sync::<hooks::ops::data::Create<Guest>, _>(
+                &mut Context::client(),
+                Guest { seen: Vec::new() },
+                |v| {
+                    seen.lock().unwrap().push(v);
+                    Err(HookError::internal("the default ran"))
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "closed", "{err}");
+        assert!(seen.lock().unwrap().is_empty());
+    }
+}
+
 /// Handlers that take the context are called as themselves too, from their own loop, when every
 /// sync handler of the phase takes it: the rules of the bare loop hold there, and each handler
 /// still sees itself (its id, params and phase) through the context.

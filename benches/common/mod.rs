@@ -15,7 +15,8 @@
 //! | `direct_answer` | sync call only: N hand-written calls of the handlers of a twin type that may answer (`Result<Flow<_>, HookError>`), each result matched, then `store` |
 //! | `hooks_answer` | sync call only: this framework on that twin (handlers that may answer, called as themselves) |
 //! | `direct_flow` | sync call only: the same for a twin whose handlers return `Result<Flow<_>, Refusal>`, a service's own error type |
-//! | `hooks_adapter` | sync call only: this framework on that twin, whose handlers (of no bare shape) are each reached through its adapter |
+//! | `hooks_own` | sync call only: this framework on that twin, whose handlers (a result of their own, the same for all) are called as themselves, in the loop their attribute brought |
+//! | `hooks_adapter` | sync call only: this framework on a twin whose handlers are the same functions returning that result through a type alias, which the attribute cannot read: each is reached through its adapter |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -126,13 +127,17 @@ pub trait SyncBench: Bench {
     fn hooks_answer(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
     /// The handlers of this type's twin that return a `Flow` with the service's own error type
     /// (`flow`), called by hand as in [`SyncBench::direct_answer`]: the lower bound of
-    /// [`SyncBench::hooks_adapter`].
+    /// [`SyncBench::hooks_own`] and [`SyncBench::hooks_adapter`].
     fn direct_flow(record: Self) -> Result<Self, HookError>;
     /// One create through the framework on the twin whose handlers are the same functions
-    /// returning `Ok(Flow::Continue)` as a `Result<Flow<_>, Refusal>` (`flow`): not of a bare
-    /// shape, so each is called through its adapter (as every handler that returns another
-    /// type, or takes part of its payload, is, and every handler of a slot whose handlers have
-    /// more than one shape).
+    /// returning `Ok(Flow::Continue)` as a `Result<Flow<_>, Refusal>` (`flow`): a result of their
+    /// own, the same for every handler of the slot, so each is called as itself, in the loop
+    /// their attribute brought for that result.
+    fn hooks_own(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on the twin whose handlers are the same functions
+    /// returning the same type through an alias (`alias`), which the attribute cannot read: each
+    /// is called through its adapter (as is every handler that takes part of its payload, and
+    /// every handler of a slot whose handlers have more than one shape or result).
     fn hooks_adapter(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
 }
 
@@ -265,6 +270,8 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("hooks_answer", |e: E| E::hooks_answer(hooks, &mut ctx, e));
     v.visit("direct_flow", |e: E| E::direct_flow(e));
     let mut ctx = Context::client();
+    v.visit("hooks_own", |e: E| E::hooks_own(hooks, &mut ctx, e));
+    let mut ctx = Context::client();
     v.visit("hooks_adapter", |e: E| E::hooks_adapter(hooks, &mut ctx, e));
     E::subscribe_event_bus();
     let bus = event_bus();
@@ -342,7 +349,7 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
 /// A twin of a bench entity type: the same fields and `store`, registered on its own table, with
 /// the same handlers written in another shape: taking the context too (`ctx`), returning
 /// nothing (`unit`), or returning a `Flow`, with `HookError` (`answer`) or with the service's own
-/// error type (`flow`).
+/// error type (`flow`), or that type through an alias (`alias`).
 macro_rules! twin {
     (ctx, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
         /// The twin whose handlers also take the context.
@@ -404,6 +411,25 @@ macro_rules! twin {
             )*
         }
     };
+    (alias, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers return a `Flow` with the service's own error type through
+        /// an alias (always going on).
+        pub mod alias {
+            use super::*;
+            twin!(@entity $ty, $table);
+            /// The result of the `flow` twin's handlers, named otherwise.
+            #[allow(dead_code)] // no handler to return it when N = 0
+            pub type Verdict = Result<Flow<$ty>, Refusal>;
+            $(
+                #[before_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty) -> Verdict {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                    Ok(Flow::Continue)
+                }
+            )*
+        }
+    };
     (@entity $ty:ident, $table:tt) => {
         #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, Entity)]
         #[entity(table = $table)]
@@ -427,7 +453,7 @@ macro_rules! twin {
 macro_rules! bench_sync {
     (
         $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt, $table_answer:tt,
-        $table_flow:tt,
+        $table_flow:tt, $table_alias:tt,
         [$($h:ident = $k:literal),*]
     ) => {
         pub mod $module {
@@ -465,11 +491,13 @@ macro_rules! bench_sync {
             }
 
             // The twins: the same handlers taking the context too, returning nothing, and
-            // returning a `Flow` (with `HookError`, and with the service's own error type).
+            // returning a `Flow` (with `HookError`, and with the service's own error type, named
+            // as itself and through an alias).
             twin!(ctx, $ty, $table_ctx, [$($h = $k),*]);
             twin!(unit, $ty, $table_unit, [$($h = $k),*]);
             twin!(answer, $ty, $table_answer, [$($h = $k),*]);
             twin!(flow, $ty, $table_flow, [$($h = $k),*]);
+            twin!(alias, $ty, $table_alias, [$($h = $k),*]);
 
             impl SyncBench for $ty {
                 #[inline(always)]
@@ -556,13 +584,24 @@ macro_rules! bench_sync {
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 #[inline(always)]
-                fn hooks_adapter(
+                fn hooks_own(
                     hooks: &Hooks,
                     ctx: &mut Context,
                     e: Self,
                 ) -> Result<Self, HookError> {
                     let twin = flow::$ty { id: e.id, score: e.score, version: e.version };
                     let out = hooks.run_sync::<Create<flow::$ty>, _>(ctx, twin, flow::$ty::store)?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_adapter(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = alias::$ty { id: e.id, score: e.score, version: e.version };
+                    let out =
+                        hooks.run_sync::<Create<alias::$ty>, _>(ctx, twin, alias::$ty::store)?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 fn subscribe_event_bus() {
@@ -651,6 +690,7 @@ bench_sync!(
     "Sync0u",
     "Sync0a",
     "Sync0f",
+    "Sync0v",
     []
 );
 bench_sync!(
@@ -661,6 +701,7 @@ bench_sync!(
     "Sync1u",
     "Sync1a",
     "Sync1f",
+    "Sync1v",
     [h1 = 1]
 );
 bench_sync!(
@@ -671,6 +712,7 @@ bench_sync!(
     "Sync5u",
     "Sync5a",
     "Sync5f",
+    "Sync5v",
     [h1 = 1, h2 = 2, h3 = 3, h4 = 4, h5 = 5]
 );
 bench_sync!(
@@ -681,6 +723,7 @@ bench_sync!(
     "Sync10u",
     "Sync10a",
     "Sync10f",
+    "Sync10v",
     [
         h1 = 1,
         h2 = 2,

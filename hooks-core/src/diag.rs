@@ -25,12 +25,13 @@
 //! [`Adapter`]: crate::registration::Adapter
 
 use std::any::Any;
+use std::marker::PhantomData;
 
 use crate::context::Context;
 use crate::error::HookError;
 use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
-    AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, Payload, Registration,
+    AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, OwnResult, Payload, Registration,
     RegistrationCell, Site, SyncAfter, SyncBefore,
 };
 
@@ -117,7 +118,10 @@ macro_rules! registration {
 /// type `R`. `$make::<Op, Payload, Return>(handler)` pairs the adapter, instantiated for the
 /// operation and the two types, with the handler ([`Adapter`]), as `Direct::$direct` makes it;
 /// `$answers` does the same for a handler that may answer the call, as `Direct::$direct_answers`
-/// makes it, which names the loop of such handlers for the operation's output. The adapter is one
+/// makes it, which names the loop of such handlers for the operation's output, and `$owns` for a
+/// handler with a result of its own, as `Direct::$direct_owns` makes it, which names the loop of
+/// such handlers for the output and that result ([`OwnResult`], read through this module's
+/// `Own`). The adapter is one
 /// function for every handler of the shape: it reads its handler from the registration it is given
 /// and hands on the handler's verdict as [`SyncBefore`]'s. It is private to its module, so only
 /// the constructors, which pair it with a handler of its type, reach it.
@@ -125,8 +129,8 @@ macro_rules! registration {
 /// [`Adapter`]: crate::registration::Adapter
 macro_rules! before_adapter {
     ([$($op:ident)?] ($($wild:ident)?) $attr:ident $adapter:ident, $(#[$doc:meta])* $make:ident:
-        $direct:ident, $answers:ident: $direct_answers:ident, [$($sig:tt)*],
-        |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
+        $direct:ident, $answers:ident: $direct_answers:ident, $owns:ident: $direct_owns:ident,
+        [$($sig:tt)*], |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
         fn $adapter<Op, P, R>(
             args: &mut BeforeArgs<'_, Op::Input, Op::Output>,
             reg: &'static Registration,
@@ -169,6 +173,23 @@ macro_rules! before_adapter {
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
             let direct = Direct::$direct_answers::<Op::Output, P, R>(handler);
+            // As in the constructor above.
+            registration!(($($wild)?) $attr, key, site, Before, adapter, direct)
+        }
+
+        $(#[$doc])*
+        /// It returns a result of its own (its own error type, or a `Flow` alone): it comes
+        /// with the loop of such handlers for the operation's output and its result type.
+        #[inline]
+        #[track_caller]
+        pub const fn $owns<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> RegistrationCell
+        where
+            Op: Operation,
+            P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
+            R: Return<$($op,)? Op::Output> + 'static,
+        {
+            let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
+            let direct = Direct::$direct_owns::<Op::Output, P, Own<$($op,)? R>>(handler);
             // As in the constructor above.
             registration!(($($wild)?) $attr, key, site, Before, adapter, direct)
         }
@@ -266,6 +287,9 @@ macro_rules! before {
                 fn __into(self) -> Result<Flow<O>, HookError>;
                 /// The verdict as a sync adapter hands it on ([`IntoFlow::settle`]).
                 fn __settle(self, early: &mut Early<O>) -> bool;
+                /// The verdict as the loop of handlers with a result of their own takes it
+                /// ([`IntoFlow::verdict`]).
+                fn __verdict(self) -> Result<Flow<O>, HookError>;
             }
 
             #[diagnostic::do_not_recommend]
@@ -277,6 +301,22 @@ macro_rules! before {
                 #[inline(always)]
                 fn __settle(self, early: &mut Early<O>) -> bool {
                     IntoFlow::settle(self, early)
+                }
+                #[inline(always)]
+                fn __verdict(self) -> Result<Flow<O>, HookError> {
+                    IntoFlow::verdict(self)
+                }
+            }
+
+            /// A handler's result of its own, read through this attribute's [`Return`]: what
+            /// the loop of such handlers is compiled for ([`OwnResult`]).
+            pub struct Own<$($op,)? R>(PhantomData<fn() -> ($($op,)? R,)>);
+
+            impl<$($op,)? O, R: Return<$($op,)? O>> OwnResult<O> for Own<$($op,)? R> {
+                type Result = R;
+                #[inline(always)]
+                fn verdict(result: R) -> Result<Flow<O>, HookError> {
+                    result.__verdict()
                 }
             }
 
@@ -301,19 +341,19 @@ macro_rules! before {
 
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
-                before_mut: of_mut, answers_mut: answers_mut,
+                before_mut: of_mut, answers_mut: answers_mut, owns_mut: own_mut,
                 [fn(&mut P) -> R], |input, _ctx| (input));
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
-                before_ref: of_ref, answers_ref: answers_ref,
+                before_ref: of_ref, answers_ref: answers_ref, owns_ref: own_ref,
                 [fn(&P) -> R], |input, _ctx| (&*input));
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
-                before_mut_ctx: of_mut_ctx, answers_mut_ctx: answers_mut_ctx,
+                before_mut_ctx: of_mut_ctx, answers_mut_ctx: answers_mut_ctx, owns_mut_ctx: own_mut_ctx,
                 [fn(&mut P, &Context) -> R], |input, ctx| (input, ctx));
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
-                before_ref_ctx: of_ref_ctx, answers_ref_ctx: answers_ref_ctx,
+                before_ref_ctx: of_ref_ctx, answers_ref_ctx: answers_ref_ctx, owns_ref_ctx: own_ref_ctx,
                 [fn(&P, &Context) -> R], |input, ctx| (&*input, ctx));
 
             $(wild_return!($wild $returns);)?

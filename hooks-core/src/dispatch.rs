@@ -44,14 +44,14 @@ use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
 use crate::registration::{
-    BeforeArgs, BoxFuture, Early, Registration, SyncBefore, WildAsync, WildSync,
+    BeforeArgs, BoxFuture, Early, OwnResult, Registration, SyncBefore, WildAsync, WildSync,
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
     AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedAsyncAfter, ErasedAsyncBefore,
     ErasedBare, ErasedBareCtx, ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit,
-    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, Shape,
-    Slot, Table,
+    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, OwnCtxFn,
+    OwnFn, Shape, Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
@@ -61,7 +61,7 @@ use crate::table::{
 macro_rules! by_shape {
     ($shape:expr, $S:ident => $call:expr, answers => $other:expr) => {
         match $shape {
-            BareShape::Flow | BareShape::FlowCtx => $other,
+            BareShape::Flow | BareShape::FlowCtx | BareShape::Own | BareShape::OwnCtx => $other,
             BareShape::Plain => {
                 type $S = ErasedBare;
                 $call
@@ -2542,6 +2542,72 @@ pub unsafe fn run_answers<O>(
     };
     // SAFETY: the caller's: `early` is the call's own `Early<O>`.
     *unsafe { &mut *early.cast::<Early<O>>() } = Some(stopped);
+    true
+}
+
+/// The loop of a slot's before handlers with a result of their own, read through `V` ([`OwnFn`]), for the
+/// output `O`, as [`run_answers`] is for the handlers that may answer: the attribute of such a
+/// handler names it (`Direct::own_mut` and the like), so it is compiled once for each output and
+/// result type that has such handlers.
+///
+/// # Safety
+/// As [`run_answers`], the handlers checked to take the operation's input and to return what `V`
+/// reads.
+#[doc(hidden)]
+pub unsafe fn run_own<O, V: OwnResult<O>>(
+    hooks: &Hooks,
+    client_only: bool,
+    handlers: *const (),
+    ctx: &mut Context,
+    input: *mut (),
+    early: *mut (),
+) -> bool {
+    // SAFETY: the caller's.
+    unsafe { run_loop::<OwnFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
+}
+
+/// [`run_own`] for handlers that take the context ([`OwnCtxFn`]).
+///
+/// # Safety
+/// As [`run_own`].
+#[doc(hidden)]
+pub unsafe fn run_own_ctx<O, V: OwnResult<O>>(
+    hooks: &Hooks,
+    client_only: bool,
+    handlers: *const (),
+    ctx: &mut Context,
+    input: *mut (),
+    early: *mut (),
+) -> bool {
+    // SAFETY: the caller's.
+    unsafe { run_loop::<OwnCtxFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
+}
+
+/// The body of [`run_own`] and [`run_own_ctx`]: the loop of handlers read back as `S`, the stop
+/// left in the call's `Early`.
+///
+/// # Safety
+/// As [`run_own`], `S` the type the slot's handlers were checked to have.
+#[inline(always)]
+unsafe fn run_loop<S: Shape>(
+    hooks: &Hooks,
+    client_only: bool,
+    handlers: *const (),
+    ctx: &mut Context,
+    input: *mut (),
+    early: *mut (),
+) -> bool {
+    // SAFETY: the caller's.
+    let stopped = unsafe {
+        let handlers = (*handlers.cast::<BareLoop>()).handlers();
+        hooks.bare_before_in::<S, Once>(client_only, handlers, ctx, input)
+    };
+    let Some(stopped) = stopped else {
+        return false;
+    };
+    // SAFETY: the caller's: `early` is the call's own `Early` of the output the handlers answer
+    // with.
+    *unsafe { &mut *early.cast::<Early<S::Answer>>() } = Some(stopped);
     true
 }
 

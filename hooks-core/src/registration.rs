@@ -213,13 +213,24 @@ pub type AnswerRun =
 #[doc(hidden)]
 pub struct Answers<F, O: 'static>(std::marker::PhantomData<(F, fn() -> O)>);
 
+/// The type whose `TypeId` names a before handler with a result of its own in its [`Direct`]: one
+/// that returns its own error type (`Result<(), E>`, `Result<Flow<O>, E>`) or a `Flow<O>` alone.
+/// `F` is the type its loop calls it as, its payload erased and its result named by the
+/// [`OwnResult`] that reads it, `O` the output that loop was compiled for. Handlers of one slot
+/// share a loop only when they have the same such type, as the loop calls each as `F`. Never
+/// made.
+#[doc(hidden)]
+pub struct Owns<F, O: 'static>(std::marker::PhantomData<(F, fn() -> O)>);
+
 /// A plain sync handler as a fn pointer of its own signature, beside its adapter in
 /// [`Adapter`]'s `direct`: the pointer with its type erased, the `TypeId` of that type (by
 /// which the table tells whether it is one of the operation's bare shapes), and, for a handler
 /// that may answer the call, the loop that runs such handlers for the operation's output
-/// ([`AnswerRun`]). That loop is compiled once for each output type, so it is named here, by the
-/// expansion of a handler that needs it: a service whose operations have no such handler compiles
-/// none.
+/// ([`AnswerRun`]); for a before handler with a result of its own ([`Owns`]), the loop compiled
+/// for that output and that result, with the types the table checks before it takes that loop
+/// ([`OwnTypes`]). Such a loop is compiled once for each type it is for, so it is named here, by
+/// the expansion of a handler that needs it: a service whose operations have no such handler
+/// compiles none.
 ///
 /// A generic adapter's constructor (`hooks_core::diag`) makes one with the constructor below for
 /// the handler's parameters, from the handler's fn pointer, and keeps it with the adapter
@@ -233,8 +244,27 @@ pub struct Direct {
     /// `TypeId::of` the handler's fn pointer type, or of [`Answers`] of it and its output.
     pub(crate) sig: fn() -> TypeId,
     /// The [`AnswerRun`] of that output (`run_answers::<O>`), as `fn()`, for a handler that may
-    /// answer.
+    /// answer, or of its own result type (`run_own::<O, R>`) for one with a result of its own.
     pub(crate) run: Option<fn()>,
+    /// For a before handler with a result of its own ([`Owns`]): the types its loop was compiled
+    /// for, which the table checks against the operation's.
+    pub(crate) own: Option<OwnTypes>,
+}
+
+/// What the table checks of a before handler with a result of its own ([`Owns`]) before it runs
+/// the handler in the loop that came with it: the handler's payload type and the output type its
+/// loop was compiled for (by `TypeId`), and whether it takes the context.
+#[derive(Clone, Copy)]
+pub(crate) struct OwnTypes {
+    /// `TypeId::of` the payload and of the output, in this order.
+    pub(crate) types: fn() -> [TypeId; 2],
+    /// Whether the handler takes the context after its payload.
+    pub(crate) ctx: bool,
+}
+
+/// The `TypeId`s of an [`OwnTypes`].
+fn own_types<A: ?Sized + 'static, O: 'static>() -> [TypeId; 2] {
+    [TypeId::of::<A>(), TypeId::of::<O>()]
 }
 
 impl Direct {
@@ -249,6 +279,7 @@ impl std::fmt::Debug for Direct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Direct")
             .field("answers", &self.run.is_some())
+            .field("own", &self.own.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -267,6 +298,7 @@ macro_rules! direct_constructors {
                         f: unsafe { std::mem::transmute::<$sig, fn()>(f) },
                         sig: TypeId::of::<$sig>,
                         run: None,
+                        own: None,
                     })
                 }
 
@@ -283,6 +315,7 @@ macro_rules! direct_constructors {
                         // SAFETY: an `unsafe fn` pointer as `fn()`, read back only as the
                         // `AnswerRun` of the output `sig` names.
                         run: Some(unsafe { std::mem::transmute::<AnswerRun, fn()>(run) }),
+                        own: None,
                     })
                 }
             )*
@@ -299,6 +332,63 @@ direct_constructors! {
     of_mut_ctx, answers_mut_ctx: fn(&mut A, &Context) -> R;
     /// A handler that takes its payload by `&`, and the context.
     of_ref_ctx, answers_ref_ctx: fn(&A, &Context) -> R;
+}
+
+/// The constructors of [`Direct`] for a before handler with a result of its own ([`Owns`]), one
+/// for each way it may take its payload: `$erased` is the type its loop calls it as, the payload
+/// erased (the same for `&mut A` and `&A`), and `$run` that loop.
+macro_rules! own_constructors {
+    ($($(#[$doc:meta])* $name:ident: $sig:ty, $erased:ty, $run:ident, $ctx:literal;)*) => {
+        impl Direct {
+            $(
+                $(#[$doc])*
+                /// Its result is its own, read through `V` ([`OwnResult`]); the call's output is
+                /// `O`.
+                pub const fn $name<O: 'static, A: ?Sized + 'static, V: OwnResult<O> + 'static>(
+                    f: $sig,
+                ) -> Option<Direct> {
+                    let run: AnswerRun = crate::dispatch::$run::<O, V>;
+                    Some(Direct {
+                        // SAFETY: a fn pointer as another fn pointer type, read back only as
+                        // `$erased` (see `OwnFn` in `table.rs`), once the table has checked `A`
+                        // against the operation's input.
+                        f: unsafe { std::mem::transmute::<$sig, fn()>(f) },
+                        sig: TypeId::of::<Owns<$erased, O>>,
+                        // SAFETY: an `unsafe fn` pointer as `fn()`, read back only as the
+                        // `AnswerRun` that `sig` names.
+                        run: Some(unsafe { std::mem::transmute::<AnswerRun, fn()>(run) }),
+                        own: Some(OwnTypes {
+                            types: own_types::<A, O>,
+                            ctx: $ctx,
+                        }),
+                    })
+                }
+            )*
+        }
+    };
+}
+
+own_constructors! {
+    /// A before handler that takes its payload by `&mut`.
+    own_mut: fn(&mut A) -> V::Result, fn(*mut ()) -> V, run_own, false;
+    /// A before handler that takes its payload by `&`.
+    own_ref: fn(&A) -> V::Result, fn(*mut ()) -> V, run_own, false;
+    /// A before handler that takes its payload by `&mut`, and the context.
+    own_mut_ctx: fn(&mut A, &Context) -> V::Result, fn(*mut (), &Context) -> V, run_own_ctx, true;
+    /// A before handler that takes its payload by `&`, and the context.
+    own_ref_ctx: fn(&A, &Context) -> V::Result, fn(*mut (), &Context) -> V, run_own_ctx, true;
+}
+
+/// A before handler's result of its own (`Result<(), E>` or `Result<Flow<O>, E>` with its own
+/// error type `E`, or a `Flow<O>` alone), as the loop of such handlers for the output `O` reads
+/// it. Each attribute's checks implement it for their `Return` (`hooks_core::diag`), so that the
+/// loop converts the result as the attribute's check accepted it.
+#[doc(hidden)]
+pub trait OwnResult<O> {
+    /// The handler's result type.
+    type Result;
+    /// The verdict: go on, answer, or reject (the error converted out of line).
+    fn verdict(result: Self::Result) -> Result<Flow<O>, HookError>;
 }
 
 /// A handler's adapter as its registration holds it: a `&'static` [`SyncBefore`], [`AsyncBefore`],
@@ -1120,6 +1210,16 @@ pub trait IntoFlow<O> {
     {
         settle(self.into_flow(), early)
     }
+
+    /// The verdict as the loop of handlers with a result of their own takes it: as
+    /// [`IntoFlow::into_flow`], with a handler's own error converted out of line.
+    #[inline(always)]
+    fn verdict(self) -> Result<Flow<O>, HookError>
+    where
+        Self: Sized,
+    {
+        self.into_flow()
+    }
 }
 
 impl<O> IntoFlow<O> for () {
@@ -1152,6 +1252,14 @@ impl<O, E: Into<HookError>> IntoFlow<O> for Result<(), E> {
             Err(e) => reject(early, e),
         }
     }
+
+    #[inline(always)]
+    fn verdict(self) -> Result<Flow<O>, HookError> {
+        match self {
+            Ok(()) => Ok(Flow::Continue),
+            Err(e) => Err(convert(e)),
+        }
+    }
 }
 
 impl<O, E: Into<HookError>> IntoFlow<O> for Result<Flow<O>, E> {
@@ -1166,6 +1274,14 @@ impl<O, E: Into<HookError>> IntoFlow<O> for Result<Flow<O>, E> {
             Ok(Flow::Continue) => true,
             Ok(Flow::Return(output)) => stop(early, Ok(output)),
             Err(e) => reject(early, e),
+        }
+    }
+
+    #[inline(always)]
+    fn verdict(self) -> Result<Flow<O>, HookError> {
+        match self {
+            Ok(flow) => Ok(flow),
+            Err(e) => Err(convert(e)),
         }
     }
 }
@@ -1210,6 +1326,13 @@ fn stop<O>(early: &mut Early<O>, result: Result<O, HookError>) -> bool {
 #[inline(never)]
 fn reject<O, E: Into<HookError>>(early: &mut Early<O>, error: E) -> bool {
     stop(early, Err(error.into()))
+}
+
+/// A handler's own error type, converted out of line.
+#[cold]
+#[inline(never)]
+fn convert<E: Into<HookError>>(error: E) -> HookError {
+    error.into()
 }
 
 /// What an after handler may return: `()` or `Result<(), E>` with `E: Into<HookError>`.

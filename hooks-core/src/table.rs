@@ -24,8 +24,8 @@ use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
     AnswerRun, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, BareFlow,
-    BareFlowCtx, BareUnit, BareUnitCtx, Kind, Mode, Registration, SyncAfter, SyncBefore, WildAsync,
-    WildSync, registered,
+    BareFlowCtx, BareUnit, BareUnitCtx, Kind, Mode, OwnResult, Registration, SyncAfter, SyncBefore,
+    WildAsync, WildSync, registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -196,6 +196,11 @@ pub(crate) enum BareShape {
     Flow,
     /// [`BareFlowCtx`] (before handlers only), read back as [`ErasedBareFlowCtx`].
     FlowCtx,
+    /// A before handler with a result of its own ([`Owns`](crate::registration::Owns)), read back as [`OwnFn`] of the
+    /// operation's output and of that result; every handler of the loop has the same result type.
+    Own,
+    /// [`BareShape::Own`] with the context, read back as [`OwnCtxFn`].
+    OwnCtx,
 }
 
 impl BareShape {
@@ -203,7 +208,10 @@ impl BareShape {
     /// output, so its loop is compiled for that type.
     #[inline]
     pub(crate) fn answers(self) -> bool {
-        matches!(self, BareShape::Flow | BareShape::FlowCtx)
+        matches!(
+            self,
+            BareShape::Flow | BareShape::FlowCtx | BareShape::Own | BareShape::OwnCtx
+        )
     }
 }
 
@@ -362,6 +370,69 @@ impl<O> Shape for ErasedBareFlowCtx<O> {
     ) -> Result<Flow<O>, HookError> {
         ctx.enter(reg);
         self(payload, ctx)
+    }
+}
+
+/// A before handler with a result of its own ([`Owns`](crate::registration::Owns)), read
+/// through `V`, its payload type erased on the terms of [`ErasedBare`], for a call whose output is
+/// `O`: its loop is compiled for `O` and `V`, in the service that has such handlers, and named by
+/// their attribute (`run_own`).
+#[repr(transparent)]
+pub(crate) struct OwnFn<O, V: OwnResult<O>>(fn(*mut ()) -> V::Result, PhantomData<fn() -> (O, V)>);
+
+/// [`OwnFn`] with the context, as [`ErasedBareCtx`] is [`ErasedBare`] with it.
+#[repr(transparent)]
+pub(crate) struct OwnCtxFn<O, V: OwnResult<O>>(
+    fn(*mut (), &Context) -> V::Result,
+    PhantomData<fn() -> (O, V)>,
+);
+
+impl<O, V: OwnResult<O>> Clone for OwnFn<O, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O, V: OwnResult<O>> Copy for OwnFn<O, V> {}
+
+impl<O, V: OwnResult<O>> Clone for OwnCtxFn<O, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O, V: OwnResult<O>> Copy for OwnCtxFn<O, V> {}
+
+impl<O, V: OwnResult<O>> Shape for OwnFn<O, V> {
+    const SHAPE: BareShape = BareShape::Own;
+    answers_with_output!();
+
+    /// The handler's own result, as a verdict (its error converted out of line).
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        _: &mut Context,
+        _: &'static Registration,
+    ) -> Result<Flow<O>, HookError> {
+        V::verdict((self.0)(payload))
+    }
+}
+
+impl<O, V: OwnResult<O>> Shape for OwnCtxFn<O, V> {
+    const SHAPE: BareShape = BareShape::OwnCtx;
+    answers_with_output!();
+
+    /// As [`OwnFn`]'s, the context naming the handler while it runs.
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<Flow<O>, HookError> {
+        ctx.enter(reg);
+        V::verdict((self.0)(payload, ctx))
     }
 }
 
@@ -613,6 +684,9 @@ pub(crate) struct SlotTypes {
     /// The shapes of the before handlers that may answer the call ([`BareFlow`],
     /// [`BareFlowCtx`]), which name the input and the output.
     answers: [(TypeId, BareShape); 4],
+    /// The input and the output, which a before handler with a result of its own must take and
+    /// have had its loop compiled for ([`Owns`](crate::registration::Owns)).
+    own: [TypeId; 2],
 }
 
 impl SlotTypes {
@@ -630,6 +704,7 @@ impl SlotTypes {
             input: BareTypes::of::<Op::Input>(),
             output: BareTypes::of::<Op::Output>(),
             answers: BareTypes::answers::<Op::Input, Op::Output>(),
+            own: [TypeId::of::<Op::Input>(), TypeId::of::<Op::Output>()],
         }
     }
 }
@@ -1197,11 +1272,11 @@ impl Table {
         slot.bare_before = slot
             .fast_before
             .as_deref()
-            .and_then(|h| bare(h, &types.input, &types.answers));
+            .and_then(|h| bare(h, &types.input, &types.answers, Some(types.own)));
         slot.bare_after = slot
             .fast_after
             .as_deref()
-            .and_then(|h| bare(h, &types.output, &[]));
+            .and_then(|h| bare(h, &types.output, &[], None));
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
@@ -1235,21 +1310,40 @@ fn plain_sync<F>(
 /// The handlers of a fast loop as themselves, when every one's `direct` fn has one bare shape for
 /// the payload (whose shapes `types` gives, with those of `answers` for before handlers): all
 /// [`Bare`], all [`BareCtx`], all [`BareUnit`], all [`BareUnitCtx`], all [`BareFlow`] or all
-/// [`BareFlowCtx`]. After, each then runs on success only, as a handler that takes the output
-/// does.
+/// [`BareFlowCtx`]; before, also all with one result of their own ([`Owns`](crate::registration::Owns)) when `own` gives
+/// the operation's input and output, which such a handler must take and have its loop compiled
+/// for. After, each then runs on success only, as a handler that takes the output does.
 fn bare(
     entries: &[Entry<Erased>],
     types: &BareTypes,
     answers: &[(TypeId, BareShape)],
+    own: Option<[TypeId; 2]>,
 ) -> Option<BareLoop> {
     let mut shape = None;
     let mut handlers = Vec::with_capacity(entries.len());
     let mut run = None;
+    let mut own_sig = None;
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct().filter(|_| !reg.on_error)?;
         let id = (direct.sig)();
-        let this = types.shape_of(id).or_else(|| shape_in(answers, id))?;
+        let this = match types.shape_of(id).or_else(|| shape_in(answers, id)) {
+            Some(this) => this,
+            // A result of its own: the handler takes the input and came with the loop of the
+            // output, and every such handler of the slot has the same signature (its loop calls
+            // each as the first one's type).
+            None => {
+                let theirs = direct.own?;
+                if own != Some((theirs.types)()) || *own_sig.get_or_insert(id) != id {
+                    return None;
+                }
+                if theirs.ctx {
+                    BareShape::OwnCtx
+                } else {
+                    BareShape::Own
+                }
+            }
+        };
         if *shape.get_or_insert(this) != this {
             return None;
         }
@@ -1922,6 +2016,8 @@ mod tests {
                 BareShape::UnitCtx => "unit_ctx",
                 BareShape::Flow => "flow",
                 BareShape::FlowCtx => "flow_ctx",
+                BareShape::Own => "own",
+                BareShape::OwnCtx => "own_ctx",
             };
             (shape, run.handlers.len())
         })
@@ -2015,6 +2111,110 @@ mod tests {
         for alone in [ANSWERS_BARE, ANSWERS_OTHER_LOOP] {
             assert_eq!(bare_shape(vec![with_direct("m::a", alone)]), None);
         }
+    }
+
+    /// A service's own error type.
+    #[derive(Debug)]
+    struct Refused;
+
+    impl From<Refused> for HookError {
+        fn from(_: Refused) -> HookError {
+            HookError::rejected("refused")
+        }
+    }
+
+    /// A result of its own, read as `#[before_create]` reads it.
+    type Own<R> = crate::diag::before_create::Own<R>;
+    type Plain = Result<(), Refused>;
+    fn own(_: &mut Thing) -> Plain {
+        Ok(())
+    }
+    fn own_reading(_: &Thing) -> Plain {
+        Ok(())
+    }
+    fn own_with_context(_: &mut Thing, _: &crate::Context) -> Plain {
+        Ok(())
+    }
+    fn own_reading_with_context(_: &Thing, _: &crate::Context) -> Plain {
+        Ok(())
+    }
+    fn own_answers(_: &mut Thing) -> Result<Flow<Thing>, Refused> {
+        Ok(Flow::Continue)
+    }
+    fn own_other(_: &mut Other) -> Plain {
+        Ok(())
+    }
+    /// Handlers with a result of their own, as the attribute hands them over: with the loop of
+    /// the operation's output and their result.
+    const OWN: Option<Direct> = Direct::own_mut::<Thing, _, Own<Plain>>(own);
+    const OWN_READING: Option<Direct> = Direct::own_ref::<Thing, _, Own<Plain>>(own_reading);
+    const OWN_WITH_CONTEXT: Option<Direct> =
+        Direct::own_mut_ctx::<Thing, _, Own<Plain>>(own_with_context);
+    const OWN_READING_WITH_CONTEXT: Option<Direct> =
+        Direct::own_ref_ctx::<Thing, _, Own<Plain>>(own_reading_with_context);
+    const OWN_ANSWERS: Option<Direct> =
+        Direct::own_mut::<Thing, _, Own<Result<Flow<Thing>, Refused>>>(own_answers);
+    /// A handler of another payload type, and one whose loop is for another output.
+    const OWN_OTHER_PAYLOAD: Option<Direct> = Direct::own_mut::<Thing, _, Own<Plain>>(own_other);
+    const OWN_OTHER_LOOP: Option<Direct> = Direct::own_mut::<Other, _, Own<Plain>>(own);
+
+    #[test]
+    fn a_slot_calls_handlers_with_a_result_of_their_own_as_themselves_when_every_one_has_the_same()
+    {
+        let (o, or) = (OWN, OWN_READING);
+        let (oc, orc) = (OWN_WITH_CONTEXT, OWN_READING_WITH_CONTEXT);
+        assert_eq!(bare_pair(o, or), Some(("own", 2)));
+        assert_eq!(bare_pair(oc, orc), Some(("own_ctx", 2)));
+        assert_eq!(bare_pair(OWN_ANSWERS, OWN_ANSWERS), Some(("own", 2)));
+        // Another result type (one loop calls every handler as one type), another shape, the
+        // context taken by one only: the adapters, in either order.
+        let (oa, a, f) = (OWN_ANSWERS, BARE_THING, ANSWERS);
+        for (x, y) in [
+            (o, oa),
+            (oa, o),
+            (o, a),
+            (a, o),
+            (o, f),
+            (f, o),
+            (o, oc),
+            (oc, o),
+        ] {
+            assert_eq!(bare_pair(x, y), None);
+        }
+        // Another payload type's handler is never called as the operation's, nor one whose loop
+        // was compiled for another output.
+        for odd in [OWN_OTHER_PAYLOAD, OWN_OTHER_LOOP] {
+            assert_eq!(bare_shape(vec![with_direct("m::a", odd)]), None);
+        }
+    }
+
+    fn after_go_on(
+        _: &mut Result<Thing, HookError>,
+        _: &crate::Context,
+        _: &'static Registration,
+    ) -> Result<(), HookError> {
+        Ok(())
+    }
+    static AFTER_GO_ON: SyncAfter<Create<Thing>> = after_go_on;
+
+    /// An after handler with this direct fn.
+    fn after_with_direct(id: &'static str, direct: Option<Direct>) -> &'static Registration {
+        Box::leak(Box::new(Registration {
+            phase: Phase::After,
+            // SAFETY: `AFTER_GO_ON` never calls its handler.
+            adapter: unsafe { Adapter::generic(&AFTER_GO_ON, direct) },
+            ..owned(id, "Thing", 0)
+        }))
+    }
+
+    #[test]
+    fn an_after_slot_never_takes_a_handler_with_a_result_of_its_own_as_itself() {
+        // A before handler's constructor makes these; the after loops have no such shape.
+        let table = Table::from_registrations([after_with_direct("m::a", OWN)]).unwrap();
+        let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
+        assert!(slot.problem.is_none());
+        assert!(slot.fast_after.is_some());
+        assert!(slot.bare_after.is_none());
     }
 
     #[test]

@@ -842,8 +842,10 @@ fn own_adapter(
 /// writes down about the handler. The constructor takes the handler as a fn pointer of its own
 /// signature and pairs it with the adapter, one function for every handler of the shape, which
 /// calls it through that pointer; the pointer is also what the fast loops call when the signature
-/// is one of the operation's bare shapes (`Direct` in hooks-core), and a before handler that may
-/// answer the call takes the constructor that names the loop of such handlers. The constructor's
+/// is one of the operation's bare shapes (`Direct` in hooks-core); a before handler that may
+/// answer the call takes the constructor that names the loop of such handlers, and one whose
+/// result is its own (its own error type, a `Flow` alone: see [`could_be_bare`]) the constructor
+/// that names the loop of its output and result types. The constructor's
 /// bounds are the attribute's checks of the payload and
 /// return types, which the glue names with the handler's own tokens. The same checks come first as
 /// paths of their own, as an adapter of the handler's own would call them: rustc reports a failed
@@ -872,11 +874,15 @@ fn generic_registration(
         Phase::Before => {
             let input_ty = quote_spanned!(anchor=> <__HooksOp as #p::Operation>::Input);
             // A handler that may answer the call comes with the loop that runs such handlers
-            // for its output type, which only such handlers make the service compile.
+            // for its output type, which only such handlers make the service compile; one with a
+            // result of its own (its own error type, a `Flow` alone) with the loop of its output
+            // and result types.
             let output = &h.func.sig.output;
-            let may_answer = answers(output)
-                && matches!(output, syn::ReturnType::Type(_, ty) if could_be_bare(ty));
-            let verb = if may_answer { "answers" } else { "before" };
+            let verb = match output {
+                syn::ReturnType::Type(_, ty) if !could_be_bare(ty) => "owns",
+                _ if answers(output) => "answers",
+                _ => "before",
+            };
             (
                 format_ident!("{}_{}", verb, shape, span = anchor),
                 Some(quote_spanned!(payload_span=>
@@ -1069,10 +1075,12 @@ fn generic_shape(h: &Handler<'_>) -> Option<&'static str> {
 /// Whether a handler's return type may be one of the bare shapes' results, `Result<(), HookError>`
 /// or `Result<Flow<O>, HookError>`, as far as its tokens tell: not when it is written `Flow<..>`
 /// alone, `Result<T, ..>` with any `T` but `()` or a `Flow<..>`, or `Result<_, E>` with an error
-/// type named otherwise than `HookError` (a service's own error type): the fast loops never call
-/// such a handler as itself, so a before handler returning a `Flow` with its own error type does
-/// not name the loop of handlers that may answer. An alias may be anything, so it is left to the
-/// slot's check by type.
+/// type named otherwise than `HookError` (a service's own error type): the shared loops never call
+/// such a handler as itself, so a before handler returning one does not name the loop of handlers
+/// that may answer, but brings a loop compiled for its result type (`owns_*` in
+/// `hooks_core::diag`), which runs a slot whose handlers all return that type. An alias may be
+/// anything, so it is left to the slot's check by type (and, when it is none of the bare shapes'
+/// results, to the adapter).
 fn could_be_bare(ret: &Type) -> bool {
     let path = match ret {
         Type::Path(path) => path,
