@@ -1331,10 +1331,10 @@ mod bare_slot {
     }
 }
 
-/// Before handlers with a result of their own: here `Result<Flow<Voucher>, Refusal>`, a service's
-/// own error type. A slot whose handlers all return the same such type runs them straight from
-/// its table, in the loop their attribute brought for that result, and every rule of the other
-/// loops holds there too.
+/// Handlers with a result of their own: here `Result<Flow<Voucher>, Refusal>` before and
+/// `Result<(), Refusal>` after, a service's own error type. A slot whose handlers of a phase all
+/// return the same such type runs them straight from its table, in the loop their attribute
+/// brought for that result, and every rule of the other loops holds there too.
 mod own_slot {
     use super::*;
 
@@ -1408,6 +1408,34 @@ mod own_slot {
         }
     }
 
+    /// Runs of `mail` on a result that `file` replaced with its error: there must be none.
+    pub static MAILED_AFTER_A_FAILURE: AtomicUsize = AtomicUsize::new(0);
+
+    #[after_create("Voucher")]
+    fn file(t: &mut Voucher) -> Result<(), Refusal> {
+        match t.mode.as_str() {
+            "panic after" => panic!("boom in an after handler with its own error type"),
+            "fail after" => Err(Refusal::Broken("the ledger")),
+            _ => {
+                t.seen.push("file".into());
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads only, as `looks`.
+    #[after_create("Voucher", priority = 1)]
+    fn mail(t: &Voucher) -> Result<(), Refusal> {
+        if t.mode == "fail after" {
+            MAILED_AFTER_A_FAILURE.fetch_add(1, Ordering::SeqCst);
+        }
+        MAILED.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Runs of `mail`.
+    pub static MAILED: AtomicUsize = AtomicUsize::new(0);
+
     fn store(mut t: Voucher) -> Result<Voucher, HookError> {
         if stopped(&t) {
             STOPPED_RUNS.fetch_add(1, Ordering::SeqCst);
@@ -1432,12 +1460,22 @@ mod own_slot {
         use hooks::__private::diag::before_create::Own;
         use hooks::registration::Owns;
         let hooks = hooks();
+        use hooks::__private::diag::after_create::Own as OwnAfter;
         let regs = hooks.table().handlers("data.create", "Voucher");
-        assert_eq!(regs.len(), 4);
+        assert_eq!(regs.len(), 6);
+        let (before, after): (Vec<&&hooks::Registration>, Vec<_>) =
+            regs.iter().partition(|r| r.phase() == hooks::Phase::Before);
         assert!(
-            regs.iter().all(|r| r
+            before.iter().all(|r| r
                 .direct()
                 .is_some_and(|d| d.is::<Owns<fn(*mut ()) -> Own<Verdict>, Voucher>>())),
+            "{regs:?}"
+        );
+        type AfterVerdict = OwnAfter<Result<(), Refusal>>;
+        assert!(
+            after.iter().all(|r| r
+                .direct()
+                .is_some_and(|d| d.is::<Owns<fn(*mut ()) -> AfterVerdict, ()>>())),
             "{regs:?}"
         );
     }
@@ -1445,10 +1483,15 @@ mod own_slot {
     #[test]
     fn handlers_with_their_own_result_run_in_order_and_client_only_ones_skip_server_calls() {
         let hooks = hooks();
+        let mailed = MAILED.load(Ordering::SeqCst);
         let out = create(&hooks, &mut Context::client(), "calm").unwrap();
-        assert_eq!(out.seen, ["gate", "stamp", "clients_only", "stored"]);
+        assert_eq!(
+            out.seen,
+            ["gate", "stamp", "clients_only", "stored", "file"]
+        );
         let out = create(&hooks, &mut Context::server(), "calm").unwrap();
-        assert_eq!(out.seen, ["gate", "stamp", "stored"]);
+        assert_eq!(out.seen, ["gate", "stamp", "stored", "file"]);
+        assert!(MAILED.load(Ordering::SeqCst) >= mailed + 2);
     }
 
     #[test]
@@ -1475,7 +1518,9 @@ mod own_slot {
         let hooks = hooks();
         let calls = stats(&hooks, "policies::own_slot::gate").calls;
         let out = create(&hooks, &mut Context::client(), "cached").unwrap();
-        assert_eq!((out.mode.as_str(), out.seen.len()), ("from the cache", 0));
+        // No other before handler, no default; the after handlers run on the answer.
+        assert_eq!(out.mode, "from the cache");
+        assert_eq!(out.seen, ["file"]);
         let out = hooks
             .create(&mut Context::client(), voucher("cached"), |t| async {
                 store(t)
@@ -1498,7 +1543,37 @@ mod own_slot {
         assert_eq!(STOPPED_RUNS.load(Ordering::SeqCst), 0, "fail closed");
         // The service lives on.
         let out = create(&hooks, &mut Context::client(), "calm").unwrap();
-        assert_eq!(out.seen.len(), 4);
+        assert_eq!(out.seen.len(), 5);
+    }
+
+    #[test]
+    fn an_after_handlers_own_error_replaces_the_result_converted_and_success_only_ones_skip_it() {
+        let hooks = hooks();
+        let errors = stats(&hooks, "policies::own_slot::file").errors;
+        let err = create(&hooks, &mut Context::client(), "fail after").unwrap_err();
+        assert_eq!((err.status(), err.message()), (422, "the ledger is broken"));
+        assert_eq!(stats(&hooks, "policies::own_slot::file").errors, errors + 1);
+        assert_eq!(MAILED_AFTER_A_FAILURE.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn after_an_after_handler_with_its_own_error_type_panics_the_next_runs_and_the_policy_decides()
+    {
+        let hooks = hooks();
+        let panics = stats(&hooks, "policies::own_slot::file").panics;
+        let mailed = MAILED.load(Ordering::SeqCst);
+        let kept = create(&hooks, &mut Context::client(), "panic after").unwrap();
+        assert_eq!(kept.seen, ["gate", "stamp", "clients_only", "stored"]);
+        assert!(MAILED.load(Ordering::SeqCst) > mailed, "the next one ran");
+        assert_eq!(stats(&hooks, "policies::own_slot::file").panics, panics + 1);
+
+        let strict = Hooks::builder()
+            .after_failure(AfterFailure::Fail)
+            .build()
+            .unwrap();
+        let err = create(&strict, &mut Context::client(), "panic after").unwrap_err();
+        assert_eq!(err.code(), "handler_panicked");
+        assert!(err.message().contains("policies::own_slot::file"), "{err}");
     }
 
     #[derive(Debug, Clone, PartialEq, Entity)]

@@ -31,8 +31,8 @@ use crate::context::Context;
 use crate::error::HookError;
 use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
-    AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, OwnResult, Payload, Registration,
-    RegistrationCell, Site, SyncAfter, SyncBefore,
+    AfterPayload, BeforeArgs, Direct, Early, IntoAfter, IntoFlow, OwnAfterResult, OwnResult,
+    Payload, Registration, RegistrationCell, Site, SyncAfter, SyncBefore,
 };
 
 /// What the second parameter of a handler must be: `&Context`.
@@ -197,11 +197,12 @@ macro_rules! before_adapter {
 }
 
 /// The generic adapter of an after attribute's plain sync handlers of one shape, and its
-/// constructor, as [`before_adapter!`]'s: the adapter runs the handler on the part of the result
+/// constructors, as [`before_adapter!`]'s: the adapter runs the handler on the part of the result
 /// it takes, when the result has it, and returns [`SyncAfter`]'s verdict.
 macro_rules! after_adapter {
     ([$($op:ident)?] ($($wild:ident)?) $attr:ident $adapter:ident, $(#[$doc:meta])*
-        $make:ident: $direct:ident, [$($sig:tt)*], |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
+        $make:ident: $direct:ident, $owns:ident: $direct_owns:ident, [$($sig:tt)*],
+        |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
         fn $adapter<Op, P, R>(
             result: &mut Result<Op::Output, HookError>,
             $ctx: &Context,
@@ -235,6 +236,23 @@ macro_rules! after_adapter {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncAfter<Op>);
             // The adapter calls the handler as `$sig`, its type.
             registration!(($($wild)?) $attr, key, site, After, adapter, Direct::$direct(handler))
+        }
+
+        $(#[$doc])*
+        /// It returns a result of its own (its own error type): it comes with the loop of such
+        /// handlers for that result.
+        #[inline]
+        #[track_caller]
+        pub const fn $owns<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> RegistrationCell
+        where
+            Op: Operation,
+            P: ?Sized + Takes<$($op,)? Op::Output> + 'static,
+            R: Return<$($op)?> + 'static,
+        {
+            let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncAfter<Op>);
+            let direct = Direct::$direct_owns::<P, Own<$($op,)? R>>(handler);
+            // As in the constructor above.
+            registration!(($($wild)?) $attr, key, site, After, adapter, direct)
         }
     };
 }
@@ -379,6 +397,9 @@ macro_rules! after {
             pub trait Return<$($op)?> {
                 /// Convert to the dispatcher's form.
                 fn __into(self) -> Result<(), HookError>;
+                /// The verdict as the loop of handlers with a result of their own takes it
+                /// ([`IntoAfter::verdict`]).
+                fn __verdict(self) -> Result<(), HookError>;
             }
 
             #[diagnostic::do_not_recommend]
@@ -386,6 +407,22 @@ macro_rules! after {
                 #[inline]
                 fn __into(self) -> Result<(), HookError> {
                     IntoAfter::into_after(self)
+                }
+                #[inline(always)]
+                fn __verdict(self) -> Result<(), HookError> {
+                    IntoAfter::verdict(self)
+                }
+            }
+
+            /// A handler's result of its own, read through this attribute's [`Return`]: what
+            /// the loop of such handlers is compiled for ([`OwnAfterResult`]).
+            pub struct Own<$($op,)? R>(PhantomData<fn() -> ($($op,)? R,)>);
+
+            impl<$($op,)? R: Return<$($op)?>> OwnAfterResult for Own<$($op,)? R> {
+                type Result = R;
+                #[inline(always)]
+                fn verdict(result: R) -> Result<(), HookError> {
+                    result.__verdict()
                 }
             }
 
@@ -421,16 +458,16 @@ macro_rules! after {
 
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
-                after_mut: of_mut, [fn(&mut P) -> R], |payload, _ctx| (payload));
+                after_mut: of_mut, owns_mut: own_after_mut, [fn(&mut P) -> R], |payload, _ctx| (payload));
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
-                after_ref: of_ref, [fn(&P) -> R], |payload, _ctx| (&*payload));
+                after_ref: of_ref, owns_ref: own_after_ref, [fn(&P) -> R], |payload, _ctx| (&*payload));
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
-                after_mut_ctx: of_mut_ctx, [fn(&mut P, &Context) -> R], |payload, ctx| (payload, ctx));
+                after_mut_ctx: of_mut_ctx, owns_mut_ctx: own_after_mut_ctx, [fn(&mut P, &Context) -> R], |payload, ctx| (payload, ctx));
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
-                after_ref_ctx: of_ref_ctx, [fn(&P, &Context) -> R], |payload, ctx| (&*payload, ctx));
+                after_ref_ctx: of_ref_ctx, owns_ref_ctx: own_after_ref_ctx, [fn(&P, &Context) -> R], |payload, ctx| (&*payload, ctx));
 
             $(wild_return!($wild $returns);)?
         }

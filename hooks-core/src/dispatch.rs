@@ -44,14 +44,15 @@ use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
 use crate::registration::{
-    BeforeArgs, BoxFuture, Early, OwnResult, Registration, SyncBefore, WildAsync, WildSync,
+    BeforeArgs, BoxFuture, Early, OwnAfterResult, OwnResult, Registration, SyncBefore, WildAsync,
+    WildSync,
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
     AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedAsyncAfter, ErasedAsyncBefore,
     ErasedBare, ErasedBareCtx, ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit,
-    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, OwnCtxFn,
-    OwnFn, Shape, Slot, Table,
+    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore,
+    OwnAfterCtxFn, OwnAfterFn, OwnCtxFn, OwnFn, Shape, Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
@@ -61,7 +62,12 @@ use crate::table::{
 macro_rules! by_shape {
     ($shape:expr, $S:ident => $call:expr, answers => $other:expr) => {
         match $shape {
-            BareShape::Flow | BareShape::FlowCtx | BareShape::Own | BareShape::OwnCtx => $other,
+            BareShape::Flow
+            | BareShape::FlowCtx
+            | BareShape::Own
+            | BareShape::OwnCtx
+            | BareShape::OwnAfter
+            | BareShape::OwnAfterCtx => $other,
             BareShape::Plain => {
                 type $S = ErasedBare;
                 $call
@@ -1840,11 +1846,17 @@ impl Hooks {
         fns: &OpFns,
     ) {
         let mut rest = handlers.handlers();
+        // Handlers with a result of their own came with their loop (`run_own_after`).
+        let run = handlers.after_run();
         let mut output = output;
         while !output.is_null() {
-            // SAFETY: the slot checked each bare after handler against the output when it was
-            // built; `output` is the call's own (the caller's).
-            let stop = unsafe { self.bare_after(slot.client_only, rest, ctx, output) };
+            // SAFETY (both): the slot checked each bare after handler against the output when it
+            // was built, and took its loop only for handlers of that loop's result; `output` is
+            // the call's own (the caller's).
+            let stop = match run {
+                Some(run) => unsafe { run(self, slot.client_only, rest, ctx, output) },
+                None => unsafe { self.bare_after(slot.client_only, rest, ctx, output) },
+            };
             let Some((at, stop)) = stop else { return };
             let Some(reg) = rest.reg(at) else { return };
             // SAFETY (both): the caller's; the output's pointer is derived anew from the result,
@@ -2611,6 +2623,40 @@ unsafe fn run_loop<S: Shape>(
     true
 }
 
+/// The loop of a slot's after handlers with a result of their own, read through `V`
+/// ([`OwnAfterFn`]), as [`Hooks::bare_after`] is for the bare shapes: the attribute of such a
+/// handler names it (`Direct::own_after_mut` and the like), so it is compiled once for each
+/// result type that has such handlers.
+///
+/// # Safety
+/// As [`Hooks::bare_after`], the handlers checked to take the operation's output and to return
+/// what `V` reads.
+pub(crate) unsafe fn run_own_after<V: OwnAfterResult>(
+    hooks: &Hooks,
+    client_only: bool,
+    handlers: BareRun<'_>,
+    ctx: &mut Context,
+    output: *mut (),
+) -> Option<(usize, AfterStop)> {
+    // SAFETY: the caller's.
+    unsafe { hooks.bare_after_in::<OwnAfterFn<V>>(client_only, handlers, ctx, output) }
+}
+
+/// [`run_own_after`] for handlers that take the context ([`OwnAfterCtxFn`]).
+///
+/// # Safety
+/// As [`run_own_after`].
+pub(crate) unsafe fn run_own_after_ctx<V: OwnAfterResult>(
+    hooks: &Hooks,
+    client_only: bool,
+    handlers: BareRun<'_>,
+    ctx: &mut Context,
+    output: *mut (),
+) -> Option<(usize, AfterStop)> {
+    // SAFETY: the caller's.
+    unsafe { hooks.bare_after_in::<OwnAfterCtxFn<V>>(client_only, handlers, ctx, output) }
+}
+
 /// One pass of the fast before loop, two handlers a turn (the loop's own bookkeeping is paid
 /// once per pair): the index of the first handler that answers or rejects. `ENTER` tells the
 /// context which handler runs; a panic is blamed through [`Blame`] either way.
@@ -2665,7 +2711,7 @@ enum BeforeStop {
 }
 
 /// Why a fast after loop (of adapters, or of bare handlers) stopped at a handler.
-enum AfterStop {
+pub(crate) enum AfterStop {
     /// It returned this error.
     Errored(HookError),
     /// It panicked with this payload.

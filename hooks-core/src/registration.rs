@@ -213,10 +213,11 @@ pub type AnswerRun =
 #[doc(hidden)]
 pub struct Answers<F, O: 'static>(std::marker::PhantomData<(F, fn() -> O)>);
 
-/// The type whose `TypeId` names a before handler with a result of its own in its [`Direct`]: one
-/// that returns its own error type (`Result<(), E>`, `Result<Flow<O>, E>`) or a `Flow<O>` alone.
-/// `F` is the type its loop calls it as, its payload erased and its result named by the
-/// [`OwnResult`] that reads it, `O` the output that loop was compiled for. Handlers of one slot
+/// The type whose `TypeId` names a handler with a result of its own in its [`Direct`]: one that
+/// returns its own error type (`Result<(), E>`, or before `Result<Flow<O>, E>`) or a `Flow<O>`
+/// alone. `F` is the type its loop calls it as, its payload erased and its result named by the
+/// [`OwnResult`] or [`OwnAfterResult`] that reads it, `O` the output that loop was compiled for
+/// (`()` for an after handler's, which answers nothing). Handlers of one slot
 /// share a loop only when they have the same such type, as the loop calls each as `F`. Never
 /// made.
 #[doc(hidden)]
@@ -244,20 +245,25 @@ pub struct Direct {
     /// `TypeId::of` the handler's fn pointer type, or of [`Answers`] of it and its output.
     pub(crate) sig: fn() -> TypeId,
     /// The [`AnswerRun`] of that output (`run_answers::<O>`), as `fn()`, for a handler that may
-    /// answer, or of its own result type (`run_own::<O, R>`) for one with a result of its own.
+    /// answer; for one with a result of its own, the loop of its output and result types: an
+    /// [`AnswerRun`] before (`run_own`), an [`AfterRun`] after (`run_own_after`).
     pub(crate) run: Option<fn()>,
-    /// For a before handler with a result of its own ([`Owns`]): the types its loop was compiled
-    /// for, which the table checks against the operation's.
+    /// For a handler with a result of its own ([`Owns`]): the types its loop was compiled for,
+    /// which the table checks against the operation's.
     pub(crate) own: Option<OwnTypes>,
 }
 
-/// What the table checks of a before handler with a result of its own ([`Owns`]) before it runs
-/// the handler in the loop that came with it: the handler's payload type and the output type its
-/// loop was compiled for (by `TypeId`), and whether it takes the context.
+/// What the table checks of a handler with a result of its own ([`Owns`]) before it runs the
+/// handler in the loop that came with it: the handler's payload type and the output type its loop
+/// was compiled for (by `TypeId`; `()` for an after handler's, which answers nothing), its phase,
+/// and whether it takes the context.
 #[derive(Clone, Copy)]
 pub(crate) struct OwnTypes {
     /// `TypeId::of` the payload and of the output, in this order.
     pub(crate) types: fn() -> [TypeId; 2],
+    /// Whether its loop is an after loop ([`AfterRun`]) rather than a before loop
+    /// ([`AnswerRun`]).
+    pub(crate) after: bool,
     /// Whether the handler takes the context after its payload.
     pub(crate) ctx: bool,
 }
@@ -359,6 +365,7 @@ macro_rules! own_constructors {
                         run: Some(unsafe { std::mem::transmute::<AnswerRun, fn()>(run) }),
                         own: Some(OwnTypes {
                             types: own_types::<A, O>,
+                            after: false,
                             ctx: $ctx,
                         }),
                     })
@@ -377,6 +384,75 @@ own_constructors! {
     own_mut_ctx: fn(&mut A, &Context) -> V::Result, fn(*mut (), &Context) -> V, run_own_ctx, true;
     /// A before handler that takes its payload by `&`, and the context.
     own_ref_ctx: fn(&A, &Context) -> V::Result, fn(*mut (), &Context) -> V, run_own_ctx, true;
+}
+
+/// The constructors of [`Direct`] for an after handler with a result of its own
+/// ([`OwnAfterResult`]), as [`own_constructors!`]'s for before handlers: its loop is an
+/// [`AfterRun`], compiled for that result alone.
+macro_rules! own_after_constructors {
+    ($($(#[$doc:meta])* $name:ident: $sig:ty, $erased:ty, $run:ident, $ctx:literal;)*) => {
+        impl Direct {
+            $(
+                $(#[$doc])*
+                /// Its result is its own, read through `V` ([`OwnAfterResult`]).
+                pub const fn $name<A: ?Sized + 'static, V: OwnAfterResult + 'static>(
+                    f: $sig,
+                ) -> Option<Direct> {
+                    let run: AfterRun = crate::dispatch::$run::<V>;
+                    Some(Direct {
+                        // SAFETY: as in `own_constructors!`.
+                        f: unsafe { std::mem::transmute::<$sig, fn()>(f) },
+                        sig: TypeId::of::<Owns<$erased, ()>>,
+                        // SAFETY: an `unsafe fn` pointer as `fn()`, read back only as the
+                        // `AfterRun` that `sig` names.
+                        run: Some(unsafe { std::mem::transmute::<AfterRun, fn()>(run) }),
+                        own: Some(OwnTypes {
+                            types: own_types::<A, ()>,
+                            after: true,
+                            ctx: $ctx,
+                        }),
+                    })
+                }
+            )*
+        }
+    };
+}
+
+own_after_constructors! {
+    /// An after handler that takes its payload by `&mut`.
+    own_after_mut: fn(&mut A) -> V::Result, fn(*mut ()) -> V, run_own_after, false;
+    /// An after handler that takes its payload by `&`.
+    own_after_ref: fn(&A) -> V::Result, fn(*mut ()) -> V, run_own_after, false;
+    /// An after handler that takes its payload by `&mut`, and the context.
+    own_after_mut_ctx: fn(&mut A, &Context) -> V::Result, fn(*mut (), &Context) -> V,
+        run_own_after_ctx, true;
+    /// An after handler that takes its payload by `&`, and the context.
+    own_after_ref_ctx: fn(&A, &Context) -> V::Result, fn(*mut (), &Context) -> V,
+        run_own_after_ctx, true;
+}
+
+/// The loop that runs a slot's after handlers with one result of their own
+/// ([`OwnAfterResult`]) on the call's output, type-erased as [`AnswerRun`] is: the runtime,
+/// whether a handler runs for clients only, the handlers, the call's context and a pointer to its
+/// output. What stopped it, if anything: the index of the handler and how.
+pub(crate) type AfterRun = for<'a> unsafe fn(
+    &crate::Hooks,
+    bool,
+    crate::table::BareRun<'a>,
+    &mut Context,
+    *mut (),
+) -> Option<(usize, crate::dispatch::AfterStop)>;
+
+/// An after handler's result of its own (`Result<(), E>` with its own error type `E`), as the
+/// loop of such handlers reads it; each after attribute's checks implement it for their `Return`
+/// (`hooks_core::diag`).
+#[doc(hidden)]
+pub trait OwnAfterResult {
+    /// The handler's result type.
+    type Result;
+    /// The handler's verdict: go on, or the error that replaces the result (converted out of
+    /// line).
+    fn verdict(result: Self::Result) -> Result<(), HookError>;
 }
 
 /// A before handler's result of its own (`Result<(), E>` or `Result<Flow<O>, E>` with its own
@@ -1344,6 +1420,16 @@ fn convert<E: Into<HookError>>(error: E) -> HookError {
 pub trait IntoAfter {
     /// Convert to the dispatcher's form.
     fn into_after(self) -> Result<(), HookError>;
+
+    /// The verdict as the loop of after handlers with a result of their own takes it: as
+    /// [`IntoAfter::into_after`], with a handler's own error converted out of line.
+    #[inline(always)]
+    fn verdict(self) -> Result<(), HookError>
+    where
+        Self: Sized,
+    {
+        self.into_after()
+    }
 }
 
 impl IntoAfter for () {
@@ -1357,6 +1443,14 @@ impl<E: Into<HookError>> IntoAfter for Result<(), E> {
     #[inline]
     fn into_after(self) -> Result<(), HookError> {
         self.map_err(Into::into)
+    }
+
+    #[inline(always)]
+    fn verdict(self) -> Result<(), HookError> {
+        match self {
+            Ok(()) => Ok(()),
+            Err(e) => Err(convert(e)),
+        }
     }
 }
 

@@ -23,9 +23,9 @@ use crate::context::Context;
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation, Phase};
 use crate::registration::{
-    AnswerRun, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx, BareFlow,
-    BareFlowCtx, BareUnit, BareUnitCtx, Kind, Mode, OwnResult, Registration, SyncAfter, SyncBefore,
-    WildAsync, WildSync, registered,
+    AfterRun, AnswerRun, Answers, AsyncAfter, AsyncBefore, BackgroundAfter, Bare, BareCtx,
+    BareFlow, BareFlowCtx, BareUnit, BareUnitCtx, Kind, Mode, OwnAfterResult, OwnResult,
+    Registration, SyncAfter, SyncBefore, WildAsync, WildSync, registered,
 };
 
 /// A static cache of one operation type's slot in the global table: unresolved, empty, or a
@@ -196,11 +196,17 @@ pub(crate) enum BareShape {
     Flow,
     /// [`BareFlowCtx`] (before handlers only), read back as [`ErasedBareFlowCtx`].
     FlowCtx,
-    /// A before handler with a result of its own ([`Owns`](crate::registration::Owns)), read back as [`OwnFn`] of the
-    /// operation's output and of that result; every handler of the loop has the same result type.
+    /// A before handler with a result of its own ([`Owns`](crate::registration::Owns)), read
+    /// back as [`OwnFn`] of the operation's output and of that result; every handler of the loop
+    /// has the same result type.
     Own,
     /// [`BareShape::Own`] with the context, read back as [`OwnCtxFn`].
     OwnCtx,
+    /// An after handler with a result of its own ([`OwnAfterResult`]), read back as
+    /// [`OwnAfterFn`] of that result; every handler of the loop has the same result type.
+    OwnAfter,
+    /// [`BareShape::OwnAfter`] with the context, read back as [`OwnAfterCtxFn`].
+    OwnAfterCtx,
 }
 
 impl BareShape {
@@ -212,6 +218,13 @@ impl BareShape {
             self,
             BareShape::Flow | BareShape::FlowCtx | BareShape::Own | BareShape::OwnCtx
         )
+    }
+
+    /// Whether the handlers of this shape come with the loop that runs them, compiled for their
+    /// types (the shapes that answer, and the after handlers with a result of their own).
+    #[inline]
+    fn brings_loop(self) -> bool {
+        self.answers() || matches!(self, BareShape::OwnAfter | BareShape::OwnAfterCtx)
     }
 }
 
@@ -436,6 +449,68 @@ impl<O, V: OwnResult<O>> Shape for OwnCtxFn<O, V> {
     }
 }
 
+/// An after handler with a result of its own, read through `V` ([`OwnAfterResult`]), its payload
+/// type erased on the terms of [`ErasedBare`]: its loop is compiled for `V`, in the service that
+/// has such handlers, and named by their attribute (`run_own_after`).
+#[repr(transparent)]
+pub(crate) struct OwnAfterFn<V: OwnAfterResult>(fn(*mut ()) -> V::Result, PhantomData<fn() -> V>);
+
+/// [`OwnAfterFn`] with the context.
+#[repr(transparent)]
+pub(crate) struct OwnAfterCtxFn<V: OwnAfterResult>(
+    fn(*mut (), &Context) -> V::Result,
+    PhantomData<fn() -> V>,
+);
+
+impl<V: OwnAfterResult> Clone for OwnAfterFn<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V: OwnAfterResult> Copy for OwnAfterFn<V> {}
+
+impl<V: OwnAfterResult> Clone for OwnAfterCtxFn<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V: OwnAfterResult> Copy for OwnAfterCtxFn<V> {}
+
+impl<V: OwnAfterResult> Shape for OwnAfterFn<V> {
+    const SHAPE: BareShape = BareShape::OwnAfter;
+    cannot_answer!();
+
+    /// The handler's own result, as a verdict (its error converted out of line).
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        _: &mut Context,
+        _: &'static Registration,
+    ) -> Result<(), HookError> {
+        V::verdict((self.0)(payload))
+    }
+}
+
+impl<V: OwnAfterResult> Shape for OwnAfterCtxFn<V> {
+    const SHAPE: BareShape = BareShape::OwnAfterCtx;
+    cannot_answer!();
+
+    /// As [`OwnAfterFn`]'s, the context naming the handler while it runs.
+    #[inline(always)]
+    unsafe fn call(
+        self,
+        payload: *mut (),
+        ctx: &mut Context,
+        reg: &'static Registration,
+    ) -> Result<(), HookError> {
+        ctx.enter(reg);
+        V::verdict((self.0)(payload, ctx))
+    }
+}
+
 /// The handlers of a fast loop as themselves, type-erased, when all of them have one bare shape.
 pub(crate) struct BareLoop {
     shape: BareShape,
@@ -453,10 +528,27 @@ impl BareLoop {
     /// operation's input and `Early<Output>`.
     #[inline]
     pub(crate) fn answer_run(&self) -> Option<AnswerRun> {
-        // SAFETY: `run` came in a `Direct` as an `AnswerRun` (`Direct::answers_mut` and the
-        // like); fn pointer types share their size and validity.
+        // SAFETY: `run` came in a `Direct` as an `AnswerRun` (`Direct::answers_mut`,
+        // `Direct::own_mut` and the like) for the shapes that answer; fn pointer types share
+        // their size and validity.
         self.run
+            .filter(|_| self.shape.answers())
             .map(|run| unsafe { std::mem::transmute::<Erased, AnswerRun>(run) })
+    }
+
+    /// For after handlers with a result of their own ([`BareShape::OwnAfter`] and
+    /// [`BareShape::OwnAfterCtx`]), the loop that runs them, which their attribute handed over.
+    #[inline]
+    pub(crate) fn after_run(&self) -> Option<AfterRun> {
+        match self.shape {
+            // SAFETY: `run` came in a `Direct` as an `AfterRun` (`Direct::own_after_mut` and the
+            // like): the slot takes such a handler only when its `OwnTypes` say so, and gives
+            // the loop that shape.
+            BareShape::OwnAfter | BareShape::OwnAfterCtx => self
+                .run
+                .map(|run| unsafe { std::mem::transmute::<Erased, AfterRun>(run) }),
+            _ => None,
+        }
     }
 
     /// The handlers, borrowed.
@@ -1272,11 +1364,14 @@ impl Table {
         slot.bare_before = slot
             .fast_before
             .as_deref()
-            .and_then(|h| bare(h, &types.input, &types.answers, Some(types.own)));
+            .and_then(|h| bare(h, &types.input, &types.answers, (types.own, false)));
+        // An after handler with a result of its own takes the output, and its loop answers
+        // nothing (`()`).
+        let own_after = [types.own[1], TypeId::of::<()>()];
         slot.bare_after = slot
             .fast_after
             .as_deref()
-            .and_then(|h| bare(h, &types.output, &[], None));
+            .and_then(|h| bare(h, &types.output, &[], (own_after, true)));
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
@@ -1310,14 +1405,15 @@ fn plain_sync<F>(
 /// The handlers of a fast loop as themselves, when every one's `direct` fn has one bare shape for
 /// the payload (whose shapes `types` gives, with those of `answers` for before handlers): all
 /// [`Bare`], all [`BareCtx`], all [`BareUnit`], all [`BareUnitCtx`], all [`BareFlow`] or all
-/// [`BareFlowCtx`]; before, also all with one result of their own ([`Owns`](crate::registration::Owns)) when `own` gives
-/// the operation's input and output, which such a handler must take and have its loop compiled
-/// for. After, each then runs on success only, as a handler that takes the output does.
+/// [`BareFlowCtx`]; or all with one result of their own ([`Owns`](crate::registration::Owns)),
+/// whose payload and output (`()` after) must be `own`'s types, and whose loop must be of the
+/// phase (after when `own`'s flag says so). After, each then runs on success only, as a handler
+/// that takes the output does.
 fn bare(
     entries: &[Entry<Erased>],
     types: &BareTypes,
     answers: &[(TypeId, BareShape)],
-    own: Option<[TypeId; 2]>,
+    own: ([TypeId; 2], bool),
 ) -> Option<BareLoop> {
     let mut shape = None;
     let mut handlers = Vec::with_capacity(entries.len());
@@ -1334,13 +1430,14 @@ fn bare(
             // each as the first one's type).
             None => {
                 let theirs = direct.own?;
-                if own != Some((theirs.types)()) || *own_sig.get_or_insert(id) != id {
+                if own != ((theirs.types)(), theirs.after) || *own_sig.get_or_insert(id) != id {
                     return None;
                 }
-                if theirs.ctx {
-                    BareShape::OwnCtx
-                } else {
-                    BareShape::Own
+                match (theirs.after, theirs.ctx) {
+                    (false, false) => BareShape::Own,
+                    (false, true) => BareShape::OwnCtx,
+                    (true, false) => BareShape::OwnAfter,
+                    (true, true) => BareShape::OwnAfterCtx,
                 }
             }
         };
@@ -1354,7 +1451,7 @@ fn bare(
         // which `answers` was made for: the slot's operation's, whose loop came with them (an
         // `Answers` type names both). The dispatcher passes a pointer from a `&mut T`, and a
         // `&T` handler only reads through it, as its own signature says.
-        if this.answers() {
+        if this.brings_loop() {
             run = Some(direct.run?);
         }
         let f = direct.f;
@@ -2018,6 +2115,8 @@ mod tests {
                 BareShape::FlowCtx => "flow_ctx",
                 BareShape::Own => "own",
                 BareShape::OwnCtx => "own_ctx",
+                BareShape::OwnAfter => "own_after",
+                BareShape::OwnAfterCtx => "own_after_ctx",
             };
             (shape, run.handlers.len())
         })
@@ -2207,14 +2306,62 @@ mod tests {
         }))
     }
 
-    #[test]
-    fn an_after_slot_never_takes_a_handler_with_a_result_of_its_own_as_itself() {
-        // A before handler's constructor makes these; the after loops have no such shape.
-        let table = Table::from_registrations([after_with_direct("m::a", OWN)]).unwrap();
+    /// Which bare loop a slot of these after handlers gets, and with how many handlers.
+    fn bare_after_shape(directs: &[Option<Direct>]) -> Option<(&'static str, usize)> {
+        let ids = ["m::a", "m::b", "m::c"];
+        let regs = directs
+            .iter()
+            .zip(ids)
+            .map(|(d, id)| after_with_direct(id, *d));
+        let table = Table::from_registrations(regs).unwrap();
         let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
         assert!(slot.problem.is_none());
-        assert!(slot.fast_after.is_some());
-        assert!(slot.bare_after.is_none());
+        assert!(
+            slot.fast_after.is_some(),
+            "plain sync handlers all the same"
+        );
+        slot.bare_after.as_ref().map(|h| {
+            let shape = match (h.handlers().shape(), h.after_run().is_some()) {
+                (BareShape::Plain, false) => "plain",
+                (BareShape::OwnAfter, true) => "own_after",
+                (BareShape::OwnAfterCtx, true) => "own_after_ctx",
+                (other, run) => panic!("{other:?}, with its loop: {run}"),
+            };
+            (shape, h.handlers().handlers.len())
+        })
+    }
+
+    type OwnAfter<R> = crate::diag::after_create::Own<R>;
+    const OWN_AFTER: Option<Direct> = Direct::own_after_mut::<_, OwnAfter<Plain>>(own);
+    const OWN_AFTER_READING: Option<Direct> =
+        Direct::own_after_ref::<_, OwnAfter<Plain>>(own_reading);
+    const OWN_AFTER_WITH_CONTEXT: Option<Direct> =
+        Direct::own_after_mut_ctx::<_, OwnAfter<Plain>>(own_with_context);
+    const OWN_AFTER_READING_WITH_CONTEXT: Option<Direct> =
+        Direct::own_after_ref_ctx::<_, OwnAfter<Plain>>(own_reading_with_context);
+    const OWN_AFTER_OTHER_PAYLOAD: Option<Direct> =
+        Direct::own_after_mut::<_, OwnAfter<Plain>>(own_other);
+
+    #[test]
+    fn an_after_slot_calls_handlers_with_a_result_of_their_own_as_themselves_in_their_loop() {
+        let (o, or) = (OWN_AFTER, OWN_AFTER_READING);
+        let (oc, orc) = (OWN_AFTER_WITH_CONTEXT, OWN_AFTER_READING_WITH_CONTEXT);
+        assert_eq!(bare_after_shape(&[o, or, o]), Some(("own_after", 3)));
+        assert_eq!(bare_after_shape(&[oc, orc]), Some(("own_after_ctx", 2)));
+        assert_eq!(bare_after_shape(&[BARE_THING, READS]), Some(("plain", 2)));
+        // Mixed with a bare handler, or with one that takes the context: the adapters.
+        for pair in [[o, BARE_THING], [BARE_THING, o], [o, oc], [oc, o]] {
+            assert_eq!(bare_after_shape(&pair), None);
+        }
+        // Another payload type's handler is never called as the operation's output's.
+        assert_eq!(bare_after_shape(&[OWN_AFTER_OTHER_PAYLOAD]), None);
+    }
+
+    #[test]
+    fn a_handler_with_a_result_of_its_own_runs_as_itself_only_in_the_loop_of_its_phase() {
+        // A before handler's loop is never taken for an after slot, nor the other way round.
+        assert_eq!(bare_after_shape(&[OWN]), None);
+        assert_eq!(bare_shape(vec![with_direct("m::a", OWN_AFTER)]), None);
     }
 
     #[test]

@@ -889,10 +889,17 @@ fn generic_registration(
                     let _ = <#payload as #p::diag::#diag::Takes<#op_arg #input_ty>>::__take;)),
             )
         }
-        Phase::After => (
-            format_ident!("after_{}", shape, span = anchor),
-            on_error_first,
-        ),
+        Phase::After => {
+            // A result of its own (its own error type) brings the loop of its result type.
+            let verb = match &h.func.sig.output {
+                syn::ReturnType::Type(_, ty) if !could_be_bare(ty) => "owns",
+                _ => "after",
+            };
+            (
+                format_ident!("{}_{}", verb, shape, span = anchor),
+                on_error_first,
+            )
+        }
     };
     // `Result<(), HookError>`, which every attribute accepts, is not checked twice. The return
     // type is interpolated as itself (its own tokens pushed), not through a stream of its own.
