@@ -524,31 +524,30 @@ pub(crate) struct BareLoop {
 impl BareLoop {
     /// For handlers that may answer the call ([`BareShape::answers`]), the loop that runs them:
     /// the [`AnswerRun`] of the output of the operation whose slot holds this loop, which the slot
-    /// checked when it was built (its `Answers<_, O>` by `TypeId`). Call it only with that
-    /// operation's input and `Early<Output>`.
+    /// checked when it was built (its `Answers<_, O>` by `TypeId`, or the types of the handlers'
+    /// own result). Ask it only of a slot's before loop, and call it only with that operation's
+    /// input and `Early<Output>`.
     #[inline]
     pub(crate) fn answer_run(&self) -> Option<AnswerRun> {
         // SAFETY: `run` came in a `Direct` as an `AnswerRun` (`Direct::answers_mut`,
-        // `Direct::own_mut` and the like) for the shapes that answer; fn pointer types share
-        // their size and validity.
+        // `Direct::own_mut` and the like): a before slot's loop (`bare` with `own`'s flag
+        // false) takes a loop only for the shapes that answer, and those bring an `AnswerRun`.
+        // Fn pointer types share their size and validity. (Not tested here on every call: the
+        // dispatcher asks only a before slot's loop.)
         self.run
-            .filter(|_| self.shape.answers())
             .map(|run| unsafe { std::mem::transmute::<Erased, AnswerRun>(run) })
     }
 
     /// For after handlers with a result of their own ([`BareShape::OwnAfter`] and
     /// [`BareShape::OwnAfterCtx`]), the loop that runs them, which their attribute handed over.
+    /// Ask it only of a slot's after loop.
     #[inline]
     pub(crate) fn after_run(&self) -> Option<AfterRun> {
-        match self.shape {
-            // SAFETY: `run` came in a `Direct` as an `AfterRun` (`Direct::own_after_mut` and the
-            // like): the slot takes such a handler only when its `OwnTypes` say so, and gives
-            // the loop that shape.
-            BareShape::OwnAfter | BareShape::OwnAfterCtx => self
-                .run
-                .map(|run| unsafe { std::mem::transmute::<Erased, AfterRun>(run) }),
-            _ => None,
-        }
+        // SAFETY: `run` came in a `Direct` as an `AfterRun` (`Direct::own_after_mut` and the
+        // like): a slot's after loop (`bare` with `own`'s flag true) takes a loop only for those
+        // shapes, whose handlers' `OwnTypes` say their loop is an after loop.
+        self.run
+            .map(|run| unsafe { std::mem::transmute::<Erased, AfterRun>(run) })
     }
 
     /// The handlers, borrowed.
