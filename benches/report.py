@@ -233,10 +233,11 @@ def targets(ns, ir, table_us, build):
         if h_ir is None and h_ns is None:
             continue
         r_ir = None if h_ir is None or not d_ir else h_ir / d_ir
-        # A ratio to a time that is not positive says nothing (per-handler times of a nanosecond
-        # or so are below what criterion resolves on a shared VM, and some come out negative):
-        # the time then has no verdict, and the instructions decide.
-        r_ns = None if h_ns is None or d_ns is None or d_ns <= 0 else h_ns / d_ns
+        # A ratio to a time under a quarter of a nanosecond says nothing: that is less than one
+        # clock cycle for a handler call of 9 to 19 instructions, so the CPU ran the hand-written
+        # calls alongside the rest of the call (or the difference is noise; some come out
+        # negative). The time then has no verdict, and the instructions decide.
+        r_ns = None if h_ns is None or d_ns is None or d_ns < 0.25 else h_ns / d_ns
         rows.append((f"each sync handler {what} (sync call): ≤ 1.5× a direct call",
                      f"{fmt(h_ir, 'ir')} vs {fmt(d_ir, 'ir')} instr. "
                      f"({'–' if r_ir is None else f'{r_ir:.1f}×'}); "
