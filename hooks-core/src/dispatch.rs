@@ -2557,16 +2557,15 @@ pub unsafe fn run_answers<O>(
     true
 }
 
-/// The loop of a slot's before handlers with a result of their own, read through `V` ([`OwnFn`]), for the
-/// output `O`, as [`run_answers`] is for the handlers that may answer: the attribute of such a
-/// handler names it (`Direct::own_mut` and the like), so it is compiled once for each output and
-/// result type that has such handlers.
+/// The loop of a slot's before handlers with a result of their own, read through `V`
+/// ([`OwnFn`]), for the output `O`, as [`run_answers`] is for the handlers that may answer: the
+/// attribute of such a handler names it (`Direct::own_mut` and the like), so it is compiled once
+/// for each output and result type that has such handlers.
 ///
 /// # Safety
 /// As [`run_answers`], the handlers checked to take the operation's input and to return what `V`
 /// reads.
-#[doc(hidden)]
-pub unsafe fn run_own<O, V: OwnResult<O>>(
+pub(crate) unsafe fn run_own<O, V: OwnResult<O>>(
     hooks: &Hooks,
     client_only: bool,
     handlers: *const (),
@@ -2575,15 +2574,14 @@ pub unsafe fn run_own<O, V: OwnResult<O>>(
     early: *mut (),
 ) -> bool {
     // SAFETY: the caller's.
-    unsafe { run_loop::<OwnFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
+    unsafe { run_own_in::<OwnFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
 }
 
 /// [`run_own`] for handlers that take the context ([`OwnCtxFn`]).
 ///
 /// # Safety
 /// As [`run_own`].
-#[doc(hidden)]
-pub unsafe fn run_own_ctx<O, V: OwnResult<O>>(
+pub(crate) unsafe fn run_own_ctx<O, V: OwnResult<O>>(
     hooks: &Hooks,
     client_only: bool,
     handlers: *const (),
@@ -2592,7 +2590,7 @@ pub unsafe fn run_own_ctx<O, V: OwnResult<O>>(
     early: *mut (),
 ) -> bool {
     // SAFETY: the caller's.
-    unsafe { run_loop::<OwnCtxFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
+    unsafe { run_own_in::<OwnCtxFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
 }
 
 /// The body of [`run_own`] and [`run_own_ctx`]: the loop of handlers read back as `S`, the stop
@@ -2601,7 +2599,7 @@ pub unsafe fn run_own_ctx<O, V: OwnResult<O>>(
 /// # Safety
 /// As [`run_own`], `S` the type the slot's handlers were checked to have.
 #[inline(always)]
-unsafe fn run_loop<S: Shape>(
+unsafe fn run_own_in<S: Shape>(
     hooks: &Hooks,
     client_only: bool,
     handlers: *const (),

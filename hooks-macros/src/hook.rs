@@ -869,19 +869,22 @@ fn generic_registration(
     let payload = h.payload;
     let payload_span = located(payload.span());
     let diag = format_ident!("{}", spec.attr, span = anchor);
+    // A result of its own (its own error type, a `Flow` alone) brings the loop of its result
+    // type (`owns_*`), in either phase.
+    let output = &h.func.sig.output;
+    let own = matches!(output, syn::ReturnType::Type(_, ty) if !could_be_bare(ty));
     // An after handler's payload is checked before this, by the registration's `on_error`.
     let (make, payload_check) = match spec.phase {
         Phase::Before => {
             let input_ty = quote_spanned!(anchor=> <__HooksOp as #p::Operation>::Input);
             // A handler that may answer the call comes with the loop that runs such handlers
-            // for its output type, which only such handlers make the service compile; one with a
-            // result of its own (its own error type, a `Flow` alone) with the loop of its output
-            // and result types.
-            let output = &h.func.sig.output;
-            let verb = match output {
-                syn::ReturnType::Type(_, ty) if !could_be_bare(ty) => "owns",
-                _ if answers(output) => "answers",
-                _ => "before",
+            // for its output type, which only such handlers make the service compile.
+            let verb = if own {
+                "owns"
+            } else if answers(output) {
+                "answers"
+            } else {
+                "before"
             };
             (
                 format_ident!("{}_{}", verb, shape, span = anchor),
@@ -890,11 +893,7 @@ fn generic_registration(
             )
         }
         Phase::After => {
-            // A result of its own (its own error type) brings the loop of its result type.
-            let verb = match &h.func.sig.output {
-                syn::ReturnType::Type(_, ty) if !could_be_bare(ty) => "owns",
-                _ => "after",
-            };
+            let verb = if own { "owns" } else { "after" };
             (
                 format_ident!("{}_{}", verb, shape, span = anchor),
                 on_error_first,
