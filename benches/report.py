@@ -28,8 +28,9 @@ MODE_TITLES = {
     "async_handlers": "async handlers",
 }
 DESIGNS = ["default", "direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
-           "direct_answer", "hooks_answer", "direct_flow", "hooks_own", "hooks_adapter", "vec_dyn",
-           "map_json", "event_bus"]
+           "direct_answer", "hooks_answer", "direct_flow", "hooks_own", "hooks_adapter",
+           "direct_after", "hooks_after", "direct_after_own", "hooks_after_own",
+           "hooks_after_adapter", "vec_dyn", "map_json", "event_bus"]
 DESIGN_TITLES = {
     "default": "default alone",
     "direct": "hand-written calls",
@@ -43,6 +44,11 @@ DESIGN_TITLES = {
     "direct_flow": "hand-written calls, handlers returning a Flow with their own error",
     "hooks_own": "hooks, handlers returning a Flow with their own error",
     "hooks_adapter": "hooks, the same through a type alias (adapter)",
+    "direct_after": "hand-written calls, after the default",
+    "hooks_after": "hooks, after handlers",
+    "direct_after_own": "hand-written calls, after the default, their own error",
+    "hooks_after_own": "hooks, after handlers returning their own error",
+    "hooks_after_adapter": "hooks, after handlers, the same through a type alias (adapter)",
     "vec_dyn": "Vec<Box<dyn Fn>>",
     "map_json": "HashMap + JSON",
     "event_bus": "event-bus crate",
@@ -60,6 +66,11 @@ COLORS = {
     "direct_flow": "#aec7e8",
     "hooks_own": "#c49c94",
     "hooks_adapter": "#ff9896",
+    "direct_after": "#dbdb8d",
+    "hooks_after": "#9edae5",
+    "direct_after_own": "#f7b6d2",
+    "hooks_after_own": "#c7c7c7",
+    "hooks_after_adapter": "#393b79",
     "vec_dyn": "#1f77b4",
     "map_json": "#9467bd",
     "event_bus": "#ff7f0e",
@@ -67,7 +78,8 @@ COLORS = {
 COUNTS = [0, 1, 5, 10]
 # The designs on the bench types' twins (sync call only), drawn dashed.
 TWINS = {"direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit", "direct_answer", "hooks_answer",
-         "direct_flow", "hooks_own", "hooks_adapter"}
+         "direct_flow", "hooks_own", "hooks_adapter", "direct_after", "hooks_after",
+         "direct_after_own", "hooks_after_own", "hooks_after_adapter"}
 
 
 def load_criterion(target):
@@ -173,8 +185,9 @@ def first_handler(data, mode, design):
 def per_handler_table(ns, ir):
     """Per handler and fixed costs, by design, in instructions and ns."""
     designs = ["direct", "hooks", "direct_ctx", "hooks_ctx", "direct_unit", "hooks_unit",
-               "direct_answer", "hooks_answer", "direct_flow", "hooks_own", "hooks_adapter", "vec_dyn",
-               "map_json", "event_bus"]
+               "direct_answer", "hooks_answer", "direct_flow", "hooks_own", "hooks_adapter",
+               "direct_after", "hooks_after", "direct_after_own", "hooks_after_own",
+               "hooks_after_adapter", "vec_dyn", "map_json", "event_bus"]
     lines = ["| | unit | " + " | ".join(DESIGN_TITLES[d] for d in designs) + " |",
              "|---|---|" + "---:|" * len(designs)]
     for mode in MODES:
@@ -227,6 +240,11 @@ def targets(ns, ir, table_us, build):
         ("hooks_own", "direct_flow", "that returns a Flow with its own error type, called as itself"),
         ("hooks_adapter", "direct_flow",
          "that returns a Flow with its own error type through an alias, through its adapter"),
+        ("hooks_after", "direct_after", "after the default, called as itself"),
+        ("hooks_after_own", "direct_after_own",
+         "after the default, with its own error type, called as itself"),
+        ("hooks_after_adapter", "direct_after_own",
+         "after the default, with its own error type through an alias, through its adapter"),
     ]:
         h_ir, d_ir = per_handler(ir, "sync_call", design), per_handler(ir, "sync_call", baseline)
         h_ns, d_ns = per_handler(ns, "sync_call", design), per_handler(ns, "sync_call", baseline)

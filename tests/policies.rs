@@ -3112,3 +3112,64 @@ mod general_loops {
         assert_eq!(stats(&general, "policies::general_loops::recover").calls, 8);
     }
 }
+
+/// The fast loop of bare after handlers runs them two a turn; after one panics, it resumes with
+/// the next, wherever the one that panicked stood in its pair.
+mod bare_after_resume {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Tally {
+        pub panic_at: Option<usize>,
+        pub seen: Vec<usize>,
+    }
+
+    fn step(t: &mut Tally, at: usize) -> Result<(), HookError> {
+        if t.panic_at == Some(at) {
+            panic!("boom in the after handler at {at}");
+        }
+        t.seen.push(at);
+        Ok(())
+    }
+
+    #[after_create("Tally")]
+    fn zero(t: &mut Tally) -> Result<(), HookError> {
+        step(t, 0)
+    }
+
+    #[after_create("Tally", priority = 1)]
+    fn one(t: &mut Tally) -> Result<(), HookError> {
+        step(t, 1)
+    }
+
+    #[after_create("Tally", priority = 2)]
+    fn two(t: &mut Tally) -> Result<(), HookError> {
+        step(t, 2)
+    }
+
+    #[after_create("Tally", priority = 3)]
+    fn three(t: &mut Tally) -> Result<(), HookError> {
+        step(t, 3)
+    }
+
+    #[after_create("Tally", priority = 4)]
+    fn four(t: &mut Tally) -> Result<(), HookError> {
+        step(t, 4)
+    }
+
+    #[test]
+    fn after_a_bare_after_handler_panics_anywhere_in_its_pair_the_loop_resumes_with_the_next() {
+        let hooks = hooks();
+        for panic_at in 0..5 {
+            let tally = Tally {
+                panic_at: Some(panic_at),
+                seen: Vec::new(),
+            };
+            let out = hooks
+                .run_sync::<hooks::ops::data::Create<Tally>, _>(&mut Context::client(), tally, Ok)
+                .unwrap();
+            let expected: Vec<usize> = (0..5).filter(|&at| at != panic_at).collect();
+            assert_eq!(out.seen, expected, "a panic at {panic_at}");
+        }
+    }
+}

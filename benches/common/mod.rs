@@ -17,6 +17,11 @@
 //! | `direct_flow` | sync call only: the same for a twin whose handlers return `Result<Flow<_>, Refusal>`, a service's own error type |
 //! | `hooks_own` | sync call only: this framework on that twin, whose handlers (a result of their own, the same for all) are called as themselves, in the loop their attribute brought |
 //! | `hooks_adapter` | sync call only: this framework on a twin whose handlers are the same functions returning that result through a type alias, which the attribute cannot read: each is reached through its adapter |
+//! | `direct_after` | sync call only: `store`, then N hand-written calls of the handlers of a twin whose handlers run after the default (`#[after_create]`), on its output |
+//! | `hooks_after` | sync call only: this framework on that twin (after handlers of the bare shape, called as themselves) |
+//! | `direct_after_own` | sync call only: the same for a twin whose after handlers return `Result<(), Refusal>`, each error converted |
+//! | `hooks_after_own` | sync call only: this framework on that twin (a result of their own, called as themselves in the loop their attribute brought) |
+//! | `hooks_after_adapter` | sync call only: this framework on a twin whose after handlers are the same functions, the result named through an alias: each through its adapter |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -139,6 +144,28 @@ pub trait SyncBench: Bench {
     /// is called through its adapter (as is every handler that takes part of its payload, and
     /// every handler of a slot whose handlers have more than one shape or result).
     fn hooks_adapter(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// `store` on a copy of the record, then the handlers of this type's twin that run after it
+    /// (`after`), called by hand on its output, stopping at the first error: the lower bound of
+    /// [`SyncBench::hooks_after`].
+    fn direct_after(record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on the twin whose handlers are the same functions as
+    /// after handlers (`#[after_create]`, `Result<(), HookError>`): of a bare shape, so each is
+    /// called as itself.
+    fn hooks_after(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// As [`SyncBench::direct_after`] on the twin whose after handlers return the service's own
+    /// error type (`after_own`), each error converted: the lower bound of
+    /// [`SyncBench::hooks_after_own`] and [`SyncBench::hooks_after_adapter`].
+    fn direct_after_own(record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on that twin: a result of their own, the same for each,
+    /// so each is called as itself in the loop their attribute brought.
+    fn hooks_after_own(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
+    /// One create through the framework on the twin whose after handlers return that type
+    /// through an alias (`after_alias`): each is called through its adapter.
+    fn hooks_after_adapter(
+        hooks: &Hooks,
+        ctx: &mut Context,
+        record: Self,
+    ) -> Result<Self, HookError>;
 }
 
 /// An entity with N async `#[before_create]` handlers.
@@ -273,6 +300,18 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("hooks_own", |e: E| E::hooks_own(hooks, &mut ctx, e));
     let mut ctx = Context::client();
     v.visit("hooks_adapter", |e: E| E::hooks_adapter(hooks, &mut ctx, e));
+    v.visit("direct_after", |e: E| E::direct_after(e));
+    let mut ctx = Context::client();
+    v.visit("hooks_after", |e: E| E::hooks_after(hooks, &mut ctx, e));
+    v.visit("direct_after_own", |e: E| E::direct_after_own(e));
+    let mut ctx = Context::client();
+    v.visit("hooks_after_own", |e: E| {
+        E::hooks_after_own(hooks, &mut ctx, e)
+    });
+    let mut ctx = Context::client();
+    v.visit("hooks_after_adapter", |e: E| {
+        E::hooks_after_adapter(hooks, &mut ctx, e)
+    });
     E::subscribe_event_bus();
     let bus = event_bus();
     v.visit("event_bus", |mut e: E| {
@@ -349,7 +388,9 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
 /// A twin of a bench entity type: the same fields and `store`, registered on its own table, with
 /// the same handlers written in another shape: taking the context too (`ctx`), returning
 /// nothing (`unit`), or returning a `Flow`, with `HookError` (`answer`) or with the service's own
-/// error type (`flow`), or that type through an alias (`alias`).
+/// error type (`flow`), or that type through an alias (`alias`); or run after the default, with
+/// `HookError` (`after`), with the service's own error type (`after_own`), or that type through
+/// an alias (`after_alias`).
 macro_rules! twin {
     (ctx, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
         /// The twin whose handlers also take the context.
@@ -430,6 +471,56 @@ macro_rules! twin {
             )*
         }
     };
+    (after, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers run after the default, on its output.
+        pub mod after {
+            use super::*;
+            twin!(@entity $ty, $table);
+            $(
+                #[after_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty) -> Result<(), HookError> {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                    Ok(())
+                }
+            )*
+        }
+    };
+    (after_own, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers run after the default and return the service's own error
+        /// type.
+        pub mod after_own {
+            use super::*;
+            twin!(@entity $ty, $table);
+            $(
+                #[after_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty) -> Result<(), Refusal> {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                    Ok(())
+                }
+            )*
+        }
+    };
+    (after_alias, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers are the `after_own` twin's, their result named through an
+        /// alias.
+        pub mod after_alias {
+            use super::*;
+            twin!(@entity $ty, $table);
+            /// The result of the `after_own` twin's handlers, named otherwise.
+            #[allow(dead_code)] // no handler to return it when N = 0
+            pub type Outcome = Result<(), Refusal>;
+            $(
+                #[after_create($table)]
+                #[inline(never)]
+                pub fn $h(e: &mut $ty) -> Outcome {
+                    e.score = e.score.wrapping_mul(31).wrapping_add($k);
+                    Ok(())
+                }
+            )*
+        }
+    };
     (@entity $ty:ident, $table:tt) => {
         #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, Entity)]
         #[entity(table = $table)]
@@ -453,7 +544,8 @@ macro_rules! twin {
 macro_rules! bench_sync {
     (
         $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt, $table_answer:tt,
-        $table_flow:tt, $table_alias:tt,
+        $table_flow:tt, $table_alias:tt, $table_after:tt, $table_after_own:tt,
+        $table_after_alias:tt,
         [$($h:ident = $k:literal),*]
     ) => {
         pub mod $module {
@@ -498,6 +590,9 @@ macro_rules! bench_sync {
             twin!(answer, $ty, $table_answer, [$($h = $k),*]);
             twin!(flow, $ty, $table_flow, [$($h = $k),*]);
             twin!(alias, $ty, $table_alias, [$($h = $k),*]);
+            twin!(after, $ty, $table_after, [$($h = $k),*]);
+            twin!(after_own, $ty, $table_after_own, [$($h = $k),*]);
+            twin!(after_alias, $ty, $table_after_alias, [$($h = $k),*]);
 
             impl SyncBench for $ty {
                 #[inline(always)]
@@ -604,6 +699,61 @@ macro_rules! bench_sync {
                         hooks.run_sync::<Create<alias::$ty>, _>(ctx, twin, alias::$ty::store)?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
+                #[inline(always)]
+                fn direct_after(e: Self) -> Result<Self, HookError> {
+                    let twin = after::$ty { id: e.id, score: e.score, version: e.version };
+                    #[allow(unused_mut)] // no handler to change it when N = 0
+                    let mut out = twin.store()?;
+                    $(after::$h(&mut out)?;)*
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_after(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = after::$ty { id: e.id, score: e.score, version: e.version };
+                    let out =
+                        hooks.run_sync::<Create<after::$ty>, _>(ctx, twin, after::$ty::store)?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn direct_after_own(e: Self) -> Result<Self, HookError> {
+                    let twin = after_own::$ty { id: e.id, score: e.score, version: e.version };
+                    #[allow(unused_mut)] // no handler to change it when N = 0
+                    let mut out = twin.store()?;
+                    $(after_own::$h(&mut out)?;)*
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_after_own(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = after_own::$ty { id: e.id, score: e.score, version: e.version };
+                    let out = hooks.run_sync::<Create<after_own::$ty>, _>(
+                        ctx,
+                        twin,
+                        after_own::$ty::store,
+                    )?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
+                #[inline(always)]
+                fn hooks_after_adapter(
+                    hooks: &Hooks,
+                    ctx: &mut Context,
+                    e: Self,
+                ) -> Result<Self, HookError> {
+                    let twin = after_alias::$ty { id: e.id, score: e.score, version: e.version };
+                    let out = hooks.run_sync::<Create<after_alias::$ty>, _>(
+                        ctx,
+                        twin,
+                        after_alias::$ty::store,
+                    )?;
+                    Ok($ty { id: out.id, score: out.score, version: out.version })
+                }
                 fn subscribe_event_bus() {
                     static ONCE: std::sync::Once = std::sync::Once::new();
                     ONCE.call_once(|| {
@@ -691,6 +841,9 @@ bench_sync!(
     "Sync0a",
     "Sync0f",
     "Sync0v",
+    "Sync0A",
+    "Sync0o",
+    "Sync0l",
     []
 );
 bench_sync!(
@@ -702,6 +855,9 @@ bench_sync!(
     "Sync1a",
     "Sync1f",
     "Sync1v",
+    "Sync1A",
+    "Sync1o",
+    "Sync1l",
     [h1 = 1]
 );
 bench_sync!(
@@ -713,6 +869,9 @@ bench_sync!(
     "Sync5a",
     "Sync5f",
     "Sync5v",
+    "Sync5A",
+    "Sync5o",
+    "Sync5l",
     [h1 = 1, h2 = 2, h3 = 3, h4 = 4, h5 = 5]
 );
 bench_sync!(
@@ -724,6 +883,9 @@ bench_sync!(
     "Sync10a",
     "Sync10f",
     "Sync10v",
+    "Sync10A",
+    "Sync10o",
+    "Sync10l",
     [
         h1 = 1,
         h2 = 2,

@@ -2839,7 +2839,9 @@ unsafe fn bare_before_one<S: Shape, F: Flags>(
     }
 }
 
-/// One pass of the fast loop of bare after handlers: the first error, with its handler's index.
+/// One pass of the fast loop of bare after handlers, two handlers a turn (as
+/// [`bare_before_loop`]: the loop's own bookkeeping is paid once per pair, and it keeps no
+/// counter): the first error, with its handler's index.
 ///
 /// # Safety
 /// As [`Hooks::bare_after`].
@@ -2850,24 +2852,51 @@ unsafe fn bare_after_loop<S: Shape<Out = ()>, const CHECK: bool, const COUNT: bo
     output: *mut (),
     blame: &Cell<*const Entry<S>>,
 ) -> Option<(usize, HookError)> {
-    for (at, h) in handlers.iter().enumerate() {
-        if CHECK && !h.reg.runs_for(ctx) {
-            continue;
+    // SAFETY (all three calls): the caller's.
+    let mut rest = handlers;
+    while let [a, b, tail @ ..] = rest {
+        if let Some(e) = unsafe { bare_after_one::<S, CHECK, COUNT>(a, ctx, output, blame) } {
+            return Some((index_of(handlers, a), e));
         }
-        let guard = Blame(blame, h);
-        // SAFETY: the caller's.
-        let ran = unsafe { h.f.call(output, ctx, h.reg) };
-        std::mem::forget(guard);
-        match ran {
-            Ok(()) => {
-                if COUNT {
-                    h.reg.state.record(Outcome::Ok, None);
-                }
-            }
-            Err(e) => return Some((at, e)),
+        if let Some(e) = unsafe { bare_after_one::<S, CHECK, COUNT>(b, ctx, output, blame) } {
+            return Some((index_of(handlers, b), e));
         }
+        rest = tail;
     }
-    None
+    match rest {
+        [a] => unsafe { bare_after_one::<S, CHECK, COUNT>(a, ctx, output, blame) }
+            .map(|e| (index_of(handlers, a), e)),
+        _ => None,
+    }
+}
+
+/// One bare after handler: its error, if it returned one.
+///
+/// # Safety
+/// As [`Hooks::bare_after`].
+#[inline(always)]
+unsafe fn bare_after_one<S: Shape<Out = ()>, const CHECK: bool, const COUNT: bool>(
+    h: &Entry<S>,
+    ctx: &mut Context,
+    output: *mut (),
+    blame: &Cell<*const Entry<S>>,
+) -> Option<HookError> {
+    if CHECK && !h.reg.runs_for(ctx) {
+        return None;
+    }
+    let guard = Blame(blame, h);
+    // SAFETY: the caller's.
+    let ran = unsafe { h.f.call(output, ctx, h.reg) };
+    std::mem::forget(guard);
+    match ran {
+        Ok(()) => {
+            if COUNT {
+                h.reg.state.record(Outcome::Ok, None);
+            }
+            None
+        }
+        Err(e) => Some(e),
+    }
 }
 
 /// Names the handler a fast loop is calling, should it panic: armed before the call and forgotten
