@@ -3173,3 +3173,96 @@ mod bare_after_resume {
         }
     }
 }
+
+/// After handlers of mixed shapes, none of the whole result, run through their adapters in the
+/// fast loop of handlers that run on success only, two a turn: after a panic it resumes with the
+/// next handler, and an error ends the run of handlers that take the output, wherever the
+/// handler stood in its pair.
+mod adapted_after_resume {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Ledger {
+        pub panic_at: Option<usize>,
+        pub fail_at: Option<usize>,
+        pub seen: Vec<usize>,
+    }
+
+    /// Runs of a handler after the one that failed: there must be none (the result is then an
+    /// error, which these handlers do not take).
+    pub static RAN_AFTER_A_FAILURE: AtomicUsize = AtomicUsize::new(0);
+
+    fn step(l: &mut Ledger, at: usize) -> Result<(), HookError> {
+        if l.fail_at.is_some_and(|failed| at > failed) {
+            RAN_AFTER_A_FAILURE.fetch_add(1, Ordering::SeqCst);
+        }
+        if l.panic_at == Some(at) {
+            panic!("boom in the after handler at {at}");
+        }
+        if l.fail_at == Some(at) {
+            return Err(HookError::internal(format!("the handler at {at} failed")));
+        }
+        l.seen.push(at);
+        Ok(())
+    }
+
+    #[after_create("Ledger")]
+    fn zero(l: &mut Ledger) -> Result<(), HookError> {
+        step(l, 0)
+    }
+
+    /// Returns nothing: another shape, so the slot's handlers run through their adapters.
+    #[after_create("Ledger", priority = 1)]
+    fn one(l: &mut Ledger) {
+        let _ = step(l, 1);
+    }
+
+    #[after_create("Ledger", priority = 2)]
+    fn two(l: &mut Ledger) -> Result<(), HookError> {
+        step(l, 2)
+    }
+
+    #[after_create("Ledger", priority = 3)]
+    fn three(l: &mut Ledger) -> Result<(), HookError> {
+        step(l, 3)
+    }
+
+    #[after_create("Ledger", priority = 4)]
+    fn four(l: &mut Ledger) -> Result<(), HookError> {
+        step(l, 4)
+    }
+
+    fn create(
+        hooks: &Hooks,
+        panic_at: Option<usize>,
+        fail_at: Option<usize>,
+    ) -> Result<Ledger, HookError> {
+        let ledger = Ledger {
+            panic_at,
+            fail_at,
+            seen: Vec::new(),
+        };
+        hooks.run_sync::<hooks::ops::data::Create<Ledger>, _>(&mut Context::client(), ledger, Ok)
+    }
+
+    #[test]
+    fn after_an_adapted_after_handler_panics_anywhere_in_its_pair_the_loop_resumes_with_the_next() {
+        let hooks = hooks();
+        for panic_at in 0..5 {
+            let out = create(&hooks, Some(panic_at), None).unwrap();
+            let expected: Vec<usize> = (0..5).filter(|&at| at != panic_at).collect();
+            assert_eq!(out.seen, expected, "a panic at {panic_at}");
+        }
+    }
+
+    #[test]
+    fn an_adapted_after_handlers_error_replaces_the_result_wherever_it_stood_in_its_pair() {
+        let hooks = hooks();
+        // `one` returns nothing: its error is dropped by its own body.
+        for fail_at in [0, 2, 3, 4] {
+            let err = create(&hooks, None, Some(fail_at)).unwrap_err();
+            assert_eq!(err.message(), format!("the handler at {fail_at} failed"));
+        }
+        assert_eq!(RAN_AFTER_A_FAILURE.load(Ordering::SeqCst), 0);
+    }
+}

@@ -1807,18 +1807,31 @@ impl Hooks {
         result: *mut (),
         failed: bool,
     ) -> Option<(usize, AfterStop)> {
+        // With no handler of the whole result, every one runs on success only.
+        if failed && !slot.after_whole {
+            return None;
+        }
         let check = slot.client_only || stats::any_disabled();
         let count = self.inner.policy.history != History::Off;
         let _code = HandlerCode::enter();
         let blame = Cell::new(ptr::null());
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let (c, b) = (&mut *ctx, &blame);
-            with_flags!(
-                check,
-                count,
-                slot.context,
-                after_loop(handlers, c, result, failed, b)
-            )
+            if slot.after_whole {
+                with_flags!(
+                    check,
+                    count,
+                    slot.context,
+                    after_loop(handlers, c, result, failed, b)
+                )
+            } else {
+                with_flags!(
+                    check,
+                    count,
+                    slot.context,
+                    after_loop_on_success(handlers, c, result, b)
+                )
+            }
         }));
         match ran {
             Ok(stopped) => stopped,
@@ -2754,6 +2767,52 @@ fn after_loop<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
         }
     }
     None
+}
+
+/// [`after_loop`] for a slot whose after handlers all take the output (none the whole result),
+/// on a success: no handler is tested for that, and the loop stops only at an error.
+#[inline(always)]
+fn after_loop_on_success<const CHECK: bool, const COUNT: bool, const ENTER: bool>(
+    handlers: &[Entry<ErasedSyncAfter>],
+    ctx: &mut Context,
+    result: *mut (),
+    blame: &Cell<*const Entry<ErasedSyncAfter>>,
+) -> Option<(usize, AfterStop)> {
+    let mut one = |h: &Entry<ErasedSyncAfter>| -> Option<HookError> {
+        if CHECK && !h.reg.runs_for(ctx) {
+            return None;
+        }
+        if ENTER {
+            ctx.enter(h.reg);
+        }
+        let guard = Blame(blame, h);
+        let ran = (h.f)(result, ctx, h.reg);
+        std::mem::forget(guard);
+        match ran {
+            Ok(()) => {
+                if COUNT {
+                    h.reg.state.record(Outcome::Ok, None);
+                }
+                None
+            }
+            Err(e) => Some(e),
+        }
+    };
+    let stop = |h, e| Some((index_of(handlers, h), AfterStop::Errored(e)));
+    let mut rest = handlers;
+    while let [a, b, tail @ ..] = rest {
+        if let Some(e) = one(a) {
+            return stop(a, e);
+        }
+        if let Some(e) = one(b) {
+            return stop(b, e);
+        }
+        rest = tail;
+    }
+    match rest {
+        [a] => one(a).and_then(|e| stop(a, e)),
+        _ => None,
+    }
 }
 
 /// The index of `h` in `handlers`, which holds it (computed only when a loop stops, so the loop

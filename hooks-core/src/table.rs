@@ -627,6 +627,10 @@ pub(crate) struct ErasedSlot {
     /// Whether a handler of the slot takes the context, and so may ask it which handler runs:
     /// the loops of adapters tell it, one store per handler, only then.
     pub(crate) context: bool,
+    /// Whether an after handler of the slot takes the whole result: it runs on an error too, and
+    /// may change whether the result is one, so the fast after loop stops after it. The loop
+    /// tests each handler for that only then.
+    pub(crate) after_whole: bool,
     /// The first async handler, if any: a synchronous call cannot run it.
     pub(crate) first_async: Option<&'static Registration>,
     /// Set when a handler does not fit the call's types: every call fails closed with it.
@@ -1332,6 +1336,9 @@ impl Table {
             bare_after: None,
             client_only: regs.iter().any(|r| r.client_only),
             context: regs.iter().any(|r| r.context),
+            after_whole: regs
+                .iter()
+                .any(|r| r.phase == Phase::After && r.mode == Mode::Blocking && r.on_error),
             first_async: regs
                 .iter()
                 .copied()
