@@ -1457,10 +1457,10 @@ mod own_slot {
 
     #[test]
     fn the_attribute_hands_over_each_handler_with_the_loop_of_its_result() {
+        use hooks::__private::diag::after_create::Own as OwnAfter;
         use hooks::__private::diag::before_create::Own;
         use hooks::registration::Owns;
         let hooks = hooks();
-        use hooks::__private::diag::after_create::Own as OwnAfter;
         let regs = hooks.table().handlers("data.create", "Voucher");
         assert_eq!(regs.len(), 6);
         let (before, after): (Vec<&&hooks::Registration>, Vec<_>) =

@@ -44,15 +44,14 @@ use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
 use crate::registration::{
-    BeforeArgs, BoxFuture, Early, OwnAfterResult, OwnResult, Registration, SyncBefore, WildAsync,
-    WildSync,
+    BeforeArgs, BoxFuture, Early, Registration, SyncBefore, WildAsync, WildSync,
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
     AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedAsyncAfter, ErasedAsyncBefore,
     ErasedBare, ErasedBareCtx, ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit,
-    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore,
-    OwnAfterCtxFn, OwnAfterFn, OwnCtxFn, OwnFn, Shape, Slot, Table,
+    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, Shape,
+    Slot, Table,
 };
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
@@ -2570,49 +2569,19 @@ pub unsafe fn run_answers<O>(
     true
 }
 
-/// The loop of a slot's before handlers with a result of their own, read through `V`
-/// ([`OwnFn`]), for the output `O`, as [`run_answers`] is for the handlers that may answer: the
-/// attribute of such a handler names it (`Direct::own_mut` and the like), so it is compiled once
-/// for each output and result type that has such handlers.
+/// The loop of a slot's before handlers with a result of their own, read back as `S` ([`OwnFn`]
+/// or [`OwnCtxFn`] of the output and of the result), as [`run_answers`] is for the handlers that
+/// may answer: the attribute of such a handler names it (`Direct::own_mut` and the like), so it
+/// is compiled once for each output and result type that has such handlers. The stop is left in
+/// the call's `Early`.
 ///
 /// # Safety
-/// As [`run_answers`], the handlers checked to take the operation's input and to return what `V`
-/// reads.
-pub(crate) unsafe fn run_own<O, V: OwnResult<O>>(
-    hooks: &Hooks,
-    client_only: bool,
-    handlers: *const (),
-    ctx: &mut Context,
-    input: *mut (),
-    early: *mut (),
-) -> bool {
-    // SAFETY: the caller's.
-    unsafe { run_own_in::<OwnFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
-}
-
-/// [`run_own`] for handlers that take the context ([`OwnCtxFn`]).
+/// As [`run_answers`], `S` the type the slot's handlers were checked to have (they take the
+/// operation's input and return the result `S` reads).
 ///
-/// # Safety
-/// As [`run_own`].
-pub(crate) unsafe fn run_own_ctx<O, V: OwnResult<O>>(
-    hooks: &Hooks,
-    client_only: bool,
-    handlers: *const (),
-    ctx: &mut Context,
-    input: *mut (),
-    early: *mut (),
-) -> bool {
-    // SAFETY: the caller's.
-    unsafe { run_own_in::<OwnCtxFn<O, V>>(hooks, client_only, handlers, ctx, input, early) }
-}
-
-/// The body of [`run_own`] and [`run_own_ctx`]: the loop of handlers read back as `S`, the stop
-/// left in the call's `Early`.
-///
-/// # Safety
-/// As [`run_own`], `S` the type the slot's handlers were checked to have.
-#[inline(always)]
-unsafe fn run_own_in<S: Shape>(
+/// [`OwnFn`]: crate::table::OwnFn
+/// [`OwnCtxFn`]: crate::table::OwnCtxFn
+pub(crate) unsafe fn run_own<S: Shape>(
     hooks: &Hooks,
     client_only: bool,
     handlers: *const (),
@@ -2634,15 +2603,18 @@ unsafe fn run_own_in<S: Shape>(
     true
 }
 
-/// The loop of a slot's after handlers with a result of their own, read through `V`
-/// ([`OwnAfterFn`]), as [`Hooks::bare_after`] is for the bare shapes: the attribute of such a
-/// handler names it (`Direct::own_after_mut` and the like), so it is compiled once for each
-/// result type that has such handlers.
+/// The loop of a slot's after handlers with a result of their own, read back as `S`
+/// ([`OwnAfterFn`] or [`OwnAfterCtxFn`] of the result), as [`Hooks::bare_after`] is for the bare
+/// shapes: the attribute of such a handler names it (`Direct::own_after_mut` and the like), so it
+/// is compiled once for each result type that has such handlers.
 ///
 /// # Safety
-/// As [`Hooks::bare_after`], the handlers checked to take the operation's output and to return
-/// what `V` reads.
-pub(crate) unsafe fn run_own_after<V: OwnAfterResult>(
+/// As [`Hooks::bare_after`], `S` the type the slot's handlers were checked to have (they take the
+/// operation's output and return the result `S` reads).
+///
+/// [`OwnAfterFn`]: crate::table::OwnAfterFn
+/// [`OwnAfterCtxFn`]: crate::table::OwnAfterCtxFn
+pub(crate) unsafe fn run_own_after<S: Shape<Out = ()>>(
     hooks: &Hooks,
     client_only: bool,
     handlers: BareRun<'_>,
@@ -2650,22 +2622,7 @@ pub(crate) unsafe fn run_own_after<V: OwnAfterResult>(
     output: *mut (),
 ) -> Option<(usize, AfterStop)> {
     // SAFETY: the caller's.
-    unsafe { hooks.bare_after_in::<OwnAfterFn<V>>(client_only, handlers, ctx, output) }
-}
-
-/// [`run_own_after`] for handlers that take the context ([`OwnAfterCtxFn`]).
-///
-/// # Safety
-/// As [`run_own_after`].
-pub(crate) unsafe fn run_own_after_ctx<V: OwnAfterResult>(
-    hooks: &Hooks,
-    client_only: bool,
-    handlers: BareRun<'_>,
-    ctx: &mut Context,
-    output: *mut (),
-) -> Option<(usize, AfterStop)> {
-    // SAFETY: the caller's.
-    unsafe { hooks.bare_after_in::<OwnAfterCtxFn<V>>(client_only, handlers, ctx, output) }
+    unsafe { hooks.bare_after_in::<S>(client_only, handlers, ctx, output) }
 }
 
 /// One pass of the fast before loop, two handlers a turn (the loop's own bookkeeping is paid

@@ -342,9 +342,9 @@ direct_constructors! {
 
 /// The constructors of [`Direct`] for a before handler with a result of its own ([`Owns`]), one
 /// for each way it may take its payload: `$erased` is the type its loop calls it as, the payload
-/// erased (the same for `&mut A` and `&A`), and `$run` that loop.
+/// erased (the same for `&mut A` and `&A`), and `$shape` the type that loop reads it back as.
 macro_rules! own_constructors {
-    ($($(#[$doc:meta])* $name:ident: $sig:ty, $erased:ty, $run:ident, $ctx:literal;)*) => {
+    ($($(#[$doc:meta])* $name:ident: $sig:ty, $erased:ty, $shape:ident, $ctx:literal;)*) => {
         impl Direct {
             $(
                 $(#[$doc])*
@@ -353,7 +353,7 @@ macro_rules! own_constructors {
                 pub const fn $name<O: 'static, A: ?Sized + 'static, V: OwnResult<O> + 'static>(
                     f: $sig,
                 ) -> Option<Direct> {
-                    let run: AnswerRun = crate::dispatch::$run::<O, V>;
+                    let run: AnswerRun = crate::dispatch::run_own::<crate::table::$shape<O, V>>;
                     Some(Direct {
                         // SAFETY: a fn pointer as another fn pointer type, read back only as
                         // `$erased` (see `OwnFn` in `table.rs`), once the table has checked `A`
@@ -377,20 +377,20 @@ macro_rules! own_constructors {
 
 own_constructors! {
     /// A before handler that takes its payload by `&mut`.
-    own_mut: fn(&mut A) -> V::Result, fn(*mut ()) -> V, run_own, false;
+    own_mut: fn(&mut A) -> V::Result, fn(*mut ()) -> V, OwnFn, false;
     /// A before handler that takes its payload by `&`.
-    own_ref: fn(&A) -> V::Result, fn(*mut ()) -> V, run_own, false;
+    own_ref: fn(&A) -> V::Result, fn(*mut ()) -> V, OwnFn, false;
     /// A before handler that takes its payload by `&mut`, and the context.
-    own_mut_ctx: fn(&mut A, &Context) -> V::Result, fn(*mut (), &Context) -> V, run_own_ctx, true;
+    own_mut_ctx: fn(&mut A, &Context) -> V::Result, fn(*mut (), &Context) -> V, OwnCtxFn, true;
     /// A before handler that takes its payload by `&`, and the context.
-    own_ref_ctx: fn(&A, &Context) -> V::Result, fn(*mut (), &Context) -> V, run_own_ctx, true;
+    own_ref_ctx: fn(&A, &Context) -> V::Result, fn(*mut (), &Context) -> V, OwnCtxFn, true;
 }
 
 /// The constructors of [`Direct`] for an after handler with a result of its own
 /// ([`OwnAfterResult`]), as [`own_constructors!`]'s for before handlers: its loop is an
 /// [`AfterRun`], compiled for that result alone.
 macro_rules! own_after_constructors {
-    ($($(#[$doc:meta])* $name:ident: $sig:ty, $erased:ty, $run:ident, $ctx:literal;)*) => {
+    ($($(#[$doc:meta])* $name:ident: $sig:ty, $erased:ty, $shape:ident, $ctx:literal;)*) => {
         impl Direct {
             $(
                 $(#[$doc])*
@@ -398,7 +398,7 @@ macro_rules! own_after_constructors {
                 pub const fn $name<A: ?Sized + 'static, V: OwnAfterResult + 'static>(
                     f: $sig,
                 ) -> Option<Direct> {
-                    let run: AfterRun = crate::dispatch::$run::<V>;
+                    let run: AfterRun = crate::dispatch::run_own_after::<crate::table::$shape<V>>;
                     Some(Direct {
                         // SAFETY: as in `own_constructors!`.
                         f: unsafe { std::mem::transmute::<$sig, fn()>(f) },
@@ -420,15 +420,15 @@ macro_rules! own_after_constructors {
 
 own_after_constructors! {
     /// An after handler that takes its payload by `&mut`.
-    own_after_mut: fn(&mut A) -> V::Result, fn(*mut ()) -> V, run_own_after, false;
+    own_after_mut: fn(&mut A) -> V::Result, fn(*mut ()) -> V, OwnAfterFn, false;
     /// An after handler that takes its payload by `&`.
-    own_after_ref: fn(&A) -> V::Result, fn(*mut ()) -> V, run_own_after, false;
+    own_after_ref: fn(&A) -> V::Result, fn(*mut ()) -> V, OwnAfterFn, false;
     /// An after handler that takes its payload by `&mut`, and the context.
     own_after_mut_ctx: fn(&mut A, &Context) -> V::Result, fn(*mut (), &Context) -> V,
-        run_own_after_ctx, true;
+        OwnAfterCtxFn, true;
     /// An after handler that takes its payload by `&`, and the context.
     own_after_ref_ctx: fn(&A, &Context) -> V::Result, fn(*mut (), &Context) -> V,
-        run_own_after_ctx, true;
+        OwnAfterCtxFn, true;
 }
 
 /// The loop that runs a slot's after handlers with one result of their own
