@@ -1435,3 +1435,118 @@ mod asset_names_of_every_length {
         assert_eq!(r.unwrap().seen, ["one"]);
     }
 }
+
+/// An `async fn` handler's future is made in the dispatcher's slot: copied there word by word
+/// when small, as it comes when larger, boxed when over the slot's 512 bytes. Handlers of each
+/// size, waiting or not, run alike.
+mod future_sizes {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Sized3 {
+        pub steps: Vec<String>,
+        pub score: u64,
+    }
+
+    /// Waits once (returns `Pending` to the runtime) when `wait` is set.
+    async fn maybe_wait(wait: bool) {
+        if wait {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    // Small: the record and the context, a few bytes of state.
+    #[before_create("Sized3", priority = 1)]
+    async fn small(record: &mut Sized3, ctx: &Context) {
+        maybe_wait(ctx.state::<u8>().is_some()).await;
+        record.steps.push("small".into());
+        record.score += 1;
+    }
+
+    // Larger than 64 bytes: words held across the wait.
+    #[before_create("Sized3", priority = 2)]
+    async fn middle(record: &mut Sized3, ctx: &Context) -> Result<(), HookError> {
+        let words = [record.score; 12];
+        maybe_wait(ctx.state::<u8>().is_some()).await;
+        record.steps.push("middle".into());
+        record.score += words.iter().sum::<u64>();
+        if record.score > 1_000 {
+            return Err(HookError::rejected("too high"));
+        }
+        Ok(())
+    }
+
+    // Larger than the slot: boxed.
+    #[before_create("Sized3", priority = 3)]
+    async fn large(record: &mut Sized3, ctx: &Context) -> Result<Flow<Sized3>, HookError> {
+        let bytes = [record.score as u8; 2048];
+        maybe_wait(ctx.state::<u8>().is_some()).await;
+        record.steps.push("large".into());
+        record.score += u64::from(bytes[2047]);
+        if record.score == 0 {
+            return Ok(Flow::Return(record.clone()));
+        }
+        Ok(Flow::Continue)
+    }
+
+    #[after_create("Sized3")]
+    async fn after_small(out: &mut Sized3, ctx: &Context) {
+        maybe_wait(ctx.state::<u8>().is_some()).await;
+        out.steps.push("after small".into());
+    }
+
+    #[after_create("Sized3", priority = 1)]
+    async fn after_large(out: &mut Sized3, ctx: &Context) -> Result<(), HookError> {
+        let bytes = [1u8; 2048];
+        maybe_wait(ctx.state::<u8>().is_some()).await;
+        out.steps.push("after large".into());
+        out.score += u64::from(bytes[0]);
+        Ok(())
+    }
+
+    async fn create(waiting: bool, score: u64) -> Result<Sized3, HookError> {
+        let mut ctx = Context::client();
+        if waiting {
+            ctx.set_state(0u8);
+        }
+        let input = Sized3 {
+            steps: Vec::new(),
+            score,
+        };
+        hooks()
+            .create(&mut ctx, input, |mut r| async move {
+                r.steps.push("default".into());
+                Ok(r)
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn async_handlers_of_every_future_size_change_the_call_alike_whether_they_wait_or_not() {
+        for waiting in [false, true] {
+            let out = create(waiting, 2).await.expect("the call goes on");
+            assert_eq!(
+                out.steps,
+                [
+                    "small",
+                    "middle",
+                    "large",
+                    "default",
+                    "after small",
+                    "after large"
+                ],
+                "waiting: {waiting}"
+            );
+            // 2, + 1 = 3, + 12 × 3 = 39, + 39 (a byte of 39) = 78, + 1 after.
+            assert_eq!(out.score, 79, "waiting: {waiting}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rejection_from_a_middle_sized_future_reaches_the_caller_whether_it_waits_or_not() {
+        for waiting in [false, true] {
+            let err = create(waiting, 100).await.expect_err("rejected");
+            assert_eq!(err.message(), "too high", "waiting: {waiting}");
+        }
+    }
+}

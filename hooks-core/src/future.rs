@@ -150,17 +150,58 @@ impl<'a, T> FutureSlot<'a, T> {
     where
         F: Future<Output = T> + Send + 'a,
     {
+        self.put_poll_with(move || future, cx)
+    }
+
+    /// [`FutureSlot::put_poll`] of a handler's future made in the slot: `make` builds it (calls
+    /// the `async fn`), and `map` turns its output into the slot's once it finishes. What an
+    /// `async fn` handler's adapter does.
+    ///
+    /// Made here rather than by the caller, the future is written into the slot where the
+    /// handler's function returns it: the caller's copy of it would be read back with wider loads
+    /// than the function's own stores, which stall the CPU until the stores are written out
+    /// (`BENCHMARKS.md`, finding 30). So is a future the adapter awaits in an `async` block: the
+    /// block keeps it in its own state, and copies it there.
+    #[inline]
+    pub fn put_poll_map<F, M>(
+        self: Pin<&mut Self>,
+        make: impl FnOnce() -> F,
+        map: M,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<T>
+    where
+        F: Future + Send + 'a,
+        M: FnOnce(F::Output) -> T + Send + 'a,
+    {
+        self.put_poll_with(
+            move || Mapped {
+                inner: make(),
+                map: Some(map),
+            },
+            cx,
+        )
+    }
+
+    /// [`FutureSlot::put_poll`] of the future `make` returns, made in the slot's bytes when it
+    /// fits there.
+    #[inline(always)]
+    fn put_poll_with<F>(
+        self: Pin<&mut Self>,
+        make: impl FnOnce() -> F,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<T>
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
         if !Self::fits::<F>() {
             let mut this = self;
-            this.as_mut().put(future);
+            this.as_mut().put(make());
             return this.poll(cx);
         }
         // SAFETY: as in `put`; the future is polled where it was written, and dropped there.
         let this = unsafe { self.get_unchecked_mut() };
         this.drop_future();
-        let at = this.bytes.0.as_mut_ptr().cast::<F>();
-        // SAFETY: `at` is valid and aligned for `F` (`fits`), and holds no value (cleared).
-        unsafe { ptr::write(at, future) };
+        let at = make_in(&mut this.bytes, make);
         // The slot is told what it holds only if the future outlives this call: when it waits,
         // or, through `Reclaim`, when its poll panics. A future that finishes at once, as most
         // do, is never described there.
@@ -249,6 +290,73 @@ where
 impl<T> Drop for FutureSlot<'_, T> {
     fn drop(&mut self) {
         self.drop_future();
+    }
+}
+
+/// Write the value `make` returns into `bytes`, which the caller checked can hold an `F`
+/// (`FutureSlot::fits`), and hold nothing live.
+///
+/// A small value is copied in eight-byte words, each read and written once (volatile, so that
+/// the compiler does not merge them into wider copies). The function that `make` calls has just
+/// written it with its own, narrower stores; a sixteen-byte load across two of them, which a
+/// plain copy of the value uses, waits until the stores are written out to the cache
+/// (`BENCHMARKS.md`, finding 30), about as long as the handler's whole call. (The value cannot be
+/// returned into the slot directly: the compiler does that only for memory it knows it may
+/// write before the call, which the slot, behind a pointer, is not.)
+#[inline(always)]
+fn make_in<F>(bytes: &mut Inline, make: impl FnOnce() -> F) -> *mut F {
+    let at = bytes.0.as_mut_ptr().cast::<F>();
+    let value = MaybeUninit::new(make());
+    // A size is a multiple of its alignment: aligned to 8, the value is whole words.
+    if size_of::<F>() <= WORD_COPY_BYTES && align_of::<F>() >= 8 {
+        let from = value.as_ptr().cast::<MaybeUninit<u64>>();
+        let to = at.cast::<MaybeUninit<u64>>();
+        for i in 0..size_of::<F>() / 8 {
+            // SAFETY: both are valid and aligned for `size_of::<F>()` bytes (the caller's, and
+            // `value`'s own), so for each of their words; a `MaybeUninit<u64>` may hold any
+            // bytes, padding and pointers alike. `value` is not dropped: it is moved here.
+            unsafe { to.add(i).write_volatile(from.add(i).read_volatile()) };
+        }
+    } else {
+        // SAFETY: the caller's: valid and aligned for `F`, and holding no value.
+        unsafe { ptr::write(at, value.assume_init()) };
+    }
+    at
+}
+
+/// The largest value [`make_in`] copies word by word: the futures of handlers that do not wait
+/// on anything of their own, which finish at their first poll. A larger one is copied as it
+/// comes; its handler waits on other futures, which take longer than the copy.
+const WORD_COPY_BYTES: usize = 64;
+
+/// A future whose output goes through `map` when it finishes ([`FutureSlot::put_poll_map`]).
+struct Mapped<F, M> {
+    inner: F,
+    /// Taken when `inner` finishes.
+    map: Option<M>,
+}
+
+impl<F, M, T> Future for Mapped<F, M>
+where
+    F: Future,
+    M: FnOnce(F::Output) -> T,
+{
+    type Output = T;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<T> {
+        // SAFETY: nothing is moved out: `inner` is pinned with `self`; `map` is not pinned, and
+        // is only taken.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `inner` never moves while `self` is pinned.
+        let polled = unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx);
+        match polled {
+            Poll::Ready(out) => match this.map.take() {
+                Some(map) => Poll::Ready(map(out)),
+                None => panic!("a mapped handler future was polled after it finished"),
+            },
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -500,6 +608,162 @@ mod tests {
     fn a_slot_is_send_so_the_calls_future_stays_send() {
         fn send<T: Send>() {}
         send::<FutureSlot<'static, u32>>();
+    }
+    /// A future of `N` words that holds pointers into a record and pends `waits` times before it
+    /// adds its words to it: what a handler's future looks like to the slot.
+    struct Words<'a, const N: usize> {
+        record: &'a mut u64,
+        words: [u64; N],
+        waits: usize,
+    }
+
+    impl<const N: usize> Future for Words<'_, N> {
+        type Output = u64;
+        fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<u64> {
+            let this = self.get_mut();
+            if this.waits > 0 {
+                this.waits -= 1;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            *this.record += this.words.iter().sum::<u64>();
+            Poll::Ready(*this.record)
+        }
+    }
+
+    /// `put_poll_map` of a [`Words`] of `N` words into a fresh slot: what it returned at once,
+    /// then at each later poll until it finished, and the record.
+    fn mapped_words<const N: usize>(waits: usize) -> (Vec<Poll<String>>, u64) {
+        let mut record = 1;
+        let mut polls = Vec::new();
+        {
+            let mut slot = Box::pin(FutureSlot::<String>::new());
+            let mut cx = TaskContext::from_waker(Waker::noop());
+            let words = [2u64; N];
+            let record = &mut record;
+            let mut polled = slot.as_mut().put_poll_map(
+                move || Words {
+                    record,
+                    words,
+                    waits,
+                },
+                |total| format!("total {total}"),
+                &mut cx,
+            );
+            loop {
+                let ready = polled.is_ready();
+                polls.push(polled);
+                if ready {
+                    break;
+                }
+                polled = poll_once(slot.as_mut());
+            }
+            assert!(slot.erased.is_none(), "nothing left in the slot");
+        }
+        (polls, record)
+    }
+
+    #[test]
+    fn put_poll_map_maps_the_output_of_a_future_made_in_the_slot_whatever_its_size() {
+        type Of<const N: usize> = Mapped<Words<'static, N>, fn(u64) -> String>;
+        // Copied word by word: 32 bytes, and the largest, 64.
+        assert_eq!(size_of::<Of<1>>(), 32);
+        assert_eq!(
+            mapped_words::<1>(0),
+            (vec![Poll::Ready("total 3".into())], 3)
+        );
+        assert_eq!(size_of::<Of<5>>(), WORD_COPY_BYTES);
+        assert_eq!(
+            mapped_words::<5>(0),
+            (vec![Poll::Ready("total 11".into())], 11)
+        );
+        // Copied as it comes: 72 bytes; boxed: more than the slot holds.
+        assert_eq!(size_of::<Of<6>>(), 72);
+        assert_eq!(
+            mapped_words::<6>(0),
+            (vec![Poll::Ready("total 13".into())], 13)
+        );
+        assert!(!FutureSlot::<String>::fits::<Of<100>>());
+        assert_eq!(
+            mapped_words::<100>(0),
+            (vec![Poll::Ready("total 201".into())], 201)
+        );
+    }
+
+    #[test]
+    fn put_poll_map_maps_the_output_of_a_waiting_future_once_when_it_finishes() {
+        for (polls, record) in [
+            mapped_words::<1>(2),
+            mapped_words::<6>(2),
+            mapped_words::<100>(2),
+        ] {
+            assert_eq!(polls.len(), 3);
+            assert_eq!(polls[..2], [Poll::Pending, Poll::Pending]);
+            assert_eq!(polls[2], Poll::Ready(format!("total {record}")));
+        }
+    }
+
+    #[test]
+    fn put_poll_map_of_a_small_future_keeps_what_it_points_to_and_drops_it_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let maps = Arc::new(AtomicUsize::new(0));
+        let mut slot = std::pin::pin!(FutureSlot::<u32>::new());
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        let (tracked, counted) = (Tracked(drops.clone()), Tracked(maps.clone()));
+        let polled = slot.as_mut().put_poll_map(
+            move || after_pending(1, 4, tracked),
+            move |v| {
+                drop(counted);
+                v * 10
+            },
+            &mut cx,
+        );
+        assert_eq!(polled, Poll::Pending);
+        assert_eq!(poll_once(slot.as_mut()), Poll::Ready(40));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the future's capture, once"
+        );
+        assert_eq!(maps.load(Ordering::SeqCst), 1, "the map's capture, once");
+    }
+
+    #[test]
+    fn put_poll_map_of_a_future_that_panics_drops_it_and_its_map_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (tracked, counted) = (Tracked(drops.clone()), Tracked(drops.clone()));
+        let mut slot = Box::pin(FutureSlot::<u32>::new());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut cx = TaskContext::from_waker(Waker::noop());
+            slot.as_mut().put_poll_map(
+                move || PanicsHolding(tracked),
+                move |v: u32| {
+                    drop(counted);
+                    v
+                },
+                &mut cx,
+            )
+        }));
+        assert!(caught.is_err());
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "both still in the slot");
+        slot.as_mut().clear();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "dropped with it, once each"
+        );
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn put_poll_map_of_a_future_with_no_word_alignment_writes_it_as_it_comes() {
+        let mut slot = std::pin::pin!(FutureSlot::<u8>::new());
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        let make = || std::future::ready([7u8; 3]);
+        assert_eq!(align_of::<std::future::Ready<[u8; 3]>>(), 1);
+        let polled = slot.as_mut().put_poll_map(make, |b| b[0] + b[2], &mut cx);
+        assert_eq!(polled, Poll::Ready(14));
     }
 }
 

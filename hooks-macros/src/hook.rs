@@ -752,13 +752,16 @@ fn own_adapter(
             let take = quote_spanned! {payload_span=>
                 <#payload as __HooksPayload<#op_arg _>>::__take(input)
             };
-            let call = call(h, take, ctx.clone(), Some(output_ty), anchor);
             // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
             // in the `early` slot (see `SyncBefore`), and takes its three arguments behind
             // one pointer (`BeforeArgs`), which saves its loop two moves per handler; an
             // async one puts the handler's future into the dispatcher's slot (see
             // `AsyncBefore`).
             let (ty, adapter) = if h.is_async {
+                let invoke = invocation(h, take, ctx.clone(), anchor);
+                let (_, convert) = conversion(h, Some(output_ty), anchor);
+                let settle = quote_spanned!(anchor=> #p::settle_async(#convert, early));
+                let first = first_poll(h, invoke, settle, anchor);
                 let adapter = quote_spanned! {anchor=>
                     fn __hooks_adapter<'a, 's, 'c, 'w>(
                         input: &'a mut #input_ty,
@@ -768,12 +771,12 @@ fn own_adapter(
                         cx: &'c mut #p::TaskContext<'w>,
                     ) -> #p::Polled
                     {
-                        #p::Polled::before(
-                            fut.put_poll(async move { #p::settle_async(#call, early) }, cx))
+                        #p::Polled::before(#first)
                     }
                 };
                 (quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>), adapter)
             } else {
+                let call = call(h, take, ctx.clone(), Some(output_ty), anchor);
                 let adapter = quote_spanned! {anchor=>
                     fn __hooks_adapter(
                         args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
@@ -792,32 +795,40 @@ fn own_adapter(
         }
         Phase::After => {
             let payload_arg = quote_spanned!(anchor=> payload);
-            let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
             let project = quote_spanned! {payload_span=>
                 <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(result)
             };
-            let body = quote_spanned! {anchor=>
-                match #project {
-                    #p::Option::Some(#payload_arg) => #call,
-                    #p::Option::None => #p::Result::Ok(()),
-                }
-            };
             let (ty, out, ret, body) = if h.is_async {
+                // No payload (the result is not the one the handler takes): done at once, with
+                // nothing put in the slot.
+                let invoke = invocation(h, payload_arg.clone(), ctx.clone(), anchor);
+                let (_, convert) = conversion(h, None, anchor);
+                let first = first_poll(h, invoke, convert, anchor);
                 (
                     quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
                     quote_spanned!(anchor=>
                         fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
                         cx: &'c mut #p::TaskContext<'w>,),
                     quote_spanned!(anchor=> #p::Polled),
-                    quote_spanned!(anchor=>
-                        #p::Polled::after(fut.put_poll(async move { #body }, cx))),
+                    quote_spanned! {anchor=>
+                        #p::Polled::after(match #project {
+                            #p::Option::Some(#payload_arg) => #first,
+                            #p::Option::None => #p::Poll::Ready(#p::Result::Ok(())),
+                        })
+                    },
                 )
             } else {
+                let call = call(h, payload_arg.clone(), ctx.clone(), None, anchor);
                 (
                     quote_spanned!(anchor=> #p::SyncAfter<__HooksOp>),
                     quote_spanned!(anchor=> _: &'static #p::Registration,),
                     quote_spanned!(anchor=> #p::Result<(), #p::HookError>),
-                    body,
+                    quote_spanned! {anchor=>
+                        match #project {
+                            #p::Option::Some(#payload_arg) => #call,
+                            #p::Option::None => #p::Result::Ok(()),
+                        }
+                    },
                 )
             };
             let adapter = quote_spanned! {anchor=>
@@ -1269,6 +1280,29 @@ fn call(
     flow_of: Option<&TokenStream>,
     anchor: Span,
 ) -> TokenStream {
+    let invoke = invocation(h, payload, ctx, anchor);
+    let awaited = if h.is_async {
+        quote_spanned!(anchor=> .await)
+    } else {
+        quote!()
+    };
+    let (ret, convert) = conversion(h, flow_of, anchor);
+    quote_spanned! {anchor=>
+        {
+            let #ret = #invoke #awaited;
+            #convert
+        }
+    }
+}
+
+/// The handler's call, `name(payload, ctx)`, as it is written (an `async fn` handler's is its
+/// future); the context is checked on its own token.
+fn invocation(
+    h: &Handler<'_>,
+    payload: TokenStream,
+    ctx: TokenStream,
+    anchor: Span,
+) -> TokenStream {
     let name = &h.func.sig.ident;
     let borrow = if h.payload_mut {
         quote!()
@@ -1278,13 +1312,18 @@ fn call(
     let ctx_arg = h
         .context
         .map(|ty| quote_spanned!(located(ty.span())=> , <#ty as __HooksContext<'_>>::__from(#ctx)));
-    let awaited = if h.is_async {
-        quote_spanned!(anchor=> .await)
-    } else {
-        quote!()
-    };
+    quote_spanned!(anchor=> #name(#borrow #payload #ctx_arg))
+}
+
+/// The name the handler's return value is bound to, and its conversion to the adapter's return
+/// type, checked on the return type's token.
+fn conversion(
+    h: &Handler<'_>,
+    flow_of: Option<&TokenStream>,
+    anchor: Span,
+) -> (TokenStream, TokenStream) {
     let ret_span = located(match &h.func.sig.output {
-        syn::ReturnType::Default => name.span(),
+        syn::ReturnType::Default => h.func.sig.ident.span(),
         syn::ReturnType::Type(_, ty) => ty.span(),
     });
     let ret = quote_spanned!(ret_span=> __hooks_ret);
@@ -1300,11 +1339,22 @@ fn call(
         _ => quote_spanned!(ret_span=> _),
     };
     let convert = quote_spanned!(ret_span=> <#self_ty as __HooksReturn #generic>::__into(#ret));
+    (ret, convert)
+}
+
+/// An `async fn` handler's first poll in its adapter: its future made in the dispatcher's slot
+/// (`FutureSlot::put_poll_map`), and its output turned by `settle` once it finishes, which reads
+/// the return value under the name `conversion` gives it. The call is made in a closure, not
+/// awaited in an `async` block, which would copy the future into the block's own state first.
+fn first_poll(
+    h: &Handler<'_>,
+    invoke: TokenStream,
+    settle: TokenStream,
+    anchor: Span,
+) -> TokenStream {
+    let (ret, _) = conversion(h, None, anchor);
     quote_spanned! {anchor=>
-        {
-            let #ret = #name(#borrow #payload #ctx_arg) #awaited;
-            #convert
-        }
+        fut.put_poll_map(move || #invoke, move |#ret| #settle, cx)
     }
 }
 
