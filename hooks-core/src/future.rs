@@ -150,7 +150,8 @@ impl<'a, T> FutureSlot<'a, T> {
     where
         F: Future<Output = T> + Send + 'a,
     {
-        self.put_poll_with(move || future, cx)
+        // SAFETY (the write): `put_poll_with` gives a place valid, aligned and empty for an `F`.
+        self.put_poll_with(move |at| unsafe { ptr::write(at, future) }, cx)
     }
 
     /// [`FutureSlot::put_poll`] of a handler's future made in the slot: `make` builds it (calls
@@ -174,34 +175,44 @@ impl<'a, T> FutureSlot<'a, T> {
         M: FnOnce(F::Output) -> T + Send + 'a,
     {
         self.put_poll_with(
-            move || Mapped {
-                inner: make(),
-                map: Some(map),
+            move |at: *mut Mapped<F, M>| {
+                // SAFETY: `put_poll_with` gives a place valid, aligned and empty for a `Mapped`,
+                // so for each of its fields.
+                unsafe {
+                    write_words(&raw mut (*at).inner, make());
+                    (&raw mut (*at).map).write(Some(map));
+                }
             },
             cx,
         )
     }
 
-    /// [`FutureSlot::put_poll`] of the future `make` returns, made in the slot's bytes when it
-    /// fits there.
+    /// [`FutureSlot::put_poll`] of the future `write` writes, given a place valid, aligned and
+    /// empty for it: in the slot's bytes, or boxed when it does not fit there.
     #[inline(always)]
     fn put_poll_with<F>(
         self: Pin<&mut Self>,
-        make: impl FnOnce() -> F,
+        write: impl FnOnce(*mut F),
         cx: &mut TaskContext<'_>,
     ) -> Poll<T>
     where
         F: Future<Output = T> + Send + 'a,
     {
         if !Self::fits::<F>() {
+            let mut boxed = Box::<F>::new_uninit();
+            write(boxed.as_mut_ptr());
+            // SAFETY: `write` wrote a live `F`.
+            let boxed = Box::into_pin(unsafe { boxed.assume_init() });
             let mut this = self;
-            this.as_mut().put(make());
+            this.as_mut().put(boxed);
             return this.poll(cx);
         }
         // SAFETY: as in `put`; the future is polled where it was written, and dropped there.
         let this = unsafe { self.get_unchecked_mut() };
         this.drop_future();
-        let at = make_in(&mut this.bytes, make);
+        let at = this.bytes.0.as_mut_ptr().cast::<F>();
+        // `at` is valid and aligned for `F` (`fits`), and holds no value (cleared above).
+        write(at);
         // The slot is told what it holds only if the future outlives this call: when it waits,
         // or, through `Reclaim`, when its poll panics. A future that finishes at once, as most
         // do, is never described there.
@@ -293,38 +304,40 @@ impl<T> Drop for FutureSlot<'_, T> {
     }
 }
 
-/// Write the value `make` returns into `bytes`, which the caller checked can hold an `F`
-/// (`FutureSlot::fits`), and hold nothing live.
+/// Write `value` at `at`, valid, aligned and empty for a `V`.
 ///
 /// A small value is copied in eight-byte words, each read and written once (volatile, so that
-/// the compiler does not merge them into wider copies). The function that `make` calls has just
-/// written it with its own, narrower stores; a sixteen-byte load across two of them, which a
-/// plain copy of the value uses, waits until the stores are written out to the cache
-/// (`BENCHMARKS.md`, finding 30), about as long as the handler's whole call. (The value cannot be
-/// returned into the slot directly: the compiler does that only for memory it knows it may
-/// write before the call, which the slot, behind a pointer, is not.)
+/// the compiler does not merge them into wider copies). A handler's future has just been written
+/// by the function that made it, with its own, narrower stores; a sixteen-byte load across two of
+/// them, which a plain copy of the value uses, waits until the stores are written out to the
+/// cache (`BENCHMARKS.md`, finding 30), about as long as the rest of the handler's dispatch. (The
+/// future cannot be returned into the slot directly: the compiler does that only for memory it
+/// knows it may write before the call, which the slot, behind a pointer, is not.)
+///
+/// # Safety
+/// `at` is valid for writes of a `V`, aligned, and holds no live value.
 #[inline(always)]
-fn make_in<F>(bytes: &mut Inline, make: impl FnOnce() -> F) -> *mut F {
-    let at = bytes.0.as_mut_ptr().cast::<F>();
-    let value = MaybeUninit::new(make());
+unsafe fn write_words<V>(at: *mut V, value: V) {
     // A size is a multiple of its alignment: aligned to 8, the value is whole words.
-    if size_of::<F>() <= WORD_COPY_BYTES && align_of::<F>() >= 8 {
-        let from = value.as_ptr().cast::<MaybeUninit<u64>>();
+    if size_of::<V>() <= WORD_COPY_BYTES && align_of::<V>() >= 8 {
+        // Read where it lies: moved into a `MaybeUninit` first, it would be copied once more.
+        let from = (&raw const value).cast::<MaybeUninit<u64>>();
         let to = at.cast::<MaybeUninit<u64>>();
-        for i in 0..size_of::<F>() / 8 {
-            // SAFETY: both are valid and aligned for `size_of::<F>()` bytes (the caller's, and
+        for i in 0..size_of::<V>() / 8 {
+            // SAFETY: both are valid and aligned for `size_of::<V>()` bytes (the caller's, and
             // `value`'s own), so for each of their words; a `MaybeUninit<u64>` may hold any
-            // bytes, padding and pointers alike. `value` is not dropped: it is moved here.
+            // bytes, padding and pointers alike.
             unsafe { to.add(i).write_volatile(from.add(i).read_volatile()) };
         }
+        // Moved to `at`: not dropped here.
+        std::mem::forget(value);
     } else {
-        // SAFETY: the caller's: valid and aligned for `F`, and holding no value.
-        unsafe { ptr::write(at, value.assume_init()) };
+        // SAFETY: the caller's.
+        unsafe { ptr::write(at, value) };
     }
-    at
 }
 
-/// The largest value [`make_in`] copies word by word: the futures of handlers that do not wait
+/// The largest value [`write_words`] copies word by word: the futures of handlers that do not wait
 /// on anything of their own, which finish at their first poll. A larger one is copied as it
 /// comes; its handler waits on other futures, which take longer than the copy.
 const WORD_COPY_BYTES: usize = 64;
@@ -665,25 +678,25 @@ mod tests {
 
     #[test]
     fn put_poll_map_maps_the_output_of_a_future_made_in_the_slot_whatever_its_size() {
-        type Of<const N: usize> = Mapped<Words<'static, N>, fn(u64) -> String>;
-        // Copied word by word: 32 bytes, and the largest, 64.
-        assert_eq!(size_of::<Of<1>>(), 32);
+        // The handler's future copied word by word: 24 bytes, and the largest, 64.
+        assert_eq!(size_of::<Words<'static, 1>>(), 24);
         assert_eq!(
             mapped_words::<1>(0),
             (vec![Poll::Ready("total 3".into())], 3)
         );
-        assert_eq!(size_of::<Of<5>>(), WORD_COPY_BYTES);
-        assert_eq!(
-            mapped_words::<5>(0),
-            (vec![Poll::Ready("total 11".into())], 11)
-        );
-        // Copied as it comes: 72 bytes; boxed: more than the slot holds.
-        assert_eq!(size_of::<Of<6>>(), 72);
+        assert_eq!(size_of::<Words<'static, 6>>(), WORD_COPY_BYTES);
         assert_eq!(
             mapped_words::<6>(0),
             (vec![Poll::Ready("total 13".into())], 13)
         );
-        assert!(!FutureSlot::<String>::fits::<Of<100>>());
+        // Copied as it comes: 72 bytes; boxed: more than the slot holds.
+        assert_eq!(size_of::<Words<'static, 7>>(), 72);
+        assert_eq!(
+            mapped_words::<7>(0),
+            (vec![Poll::Ready("total 15".into())], 15)
+        );
+        type Boxed = Mapped<Words<'static, 100>, fn(u64) -> String>;
+        assert!(!FutureSlot::<String>::fits::<Boxed>());
         assert_eq!(
             mapped_words::<100>(0),
             (vec![Poll::Ready("total 201".into())], 201)
