@@ -1550,3 +1550,105 @@ mod future_sizes {
         }
     }
 }
+
+/// A sync call hands its input to the flow of a slot with handlers in a copy of its own (made
+/// word by word when small): every path drops the input exactly once, or moves it into the
+/// default, whatever its size.
+mod input_handed_over {
+    use super::*;
+
+    macro_rules! counted {
+        ($m:ident, $ty:ident, $table:literal, $pad:expr) => {
+            mod $m {
+                use super::*;
+
+                pub static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+                #[derive(Debug, Entity)]
+                #[entity(table = $table)]
+                pub struct $ty {
+                    pub name: String,
+                    pub pad: [u64; $pad],
+                }
+
+                impl Drop for $ty {
+                    fn drop(&mut self) {
+                        DROPS.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+
+                #[before_create($table)]
+                fn check(record: &mut $ty) -> Result<Flow<$ty>, HookError> {
+                    match record.name.as_str() {
+                        "reject" => Err(HookError::rejected("rejected")),
+                        "panic" => panic!("the handler panicked"),
+                        "answer" => Ok(Flow::Return($ty {
+                            name: "answered".into(),
+                            pad: [7; $pad],
+                        })),
+                        _ => {
+                            record.name.push_str(" checked");
+                            Ok(Flow::Continue)
+                        }
+                    }
+                }
+
+                /// Drops counted over one call of `name` through `run_sync` (or `run_sync_on`),
+                /// once the call's result is dropped too; and what the call returned.
+                pub fn drops_over(name: &str, on: bool, default_panics: bool) -> (usize, String) {
+                    let before = DROPS.load(Ordering::SeqCst);
+                    let hooks = hooks();
+                    let mut ctx = Context::server();
+                    let input = $ty { name: name.into(), pad: [1; $pad] };
+                    let default = |r: $ty| {
+                        if default_panics {
+                            panic!("the default panicked");
+                        }
+                        assert_eq!(r.pad, [1; $pad], "the default sees the input whole");
+                        Ok(r)
+                    };
+                    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if on {
+                            hooks.run_sync_on::<ops::data::Create<$ty>, _>(
+                                &mut ctx, $table, input, default,
+                            )
+                        } else {
+                            hooks.run_sync::<ops::data::Create<$ty>, _>(&mut ctx, input, default)
+                        }
+                    }));
+                    let seen = match out {
+                        Ok(Ok(r)) => r.name.clone(),
+                        Ok(Err(e)) => format!("error: {}", e.message()),
+                        Err(_) => "panic".into(),
+                    };
+                    (DROPS.load(Ordering::SeqCst) - before, seen)
+                }
+            }
+        };
+    }
+
+    // 32 bytes, copied in words; 96 bytes, copied as it comes.
+    counted!(small, SmallCounted, "SmallCounted", 1);
+    counted!(large, LargeCounted, "LargeCounted", 9);
+
+    #[test]
+    fn a_sync_calls_input_is_dropped_once_on_every_path_whatever_its_size() {
+        assert_eq!(std::mem::size_of::<small::SmallCounted>(), 32);
+        assert_eq!(std::mem::size_of::<large::LargeCounted>(), 96);
+        for on in [false, true] {
+            for drops_over in [small::drops_over, large::drops_over] {
+                // Moved into the default and out as the result, dropped by the caller.
+                assert_eq!(drops_over("ada", on, false), (1, "ada checked".into()));
+                // Rejected, or failed closed on a panic: dropped by the flow.
+                assert_eq!(drops_over("reject", on, false), (1, "error: rejected".into()));
+                let (drops, seen) = drops_over("panic", on, false);
+                assert_eq!(drops, 1);
+                assert!(seen.starts_with("error: "), "{seen}");
+                // Answered: the input dropped, the answer returned (and dropped by the caller).
+                assert_eq!(drops_over("answer", on, false), (2, "answered".into()));
+                // A default that panics drops the input it was given, once.
+                assert_eq!(drops_over("ada", on, true), (1, "panic".into()));
+            }
+        }
+    }
+}

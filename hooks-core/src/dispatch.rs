@@ -38,7 +38,7 @@ use crate::entity::RecordsMut;
 use crate::entity::{Changes, DynRecord, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation};
-use crate::future::{FlowBox, FutureSlot, WithTask};
+use crate::future::{FlowBox, FutureSlot, WithTask, read_words};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
@@ -53,6 +53,45 @@ use crate::table::{
     ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, Shape,
     Slot, Table,
 };
+
+/// A value its caller handed over where it lies, in the caller's `ManuallyDrop`, instead of
+/// moving it in: a by-value argument is copied into the callee's own memory first, and that copy,
+/// right after the caller wrote the value, reads it back with wider loads than the caller's
+/// stores, which wait until the stores reach the cache (`BENCHMARKS.md`, finding 30). Dropped in
+/// place unless taken, also when unwinding.
+struct Handed<'a, T>(&'a mut ManuallyDrop<T>);
+
+impl<'a, T> Handed<'a, T> {
+    /// # Safety
+    /// The caller does not use or drop the value again.
+    #[inline(always)]
+    unsafe fn new(value: &'a mut ManuallyDrop<T>) -> Self {
+        Handed(value)
+    }
+
+    /// The value, where it lies.
+    #[inline(always)]
+    fn as_mut_ptr(&mut self) -> *mut T {
+        ptr::from_mut(&mut **self.0)
+    }
+
+    /// The value, moved out.
+    #[inline(always)]
+    fn take(self) -> T {
+        let at = ptr::from_mut(&mut *self.0);
+        std::mem::forget(self);
+        // SAFETY: the value was handed over (`new`) and is taken once: `self` is forgotten, so
+        // it does not drop it as well.
+        unsafe { ManuallyDrop::take(&mut *at) }
+    }
+}
+
+impl<T> Drop for Handed<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the value was handed over (`new`), and not taken (`take` forgets `self`).
+        unsafe { ManuallyDrop::drop(self.0) }
+    }
+}
 
 /// `$call` for the shape `$shape` of a bare loop, with `$S` naming the type its handlers are read
 /// back as: each loop is compiled for the four shapes whose handlers cannot answer the call, and
@@ -691,7 +730,16 @@ impl Hooks {
     {
         match self.slot::<Op>() {
             None => default(input),
-            Some(slot) => self.run_sync_slot(ctx, slot, None, input, default),
+            Some(slot) => {
+                // The flow gets the input by reference, in a copy made in 8-byte words: moved as
+                // an argument, it would be copied with wider loads than the stores that just
+                // wrote it, and wait on them (`BENCHMARKS.md`, finding 31).
+                // SAFETY: read once; `input` is forgotten right after, not dropped.
+                let mut handed = ManuallyDrop::new(unsafe { read_words(&raw const input) });
+                std::mem::forget(input);
+                // SAFETY: `handed` is handed over, and not used again.
+                unsafe { self.run_sync_slot(ctx, slot, None, &mut handed, default) }
+            }
         }
     }
 
@@ -710,7 +758,13 @@ impl Hooks {
     {
         match self.slot_named::<Op>(asset) {
             (None, _) => default(input),
-            (Some(slot), named) => self.run_sync_slot(ctx, slot, named, input, default),
+            (Some(slot), named) => {
+                // SAFETY: as in `run_sync`.
+                let mut handed = ManuallyDrop::new(unsafe { read_words(&raw const input) });
+                std::mem::forget(input);
+                // SAFETY: `handed` is handed over, and not used again.
+                unsafe { self.run_sync_slot(ctx, slot, named, &mut handed, default) }
+            }
         }
     }
 
@@ -841,26 +895,29 @@ impl Hooks {
     /// and default, so it holds only what needs their types: the phases around the default run
     /// in functions compiled once for every operation ([`Hooks::sync_before`],
     /// [`Hooks::sync_after`], [`Hooks::background_sync`]).
+    ///
+    /// # Safety
+    /// `input` is handed over: this drops it or moves it into the default, and the caller does
+    /// not use it again.
     #[inline(never)]
-    fn run_sync_slot<Op, F>(
+    unsafe fn run_sync_slot<Op, F>(
         &self,
         ctx: &mut Context,
         slot: &Slot<Op>,
         named: Option<String>,
-        mut input: Op::Input,
+        input: &mut ManuallyDrop<Op::Input>,
         default: F,
     ) -> Result<Op::Output, HookError>
     where
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
+        // SAFETY: the caller's.
+        let mut input = unsafe { Handed::new(input) };
         // Left with no drop: only the answered arm below finds it `Some`, and takes it (should a
         // handler panic out of the phase, an answer in it would leak, not be dropped twice).
         let mut early: ManuallyDrop<Early<Op::Output>> = ManuallyDrop::new(None);
-        let (input_p, early_p) = (
-            ptr::from_mut(&mut input).cast(),
-            ptr::from_mut(&mut *early).cast(),
-        );
+        let (input_p, early_p) = (input.as_mut_ptr().cast(), ptr::from_mut(&mut *early).cast());
         // SAFETY: as in `sync_begin`.
         let began =
             unsafe { self.sync_before(ctx, slot, named, input_p, early_p, OpFns::of_op::<Op>()) };
@@ -873,9 +930,9 @@ impl Hooks {
             // loads that stall on the default's own stores (`BENCHMARKS.md`, finding 27). So
             // the default has two call sites, one for each kind of slot.
             Began::Go | Began::Silent if silent || slot.ends_at_default() => {
-                return default(input);
+                return default(input.take());
             }
-            Began::Go | Began::Silent => default(input),
+            Began::Go | Began::Silent => default(input.take()),
             Began::Failed(e) => return Err(e),
             Began::Rejected(e) => Err(e),
             Began::Answered => {

@@ -337,6 +337,31 @@ unsafe fn write_words<V>(at: *mut V, value: V) {
     }
 }
 
+/// Read the value at `from` out, as [`write_words`] writes one: in eight-byte words when it is
+/// small.
+///
+/// # Safety
+/// As [`ptr::read`]: `from` holds a live value, which the caller does not use or drop again.
+#[inline(always)]
+pub(crate) unsafe fn read_words<V>(from: *const V) -> V {
+    if size_of::<V>() <= WORD_COPY_BYTES && align_of::<V>() >= 8 {
+        let mut out = MaybeUninit::<V>::uninit();
+        let (src, dst) = (
+            from.cast::<MaybeUninit<u64>>(),
+            out.as_mut_ptr().cast::<MaybeUninit<u64>>(),
+        );
+        for i in 0..size_of::<V>() / 8 {
+            // SAFETY: both are valid and aligned for the value's whole words.
+            unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
+        }
+        // SAFETY: every byte of the value was copied.
+        unsafe { out.assume_init() }
+    } else {
+        // SAFETY: the caller's.
+        unsafe { ptr::read(from) }
+    }
+}
+
 /// The largest value [`write_words`] copies word by word: the futures of handlers that do not wait
 /// on anything of their own, which finish at their first poll. A larger one is copied as it
 /// comes; its handler waits on other futures, which take longer than the copy.
