@@ -1599,7 +1599,10 @@ mod input_handed_over {
                     let before = DROPS.load(Ordering::SeqCst);
                     let hooks = hooks();
                     let mut ctx = Context::server();
-                    let input = $ty { name: name.into(), pad: [1; $pad] };
+                    let input = $ty {
+                        name: name.into(),
+                        pad: [1; $pad],
+                    };
                     let default = |r: $ty| {
                         if default_panics {
                             panic!("the default panicked");
@@ -1640,7 +1643,10 @@ mod input_handed_over {
                 // Moved into the default and out as the result, dropped by the caller.
                 assert_eq!(drops_over("ada", on, false), (1, "ada checked".into()));
                 // Rejected, or failed closed on a panic: dropped by the flow.
-                assert_eq!(drops_over("reject", on, false), (1, "error: rejected".into()));
+                assert_eq!(
+                    drops_over("reject", on, false),
+                    (1, "error: rejected".into())
+                );
                 let (drops, seen) = drops_over("panic", on, false);
                 assert_eq!(drops, 1);
                 assert!(seen.starts_with("error: "), "{seen}");

@@ -304,67 +304,68 @@ impl<T> Drop for FutureSlot<'_, T> {
     }
 }
 
-/// Write `value` at `at`, valid, aligned and empty for a `V`.
+/// Copy the value at `from` to `to`, in eight-byte words when it is small, each read and
+/// written once (volatile, so that the compiler does not merge them into wider copies).
 ///
-/// A small value is copied in eight-byte words, each read and written once (volatile, so that
-/// the compiler does not merge them into wider copies). A handler's future has just been written
-/// by the function that made it, with its own, narrower stores; a sixteen-byte load across two of
-/// them, which a plain copy of the value uses, waits until the stores are written out to the
-/// cache (`BENCHMARKS.md`, finding 30), about as long as the rest of the handler's dispatch. (The
-/// future cannot be returned into the slot directly: the compiler does that only for memory it
-/// knows it may write before the call, which the slot, behind a pointer, is not.)
+/// The values copied here (a handler's future, a call's input) have often just been written,
+/// with the narrower stores of their fields; a sixteen-byte load across two of them, which a
+/// plain copy uses, waits until the stores are written out to the cache (`BENCHMARKS.md`,
+/// findings 30 and 31), about as long as the rest of a handler's dispatch. (The compiler cannot
+/// be asked to write such a value where it is kept in the first place: it returns a call's
+/// result directly into memory only when it knows it may write there before the call, which a
+/// slot or a heap block behind a pointer is not.)
+///
+/// # Safety
+/// `from` holds a live `V`, which the caller does not use or drop afterwards; `to` is valid for
+/// writes of a `V`, aligned, does not overlap it, and holds no live value.
+#[inline(always)]
+pub(crate) unsafe fn copy_words<V>(from: *const V, to: *mut V) {
+    // A size is a multiple of its alignment: aligned to 8, the value is whole words.
+    if size_of::<V>() <= WORD_COPY_BYTES && align_of::<V>() >= 8 {
+        let (src, dst) = (
+            from.cast::<MaybeUninit<u64>>(),
+            to.cast::<MaybeUninit<u64>>(),
+        );
+        for i in 0..size_of::<V>() / 8 {
+            // SAFETY: both are valid and aligned for the value's whole words (the caller's); a
+            // `MaybeUninit<u64>` may hold any bytes, padding and pointers alike.
+            unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
+        }
+    } else {
+        // SAFETY: the caller's.
+        unsafe { ptr::copy_nonoverlapping(from, to, 1) };
+    }
+}
+
+/// Write `value` at `at` with [`copy_words`], read where it lies (moved into a local first, it
+/// would be copied once more).
 ///
 /// # Safety
 /// `at` is valid for writes of a `V`, aligned, and holds no live value.
 #[inline(always)]
 unsafe fn write_words<V>(at: *mut V, value: V) {
-    // A size is a multiple of its alignment: aligned to 8, the value is whole words.
-    if size_of::<V>() <= WORD_COPY_BYTES && align_of::<V>() >= 8 {
-        // Read where it lies: moved into a `MaybeUninit` first, it would be copied once more.
-        let from = (&raw const value).cast::<MaybeUninit<u64>>();
-        let to = at.cast::<MaybeUninit<u64>>();
-        for i in 0..size_of::<V>() / 8 {
-            // SAFETY: both are valid and aligned for `size_of::<V>()` bytes (the caller's, and
-            // `value`'s own), so for each of their words; a `MaybeUninit<u64>` may hold any
-            // bytes, padding and pointers alike.
-            unsafe { to.add(i).write_volatile(from.add(i).read_volatile()) };
-        }
-        // Moved to `at`: not dropped here.
-        std::mem::forget(value);
-    } else {
-        // SAFETY: the caller's.
-        unsafe { ptr::write(at, value) };
-    }
+    // SAFETY: `value` is live, and forgotten below: moved to `at`, not dropped here.
+    unsafe { copy_words(&raw const value, at) };
+    std::mem::forget(value);
 }
 
-/// Read the value at `from` out, as [`write_words`] writes one: in eight-byte words when it is
-/// small.
+/// Read the value at `from` out with [`copy_words`].
 ///
 /// # Safety
 /// As [`ptr::read`]: `from` holds a live value, which the caller does not use or drop again.
 #[inline(always)]
 pub(crate) unsafe fn read_words<V>(from: *const V) -> V {
-    if size_of::<V>() <= WORD_COPY_BYTES && align_of::<V>() >= 8 {
-        let mut out = MaybeUninit::<V>::uninit();
-        let (src, dst) = (
-            from.cast::<MaybeUninit<u64>>(),
-            out.as_mut_ptr().cast::<MaybeUninit<u64>>(),
-        );
-        for i in 0..size_of::<V>() / 8 {
-            // SAFETY: both are valid and aligned for the value's whole words.
-            unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
-        }
-        // SAFETY: every byte of the value was copied.
-        unsafe { out.assume_init() }
-    } else {
-        // SAFETY: the caller's.
-        unsafe { ptr::read(from) }
+    let mut out = MaybeUninit::<V>::uninit();
+    // SAFETY: the caller's, and `out` is a place of its own.
+    unsafe {
+        copy_words(from, out.as_mut_ptr());
+        out.assume_init()
     }
 }
 
-/// The largest value [`write_words`] copies word by word: the futures of handlers that do not wait
-/// on anything of their own, which finish at their first poll. A larger one is copied as it
-/// comes; its handler waits on other futures, which take longer than the copy.
+/// The largest value [`copy_words`] copies word by word: the futures of handlers that do not
+/// wait on anything of their own, which finish at their first poll, and a small record. A larger
+/// one is copied as it comes; it takes longer to make than the copy waits.
 const WORD_COPY_BYTES: usize = 64;
 
 /// A future whose output goes through `map` when it finishes ([`FutureSlot::put_poll_map`]).
