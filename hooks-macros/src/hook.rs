@@ -759,9 +759,9 @@ fn own_adapter(
             // `AsyncBefore`).
             let (ty, adapter) = if h.is_async {
                 let invoke = invocation(h, take, ctx.clone(), anchor);
-                let (_, convert) = conversion(h, Some(output_ty), anchor);
+                let (ret, convert) = conversion(h, Some(output_ty), anchor);
                 let settle = quote_spanned!(anchor=> #p::settle_async(#convert, early));
-                let first = first_poll(h, invoke, settle, anchor);
+                let first = first_poll(invoke, ret, settle, anchor);
                 let adapter = quote_spanned! {anchor=>
                     fn __hooks_adapter<'a, 's, 'c, 'w>(
                         input: &'a mut #input_ty,
@@ -802,8 +802,8 @@ fn own_adapter(
                 // No payload (the result is not the one the handler takes): done at once, with
                 // nothing put in the slot.
                 let invoke = invocation(h, payload_arg.clone(), ctx.clone(), anchor);
-                let (_, convert) = conversion(h, None, anchor);
-                let first = first_poll(h, invoke, convert, anchor);
+                let (ret, convert) = conversion(h, None, anchor);
+                let first = first_poll(invoke, ret, convert, anchor);
                 (
                     quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
                     quote_spanned!(anchor=>
@@ -1343,16 +1343,15 @@ fn conversion(
 }
 
 /// An `async fn` handler's first poll in its adapter: its future made in the dispatcher's slot
-/// (`FutureSlot::put_poll_map`), and its output turned by `settle` once it finishes, which reads
-/// the return value under the name `conversion` gives it. The call is made in a closure, not
-/// awaited in an `async` block, which would copy the future into the block's own state first.
+/// (`FutureSlot::put_poll_map`), and its output, bound to `ret` (see [`conversion`]), turned by
+/// `settle` once it finishes. The call is made in a closure, not awaited in an `async` block,
+/// which would copy the future into the block's own state first.
 fn first_poll(
-    h: &Handler<'_>,
     invoke: TokenStream,
+    ret: TokenStream,
     settle: TokenStream,
     anchor: Span,
 ) -> TokenStream {
-    let (ret, _) = conversion(h, None, anchor);
     quote_spanned! {anchor=>
         fut.put_poll_map(move || #invoke, move |#ret| #settle, cx)
     }
