@@ -57,7 +57,7 @@ use crate::table::{
 /// A value its caller handed over where it lies, in the caller's `ManuallyDrop`, instead of
 /// moving it in: a by-value argument is copied into the callee's own memory first, and that copy,
 /// right after the caller wrote the value, reads it back with wider loads than the caller's
-/// stores, which wait until the stores reach the cache (`BENCHMARKS.md`, finding 30). Dropped in
+/// stores, which wait until the stores reach the cache (`BENCHMARKS.md`, finding 31). Dropped in
 /// place unless taken, also when unwinding.
 struct Handed<'a, T>(&'a mut ManuallyDrop<T>);
 
