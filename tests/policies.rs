@@ -1634,6 +1634,179 @@ mod own_slot {
     }
 }
 
+/// Handlers whose result is named through an alias (`-> Outcome<()>`, `-> app::Result<()>`),
+/// which the attribute cannot read: each comes with the loop of the result type the alias names,
+/// and the table, which sees that type, runs the slot in it, or in the bare loop when the alias
+/// names `Result<(), HookError>`, as it would the same handlers with their result written out.
+mod alias_slot {
+    use super::own_slot::Refusal;
+    use super::*;
+    use hooks::ops::data::Create;
+
+    /// A service's result type, named as services often name theirs.
+    type Outcome<T> = Result<T, Refusal>;
+
+    /// The same, as a crate's own `Result<T>` (one parameter, the error the alias's).
+    mod app {
+        pub type Result<T> = std::result::Result<T, super::Refusal>;
+    }
+
+    /// An alias of the bare shape's result.
+    type Checked = Result<(), HookError>;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Slip {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Slip")]
+    fn admit(s: &mut Slip) -> Outcome<Flow<Slip>> {
+        s.seen.push("admit".into());
+        match s.mode.as_str() {
+            "closed" => Err(Refusal::Closed),
+            "cached" => Ok(Flow::Return(Slip {
+                mode: "from the cache".into(),
+                seen: Vec::new(),
+            })),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    /// Reads only; its result written out, the same type as `admit`'s alias names.
+    #[before_create("Slip", priority = 1)]
+    fn inspect(s: &Slip) -> Result<Flow<Slip>, Refusal> {
+        match s.mode.as_str() {
+            "broken" => Err(Refusal::Broken("the stamp")),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    #[after_create("Slip")]
+    fn archive(s: &mut Slip) -> app::Result<()> {
+        if s.mode == "fail after" {
+            return Err(Refusal::Broken("the archive"));
+        }
+        s.seen.push("archive".into());
+        Ok(())
+    }
+
+    #[after_create("Slip", priority = 1)]
+    fn notify(s: &mut Slip) -> Outcome<()> {
+        s.seen.push("notify".into());
+        Ok(())
+    }
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Stub {
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Stub")]
+    fn tear(s: &mut Stub) -> Checked {
+        s.seen.push("tear".into());
+        if s.seen.len() > 3 {
+            return Err(HookError::rejected("torn too often"));
+        }
+        Ok(())
+    }
+
+    /// Its result written out: the bare loop takes both.
+    #[before_create("Stub", priority = 1)]
+    fn punch(s: &mut Stub) -> Result<(), HookError> {
+        s.seen.push("punch".into());
+        Ok(())
+    }
+
+    #[after_create("Stub")]
+    fn file(s: &Stub) -> Checked {
+        match s.seen.as_slice() {
+            [.., last] if last == "stored" => Ok(()),
+            _ => Err(HookError::internal("filed before it was stored")),
+        }
+    }
+
+    fn slip(mode: &str) -> Slip {
+        Slip {
+            mode: mode.into(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn create(hooks: &Hooks, mode: &str) -> Result<Slip, HookError> {
+        hooks.run_sync::<Create<Slip>, _>(&mut Context::client(), slip(mode), |mut s| {
+            s.seen.push("stored".into());
+            Ok(s)
+        })
+    }
+
+    #[test]
+    fn a_handler_whose_result_is_an_alias_comes_with_the_loop_of_the_type_it_names() {
+        let hooks = hooks();
+        let direct = |id: &str| {
+            let reg = hooks.table().registrations().iter().find(|r| r.id() == id);
+            reg.and_then(|r| r.direct()).expect("a plain sync handler")
+        };
+        // Named by its own type, so that the table can tell what the alias names, and with the
+        // loop of its result.
+        let admit = direct("policies::alias_slot::admit");
+        assert!(
+            admit.is::<fn(&mut Slip) -> Outcome<Flow<Slip>>>(),
+            "{admit:?}"
+        );
+        assert!(format!("{admit:?}").contains("own: true"), "{admit:?}");
+        let archive = direct("policies::alias_slot::archive");
+        assert!(archive.is::<fn(&mut Slip) -> Result<(), Refusal>>());
+        assert!(format!("{archive:?}").contains("own: true"), "{archive:?}");
+        // An alias of the bare result is a bare handler by its type.
+        let tear = direct("policies::alias_slot::tear");
+        assert!(tear.is::<hooks::registration::Bare<Stub>>(), "{tear:?}");
+    }
+
+    #[test]
+    fn handlers_whose_result_is_an_alias_run_in_order_and_answer_reject_and_fail_as_written() {
+        let hooks = hooks();
+        let out = create(&hooks, "calm").unwrap();
+        assert_eq!(out.seen, ["admit", "stored", "archive", "notify"]);
+        // An answer: no default, the after handlers run on it.
+        let out = create(&hooks, "cached").unwrap();
+        assert_eq!(out.mode, "from the cache");
+        assert_eq!(out.seen, ["archive", "notify"]);
+        // The service's own errors, converted; the call stops at the first.
+        let rejections = stats(&hooks, "policies::alias_slot::admit").rejections;
+        let err = create(&hooks, "closed").unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "closed"));
+        assert_eq!(
+            stats(&hooks, "policies::alias_slot::admit").rejections,
+            rejections + 1
+        );
+        let err = create(&hooks, "broken").unwrap_err();
+        assert_eq!((err.status(), err.message()), (422, "the stamp is broken"));
+        // After: the error replaces the result, and the next handler, which takes the output,
+        // does not run on it.
+        let err = create(&hooks, "fail after").unwrap_err();
+        assert_eq!(
+            (err.status(), err.message()),
+            (422, "the archive is broken")
+        );
+    }
+
+    #[test]
+    fn handlers_whose_result_aliases_the_bare_one_run_beside_bare_ones() {
+        let hooks = hooks();
+        let run = |seen: Vec<String>| {
+            hooks.run_sync::<Create<Stub>, _>(&mut Context::client(), Stub { seen }, |mut s| {
+                s.seen.push("stored".into());
+                Ok(s)
+            })
+        };
+        let out = run(Vec::new()).unwrap();
+        assert_eq!(out.seen, ["tear", "punch", "stored"]);
+        let err = run(vec!["a".into(), "b".into(), "c".into()]).unwrap_err();
+        assert_eq!(err.message(), "torn too often");
+    }
+}
+
 /// Handlers that take the context are called as themselves too, from their own loop, when every
 /// sync handler of the phase takes it: the rules of the bare loop hold there, and each handler
 /// still sees itself (its id, params and phase) through the context.

@@ -130,7 +130,7 @@ macro_rules! registration {
 macro_rules! before_adapter {
     ([$($op:ident)?] ($($wild:ident)?) $attr:ident $adapter:ident, $(#[$doc:meta])* $make:ident:
         $direct:ident, $answers:ident: $direct_answers:ident, $owns:ident: $direct_owns:ident,
-        [$($sig:tt)*], |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
+        $either:ident, [$($sig:tt)*], |$input:ident, $ctx:ident| ($($arg:tt)*)) => {
         fn $adapter<Op, P, R>(
             args: &mut BeforeArgs<'_, Op::Input, Op::Output>,
             reg: &'static Registration,
@@ -193,6 +193,27 @@ macro_rules! before_adapter {
             // As in the constructor above.
             registration!(($($wild)?) $attr, key, site, Before, adapter, direct)
         }
+
+        $(#[$doc])*
+        /// Its result type is one the attribute could not read (an alias): it comes with the
+        /// loop of its result, as a handler with a result of its own does, and the table takes it
+        /// as one of the bare shapes instead if the type turns out to be one
+        /// ([`Direct::either`]).
+        #[inline]
+        #[track_caller]
+        pub const fn $either<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> RegistrationCell
+        where
+            Op: Operation,
+            P: ?Sized + Takes<$($op,)? Op::Input> + 'static,
+            R: Return<$($op,)? Op::Output> + 'static,
+        {
+            let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncBefore<Op>);
+            let direct = Direct::either::<$($sig)*>(
+                Direct::$direct_owns::<Op::Output, P, Own<$($op,)? R>>(handler),
+            );
+            // As in the constructor above.
+            registration!(($($wild)?) $attr, key, site, Before, adapter, direct)
+        }
     };
 }
 
@@ -201,8 +222,8 @@ macro_rules! before_adapter {
 /// it takes, when the result has it, and returns [`SyncAfter`]'s verdict.
 macro_rules! after_adapter {
     ([$($op:ident)?] ($($wild:ident)?) $attr:ident $adapter:ident, $(#[$doc:meta])*
-        $make:ident: $direct:ident, $owns:ident: $direct_owns:ident, [$($sig:tt)*],
-        |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
+        $make:ident: $direct:ident, $owns:ident: $direct_owns:ident, $either:ident,
+        [$($sig:tt)*], |$payload:ident, $ctx:ident| ($($arg:tt)*)) => {
         fn $adapter<Op, P, R>(
             result: &mut Result<Op::Output, HookError>,
             $ctx: &Context,
@@ -251,6 +272,25 @@ macro_rules! after_adapter {
         {
             let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncAfter<Op>);
             let direct = Direct::$direct_owns::<P, Own<$($op,)? R>>(handler);
+            // As in the constructor above.
+            registration!(($($wild)?) $attr, key, site, After, adapter, direct)
+        }
+
+        $(#[$doc])*
+        /// Its result type is one the attribute could not read (an alias): it comes with the
+        /// loop of its result, and the table takes it as the bare shape instead if the type
+        /// turns out to be `Result<(), HookError>` ([`Direct::either`]).
+        #[inline]
+        #[track_caller]
+        pub const fn $either<Op, P, R>(handler: $($sig)*, key: u128, site: Site) -> RegistrationCell
+        where
+            Op: Operation,
+            P: ?Sized + Takes<$($op,)? Op::Output> + 'static,
+            R: Return<$($op)?> + 'static,
+        {
+            let adapter: &'static (dyn Any + Send + Sync) = &($adapter::<Op, P, R> as SyncAfter<Op>);
+            let direct =
+                Direct::either::<$($sig)*>(Direct::$direct_owns::<P, Own<$($op,)? R>>(handler));
             // As in the constructor above.
             registration!(($($wild)?) $attr, key, site, After, adapter, direct)
         }
@@ -359,19 +399,19 @@ macro_rules! before {
 
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
-                before_mut: of_mut, answers_mut: answers_mut, owns_mut: own_mut,
+                before_mut: of_mut, answers_mut: answers_mut, owns_mut: own_mut, either_mut,
                 [fn(&mut P) -> R], |input, _ctx| (input));
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
-                before_ref: of_ref, answers_ref: answers_ref, owns_ref: own_ref,
+                before_ref: of_ref, answers_ref: answers_ref, owns_ref: own_ref, either_ref,
                 [fn(&P) -> R], |input, _ctx| (&*input));
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
-                before_mut_ctx: of_mut_ctx, answers_mut_ctx: answers_mut_ctx, owns_mut_ctx: own_mut_ctx,
+                before_mut_ctx: of_mut_ctx, answers_mut_ctx: answers_mut_ctx, owns_mut_ctx: own_mut_ctx, either_mut_ctx,
                 [fn(&mut P, &Context) -> R], |input, ctx| (input, ctx));
             before_adapter!([$($op)?] ($($wild)?) $attr adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
-                before_ref_ctx: of_ref_ctx, answers_ref_ctx: answers_ref_ctx, owns_ref_ctx: own_ref_ctx,
+                before_ref_ctx: of_ref_ctx, answers_ref_ctx: answers_ref_ctx, owns_ref_ctx: own_ref_ctx, either_ref_ctx,
                 [fn(&P, &Context) -> R], |input, ctx| (&*input, ctx));
 
             $(wild_return!($wild $returns);)?
@@ -458,16 +498,16 @@ macro_rules! after {
 
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_mut,
                 /// The adapter of a handler that takes its payload by `&mut`.
-                after_mut: of_mut, owns_mut: own_after_mut, [fn(&mut P) -> R], |payload, _ctx| (payload));
+                after_mut: of_mut, owns_mut: own_after_mut, either_mut, [fn(&mut P) -> R], |payload, _ctx| (payload));
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_ref,
                 /// The adapter of a handler that takes its payload by `&`.
-                after_ref: of_ref, owns_ref: own_after_ref, [fn(&P) -> R], |payload, _ctx| (&*payload));
+                after_ref: of_ref, owns_ref: own_after_ref, either_ref, [fn(&P) -> R], |payload, _ctx| (&*payload));
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_mut_ctx,
                 /// The adapter of a handler that takes its payload by `&mut`, and the context.
-                after_mut_ctx: of_mut_ctx, owns_mut_ctx: own_after_mut_ctx, [fn(&mut P, &Context) -> R], |payload, ctx| (payload, ctx));
+                after_mut_ctx: of_mut_ctx, owns_mut_ctx: own_after_mut_ctx, either_mut_ctx, [fn(&mut P, &Context) -> R], |payload, ctx| (payload, ctx));
             after_adapter!([$($op)?] ($($wild)?) $attr adapter_ref_ctx,
                 /// The adapter of a handler that takes its payload by `&`, and the context.
-                after_ref_ctx: of_ref_ctx, owns_ref_ctx: own_after_ref_ctx, [fn(&P, &Context) -> R], |payload, ctx| (&*payload, ctx));
+                after_ref_ctx: of_ref_ctx, owns_ref_ctx: own_after_ref_ctx, either_ref_ctx, [fn(&P, &Context) -> R], |payload, ctx| (&*payload, ctx));
 
             $(wild_return!($wild $returns);)?
         }

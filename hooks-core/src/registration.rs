@@ -256,9 +256,13 @@ pub struct Direct {
 /// What the table checks of a handler with a result of its own ([`Owns`]) before it runs the
 /// handler in the loop that came with it: the handler's payload type and the output type its loop
 /// was compiled for (by `TypeId`; `()` for an after handler's, which answers nothing), its phase,
-/// and whether it takes the context.
+/// whether it takes the context, and the [`Owns`] type that names its loop.
 #[derive(Clone, Copy)]
 pub(crate) struct OwnTypes {
+    /// `TypeId::of` the [`Owns`] type that names the handler's loop: handlers of one slot share a
+    /// loop only when theirs are the same. It is also the handler's `sig`, except for a handler
+    /// whose result the attribute could not read ([`Direct::either`]).
+    pub(crate) sig: fn() -> TypeId,
     /// `TypeId::of` the payload and of the output, in this order.
     pub(crate) types: fn() -> [TypeId; 2],
     /// Whether its loop is an after loop ([`AfterRun`]) rather than a before loop
@@ -278,6 +282,21 @@ impl Direct {
     /// [`Answers`] of it and its output).
     pub fn is<T: 'static>(&self) -> bool {
         (self.sig)() == TypeId::of::<T>()
+    }
+
+    /// A handler whose result type the attribute could not read (an alias: `-> MyResult`,
+    /// `-> crate::Result<()>`), made by an own constructor (`own_mut` and the like) and given
+    /// back with its `sig` of its own fn pointer type `S`. The table then takes it as what the
+    /// type turns out to be: one of the bare shapes, by that `sig`, or else a handler with a
+    /// result of its own, run in the loop that came with it (named by [`OwnTypes::sig`]).
+    pub const fn either<S: 'static>(direct: Option<Direct>) -> Option<Direct> {
+        match direct {
+            Some(direct) => Some(Direct {
+                sig: TypeId::of::<S>,
+                ..direct
+            }),
+            None => None,
+        }
     }
 }
 
@@ -364,6 +383,7 @@ macro_rules! own_constructors {
                         // `AnswerRun` that `sig` names.
                         run: Some(unsafe { std::mem::transmute::<AnswerRun, fn()>(run) }),
                         own: Some(OwnTypes {
+                            sig: TypeId::of::<Owns<$erased, O>>,
                             types: own_types::<A, O>,
                             after: false,
                             ctx: $ctx,
@@ -407,6 +427,7 @@ macro_rules! own_after_constructors {
                         // `AfterRun` that `sig` names.
                         run: Some(unsafe { std::mem::transmute::<AfterRun, fn()>(run) }),
                         own: Some(OwnTypes {
+                            sig: TypeId::of::<Owns<$erased, ()>>,
                             types: own_types::<A, ()>,
                             after: true,
                             ctx: $ctx,

@@ -1436,7 +1436,8 @@ fn bare(
             // each as the first one's type).
             None => {
                 let theirs = direct.own?;
-                if own != ((theirs.types)(), theirs.after) || *own_sig.get_or_insert(id) != id {
+                let sig = (theirs.sig)();
+                if own != ((theirs.types)(), theirs.after) || *own_sig.get_or_insert(sig) != sig {
                     return None;
                 }
                 match (theirs.after, theirs.ctx) {
@@ -2361,6 +2362,65 @@ mod tests {
         }
         // Another payload type's handler is never called as the operation's output's.
         assert_eq!(bare_after_shape(&[OWN_AFTER_OTHER_PAYLOAD]), None);
+    }
+
+    /// Handlers whose result the attribute could not read (an alias), as it hands them over
+    /// (`either_*`): with the loop of their result, and their own fn pointer type as `sig`.
+    type BareResult = Result<(), HookError>;
+    const EITHER_OWN: Option<Direct> = Direct::either::<fn(&mut Thing) -> Plain>(OWN);
+    const EITHER_OWN_READING: Option<Direct> = Direct::either::<fn(&Thing) -> Plain>(OWN_READING);
+    const EITHER_BARE: Option<Direct> = Direct::either::<fn(&mut Thing) -> BareResult>(
+        Direct::own_mut::<Thing, _, Own<BareResult>>(bare_thing),
+    );
+    const EITHER_BARE_READING: Option<Direct> = Direct::either::<fn(&Thing) -> BareResult>(
+        Direct::own_ref::<Thing, _, Own<BareResult>>(reads),
+    );
+    const EITHER_OWN_AFTER: Option<Direct> = Direct::either::<fn(&mut Thing) -> Plain>(OWN_AFTER);
+    const EITHER_BARE_AFTER: Option<Direct> =
+        Direct::either::<fn(&mut Thing) -> BareResult>(Direct::own_after_mut::<
+            _,
+            OwnAfter<BareResult>,
+        >(bare_thing));
+
+    #[test]
+    fn a_handler_whose_result_the_attribute_could_not_read_runs_as_what_its_type_is() {
+        // A bare result: the bare loop, with the handlers written out as bare ones.
+        assert_eq!(
+            bare_pair(EITHER_BARE, EITHER_BARE_READING),
+            Some(("plain", 2))
+        );
+        assert_eq!(bare_pair(EITHER_BARE, BARE_THING), Some(("plain", 2)));
+        assert_eq!(bare_pair(READS, EITHER_BARE), Some(("plain", 2)));
+        assert_eq!(
+            bare_after_shape(&[EITHER_BARE_AFTER, READS]),
+            Some(("plain", 2))
+        );
+        // A result of its own: the loop that came with it, shared with the handlers whose
+        // result is written out as the same type.
+        assert_eq!(bare_pair(EITHER_OWN, EITHER_OWN_READING), Some(("own", 2)));
+        assert_eq!(bare_pair(EITHER_OWN, OWN), Some(("own", 2)));
+        assert_eq!(bare_pair(OWN_READING, EITHER_OWN), Some(("own", 2)));
+        assert_eq!(
+            bare_after_shape(&[OWN_AFTER, EITHER_OWN_AFTER]),
+            Some(("own_after", 2))
+        );
+        // Mixed with another shape or another result: the adapters.
+        for (x, y) in [
+            (EITHER_OWN, BARE_THING),
+            (EITHER_BARE, OWN),
+            (EITHER_OWN, EITHER_BARE),
+            (EITHER_OWN, OWN_ANSWERS),
+            (EITHER_BARE, WITH_CONTEXT),
+        ] {
+            assert_eq!(bare_pair(x, y), None);
+            assert_eq!(bare_pair(y, x), None);
+        }
+        // Its loop is of its phase only.
+        assert_eq!(bare_after_shape(&[EITHER_OWN]), None);
+        assert_eq!(
+            bare_shape(vec![with_direct("m::a", EITHER_OWN_AFTER)]),
+            None
+        );
     }
 
     #[test]

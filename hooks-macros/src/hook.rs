@@ -855,7 +855,7 @@ fn own_adapter(
 /// calls it through that pointer; the pointer is also what the fast loops call when the signature
 /// is one of the operation's bare shapes (`Direct` in hooks-core); a before handler that may
 /// answer the call takes the constructor that names the loop of such handlers, and one whose
-/// result is its own (its own error type, a `Flow` alone: see [`could_be_bare`]) the constructor
+/// result is its own (its own error type, a `Flow` alone: see [`Written`]) the constructor
 /// that names the loop of its output and result types. The constructor's
 /// bounds are the attribute's checks of the payload and
 /// return types, which the glue names with the handler's own tokens. The same checks come first as
@@ -881,21 +881,24 @@ fn generic_registration(
     let payload_span = located(payload.span());
     let diag = format_ident!("{}", spec.attr, span = anchor);
     // A result of its own (its own error type, a `Flow` alone) brings the loop of its result
-    // type (`owns_*`), in either phase.
+    // type (`owns_*`), in either phase; so does a result the tokens do not tell, which the table
+    // may yet find to be a bare shape's (`either_*`).
     let output = &h.func.sig.output;
-    let own = matches!(output, syn::ReturnType::Type(_, ty) if !could_be_bare(ty));
+    let written = match output {
+        syn::ReturnType::Default => Written::Bare,
+        syn::ReturnType::Type(_, ty) => written(ty),
+    };
     // An after handler's payload is checked before this, by the registration's `on_error`.
     let (make, payload_check) = match spec.phase {
         Phase::Before => {
             let input_ty = quote_spanned!(anchor=> <__HooksOp as #p::Operation>::Input);
             // A handler that may answer the call comes with the loop that runs such handlers
             // for its output type, which only such handlers make the service compile.
-            let verb = if own {
-                "owns"
-            } else if answers(output) {
-                "answers"
-            } else {
-                "before"
+            let verb = match written {
+                Written::Own => "owns",
+                Written::Unread => "either",
+                Written::Bare if answers(output) => "answers",
+                Written::Bare => "before",
             };
             (
                 format_ident!("{}_{}", verb, shape, span = anchor),
@@ -904,7 +907,11 @@ fn generic_registration(
             )
         }
         Phase::After => {
-            let verb = if own { "owns" } else { "after" };
+            let verb = match written {
+                Written::Own => "owns",
+                Written::Unread => "either",
+                Written::Bare => "after",
+            };
             (
                 format_ident!("{}_{}", verb, shape, span = anchor),
                 on_error_first,
@@ -1089,52 +1096,68 @@ fn generic_shape(h: &Handler<'_>) -> Option<&'static str> {
     })
 }
 
-/// Whether a handler's return type may be one of the bare shapes' results, `Result<(), HookError>`
-/// or `Result<Flow<O>, HookError>`, as far as its tokens tell: not when it is written `Flow<..>`
-/// alone, `Result<T, ..>` with any `T` but `()` or a `Flow<..>`, or `Result<_, E>` with an error
-/// type named otherwise than `HookError` (a service's own error type): the shared loops never call
-/// such a handler as itself, so a before handler returning one does not name the loop of handlers
-/// that may answer, but brings a loop compiled for its result type (`owns_*` in
-/// `hooks_core::diag`), which runs a slot whose handlers all return that type. An alias may be
-/// anything, so it is left to the slot's check by type (and, when it is none of the bare shapes'
-/// results, to the adapter).
-fn could_be_bare(ret: &Type) -> bool {
+/// What a handler's return type is, as far as its tokens tell.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Written {
+    /// One of the bare shapes' results: `()`, `Result<(), HookError>` or
+    /// `Result<Flow<O>, HookError>`. The shared loops call such a handler as itself.
+    Bare,
+    /// A result of its own: `Flow<..>` alone, `Result<T, ..>` with any `T` but `()` or a
+    /// `Flow<..>`, or `Result<_, E>` with an error type named otherwise than `HookError` (a
+    /// service's own error type). The shared loops never call such a handler as itself, so it
+    /// brings a loop compiled for its result type (`owns_*` in `hooks_core::diag`), which runs a
+    /// slot whose handlers all return that type.
+    Own,
+    /// A type the tokens do not tell: an alias (`-> MyResult`, `-> crate::Result<()>`, whose error
+    /// type is the alias's), or a type from a macro's fragment. It may be anything, so the handler
+    /// brings the loop of its result as an [`Own`](Written::Own) one does, and the table, which
+    /// sees the type, takes it as a bare shape instead if it turns out to be one (`either_*`).
+    Unread,
+}
+
+/// What the handler's return type `ret` is written as (see [`Written`]).
+fn written(ret: &Type) -> Written {
     let path = match ret {
         Type::Path(path) => path,
-        // `-> ()`, written out.
-        Type::Tuple(t) => return t.elems.is_empty(),
+        // `-> ()`, written out; any other tuple is no handler's result.
+        Type::Tuple(t) if t.elems.is_empty() => return Written::Bare,
         // A type from a `macro_rules!` fragment, or in parentheses.
-        Type::Group(g) => return could_be_bare(&g.elem),
-        Type::Paren(p) => return could_be_bare(&p.elem),
-        _ => return false,
+        Type::Group(g) => return written(&g.elem),
+        Type::Paren(p) => return written(&p.elem),
+        _ => return Written::Own,
     };
     let Some(last) = path.path.segments.last() else {
-        return false;
+        return Written::Unread;
     };
     if last.ident == "Flow" {
-        return false;
+        return Written::Own;
     }
     if last.ident != "Result" {
-        return true;
+        return Written::Unread;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return true;
+        return Written::Unread;
     };
     let ok = match args.args.first() {
         Some(syn::GenericArgument::Type(Type::Tuple(t))) => t.elems.is_empty(),
         Some(syn::GenericArgument::Type(Type::Path(ok))) => last_ident_is(ok, "Flow"),
         _ => false,
     };
-    // The error type, when it is written out as a path: only `HookError` fits a bare shape.
-    let error = match args.args.iter().nth(1) {
-        Some(syn::GenericArgument::Type(Type::Path(e))) => last_ident_is(e, "HookError"),
-        _ => true,
-    };
-    ok && error
+    // The error type: only `HookError` fits a bare shape; an alias with one parameter
+    // (`crate::Result<()>`) names its own.
+    match args.args.iter().nth(1) {
+        Some(syn::GenericArgument::Type(Type::Path(e))) if !last_ident_is(e, "HookError") => {
+            Written::Own
+        }
+        Some(syn::GenericArgument::Type(Type::Path(_))) if ok => Written::Bare,
+        Some(syn::GenericArgument::Type(Type::Path(_))) => Written::Own,
+        _ if !ok => Written::Own,
+        _ => Written::Unread,
+    }
 }
 
 /// Whether a handler's return type is written `Result<Flow<..>, ..>`: the shape of a before handler
-/// that may answer the call (see [`could_be_bare`] for the rest of its check).
+/// that may answer the call (see [`written`] for the rest of its check).
 fn answers(ret: &syn::ReturnType) -> bool {
     fn flow(ty: &Type) -> bool {
         match ty {
@@ -1477,7 +1500,7 @@ fn background_adapter(
 
 #[cfg(test)]
 mod tests {
-    use super::{HandlerFn, asset_key, plain_type};
+    use super::{HandlerFn, Written, asset_key, plain_type, written};
     use proc_macro2::TokenStream;
     use quote::quote;
 
@@ -1524,6 +1547,46 @@ mod tests {
         assert_eq!(doc(quote! { #[inline] fn h(x: &mut T); }), None);
         assert_eq!(doc(quote! { #[doc = "A struct."] struct S {} }), None);
         assert_eq!(doc(quote! { fn h(x: &mut T) {} fn g() {} }), None);
+    }
+
+    fn written_as(ty: &str) -> Written {
+        written(&syn::parse_str(ty).expect("a type"))
+    }
+
+    // What the tokens of a return type tell: a bare shape's result, one of the handler's own, or
+    // nothing (an alias), which the table decides by the type.
+    #[test]
+    fn a_return_type_is_read_as_bare_own_or_unread_by_its_tokens() {
+        for bare in [
+            "()",
+            "Result<(), HookError>",
+            "hooks::Result<(), hooks::HookError>",
+            "Result<Flow<Contact>, HookError>",
+            "(Result<(), HookError>)",
+        ] {
+            assert_eq!(written_as(bare), Written::Bare, "{bare}");
+        }
+        for own in [
+            "Flow<Contact>",
+            "Result<(), Refused>",
+            "Result<Flow<Contact>, app::Error>",
+            "Result<Contact, HookError>",
+            "Result<Contact>",
+            "(u8, u8)",
+            "&'static str",
+        ] {
+            assert_eq!(written_as(own), Written::Own, "{own}");
+        }
+        for unread in [
+            "Outcome",
+            "Outcome<()>",
+            "app::Result<()>",
+            "Result<Flow<Contact>>",
+            "Result",
+            "Result<(), [u8; 2]>",
+        ] {
+            assert_eq!(written_as(unread), Written::Unread, "{unread}");
+        }
     }
 
     // A generic adapter's fn pointer type is written with the handler's payload and return types:
