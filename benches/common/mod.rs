@@ -16,12 +16,12 @@
 //! | `hooks_answer` | sync call only: this framework on that twin (handlers that may answer, called as themselves) |
 //! | `direct_flow` | sync call only: the same for a twin whose handlers return `Result<Flow<_>, Refusal>`, a service's own error type |
 //! | `hooks_own` | sync call only: this framework on that twin, whose handlers (a result of their own, the same for all) are called as themselves, in the loop their attribute brought |
-//! | `hooks_adapter` | sync call only: this framework on a twin whose handlers are the same functions returning that result through a type alias, which the attribute cannot read: each is reached through its adapter |
+//! | `hooks_adapter` | sync call only: this framework on a twin whose handlers are the same functions returning that result through a type alias, in a slot with one more handler of the bare shape that does nothing (`pad`, last): a slot of two results, whose handlers are each reached through their adapter. N counts the same functions; not run at N = 0 (the slot would hold `pad` alone) |
 //! | `direct_after` | sync call only: `store`, then N hand-written calls of the handlers of a twin whose handlers run after the default (`#[after_create]`), on its output |
 //! | `hooks_after` | sync call only: this framework on that twin (after handlers of the bare shape, called as themselves) |
 //! | `direct_after_own` | sync call only: the same for a twin whose after handlers return `Result<(), Refusal>`, each error converted |
 //! | `hooks_after_own` | sync call only: this framework on that twin (a result of their own, called as themselves in the loop their attribute brought) |
-//! | `hooks_after_adapter` | sync call only: this framework on a twin whose after handlers are the same functions, the result named through an alias: each through its adapter |
+//! | `hooks_after_adapter` | sync call only: this framework on a twin whose after handlers are the same functions, the result named through an alias, with a `pad` of the bare shape as the `alias` twin's: each through its adapter |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -73,7 +73,11 @@ pub fn bench_hooks() -> Result<Hooks, hooks::TableError> {
         Ok("timed") => hooks::History::Timed,
         _ => hooks::History::Off,
     };
-    Hooks::builder().history(history).build()
+    // The twins with a `pad` hold N + 1 handlers in a slot: 11 at N = 10.
+    Hooks::builder()
+        .history(history)
+        .max_subscribers(11)
+        .build()
 }
 
 #[inline(always)]
@@ -140,9 +144,11 @@ pub trait SyncBench: Bench {
     /// their attribute brought for that result.
     fn hooks_own(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
     /// One create through the framework on the twin whose handlers are the same functions
-    /// returning the same type through an alias (`alias`), which the attribute cannot read: each
-    /// is called through its adapter (as is every handler that takes part of its payload, and
-    /// every handler of a slot whose handlers have more than one shape or result).
+    /// returning the same type through an alias (`alias`), in a slot with one more handler of
+    /// another shape (`pad`, which does nothing): each is called through its adapter, as is every
+    /// handler of a slot whose handlers have more than one shape or result, and every handler
+    /// that takes part of its payload. (Alone, handlers whose result is an alias run in the loop
+    /// of the type it names, as `hooks_own`'s do.)
     fn hooks_adapter(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
     /// `store` on a copy of the record, then the handlers of this type's twin that run after it
     /// (`after`), called by hand on its output, stopping at the first error: the lower bound of
@@ -160,7 +166,8 @@ pub trait SyncBench: Bench {
     /// so each is called as itself in the loop their attribute brought.
     fn hooks_after_own(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
     /// One create through the framework on the twin whose after handlers return that type
-    /// through an alias (`after_alias`): each is called through its adapter.
+    /// through an alias (`after_alias`), with one more of another shape (`pad`): each is called
+    /// through its adapter.
     fn hooks_after_adapter(
         hooks: &Hooks,
         ctx: &mut Context,
@@ -298,8 +305,11 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("direct_flow", |e: E| E::direct_flow(e));
     let mut ctx = Context::client();
     v.visit("hooks_own", |e: E| E::hooks_own(hooks, &mut ctx, e));
-    let mut ctx = Context::client();
-    v.visit("hooks_adapter", |e: E| E::hooks_adapter(hooks, &mut ctx, e));
+    // Its slot holds one more handler (`pad`), and at N = 0 that one alone: nothing to measure.
+    if E::N > 0 {
+        let mut ctx = Context::client();
+        v.visit("hooks_adapter", |e: E| E::hooks_adapter(hooks, &mut ctx, e));
+    }
     v.visit("direct_after", |e: E| E::direct_after(e));
     let mut ctx = Context::client();
     v.visit("hooks_after", |e: E| E::hooks_after(hooks, &mut ctx, e));
@@ -308,10 +318,12 @@ pub fn sync_call<E: SyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
     v.visit("hooks_after_own", |e: E| {
         E::hooks_after_own(hooks, &mut ctx, e)
     });
-    let mut ctx = Context::client();
-    v.visit("hooks_after_adapter", |e: E| {
-        E::hooks_after_adapter(hooks, &mut ctx, e)
-    });
+    if E::N > 0 {
+        let mut ctx = Context::client();
+        v.visit("hooks_after_adapter", |e: E| {
+            E::hooks_after_adapter(hooks, &mut ctx, e)
+        });
+    }
     E::subscribe_event_bus();
     let bus = event_bus();
     v.visit("event_bus", |mut e: E| {
@@ -454,7 +466,8 @@ macro_rules! twin {
     };
     (alias, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
         /// The twin whose handlers return a `Flow` with the service's own error type through
-        /// an alias (always going on).
+        /// an alias (always going on), in a slot with one more handler of another shape (`pad`),
+        /// so that the slot runs every handler through its adapter.
         pub mod alias {
             use super::*;
             twin!(@entity $ty, $table);
@@ -469,6 +482,13 @@ macro_rules! twin {
                     Ok(Flow::Continue)
                 }
             )*
+            /// Of the bare shape: with the handlers above, a slot of two results, which no loop
+            /// of one shape runs. Last, and it does nothing.
+            #[before_create($table, priority = 100)]
+            #[inline(never)]
+            pub fn pad(_: &mut $ty) -> Result<(), HookError> {
+                Ok(())
+            }
         }
     };
     (after, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
@@ -504,7 +524,7 @@ macro_rules! twin {
     };
     (after_alias, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
         /// The twin whose handlers are the `after_own` twin's, their result named through an
-        /// alias.
+        /// alias, in a slot with one more handler of another shape (`pad`).
         pub mod after_alias {
             use super::*;
             twin!(@entity $ty, $table);
@@ -519,6 +539,13 @@ macro_rules! twin {
                     Ok(())
                 }
             )*
+            /// Of the bare shape, as the `alias` twin's: every handler of the slot through its
+            /// adapter.
+            #[after_create($table, priority = 100)]
+            #[inline(never)]
+            pub fn pad(_: &mut $ty) -> Result<(), HookError> {
+                Ok(())
+            }
         }
     };
     (@entity $ty:ident, $table:tt) => {
