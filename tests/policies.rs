@@ -1810,6 +1810,230 @@ mod alias_slot {
 /// Handlers that take the context are called as themselves too, from their own loop, when every
 /// sync handler of the phase takes it: the rules of the bare loop hold there, and each handler
 /// still sees itself (its id, params and phase) through the context.
+/// A slot that mixes the handler shapes: each run of one shape is called as itself, in the
+/// slot's order, the runs of the bare shapes in one loop and a run with a loop of its own (a
+/// handler that may answer, one with its own error type) through that loop.
+mod mixed_runs {
+    use super::own_slot::Refusal;
+    use super::*;
+    use hooks::ops::data::Create;
+
+    /// Calls that reached the default though a handler should have stopped them.
+    pub static STORED_AFTER_A_STOP: AtomicUsize = AtomicUsize::new(0);
+    /// Runs of `mark` on a result that an earlier after handler made an error.
+    pub static MARKED_ON_AN_ERROR: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Pass {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    /// The running handler's name and `tag` param, as the context gives them.
+    fn named(ctx: &Context) -> String {
+        let id = ctx.handler_id().unwrap_or("?");
+        let name = id.rsplit("::").next().unwrap_or(id);
+        format!("{name}:{}", ctx.param("tag").unwrap_or("-"))
+    }
+
+    #[before_create("Pass")]
+    fn screen(t: &mut Pass) -> Result<(), HookError> {
+        t.seen.push("screen".into());
+        match t.mode.as_str() {
+            "reject first" => Err(HookError::rejected("screened out")),
+            _ => Ok(()),
+        }
+    }
+
+    #[before_create("Pass", priority = 1, params(tag = "stamp"))]
+    fn stamp(t: &mut Pass, ctx: &Context) -> Result<(), HookError> {
+        if t.mode == "panic" {
+            panic!("boom in the second run");
+        }
+        t.seen.push(named(ctx));
+        Ok(())
+    }
+
+    /// May answer: a run with the loop of its own, between two runs of the bare shapes.
+    #[before_create("Pass", priority = 2)]
+    fn lookup(t: &mut Pass) -> Result<Flow<Pass>, HookError> {
+        t.seen.push("lookup".into());
+        match t.mode.as_str() {
+            "cached" => Ok(Flow::Return(Pass {
+                mode: "from the cache".into(),
+                seen: Vec::new(),
+            })),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    #[before_create("Pass", priority = 3)]
+    fn tidy(t: &mut Pass) {
+        t.seen.push("tidy".into());
+    }
+
+    #[before_create("Pass", priority = 4, params(tag = "note"))]
+    fn note(t: &mut Pass, ctx: &Context) {
+        t.seen.push(named(ctx));
+    }
+
+    /// Reads only; the last run.
+    #[before_create("Pass", priority = 5)]
+    fn last_check(t: &Pass) -> Result<(), HookError> {
+        match t.mode.as_str() {
+            "reject late" => Err(HookError::forbidden("checked out late")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Its own error type: a run with its loop, before three runs of the bare shapes.
+    #[after_create("Pass")]
+    fn audit(t: &mut Pass) -> Result<(), Refusal> {
+        if t.mode == "fail audit" {
+            return Err(Refusal::Broken("the audit"));
+        }
+        t.seen.push("audit".into());
+        Ok(())
+    }
+
+    #[after_create("Pass", priority = 1)]
+    fn mark(t: &mut Pass) -> Result<(), HookError> {
+        if t.mode == "fail audit" {
+            MARKED_ON_AN_ERROR.fetch_add(1, Ordering::SeqCst);
+        }
+        t.seen.push("mark".into());
+        if t.mode == "panic after" {
+            panic!("boom after, in the second run");
+        }
+        Ok(())
+    }
+
+    #[after_create("Pass", priority = 2, params(tag = "ping"))]
+    fn ping(t: &mut Pass, ctx: &Context) -> Result<(), HookError> {
+        t.seen.push(named(ctx));
+        Ok(())
+    }
+
+    #[after_create("Pass", priority = 3)]
+    fn seal(t: &mut Pass) {
+        t.seen.push("seal".into());
+    }
+
+    fn create(hooks: &Hooks, mode: &str) -> Result<Pass, HookError> {
+        let t = Pass {
+            mode: mode.into(),
+            seen: Vec::new(),
+        };
+        hooks.run_sync::<Create<Pass>, _>(&mut Context::client(), t, |mut t| {
+            if matches!(
+                t.mode.as_str(),
+                "cached" | "reject first" | "reject late" | "panic"
+            ) {
+                STORED_AFTER_A_STOP.fetch_add(1, Ordering::SeqCst);
+            }
+            t.seen.push("stored".into());
+            Ok(t)
+        })
+    }
+
+    fn id(name: &str) -> String {
+        format!("policies::mixed_runs::{name}")
+    }
+
+    #[test]
+    fn every_run_of_a_mixed_slot_runs_in_order_and_each_handler_sees_its_own_id() {
+        let out = create(&hooks(), "calm").unwrap();
+        assert_eq!(
+            out.seen,
+            [
+                "screen",
+                "stamp:stamp",
+                "lookup",
+                "tidy",
+                "note:note",
+                "stored",
+                "audit",
+                "mark",
+                "ping:ping",
+                "seal",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_that_answers_between_two_others_skips_the_rest_and_the_default() {
+        let hooks = hooks();
+        let out = create(&hooks, "cached").unwrap();
+        assert_eq!(out.mode, "from the cache");
+        // The after runs run on the answer.
+        assert_eq!(out.seen, ["audit", "mark", "ping:ping", "seal"]);
+        assert_eq!(STORED_AFTER_A_STOP.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_rejection_in_any_run_stops_the_call_and_is_counted_on_its_handler() {
+        let hooks = hooks();
+        for (mode, handler, status) in [
+            ("reject first", "screen", 400),
+            ("reject late", "last_check", 403),
+        ] {
+            let before = stats(&hooks, &id(handler)).rejections;
+            let err = create(&hooks, mode).unwrap_err();
+            assert_eq!(err.status(), status, "{mode}: {err}");
+            assert_eq!(stats(&hooks, &id(handler)).rejections, before + 1, "{mode}");
+        }
+        assert_eq!(STORED_AFTER_A_STOP.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_panic_in_a_later_run_is_blamed_on_its_handler_and_fails_closed() {
+        let hooks = hooks();
+        let err = create(&hooks, "panic").unwrap_err();
+        assert_eq!(err.status(), 500, "{err}");
+        assert!(err.to_string().contains("stamp"), "{err}");
+        assert!(stats(&hooks, &id("stamp")).panics >= 1);
+        assert_eq!(STORED_AFTER_A_STOP.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn an_after_error_in_the_first_run_replaces_the_result_and_stops_the_runs_after_it() {
+        let hooks = hooks();
+        let err = create(&hooks, "fail audit").unwrap_err();
+        assert_eq!((err.status(), err.code()), (422, "broken"));
+        // `mark`, `ping` and `seal` take the output, which is now an error.
+        assert_eq!(MARKED_ON_AN_ERROR.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_kept_panic_after_resumes_the_runs_at_the_next_handler() {
+        let hooks = hooks();
+        let panics = stats(&hooks, &id("mark")).panics;
+        let out = create(&hooks, "panic after").unwrap();
+        assert_eq!(
+            out.seen,
+            [
+                "screen",
+                "stamp:stamp",
+                "lookup",
+                "tidy",
+                "note:note",
+                "stored",
+                "audit",
+                "mark",
+                "ping:ping",
+                "seal"
+            ]
+        );
+        assert_eq!(stats(&hooks, &id("mark")).panics, panics + 1);
+        // Under `AfterFailure::Fail`, the panic fails the call.
+        let strict = Hooks::builder()
+            .after_failure(AfterFailure::Fail)
+            .build()
+            .unwrap();
+        assert!(create(&strict, "panic after").is_err());
+    }
+}
+
 mod bare_ctx_slot {
     use super::*;
     use hooks::registration::BareCtx;

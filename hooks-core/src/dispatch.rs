@@ -48,10 +48,10 @@ use crate::registration::{
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
-    AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, ErasedAsyncAfter, ErasedAsyncBefore,
-    ErasedBare, ErasedBareCtx, ErasedBareFlow, ErasedBareFlowCtx, ErasedBareUnit,
-    ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter, ErasedSyncBefore, Shape,
-    Slot, Table,
+    AfterFn, BareLoop, BareRun, BareShape, BeforeFn, Entry, Erased, ErasedAsyncAfter,
+    ErasedAsyncBefore, ErasedBare, ErasedBareCtx, ErasedBareFlow, ErasedBareFlowCtx,
+    ErasedBareUnit, ErasedBareUnitCtx, ErasedBeforeArgs, ErasedSlot, ErasedSyncAfter,
+    ErasedSyncBefore, Shape, Slot, Table,
 };
 
 /// A value its caller handed over where it lies, in the caller's `ManuallyDrop`, instead of
@@ -1129,6 +1129,12 @@ impl Hooks {
     ) -> Began {
         if self.fast() {
             if let Some(handlers) = &slot.bare_before {
+                if handlers.next().is_some() {
+                    // SAFETY: the caller's.
+                    return unsafe {
+                        self.before_runs(slot.client_only, handlers, ctx, input, early)
+                    };
+                }
                 if let Some(run) = handlers.answer_run() {
                     let loop_p = ptr::from_ref(handlers).cast();
                     // SAFETY: the caller's: `run` is the loop of the operation's output that the
@@ -1155,6 +1161,85 @@ impl Hooks {
             Some(Ok(())) => Began::Answered,
             Some(Err(e)) => Began::Rejected(e),
         }
+    }
+
+    /// The bare before handlers of a slot that mixes shapes ([`Hooks::before_handlers`]): its
+    /// runs of handlers of one shape, in order, while each lets the call go on. Out of line, so
+    /// that a slot of one shape pays only the test that sends it here; one frame for every run,
+    /// so that each run costs a jump, not a call: the flags read, the panic caught and the
+    /// handler code counted once. A run of the shapes that cannot answer ([`Bare`], [`BareCtx`],
+    /// [`BareUnit`], [`BareUnitCtx`]) runs in this loop; a run that may answer calls the loop its
+    /// attribute brought (`run_answers`, `run_own`), which catches its own panics and leaves its
+    /// stop in `early` ([`Began::Answered`] then, as in [`Hooks::before_handlers`]).
+    ///
+    /// # Safety
+    /// As [`Hooks::before_handlers`], `first` the slot's first run.
+    ///
+    /// [`Bare`]: crate::registration::Bare
+    /// [`BareCtx`]: crate::registration::BareCtx
+    /// [`BareUnit`]: crate::registration::BareUnit
+    /// [`BareUnitCtx`]: crate::registration::BareUnitCtx
+    #[inline(never)]
+    unsafe fn before_runs(
+        &self,
+        client_only: bool,
+        first: &BareLoop,
+        ctx: &mut Context,
+        input: *mut (),
+        early: *mut (),
+    ) -> Began {
+        let policy = &self.inner.policy;
+        let check = client_only || stats::any_disabled();
+        let count = policy.history != History::Off;
+        let blame = Cell::new(ptr::null::<Entry<Erased>>());
+        let _code = HandlerCode::enter();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let mut at = first;
+            loop {
+                if let Some(run) = at.answer_run() {
+                    let loop_p = ptr::from_ref(at).cast();
+                    // SAFETY: the caller's: `run` is the loop of the operation's output that the
+                    // run's attributes handed over, and the slot checked each handler against
+                    // the operation's input and output when it was built.
+                    if unsafe { run(self, client_only, loop_p, &mut *ctx, input, early) } {
+                        return Began::Answered;
+                    }
+                } else {
+                    let run = at.handlers();
+                    let rejected = by_shape!(run.shape(), S => {
+                        // The shape was matched, so this cannot fail; should it ever, the call
+                        // fails closed.
+                        let Some(handlers) = run.typed::<S>() else {
+                            return Began::Rejected(wrong_shape());
+                        };
+                        let on = BareBefore {
+                            policy,
+                            handlers,
+                            ctx: &mut *ctx,
+                            input,
+                            blame: blame_as::<S>(&blame),
+                        };
+                        // SAFETY: the caller's. Handlers of these shapes cannot answer: a stop
+                        // is a rejection.
+                        unsafe { Specialised::run::<S>(check, count, on) }.map(|stop| match stop {
+                            Ok(never) => match never {},
+                            Err(e) => e,
+                        })
+                    }, answers => Some(wrong_shape()));
+                    if let Some(e) = rejected {
+                        return Began::Rejected(e);
+                    }
+                }
+                match at.next() {
+                    Some(next) => at = next,
+                    None => return Began::Go,
+                }
+            }
+        }));
+        ran.unwrap_or_else(|panic| {
+            let reg = blamed_in(first, &blame).and_then(|(run, at)| run.handlers().reg(at));
+            Began::Rejected(self.before_panicked(reg, &*panic))
+        })
     }
 
     /// The before handlers under the general policies (per-handler timeouts, traces, timed
@@ -1914,6 +1999,10 @@ impl Hooks {
         output: *mut (),
         fns: &OpFns,
     ) {
+        if handlers.next().is_some() {
+            // SAFETY: the caller's.
+            return unsafe { self.after_runs(kind, slot, handlers, ctx, result, output, fns) };
+        }
         let mut rest = handlers.handlers();
         // Handlers with a result of their own came with their loop (`run_own_after`).
         let run = handlers.after_run();
@@ -1933,6 +2022,84 @@ impl Hooks {
             unsafe { self.after_stopped(kind, reg, stop, result, fns) };
             output = unsafe { (fns.output)(result) };
             rest = rest.after(at);
+        }
+    }
+
+    /// The bare after handlers of a slot that mixes shapes ([`Hooks::after_bare`]): its runs of
+    /// handlers of one shape, in order, while the result is a success. Out of line and in one
+    /// frame, as [`Hooks::before_runs`]: a run of the bare shapes runs in this loop, a run of
+    /// handlers with a result of their own in the loop their attribute brought
+    /// (`run_own_after`). A handler's error or panic stops the loop; its effect on the result is
+    /// applied here, and the loop resumes after that handler while the result is a success.
+    ///
+    /// # Safety
+    /// As [`Hooks::sync_after`], `first` the slot's first run.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn after_runs(
+        &self,
+        kind: CallKind,
+        slot: &ErasedSlot,
+        first: &BareLoop,
+        ctx: &mut Context,
+        result: *mut (),
+        output: *mut (),
+        fns: &OpFns,
+    ) {
+        let client_only = slot.client_only;
+        let check = client_only || stats::any_disabled();
+        let count = self.inner.policy.history != History::Off;
+        let blame = Cell::new(ptr::null::<Entry<Erased>>());
+        let (mut from, mut rest) = (first, first.handlers());
+        let mut output = output;
+        while !output.is_null() {
+            let code = HandlerCode::enter();
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                let (mut at, mut run) = (from, rest);
+                loop {
+                    let stopped = match at.after_run() {
+                        // SAFETY: the slot took the loop only for handlers of that loop's
+                        // result, and checked each against the output when it was built;
+                        // `output` is the call's own (the caller's).
+                        Some(own) => unsafe { own(self, client_only, run, &mut *ctx, output) },
+                        None => by_shape!(run.shape(), S => {
+                            // As in `before_runs`: the result fails, as an error of the first
+                            // handler would.
+                            let Some(handlers) = run.typed::<S>() else {
+                                return Some((at, run, 0, AfterStop::Errored(wrong_shape())));
+                            };
+                            let (c, b) = (&mut *ctx, blame_as::<S>(&blame));
+                            // SAFETY: the caller's.
+                            let errored = unsafe {
+                                with_flags!(check, count, bare_after_loop::<S>(handlers, c, output, b))
+                            };
+                            errored.map(|(i, e)| (i, AfterStop::Errored(e)))
+                        }, answers => Some((0, AfterStop::Errored(wrong_shape())))),
+                    };
+                    if let Some((i, stop)) = stopped {
+                        return Some((at, run, i, stop));
+                    }
+                    match at.next() {
+                        Some(next) => (at, run) = (next, next.handlers()),
+                        None => return None,
+                    }
+                }
+            }));
+            drop(code);
+            let (at, ran, i, stop) = match ran {
+                Ok(None) => return,
+                Ok(Some(stopped)) => stopped,
+                Err(panic) => match blamed_in(from, &blame) {
+                    Some((at, i)) => (at, at.handlers(), i, AfterStop::Panicked(panic)),
+                    None => return,
+                },
+            };
+            let Some(reg) = ran.reg(i) else { return };
+            // SAFETY (both): the caller's; the output's pointer is derived anew from the result,
+            // which the stop may have replaced.
+            unsafe { self.after_stopped(kind, reg, stop, result, fns) };
+            output = unsafe { (fns.output)(result) };
+            (from, rest) = (at, ran.after(i));
         }
     }
 
@@ -3115,6 +3282,29 @@ fn wrong_shape() -> HookError {
 /// The index of the handler a [`Blame`] named, if any.
 fn blamed<F>(handlers: &[Entry<F>], blame: &Cell<*const Entry<F>>) -> Option<usize> {
     handlers.iter().position(|h| ptr::eq(h, blame.get()))
+}
+
+/// The run, from `first` on, that holds the handler a loop of several runs blamed for a panic,
+/// and the handler's index in it.
+fn blamed_in<'s>(
+    first: &'s BareLoop,
+    blame: &Cell<*const Entry<Erased>>,
+) -> Option<(&'s BareLoop, usize)> {
+    let mut run = Some(first);
+    while let Some(at) = run {
+        if let Some(i) = at.handlers().position(blame.get()) {
+            return Some((at, i));
+        }
+        run = at.next();
+    }
+    None
+}
+
+/// A loop's blame, typed for handlers of the shape `S`, so that runs of several shapes share one.
+fn blame_as<S>(blame: &Cell<*const Entry<Erased>>) -> &Cell<*const Entry<S>> {
+    // SAFETY: a `Cell` of a thin raw pointer has that pointer's layout whatever it points to; the
+    // loops only store an entry's address in it, and it is only compared (`blamed_in`).
+    unsafe { &*ptr::from_ref(blame).cast::<Cell<*const Entry<S>>>() }
 }
 
 /// A sync before handler's verdict in the dispatcher's general form.

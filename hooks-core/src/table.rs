@@ -96,7 +96,7 @@ pub(crate) struct Entry<F> {
 
 /// An adapter as a slot stores it: a fn pointer whose type the slot checked, by `TypeId`, when it
 /// was built, and which [`Slot`] gives back typed. Never called as this type.
-type Erased = fn();
+pub(crate) type Erased = fn();
 
 /// A [`Bare`] handler with its payload type erased, so that one loop, compiled once, runs the bare
 /// handlers of every operation. `fn(*mut ())` and `fn(&mut T)` are ABI-compatible for every sized
@@ -519,6 +519,9 @@ pub(crate) struct BareLoop {
     /// For the shapes that answer, the loop their attribute handed over with them, an
     /// [`AnswerRun`] of the slot's output type, stored as [`Erased`].
     run: Option<Erased>,
+    /// The slot's handlers after these, when the next one has another shape or another result:
+    /// a run of their own, which the dispatcher enters when this one lets the call go on.
+    next: Option<Box<BareLoop>>,
 }
 
 impl BareLoop {
@@ -548,6 +551,12 @@ impl BareLoop {
         // shapes, whose handlers' `OwnTypes` say their loop is an after loop.
         self.run
             .map(|run| unsafe { std::mem::transmute::<Erased, AfterRun>(run) })
+    }
+
+    /// The run of handlers after this one's, if any.
+    #[inline]
+    pub(crate) fn next(&self) -> Option<&BareLoop> {
+        self.next.as_deref()
     }
 
     /// The handlers, borrowed.
@@ -593,6 +602,11 @@ impl<'a> BareRun<'a> {
     /// The registration of the handler at `at`.
     pub(crate) fn reg(self, at: usize) -> Option<&'static Registration> {
         self.handlers.get(at).map(|e| e.reg)
+    }
+
+    /// The index of the handler whose entry is at `entry`, if it is one of these.
+    pub(crate) fn position(self, entry: *const Entry<Erased>) -> Option<usize> {
+        self.handlers.iter().position(|h| ptr::eq(h, entry))
     }
 
     /// The handlers after the one at `at`.
@@ -1408,49 +1422,54 @@ fn plain_sync<F>(
     Some(out.into_boxed_slice())
 }
 
-/// The handlers of a fast loop as themselves, when every one's `direct` fn has one bare shape for
-/// the payload (whose shapes `types` gives, with those of `answers` for before handlers): all
-/// [`Bare`], all [`BareCtx`], all [`BareUnit`], all [`BareUnitCtx`], all [`BareFlow`] or all
-/// [`BareFlowCtx`]; or all with one result of their own ([`Owns`](crate::registration::Owns)),
-/// whose payload and output (`()` after) must be `own`'s types, and whose loop must be of the
-/// phase (after when `own`'s flag says so). After, each then runs on success only, as a handler
-/// that takes the output does.
+/// The handlers of a fast loop as themselves, when every one's `direct` fn has a bare shape for
+/// the payload (whose shapes `types` gives, with those of `answers` for before handlers):
+/// [`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`], [`BareFlow`] or [`BareFlowCtx`]; or a
+/// result of its own ([`Owns`](crate::registration::Owns)), whose payload and output (`()` after)
+/// must be `own`'s types, and whose loop must be of the phase (after when `own`'s flag says so).
+/// After, each then runs on success only, as a handler that takes the output does.
+///
+/// Handlers of one shape (and, for a result of their own, one signature) that follow each other
+/// share a run, one [`BareLoop`]; a slot that mixes shapes gets one run for each change of shape,
+/// chained in order (`BareLoop::next`), unless it has more runs that bring their own loop than
+/// one for every [`HANDLERS_PER_LOOP_CALL`] handlers: calling those loops would then cost more
+/// than the adapters they save, and the slot keeps its adapters (`None`).
 fn bare(
     entries: &[Entry<Erased>],
     types: &BareTypes,
     answers: &[(TypeId, BareShape)],
     own: ([TypeId; 2], bool),
 ) -> Option<BareLoop> {
-    let mut shape = None;
-    let mut handlers = Vec::with_capacity(entries.len());
-    let mut run = None;
-    let mut own_sig = None;
+    // Each run: its shape, the signature its handlers share when they have a result of their
+    // own (its loop calls each as the first one's type), its loop, its handlers.
+    let mut runs: Vec<(
+        BareShape,
+        Option<TypeId>,
+        Option<Erased>,
+        Vec<Entry<Erased>>,
+    )> = Vec::new();
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct().filter(|_| !reg.on_error)?;
         let id = (direct.sig)();
-        let this = match types.shape_of(id).or_else(|| shape_in(answers, id)) {
-            Some(this) => this,
+        let (this, sig) = match types.shape_of(id).or_else(|| shape_in(answers, id)) {
+            Some(this) => (this, None),
             // A result of its own: the handler takes the input and came with the loop of the
-            // output, and every such handler of the slot has the same signature (its loop calls
-            // each as the first one's type).
+            // output.
             None => {
                 let theirs = direct.own?;
-                let sig = (theirs.sig)();
-                if own != ((theirs.types)(), theirs.after) || *own_sig.get_or_insert(sig) != sig {
+                if own != ((theirs.types)(), theirs.after) {
                     return None;
                 }
-                match (theirs.after, theirs.ctx) {
+                let this = match (theirs.after, theirs.ctx) {
                     (false, false) => BareShape::Own,
                     (false, true) => BareShape::OwnCtx,
                     (true, false) => BareShape::OwnAfter,
                     (true, true) => BareShape::OwnAfterCtx,
-                }
+                };
+                (this, Some((theirs.sig)()))
             }
         };
-        if *shape.get_or_insert(this) != this {
-            return None;
-        }
         // `direct.f` holds a fn pointer of one of the shapes of `T` (checked by `TypeId`), kept
         // as `Erased` and read back, by `BareRun::typed`, as the erased type of `this`, which
         // changes only the payload parameter's type, from `&mut T` or `&T` to `*mut ()`:
@@ -1458,18 +1477,53 @@ fn bare(
         // which `answers` was made for: the slot's operation's, whose loop came with them (an
         // `Answers` type names both). The dispatcher passes a pointer from a `&mut T`, and a
         // `&T` handler only reads through it, as its own signature says.
-        if this.brings_loop() {
-            run = Some(direct.run?);
+        let entry = Entry { reg, f: direct.f };
+        match runs.last_mut() {
+            Some((shape, run_sig, _, handlers)) if *shape == this && *run_sig == sig => {
+                handlers.push(entry);
+            }
+            _ => {
+                let run = if this.brings_loop() {
+                    Some(direct.run?)
+                } else {
+                    None
+                };
+                runs.push((this, sig, run, vec![entry]));
+            }
         }
-        let f = direct.f;
-        handlers.push(Entry { reg, f });
     }
-    Some(BareLoop {
-        shape: shape.unwrap_or(BareShape::Plain),
-        handlers: handlers.into_boxed_slice(),
-        run,
-    })
+    // Runs that bring their loop are each a call of that loop; below one per
+    // `HANDLERS_PER_LOOP_CALL` handlers, the adapters cost less.
+    let calls = runs.iter().filter(|(_, _, run, _)| run.is_some()).count();
+    if runs.len() > 1 && calls * HANDLERS_PER_LOOP_CALL > entries.len() {
+        return None;
+    }
+    let mut next = None;
+    for (shape, _, run, handlers) in runs.into_iter().rev() {
+        next = Some(Box::new(BareLoop {
+            shape,
+            handlers: handlers.into_boxed_slice(),
+            run,
+            next,
+        }));
+    }
+    Some(next.map_or_else(
+        || BareLoop {
+            shape: BareShape::Plain,
+            handlers: Box::new([]),
+            run: None,
+            next: None,
+        },
+        |first| *first,
+    ))
 }
+
+/// How many handlers a slot that mixes shapes needs for each of its runs that brings its own loop
+/// (a call of that loop, ~40 instructions) for the runs to cost less than the adapters (~10–14
+/// more per handler than its loop): measured with `benches/callgrind.sh` on a slot of handlers
+/// with a result of their own beside one bare handler, at 2, 6 and 11 handlers (see
+/// BENCHMARKS.md, finding 33). Runs of the bare shapes share one frame and need no such count.
+const HANDLERS_PER_LOOP_CALL: usize = 4;
 
 /// The fn pointer that `any` holds, as an `F`.
 ///
@@ -2097,13 +2151,41 @@ mod tests {
     const WITH_CONTEXT: Option<Direct> = Direct::of_mut_ctx(with_context);
     const OTHER_WITH_CONTEXT: Option<Direct> = Direct::of_mut_ctx(other_with_context);
 
+    /// What a slot's loop of bare handlers holds: each run's shape and its number of handlers.
+    type Runs = Vec<(&'static str, usize)>;
+
+    /// The runs of `first` and of the runs chained after it.
+    fn runs(first: &BareLoop) -> Runs {
+        let mut out = Vec::new();
+        let mut at = Some(first);
+        while let Some(run) = at {
+            let h = run.handlers();
+            let shape = match (h.shape(), run.run.is_some()) {
+                (BareShape::Plain, false) => "plain",
+                (BareShape::Ctx, false) => "ctx",
+                (BareShape::Unit, false) => "unit",
+                (BareShape::UnitCtx, false) => "unit_ctx",
+                (BareShape::Flow, true) => "flow",
+                (BareShape::FlowCtx, true) => "flow_ctx",
+                (BareShape::Own, true) => "own",
+                (BareShape::OwnCtx, true) => "own_ctx",
+                (BareShape::OwnAfter, true) => "own_after",
+                (BareShape::OwnAfterCtx, true) => "own_after_ctx",
+                (other, loop_) => panic!("{other:?}, with its loop: {loop_}"),
+            };
+            out.push((shape, h.handlers.len()));
+            at = run.next();
+        }
+        out
+    }
+
     /// [`bare_shape`] of two handlers, `m::a` then `m::b`, with these direct fns.
-    fn bare_pair(a: Option<Direct>, b: Option<Direct>) -> Option<(&'static str, usize)> {
+    fn bare_pair(a: Option<Direct>, b: Option<Direct>) -> Option<Runs> {
         bare_shape(vec![with_direct("m::a", a), with_direct("m::b", b)])
     }
 
     /// Which bare loop a slot of these before handlers gets, and with how many handlers.
-    fn bare_shape(regs: Vec<&'static Registration>) -> Option<(&'static str, usize)> {
+    fn bare_shape(regs: Vec<&'static Registration>) -> Option<Runs> {
         let table = Table::from_registrations(regs).unwrap();
         let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
         assert!(slot.problem.is_none());
@@ -2111,36 +2193,20 @@ mod tests {
             slot.fast_before.is_some(),
             "plain sync handlers all the same"
         );
-        slot.bare_before.as_ref().map(|h| {
-            let run = h.handlers();
-            let shape = match run.shape() {
-                BareShape::Plain => "plain",
-                BareShape::Ctx => "ctx",
-                BareShape::Unit => "unit",
-                BareShape::UnitCtx => "unit_ctx",
-                BareShape::Flow => "flow",
-                BareShape::FlowCtx => "flow_ctx",
-                BareShape::Own => "own",
-                BareShape::OwnCtx => "own_ctx",
-                BareShape::OwnAfter => "own_after",
-                BareShape::OwnAfterCtx => "own_after_ctx",
-            };
-            (shape, run.handlers.len())
-        })
+        slot.bare_before.as_ref().map(runs)
     }
 
     #[test]
     fn a_slot_calls_its_handlers_as_themselves_only_when_every_one_is_bare_for_its_payload() {
         let (a, b) = (BARE_THING, BARE_OTHER);
         let (r, c) = (READS, WITH_CONTEXT);
-        assert_eq!(bare_pair(a, a), Some(("plain", 2)));
+        assert_eq!(bare_pair(a, a), Some(vec![("plain", 2)]));
         // A handler that reads its payload (`&T`) is called as itself too.
-        assert_eq!(bare_pair(a, r), Some(("plain", 2)));
-        // One handler that needs its adapter (a shape of the other loop, no direct fn) keeps
-        // them all on it.
-        for other in [c, None] {
-            assert_eq!(bare_pair(a, other), None);
-        }
+        assert_eq!(bare_pair(a, r), Some(vec![("plain", 2)]));
+        // One of another bare shape: a run of its own, after the first.
+        assert_eq!(bare_pair(a, c), Some(vec![("plain", 1), ("ctx", 1)]));
+        // One handler that needs its adapter (no direct fn) keeps them all on it.
+        assert_eq!(bare_pair(a, None), None);
         // A fn of another payload type is never called as the operation's.
         assert_eq!(bare_pair(a, b), None);
     }
@@ -2160,14 +2226,16 @@ mod tests {
     fn a_slot_calls_handlers_that_return_nothing_as_themselves_when_every_one_has_that_shape() {
         let (u, ur) = (UNIT, UNIT_READS);
         let (uc, urc) = (UNIT_WITH_CONTEXT, UNIT_READS_WITH_CONTEXT);
-        assert_eq!(bare_pair(u, ur), Some(("unit", 2)));
-        assert_eq!(bare_pair(uc, urc), Some(("unit_ctx", 2)));
-        // Mixed with a handler that returns a result, or with one that takes the context: the
-        // adapters, in either order.
+        assert_eq!(bare_pair(u, ur), Some(vec![("unit", 2)]));
+        assert_eq!(bare_pair(uc, urc), Some(vec![("unit_ctx", 2)]));
+        // Mixed with a handler that returns a result, or with one that takes the context: a
+        // run for each, in the slot's order.
         let (a, c) = (BARE_THING, WITH_CONTEXT);
-        for (x, y) in [(u, a), (a, u), (u, uc), (uc, u), (uc, c)] {
-            assert_eq!(bare_pair(x, y), None);
-        }
+        assert_eq!(bare_pair(u, a), Some(vec![("unit", 1), ("plain", 1)]));
+        assert_eq!(bare_pair(a, u), Some(vec![("plain", 1), ("unit", 1)]));
+        assert_eq!(bare_pair(u, uc), Some(vec![("unit", 1), ("unit_ctx", 1)]));
+        assert_eq!(bare_pair(uc, u), Some(vec![("unit_ctx", 1), ("unit", 1)]));
+        assert_eq!(bare_pair(uc, c), Some(vec![("unit_ctx", 1), ("ctx", 1)]));
         // Another payload type's handler is never called as the operation's.
         let other = UNIT_OTHER;
         assert_eq!(bare_pair(u, other), None);
@@ -2203,8 +2271,8 @@ mod tests {
     {
         let (f, fr) = (ANSWERS, ANSWERS_READING);
         let fc = ANSWERS_WITH_CONTEXT;
-        assert_eq!(bare_pair(f, fr), Some(("flow", 2)));
-        assert_eq!(bare_pair(fc, fc), Some(("flow_ctx", 2)));
+        assert_eq!(bare_pair(f, fr), Some(vec![("flow", 2)]));
+        assert_eq!(bare_pair(fc, fc), Some(vec![("flow_ctx", 2)]));
         // Mixed with a handler of another shape, in either order: the adapters.
         let (a, u) = (BARE_THING, UNIT);
         for (x, y) in [(f, a), (a, f), (f, u), (f, fc), (fc, f)] {
@@ -2269,9 +2337,9 @@ mod tests {
     {
         let (o, or) = (OWN, OWN_READING);
         let (oc, orc) = (OWN_WITH_CONTEXT, OWN_READING_WITH_CONTEXT);
-        assert_eq!(bare_pair(o, or), Some(("own", 2)));
-        assert_eq!(bare_pair(oc, orc), Some(("own_ctx", 2)));
-        assert_eq!(bare_pair(OWN_ANSWERS, OWN_ANSWERS), Some(("own", 2)));
+        assert_eq!(bare_pair(o, or), Some(vec![("own", 2)]));
+        assert_eq!(bare_pair(oc, orc), Some(vec![("own_ctx", 2)]));
+        assert_eq!(bare_pair(OWN_ANSWERS, OWN_ANSWERS), Some(vec![("own", 2)]));
         // Another result type (one loop calls every handler as one type), another shape, the
         // context taken by one only: the adapters, in either order.
         let (oa, a, f) = (OWN_ANSWERS, BARE_THING, ANSWERS);
@@ -2314,8 +2382,9 @@ mod tests {
     }
 
     /// Which bare loop a slot of these after handlers gets, and with how many handlers.
-    fn bare_after_shape(directs: &[Option<Direct>]) -> Option<(&'static str, usize)> {
-        let ids = ["m::a", "m::b", "m::c"];
+    fn bare_after_shape(directs: &[Option<Direct>]) -> Option<Runs> {
+        let ids = ["m::a", "m::b", "m::c", "m::d", "m::e", "m::f"];
+        assert!(directs.len() <= ids.len());
         let regs = directs
             .iter()
             .zip(ids)
@@ -2327,15 +2396,7 @@ mod tests {
             slot.fast_after.is_some(),
             "plain sync handlers all the same"
         );
-        slot.bare_after.as_ref().map(|h| {
-            let shape = match (h.handlers().shape(), h.after_run().is_some()) {
-                (BareShape::Plain, false) => "plain",
-                (BareShape::OwnAfter, true) => "own_after",
-                (BareShape::OwnAfterCtx, true) => "own_after_ctx",
-                (other, run) => panic!("{other:?}, with its loop: {run}"),
-            };
-            (shape, h.handlers().handlers.len())
-        })
+        slot.bare_after.as_ref().map(runs)
     }
 
     type OwnAfter<R> = crate::diag::after_create::Own<R>;
@@ -2353,9 +2414,15 @@ mod tests {
     fn an_after_slot_calls_handlers_with_a_result_of_their_own_as_themselves_in_their_loop() {
         let (o, or) = (OWN_AFTER, OWN_AFTER_READING);
         let (oc, orc) = (OWN_AFTER_WITH_CONTEXT, OWN_AFTER_READING_WITH_CONTEXT);
-        assert_eq!(bare_after_shape(&[o, or, o]), Some(("own_after", 3)));
-        assert_eq!(bare_after_shape(&[oc, orc]), Some(("own_after_ctx", 2)));
-        assert_eq!(bare_after_shape(&[BARE_THING, READS]), Some(("plain", 2)));
+        assert_eq!(bare_after_shape(&[o, or, o]), Some(vec![("own_after", 3)]));
+        assert_eq!(
+            bare_after_shape(&[oc, orc]),
+            Some(vec![("own_after_ctx", 2)])
+        );
+        assert_eq!(
+            bare_after_shape(&[BARE_THING, READS]),
+            Some(vec![("plain", 2)])
+        );
         // Mixed with a bare handler, or with one that takes the context: the adapters.
         for pair in [[o, BARE_THING], [BARE_THING, o], [o, oc], [oc, o]] {
             assert_eq!(bare_after_shape(&pair), None);
@@ -2387,34 +2454,42 @@ mod tests {
         // A bare result: the bare loop, with the handlers written out as bare ones.
         assert_eq!(
             bare_pair(EITHER_BARE, EITHER_BARE_READING),
-            Some(("plain", 2))
+            Some(vec![("plain", 2)])
         );
-        assert_eq!(bare_pair(EITHER_BARE, BARE_THING), Some(("plain", 2)));
-        assert_eq!(bare_pair(READS, EITHER_BARE), Some(("plain", 2)));
+        assert_eq!(bare_pair(EITHER_BARE, BARE_THING), Some(vec![("plain", 2)]));
+        assert_eq!(bare_pair(READS, EITHER_BARE), Some(vec![("plain", 2)]));
         assert_eq!(
             bare_after_shape(&[EITHER_BARE_AFTER, READS]),
-            Some(("plain", 2))
+            Some(vec![("plain", 2)])
         );
         // A result of its own: the loop that came with it, shared with the handlers whose
         // result is written out as the same type.
-        assert_eq!(bare_pair(EITHER_OWN, EITHER_OWN_READING), Some(("own", 2)));
-        assert_eq!(bare_pair(EITHER_OWN, OWN), Some(("own", 2)));
-        assert_eq!(bare_pair(OWN_READING, EITHER_OWN), Some(("own", 2)));
+        assert_eq!(
+            bare_pair(EITHER_OWN, EITHER_OWN_READING),
+            Some(vec![("own", 2)])
+        );
+        assert_eq!(bare_pair(EITHER_OWN, OWN), Some(vec![("own", 2)]));
+        assert_eq!(bare_pair(OWN_READING, EITHER_OWN), Some(vec![("own", 2)]));
         assert_eq!(
             bare_after_shape(&[OWN_AFTER, EITHER_OWN_AFTER]),
-            Some(("own_after", 2))
+            Some(vec![("own_after", 2)])
         );
-        // Mixed with another shape or another result: the adapters.
+        // Two handlers, one with a loop of its own beside another shape or result: the
+        // adapters cost less than calling that loop.
         for (x, y) in [
             (EITHER_OWN, BARE_THING),
             (EITHER_BARE, OWN),
             (EITHER_OWN, EITHER_BARE),
             (EITHER_OWN, OWN_ANSWERS),
-            (EITHER_BARE, WITH_CONTEXT),
         ] {
             assert_eq!(bare_pair(x, y), None);
             assert_eq!(bare_pair(y, x), None);
         }
+        // Beside another bare shape, a bare result is a run of the bare loop.
+        assert_eq!(
+            bare_pair(EITHER_BARE, WITH_CONTEXT),
+            Some(vec![("plain", 1), ("ctx", 1)])
+        );
         // Its loop is of its phase only.
         assert_eq!(bare_after_shape(&[EITHER_OWN]), None);
         assert_eq!(
@@ -2430,14 +2505,80 @@ mod tests {
         assert_eq!(bare_shape(vec![with_direct("m::a", OWN_AFTER)]), None);
     }
 
+    /// The runs of before handlers `m::a`, `m::b`, ... with these direct fns, in that order.
+    fn before_runs(directs: &[Option<Direct>]) -> Option<Runs> {
+        let ids = ["m::a", "m::b", "m::c", "m::d", "m::e", "m::f"];
+        assert!(directs.len() <= ids.len());
+        let regs = directs.iter().zip(ids).map(|(d, id)| with_direct(id, *d));
+        bare_shape(regs.collect())
+    }
+
+    #[test]
+    fn a_slot_that_mixes_shapes_runs_each_run_of_one_shape_as_itself_in_order() {
+        let (a, r, c, u) = (BARE_THING, READS, WITH_CONTEXT, UNIT);
+        // Handlers of one shape that follow each other share a run; each change starts one.
+        assert_eq!(
+            before_runs(&[a, r, c, u, u]),
+            Some(vec![("plain", 2), ("ctx", 1), ("unit", 2)])
+        );
+        assert_eq!(
+            before_runs(&[a, c, a]),
+            Some(vec![("plain", 1), ("ctx", 1), ("plain", 1)])
+        );
+        // A run that brings its loop is a call of that loop: one for every four handlers at
+        // most, else the adapters.
+        let (o, oa, f) = (OWN, OWN_ANSWERS, ANSWERS);
+        assert_eq!(
+            before_runs(&[o, a, a, a]),
+            Some(vec![("own", 1), ("plain", 3)])
+        );
+        assert_eq!(
+            before_runs(&[a, a, f, f]),
+            Some(vec![("plain", 2), ("flow", 2)])
+        );
+        assert_eq!(before_runs(&[o, a, a]), None);
+        // Results of their own of two types are two runs, each with its loop.
+        assert_eq!(
+            before_runs(&[o, o, o, o, oa, oa]),
+            None,
+            "two loops for six handlers"
+        );
+        assert_eq!(
+            before_runs(&[o, o, o, oa, oa, a]),
+            None,
+            "two loops and a run for six handlers"
+        );
+        // One handler with no direct fn, anywhere, keeps every one on its adapter.
+        assert_eq!(before_runs(&[a, c, u, None]), None);
+        // After, the same: a run of the bare shape and one with its loop.
+        let oa_ = OWN_AFTER;
+        assert_eq!(
+            bare_after_shape(&[oa_, a, r, a]),
+            Some(vec![("own_after", 1), ("plain", 3)])
+        );
+        assert_eq!(
+            bare_after_shape(&[oa_, oa_, oa_, OWN_AFTER_WITH_CONTEXT]),
+            None
+        );
+        assert_eq!(
+            bare_after_shape(&[oa_, oa_, oa_, oa_, oa_, OWN_AFTER_WITH_CONTEXT]),
+            None
+        );
+        assert_eq!(
+            bare_after_shape(&[a, a, a, oa_, oa_, oa_]),
+            Some(vec![("plain", 3), ("own_after", 3)])
+        );
+        assert_eq!(bare_after_shape(&[a, a, a, OWN]), None, "a before loop");
+    }
+
     #[test]
     fn a_slot_calls_handlers_that_take_the_context_as_themselves_when_every_one_does() {
         let (c, rc) = (WITH_CONTEXT, READS_WITH_CONTEXT);
         let (a, oc) = (BARE_THING, OTHER_WITH_CONTEXT);
-        assert_eq!(bare_pair(c, rc), Some(("ctx", 2)));
-        // Mixed with a handler that takes no context: the adapters, in either order.
-        assert_eq!(bare_pair(c, a), None);
-        assert_eq!(bare_pair(a, c), None);
+        assert_eq!(bare_pair(c, rc), Some(vec![("ctx", 2)]));
+        // Mixed with a handler that takes no context: a run for each, in either order.
+        assert_eq!(bare_pair(c, a), Some(vec![("ctx", 1), ("plain", 1)]));
+        assert_eq!(bare_pair(a, c), Some(vec![("plain", 1), ("ctx", 1)]));
         // Another payload type's handler is never called as the operation's.
         assert_eq!(bare_pair(c, oc), None);
     }
