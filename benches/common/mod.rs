@@ -16,12 +16,12 @@
 //! | `hooks_answer` | sync call only: this framework on that twin (handlers that may answer, called as themselves) |
 //! | `direct_flow` | sync call only: the same for a twin whose handlers return `Result<Flow<_>, Refusal>`, a service's own error type |
 //! | `hooks_own` | sync call only: this framework on that twin, whose handlers (a result of their own, the same for all) are called as themselves, in the loop their attribute brought |
-//! | `hooks_adapter` | sync call only: this framework on a twin whose handlers are the same functions returning that result through a type alias, in a slot with one more handler of the bare shape that does nothing (`pad`, last): a slot of two results, whose handlers are each reached through their adapter. N counts the same functions; not run at N = 0 (the slot would hold `pad` alone) |
+//! | `hooks_adapter` | sync call only: this framework on a twin whose handlers are the plain ones, in a slot with one more handler that takes the context and does nothing (`pad`, last): a slot of two shapes, run as two runs of one shape in one loop, each handler called as itself. N counts the same functions; not run at N = 0 (the slot would hold `pad` alone) |
 //! | `direct_after` | sync call only: `store`, then N hand-written calls of the handlers of a twin whose handlers run after the default (`#[after_create]`), on its output |
 //! | `hooks_after` | sync call only: this framework on that twin (after handlers of the bare shape, called as themselves) |
 //! | `direct_after_own` | sync call only: the same for a twin whose after handlers return `Result<(), Refusal>`, each error converted |
 //! | `hooks_after_own` | sync call only: this framework on that twin (a result of their own, called as themselves in the loop their attribute brought) |
-//! | `hooks_after_adapter` | sync call only: this framework on a twin whose after handlers are the same functions, the result named through an alias, with a `pad` of the bare shape as the `alias` twin's: each through its adapter |
+//! | `hooks_after_adapter` | sync call only: the same for the `after` twin's handlers, with a `pad` after them that takes the context |
 //! | `vec_dyn`   | a `Vec<Box<dyn Fn(&mut E)>>` registry, then `store`                             |
 //! | `map_json`  | `HashMap<(String, String), Vec<Box<dyn Fn(&mut Value)>>>`, entity through JSON  |
 //! | `event_bus` | the `event-bus` crate from crates.io (sync only), as its docs use it            |
@@ -143,12 +143,10 @@ pub trait SyncBench: Bench {
     /// own, the same for every handler of the slot, so each is called as itself, in the loop
     /// their attribute brought for that result.
     fn hooks_own(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
-    /// One create through the framework on the twin whose handlers are the same functions
-    /// returning the same type through an alias (`alias`), in a slot with one more handler of
-    /// another shape (`pad`, which does nothing): each is called through its adapter, as is every
-    /// handler of a slot whose handlers have more than one shape or result, and every handler
-    /// that takes part of its payload. (Alone, handlers whose result is an alias run in the loop
-    /// of the type it names, as `hooks_own`'s do.)
+    /// One create through the framework on the twin whose handlers are the plain ones (`mixed`),
+    /// in a slot with one more handler of another shape (`pad`, which takes the context and does
+    /// nothing): a slot of two runs of one shape each, every handler called as itself, the runs
+    /// in one loop. The lower bound is [`SyncBench::direct`].
     fn hooks_adapter(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
     /// `store` on a copy of the record, then the handlers of this type's twin that run after it
     /// (`after`), called by hand on its output, stopping at the first error: the lower bound of
@@ -160,14 +158,14 @@ pub trait SyncBench: Bench {
     fn hooks_after(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
     /// As [`SyncBench::direct_after`] on the twin whose after handlers return the service's own
     /// error type (`after_own`), each error converted: the lower bound of
-    /// [`SyncBench::hooks_after_own`] and [`SyncBench::hooks_after_adapter`].
+    /// [`SyncBench::hooks_after_own`].
     fn direct_after_own(record: Self) -> Result<Self, HookError>;
     /// One create through the framework on that twin: a result of their own, the same for each,
     /// so each is called as itself in the loop their attribute brought.
     fn hooks_after_own(hooks: &Hooks, ctx: &mut Context, record: Self) -> Result<Self, HookError>;
-    /// One create through the framework on the twin whose after handlers return that type
-    /// through an alias (`after_alias`), with one more of another shape (`pad`): each is called
-    /// through its adapter.
+    /// One create through the framework on the twin whose after handlers are the `after` twin's
+    /// (`after_mixed`), with one more of another shape (`pad`, which takes the context): two runs,
+    /// each handler called as itself. The lower bound is [`SyncBench::direct_after`].
     fn hooks_after_adapter(
         hooks: &Hooks,
         ctx: &mut Context,
@@ -400,9 +398,9 @@ pub fn async_handlers<E: AsyncBench, V: Visit<E>>(hooks: &Hooks, v: &mut V) {
 /// A twin of a bench entity type: the same fields and `store`, registered on its own table, with
 /// the same handlers written in another shape: taking the context too (`ctx`), returning
 /// nothing (`unit`), or returning a `Flow`, with `HookError` (`answer`) or with the service's own
-/// error type (`flow`), or that type through an alias (`alias`); or run after the default, with
-/// `HookError` (`after`), with the service's own error type (`after_own`), or that type through
-/// an alias (`after_alias`).
+/// error type (`flow`), or as they are beside one of another shape (`mixed`); or run after the
+/// default, with `HookError` (`after`), with the service's own error type (`after_own`), or as
+/// `after`'s beside one of another shape (`after_mixed`).
 macro_rules! twin {
     (ctx, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
         /// The twin whose handlers also take the context.
@@ -464,29 +462,25 @@ macro_rules! twin {
             )*
         }
     };
-    (alias, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
-        /// The twin whose handlers return a `Flow` with the service's own error type through
-        /// an alias (always going on), in a slot with one more handler of another shape (`pad`),
-        /// so that the slot runs every handler through its adapter.
-        pub mod alias {
+    (mixed, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers are the plain ones, in a slot with one more handler of another
+        /// shape (`pad`, which takes the context): a slot of two runs, each called as itself.
+        pub mod mixed {
             use super::*;
             twin!(@entity $ty, $table);
-            /// The result of the `flow` twin's handlers, named otherwise.
-            #[allow(dead_code)] // no handler to return it when N = 0
-            pub type Verdict = Result<Flow<$ty>, Refusal>;
             $(
                 #[before_create($table)]
                 #[inline(never)]
-                pub fn $h(e: &mut $ty) -> Verdict {
+                pub fn $h(e: &mut $ty) -> Result<(), HookError> {
                     e.score = e.score.wrapping_mul(31).wrapping_add($k);
-                    Ok(Flow::Continue)
+                    Ok(())
                 }
             )*
-            /// Of the bare shape: with the handlers above, a slot of two results, which no loop
-            /// of one shape runs. Last, and it does nothing.
+            /// Takes the context: with the handlers above, a slot of two shapes. Last, and it
+            /// does nothing.
             #[before_create($table, priority = 100)]
             #[inline(never)]
-            pub fn pad(_: &mut $ty) -> Result<(), HookError> {
+            pub fn pad(_: &mut $ty, _: &Context) -> Result<(), HookError> {
                 Ok(())
             }
         }
@@ -522,28 +516,24 @@ macro_rules! twin {
             )*
         }
     };
-    (after_alias, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
-        /// The twin whose handlers are the `after_own` twin's, their result named through an
-        /// alias, in a slot with one more handler of another shape (`pad`).
-        pub mod after_alias {
+    (after_mixed, $ty:ident, $table:tt, [$($h:ident = $k:literal),*]) => {
+        /// The twin whose handlers are the `after` twin's, in a slot with one more handler of
+        /// another shape (`pad`, which takes the context), as the `mixed` twin's.
+        pub mod after_mixed {
             use super::*;
             twin!(@entity $ty, $table);
-            /// The result of the `after_own` twin's handlers, named otherwise.
-            #[allow(dead_code)] // no handler to return it when N = 0
-            pub type Outcome = Result<(), Refusal>;
             $(
                 #[after_create($table)]
                 #[inline(never)]
-                pub fn $h(e: &mut $ty) -> Outcome {
+                pub fn $h(e: &mut $ty) -> Result<(), HookError> {
                     e.score = e.score.wrapping_mul(31).wrapping_add($k);
                     Ok(())
                 }
             )*
-            /// Of the bare shape, as the `alias` twin's: every handler of the slot through its
-            /// adapter.
+            /// Takes the context: a slot of two shapes. Last, and it does nothing.
             #[after_create($table, priority = 100)]
             #[inline(never)]
-            pub fn pad(_: &mut $ty) -> Result<(), HookError> {
+            pub fn pad(_: &mut $ty, _: &Context) -> Result<(), HookError> {
                 Ok(())
             }
         }
@@ -571,8 +561,8 @@ macro_rules! twin {
 macro_rules! bench_sync {
     (
         $module:ident, $ty:ident, $table:tt, $table_ctx:tt, $table_unit:tt, $table_answer:tt,
-        $table_flow:tt, $table_alias:tt, $table_after:tt, $table_after_own:tt,
-        $table_after_alias:tt,
+        $table_flow:tt, $table_mixed:tt, $table_after:tt, $table_after_own:tt,
+        $table_after_mixed:tt,
         [$($h:ident = $k:literal),*]
     ) => {
         pub mod $module {
@@ -610,16 +600,16 @@ macro_rules! bench_sync {
             }
 
             // The twins: the same handlers taking the context too, returning nothing, and
-            // returning a `Flow` (with `HookError`, and with the service's own error type, named
-            // as itself and through an alias).
+            // returning a `Flow` (with `HookError`, and with the service's own error type), and
+            // beside one of another shape.
             twin!(ctx, $ty, $table_ctx, [$($h = $k),*]);
             twin!(unit, $ty, $table_unit, [$($h = $k),*]);
             twin!(answer, $ty, $table_answer, [$($h = $k),*]);
             twin!(flow, $ty, $table_flow, [$($h = $k),*]);
-            twin!(alias, $ty, $table_alias, [$($h = $k),*]);
+            twin!(mixed, $ty, $table_mixed, [$($h = $k),*]);
             twin!(after, $ty, $table_after, [$($h = $k),*]);
             twin!(after_own, $ty, $table_after_own, [$($h = $k),*]);
-            twin!(after_alias, $ty, $table_after_alias, [$($h = $k),*]);
+            twin!(after_mixed, $ty, $table_after_mixed, [$($h = $k),*]);
 
             impl SyncBench for $ty {
                 #[inline(always)]
@@ -721,9 +711,9 @@ macro_rules! bench_sync {
                     ctx: &mut Context,
                     e: Self,
                 ) -> Result<Self, HookError> {
-                    let twin = alias::$ty { id: e.id, score: e.score, version: e.version };
+                    let twin = mixed::$ty { id: e.id, score: e.score, version: e.version };
                     let out =
-                        hooks.run_sync::<Create<alias::$ty>, _>(ctx, twin, alias::$ty::store)?;
+                        hooks.run_sync::<Create<mixed::$ty>, _>(ctx, twin, mixed::$ty::store)?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
                 #[inline(always)]
@@ -773,11 +763,11 @@ macro_rules! bench_sync {
                     ctx: &mut Context,
                     e: Self,
                 ) -> Result<Self, HookError> {
-                    let twin = after_alias::$ty { id: e.id, score: e.score, version: e.version };
-                    let out = hooks.run_sync::<Create<after_alias::$ty>, _>(
+                    let twin = after_mixed::$ty { id: e.id, score: e.score, version: e.version };
+                    let out = hooks.run_sync::<Create<after_mixed::$ty>, _>(
                         ctx,
                         twin,
-                        after_alias::$ty::store,
+                        after_mixed::$ty::store,
                     )?;
                     Ok($ty { id: out.id, score: out.score, version: out.version })
                 }
