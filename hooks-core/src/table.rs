@@ -1440,14 +1440,7 @@ fn bare(
     answers: &[(TypeId, BareShape)],
     own: ([TypeId; 2], bool),
 ) -> Option<BareLoop> {
-    // Each run: its shape, the signature its handlers share when they have a result of their
-    // own (its loop calls each as the first one's type), its loop, its handlers.
-    let mut runs: Vec<(
-        BareShape,
-        Option<TypeId>,
-        Option<Erased>,
-        Vec<Entry<Erased>>,
-    )> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     for e in entries {
         let reg = e.reg;
         let direct = reg.direct().filter(|_| !reg.on_error)?;
@@ -1479,27 +1472,36 @@ fn bare(
         // `&T` handler only reads through it, as its own signature says.
         let entry = Entry { reg, f: direct.f };
         match runs.last_mut() {
-            Some((shape, run_sig, _, handlers)) if *shape == this && *run_sig == sig => {
-                handlers.push(entry);
-            }
+            Some(last) if last.shape == this && last.sig == sig => last.handlers.push(entry),
             _ => {
                 let run = if this.brings_loop() {
                     Some(direct.run?)
                 } else {
                     None
                 };
-                runs.push((this, sig, run, vec![entry]));
+                runs.push(Run {
+                    shape: this,
+                    sig,
+                    run,
+                    handlers: vec![entry],
+                });
             }
         }
     }
     // Runs that bring their loop are each a call of that loop; below one per
     // `HANDLERS_PER_LOOP_CALL` handlers, the adapters cost less.
-    let calls = runs.iter().filter(|(_, _, run, _)| run.is_some()).count();
+    let calls = runs.iter().filter(|r| r.run.is_some()).count();
     if runs.len() > 1 && calls * HANDLERS_PER_LOOP_CALL > entries.len() {
         return None;
     }
     let mut next = None;
-    for (shape, _, run, handlers) in runs.into_iter().rev() {
+    for Run {
+        shape,
+        run,
+        handlers,
+        ..
+    } in runs.into_iter().rev()
+    {
         next = Some(Box::new(BareLoop {
             shape,
             handlers: handlers.into_boxed_slice(),
@@ -1516,6 +1518,17 @@ fn bare(
         },
         |first| *first,
     ))
+}
+
+/// A run of a slot's handlers of one shape, as [`bare`] gathers them.
+struct Run {
+    shape: BareShape,
+    /// The signature its handlers share when they have a result of their own: their loop calls
+    /// each as the first one's type.
+    sig: Option<TypeId>,
+    /// The loop they brought, for the shapes that bring one.
+    run: Option<Erased>,
+    handlers: Vec<Entry<Erased>>,
 }
 
 /// How many handlers a slot that mixes shapes needs for each of its runs that brings its own loop
