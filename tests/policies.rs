@@ -1960,6 +1960,46 @@ mod mixed_runs {
         );
     }
 
+    #[tokio::test]
+    async fn an_async_call_runs_the_same_runs_in_the_same_order() {
+        let hooks = hooks();
+        let t = Pass {
+            mode: "calm".into(),
+            seen: Vec::new(),
+        };
+        let out = hooks
+            .create(&mut Context::client(), t, |mut t| async move {
+                t.seen.push("stored".into());
+                Ok(t)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            out.seen,
+            [
+                "screen",
+                "stamp:stamp",
+                "lookup",
+                "tidy",
+                "note:note",
+                "stored",
+                "audit",
+                "mark",
+                "ping:ping",
+                "seal",
+            ]
+        );
+        let late = Pass {
+            mode: "reject late".into(),
+            seen: Vec::new(),
+        };
+        let err = hooks
+            .create(&mut Context::client(), late, |t| async move { Ok(t) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 403, "{err}");
+    }
+
     #[test]
     fn a_run_that_answers_between_two_others_skips_the_rest_and_the_default() {
         let hooks = hooks();
