@@ -2053,6 +2053,8 @@ impl Hooks {
         let (mut from, mut rest) = (first, first.handlers());
         let mut output = output;
         while !output.is_null() {
+            // A kept panic may have left its handler here: each pass blames its own.
+            blame.set(ptr::null());
             let code = HandlerCode::enter();
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 let (mut at, mut run) = (from, rest);

@@ -511,7 +511,9 @@ impl<V: OwnAfterResult> Shape for OwnAfterCtxFn<V> {
     }
 }
 
-/// The handlers of a fast loop as themselves, type-erased, when all of them have one bare shape.
+/// A run of a slot's handlers that have one bare shape (and, for a result of their own, one
+/// result type), as themselves, type-erased: the handlers one fast loop calls, followed by the
+/// slot's next run, if any, of another shape (see [`bare`]).
 pub(crate) struct BareLoop {
     shape: BareShape,
     /// Each one's fn pointer, of the type `shape` says, stored as [`Erased`].
@@ -630,9 +632,9 @@ pub(crate) struct ErasedSlot {
     fast_before: Option<Box<[Entry<Erased>]>>,
     /// The after handlers again, on the same terms.
     fast_after: Option<Box<[Entry<Erased>]>>,
-    /// The before handlers once more, as the handlers themselves, when every one of them is
-    /// [`Bare`] for the input, or every one is [`BareCtx`]: the fast loop then calls each with no
-    /// adapter.
+    /// The before handlers once more, as the handlers themselves, in runs of one shape, when
+    /// every one of them has a bare shape for the input (see [`bare`]): the fast loops then call
+    /// each with no adapter.
     pub(crate) bare_before: Option<BareLoop>,
     /// The after handlers on the same terms, for the output.
     pub(crate) bare_after: Option<BareLoop>,
