@@ -1807,12 +1807,10 @@ mod alias_slot {
     }
 }
 
-/// Handlers that take the context are called as themselves too, from their own loop, when every
-/// sync handler of the phase takes it: the rules of the bare loop hold there, and each handler
-/// still sees itself (its id, params and phase) through the context.
 /// A slot that mixes the handler shapes: each run of one shape is called as itself, in the
-/// slot's order, the runs of the bare shapes in one loop and a run with a loop of its own (a
-/// handler that may answer, one with its own error type) through that loop.
+/// slot's order, the runs of the bare shapes in one loop; a run of one handler that may answer,
+/// or of one with its own error type, is too short to call its loop, and goes through its
+/// adapter in the same loop (`mixed_loops` has runs long enough for theirs).
 mod mixed_runs {
     use super::own_slot::Refusal;
     use super::*;
@@ -1863,6 +1861,7 @@ mod mixed_runs {
                 mode: "from the cache".into(),
                 seen: Vec::new(),
             })),
+            "refused" => Err(HookError::new(409, "refused", "the lookup refused it")),
             _ => Ok(Flow::Continue),
         }
     }
@@ -1927,7 +1926,7 @@ mod mixed_runs {
         hooks.run_sync::<Create<Pass>, _>(&mut Context::client(), t, |mut t| {
             if matches!(
                 t.mode.as_str(),
-                "cached" | "reject first" | "reject late" | "panic"
+                "cached" | "reject first" | "reject late" | "panic" | "refused"
             ) {
                 STORED_AFTER_A_STOP.fetch_add(1, Ordering::SeqCst);
             }
@@ -2015,6 +2014,7 @@ mod mixed_runs {
         let hooks = hooks();
         for (mode, handler, status) in [
             ("reject first", "screen", 400),
+            ("refused", "lookup", 409),
             ("reject late", "last_check", 403),
         ] {
             let before = stats(&hooks, &id(handler)).rejections;
@@ -2074,6 +2074,154 @@ mod mixed_runs {
     }
 }
 
+/// A slot that mixes shapes with runs long enough to call the loops their attribute brought:
+/// handlers with the service's own error type (five before, four after) beside bare ones.
+mod mixed_loops {
+    use super::own_slot::Refusal;
+    use super::*;
+    use hooks::ops::data::Create;
+
+    #[derive(Debug, Clone, PartialEq, Entity)]
+    pub struct Docket {
+        pub mode: String,
+        pub seen: Vec<String>,
+    }
+
+    fn own(d: &mut Docket, name: &str) -> Result<Flow<Docket>, Refusal> {
+        d.seen.push(name.into());
+        match (d.mode.as_str(), name) {
+            ("closed", "o3") => Err(Refusal::Closed),
+            ("cached", "o2") => Ok(Flow::Return(Docket {
+                mode: "from the cache".into(),
+                seen: Vec::new(),
+            })),
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    #[before_create("Docket")]
+    fn first(d: &mut Docket) -> Result<(), HookError> {
+        d.seen.push("first".into());
+        Ok(())
+    }
+
+    #[before_create("Docket", priority = 1)]
+    fn o1(d: &mut Docket) -> Result<Flow<Docket>, Refusal> {
+        own(d, "o1")
+    }
+
+    #[before_create("Docket", priority = 2)]
+    fn o2(d: &mut Docket) -> Result<Flow<Docket>, Refusal> {
+        own(d, "o2")
+    }
+
+    #[before_create("Docket", priority = 3)]
+    fn o3(d: &mut Docket) -> Result<Flow<Docket>, Refusal> {
+        own(d, "o3")
+    }
+
+    #[before_create("Docket", priority = 4)]
+    fn o4(d: &mut Docket) -> Result<Flow<Docket>, Refusal> {
+        own(d, "o4")
+    }
+
+    #[before_create("Docket", priority = 5)]
+    fn o5(d: &mut Docket) -> Result<Flow<Docket>, Refusal> {
+        own(d, "o5")
+    }
+
+    #[before_create("Docket", priority = 6, params(tag = "last"))]
+    fn last(d: &mut Docket, ctx: &Context) {
+        d.seen
+            .push(format!("last:{}", ctx.param("tag").unwrap_or("-")));
+    }
+
+    fn after_own(d: &mut Docket, name: &str) -> Result<(), Refusal> {
+        if d.mode == "fail after" && name == "a2" {
+            return Err(Refusal::Broken("the second filing"));
+        }
+        d.seen.push(name.into());
+        Ok(())
+    }
+
+    #[after_create("Docket")]
+    fn a1(d: &mut Docket) -> Result<(), Refusal> {
+        after_own(d, "a1")
+    }
+
+    #[after_create("Docket", priority = 1)]
+    fn a2(d: &mut Docket) -> Result<(), Refusal> {
+        after_own(d, "a2")
+    }
+
+    #[after_create("Docket", priority = 2)]
+    fn a3(d: &mut Docket) -> Result<(), Refusal> {
+        after_own(d, "a3")
+    }
+
+    #[after_create("Docket", priority = 3)]
+    fn a4(d: &mut Docket) -> Result<(), Refusal> {
+        after_own(d, "a4")
+    }
+
+    #[after_create("Docket", priority = 4)]
+    fn close(d: &mut Docket) {
+        d.seen.push("close".into());
+    }
+
+    fn create(hooks: &Hooks, mode: &str) -> Result<Docket, HookError> {
+        let d = Docket {
+            mode: mode.into(),
+            seen: Vec::new(),
+        };
+        hooks.run_sync::<Create<Docket>, _>(&mut Context::client(), d, |mut d| {
+            d.seen.push("stored".into());
+            Ok(d)
+        })
+    }
+
+    #[test]
+    fn runs_that_call_their_loops_run_in_order_answer_reject_and_fail_as_written() {
+        let hooks = hooks();
+        let out = create(&hooks, "calm").unwrap();
+        assert_eq!(
+            out.seen,
+            [
+                "first",
+                "o1",
+                "o2",
+                "o3",
+                "o4",
+                "o5",
+                "last:last",
+                "stored",
+                "a1",
+                "a2",
+                "a3",
+                "a4",
+                "close",
+            ]
+        );
+        // An answer from the loop of the second run: the rest and the default skipped, the
+        // after runs on the answer.
+        let out = create(&hooks, "cached").unwrap();
+        assert_eq!(out.mode, "from the cache");
+        assert_eq!(out.seen, ["a1", "a2", "a3", "a4", "close"]);
+        // The service's error, converted and counted on its handler.
+        let id = "policies::mixed_loops::o3";
+        let before = stats(&hooks, id).rejections;
+        let err = create(&hooks, "closed").unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "closed"));
+        assert_eq!(stats(&hooks, id).rejections, before + 1);
+        // An after error in the loop's run replaces the result.
+        let err = create(&hooks, "fail after").unwrap_err();
+        assert_eq!((err.status(), err.code()), (422, "broken"));
+    }
+}
+
+/// Handlers that take the context are called as themselves too, from their own loop, when every
+/// sync handler of the phase takes it: the rules of the bare loop hold there, and each handler
+/// still sees itself (its id, params and phase) through the context.
 mod bare_ctx_slot {
     use super::*;
     use hooks::registration::BareCtx;

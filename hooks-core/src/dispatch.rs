@@ -105,7 +105,8 @@ macro_rules! by_shape {
             | BareShape::Own
             | BareShape::OwnCtx
             | BareShape::OwnAfter
-            | BareShape::OwnAfterCtx => $other,
+            | BareShape::OwnAfterCtx
+            | BareShape::Adapted => $other,
             BareShape::Plain => {
                 type $S = ErasedBare;
                 $call
@@ -1131,9 +1132,7 @@ impl Hooks {
             if let Some(handlers) = &slot.bare_before {
                 if handlers.next().is_some() {
                     // SAFETY: the caller's.
-                    return unsafe {
-                        self.before_runs(slot.client_only, handlers, ctx, input, early)
-                    };
+                    return unsafe { self.before_runs(slot, handlers, ctx, input, early, fns) };
                 }
                 if let Some(run) = handlers.answer_run() {
                     let loop_p = ptr::from_ref(handlers).cast();
@@ -1170,7 +1169,9 @@ impl Hooks {
     /// handler code counted once. A run of the shapes that cannot answer ([`Bare`], [`BareCtx`],
     /// [`BareUnit`], [`BareUnitCtx`]) runs in this loop; a run that may answer calls the loop its
     /// attribute brought (`run_answers`, `run_own`), which catches its own panics and leaves its
-    /// stop in `early` ([`Began::Answered`] then, as in [`Hooks::before_handlers`]).
+    /// stop in `early` ([`Began::Answered`] then, as in [`Hooks::before_handlers`]); a run of
+    /// adapters runs in the loop of [`Hooks::adapted_before`], its stop read and counted as
+    /// [`Hooks::before_fast`] does.
     ///
     /// # Safety
     /// As [`Hooks::before_handlers`], `first` the slot's first run.
@@ -1182,35 +1183,51 @@ impl Hooks {
     #[inline(never)]
     unsafe fn before_runs(
         &self,
-        client_only: bool,
+        slot: &ErasedSlot,
         first: &BareLoop,
         ctx: &mut Context,
         input: *mut (),
         early: *mut (),
+        fns: &OpFns,
     ) -> Began {
         let policy = &self.inner.policy;
+        let client_only = slot.client_only;
         let check = client_only || stats::any_disabled();
         let count = policy.history != History::Off;
         let blame = Cell::new(ptr::null::<Entry<Erased>>());
         let _code = HandlerCode::enter();
+        // `Err` with the adapter that stopped the call, its answer or rejection in `early`.
         let ran = catch_unwind(AssertUnwindSafe(|| {
             let mut at = first;
             loop {
-                if let Some(run) = at.answer_run() {
+                let run = at.handlers();
+                if let Some(loop_run) = at.answer_run() {
                     let loop_p = ptr::from_ref(at).cast();
-                    // SAFETY: the caller's: `run` is the loop of the operation's output that the
-                    // run's attributes handed over, and the slot checked each handler against
-                    // the operation's input and output when it was built.
-                    if unsafe { run(self, client_only, loop_p, &mut *ctx, input, early) } {
-                        return Began::Answered;
+                    // SAFETY: the caller's: `loop_run` is the loop of the operation's output
+                    // that the run's attributes handed over, and the slot checked each handler
+                    // against the operation's input and output when it was built.
+                    if unsafe { loop_run(self, client_only, loop_p, &mut *ctx, input, early) } {
+                        return Ok(Began::Answered);
+                    }
+                // SAFETY: a before loop's adapters are `SyncBefore`s of the slot's operation.
+                } else if let Some(adapters) = unsafe { run.adapters::<ErasedSyncBefore>() } {
+                    let mut args = ErasedBeforeArgs {
+                        input,
+                        ctx: ptr::from_mut(&mut *ctx),
+                        early,
+                    };
+                    let (a, b) = (&mut args, blame_as::<ErasedSyncBefore>(&blame));
+                    let stopped =
+                        with_flags!(check, count, slot.context, before_loop(adapters, a, b));
+                    if let Some(i) = stopped {
+                        return Err(adapters[i].reg);
                     }
                 } else {
-                    let run = at.handlers();
                     let rejected = by_shape!(run.shape(), S => {
                         // The shape was matched, so this cannot fail; should it ever, the call
                         // fails closed.
                         let Some(handlers) = run.typed::<S>() else {
-                            return Began::Rejected(wrong_shape());
+                            return Ok(Began::Rejected(wrong_shape()));
                         };
                         let on = BareBefore {
                             policy,
@@ -1227,19 +1244,33 @@ impl Hooks {
                         })
                     }, answers => Some(wrong_shape()));
                     if let Some(e) = rejected {
-                        return Began::Rejected(e);
+                        return Ok(Began::Rejected(e));
                     }
                 }
                 match at.next() {
                     Some(next) => at = next,
-                    None => return Began::Go,
+                    None => return Ok(Began::Go),
                 }
             }
         }));
-        ran.unwrap_or_else(|panic| {
-            let reg = blamed_in(first, &blame).and_then(|(run, at)| run.handlers().reg(at));
-            Began::Rejected(self.before_panicked(reg, &*panic))
-        })
+        match ran {
+            Ok(Ok(began)) => began,
+            // As in `before_fast`: what the adapter left in `early`, counted on its handler.
+            Ok(Err(reg)) => {
+                // SAFETY: the caller's: `early` is the operation's.
+                let (outcome, began) = match unsafe { (fns.take_rejection)(early) } {
+                    Some(Ok(())) => (Outcome::Ok, Began::Answered),
+                    Some(Err(e)) => (Outcome::Rejected, Began::Rejected(e)),
+                    None => (Outcome::Rejected, Began::Rejected(verdict_missing())),
+                };
+                policy.count(reg, outcome);
+                began
+            }
+            Err(panic) => {
+                let reg = blamed_in(first, &blame).and_then(|(run, at)| run.handlers().reg(at));
+                Began::Rejected(self.before_panicked(reg, &*panic))
+            }
+        }
     }
 
     /// The before handlers under the general policies (per-handler timeouts, traces, timed
@@ -2029,7 +2060,7 @@ impl Hooks {
     /// handlers of one shape, in order, while the result is a success. Out of line and in one
     /// frame, as [`Hooks::before_runs`]: a run of the bare shapes runs in this loop, a run of
     /// handlers with a result of their own in the loop their attribute brought
-    /// (`run_own_after`). A handler's error or panic stops the loop; its effect on the result is
+    /// (`run_own_after`), a run of adapters in the loop of [`Hooks::adapted_after`]. A handler's error or panic stops the loop; its effect on the result is
     /// applied here, and the loop resumes after that handler while the result is a success.
     ///
     /// # Safety
@@ -2059,12 +2090,25 @@ impl Hooks {
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 let (mut at, mut run) = (from, rest);
                 loop {
-                    let stopped = match at.after_run() {
+                    // SAFETY: an after loop's adapters are `SyncAfter`s of the slot's operation.
+                    let adapters = unsafe { run.adapters::<ErasedSyncAfter>() };
+                    let stopped = match (at.after_run(), adapters) {
                         // SAFETY: the slot took the loop only for handlers of that loop's
                         // result, and checked each against the output when it was built;
                         // `output` is the call's own (the caller's).
-                        Some(own) => unsafe { own(self, client_only, run, &mut *ctx, output) },
-                        None => by_shape!(run.shape(), S => {
+                        (Some(own), _) => unsafe { own(self, client_only, run, &mut *ctx, output) },
+                        // Through their adapters, on the result (a success: the loop runs only
+                        // while it is one, and no handler of the slot takes the whole result).
+                        (None, Some(adapters)) => {
+                            let (c, b) = (&mut *ctx, blame_as::<ErasedSyncAfter>(&blame));
+                            with_flags!(
+                                check,
+                                count,
+                                slot.context,
+                                after_loop_on_success(adapters, c, result, b)
+                            )
+                        }
+                        (None, None) => by_shape!(run.shape(), S => {
                             // As in `before_runs`: the result fails, as an error of the first
                             // handler would.
                             let Some(handlers) = run.typed::<S>() else {

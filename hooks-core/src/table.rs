@@ -207,6 +207,10 @@ pub(crate) enum BareShape {
     OwnAfter,
     /// [`BareShape::OwnAfter`] with the context, read back as [`OwnAfterCtxFn`].
     OwnAfterCtx,
+    /// Not as themselves: each handler through its adapter, as the fast loop of adapters calls
+    /// it (an [`ErasedSyncBefore`] before, an [`ErasedSyncAfter`] after), in a slot whose other
+    /// runs are called as themselves.
+    Adapted,
 }
 
 impl BareShape {
@@ -598,6 +602,22 @@ impl<'a> BareRun<'a> {
             // built (`bare`), and `Entry` is `repr(C)` with a fn pointer as `f`: `Entry<Erased>`
             // and `Entry<S>` have one layout. The slice is borrowed for `'a` as it was.
             unsafe { std::slice::from_raw_parts(data.cast::<Entry<S>>(), len) }
+        })
+    }
+
+    /// The handlers as their adapters, of the type `F` the fast loop of adapters calls them as
+    /// ([`ErasedSyncBefore`] or [`ErasedSyncAfter`]); `None` when they are not a run of adapters.
+    ///
+    /// # Safety
+    /// `F` is the type of the adapters of the slot's phase: [`ErasedSyncBefore`] in a before
+    /// loop, [`ErasedSyncAfter`] in an after loop.
+    #[inline]
+    pub(crate) unsafe fn adapters<F: Copy>(self) -> Option<&'a [Entry<F>]> {
+        (self.shape == BareShape::Adapted).then(|| {
+            // SAFETY: an `Adapted` run holds the fast loop's entries (`bare`), adapters of the
+            // phase checked by `TypeId` when the slot was built, stored as `Erased`; the caller
+            // names their type. `Entry` is `repr(C)` with a fn pointer as `f`.
+            unsafe { typed_entries(self.handlers) }
         })
     }
 
@@ -1424,18 +1444,22 @@ fn plain_sync<F>(
     Some(out.into_boxed_slice())
 }
 
-/// The handlers of a fast loop as themselves, when every one's `direct` fn has a bare shape for
-/// the payload (whose shapes `types` gives, with those of `answers` for before handlers):
-/// [`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`], [`BareFlow`] or [`BareFlowCtx`]; or a
-/// result of its own ([`Owns`](crate::registration::Owns)), whose payload and output (`()` after)
-/// must be `own`'s types, and whose loop must be of the phase (after when `own`'s flag says so).
-/// After, each then runs on success only, as a handler that takes the output does.
+/// The handlers of a fast loop, in runs: each handler as itself when its `direct` fn has a bare
+/// shape for the payload (whose shapes `types` gives, with those of `answers` for before
+/// handlers): [`Bare`], [`BareCtx`], [`BareUnit`], [`BareUnitCtx`], [`BareFlow`] or
+/// [`BareFlowCtx`]; or a result of its own ([`Owns`](crate::registration::Owns)), whose payload
+/// and output (`()` after) must be `own`'s types, and whose loop must be of the phase (after when
+/// `own`'s flag says so). After, each then runs on success only, as a handler that takes the
+/// output does. Any other handler (part of its payload, no fn of its own) runs through its
+/// adapter, the fast loop's `entries` ([`BareShape::Adapted`]).
 ///
 /// Handlers of one shape (and, for a result of their own, one signature) that follow each other
 /// share a run, one [`BareLoop`]; a slot that mixes shapes gets one run for each change of shape,
-/// chained in order (`BareLoop::next`), unless it has more runs that bring their own loop than
-/// one for every [`HANDLERS_PER_LOOP_CALL`] handlers: calling those loops would then cost more
-/// than the adapters they save, and the slot keeps its adapters (`None`).
+/// chained in order (`BareLoop::next`). In such a slot, a run that brings its own loop goes
+/// through its adapters instead when the call of its loop would cost more than it saves
+/// ([`saved`]). `None`, and the fast loop of adapters for the whole slot, when what the runs
+/// save does not pay for their chain ([`CHAIN`]), or when an after handler takes the whole
+/// result (it may change whether the result is an error, which the loop of adapters tests for).
 fn bare(
     entries: &[Entry<Erased>],
     types: &BareTypes,
@@ -1444,57 +1468,52 @@ fn bare(
 ) -> Option<BareLoop> {
     let mut runs: Vec<Run> = Vec::new();
     for e in entries {
-        let reg = e.reg;
-        let direct = reg.direct().filter(|_| !reg.on_error)?;
-        let id = (direct.sig)();
-        let (this, sig) = match types.shape_of(id).or_else(|| shape_in(answers, id)) {
-            Some(this) => (this, None),
-            // A result of its own: the handler takes the input and came with the loop of the
-            // output.
-            None => {
-                let theirs = direct.own?;
-                if own != ((theirs.types)(), theirs.after) {
-                    return None;
-                }
-                let this = match (theirs.after, theirs.ctx) {
-                    (false, false) => BareShape::Own,
-                    (false, true) => BareShape::OwnCtx,
-                    (true, false) => BareShape::OwnAfter,
-                    (true, true) => BareShape::OwnAfterCtx,
-                };
-                (this, Some((theirs.sig)()))
-            }
-        };
-        // `direct.f` holds a fn pointer of one of the shapes of `T` (checked by `TypeId`), kept
-        // as `Erased` and read back, by `BareRun::typed`, as the erased type of `this`, which
-        // changes only the payload parameter's type, from `&mut T` or `&T` to `*mut ()`:
-        // ABI-compatible (see `ErasedBare`). The shapes that answer keep their output type,
-        // which `answers` was made for: the slot's operation's, whose loop came with them (an
-        // `Answers` type names both). The dispatcher passes a pointer from a `&mut T`, and a
-        // `&T` handler only reads through it, as its own signature says.
-        let entry = Entry { reg, f: direct.f };
+        if e.reg.on_error {
+            return None;
+        }
+        let (this, sig, run, f) =
+            as_itself(e.reg, types, answers, own).unwrap_or((BareShape::Adapted, None, None, e.f));
+        let (entry, adapter) = (Entry { reg: e.reg, f }, Entry { reg: e.reg, f: e.f });
         match runs.last_mut() {
-            Some(last) if last.shape == this && last.sig == sig => last.handlers.push(entry),
-            _ => {
-                let run = if this.brings_loop() {
-                    Some(direct.run?)
-                } else {
-                    None
-                };
-                runs.push(Run {
-                    shape: this,
-                    sig,
-                    run,
-                    handlers: vec![entry],
-                });
+            Some(last) if last.shape == this && last.sig == sig => {
+                last.handlers.push(entry);
+                last.adapters.push(adapter);
             }
+            _ => runs.push(Run {
+                shape: this,
+                sig,
+                run,
+                handlers: vec![entry],
+                adapters: vec![adapter],
+            }),
         }
     }
-    // Runs that bring their loop are each a call of that loop; below one per
-    // `HANDLERS_PER_LOOP_CALL` handlers, the adapters cost less.
-    let calls = runs.iter().filter(|r| r.run.is_some()).count();
-    if runs.len() > 1 && calls * HANDLERS_PER_LOOP_CALL > entries.len() {
-        return None;
+    let after = own.1;
+    if runs.len() > 1 {
+        // A run whose loop's call costs more than it saves: through its adapters, beside any
+        // next to it.
+        for r in &mut runs {
+            if r.run.is_some() && saved(r, after) <= 0 {
+                r.shape = BareShape::Adapted;
+                r.sig = None;
+                r.run = None;
+                r.handlers = std::mem::take(&mut r.adapters);
+            }
+        }
+        runs.dedup_by(|later, earlier| {
+            let merge = later.shape == BareShape::Adapted && earlier.shape == BareShape::Adapted;
+            if merge {
+                earlier.handlers.append(&mut later.handlers);
+            }
+            merge
+        });
+    }
+    // One run needs no chain, unless it is of adapters (the loop of adapters runs those);
+    // several cost the chain's frame, which what they save must pay.
+    match runs.as_slice() {
+        [only] if only.shape == BareShape::Adapted => return None,
+        [_, _, ..] if runs.iter().map(|r| saved(r, after)).sum::<isize>() <= CHAIN => return None,
+        _ => {}
     }
     let mut next = None;
     for Run {
@@ -1522,6 +1541,48 @@ fn bare(
     ))
 }
 
+/// How a handler is called as itself, if it can be (see [`bare`]): its shape, the signature
+/// its loop reads it as when it has a result of its own, the loop it brought when its shape
+/// brings one, and its fn pointer.
+fn as_itself(
+    reg: &'static Registration,
+    types: &BareTypes,
+    answers: &[(TypeId, BareShape)],
+    own: ([TypeId; 2], bool),
+) -> Option<(BareShape, Option<TypeId>, Option<Erased>, Erased)> {
+    let direct = reg.direct()?;
+    let id = (direct.sig)();
+    let (this, sig) = match types.shape_of(id).or_else(|| shape_in(answers, id)) {
+        Some(this) => (this, None),
+        // A result of its own: the handler takes the input and came with the loop of the output.
+        None => {
+            let theirs = direct.own?;
+            if own != ((theirs.types)(), theirs.after) {
+                return None;
+            }
+            let this = match (theirs.after, theirs.ctx) {
+                (false, false) => BareShape::Own,
+                (false, true) => BareShape::OwnCtx,
+                (true, false) => BareShape::OwnAfter,
+                (true, true) => BareShape::OwnAfterCtx,
+            };
+            (this, Some((theirs.sig)()))
+        }
+    };
+    let run = match this.brings_loop() {
+        true => Some(direct.run?),
+        false => None,
+    };
+    // `direct.f` holds a fn pointer of one of the shapes of `T` (checked by `TypeId`), kept as
+    // `Erased` and read back, by `BareRun::typed`, as the erased type of `this`, which changes
+    // only the payload parameter's type, from `&mut T` or `&T` to `*mut ()`: ABI-compatible (see
+    // `ErasedBare`). The shapes that answer keep their output type, which `answers` was made
+    // for: the slot's operation's, whose loop came with them (an `Answers` type names both). The
+    // dispatcher passes a pointer from a `&mut T`, and a `&T` handler only reads through it, as
+    // its own signature says.
+    Some((this, sig, run, direct.f))
+}
+
 /// A run of a slot's handlers of one shape, as [`bare`] gathers them.
 struct Run {
     shape: BareShape,
@@ -1530,15 +1591,44 @@ struct Run {
     sig: Option<TypeId>,
     /// The loop they brought, for the shapes that bring one.
     run: Option<Erased>,
+    /// The handlers as the run calls them: their own fns, or their adapters.
     handlers: Vec<Entry<Erased>>,
+    /// Their adapters, should the run go through them after all.
+    adapters: Vec<Entry<Erased>>,
 }
 
-/// How many handlers a slot that mixes shapes needs for each of its runs that brings its own loop
-/// (a call of that loop, ~40 instructions) for the runs to cost less than the adapters (~10–14
-/// more per handler than its loop): measured with `benches/callgrind.sh` on a slot of handlers
-/// with a result of their own beside one bare handler, at 2, 6 and 11 handlers (see
-/// BENCHMARKS.md, finding 33). Runs of the bare shapes share one frame and need no such count.
-const HANDLERS_PER_LOOP_CALL: usize = 4;
+/// What calling a run's handlers as themselves saves against calling them through their
+/// adapters, in instructions per call (see the constants below): the entry of a run of adapters,
+/// taken off; each handler's saving less the call of its loop for a run that brings one.
+fn saved(run: &Run, after: bool) -> isize {
+    let n = run.handlers.len().cast_signed();
+    match (run.shape, run.run.is_some(), after) {
+        (BareShape::Adapted, _, _) => -ADAPTER_RUN,
+        (_, false, _) => BARE_SAVES * n,
+        (_, true, false) => OWN_SAVES_BEFORE * n - LOOP_CALL,
+        (_, true, true) => OWN_SAVES_AFTER * n - LOOP_CALL,
+    }
+}
+
+// The cost model of a slot that mixes shapes, in instructions per call, from
+// `benches/callgrind.sh` on slots of two shapes (BENCHMARKS.md, findings 33 and 34). A handler
+// through its adapter costs ~30 before the default and ~28 after it; as itself, in a run of the
+// bare shapes ~15, in the loop of its own result ~21 before and ~14 after, plus the call of that
+// loop (~40). The chain of runs costs ~20 more than the loop of adapters, and a run of adapters
+// in it ~20 to enter.
+
+/// What a handler of a bare shape saves as itself in a run, against its adapter.
+const BARE_SAVES: isize = 14;
+/// What a before handler with a result of its own saves in its loop, against its adapter.
+const OWN_SAVES_BEFORE: isize = 9;
+/// What an after handler with a result of its own saves in its loop, against its adapter.
+const OWN_SAVES_AFTER: isize = 14;
+/// The call of a run's own loop.
+const LOOP_CALL: isize = 40;
+/// The chain of runs, beyond the loop of adapters.
+const CHAIN: isize = 20;
+/// The entry of a run of adapters in the chain.
+const ADAPTER_RUN: isize = 20;
 
 /// The fn pointer that `any` holds, as an `F`.
 ///
@@ -2186,12 +2276,33 @@ mod tests {
                 (BareShape::OwnCtx, true) => "own_ctx",
                 (BareShape::OwnAfter, true) => "own_after",
                 (BareShape::OwnAfterCtx, true) => "own_after_ctx",
+                (BareShape::Adapted, false) => "adapted",
                 (other, loop_) => panic!("{other:?}, with its loop: {loop_}"),
             };
             out.push((shape, h.handlers.len()));
             at = run.next();
         }
         out
+    }
+
+    /// The runs a slot of two handlers gets, each named by the shape of its run alone (`x` then
+    /// `y`). Beside another shape, a run with a loop of its own is too short to pay for the call
+    /// of its loop, and one handler as itself does not pay for the chain of runs: the whole slot
+    /// goes through its adapters (`None`).
+    fn pair_runs(x: &'static str, y: &'static str) -> Option<Runs> {
+        let loops = [
+            "flow",
+            "flow_ctx",
+            "own",
+            "own_ctx",
+            "own_after",
+            "own_after_ctx",
+        ];
+        match (x, y) {
+            _ if loops.contains(&x) || loops.contains(&y) => None,
+            _ if x == y => Some(vec![(x, 2)]),
+            _ => Some(vec![(x, 1), (y, 1)]),
+        }
     }
 
     /// [`bare_shape`] of two handlers, `m::a` then `m::b`, with these direct fns.
@@ -2220,10 +2331,21 @@ mod tests {
         assert_eq!(bare_pair(a, r), Some(vec![("plain", 2)]));
         // One of another bare shape: a run of its own, after the first.
         assert_eq!(bare_pair(a, c), Some(vec![("plain", 1), ("ctx", 1)]));
-        // One handler that needs its adapter (no direct fn) keeps them all on it.
+        // A handler that needs its adapter (no direct fn) is a run of adapters, when the others
+        // called as themselves pay for the chain of runs and that run's entry (three do; two do
+        // not).
+        assert_eq!(
+            before_runs(&[a, r, a, None]),
+            Some(vec![("plain", 3), ("adapted", 1)])
+        );
+        assert_eq!(before_runs(&[a, r, None]), None);
         assert_eq!(bare_pair(a, None), None);
+        assert_eq!(bare_pair(None, None), None, "every one through its adapter");
         // A fn of another payload type is never called as the operation's.
-        assert_eq!(bare_pair(a, b), None);
+        assert_eq!(
+            before_runs(&[a, r, a, b]),
+            Some(vec![("plain", 3), ("adapted", 1)])
+        );
     }
 
     fn unit(_: &mut Thing) {}
@@ -2253,7 +2375,10 @@ mod tests {
         assert_eq!(bare_pair(uc, c), Some(vec![("unit_ctx", 1), ("ctx", 1)]));
         // Another payload type's handler is never called as the operation's.
         let other = UNIT_OTHER;
-        assert_eq!(bare_pair(u, other), None);
+        assert_eq!(
+            before_runs(&[u, other, ur, u]),
+            Some(vec![("unit", 1), ("adapted", 1), ("unit", 2)])
+        );
     }
 
     fn answers(_: &mut Thing) -> Result<Flow<Thing>, HookError> {
@@ -2288,10 +2413,17 @@ mod tests {
         let fc = ANSWERS_WITH_CONTEXT;
         assert_eq!(bare_pair(f, fr), Some(vec![("flow", 2)]));
         assert_eq!(bare_pair(fc, fc), Some(vec![("flow_ctx", 2)]));
-        // Mixed with a handler of another shape, in either order: the adapters.
+        // Mixed with a handler of another shape, in either order: too short a run to call its
+        // loop, so through its adapter.
         let (a, u) = (BARE_THING, UNIT);
-        for (x, y) in [(f, a), (a, f), (f, u), (f, fc), (fc, f)] {
-            assert_eq!(bare_pair(x, y), None);
+        for ((x, xs), (y, ys)) in [
+            ((f, "flow"), (a, "plain")),
+            ((a, "plain"), (f, "flow")),
+            ((f, "flow"), (u, "unit")),
+            ((f, "flow"), (fc, "flow_ctx")),
+            ((fc, "flow_ctx"), (f, "flow")),
+        ] {
+            assert_eq!(bare_pair(x, y), pair_runs(xs, ys));
         }
         // An answer of another type is never taken for the operation's output.
         let other = ANSWERS_ANOTHER_OUTPUT;
@@ -2356,19 +2488,19 @@ mod tests {
         assert_eq!(bare_pair(oc, orc), Some(vec![("own_ctx", 2)]));
         assert_eq!(bare_pair(OWN_ANSWERS, OWN_ANSWERS), Some(vec![("own", 2)]));
         // Another result type (one loop calls every handler as one type), another shape, the
-        // context taken by one only: the adapters, in either order.
+        // context taken by one only: runs too short to call their loops, in either order.
         let (oa, a, f) = (OWN_ANSWERS, BARE_THING, ANSWERS);
-        for (x, y) in [
-            (o, oa),
-            (oa, o),
-            (o, a),
-            (a, o),
-            (o, f),
-            (f, o),
-            (o, oc),
-            (oc, o),
+        for ((x, xs), (y, ys)) in [
+            ((o, "own"), (oa, "own")),
+            ((oa, "own"), (o, "own")),
+            ((o, "own"), (a, "plain")),
+            ((a, "plain"), (o, "own")),
+            ((o, "own"), (f, "flow")),
+            ((f, "flow"), (o, "own")),
+            ((o, "own"), (oc, "own_ctx")),
+            ((oc, "own_ctx"), (o, "own")),
         ] {
-            assert_eq!(bare_pair(x, y), None);
+            assert_eq!(bare_pair(x, y), pair_runs(xs, ys));
         }
         // Another payload type's handler is never called as the operation's, nor one whose loop
         // was compiled for another output.
@@ -2438,9 +2570,16 @@ mod tests {
             bare_after_shape(&[BARE_THING, READS]),
             Some(vec![("plain", 2)])
         );
-        // Mixed with a bare handler, or with one that takes the context: the adapters.
-        for pair in [[o, BARE_THING], [BARE_THING, o], [o, oc], [oc, o]] {
-            assert_eq!(bare_after_shape(&pair), None);
+        // Mixed with a bare handler, or with one that takes the context: runs too short to
+        // call their loops, through their adapters.
+        let a = BARE_THING;
+        for ((x, xs), (y, ys)) in [
+            ((o, "own_after"), (a, "plain")),
+            ((a, "plain"), (o, "own_after")),
+            ((o, "own_after"), (oc, "own_after_ctx")),
+            ((oc, "own_after_ctx"), (o, "own_after")),
+        ] {
+            assert_eq!(bare_after_shape(&[x, y]), pair_runs(xs, ys));
         }
         // Another payload type's handler is never called as the operation's output's.
         assert_eq!(bare_after_shape(&[OWN_AFTER_OTHER_PAYLOAD]), None);
@@ -2491,14 +2630,14 @@ mod tests {
         );
         // Two handlers, one with a loop of its own beside another shape or result: the
         // adapters cost less than calling that loop.
-        for (x, y) in [
-            (EITHER_OWN, BARE_THING),
-            (EITHER_BARE, OWN),
-            (EITHER_OWN, EITHER_BARE),
-            (EITHER_OWN, OWN_ANSWERS),
+        for ((x, xs), (y, ys)) in [
+            ((EITHER_OWN, "own"), (BARE_THING, "plain")),
+            ((EITHER_BARE, "plain"), (OWN, "own")),
+            ((EITHER_OWN, "own"), (EITHER_BARE, "plain")),
+            ((EITHER_OWN, "own"), (OWN_ANSWERS, "own")),
         ] {
-            assert_eq!(bare_pair(x, y), None);
-            assert_eq!(bare_pair(y, x), None);
+            assert_eq!(bare_pair(x, y), pair_runs(xs, ys));
+            assert_eq!(bare_pair(y, x), pair_runs(ys, xs));
         }
         // Beside another bare shape, a bare result is a run of the bare loop.
         assert_eq!(
@@ -2522,7 +2661,9 @@ mod tests {
 
     /// The runs of before handlers `m::a`, `m::b`, ... with these direct fns, in that order.
     fn before_runs(directs: &[Option<Direct>]) -> Option<Runs> {
-        let ids = ["m::a", "m::b", "m::c", "m::d", "m::e", "m::f"];
+        let ids = [
+            "m::a", "m::b", "m::c", "m::d", "m::e", "m::f", "m::g", "m::h",
+        ];
         assert!(directs.len() <= ids.len());
         let regs = directs.iter().zip(ids).map(|(d, id)| with_direct(id, *d));
         bare_shape(regs.collect())
@@ -2540,50 +2681,71 @@ mod tests {
             before_runs(&[a, c, a]),
             Some(vec![("plain", 1), ("ctx", 1), ("plain", 1)])
         );
-        // A run that brings its loop is a call of that loop: one for every four handlers at
-        // most, else the adapters.
+        // A run that brings its loop is a call of that loop when its handlers save more than
+        // the call costs (five before the default, three after); a shorter one goes through
+        // their adapters, a run of its own. And the runs must save more than their chain costs,
+        // or the whole slot goes through its adapters.
         let (o, oa, f) = (OWN, OWN_ANSWERS, ANSWERS);
         assert_eq!(
+            before_runs(&[o, o, o, o, o, a, a]),
+            Some(vec![("own", 5), ("plain", 2)])
+        );
+        assert_eq!(before_runs(&[o, o, o, o, o, a]), None, "5 + 14 saved");
+        assert_eq!(
+            before_runs(&[o, o, o, o, a, a]),
+            None,
+            "two save 28, less the adapters' run"
+        );
+        assert_eq!(
+            before_runs(&[o, o, o, o, a, a, r]),
+            Some(vec![("adapted", 4), ("plain", 3)])
+        );
+        assert_eq!(
             before_runs(&[o, a, a, a]),
-            Some(vec![("own", 1), ("plain", 3)])
+            Some(vec![("adapted", 1), ("plain", 3)])
         );
         assert_eq!(
-            before_runs(&[a, a, f, f]),
-            Some(vec![("plain", 2), ("flow", 2)])
+            before_runs(&[a, a, r, f, f]),
+            Some(vec![("plain", 3), ("adapted", 2)])
         );
-        assert_eq!(before_runs(&[o, a, a]), None);
-        // Results of their own of two types are two runs, each with its loop.
+        // Runs of adapters next to each other are one; every one through its adapter is the
+        // loop of adapters.
+        assert_eq!(before_runs(&[o, o, o, o, oa, oa]), None);
+        assert_eq!(before_runs(&[o, oa, f]), None);
+        // A handler with no direct fn is a run of its adapter, wherever it is.
         assert_eq!(
-            before_runs(&[o, o, o, o, oa, oa]),
-            None,
-            "two loops for six handlers"
+            before_runs(&[a, c, u, None]),
+            Some(vec![("plain", 1), ("ctx", 1), ("unit", 1), ("adapted", 1)])
         );
         assert_eq!(
-            before_runs(&[o, o, o, oa, oa, a]),
-            None,
-            "two loops and a run for six handlers"
+            before_runs(&[None, a, r, a, a, r, None]),
+            Some(vec![("adapted", 1), ("plain", 5), ("adapted", 1)])
         );
-        // One handler with no direct fn, anywhere, keeps every one on its adapter.
-        assert_eq!(before_runs(&[a, c, u, None]), None);
-        // After, the same: a run of the bare shape and one with its loop.
+        // After, the same: a run of the bare shape and one with its loop or its adapters.
         let oa_ = OWN_AFTER;
         assert_eq!(
             bare_after_shape(&[oa_, a, r, a]),
-            Some(vec![("own_after", 1), ("plain", 3)])
+            Some(vec![("adapted", 1), ("plain", 3)])
         );
         assert_eq!(
             bare_after_shape(&[oa_, oa_, oa_, OWN_AFTER_WITH_CONTEXT]),
-            None
+            None,
+            "three save 2"
         );
         assert_eq!(
             bare_after_shape(&[oa_, oa_, oa_, oa_, oa_, OWN_AFTER_WITH_CONTEXT]),
-            None
+            None,
+            "five save 30, less the adapter's run"
         );
         assert_eq!(
-            bare_after_shape(&[a, a, a, oa_, oa_, oa_]),
-            Some(vec![("plain", 3), ("own_after", 3)])
+            bare_after_shape(&[a, a, oa_, oa_, oa_, oa_]),
+            Some(vec![("plain", 2), ("own_after", 4)])
         );
-        assert_eq!(bare_after_shape(&[a, a, a, OWN]), None, "a before loop");
+        assert_eq!(
+            bare_after_shape(&[a, a, a, OWN]),
+            Some(vec![("plain", 3), ("adapted", 1)]),
+            "a before handler's loop, never an after run's"
+        );
     }
 
     #[test]
@@ -2595,6 +2757,9 @@ mod tests {
         assert_eq!(bare_pair(c, a), Some(vec![("ctx", 1), ("plain", 1)]));
         assert_eq!(bare_pair(a, c), Some(vec![("plain", 1), ("ctx", 1)]));
         // Another payload type's handler is never called as the operation's.
-        assert_eq!(bare_pair(c, oc), None);
+        assert_eq!(
+            before_runs(&[c, oc, rc, c]),
+            Some(vec![("ctx", 1), ("adapted", 1), ("ctx", 2)])
+        );
     }
 }
