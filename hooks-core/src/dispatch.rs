@@ -1201,51 +1201,57 @@ impl Hooks {
             let mut at = first;
             loop {
                 let run = at.handlers();
-                if let Some(loop_run) = at.answer_run() {
-                    let loop_p = ptr::from_ref(at).cast();
-                    // SAFETY: the caller's: `loop_run` is the loop of the operation's output
-                    // that the run's attributes handed over, and the slot checked each handler
-                    // against the operation's input and output when it was built.
-                    if unsafe { loop_run(self, client_only, loop_p, &mut *ctx, input, early) } {
-                        return Ok(Began::Answered);
-                    }
-                // SAFETY: a before loop's adapters are `SyncBefore`s of the slot's operation.
-                } else if let Some(adapters) = unsafe { run.adapters::<ErasedSyncBefore>() } {
-                    let mut args = ErasedBeforeArgs {
-                        input,
-                        ctx: ptr::from_mut(&mut *ctx),
-                        early,
+                let rejected = by_shape!(run.shape(), S => {
+                    // The shape was matched, so this cannot fail; should it ever, the call fails
+                    // closed.
+                    let Some(handlers) = run.typed::<S>() else {
+                        return Ok(Began::Rejected(wrong_shape()));
                     };
-                    let (a, b) = (&mut args, blame_as::<ErasedSyncBefore>(&blame));
-                    let stopped =
-                        with_flags!(check, count, slot.context, before_loop(adapters, a, b));
-                    if let Some(i) = stopped {
-                        return Err(adapters[i].reg);
-                    }
-                } else {
-                    let rejected = by_shape!(run.shape(), S => {
-                        // The shape was matched, so this cannot fail; should it ever, the call
-                        // fails closed.
-                        let Some(handlers) = run.typed::<S>() else {
-                            return Ok(Began::Rejected(wrong_shape()));
-                        };
-                        let on = BareBefore {
-                            policy,
-                            handlers,
-                            ctx: &mut *ctx,
+                    let on = BareBefore {
+                        policy,
+                        handlers,
+                        ctx: &mut *ctx,
+                        input,
+                        blame: blame_as::<S>(&blame),
+                    };
+                    // SAFETY: the caller's. Handlers of these shapes cannot answer: a stop is a
+                    // rejection.
+                    unsafe { Specialised::run::<S>(check, count, on) }.map(|stop| match stop {
+                        Ok(never) => match never {},
+                        Err(e) => e,
+                    })
+                }, answers => {
+                    // A run with a loop of its own, or a run of adapters: one jump on the shape
+                    // above for every run, and these tests only for these runs.
+                    if let Some(loop_run) = at.answer_run() {
+                        let loop_p = ptr::from_ref(at).cast();
+                        // SAFETY: the caller's: `loop_run` is the loop of the operation's output
+                        // that the run's attributes handed over, and the slot checked each
+                        // handler against the operation's input and output when it was built.
+                        if unsafe { loop_run(self, client_only, loop_p, &mut *ctx, input, early) } {
+                            return Ok(Began::Answered);
+                        }
+                        None
+                    // SAFETY: a before loop's adapters are `SyncBefore`s of the slot's operation.
+                    } else if let Some(adapters) = unsafe { run.adapters::<ErasedSyncBefore>() } {
+                        let mut args = ErasedBeforeArgs {
                             input,
-                            blame: blame_as::<S>(&blame),
+                            ctx: ptr::from_mut(&mut *ctx),
+                            early,
                         };
-                        // SAFETY: the caller's. Handlers of these shapes cannot answer: a stop
-                        // is a rejection.
-                        unsafe { Specialised::run::<S>(check, count, on) }.map(|stop| match stop {
-                            Ok(never) => match never {},
-                            Err(e) => e,
-                        })
-                    }, answers => Some(wrong_shape()));
-                    if let Some(e) = rejected {
-                        return Ok(Began::Rejected(e));
+                        let (a, b) = (&mut args, blame_as::<ErasedSyncBefore>(&blame));
+                        let stopped =
+                            with_flags!(check, count, slot.context, before_loop(adapters, a, b));
+                        if let Some(i) = stopped {
+                            return Err(adapters[i].reg);
+                        }
+                        None
+                    } else {
+                        Some(wrong_shape())
                     }
+                });
+                if let Some(e) = rejected {
+                    return Ok(Began::Rejected(e));
                 }
                 match at.next() {
                     Some(next) => at = next,
@@ -2090,38 +2096,44 @@ impl Hooks {
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 let (mut at, mut run) = (from, rest);
                 loop {
-                    // SAFETY: an after loop's adapters are `SyncAfter`s of the slot's operation.
-                    let adapters = unsafe { run.adapters::<ErasedSyncAfter>() };
-                    let stopped = match (at.after_run(), adapters) {
-                        // SAFETY: the slot took the loop only for handlers of that loop's
-                        // result, and checked each against the output when it was built;
-                        // `output` is the call's own (the caller's).
-                        (Some(own), _) => unsafe { own(self, client_only, run, &mut *ctx, output) },
-                        // Through their adapters, on the result (a success: the loop runs only
-                        // while it is one, and no handler of the slot takes the whole result).
-                        (None, Some(adapters)) => {
-                            let (c, b) = (&mut *ctx, blame_as::<ErasedSyncAfter>(&blame));
-                            with_flags!(
-                                check,
-                                count,
-                                slot.context,
-                                after_loop_on_success(adapters, c, result, b)
-                            )
+                    let stopped = by_shape!(run.shape(), S => {
+                        // As in `before_runs`: the result fails, as an error of the first
+                        // handler would.
+                        let Some(handlers) = run.typed::<S>() else {
+                            return Some((at, run, 0, AfterStop::Errored(wrong_shape())));
+                        };
+                        let (c, b) = (&mut *ctx, blame_as::<S>(&blame));
+                        // SAFETY: the caller's.
+                        let errored = unsafe {
+                            with_flags!(check, count, bare_after_loop::<S>(handlers, c, output, b))
+                        };
+                        errored.map(|(i, e)| (i, AfterStop::Errored(e)))
+                    }, answers => {
+                        // As in `before_runs`: a run with a loop of its own, or of adapters.
+                        // SAFETY: an after loop's adapters are `SyncAfter`s of the slot's
+                        // operation.
+                        match (at.after_run(), unsafe { run.adapters::<ErasedSyncAfter>() }) {
+                            // SAFETY: the slot took the loop only for handlers of that loop's
+                            // result, and checked each against the output when it was built;
+                            // `output` is the call's own (the caller's).
+                            (Some(own), _) => unsafe {
+                                own(self, client_only, run, &mut *ctx, output)
+                            },
+                            // Through their adapters, on the result (a success: the loop runs
+                            // only while it is one, and no handler of the slot takes the whole
+                            // result).
+                            (None, Some(adapters)) => {
+                                let (c, b) = (&mut *ctx, blame_as::<ErasedSyncAfter>(&blame));
+                                with_flags!(
+                                    check,
+                                    count,
+                                    slot.context,
+                                    after_loop_on_success(adapters, c, result, b)
+                                )
+                            }
+                            (None, None) => Some((0, AfterStop::Errored(wrong_shape()))),
                         }
-                        (None, None) => by_shape!(run.shape(), S => {
-                            // As in `before_runs`: the result fails, as an error of the first
-                            // handler would.
-                            let Some(handlers) = run.typed::<S>() else {
-                                return Some((at, run, 0, AfterStop::Errored(wrong_shape())));
-                            };
-                            let (c, b) = (&mut *ctx, blame_as::<S>(&blame));
-                            // SAFETY: the caller's.
-                            let errored = unsafe {
-                                with_flags!(check, count, bare_after_loop::<S>(handlers, c, output, b))
-                            };
-                            errored.map(|(i, e)| (i, AfterStop::Errored(e)))
-                        }, answers => Some((0, AfterStop::Errored(wrong_shape())))),
-                    };
+                    });
                     if let Some((i, stop)) = stopped {
                         return Some((at, run, i, stop));
                     }
