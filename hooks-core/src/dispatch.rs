@@ -1264,11 +1264,7 @@ impl Hooks {
             // As in `before_fast`: what the adapter left in `early`, counted on its handler.
             Ok(Err(reg)) => {
                 // SAFETY: the caller's: `early` is the operation's.
-                let (outcome, began) = match unsafe { (fns.take_rejection)(early) } {
-                    Some(Ok(())) => (Outcome::Ok, Began::Answered),
-                    Some(Err(e)) => (Outcome::Rejected, Began::Rejected(e)),
-                    None => (Outcome::Rejected, Began::Rejected(verdict_missing())),
-                };
+                let (outcome, began) = unsafe { adapter_stop(early, fns) };
                 policy.count(reg, outcome);
                 began
             }
@@ -1365,11 +1361,7 @@ impl Hooks {
             }
         };
         // SAFETY: the caller's: `early` is the operation's.
-        let (outcome, began) = match unsafe { (fns.take_rejection)(early) } {
-            Some(Ok(())) => (Outcome::Ok, Began::Answered),
-            Some(Err(e)) => (Outcome::Rejected, Began::Rejected(e)),
-            None => (Outcome::Rejected, Began::Rejected(verdict_missing())),
-        };
+        let (outcome, began) = unsafe { adapter_stop(early, fns) };
         if let Some(h) = handlers.get(at) {
             self.inner.policy.count(h.reg, outcome);
         }
@@ -3363,6 +3355,22 @@ fn blame_as<S>(blame: &Cell<*const Entry<Erased>>) -> &Cell<*const Entry<S>> {
     // SAFETY: a `Cell` of a thin raw pointer has that pointer's layout whatever it points to; the
     // loops only store an entry's address in it, and it is only compared (`blamed_in`).
     unsafe { &*ptr::from_ref(blame).cast::<Cell<*const Entry<S>>>() }
+}
+
+/// What a sync before adapter that stopped the call left in `early`: an answer or a rejection,
+/// with the outcome to count on its handler.
+///
+/// # Safety
+/// `early` comes from the call's own `&mut Early<Output>` of the operation whose functions `fns`
+/// are.
+#[inline(always)]
+unsafe fn adapter_stop(early: *mut (), fns: &OpFns) -> (Outcome, Began) {
+    // SAFETY: the caller's.
+    match unsafe { (fns.take_rejection)(early) } {
+        Some(Ok(())) => (Outcome::Ok, Began::Answered),
+        Some(Err(e)) => (Outcome::Rejected, Began::Rejected(e)),
+        None => (Outcome::Rejected, Began::Rejected(verdict_missing())),
+    }
 }
 
 /// A sync before handler's verdict in the dispatcher's general form.

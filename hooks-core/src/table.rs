@@ -2528,13 +2528,17 @@ mod tests {
         }))
     }
 
+    /// The ids of a test slot's handlers, in their run order (they share a priority).
+    const IDS: [&str; 8] = [
+        "m::a", "m::b", "m::c", "m::d", "m::e", "m::f", "m::g", "m::h",
+    ];
+
     /// Which bare loop a slot of these after handlers gets, and with how many handlers.
     fn bare_after_shape(directs: &[Option<Direct>]) -> Option<Runs> {
-        let ids = ["m::a", "m::b", "m::c", "m::d", "m::e", "m::f"];
-        assert!(directs.len() <= ids.len());
+        assert!(directs.len() <= IDS.len());
         let regs = directs
             .iter()
-            .zip(ids)
+            .zip(IDS)
             .map(|(d, id)| after_with_direct(id, *d));
         let table = Table::from_registrations(regs).unwrap();
         let slot = table.resolve::<Create<Thing>>("Thing").unwrap();
@@ -2661,11 +2665,8 @@ mod tests {
 
     /// The runs of before handlers `m::a`, `m::b`, ... with these direct fns, in that order.
     fn before_runs(directs: &[Option<Direct>]) -> Option<Runs> {
-        let ids = [
-            "m::a", "m::b", "m::c", "m::d", "m::e", "m::f", "m::g", "m::h",
-        ];
-        assert!(directs.len() <= ids.len());
-        let regs = directs.iter().zip(ids).map(|(d, id)| with_direct(id, *d));
+        assert!(directs.len() <= IDS.len());
+        let regs = directs.iter().zip(IDS).map(|(d, id)| with_direct(id, *d));
         bare_shape(regs.collect())
     }
 
