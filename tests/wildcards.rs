@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use hooks::prelude::*;
+use hooks::testing::Chain;
 use serde_json::json;
 
 fn hooks() -> Hooks {
@@ -86,6 +87,14 @@ fn notes_need_text(note: &mut DynRecord) -> Result<(), HookError> {
     match note.fields().get("text") {
         Some(serde_json::Value::String(t)) if !t.is_empty() => Ok(()),
         _ => Err(HookError::rejected("a note needs a text")),
+    }
+}
+
+#[before_update("notes")]
+fn notes_keep_their_text(changes: &mut Changes<DynRecord>) -> Result<(), HookError> {
+    match changes.record.fields().get("text") {
+        Some(serde_json::Value::String(t)) if !t.is_empty() => Ok(()),
+        _ => Err(HookError::rejected("a note keeps its text")),
     }
 }
 
@@ -243,6 +252,75 @@ async fn dynamic_records_go_through_the_same_operations_and_handlers() {
             Query::all(),
             |_| async move { Ok(vec![saved]) },
         )
+        .await
+        .unwrap();
+    assert_eq!(
+        found[0].fields().get("owner"),
+        Some(&serde_json::Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn run_and_run_sync_route_a_dynamic_record_by_the_table_it_names() {
+    let hooks = hooks();
+    let mut ctx = Context::client().with_user(User::new("ada"));
+    let empty = || hooks.record("notes", json!({"text": ""})).unwrap();
+    // The generic entry points, as `create` and `update`: the "notes" handlers run.
+    let err = hooks
+        .run::<ops::data::Create<DynRecord>, _, _>(&mut ctx, empty(), |n| async move { Ok(n) })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "a note needs a text");
+    let err = hooks
+        .run::<ops::data::Update<DynRecord>, _, _>(
+            &mut ctx,
+            Changes::new(1, empty()),
+            |c| async move { Ok(c.record) },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "a note keeps its text");
+    // A record of another table does not meet them.
+    let kv = hooks.record("kv", json!({"text": ""})).unwrap();
+    let saved = hooks
+        .run::<ops::data::Update<DynRecord>, _, _>(&mut ctx, Changes::new(1, kv), |c| async move {
+            Ok(c.record)
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved.table(), "kv");
+    // On a sync call, through the testing kit's chain of the handler alone.
+    let chain = Chain::<ops::data::Create<DynRecord>>::only(&["notes_need_text"]);
+    let err = chain.run_sync(&mut ctx, empty(), Ok).unwrap_err();
+    assert_eq!(err.message(), "a note needs a text");
+    assert_eq!(chain.ran_lines(), ["wildcards::notes_need_text rejected"]);
+    let chain = Chain::<ops::data::Update<DynRecord>>::only(&["notes_keep_their_text"]);
+    let err = chain
+        .run_sync(&mut ctx, Changes::new(1, empty()), |c| Ok(c.record))
+        .unwrap_err();
+    assert_eq!(err.message(), "a note keeps its text");
+}
+
+#[tokio::test]
+async fn a_chain_names_the_dynamic_table_of_a_find() {
+    let hooks = hooks();
+    let mut ctx = Context::client();
+    let note = hooks
+        .record("notes", json!({"text": "hi", "owner": "ada"}))
+        .unwrap();
+    let chain = Chain::<ops::data::Find<DynRecord>>::only(&["hide_owner"]);
+    let found = chain
+        .run_sync_on(&mut ctx, "notes", Query::all(), |_| Ok(vec![note.clone()]))
+        .unwrap();
+    assert_eq!(
+        found[0].fields().get("owner"),
+        Some(&serde_json::Value::Null)
+    );
+    assert_eq!(chain.ran_lines(), ["wildcards::hide_owner done"]);
+    let found = chain
+        .run_on(&mut ctx, "notes", Query::all(), |_| async move {
+            Ok(vec![note])
+        })
         .await
         .unwrap();
     assert_eq!(

@@ -681,6 +681,10 @@ impl Hooks {
     ///
     /// With no handlers for `Op`, the returned future is `default(input)` itself: nothing else
     /// is allocated, locked or awaited.
+    ///
+    /// A create or an update of a [`DynRecord`] runs the handlers of the table the record names.
+    /// A delete, find or find by id of one does not compile here (its key or query names no
+    /// table): name the table with [`Hooks::run_on`].
     #[inline]
     pub fn run<'a, Op, F, Fut>(
         &'a self,
@@ -693,8 +697,12 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
-        let slot = self.slot::<Op>();
-        self.dispatch(ctx, CallKind::Call, slot, None, input, default)
+        let (slot, named) = if Op::DYNAMIC {
+            self.slot_of_input::<Op>(&input)
+        } else {
+            (self.slot::<Op>(), None)
+        };
+        self.dispatch(ctx, CallKind::Call, slot, named, input, default)
     }
 
     /// [`Hooks::run`] on an asset the call names (a channel, a dynamic table): the handlers of
@@ -718,6 +726,7 @@ impl Hooks {
 
     /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
     /// run here: the call fails closed with an error naming the handler, before anything runs.
+    /// A [`DynRecord`] is routed as by [`Hooks::run`].
     #[inline]
     pub fn run_sync<Op, F>(
         &self,
@@ -729,6 +738,9 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
+        if Op::DYNAMIC {
+            return self.run_sync_routed::<Op, F>(ctx, input, default);
+        }
         match self.slot::<Op>() {
             None => default(input),
             Some(slot) => {
@@ -766,6 +778,50 @@ impl Hooks {
                 // SAFETY: `handed` is handed over, and not used again.
                 unsafe { self.run_sync_slot(ctx, slot, named, &mut handed, default) }
             }
+        }
+    }
+
+    /// [`Hooks::run_sync`] of an operation whose calls name its asset
+    /// ([`Operation::DYNAMIC`]): routed by the table the input names.
+    fn run_sync_routed<Op, F>(
+        &self,
+        ctx: &mut Context,
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
+    {
+        match self.slot_of_input::<Op>(&input) {
+            (None, _) => default(input),
+            (Some(slot), named) => {
+                let mut handed = ManuallyDrop::new(input);
+                // SAFETY: `handed` is handed over, and not used again.
+                unsafe { self.run_sync_slot(ctx, slot, named, &mut handed, default) }
+            }
+        }
+    }
+
+    /// The slot of a call of an operation whose calls name its asset ([`Operation::DYNAMIC`]: a
+    /// data operation on [`DynRecord`]), by the table its input names, and the name to give the
+    /// context. An operation whose input names no table (a key, a query) does not compile here:
+    /// without the table, the call would silently skip the table's handlers.
+    #[inline]
+    fn slot_of_input<Op: Operation>(
+        &self,
+        input: &Op::Input,
+    ) -> (Option<&Slot<Op>>, Option<String>) {
+        const {
+            assert!(
+                !Op::DYNAMIC || Op::INPUT_NAMES_ASSET,
+                "a delete, find or find by id of `DynRecord` must name its table: call \
+                 `Hooks::run_on` (or `Chain::run_on` in tests) with the table"
+            )
+        };
+        match Op::input_asset(input) {
+            Some(table) => self.slot_named::<Op>(table),
+            None => (self.slot::<Op>(), None),
         }
     }
 
@@ -2468,11 +2524,7 @@ impl Hooks {
         F: FnOnce(E) -> Fut,
         Fut: Future<Output = Result<E, HookError>>,
     {
-        let (slot, named) = match record.dynamic_table() {
-            Some(table) => self.slot_named::<Create<E>>(table),
-            None => (self.slot::<Create<E>>(), None),
-        };
-        self.dispatch(ctx, CallKind::Call, slot, named, record, default)
+        self.run::<Create<E>, F, Fut>(ctx, record, default)
     }
 
     /// Update a record through the hooks ([`Update`]); a [`DynRecord`] goes to the handlers of
@@ -2489,14 +2541,11 @@ impl Hooks {
         F: FnOnce(Changes<E>) -> Fut,
         Fut: Future<Output = Result<E, HookError>>,
     {
-        let (slot, named) = match changes.record.dynamic_table() {
-            Some(table) => self.slot_named::<Update<E>>(table),
-            None => (self.slot::<Update<E>>(), None),
-        };
-        self.dispatch(ctx, CallKind::Call, slot, named, changes, default)
+        self.run::<Update<E>, F, Fut>(ctx, changes, default)
     }
 
-    /// Delete a record through the hooks ([`Delete`]).
+    /// Delete a record through the hooks ([`Delete`]). Of a [`DynRecord`], name the table with
+    /// [`Hooks::run_on`] (see [`Hooks::find`]).
     #[inline]
     pub fn delete<'a, E, F, Fut>(
         &'a self,
@@ -2513,6 +2562,26 @@ impl Hooks {
     }
 
     /// Find records through the hooks ([`Find`]).
+    ///
+    /// A query names no table, so a find of [`DynRecord`]s does not compile: the table's
+    /// handlers would be skipped. Name the table with [`Hooks::run_on`] instead:
+    ///
+    /// ```compile_fail,E0080
+    /// # use hooks_core::{Context, DynRecord, Hooks, Query};
+    /// # let hooks = Hooks::builder().build().unwrap();
+    /// # let ctx = &mut Context::client();
+    /// let found = hooks.find::<DynRecord, _, _>(ctx, Query::all(), |_| async { Ok(vec![]) });
+    /// ```
+    ///
+    /// ```
+    /// # use hooks_core::{Context, DynRecord, Hooks, Query, ops::data::Find};
+    /// # async fn f(hooks: &Hooks, ctx: &mut Context) {
+    /// let found = hooks.run_on::<Find<DynRecord>, _, _>(ctx, "notes", Query::all(), |_| async {
+    ///     Ok(vec![])
+    /// });
+    /// # let _ = found.await;
+    /// # }
+    /// ```
     #[inline]
     pub fn find<'a, E, F, Fut>(
         &'a self,
@@ -2528,7 +2597,8 @@ impl Hooks {
         self.run::<Find<E>, F, Fut>(ctx, query, default)
     }
 
-    /// Find one record by id through the hooks ([`FindById`]).
+    /// Find one record by id through the hooks ([`FindById`]). Of a [`DynRecord`], name the
+    /// table with [`Hooks::run_on`] (see [`Hooks::find`]).
     #[inline]
     pub fn find_by_id<'a, E, F, Fut>(
         &'a self,
@@ -3456,8 +3526,8 @@ fn verdict_missing() -> HookError {
 #[inline(never)]
 fn async_on_sync(operation: &str, reg: &Registration) -> HookError {
     HookError::internal(format!(
-        "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {operation}; use \
-         Hooks::run",
+        "hook handler {} ({}:{}) is async and cannot run on a synchronous call of {operation}; make \
+         the call async (Hooks::run, or Chain::run in a test)",
         reg.id(),
         reg.file(),
         reg.line(),

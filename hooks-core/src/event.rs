@@ -30,6 +30,23 @@ pub trait Operation: 'static {
     #[doc(hidden)]
     const ASSET_KEY: u128 = crate::registration::asset_key(Self::ASSET);
 
+    /// Whether each call names the operation's asset rather than the type (a data operation on
+    /// [`DynRecord`](crate::DynRecord), whose values name their own tables).
+    #[doc(hidden)]
+    const DYNAMIC: bool = false;
+
+    /// Whether the input of a call names the asset ([`Operation::input_asset`]) when the operation
+    /// is [`DYNAMIC`](Operation::DYNAMIC): a record being created or updated does; a key or a
+    /// query does not, and such a call names its table with [`crate::Hooks::run_on`].
+    #[doc(hidden)]
+    const INPUT_NAMES_ASSET: bool = false;
+
+    /// The asset the input of a call names, for a [`DYNAMIC`](Operation::DYNAMIC) operation.
+    #[doc(hidden)]
+    fn input_asset(_input: &Self::Input) -> Option<&str> {
+        None
+    }
+
     /// The records in an input, for wildcard data handlers.
     #[doc(hidden)]
     fn input_records(_input: &mut Self::Input) -> crate::entity::RecordsMut<'_> {

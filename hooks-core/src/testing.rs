@@ -66,6 +66,7 @@ fn answers_to(reg: &Registration, name: &str) -> bool {
 impl<Op: Operation> Chain<Op> {
     /// Every handler of `Op` linked into the binary (on its asset and on `"*"`), with the default
     /// policies.
+    #[track_caller]
     pub fn all() -> Self {
         Self::select(None, |b| b)
     }
@@ -73,12 +74,14 @@ impl<Op: Operation> Chain<Op> {
     /// Only the named handlers of `Op`: each name is a handler's id, or its last segments
     /// (`"check_email"`). Panics with the candidates when a name matches no handler of `Op`, or
     /// more than one.
+    #[track_caller]
     pub fn only(names: &[&str]) -> Self {
         Self::select(Some(names), |b| b)
     }
 
     /// [`Chain::only`] (or all, with `None`) under a runtime configured by `configure`, such as
     /// `|b| b.default_timeout(Duration::from_millis(50))`.
+    #[track_caller]
     pub fn configured(
         names: Option<&[&str]>,
         configure: impl FnOnce(HooksBuilder) -> HooksBuilder,
@@ -86,6 +89,7 @@ impl<Op: Operation> Chain<Op> {
         Self::select(names, configure)
     }
 
+    #[track_caller]
     fn select(
         names: Option<&[&str]>,
         configure: impl FnOnce(HooksBuilder) -> HooksBuilder,
@@ -169,6 +173,38 @@ impl<Op: Operation> Chain<Op> {
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
         self.hooks.run_sync::<Op, F>(ctx, input, default)
+    }
+
+    /// [`Chain::run`] on an asset the call names ([`Hooks::run_on`]): a dynamic table's find,
+    /// delete or find by id, or a channel.
+    pub async fn run_on<F, Fut>(
+        &self,
+        ctx: &mut Context,
+        asset: &str,
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        F: FnOnce(Op::Input) -> Fut,
+        Fut: Future<Output = Result<Op::Output, HookError>>,
+    {
+        self.hooks
+            .run_on::<Op, F, Fut>(ctx, asset, input, default)
+            .await
+    }
+
+    /// [`Chain::run_sync`] on an asset the call names ([`Hooks::run_sync_on`]).
+    pub fn run_sync_on<F>(
+        &self,
+        ctx: &mut Context,
+        asset: &str,
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
+    {
+        self.hooks.run_sync_on::<Op, F>(ctx, asset, input, default)
     }
 
     /// The handler runs recorded since the last call, in order, emptying the record.

@@ -16,7 +16,8 @@ use crate::table::SlotCache;
 
 macro_rules! data_op {
     (#[doc = $first:literal] $(#[doc = $more:literal])* $ty:ident, $name:literal, $slot:ident, $input:ty, $output:ty,
-     |$i:ident| $in_records:expr, |$o:ident| $out_records:expr) => {
+     |$i:ident| $in_records:expr, |$o:ident| $out_records:expr,
+     names_table: $names:literal, |$t:ident| $table:expr) => {
         #[doc = $first]
         $(#[doc = $more])*
         pub struct $ty<E>(PhantomData<fn() -> E>);
@@ -33,6 +34,12 @@ macro_rules! data_op {
                 crate::registration::asset_key(E::TABLE)
             };
             const DESCRIPTION: &'static str = crate::event::trim_doc($first);
+            const DYNAMIC: bool = E::DYNAMIC;
+            const INPUT_NAMES_ASSET: bool = $names;
+
+            fn input_asset($t: &Self::Input) -> Option<&str> {
+                $table
+            }
 
             fn slot_cache() -> Option<&'static SlotCache> {
                 E::__data_slots().map(|s| &s.$slot)
@@ -64,7 +71,8 @@ data_op!(
     ///
     /// Before handlers see the new record, after handlers the stored one.
     Create, "data.create", create, E, E,
-    |i| RecordsMut::One(i), |o| RecordsMut::One(o)
+    |i| RecordsMut::One(i), |o| RecordsMut::One(o),
+    names_table: true, |i| i.dynamic_table()
 );
 data_op!(
     /// Update a record; handlers can compare it with the original.
@@ -72,28 +80,32 @@ data_op!(
     /// Before handlers see [`Changes`] (new version and, when known, the original), after
     /// handlers the stored record.
     Update, "data.update", update, Changes<E>, E,
-    |i| RecordsMut::One(&mut i.record), |o| RecordsMut::One(o)
+    |i| RecordsMut::One(&mut i.record), |o| RecordsMut::One(o),
+    names_table: true, |i| i.record.dynamic_table()
 );
 data_op!(
     /// Delete a record by id.
     ///
     /// Before handlers see the [`Key`], after handlers the deleted one.
     Delete, "data.delete", delete, Key<E>, Key<E>,
-    |i| key_record(i), |o| key_record(o)
+    |i| key_record(i), |o| key_record(o),
+    names_table: false, |_i| None
 );
 data_op!(
     /// Find records by filter, sort order and page.
     ///
     /// Before handlers see (and may narrow) the [`Query`], after handlers the records found.
     Find, "data.find", find, Query<E>, Vec<E>,
-    |_i| RecordsMut::None, |o| RecordsMut::Many(o)
+    |_i| RecordsMut::None, |o| RecordsMut::Many(o),
+    names_table: false, |_i| None
 );
 data_op!(
     /// Find one record by id.
     ///
     /// Before handlers see the [`Key`], after handlers the record.
     FindById, "data.find_by_id", find_by_id, Key<E>, E,
-    |i| key_record(i), |o| RecordsMut::One(o)
+    |i| key_record(i), |o| RecordsMut::One(o),
+    names_table: false, |_i| None
 );
 
 fn key_record<E: Entity>(key: &mut Key<E>) -> RecordsMut<'_> {
