@@ -142,12 +142,58 @@ fn the_catalog_prints_as_a_table_and_serializes_as_json() {
             .any(|l| l.starts_with("data.create") && l.contains(" 2  Create a record.")),
         "{table}"
     );
+    // A handler's row has its settings and its history, and the line under it what does not
+    // fit a column: the first line of its doc, whether it runs on client calls only, its params.
+    let lines: Vec<&str> = table.lines().collect();
+    let row = |id: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} has a row: {table}"))
+    };
+    let columns = |i: usize| lines[i].split_whitespace().collect::<Vec<_>>();
     assert!(
-        table.lines().any(|l| l.starts_with("catalog::lower_email")
-            && l.contains("data.create:Contact")
-            && l.contains("tests/catalog.rs:")),
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == [
+                    "handler", "event", "phase", "prio", "mode", "timeout", "on", "calls",
+                    "reject", "errors", "panics", "timeouts", "time", "source"
+                ]),
         "{table}"
     );
+    let lower = row("catalog::lower_email");
+    assert_eq!(
+        columns(lower)[..13],
+        [
+            "catalog::lower_email",
+            "data.create:Contact",
+            "before",
+            "3",
+            "sync",
+            "2s",
+            "on",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "-"
+        ],
+        "{table}"
+    );
+    assert!(
+        columns(lower)[13].starts_with("tests/catalog.rs:"),
+        "{table}"
+    );
+    assert_eq!(
+        lines[lower + 1],
+        "    Lower-case every email.; params: mode=\"strict\"",
+        "{table}"
+    );
+    let announce = row("catalog::announce");
+    assert_eq!(columns(announce)[4..6], ["background", "-"], "{table}");
+    assert_eq!(lines[announce + 1], "    client calls only", "{table}");
     let json: serde_json::Value = serde_json::from_str(&catalog.to_json()).unwrap();
     let handler = json["handlers"]
         .as_array()

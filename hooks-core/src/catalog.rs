@@ -215,8 +215,21 @@ impl fmt::Display for Catalog {
         );
         writeln!(
             f,
-            "{:<id_w$}  {:<ev_w$}  {:<6}  {:>4}  {:<10}  {:>7}  {:>6}  {:>5}  source",
-            "handler", "event", "phase", "prio", "mode", "calls", "errors", "panic"
+            "{:<id_w$}  {:<ev_w$}  {:<6}  {:>4}  {:<10}  {:>7}  {:<3}  {:>7}  {:>6}  {:>6}  \
+             {:>6}  {:>8}  {:>9}  source",
+            "handler",
+            "event",
+            "phase",
+            "prio",
+            "mode",
+            "timeout",
+            "on",
+            "calls",
+            "reject",
+            "errors",
+            "panics",
+            "timeouts",
+            "time"
         )?;
         for h in &self.handlers {
             let event = format!("{}:{}", h.event, h.asset);
@@ -225,20 +238,53 @@ impl fmt::Display for Catalog {
                 (Mode::Blocking, Kind::Async) => "async",
                 (Mode::Blocking, Kind::Sync) => "sync",
             };
+            let timeout = match h.timeout_ms {
+                None => "-".to_owned(),
+                Some(ms) if ms % 1000 == 0 => format!("{}s", ms / 1000),
+                Some(ms) => format!("{ms}ms"),
+            };
+            // Kept with `History::Timed` only.
+            let time = if h.stats.time_spent.is_zero() {
+                "-".to_owned()
+            } else {
+                format!("{:.1?}", h.stats.time_spent)
+            };
             writeln!(
                 f,
-                "{:<id_w$}  {:<ev_w$}  {:<6}  {:>4}  {:<10}  {:>7}  {:>6}  {:>5}  {}:{}",
+                "{:<id_w$}  {:<ev_w$}  {:<6}  {:>4}  {:<10}  {:>7}  {:<3}  {:>7}  {:>6}  {:>6}  \
+                 {:>6}  {:>8}  {:>9}  {}:{}",
                 h.id,
                 event,
                 phase_name(h.phase),
                 h.priority,
                 mode,
+                timeout,
+                if h.stats.enabled { "on" } else { "off" },
                 h.stats.calls,
-                h.stats.errors + h.stats.rejections,
+                h.stats.rejections,
+                h.stats.errors,
                 h.stats.panics,
+                h.stats.timeouts,
+                time,
                 h.file,
                 h.line
             )?;
+            // What does not fit a column, on a line of its own under the handler's.
+            let mut notes: Vec<String> = Vec::new();
+            if !h.doc.is_empty() {
+                notes.push(h.doc.clone());
+            }
+            if h.client_only {
+                notes.push("client calls only".to_owned());
+            }
+            if !h.params.is_empty() {
+                let params: Vec<String> =
+                    h.params.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                notes.push(format!("params: {}", params.join(", ")));
+            }
+            if !notes.is_empty() {
+                writeln!(f, "    {}", notes.join("; "))?;
+            }
         }
         Ok(())
     }

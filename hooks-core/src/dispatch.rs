@@ -470,6 +470,10 @@ impl Hooks {
     /// Switch the handler `id` (module path and function name) on or off, without a rebuild.
     /// Returns how many registrations carry that id (a function with two attributes has two), or
     /// a 404 error when none does.
+    ///
+    /// The switch belongs to the handler's registration, as its counters do
+    /// ([`crate::stats`]): it holds in the whole process, for every runtime built in it (the test
+    /// kit's [`Chain`](crate::testing::Chain)s too), not only for this one.
     pub fn set_enabled(&self, id: &str, on: bool) -> Result<usize, HookError> {
         let mut n = 0;
         for reg in self.table().registrations().iter().filter(|r| r.id == id) {
