@@ -17,7 +17,7 @@ fn lower_email(contact: &mut Contact) {
 }
 
 #[after_create("Contact", background, client_only)]
-async fn announce(_contact: &mut Contact) {}
+async fn announce(_contact: &Contact) {}
 
 /// The line of the attribute below: a handler's site records where its attribute is.
 const ESCAPED_LINE: u32 = line!() + 1;

@@ -140,6 +140,8 @@ struct Handler<'a> {
     func: &'a HandlerFn,
     payload: &'a Type,
     payload_mut: bool,
+    /// The payload's reference as written (`&mut Contact`), for errors about its borrow.
+    payload_ref: &'a syn::TypeReference,
     /// The type of the second parameter (`&Context`), when the handler takes one.
     context: Option<&'a Type>,
     is_async: bool,
@@ -211,6 +213,26 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
                  place. Remove `background`, or name the table to get an owned copy",
             );
         }
+    }
+    // A background handler gets a copy of the result of its own, after the call has returned.
+    if let (Some(_), Some(h)) = (&args.background, &handler)
+        && h.payload_mut
+        && spec.phase == Phase::After
+        && args.asset.as_ref().is_none_or(|asset| asset.value() != "*")
+    {
+        let (and, mutability, elem) = (
+            &h.payload_ref.and_token,
+            &h.payload_ref.mutability,
+            &h.payload_ref.elem,
+        );
+        errors.spanned(
+            quote!(#and #mutability),
+            format!(
+                "a background handler runs on its own copy of the result, after the call has \
+                 returned: what it changes is lost. Take `&{}`",
+                quote!(#elem)
+            ),
+        );
     }
     let complete = match spec.op {
         OpSource::Data(_) => args.asset.is_some(),
@@ -296,6 +318,21 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
             FnArg::Typed(pat) => inputs.push((arg, &*pat.ty)),
         }
     }
+    // `fn f(ctx: &Context, record: &mut Contact)`: said once, on the context, rather than as a
+    // context that is not an entity and a payload that is not a context.
+    if let [(ctx_arg, ctx_ty), (_, payload_ty)] = inputs.as_slice()
+        && is_context(ctx_ty)
+        && !is_context(payload_ty)
+    {
+        errors.spanned(
+            ctx_arg,
+            format!(
+                "{a} #[{attr}] handler takes its payload first and the context second: swap \
+                 the two parameters"
+            ),
+        );
+        return None;
+    }
     let mut inputs = inputs.into_iter();
     let payload = match inputs.next().map(|(_, ty)| ty) {
         None => {
@@ -329,7 +366,7 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
                 );
                 None
             } else {
-                Some((&*r.elem, r.mutability.is_some()))
+                Some((&*r.elem, r))
             }
         }
         Some(other) => {
@@ -371,15 +408,29 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
             ),
         );
     }
-    let (payload, payload_mut) = payload?;
+    let (payload, payload_ref) = payload?;
     Some(Handler {
         func,
         payload,
-        payload_mut,
+        payload_mut: payload_ref.mutability.is_some(),
+        payload_ref,
         context,
         is_async: sig.asyncness.is_some(),
         named: matches!(spec.op, OpSource::Named),
     })
+}
+
+/// Whether `ty` reads as the call's context: `&Context`, by any path.
+fn is_context(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) => {
+                p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Context")
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// The first non-empty line of the doc comment in `attrs`.

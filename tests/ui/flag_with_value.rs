@@ -6,6 +6,6 @@ pub struct Contact {
 }
 
 #[after_create("Contact", background = true)]
-fn audit(_contact: &mut Contact) {}
+fn audit(_contact: &Contact) {}
 
 fn main() {}

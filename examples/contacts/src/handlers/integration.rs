@@ -62,10 +62,7 @@ async fn send_committed(app: App, id: Id, url: String) -> Result<(), HookError> 
 
 /// Send every new contact to the CRM, once its create has committed.
 #[after_create("Contact", background)]
-pub async fn sync_new_contact_to_crm(
-    contact: &mut Contact,
-    ctx: &Context,
-) -> Result<(), HookError> {
+pub async fn sync_new_contact_to_crm(contact: &Contact, ctx: &Context) -> Result<(), HookError> {
     let app = app(ctx)?;
     let (Some(url), Some(id)) = (app.config.webhook_url.clone(), contact.id.clone()) else {
         return Ok(());
