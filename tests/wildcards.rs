@@ -302,6 +302,31 @@ async fn run_and_run_sync_route_a_dynamic_record_by_the_table_it_names() {
 }
 
 #[tokio::test]
+async fn a_dynamic_record_of_a_typed_table_is_a_bad_request() {
+    let hooks = hooks();
+    let mut ctx = Context::client();
+    let record = hooks
+        .record(
+            "Contact",
+            json!({"name": "Bob", "owner": null, "stamped": false}),
+        )
+        .unwrap();
+    let err = hooks
+        .create(&mut ctx, record, |r| async move { Ok(r) })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code(), err.message()),
+        (
+            400,
+            "typed_table",
+            "the table `Contact` has a type of its own (`Contact`): its records are created and \
+             changed as that type, not as dynamic records"
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_chain_names_the_dynamic_table_of_a_find() {
     let hooks = hooks();
     let mut ctx = Context::client();

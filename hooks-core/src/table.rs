@@ -805,6 +805,8 @@ pub(crate) struct SlotTypes {
     op: TypeId,
     name: &'static str,
     type_name: &'static str,
+    /// The calls name their asset ([`Operation::DYNAMIC`]: dynamic records).
+    dynamic: bool,
     sync_before: TypeId,
     async_before: TypeId,
     sync_after: TypeId,
@@ -827,6 +829,7 @@ impl SlotTypes {
             op: TypeId::of::<Op>(),
             name: Op::NAME,
             type_name: std::any::type_name::<Op>(),
+            dynamic: Op::DYNAMIC,
             sync_before: TypeId::of::<SyncBefore<Op>>(),
             async_before: TypeId::of::<AsyncBefore<Op>>(),
             sync_after: TypeId::of::<SyncAfter<Op>>(),
@@ -1290,23 +1293,37 @@ impl Table {
         asset: &str,
         types: fn() -> SlotTypes,
     ) -> Option<&ErasedSlot> {
-        let known = {
+        let known = |asset: &str| {
             let map = self.resolved.read().unwrap_or_else(PoisonError::into_inner);
             map.get(&op).and_then(|m| m.get(asset)).cloned()
         };
-        let entry = match known {
+        let entry = match known(asset) {
             Some(entry) => entry,
             None => {
-                let built = self.build_slot(asset, &types()).map(Arc::new);
-                let mut map = self
-                    .resolved
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner);
-                map.entry(op)
-                    .or_default()
-                    .entry(asset.to_owned())
-                    .or_insert(built)
-                    .clone()
+                let types = types();
+                // An asset that no handler names runs the handlers of `"*"` alone: it takes their
+                // slot, kept once under `"*"`. Names a client chooses (a channel, a dynamic
+                // table) then cannot grow the map: it holds the named assets and `"*"`.
+                let asset = if asset != "*" && self.handlers(types.name, asset).is_empty() {
+                    "*"
+                } else {
+                    asset
+                };
+                match known(asset) {
+                    Some(entry) => entry,
+                    None => {
+                        let built = self.build_slot(asset, &types).map(Arc::new);
+                        let mut map = self
+                            .resolved
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        map.entry(op)
+                            .or_default()
+                            .entry(asset.to_owned())
+                            .or_insert(built)
+                            .clone()
+                    }
+                }
             }
         };
         let slot = Arc::as_ptr(&entry?);
@@ -1735,6 +1752,19 @@ fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookE
         // SAFETY: the adapter is of the type `expected` names, a fn pointer type; it is stored
         // erased and read back as that type only (`Slot`).
         return Ok(make(unsafe { read_fn::<Erased>(any) }));
+    }
+    if types.dynamic {
+        // A dynamic record of a table that has a type of its own: the service (or its client,
+        // through a route that takes any table) named a typed table.
+        return Err(HookError::new(
+            400,
+            "typed_table",
+            format!(
+                "the table `{}` has a type of its own (`{}`): its records are created and \
+                 changed as that type, not as dynamic records",
+                reg.asset, reg.payload,
+            ),
+        ));
     }
     Err(HookError::internal(format!(
         "hook handler {} ({}:{}) was compiled for `{}` (payload `{}`), but this call is `{}`: two \
@@ -2220,6 +2250,34 @@ mod tests {
         let other = table.resolve::<Create<Other>>("Thing").unwrap();
         assert!(other.problem.as_ref().unwrap().message().contains("m::a"));
         assert!(table.resolve::<Create<Thing>>("Nothing").is_none());
+    }
+
+    #[test]
+    fn assets_no_handler_names_share_the_slot_of_the_wildcard_handlers() {
+        let table = Table::from_registrations([reg("m::named", "Thing", 0), reg("m::any", "*", 0)])
+            .unwrap();
+        let named = table.resolve::<Create<Thing>>("Thing").unwrap();
+        assert_eq!(named.before.len(), 2);
+        // Names a client makes up (a channel, a dynamic table) run the wildcard handler alone,
+        // from one slot: the cache does not grow with them.
+        let any = table.resolve::<Create<Thing>>("*").unwrap();
+        assert_eq!(any.before.len(), 1);
+        for i in 0..1_000 {
+            let slot = table
+                .resolve::<Create<Thing>>(&format!("made-up-{i}"))
+                .unwrap();
+            assert!(
+                std::ptr::eq(slot, any),
+                "made-up-{i} shares the slot of \"*\""
+            );
+        }
+        let resolved = table.resolved.read().unwrap();
+        let mut cached: Vec<&str> = resolved[&TypeId::of::<Create<Thing>>()]
+            .keys()
+            .map(String::as_str)
+            .collect();
+        cached.sort_unstable();
+        assert_eq!(cached, ["*", "Thing"]);
     }
 
     fn bare_thing(_: &mut Thing) -> Result<(), HookError> {
