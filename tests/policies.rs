@@ -749,6 +749,115 @@ mod background_io {
     }
 }
 
+mod blocking_background {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct Blocker {
+        pub n: u32,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct Releaser {
+        pub n: u32,
+    }
+
+    /// The release the slow handler waits for, sent by the quick one.
+    pub static RELEASE: Mutex<Option<mpsc::Sender<()>>> = Mutex::new(None);
+    pub static WAITING: Mutex<Option<mpsc::Receiver<()>>> = Mutex::new(None);
+    /// Told when the blocker has started to wait.
+    pub static STARTED: Mutex<Option<mpsc::Sender<()>>> = Mutex::new(None);
+    /// What the slow handler saw: released by the quick handler, or not within its bound.
+    pub static SEEN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+    /// A sync handler that blocks its thread until the quick handler has run.
+    #[after_create("Blocker", background)]
+    fn wait_for_releaser(_: &Blocker) {
+        let waiting = WAITING.lock().unwrap().take().expect("one slow create");
+        if let Some(started) = STARTED.lock().unwrap().take() {
+            let _ = started.send(());
+        }
+        // Bounded, so that a worker that runs one job at a time fails the test, not hangs it.
+        let seen = match waiting.recv_timeout(Duration::from_secs(10)) {
+            Ok(()) => "released",
+            Err(_) => "not released",
+        };
+        SEEN.lock().unwrap().push(seen);
+    }
+
+    #[after_create("Releaser", background)]
+    fn release_blocker(r: &Releaser) {
+        // The other test's releaser (13) is not this test's.
+        if r.n != 1 {
+            return;
+        }
+        if let Some(tx) = RELEASE.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    }
+
+    #[after_create("Releaser", background, priority = 1)]
+    fn panics_in_the_background(q: &Releaser) {
+        if q.n == 13 {
+            panic!("background panic");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blocking_sync_background_handler_does_not_hold_up_the_other_jobs() {
+        let (tx, rx) = mpsc::channel();
+        *RELEASE.lock().unwrap() = Some(tx);
+        *WAITING.lock().unwrap() = Some(rx);
+        let (started_tx, started) = mpsc::channel();
+        *STARTED.lock().unwrap() = Some(started_tx);
+        let hooks = Hooks::builder().build().unwrap();
+        let ctx = &mut Context::client();
+        hooks
+            .create(ctx, Blocker { n: 1 }, |s| async move { Ok(s) })
+            .await
+            .unwrap();
+        // Queued once the slow job holds its thread, waiting for this one to run.
+        started
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the blocking handler starts");
+        hooks
+            .create(ctx, Releaser { n: 1 }, |q| async move { Ok(q) })
+            .await
+            .unwrap();
+        let stats = hooks.shutdown(Duration::from_secs(20)).unwrap();
+        assert_eq!((stats.queued, stats.finished), (3, 3));
+        assert_eq!(*SEEN.lock().unwrap(), ["released"]);
+        let id = "policies::blocking_background::wait_for_releaser";
+        assert_eq!(
+            (stats_of(&hooks, id).calls, stats_of(&hooks, id).panics),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn a_panic_in_a_sync_background_handler_is_counted_as_the_handlers() {
+        // Counters are the process's: the other test's Releaser runs this handler too, without
+        // panicking, so only the panics are this test's own.
+        let id = "policies::blocking_background::panics_in_the_background";
+        let hooks = Hooks::builder().build().unwrap();
+        let before = stats_of(&hooks, id).panics;
+        let out = hooks.run_sync::<ops::data::Create<Releaser>, _>(
+            &mut Context::client(),
+            Releaser { n: 13 },
+            Ok,
+        );
+        assert_eq!(out.unwrap().n, 13, "the caller is not touched");
+        let stats = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!(stats.finished, stats.queued);
+        assert_eq!(stats_of(&hooks, id).panics - before, 1);
+    }
+
+    fn stats_of(hooks: &Hooks, id: &str) -> hooks::Stats {
+        stats(hooks, id)
+    }
+}
+
 mod limits {
     use super::*;
 

@@ -1,5 +1,6 @@
 //! The background queue: after handlers marked `background` get an owned copy of the result and
-//! run on a worker thread, never delaying the caller.
+//! run on a worker thread, never delaying the caller. A sync handler's run goes to a thread of the
+//! worker's blocking pool ([`run_blocking`]), so a handler that blocks holds up no other job.
 //!
 //! The queue is bounded. When it is full, the caller either waits for room
 //! ([`Backpressure::Wait`], the default) or its call fails with a clear 503 error
@@ -61,6 +62,27 @@ pub struct BackgroundStats {
 }
 
 pub(crate) type Job = BoxFuture<'static, ()>;
+
+/// The run of a sync background handler, `f`, on a thread of the worker's blocking pool: a
+/// handler that blocks (a sleep, a blocking client) then holds its own thread, not the worker
+/// that runs every other background job. A panic in `f` is raised again where this future is
+/// polled, so the policies count it as the handler's, as for a handler run in place. The attribute
+/// of a sync background handler builds its job with this.
+#[doc(hidden)]
+pub async fn run_blocking<F>(f: F) -> Result<(), HookError>
+where
+    F: FnOnce() -> Result<(), HookError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => Err(HookError::internal(format!(
+                "the background handler's thread stopped: {e}"
+            ))),
+        },
+    }
+}
 
 struct Worker {
     tx: mpsc::Sender<Job>,

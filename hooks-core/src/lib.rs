@@ -50,6 +50,7 @@ macro_rules! link {
 pub mod __private {
     pub use crate::__register as register;
     pub use crate::__register_operation as register_operation;
+    pub use crate::background::run_blocking;
     pub use crate::diag;
     pub use crate::dispatch::run_answers;
     pub use crate::entity::{

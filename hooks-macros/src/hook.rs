@@ -1525,6 +1525,19 @@ fn background_adapter(
     let project = quote_spanned! {payload_span=>
         <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(&mut owned)
     };
+    let run = quote_spanned! {anchor=>
+        match #project {
+            #p::Option::Some(#payload_arg) => #call,
+            #p::Option::None => #p::Result::Ok(()),
+        }
+    };
+    // A sync handler runs on a thread of its own (`run_blocking`): one that blocks does not hold
+    // up the other background jobs.
+    let job = if h.is_async {
+        quote_spanned!(anchor=> async move { #run })
+    } else {
+        quote_spanned!(anchor=> #p::run_blocking(move || #run))
+    };
     let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
             result: &'a #result_ty,
@@ -1535,12 +1548,7 @@ fn background_adapter(
             }
             let mut owned: #result_ty = #clone;
             #detach
-            #p::Option::Some(#p::Box::pin(async move {
-                match #project {
-                    #p::Option::Some(#payload_arg) => #call,
-                    #p::Option::None => #p::Result::Ok(()),
-                }
-            }))
+            #p::Option::Some(#p::Box::pin(#job))
         }
     };
     (
