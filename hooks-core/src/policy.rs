@@ -63,7 +63,12 @@ impl Failure {
             FailureKind::Panicked(_) => HookError::new(
                 500,
                 "handler_panicked",
-                format!("hook handler {} failed", reg.id),
+                // The panic's own message stays in the service's log (`Failure::log`): it may
+                // say more of the service than its clients should read.
+                format!(
+                    "hook handler {} panicked; its message is in the service's log",
+                    reg.id
+                ),
             ),
             FailureKind::TimedOut(limit) => HookError::new(
                 504,
