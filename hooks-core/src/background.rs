@@ -135,9 +135,11 @@ impl Queue {
 
     fn refuse(&self, error: HookError) -> HookError {
         self.refused.fetch_add(1, Ordering::Relaxed);
+        // Messages are logged quoted and escaped (`{:?}`): one may carry a client's text, and a
+        // line break in it must not start a forged log line.
         tracing::warn!(
             code = error.code(),
-            "background handler refused: {}",
+            "background handler refused: {:?}",
             error.message()
         );
         error

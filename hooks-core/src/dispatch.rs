@@ -617,7 +617,7 @@ impl Hooks {
                     handler = reg.id,
                     event = reg.operation,
                     code = e.code(),
-                    "event handler returned an error: {}",
+                    "event handler returned an error: {:?}",
                     e.message()
                 );
                 None
@@ -671,7 +671,7 @@ impl Hooks {
                 Ok(Err(e)) => tracing::warn!(
                     handler = reg.id,
                     code = e.code(),
-                    "background hook handler returned an error: {}",
+                    "background hook handler returned an error: {:?}",
                     e.message()
                 ),
                 Err(failure) => failure.log(reg, true),

@@ -105,7 +105,7 @@ impl Failure {
                 handler = reg.id,
                 operation = reg.operation,
                 asset = reg.asset,
-                "hook handler panicked ({msg}); {effect}"
+                "hook handler panicked ({msg:?}); {effect}"
             ),
             FailureKind::TimedOut(limit) => tracing::error!(
                 handler = reg.id,

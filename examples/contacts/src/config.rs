@@ -46,8 +46,15 @@ pub struct Config {
     pub session_ttl: Duration,
     /// How expensive password hashing is.
     pub password_cost: PasswordCost,
-    /// How long a graceful shutdown waits for queued background handlers (webhook deliveries).
+    /// How long a graceful shutdown waits for the requests in flight, then for queued background
+    /// handlers (webhook deliveries).
     pub shutdown_deadline: Duration,
+    /// How long a client may take to send a request's head (line and headers); a connection
+    /// that has not sent one by then is closed.
+    pub header_timeout: Duration,
+    /// How long a request may take, from its head to its answer, body upload included; past
+    /// it the client gets 408 `request_timeout`.
+    pub request_timeout: Duration,
     /// The log filter, such as `info` or `contacts=debug,info`.
     pub log: String,
     /// Run with hooks switched off: the runtime is built over an empty table, so every call runs
@@ -69,6 +76,8 @@ impl Default for Config {
             session_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             password_cost: PasswordCost::Standard,
             shutdown_deadline: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             log: "info".into(),
             no_hooks: false,
         }

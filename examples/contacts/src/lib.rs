@@ -27,6 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hooks::{Hooks, Table, TableError};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use sqlx::sqlite::SqlitePool;
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
@@ -118,22 +122,63 @@ pub async fn listen(app: &App) -> Result<TcpListener, StartError> {
         .map_err(StartError::Listen)
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves; then finish the requests in flight and
-/// the queued background handlers (for up to the configured shutdown deadline), and close the
-/// database.
+/// Serve `app` on `listener` until `shutdown` resolves; then finish the requests in flight (for up
+/// to the configured shutdown deadline, after which they are dropped), the queued background
+/// handlers (for up to the same deadline), and close the database.
+///
+/// Each connection reads with hyper's HTTP/1 server directly rather than through `axum::serve`,
+/// for the timeouts a service exposed to slow or stalled clients needs: a request's head must
+/// arrive within [`Config::header_timeout`], and the whole request, body and answer, is bounded
+/// by [`Config::request_timeout`] ([`api::router`]).
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let served = axum::serve(listener, api::router(app.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    tracing::info!("no longer accepting requests; finishing background handlers");
-    finish_background(&app.hooks, app.config.shutdown_deadline).await;
+    let router = api::router(app.clone());
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(app.config.header_timeout)
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(router.clone()),
+            );
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    let deadline = app.config.shutdown_deadline;
+    tracing::info!("no longer accepting requests; finishing the requests in flight");
+    if tokio::time::timeout(deadline, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {deadline:?}: dropped");
+    }
+    tracing::info!("finishing background handlers");
+    finish_background(&app.hooks, deadline).await;
     app.pool.close().await;
     tracing::info!("stopped");
-    served
+    Ok(())
 }
 
 /// Close the hooks runtime's background queue and wait, up to `deadline`, for every queued

@@ -875,3 +875,80 @@ async fn with_no_hooks_no_handler_runs_and_every_call_runs_only_its_default_logi
     assert_eq!(count(&run.service, "audit").await, 0);
     run.service.stop().await.unwrap();
 }
+
+// --- slow and stalled clients -------------------------------------------------------------
+
+/// A raw connection to the service, for clients no HTTP library would be.
+async fn raw(run: &support::Running) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(run.service.addr())
+        .await
+        .expect("the service accepts a connection")
+}
+
+/// Everything the service sends until it closes the connection; bounded, so that a service
+/// that never closes fails the test instead of hanging it.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut got)).await;
+    read.expect("the service closes the connection")
+        .expect("the connection reads");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let run = start_with(|c| c.header_timeout = Duration::from_millis(300)).await;
+    let mut stream = raw(&run).await;
+    // No blank line: the head never ends.
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: contacts\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(!answer.contains(" 200 "), "{answer}");
+    run.service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_whose_body_stalls_gets_408_request_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let run = start_with(|c| c.request_timeout = Duration::from_millis(300)).await;
+    let mut stream = raw(&run).await;
+    // A body of 100 bytes announced, 10 sent.
+    stream
+        .write_all(
+            b"POST /users/login HTTP/1.1\r\nHost: contacts\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\nConnection: close\r\n\r\n{\"email\":",
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    run.service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_drops_the_requests_still_in_flight_at_its_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let run = start_with(|c| {
+        c.shutdown_deadline = Duration::from_millis(300);
+        c.request_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let mut stream = raw(&run).await;
+    stream
+        .write_all(b"POST /users/login HTTP/1.1\r\nHost: contacts\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    // Let the service start reading the request before it is told to stop.
+    let (status, _) = Client::new(&run.service).get("/health").await;
+    assert_eq!(status, 200);
+    let stopped = tokio::time::timeout(Duration::from_secs(20), run.service.stop()).await;
+    stopped
+        .expect("shutdown does not wait for a stalled client past its deadline")
+        .unwrap();
+    drop(stream);
+}

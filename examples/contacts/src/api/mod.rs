@@ -19,6 +19,7 @@ pub mod query;
 pub mod users;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
@@ -55,6 +56,10 @@ pub fn router(app: App) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(app.config.body_limit))
+        .layer(middleware::from_fn_with_state(
+            app.config.request_timeout,
+            bounded,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
 }
@@ -73,10 +78,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // The message often quotes what the client sent: logged with `?`, quoted and escaped, so
+        // that a line break in it cannot forge a log line.
         if status.is_server_error() {
-            tracing::error!(code = self.0.code(), message = self.0.message(), "failed");
+            tracing::error!(code = self.0.code(), message = ?self.0.message(), "failed");
         } else {
-            tracing::info!(code = self.0.code(), message = self.0.message(), "refused");
+            tracing::info!(code = self.0.code(), message = ?self.0.message(), "refused");
         }
         (status, Json(self.0)).into_response()
     }
@@ -99,6 +106,21 @@ async fn track(State(app): State<App>, mut request: Request, next: Next) -> Resp
     let response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "answered"));
     response
+}
+
+/// Answer 408 when a request takes longer than `limit`, from its head to its answer: a client
+/// that stalls in the middle of its body does not hold a connection and a task for ever. What
+/// the request was doing is dropped, its transaction rolled back.
+async fn bounded(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError(HookError::new(
+            408,
+            "request_timeout",
+            format!("the request took longer than {limit:?}"),
+        ))
+        .into_response(),
+    }
 }
 
 async fn no_route() -> ApiError {
