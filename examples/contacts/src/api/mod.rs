@@ -230,3 +230,43 @@ pub fn rejection(status: StatusCode, text: String) -> ApiError {
 
 /// The request id, which the request-tracking middleware always sets.
 pub type Rid = Extension<RequestId>;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_client_text_in_an_error_cannot_forge_a_log_line() {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let forged = "x\n2026-12-07T00:00:00Z  WARN contacts: FORGED\0";
+            let _ = ApiError(HookError::not_found(forged)).into_response();
+        });
+        let logged = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logged.lines().count(), 1, "{logged:?}");
+        assert!(logged.contains(r"x\n2026"), "{logged:?}");
+        assert!(!logged.contains('\0'), "{logged:?}");
+    }
+}
