@@ -60,6 +60,67 @@ fn registration(email: &str, name: &str) -> Value {
     json!({ "email": email, "password": "long enough", "name": name })
 }
 
+// --- the lock-out holds under parallel logins ----------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_logins_check_the_password_no_more_than_the_allowed_failures() {
+    let run = start().await;
+    let max = run.service.app().config.max_failed_logins as usize;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    let checks_before = run.service.app().passwords.verifications();
+
+    let answers = all_at_once(
+        &anon,
+        "/users/login",
+        vec![login("ada@example.com", "wrong"); 40],
+    )
+    .await;
+
+    assert_eq!(with_status(&answers, 401), max, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 401) {
+        assert_eq!(
+            (*status, body["code"].as_str()),
+            (403, Some("account_locked"))
+        );
+    }
+    let checks = run.service.app().passwords.verifications() - checks_before;
+    assert_eq!(checks, max as u64, "password checks");
+    // And the account is locked now, for the right password too.
+    let (status, body) = anon
+        .post("/users/login", login("ada@example.com", "correct horse"))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("account_locked"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_right_password_among_parallel_wrong_ones_gets_no_more_than_the_allowed_tries() {
+    let run = start().await;
+    let max = run.service.app().config.max_failed_logins as usize;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    let checks_before = run.service.app().passwords.verifications();
+
+    let mut bodies = vec![login("ada@example.com", "wrong"); 30];
+    bodies.insert(15, login("ada@example.com", "correct horse"));
+    let answers = all_at_once(&anon, "/users/login", bodies).await;
+
+    // Only an attempt whose password was checked answers 401 or 200; the rest are refused
+    // unchecked. The right password wins only if it is among the allowed tries.
+    let checked = with_status(&answers, 401) + with_status(&answers, 200);
+    assert!(checked <= max, "{checked} password checks: {answers:?}");
+    assert_eq!(
+        with_status(&answers, 403),
+        answers.len() - checked,
+        "{answers:?}"
+    );
+    let checks = run.service.app().passwords.verifications() - checks_before;
+    assert_eq!(checks, checked as u64, "password checks");
+}
+
 // --- hashing cannot be used to exhaust the server ------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
