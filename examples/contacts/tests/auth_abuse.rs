@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use contacts::Service;
 use serde_json::{Value, json};
-use support::{Client, PATIENCE, start};
+use support::{Client, PATIENCE, column, count, start, start_with};
 use tokio::task::JoinSet;
 
 /// Send every request of `bodies` to `path` at once; the answers, in no particular order.
@@ -227,4 +227,114 @@ async fn a_login_for_an_unknown_email_checks_a_password_hash_like_one_for_a_real
 
     assert_eq!(known.0, 401);
     assert_eq!(known, unknown, "the answers are alike too");
+}
+
+// --- banned domains cannot be slipped past -------------------------------------------------
+
+#[tokio::test]
+async fn an_email_with_a_control_or_hidden_character_is_rejected() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    for email in [
+        "y@mailinator.com\u{0}",
+        "y@mailinator.com\u{7f}",
+        "y\u{1b}@example.com",
+        "y@mailinator.com\u{200b}",
+        "y@mailinator\u{ff0e}com",
+        "y@\u{ff4d}ailinator.com",
+    ] {
+        let (status, body) = anon.post("/users/register", registration(email, "Y")).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_email")),
+            "{email:?}: {body}"
+        );
+    }
+    assert_eq!(users(&run.service).await, 0);
+}
+
+#[tokio::test]
+async fn a_subdomain_of_a_banned_domain_is_banned_too() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    for email in [
+        "y@sub.mailinator.com",
+        "y@a.b.MAILINATOR.com",
+        "y@mailinator.com",
+    ] {
+        let (status, body) = anon.post("/users/register", registration(email, "Y")).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("banned_domain")),
+            "{email}: {body}"
+        );
+    }
+    // A domain that only ends with the same letters is another domain.
+    let (status, body) = anon
+        .post("/users/register", registration("y@notmailinator.com", "Y"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(users(&run.service).await, 1);
+}
+
+#[tokio::test]
+async fn names_and_companies_with_control_characters_are_rejected() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    let (status, body) = anon
+        .post(
+            "/users/register",
+            registration("ada@example.com", "Ada\u{0}"),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("rejected")));
+    assert_eq!(users(&run.service).await, 0);
+
+    let ada = anon.sign_up("ada@example.com").await;
+    for contact in [
+        json!({ "name": "Grace\u{0}Hopper", "email": "grace@navy.mil" }),
+        json!({ "name": "Grace\u{1b}[31m", "email": "grace@navy.mil" }),
+        json!({ "name": "Grace", "email": "grace@navy.mil", "company": "US\u{0}Navy" }),
+        json!({ "name": "Grace", "email": "grace@navy.mil", "notes": "a\u{0}b" }),
+    ] {
+        let (status, body) = ada.post("/data/Contact", contact.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("rejected")),
+            "{contact}: {body}"
+        );
+    }
+    assert_eq!(count(&run.service, "contacts").await, 0);
+    // Line breaks in free text are text, not control.
+    let (status, body) = ada
+        .post(
+            "/data/Contact",
+            json!({ "name": "Grace", "email": "grace@navy.mil", "notes": "line one\nline two" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+// --- a reset request needs an email --------------------------------------------------------
+
+#[tokio::test]
+async fn a_password_reset_request_without_an_email_is_a_400() {
+    let run = start_with(|_| {}).await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    for body in [
+        json!({}),
+        json!({ "email": "" }),
+        json!({ "email": "  " }),
+        json!({ "email": "not-an-email" }),
+    ] {
+        let (status, answer) = anon.post("/users/password-reset", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["message"].as_str().is_some(), "{answer}");
+    }
+    assert!(
+        column(&run.service, "SELECT topic FROM outbox")
+            .await
+            .is_empty()
+    );
 }

@@ -63,8 +63,7 @@ pub struct LoginForm {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetForm {
-    /// The account's email.
-    #[serde(default)]
+    /// The account's email (required: a request without one is a 400, not a silent 202).
     pub email: String,
 }
 

@@ -24,7 +24,19 @@ pub const ACCOUNT_LOCKED: &str = "account_locked";
 /// The code of the error a wrong email or password gets (set by the login itself).
 pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
 
-/// Addresses at a banned domain may not register.
+/// Whether `domain` is `banned` or one of its subdomains (`a.spam.example` for `spam.example`).
+/// Both are compared in lower case, without a trailing dot.
+pub fn is_banned(domain: &str, banned: &str) -> bool {
+    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    let banned = banned.trim().trim_end_matches('.').to_lowercase();
+    !banned.is_empty()
+        && (domain == banned
+            || domain
+                .strip_suffix(banned.as_str())
+                .is_some_and(|sub| sub.ends_with('.')))
+}
+
+/// Addresses at a banned domain, or at any of its subdomains, may not register.
 #[before_register]
 pub fn reject_banned_domain(user: &NewUser, ctx: &Context) -> Result<(), HookError> {
     let banned = &app(ctx)?.config.banned_domains;
@@ -33,7 +45,7 @@ pub fn reject_banned_domain(user: &NewUser, ctx: &Context) -> Result<(), HookErr
         .rsplit_once('@')
         .map(|(_, d)| d.trim().to_lowercase())
         .unwrap_or_default();
-    if banned.contains(&domain) {
+    if banned.iter().any(|b| is_banned(&domain, b)) {
         return Err(HookError::new(
             403,
             "banned_domain",
@@ -167,8 +179,28 @@ mod tests {
         };
         let err = reject_banned_domain(&user, &ctx).unwrap_err();
         assert_eq!((err.status(), err.code()), (403, "banned_domain"));
+        user.email = "eve@mail.spam.example".into();
+        assert_eq!(
+            reject_banned_domain(&user, &ctx).unwrap_err().code(),
+            "banned_domain"
+        );
         user.email = "ada@example.com".into();
         assert!(reject_banned_domain(&user, &ctx).is_ok());
+        user.email = "ada@notspam.example".into();
+        assert!(reject_banned_domain(&user, &ctx).is_ok());
+    }
+
+    #[test]
+    fn a_banned_domain_covers_its_subdomains_and_nothing_else() {
+        assert!(is_banned("spam.example", "spam.example"));
+        assert!(is_banned("a.b.SPAM.example.", "spam.example"));
+        assert!(!is_banned("notspam.example", "spam.example"));
+        assert!(!is_banned("spam.example.org", "spam.example"));
+        assert!(!is_banned("example", "spam.example"));
+        assert!(
+            !is_banned("spam.example", ""),
+            "an empty entry bans nothing"
+        );
     }
 
     /// A client context and a login chain's attempt at `a@x.io` with a wrong password.
