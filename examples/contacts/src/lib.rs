@@ -49,6 +49,8 @@ pub struct App {
     pub pool: SqlitePool,
     /// The settings.
     pub config: Arc<Config>,
+    /// Password hashing, with a bound on how many hashes run at once.
+    pub passwords: users::Passwords,
     /// The tokio runtime the service runs on (background handlers run their I/O there).
     pub runtime: Handle,
     requests: Arc<AtomicU64>,
@@ -103,6 +105,7 @@ impl App {
         Ok(App {
             hooks,
             pool,
+            passwords: users::Passwords::for_this_machine(config.password_cost),
             config: Arc::new(config),
             runtime: Handle::current(),
             requests: Arc::new(AtomicU64::new(0)),

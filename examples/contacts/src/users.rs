@@ -6,12 +6,16 @@
 //! with `expose()` only where they are hashed or compared.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
 use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2s256, Digest};
 use hooks::{HookError, Secret, User};
 use serde::Deserialize;
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::config::PasswordCost;
 use crate::db;
@@ -43,28 +47,166 @@ fn argon2(cost: PasswordCost) -> Result<Argon2<'static>, HookError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Hash `password` (Argon2id, random salt) on a blocking thread; returns the PHC string.
-pub async fn hash_password(password: Secret, cost: PasswordCost) -> Result<String, HookError> {
-    tokio::task::spawn_blocking(move || {
-        let hash = argon2(cost)?
-            .hash_password(password.expose().as_bytes())
-            .map_err(|e| HookError::internal(format!("cannot hash the password: {e}")))?;
-        Ok(hash.to_string())
-    })
-    .await
-    .map_err(|e| HookError::internal(format!("password hashing stopped: {e}")))?
+/// The password hashing of one service: Argon2id at the configured cost, with at most `permits`
+/// hashes or verifications running at once.
+///
+/// Each Argon2 run holds its memory (19 MiB at the standard cost) and a CPU for its whole time, so
+/// an unbounded number of them is a memory and CPU exhaustion any unauthenticated client can
+/// cause. A call first waits for a permit (the wait holds nothing but the request), then runs the
+/// hash on a blocking thread that keeps the permit until the hash ends, even if the request that
+/// asked for it is gone: the bound holds on what actually runs.
+///
+/// It also counts what it did ([`Passwords::hashes`], [`Passwords::verifications`]), so that
+/// tests can tell which calls reached a password check.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    inner: Arc<PasswordsInner>,
 }
 
-/// Whether `password` matches the stored PHC string `hash` (checked on a blocking thread).
-pub async fn verify_password(password: Secret, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        // The parameters stored in the hash are used, whatever `Argon2::default` says.
-        Argon2::default()
-            .verify_password(password.expose().as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
+#[derive(Debug)]
+struct PasswordsInner {
+    cost: PasswordCost,
+    permits: usize,
+    limiter: Arc<Semaphore>,
+    /// The hash that logins for unknown emails are checked against.
+    dummy: OnceCell<String>,
+    hashes: AtomicU64,
+    verifications: AtomicU64,
+    waiting: AtomicUsize,
+}
+
+/// Counts a caller waiting for a permit for as long as it lives (a cancelled wait included).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Passwords {
+    /// Hashing at `cost`, with at most `permits` (at least 1) Argon2 runs at once.
+    pub fn new(cost: PasswordCost, permits: usize) -> Self {
+        let permits = permits.clamp(1, Semaphore::MAX_PERMITS);
+        Passwords {
+            inner: Arc::new(PasswordsInner {
+                cost,
+                permits,
+                limiter: Arc::new(Semaphore::new(permits)),
+                dummy: OnceCell::new(),
+                hashes: AtomicU64::new(0),
+                verifications: AtomicU64::new(0),
+                waiting: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Hashing at `cost`, with as many Argon2 runs at once as this machine has CPUs.
+    pub fn for_this_machine(cost: PasswordCost) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Passwords::new(cost, cpus)
+    }
+
+    /// How many Argon2 runs may happen at once.
+    pub fn permits(&self) -> usize {
+        self.inner.permits
+    }
+
+    /// The semaphore the runs take their permit from (a test holds permits to see calls queue).
+    pub fn limiter(&self) -> &Arc<Semaphore> {
+        &self.inner.limiter
+    }
+
+    /// How many hashes have started (each after getting its permit).
+    pub fn hashes(&self) -> u64 {
+        self.inner.hashes.load(Ordering::SeqCst)
+    }
+
+    /// How many password checks have started, against a stored hash or the dummy one.
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::SeqCst)
+    }
+
+    /// How many calls are waiting for a permit right now.
+    pub fn waiting(&self) -> usize {
+        self.inner.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Run `job` on a blocking thread once a permit is free; the thread keeps the permit.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HookError> {
+        let permit = {
+            let _waiting = Waiting::new(&self.inner.waiting);
+            Arc::clone(&self.inner.limiter)
+                .acquire_owned()
+                .await
+                .map_err(|_| HookError::internal("password hashing is shut down"))?
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|e| HookError::internal(format!("password hashing stopped: {e}")))
+    }
+
+    /// Hash `password` (Argon2id, random salt); returns the PHC string.
+    pub async fn hash(&self, password: Secret) -> Result<String, HookError> {
+        let cost = self.inner.cost;
+        let inner = Arc::clone(&self.inner);
+        self.run(move || {
+            inner.hashes.fetch_add(1, Ordering::SeqCst);
+            let hash = argon2(cost)?
+                .hash_password(password.expose().as_bytes())
+                .map_err(|e| HookError::internal(format!("cannot hash the password: {e}")))?;
+            Ok(hash.to_string())
+        })
+        .await?
+    }
+
+    /// Whether `password` matches the stored PHC string `hash`.
+    pub async fn verify(&self, password: Secret, hash: String) -> bool {
+        let inner = Arc::clone(&self.inner);
+        self.run(move || {
+            inner.verifications.fetch_add(1, Ordering::SeqCst);
+            // The parameters stored in the hash are used, whatever `Argon2::default` says.
+            Argon2::default()
+                .verify_password(password.expose().as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Check `password` against a hash no password matches, made at the service's cost: the work a
+    /// login for an unknown email does, so that it takes as long as one for a real account.
+    /// Always `false`.
+    pub async fn verify_unknown(&self, password: Secret) -> bool {
+        let dummy = self
+            .inner
+            .dummy
+            .get_or_try_init(|| async { self.hash(new_token()?).await })
+            .await;
+        match dummy {
+            Ok(dummy) => {
+                self.verify(password, dummy.clone()).await;
+                false
+            }
+            Err(e) => {
+                tracing::error!(code = e.code(), "{}", e.message());
+                false
+            }
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -162,13 +304,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_password_verifies_against_its_hash_and_nothing_else() {
-        let hash = hash_password(Secret::new("correct horse"), PasswordCost::Minimal)
-            .await
-            .unwrap();
+        let passwords = Passwords::new(PasswordCost::Minimal, 1);
+        let hash = passwords.hash(Secret::new("correct horse")).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(Secret::new("correct horse"), hash.clone()).await);
-        assert!(!verify_password(Secret::new("wrong horse"), hash).await);
-        assert!(!verify_password(Secret::new("x"), "not a hash".into()).await);
+        assert!(
+            passwords
+                .verify(Secret::new("correct horse"), hash.clone())
+                .await
+        );
+        assert!(!passwords.verify(Secret::new("wrong horse"), hash).await);
+        assert!(
+            !passwords
+                .verify(Secret::new("x"), "not a hash".into())
+                .await
+        );
+        assert!(!passwords.verify_unknown(Secret::new("correct horse")).await);
+        assert_eq!((passwords.hashes(), passwords.verifications()), (2, 4));
     }
 
     #[test]

@@ -63,8 +63,7 @@ pub struct LoginForm {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetForm {
-    /// The account's email.
-    #[serde(default)]
+    /// The account's email (required: a request without one is a 400, not a silent 202).
     pub email: String,
 }
 
@@ -84,9 +83,23 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
+fn already_registered() -> HookError {
+    HookError::conflict("this email is already registered")
+}
+
 async fn store_user(app: App, new: NewUser) -> Result<User, HookError> {
     let name = new.fields.get("name").and_then(Value::as_str).unwrap_or("");
-    let password_hash = users::hash_password(new.password, app.config.password_cost).await?;
+    // The cheap check before the expensive hash: a taken email costs no Argon2 run. (Two new
+    // registrations of one email may both get past it; the UNIQUE index still refuses one.)
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        .bind(&new.email)
+        .fetch_optional(&app.pool)
+        .await
+        .map_err(db::error)?;
+    if taken.is_some() {
+        return Err(already_registered());
+    }
+    let password_hash = app.passwords.hash(new.password).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (email, name, password_hash, created) VALUES (?, ?, ?, ?) \
          RETURNING id",
@@ -98,7 +111,7 @@ async fn store_user(app: App, new: NewUser) -> Result<User, HookError> {
     .fetch_one(&app.pool)
     .await
     .map_err(|e| match db::error(e) {
-        e if e.status() == 409 => HookError::conflict("this email is already registered"),
+        e if e.status() == 409 => already_registered(),
         e => e,
     })?;
     Ok(users::user(id, new.email))
@@ -128,10 +141,17 @@ pub async fn login(
 
 async fn open_session(app: App, credentials: Credentials) -> Result<Session, HookError> {
     let wrong = || HookError::new(401, INVALID_CREDENTIALS, "wrong email or password");
-    let stored = users::by_email(&app.pool, &credentials.login)
-        .await?
-        .ok_or_else(wrong)?;
-    if !users::verify_password(credentials.password, stored.password_hash).await {
+    let Some(stored) = users::by_email(&app.pool, &credentials.login).await? else {
+        // An unknown email costs the same password check as a real one, so that how long the
+        // answer takes does not tell which addresses have an account.
+        app.passwords.verify_unknown(credentials.password).await;
+        return Err(wrong());
+    };
+    if !app
+        .passwords
+        .verify(credentials.password, stored.password_hash)
+        .await
+    {
         return Err(wrong());
     }
     let token = users::new_token()?;
@@ -233,29 +253,47 @@ pub async fn reset_password(
 ) -> Result<Response, ApiError> {
     let (mut ctx, guard) = context(&app, &rid, None);
     let w = guard.work();
-    let cost = app.config.password_cost;
+    let passwords = app.passwords.clone();
+    let pool = app.pool.clone();
     let result = app
         .hooks
         .run::<ResetPassword, _, _>(&mut ctx, input, |input| async move {
-            let password_hash = users::hash_password(input.password, cost).await?;
             let ttl = i64::try_from(RESET_TTL.as_millis()).unwrap_or(i64::MAX);
-            let mut tx = w.tx().await?;
-            let user_id: Option<i64> = sqlx::query_scalar(
-                "DELETE FROM password_resets WHERE token_hash = ? AND created > ? \
-                 RETURNING user_id",
-            )
-            .bind(users::token_hash(&input.token))
-            .bind(now_ms().saturating_sub(ttl))
-            .fetch_optional(tx.conn()?)
-            .await
-            .map_err(db::error)?;
-            let user_id = user_id.ok_or_else(|| {
+            let token_hash = users::token_hash(&input.token);
+            let invalid = || {
                 HookError::new(
                     400,
                     "invalid_reset_token",
                     "the reset token is unknown, used or expired",
                 )
-            })?;
+            };
+            // The cheap check before the expensive hash: a bad token costs no Argon2 run. It
+            // reads outside the transaction, so that no write lock is held while the hash runs.
+            let valid: Option<i64> = sqlx::query_scalar(
+                "SELECT user_id FROM password_resets WHERE token_hash = ? AND created > ?",
+            )
+            .bind(&token_hash)
+            .bind(now_ms().saturating_sub(ttl))
+            .fetch_optional(&pool)
+            .await
+            .map_err(db::error)?;
+            if valid.is_none() {
+                return Err(invalid());
+            }
+            let password_hash = passwords.hash(input.password).await?;
+            // Taking the token is what makes it single-use: of two calls with one token, only
+            // the one whose DELETE finds it sets the password.
+            let mut tx = w.tx().await?;
+            let user_id: Option<i64> = sqlx::query_scalar(
+                "DELETE FROM password_resets WHERE token_hash = ? AND created > ? \
+                 RETURNING user_id",
+            )
+            .bind(&token_hash)
+            .bind(now_ms().saturating_sub(ttl))
+            .fetch_optional(tx.conn()?)
+            .await
+            .map_err(db::error)?;
+            let user_id = user_id.ok_or_else(invalid)?;
             sqlx::query(
                 "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL \
                  WHERE id = ?",

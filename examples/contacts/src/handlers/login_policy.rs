@@ -3,25 +3,40 @@
 //! `--lockout-secs`): while locked, even the right password is refused.
 //!
 //! The lock-out is a pair of handlers around one login call. The before handler
-//! [`reject_locked_account`] normalises the login, refuses a locked account, and leaves the
-//! attempt in the call's per-call state (`ctx.set_state`); the after handler
-//! [`count_failed_logins`] reads it back (`ctx.state`) and counts the outcome, because only the
-//! result says whether the password was right. It takes the whole `Result`, so it runs on failed
-//! logins too. Its writes go straight to the pool, not to the call's unit of work: a failed login
-//! ends in an error, which rolls the unit of work back, and the count must stay.
+//! [`reject_locked_account`] normalises the login and, in one atomic `UPDATE`, refuses a locked
+//! account or counts the attempt *before* the password is checked: each attempt takes one of the
+//! allowed tries, and the one that takes the last try locks the account there and then. So
+//! however many attempts arrive at once, no more passwords are checked than tries are allowed
+//! (counting after the check, as an after handler alone can, lets every attempt of a burst
+//! through before the first count lands). It leaves the attempt in the call's per-call state
+//! (`ctx.set_state`); the after handler [`count_failed_logins`] reads it back (`ctx.state`): a
+//! successful login forgets the tries and the lock; a failed one stays counted. Its writes go
+//! straight to the pool, not to the call's unit of work: a failed login ends in an error, which
+//! rolls the unit of work back, and the count must stay.
 
 use hooks::prelude::*;
 
 use crate::db::{self, now_ms};
 use crate::handlers::app;
-use crate::users;
 
 /// The code of the error a locked account gets.
 pub const ACCOUNT_LOCKED: &str = "account_locked";
 /// The code of the error a wrong email or password gets (set by the login itself).
 pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
 
-/// Addresses at a banned domain may not register.
+/// Whether `domain` is `banned` or one of its subdomains (`a.spam.example` for `spam.example`).
+/// Both are compared in lower case, without a trailing dot.
+pub fn is_banned(domain: &str, banned: &str) -> bool {
+    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    let banned = banned.trim().trim_end_matches('.').to_lowercase();
+    !banned.is_empty()
+        && (domain == banned
+            || domain
+                .strip_suffix(banned.as_str())
+                .is_some_and(|sub| sub.ends_with('.')))
+}
+
+/// Addresses at a banned domain, or at any of its subdomains, may not register.
 #[before_register]
 pub fn reject_banned_domain(user: &NewUser, ctx: &Context) -> Result<(), HookError> {
     let banned = &app(ctx)?.config.banned_domains;
@@ -30,7 +45,7 @@ pub fn reject_banned_domain(user: &NewUser, ctx: &Context) -> Result<(), HookErr
         .rsplit_once('@')
         .map(|(_, d)| d.trim().to_lowercase())
         .unwrap_or_default();
-    if banned.contains(&domain) {
+    if banned.iter().any(|b| is_banned(&domain, b)) {
         return Err(HookError::new(
             403,
             "banned_domain",
@@ -40,38 +55,83 @@ pub fn reject_banned_domain(user: &NewUser, ctx: &Context) -> Result<(), HookErr
     Ok(())
 }
 
-/// Which account a login is for: left by [`reject_locked_account`] for [`count_failed_logins`].
+/// A login attempt that took one of its account's tries: left by [`reject_locked_account`] for
+/// [`count_failed_logins`]. A login for an unknown email leaves none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginAttempt {
     /// The normalised email.
     pub email: String,
+    /// Whether this attempt took the last try (and locked the account unless it succeeds).
+    pub last_try: bool,
 }
 
-/// A locked account cannot log in, even with the right password.
+fn locked() -> HookError {
+    HookError::new(
+        403,
+        ACCOUNT_LOCKED,
+        "too many failed logins: this account is locked for a while",
+    )
+}
+
+/// A locked account cannot log in, even with the right password; an attempt on an open one
+/// takes one of its tries before its password is checked, atomically.
 #[before_login]
 pub async fn reject_locked_account(
     credentials: &mut Credentials,
     ctx: &Context,
 ) -> Result<(), HookError> {
     credentials.login = credentials.login.trim().to_lowercase();
-    ctx.set_state(LoginAttempt {
-        email: credentials.login.clone(),
-    });
-    let stored = users::by_email(&app(ctx)?.pool, &credentials.login).await?;
-    if stored
-        .and_then(|u| u.locked_until)
-        .is_some_and(|until| until > now_ms())
-    {
-        return Err(HookError::new(
-            403,
-            ACCOUNT_LOCKED,
-            "too many failed logins: this account is locked for a while",
-        ));
+    let app = app(ctx)?;
+    let now = now_ms();
+    let max = i64::from(app.config.max_failed_logins);
+    let lockout = i64::try_from(app.config.lockout.as_millis()).unwrap_or(i64::MAX);
+    // One statement, so SQLite runs it for one attempt at a time: the account is open (never
+    // locked, or its lock is over, which starts the count afresh), and this attempt takes a try;
+    // the try that reaches the limit sets the lock at once, so that no later attempt gets one.
+    let tries: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET \
+           failed_logins = CASE WHEN locked_until <= ? THEN 1 ELSE failed_logins + 1 END, \
+           locked_until = CASE \
+             WHEN (CASE WHEN locked_until <= ? THEN 1 ELSE failed_logins + 1 END) >= ? THEN ? \
+             ELSE NULL END \
+         WHERE email = ? AND (locked_until IS NULL OR locked_until <= ?) \
+         RETURNING failed_logins",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(max)
+    .bind(now.saturating_add(lockout))
+    .bind(&credentials.login)
+    .bind(now)
+    .fetch_optional(&app.pool)
+    .await
+    .map_err(db::error)?;
+    match tries {
+        Some(n) => {
+            ctx.set_state(LoginAttempt {
+                email: credentials.login.clone(),
+                last_try: n >= max,
+            });
+            Ok(())
+        }
+        None => {
+            // No open account: a locked one, or none at all (whose login goes on, to fail
+            // after the same password check as a real one).
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+                .bind(&credentials.login)
+                .fetch_optional(&app.pool)
+                .await
+                .map_err(db::error)?;
+            match exists {
+                Some(_) => Err(locked()),
+                None => Ok(()),
+            }
+        }
     }
-    Ok(())
 }
 
-/// Count failed logins in a row; lock the account when there are too many.
+/// Forget the failed logins after a successful one; a failed login stays counted, and is
+/// logged when it locked the account.
 #[after_login]
 pub async fn count_failed_logins(
     result: &mut Result<Session, HookError>,
@@ -80,35 +140,18 @@ pub async fn count_failed_logins(
     let Some(attempt) = ctx.state::<LoginAttempt>() else {
         return Ok(());
     };
-    let app = app(ctx)?;
     match result {
         Ok(_) => {
             sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE email = ?")
                 .bind(&attempt.email)
-                .execute(&app.pool)
+                .execute(&app(ctx)?.pool)
                 .await
                 .map_err(db::error)?;
         }
-        Err(e) if e.code() == INVALID_CREDENTIALS => {
-            let failed: Option<i64> = sqlx::query_scalar(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE email = ? \
-                 RETURNING failed_logins",
-            )
-            .bind(&attempt.email)
-            .fetch_optional(&app.pool)
-            .await
-            .map_err(db::error)?;
-            if failed.is_some_and(|n| n >= i64::from(app.config.max_failed_logins)) {
-                let lockout = i64::try_from(app.config.lockout.as_millis()).unwrap_or(i64::MAX);
-                sqlx::query("UPDATE users SET failed_logins = 0, locked_until = ? WHERE email = ?")
-                    .bind(now_ms().saturating_add(lockout))
-                    .bind(&attempt.email)
-                    .execute(&app.pool)
-                    .await
-                    .map_err(db::error)?;
-                tracing::warn!(email = %attempt.email, "account locked after failed logins");
-            }
+        Err(e) if e.code() == INVALID_CREDENTIALS && attempt.last_try => {
+            tracing::warn!(email = %attempt.email, "account locked after failed logins");
         }
+        // Counted already, by the before handler: a failure is a failure, whatever its cause.
         Err(_) => {}
     }
     Ok(())
@@ -136,8 +179,69 @@ mod tests {
         };
         let err = reject_banned_domain(&user, &ctx).unwrap_err();
         assert_eq!((err.status(), err.code()), (403, "banned_domain"));
+        user.email = "eve@mail.spam.example".into();
+        assert_eq!(
+            reject_banned_domain(&user, &ctx).unwrap_err().code(),
+            "banned_domain"
+        );
         user.email = "ada@example.com".into();
         assert!(reject_banned_domain(&user, &ctx).is_ok());
+        user.email = "ada@notspam.example".into();
+        assert!(reject_banned_domain(&user, &ctx).is_ok());
+    }
+
+    #[test]
+    fn a_banned_domain_covers_its_subdomains_and_nothing_else() {
+        assert!(is_banned("spam.example", "spam.example"));
+        assert!(is_banned("a.b.SPAM.example.", "spam.example"));
+        assert!(!is_banned("notspam.example", "spam.example"));
+        assert!(!is_banned("spam.example.org", "spam.example"));
+        assert!(!is_banned("example", "spam.example"));
+        assert!(
+            !is_banned("spam.example", ""),
+            "an empty entry bans nothing"
+        );
+    }
+
+    /// A client context and a login chain's attempt at `a@x.io` with a wrong password.
+    async fn wrong_login(app: &crate::App, chain: &Chain<ops::users::Login>) -> HookError {
+        let (mut ctx, _) = testing::ctx(app, None);
+        let credentials = Credentials {
+            login: "a@x.io".into(),
+            password: Secret::new("wrong"),
+        };
+        chain
+            .run(&mut ctx, credentials, |_| async {
+                Err(HookError::new(401, INVALID_CREDENTIALS, "wrong"))
+            })
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_lock_that_is_over_gives_the_allowed_tries_again() {
+        let app = testing::app(Config {
+            max_failed_logins: 2,
+            lockout: std::time::Duration::ZERO,
+            ..Config::for_tests()
+        })
+        .await;
+        sqlx::query(
+            "INSERT INTO users (email, name, password_hash, created) VALUES ('a@x.io', 'A', '', 0)",
+        )
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        let chain =
+            Chain::<ops::users::Login>::only(&["reject_locked_account", "count_failed_logins"]);
+        for _ in 0..5 {
+            assert_eq!(wrong_login(&app, &chain).await.code(), INVALID_CREDENTIALS);
+        }
+        let tries: i64 = sqlx::query_scalar("SELECT failed_logins FROM users")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert!((1..=2).contains(&tries), "{tries}");
     }
 
     #[tokio::test]

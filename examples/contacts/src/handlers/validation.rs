@@ -1,8 +1,10 @@
 //! Use case: **validating data before it is saved.** Before handlers check a contact on create and
 //! on update, a note on create (including that its contact exists, a check that reads the
 //! database), a registration (`#[before_register]`), and the new password of a password reset
-//! (`#[before(ResetPassword)]`, the service's own operation); a failed check rejects the call with
-//! a 400 that says what is wrong, and nothing is written.
+//! (`#[before(ResetPassword)]`, the service's own operation), and a password reset request
+//! (`#[before_password_reset]`); a failed check rejects the call with a 400 that says what is
+//! wrong, and nothing is written. Emails, names and companies may not contain control characters
+//! (emails no invisible ones either), notes none but line breaks and tabs.
 
 use hooks::prelude::*;
 
@@ -17,17 +19,70 @@ pub const MAX_NOTE: usize = 2000;
 /// The shortest password accepted, in characters.
 pub const MIN_PASSWORD: usize = 8;
 
+/// The longest email address accepted, in bytes (RFC 5321's limit on a path).
+pub const MAX_EMAIL: usize = 254;
+
+/// Whether `c` is a character no email address has: a control character (NUL, escape, DEL, the
+/// C1 range, ...) or an invisible formatting one (soft hyphen, zero-width space and joiners,
+/// direction marks and overrides, word joiner, byte-order mark). Such characters make one address
+/// look like, or be compared as, another.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+        )
+}
+
 /// Whether `email` looks like an address: one `@`, something before it, a dotted domain after it,
-/// and no spaces.
+/// no spaces, no control or invisible characters ([`is_hidden`]), at most [`MAX_EMAIL`] bytes.
+/// The domain is ASCII letters, digits and hyphens (an international domain is written in its
+/// `xn--` form): look-alikes such as a full-width dot, which mail systems may map to `.`, would
+/// otherwise name a banned domain without matching it.
 pub fn is_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
     !local.is_empty()
+        && email.len() <= MAX_EMAIL
         && !domain.contains('@')
         && !email.contains(char::is_whitespace)
+        && !email.contains(is_hidden)
         && domain.split('.').count() >= 2
-        && domain.split('.').all(|part| !part.is_empty())
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Reject a name, company or other one-line text with a control character in it (NUL, escape,
+/// DEL, line breaks, ...): such text corrupts logs, terminals and whatever displays it.
+pub fn check_line(what: &str, text: &str) -> Result<(), HookError> {
+    if text.contains(char::is_control) {
+        return Err(HookError::rejected(format!(
+            "a {what} may not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Reject free text (a note) with a control character other than a line break or a tab.
+pub fn check_text(what: &str, text: &str) -> Result<(), HookError> {
+    if text.contains(|c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(HookError::rejected(format!(
+            "a {what} may not contain control characters other than line breaks and tabs"
+        )));
+    }
+    Ok(())
 }
 
 fn invalid_email(email: &str) -> HookError {
@@ -49,8 +104,25 @@ pub fn check_contact(contact: &Contact) -> Result<(), HookError> {
             "a name has at most {MAX_NAME} characters"
         )));
     }
+    check_line("name", name)?;
     if !is_email(&contact.email) {
         return Err(invalid_email(&contact.email));
+    }
+    if let Some(company) = &contact.company {
+        check_line("company", company)?;
+        if company.chars().count() > MAX_NAME {
+            return Err(HookError::rejected(format!(
+                "a company name has at most {MAX_NAME} characters"
+            )));
+        }
+    }
+    if let Some(notes) = &contact.notes {
+        check_text("contact's notes", notes)?;
+        if notes.chars().count() > MAX_NOTE {
+            return Err(HookError::rejected(format!(
+                "a contact's notes have at most {MAX_NOTE} characters"
+            )));
+        }
     }
     if let Some(phone) = &contact.phone {
         let digits = phone.chars().filter(char::is_ascii_digit).count();
@@ -98,6 +170,7 @@ pub async fn check_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
             "a note has at most {MAX_NOTE} characters"
         )));
     }
+    check_text("note", body)?;
     let app = app(ctx)?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE id = ?")
         .bind(note.contact_id)
@@ -127,6 +200,12 @@ pub fn validate_registration(user: &mut NewUser) -> Result<(), HookError> {
     if name.is_empty() {
         return Err(HookError::rejected("a user needs a name"));
     }
+    check_line("name", &name)?;
+    if name.chars().count() > MAX_NAME {
+        return Err(HookError::rejected(format!(
+            "a name has at most {MAX_NAME} characters"
+        )));
+    }
     user.fields.insert("name".into(), name.into());
     check_password(&user.password)
 }
@@ -138,6 +217,24 @@ fn check_password(password: &Secret) -> Result<(), HookError> {
             "weak_password",
             format!("a password has at least {MIN_PASSWORD} characters"),
         ));
+    }
+    Ok(())
+}
+
+/// A password reset request needs an email address: one that is missing or is no address is a
+/// 400 (not the 202 every address gets), which says nothing about which addresses have accounts.
+#[before_password_reset(priority = -100)]
+pub fn validate_reset_request(request: &mut ResetRequest) -> Result<(), HookError> {
+    request.email = request.email.trim().to_lowercase();
+    if request.email.is_empty() {
+        return Err(HookError::new(
+            400,
+            "invalid_email",
+            "a password reset needs the account's email",
+        ));
+    }
+    if !is_email(&request.email) {
+        return Err(invalid_email(&request.email));
     }
     Ok(())
 }
@@ -176,10 +273,48 @@ mod tests {
             "ada@example",
             "a da@x.io",
             "a@b@c.io",
+            "ada@example.com\u{0}",
+            "ada@exa\u{7}mple.com",
+            "ada\u{200b}@example.com",
+            "ada@example\u{ff0e}com",
+            "ada@-example.com",
+            "ada@ex_ample.com",
         ] {
             let err = validate_contact_update(&contact("Ada", bad)).unwrap_err();
             assert_eq!(err.code(), "invalid_email", "{bad}");
         }
+    }
+
+    #[test]
+    fn a_contact_with_control_characters_in_its_name_company_or_notes_is_rejected() {
+        let mut c = contact("Ada\u{0}", "ada@example.com");
+        assert_eq!(validate_new_contact(&c).unwrap_err().code(), "rejected");
+        c.name = "Ada".into();
+        c.company = Some("ACME\u{1b}[2J".into());
+        assert_eq!(validate_new_contact(&c).unwrap_err().code(), "rejected");
+        c.company = Some("ACME".into());
+        c.notes = Some("a\u{8}b".into());
+        assert_eq!(validate_new_contact(&c).unwrap_err().code(), "rejected");
+        c.notes = Some("line one\r\n\tline two".into());
+        assert!(validate_new_contact(&c).is_ok());
+    }
+
+    #[test]
+    fn a_reset_request_needs_an_email_address() {
+        for bad in ["", "  ", "ada", "ada@example.com\u{0}"] {
+            let mut request = ResetRequest { email: bad.into() };
+            let err = validate_reset_request(&mut request).unwrap_err();
+            assert_eq!(
+                (err.status(), err.code()),
+                (400, "invalid_email"),
+                "{bad:?}"
+            );
+        }
+        let mut request = ResetRequest {
+            email: " Ada@Example.com ".into(),
+        };
+        validate_reset_request(&mut request).unwrap();
+        assert_eq!(request.email, "ada@example.com");
     }
 
     #[test]
