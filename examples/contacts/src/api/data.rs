@@ -3,6 +3,7 @@
 //!
 //! The table name in the path picks the Rust type ([`Contact`] or [`Note`]); any other name is a
 //! 404. Field names a client sends are checked against the type's columns before anything runs.
+//! An id in a path is a record's id only in its canonical form (`3`, not `3.0`, `03` or ` 3`).
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -14,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context, query, rejection};
-use crate::db::{self, Stored};
+use crate::db::{self, Stored, echo};
 use crate::model::{Contact, Note};
 
 /// Run `$body` with `$E` standing for the type of the table `$table`, or answer 404.
@@ -29,7 +30,8 @@ macro_rules! by_table {
             $body
         } else {
             Err(ApiError(HookError::not_found(format!(
-                "there is no table `{table}`; the tables are {}, {}",
+                "there is no table `{}`; the tables are {}, {}",
+                echo(table),
                 <Contact as Entity>::TABLE,
                 <Note as Entity>::TABLE
             ))))
@@ -37,10 +39,19 @@ macro_rules! by_table {
     }};
 }
 
-/// An id from a path: an integer when it reads as one.
-pub fn parse_id(raw: &str) -> Id {
+/// An id from a path: an integer written the way it is written back (`3`, not `3.0`, `03`, `+3`
+/// or ` 3`), so a record has one name only, in responses and in the audit trail alike; `None`
+/// for anything else.
+pub fn parse_id(raw: &str) -> Option<Id> {
     raw.parse::<i64>()
-        .map_or_else(|_| Id::Text(raw.to_owned()), Id::Int)
+        .ok()
+        .filter(|id| id.to_string() == raw)
+        .map(Id::Int)
+}
+
+/// The id of a record of `E` from a path, or a 404 that repeats at most a short prefix of it.
+fn id_of<E: Stored>(raw: &str) -> Result<Id, ApiError> {
+    parse_id(raw).ok_or_else(|| ApiError(db::no_record::<E>(raw)))
 }
 
 /// An `E` from a client's fields: every field must be a column, and of the column's type.
@@ -48,8 +59,11 @@ fn record_from<E: Stored>(fields: Map<String, Value>) -> Result<E, HookError> {
     if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
         return Err(db::unknown_field::<E>(field));
     }
-    serde_json::from_value(Value::Object(fields))
-        .map_err(|e| HookError::bad_request(format!("not a valid {}: {e}", E::TABLE)))
+    serde_json::from_value(Value::Object(fields)).map_err(|e| {
+        // serde quotes the value it could not take: keep the message short.
+        let reason = db::clip(&e.to_string(), 4 * db::ECHO_MAX);
+        HookError::bad_request(format!("not a valid {}: {reason}", E::TABLE))
+    })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, HookError> {
@@ -111,13 +125,14 @@ async fn find_in<E: Stored>(
     params: &[(String, String)],
 ) -> Result<Response, ApiError> {
     let q = query::parse::<E>(params)?;
+    let viewer = user.user.id.clone();
     let (mut ctx, guard) = context(app, rid, Some(user.user));
     let pool = app.pool.clone();
     let result = app
         .hooks
         .find(&mut ctx, q, |q| async move {
             let mut conn = pool.acquire().await.map_err(db::error)?;
-            db::find(&mut conn, &q).await
+            db::find(&mut conn, &q, Some(&viewer)).await
         })
         .await;
     let found = guard.finish(result).await?;
@@ -132,7 +147,7 @@ pub async fn find_by_id(
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let (table, id) = path(p)?;
-    by_table!(table, E => find_by_id_in::<E>(&app, &rid, user, parse_id(&id)).await)
+    by_table!(table, E => find_by_id_in::<E>(&app, &rid, user, id_of::<E>(&id)?).await)
 }
 
 async fn load<E: Stored>(app: &App, id: &Id) -> Result<E, HookError> {
@@ -169,7 +184,7 @@ pub async fn update(
     JsonBody(fields): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let (table, id) = path(p)?;
-    by_table!(table, E => update_in::<E>(&app, &rid, user, parse_id(&id), fields).await)
+    by_table!(table, E => update_in::<E>(&app, &rid, user, id_of::<E>(&id)?, fields).await)
 }
 
 async fn update_in<E: Stored>(
@@ -210,7 +225,7 @@ pub async fn delete(
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let (table, id) = path(p)?;
-    by_table!(table, E => delete_in::<E>(&app, &rid, user, parse_id(&id)).await)
+    by_table!(table, E => delete_in::<E>(&app, &rid, user, id_of::<E>(&id)?).await)
 }
 
 async fn delete_in<E: Stored>(
