@@ -23,7 +23,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
 
 use crate::config::Database;
 
@@ -86,6 +86,14 @@ pub async fn connect(database: &Database) -> Result<SqlitePool, sqlx::Error> {
     };
     Migrator::new(Embedded).await?.run(&pool).await?;
     Ok(pool)
+}
+
+/// Begin a write transaction: `BEGIN IMMEDIATE` takes SQLite's write lock at once (waiting, up to
+/// the busy timeout, for another writer to finish), so what the transaction reads before it writes
+/// stays true until it commits. A deferred `BEGIN` would read a snapshot that another writer could
+/// make stale, and its first write would then fail with `SQLITE_BUSY` instead of waiting.
+pub async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, HookError> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(error)
 }
 
 /// The SQL type of a column.
@@ -224,10 +232,17 @@ fn query(
 
 /// A database error as the caller sees it: details go to the log, not to the client.
 pub fn error(e: sqlx::Error) -> HookError {
-    if let sqlx::Error::Database(db) = &e
-        && db.is_unique_violation()
-    {
-        return HookError::conflict("a record with this value already exists");
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return HookError::conflict("a record with this value already exists");
+        }
+        // The write raced the deletion of a record it refers to (a note's contact, say): the
+        // check that it exists ran before the deletion committed.
+        if db.is_foreign_key_violation() {
+            return HookError::conflict(
+                "a record this one refers to does not exist (it may just have been deleted)",
+            );
+        }
     }
     tracing::error!(error = %e, "database error");
     HookError::internal("database error")
@@ -295,40 +310,69 @@ pub async fn insert<E: Stored>(conn: &mut SqliteConnection, mut record: E) -> Re
     Ok(record)
 }
 
-/// Write every column of `record` to the row `id`; a 404 when there is no such row.
+/// `WHERE id = ?`, and, with `expected`, `AND` every column still holds the value `expected` has.
+fn where_row<E: Stored>(id: &Id, expected: Option<&E>) -> Result<(String, Vec<Bind>), HookError> {
+    let mut sql = String::from(" WHERE id = ?");
+    let mut binds = vec![id_bind(id)];
+    if let Some(expected) = expected {
+        for (c, value) in E::COLUMNS.iter().zip(column_values(expected)?) {
+            sql.push_str(&format!(" AND {} IS ?", c.name));
+            binds.push(value);
+        }
+    }
+    Ok((sql, binds))
+}
+
+/// Why a write to the row `id` that `expected` described changed nothing: it is gone (404), or
+/// someone else changed it since it was read (409).
+async fn missed<E: Stored>(conn: &mut SqliteConnection, id: &Id) -> HookError {
+    match get::<E>(conn, id).await {
+        Ok(None) => not_found::<E>(id),
+        Ok(Some(_)) => HookError::conflict(format!(
+            "{} {id} was changed by someone else meanwhile; read it again and retry",
+            E::TABLE
+        )),
+        Err(e) => e,
+    }
+}
+
+/// Write every column of `record` to the row `id`; a 404 when there is no such row. With
+/// `expected` (the version the change was made from), a 409 when the row no longer is that
+/// version, so a change made from a stale read never overwrites another one.
 pub async fn update<E: Stored>(
     conn: &mut SqliteConnection,
     id: &Id,
     mut record: E,
+    expected: Option<&E>,
 ) -> Result<E, HookError> {
     let set: Vec<String> = E::COLUMNS
         .iter()
         .map(|c| format!("{} = ?", c.name))
         .collect();
-    let sql = format!(
-        "UPDATE {} SET {} WHERE id = ?",
-        E::SQL_TABLE,
-        set.join(", ")
-    );
+    let (where_sql, where_binds) = where_row(id, expected)?;
+    let sql = format!("UPDATE {} SET {}{where_sql}", E::SQL_TABLE, set.join(", "));
     let mut binds = column_values(&record)?;
-    binds.push(id_bind(id));
-    let done = query(sql, binds).execute(conn).await.map_err(error)?;
+    binds.extend(where_binds);
+    let done = query(sql, binds).execute(&mut *conn).await.map_err(error)?;
     if done.rows_affected() == 0 {
-        return Err(not_found::<E>(id));
+        return Err(missed::<E>(conn, id).await);
     }
     record.set_id(id.clone());
     Ok(record)
 }
 
-/// Delete the row `id`; a 404 when there is no such row.
-pub async fn delete<E: Stored>(conn: &mut SqliteConnection, id: &Id) -> Result<(), HookError> {
-    let sql = format!("DELETE FROM {} WHERE id = ?", E::SQL_TABLE);
-    let done = query(sql, vec![id_bind(id)])
-        .execute(conn)
-        .await
-        .map_err(error)?;
+/// Delete the row `id`; a 404 when there is no such row. With `expected` (the version the caller
+/// read), a 409 when the row no longer is that version.
+pub async fn delete<E: Stored>(
+    conn: &mut SqliteConnection,
+    id: &Id,
+    expected: Option<&E>,
+) -> Result<(), HookError> {
+    let (where_sql, binds) = where_row(id, expected)?;
+    let sql = format!("DELETE FROM {}{where_sql}", E::SQL_TABLE);
+    let done = query(sql, binds).execute(&mut *conn).await.map_err(error)?;
     if done.rows_affected() == 0 {
-        return Err(not_found::<E>(id));
+        return Err(missed::<E>(conn, id).await);
     }
     Ok(())
 }
@@ -554,6 +598,46 @@ mod tests {
         assert_eq!(find(&mut conn, &q, None).await.unwrap_err().status(), 400);
     }
 
+    #[tokio::test]
+    async fn a_change_or_delete_made_from_a_stale_read_is_a_409_and_writes_nothing() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let read = insert(&mut conn, contact("Ada", "a@x.io")).await.unwrap();
+        let id = Id::Int(1);
+        let mut other = read.clone();
+        other.company = Some("AE".into());
+        update(&mut conn, &id, other.clone(), Some(&read))
+            .await
+            .unwrap();
+        // `read` is stale now: a change made from it would undo `company`.
+        let mut stale = read.clone();
+        stale.vip = true;
+        let err = update(&mut conn, &id, stale, Some(&read))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (409, "conflict"));
+        let err = delete(&mut conn, &id, Some(&read)).await.unwrap_err();
+        assert_eq!(err.status(), 409);
+        let stored: Contact = get(&mut conn, &id).await.unwrap().unwrap();
+        assert_eq!((stored.company.as_deref(), stored.vip), (Some("AE"), false));
+        delete(&mut conn, &id, Some(&stored)).await.unwrap();
+        let err = delete(&mut conn, &id, Some(&stored)).await.unwrap_err();
+        assert_eq!(err.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn a_reference_to_a_record_that_does_not_exist_is_a_409_not_a_500() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let note = crate::model::Note {
+            contact_id: 42,
+            body: "orphan".into(),
+            ..Default::default()
+        };
+        let err = insert(&mut conn, note).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (409, "conflict"));
+    }
+
     #[test]
     fn an_echo_of_client_input_is_cut_short() {
         assert_eq!(echo("3.0"), "3.0");
@@ -568,11 +652,13 @@ mod tests {
     async fn updating_or_deleting_a_missing_row_is_a_404() {
         let pool = memory().await;
         let mut conn = pool.acquire().await.unwrap();
-        let err = update(&mut conn, &Id::Int(7), contact("A", "a@b.c"))
+        let err = update(&mut conn, &Id::Int(7), contact("A", "a@b.c"), None)
             .await
             .unwrap_err();
         assert_eq!(err.status(), 404);
-        let err = delete::<Contact>(&mut conn, &Id::Int(7)).await.unwrap_err();
+        let err = delete::<Contact>(&mut conn, &Id::Int(7), None)
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), 404);
     }
 }

@@ -114,6 +114,46 @@ async fn a_filter_or_sort_on_a_private_field_sees_other_users_records_as_the_cal
     assert_eq!(names(&found), ["Zoe"]);
 }
 
+// --- 2. simultaneous partial edits ---------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_partial_edits_of_one_record_each_keep_their_field() {
+    let run = start().await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    let (status, _) = ada
+        .post("/data/Contact", contact("Grace", "+15550100199", "n0"))
+        .await;
+    assert_eq!(status, 201);
+    for round in 0..20 {
+        let edits = [
+            json!({ "company": format!("Co{round}") }),
+            json!({ "notes": format!("n{round}") }),
+            json!({ "name": format!("Grace {round}") }),
+        ];
+        let calls: Vec<_> = edits
+            .into_iter()
+            .map(|edit| {
+                let ada = ada.clone();
+                tokio::spawn(async move { ada.put("/data/Contact/1", edit).await })
+            })
+            .collect();
+        for call in calls {
+            let (status, body) = call.await.expect("the edit runs");
+            assert_eq!(status, 200, "round {round}: {body}");
+        }
+        let (_, stored) = ada.get("/data/Contact/1").await;
+        assert_eq!(
+            (&stored["company"], &stored["notes"], &stored["name"]),
+            (
+                &json!(format!("Co{round}")),
+                &json!(format!("n{round}")),
+                &json!(format!("Grace {round}"))
+            ),
+            "round {round}: an acknowledged field was lost"
+        );
+    }
+}
+
 // --- 3. canonical ids ----------------------------------------------------------------------
 
 #[tokio::test]
@@ -153,6 +193,88 @@ async fn only_the_canonical_form_of_an_id_reaches_a_record() {
         ada.delete("/data/Contact/4").await.1,
         json!({ "deleted": 4 })
     );
+}
+
+// --- 4. deleting a contact that other users wrote notes on --------------------------------
+
+#[tokio::test]
+async fn a_contact_with_another_users_notes_cannot_be_deleted_until_they_are_gone() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    let ada = anon.sign_up("ada@example.com").await;
+    let bob = anon.sign_up("bob@example.com").await;
+    ada.post("/data/Contact", contact("Grace", "+15550100199", "x"))
+        .await;
+    ada.post("/data/Note", json!({ "contact_id": 1, "body": "mine" }))
+        .await;
+    let (status, note) = bob
+        .post("/data/Note", json!({ "contact_id": 1, "body": "bob's" }))
+        .await;
+    assert_eq!(status, 201, "{note}");
+
+    let (status, body) = ada.delete("/data/Contact/1").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 note"),
+        "{body}"
+    );
+    assert_eq!(count(&run.service, "contacts").await, 1);
+    assert_eq!(count(&run.service, "notes").await, 2);
+    assert_eq!(
+        column(&run.service, "SELECT action FROM audit").await,
+        ["create"]
+    );
+
+    // Once Bob has deleted his note, Ada's delete takes her own note with it.
+    assert_eq!(bob.delete("/data/Note/2").await.0, 200);
+    assert_eq!(ada.delete("/data/Contact/1").await.0, 200);
+    assert_eq!(count(&run.service, "notes").await, 0);
+}
+
+// --- 5. a note racing the deletion of its contact ------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_racing_the_deletion_of_its_contact_is_refused_with_a_4xx_never_a_500() {
+    let run = start().await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    for round in 0..40 {
+        let (status, c) = ada
+            .post("/data/Contact", contact("Grace", "+15550100199", "x"))
+            .await;
+        assert_eq!(status, 201, "{c}");
+        let id = c["id"].as_i64().expect("an id");
+        let note = tokio::spawn({
+            let ada = ada.clone();
+            async move {
+                ada.post("/data/Note", json!({ "contact_id": id, "body": "hi" }))
+                    .await
+            }
+        });
+        let delete = tokio::spawn({
+            let ada = ada.clone();
+            async move { ada.delete(&format!("/data/Contact/{id}")).await }
+        });
+        let (note, delete) = (note.await.expect("runs"), delete.await.expect("runs"));
+        assert!(
+            [201, 400, 404, 409].contains(&note.0),
+            "round {round}: note {note:?}"
+        );
+        assert_eq!(delete.0, 200, "round {round}: delete {delete:?}");
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notes WHERE contact_id NOT IN (SELECT id FROM contacts)",
+    )
+    .fetch_one(&run.service.app().pool)
+    .await
+    .expect("the count runs");
+    assert_eq!(orphans, 0);
 }
 
 // --- 6. queries too large or malformed -----------------------------------------------------

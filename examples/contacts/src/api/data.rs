@@ -4,6 +4,11 @@
 //! The table name in the path picks the Rust type ([`Contact`] or [`Note`]); any other name is a
 //! 404. Field names a client sends are checked against the type's columns before anything runs.
 //! An id in a path is a record's id only in its canonical form (`3`, not `3.0`, `03` or ` 3`).
+//!
+//! A change reads the stored record, merges what the client sent, runs the hooks and writes the
+//! result. Two changes of one record in this process take turns ([`edit_lock`]), so each merges
+//! into what the other wrote; and the write itself only applies to the version that was read (a
+//! 409 otherwise), which covers another process writing the same database file.
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -12,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hooks::{Changes, Entity, HookError, Id, Key};
 use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context, query, rejection};
@@ -52,6 +58,19 @@ pub fn parse_id(raw: &str) -> Option<Id> {
 /// The id of a record of `E` from a path, or a 404 that repeats at most a short prefix of it.
 fn id_of<E: Stored>(raw: &str) -> Result<Id, ApiError> {
     parse_id(raw).ok_or_else(|| ApiError(db::no_record::<E>(raw)))
+}
+
+/// Locks that changes and deletes of one record take in turn, from their read of the stored
+/// version to their commit. Striped: a fixed number of locks, a record's picked by its table and
+/// id, so memory stays bounded; two records that share a stripe merely take turns too.
+static EDIT_LOCKS: [Mutex<()>; 64] = [const { Mutex::const_new(()) }; 64];
+
+/// Wait for the turn to change or delete the record `id` of `E`.
+async fn edit_lock<E: Stored>(id: &Id) -> MutexGuard<'static, ()> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one((E::TABLE, id));
+    let stripe = usize::try_from(hash % EDIT_LOCKS.len() as u64).unwrap_or_default();
+    EDIT_LOCKS[stripe].lock().await
 }
 
 /// An `E` from a client's fields: every field must be a column, and of the column's type.
@@ -197,12 +216,16 @@ async fn update_in<E: Stored>(
     if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
         return Err(db::unknown_field::<E>(field).into());
     }
+    // From the read to the commit, no other change of this record runs here: each merges the
+    // fields it was sent into what the one before it wrote.
+    let _turn = edit_lock::<E>(&id).await;
     let original: E = load(app, &id).await?;
     let Value::Object(mut merged) = to_json(&original)? else {
         return Err(HookError::internal("a record is not a JSON object").into());
     };
     merged.extend(fields);
     let record: E = record_from(merged)?;
+    let expected = original.clone();
     let changes = Changes::new(id, record).with_original(original);
     let (mut ctx, guard) = context(app, rid, Some(user.user));
     let w = guard.work();
@@ -210,7 +233,7 @@ async fn update_in<E: Stored>(
         .hooks
         .update(&mut ctx, changes, |changes| async move {
             let mut tx = w.tx().await?;
-            db::update(tx.conn()?, &changes.id, changes.record).await
+            db::update(tx.conn()?, &changes.id, changes.record, Some(&expected)).await
         })
         .await;
     let saved = guard.finish(result).await?;
@@ -234,7 +257,9 @@ async fn delete_in<E: Stored>(
     user: CurrentUser,
     id: Id,
 ) -> Result<Response, ApiError> {
+    let _turn = edit_lock::<E>(&id).await;
     let record: E = load(app, &id).await?;
+    let expected = record.clone();
     let (mut ctx, guard) = context(app, rid, Some(user.user));
     let w = guard.work();
     let result = app
@@ -244,7 +269,7 @@ async fn delete_in<E: Stored>(
             Key::new(id).with_record(record),
             |key| async move {
                 let mut tx = w.tx().await?;
-                db::delete::<E>(tx.conn()?, &key.id).await?;
+                db::delete::<E>(tx.conn()?, &key.id, Some(&expected)).await?;
                 Ok(key)
             },
         )
