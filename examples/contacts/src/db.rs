@@ -23,7 +23,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
 
 use crate::config::Database;
 
@@ -88,6 +88,14 @@ pub async fn connect(database: &Database) -> Result<SqlitePool, sqlx::Error> {
     Ok(pool)
 }
 
+/// Begin a write transaction: `BEGIN IMMEDIATE` takes SQLite's write lock at once (waiting, up to
+/// the busy timeout, for another writer to finish), so what the transaction reads before it writes
+/// stays true until it commits. A deferred `BEGIN` would read a snapshot that another writer could
+/// make stale, and its first write would then fail with `SQLITE_BUSY` instead of waiting.
+pub async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, HookError> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(error)
+}
+
 /// The SQL type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -125,6 +133,9 @@ pub trait Stored:
     const SQL_TABLE: &'static str;
     /// The stored columns, without `id`.
     const COLUMNS: &'static [Column];
+    /// The columns only the record's owner sees (the `owner` column says who that is). A find
+    /// filters and sorts on them as its caller sees them: null in anyone else's records.
+    const PRIVATE: &'static [&'static str] = &[];
     /// The record's id, once stored.
     fn id(&self) -> Option<&Id>;
     /// Set the id the database gave the record.
@@ -164,22 +175,41 @@ fn bind_value(column: Column, value: &Value) -> Result<Bind, HookError> {
     };
     bind.ok_or_else(|| {
         HookError::bad_request(format!(
-            "field `{}` takes {}, not {value}",
+            "field `{}` takes {}, not {}",
             column.name,
             match column.ty {
                 ColumnType::Integer => "an integer",
                 ColumnType::Real => "a number",
                 ColumnType::Text => "a string",
                 ColumnType::Bool => "true or false",
-            }
+            },
+            echo(&value.to_string())
         ))
     })
 }
 
+/// The bind of a record id. Ids are integers: a text id names no row (it binds as NULL, which
+/// `id = ?` never matches), so `'3.0'` cannot reach record 3 through SQLite's type affinity.
 fn id_bind(id: &Id) -> Bind {
     match id {
         Id::Int(i) => Bind::Int(*i),
-        Id::Text(s) => Bind::Text(s.clone()),
+        Id::Text(_) => Bind::Null,
+    }
+}
+
+/// The most characters of a client's input that an error message repeats.
+pub const ECHO_MAX: usize = 40;
+
+/// A client's input as an error message repeats it: at most [`ECHO_MAX`] characters, then `…`.
+pub fn echo(input: &str) -> String {
+    clip(input, ECHO_MAX)
+}
+
+/// `text` cut to at most `max` characters, with `…` when something was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
     }
 }
 
@@ -202,10 +232,17 @@ fn query(
 
 /// A database error as the caller sees it: details go to the log, not to the client.
 pub fn error(e: sqlx::Error) -> HookError {
-    if let sqlx::Error::Database(db) = &e
-        && db.is_unique_violation()
-    {
-        return HookError::conflict("a record with this value already exists");
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return HookError::conflict("a record with this value already exists");
+        }
+        // The write raced the deletion of a record it refers to (a note's contact, say): the
+        // check that it exists ran before the deletion committed.
+        if db.is_foreign_key_violation() {
+            return HookError::conflict(
+                "a record this one refers to does not exist (it may just have been deleted)",
+            );
+        }
     }
     tracing::error!(error = %e, "database error");
     HookError::internal("database error")
@@ -273,40 +310,69 @@ pub async fn insert<E: Stored>(conn: &mut SqliteConnection, mut record: E) -> Re
     Ok(record)
 }
 
-/// Write every column of `record` to the row `id`; a 404 when there is no such row.
+/// `WHERE id = ?`, and, with `expected`, `AND` every column still holds the value `expected` has.
+fn where_row<E: Stored>(id: &Id, expected: Option<&E>) -> Result<(String, Vec<Bind>), HookError> {
+    let mut sql = String::from(" WHERE id = ?");
+    let mut binds = vec![id_bind(id)];
+    if let Some(expected) = expected {
+        for (c, value) in E::COLUMNS.iter().zip(column_values(expected)?) {
+            sql.push_str(&format!(" AND {} IS ?", c.name));
+            binds.push(value);
+        }
+    }
+    Ok((sql, binds))
+}
+
+/// Why a write to the row `id` that `expected` described changed nothing: it is gone (404), or
+/// someone else changed it since it was read (409).
+async fn missed<E: Stored>(conn: &mut SqliteConnection, id: &Id) -> HookError {
+    match get::<E>(conn, id).await {
+        Ok(None) => not_found::<E>(id),
+        Ok(Some(_)) => HookError::conflict(format!(
+            "{} {id} was changed by someone else meanwhile; read it again and retry",
+            E::TABLE
+        )),
+        Err(e) => e,
+    }
+}
+
+/// Write every column of `record` to the row `id`; a 404 when there is no such row. With
+/// `expected` (the version the change was made from), a 409 when the row no longer is that
+/// version, so a change made from a stale read never overwrites another one.
 pub async fn update<E: Stored>(
     conn: &mut SqliteConnection,
     id: &Id,
     mut record: E,
+    expected: Option<&E>,
 ) -> Result<E, HookError> {
     let set: Vec<String> = E::COLUMNS
         .iter()
         .map(|c| format!("{} = ?", c.name))
         .collect();
-    let sql = format!(
-        "UPDATE {} SET {} WHERE id = ?",
-        E::SQL_TABLE,
-        set.join(", ")
-    );
+    let (where_sql, where_binds) = where_row(id, expected)?;
+    let sql = format!("UPDATE {} SET {}{where_sql}", E::SQL_TABLE, set.join(", "));
     let mut binds = column_values(&record)?;
-    binds.push(id_bind(id));
-    let done = query(sql, binds).execute(conn).await.map_err(error)?;
+    binds.extend(where_binds);
+    let done = query(sql, binds).execute(&mut *conn).await.map_err(error)?;
     if done.rows_affected() == 0 {
-        return Err(not_found::<E>(id));
+        return Err(missed::<E>(conn, id).await);
     }
     record.set_id(id.clone());
     Ok(record)
 }
 
-/// Delete the row `id`; a 404 when there is no such row.
-pub async fn delete<E: Stored>(conn: &mut SqliteConnection, id: &Id) -> Result<(), HookError> {
-    let sql = format!("DELETE FROM {} WHERE id = ?", E::SQL_TABLE);
-    let done = query(sql, vec![id_bind(id)])
-        .execute(conn)
-        .await
-        .map_err(error)?;
+/// Delete the row `id`; a 404 when there is no such row. With `expected` (the version the caller
+/// read), a 409 when the row no longer is that version.
+pub async fn delete<E: Stored>(
+    conn: &mut SqliteConnection,
+    id: &Id,
+    expected: Option<&E>,
+) -> Result<(), HookError> {
+    let (where_sql, binds) = where_row(id, expected)?;
+    let sql = format!("DELETE FROM {}{where_sql}", E::SQL_TABLE);
+    let done = query(sql, binds).execute(&mut *conn).await.map_err(error)?;
     if done.rows_affected() == 0 {
-        return Err(not_found::<E>(id));
+        return Err(missed::<E>(conn, id).await);
     }
     Ok(())
 }
@@ -327,11 +393,37 @@ pub async fn get<E: Stored>(conn: &mut SqliteConnection, id: &Id) -> Result<Opti
 
 /// The 404 of a missing record.
 pub fn not_found<E: Stored>(id: &Id) -> HookError {
-    HookError::not_found(format!("{} {id} does not exist", E::TABLE))
+    no_record::<E>(&id.to_string())
 }
 
-/// The SQL of one condition, with its binds; a 400 for a field `E` does not have.
-fn condition<E: Stored>(c: &Condition, binds: &mut Vec<Bind>) -> Result<String, HookError> {
+/// The 404 of a record a client named by `raw`, which may be anything: it is echoed shortened.
+pub fn no_record<E: Stored>(raw: &str) -> HookError {
+    HookError::not_found(format!("{} {} does not exist", E::TABLE, echo(raw)))
+}
+
+/// The SQL a find filters and sorts `column` by, for `viewer`: the column itself, or, for a
+/// private one, the column in the viewer's own records and NULL in everyone else's (what the
+/// viewer sees of them), with its bind.
+fn seen_by<E: Stored>(column: Column, viewer: Option<&str>, binds: &mut Vec<Bind>) -> String {
+    if !E::PRIVATE.contains(&column.name) {
+        return column.name.to_owned();
+    }
+    match viewer {
+        Some(viewer) => {
+            binds.push(Bind::Text(viewer.to_owned()));
+            format!("(CASE WHEN owner = ? THEN {} END)", column.name)
+        }
+        None => "NULL".to_owned(),
+    }
+}
+
+/// The SQL of one condition, as `viewer` sees the records, with its binds; a 400 for a field `E`
+/// does not have.
+fn condition<E: Stored>(
+    c: &Condition,
+    viewer: Option<&str>,
+    binds: &mut Vec<Bind>,
+) -> Result<String, HookError> {
     let column = column::<E>(&c.field).ok_or_else(|| unknown_field::<E>(&c.field))?;
     let op = match c.op {
         Op::Eq => "=",
@@ -343,9 +435,10 @@ fn condition<E: Stored>(c: &Condition, binds: &mut Vec<Bind>) -> Result<String, 
         Op::Like => "LIKE",
     };
     if c.value.is_null() {
+        let field = seen_by::<E>(column, viewer, binds);
         return match c.op {
-            Op::Eq => Ok(format!("{} IS NULL", column.name)),
-            Op::Ne => Ok(format!("{} IS NOT NULL", column.name)),
+            Op::Eq => Ok(format!("{field} IS NULL")),
+            Op::Ne => Ok(format!("{field} IS NOT NULL")),
             _ => Err(HookError::bad_request(format!(
                 "`{}` cannot be compared with null by {op}",
                 c.field
@@ -357,15 +450,17 @@ fn condition<E: Stored>(c: &Condition, binds: &mut Vec<Bind>) -> Result<String, 
             Value::String(s) => Bind::Text(s.clone()),
             other => {
                 return Err(HookError::bad_request(format!(
-                    "LIKE takes a string pattern, not {other}"
+                    "LIKE takes a string pattern, not {}",
+                    echo(&other.to_string())
                 )));
             }
         }
     } else {
         bind_value(column, &c.value)?
     };
+    let field = seen_by::<E>(column, viewer, binds);
     binds.push(bind);
-    Ok(format!("{} {op} ?", column.name))
+    Ok(format!("{field} {op} ?"))
 }
 
 /// The 400 of a field `E` does not have.
@@ -376,24 +471,30 @@ pub fn unknown_field<E: Stored>(field: &str) -> HookError {
         400,
         "unknown_field",
         format!(
-            "{} has no field `{field}`; its fields are {}",
+            "{} has no field `{}`; its fields are {}",
             E::TABLE,
+            echo(field),
             known.join(", ")
         ),
     )
 }
 
 /// The records matching `q`: all its conditions, in its sort order (then by id), one page.
+///
+/// Conditions and sort keys see the records as `viewer` (the caller's user id) does: a private
+/// column ([`Stored::PRIVATE`]) is null in the records `viewer` does not own, so neither the
+/// records found nor their order tell anything about a value the caller may not read.
 pub async fn find<E: Stored>(
     conn: &mut SqliteConnection,
     q: &Query<E>,
+    viewer: Option<&str>,
 ) -> Result<Vec<E>, HookError> {
     let mut sql = format!("SELECT {} FROM {}", select_list::<E>(), E::SQL_TABLE);
     let mut binds = Vec::new();
     let conditions = q
         .filter
         .iter()
-        .map(|c| condition::<E>(c, &mut binds))
+        .map(|c| condition::<E>(c, viewer, &mut binds))
         .collect::<Result<Vec<_>, _>>()?;
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
@@ -404,7 +505,7 @@ pub async fn find<E: Stored>(
         let column = column::<E>(&s.field).ok_or_else(|| unknown_field::<E>(&s.field))?;
         order.push(format!(
             "{} {}",
-            column.name,
+            seen_by::<E>(column, viewer, &mut binds),
             if s.descending { "DESC" } else { "ASC" }
         ));
     }
@@ -471,7 +572,7 @@ mod tests {
         let q = Query::<Contact>::all()
             .filter("email", Op::Like, "%@x.io")
             .sort("name", false);
-        let names: Vec<String> = find(&mut conn, &q)
+        let names: Vec<String> = find(&mut conn, &q, None)
             .await
             .unwrap()
             .into_iter()
@@ -479,11 +580,11 @@ mod tests {
             .collect();
         assert_eq!(names, ["Ada", "Cy"]);
         let q = Query::<Contact>::all().sort("name", true).page(1, 1);
-        let page = find(&mut conn, &q).await.unwrap();
+        let page = find(&mut conn, &q, None).await.unwrap();
         assert_eq!(page[0].name, "Bob");
         // A value that looks like SQL is only ever a value.
         let q = Query::<Contact>::all().filter("name", Op::Eq, "x' OR '1'='1");
-        assert!(find(&mut conn, &q).await.unwrap().is_empty());
+        assert!(find(&mut conn, &q, None).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -491,21 +592,73 @@ mod tests {
         let pool = memory().await;
         let mut conn = pool.acquire().await.unwrap();
         let q = Query::<Contact>::all().filter("1=1; DROP TABLE contacts; --", Op::Eq, 1);
-        let err = find(&mut conn, &q).await.unwrap_err();
+        let err = find(&mut conn, &q, None).await.unwrap_err();
         assert_eq!((err.status(), err.code()), (400, "unknown_field"));
         let q = Query::<Contact>::all().sort("password_hash", false);
-        assert_eq!(find(&mut conn, &q).await.unwrap_err().status(), 400);
+        assert_eq!(find(&mut conn, &q, None).await.unwrap_err().status(), 400);
+    }
+
+    #[tokio::test]
+    async fn a_change_or_delete_made_from_a_stale_read_is_a_409_and_writes_nothing() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let read = insert(&mut conn, contact("Ada", "a@x.io")).await.unwrap();
+        let id = Id::Int(1);
+        let mut other = read.clone();
+        other.company = Some("AE".into());
+        update(&mut conn, &id, other.clone(), Some(&read))
+            .await
+            .unwrap();
+        // `read` is stale now: a change made from it would undo `company`.
+        let mut stale = read.clone();
+        stale.vip = true;
+        let err = update(&mut conn, &id, stale, Some(&read))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (409, "conflict"));
+        let err = delete(&mut conn, &id, Some(&read)).await.unwrap_err();
+        assert_eq!(err.status(), 409);
+        let stored: Contact = get(&mut conn, &id).await.unwrap().unwrap();
+        assert_eq!((stored.company.as_deref(), stored.vip), (Some("AE"), false));
+        delete(&mut conn, &id, Some(&stored)).await.unwrap();
+        let err = delete(&mut conn, &id, Some(&stored)).await.unwrap_err();
+        assert_eq!(err.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn a_reference_to_a_record_that_does_not_exist_is_a_409_not_a_500() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        let note = crate::model::Note {
+            contact_id: 42,
+            body: "orphan".into(),
+            ..Default::default()
+        };
+        let err = insert(&mut conn, note).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (409, "conflict"));
+    }
+
+    #[test]
+    fn an_echo_of_client_input_is_cut_short() {
+        assert_eq!(echo("3.0"), "3.0");
+        let long = "é".repeat(5000);
+        let echoed = echo(&long);
+        assert_eq!(echoed.chars().count(), ECHO_MAX + 1);
+        assert!(echoed.ends_with('…'));
+        assert!(not_found::<Contact>(&Id::Text(long)).message().len() < 200);
     }
 
     #[tokio::test]
     async fn updating_or_deleting_a_missing_row_is_a_404() {
         let pool = memory().await;
         let mut conn = pool.acquire().await.unwrap();
-        let err = update(&mut conn, &Id::Int(7), contact("A", "a@b.c"))
+        let err = update(&mut conn, &Id::Int(7), contact("A", "a@b.c"), None)
             .await
             .unwrap_err();
         assert_eq!(err.status(), 404);
-        let err = delete::<Contact>(&mut conn, &Id::Int(7)).await.unwrap_err();
+        let err = delete::<Contact>(&mut conn, &Id::Int(7), None)
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), 404);
     }
 }

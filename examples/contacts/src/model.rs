@@ -69,6 +69,7 @@ impl Stored for Contact {
         col("created", ColumnType::Integer),
         col("updated", ColumnType::Integer),
     ];
+    const PRIVATE: &'static [&'static str] = &["phone", "notes"];
 
     fn id(&self) -> Option<&Id> {
         self.id.as_ref()
@@ -110,5 +111,42 @@ impl Stored for Note {
 
     fn set_id(&mut self, id: Id) {
         self.id = Some(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::responses::present;
+    use serde_json::Value;
+
+    #[test]
+    fn the_private_fields_a_find_masks_are_the_ones_responses_hide() {
+        let full = Contact {
+            id: Some(Id::Int(1)),
+            owner: Some("1".into()),
+            name: "Ada".into(),
+            email: "ada@x.io".into(),
+            phone: Some("+4420".into()),
+            company: Some("AE".into()),
+            vip: true,
+            notes: Some("tea".into()),
+            created: Some(1),
+            updated: Some(2),
+            display_name: None,
+        };
+        let mut seen = full.clone();
+        present(&mut seen, Some(&User::new("2")));
+        let (Ok(Value::Object(full)), Ok(Value::Object(seen))) =
+            (serde_json::to_value(&full), serde_json::to_value(&seen))
+        else {
+            panic!("a contact is a JSON object");
+        };
+        let hidden: Vec<&str> = Contact::COLUMNS
+            .iter()
+            .map(|c| c.name)
+            .filter(|name| full[*name] != seen[*name])
+            .collect();
+        assert_eq!(hidden, Contact::PRIVATE);
     }
 }

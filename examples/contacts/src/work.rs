@@ -85,7 +85,8 @@ impl UnitOfWork {
         (work, guard)
     }
 
-    /// The call's transaction, begun on first use.
+    /// The call's transaction, begun on first use, as a write transaction ([`db::begin`]): what a
+    /// handler reads in it before writing stays true until the commit.
     pub async fn tx(&self) -> Result<TxGuard<'_>, HookError> {
         let mut guard = self.tx.lock().await;
         if guard.is_none() {
@@ -94,7 +95,7 @@ impl UnitOfWork {
                     "the call's unit of work has already ended",
                 ));
             }
-            *guard = Some(self.pool.begin().await.map_err(db::error)?);
+            *guard = Some(db::begin(&self.pool).await?);
         }
         Ok(TxGuard(guard))
     }

@@ -3,6 +3,12 @@
 //!
 //! The table name in the path picks the Rust type ([`Contact`] or [`Note`]); any other name is a
 //! 404. Field names a client sends are checked against the type's columns before anything runs.
+//! An id in a path is a record's id only in its canonical form (`3`, not `3.0`, `03` or ` 3`).
+//!
+//! A change reads the stored record, merges what the client sent, runs the hooks and writes the
+//! result. Two changes of one record in this process take turns ([`edit_lock`]), so each merges
+//! into what the other wrote; and the write itself only applies to the version that was read (a
+//! 409 otherwise), which covers another process writing the same database file.
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -11,10 +17,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hooks::{Changes, Entity, HookError, Id, Key};
 use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context, query, rejection};
-use crate::db::{self, Stored};
+use crate::db::{self, Stored, echo};
 use crate::model::{Contact, Note};
 
 /// Run `$body` with `$E` standing for the type of the table `$table`, or answer 404.
@@ -29,7 +36,8 @@ macro_rules! by_table {
             $body
         } else {
             Err(ApiError(HookError::not_found(format!(
-                "there is no table `{table}`; the tables are {}, {}",
+                "there is no table `{}`; the tables are {}, {}",
+                echo(table),
                 <Contact as Entity>::TABLE,
                 <Note as Entity>::TABLE
             ))))
@@ -37,10 +45,32 @@ macro_rules! by_table {
     }};
 }
 
-/// An id from a path: an integer when it reads as one.
-pub fn parse_id(raw: &str) -> Id {
+/// An id from a path: an integer written the way it is written back (`3`, not `3.0`, `03`, `+3`
+/// or ` 3`), so a record has one name only, in responses and in the audit trail alike; `None`
+/// for anything else.
+pub fn parse_id(raw: &str) -> Option<Id> {
     raw.parse::<i64>()
-        .map_or_else(|_| Id::Text(raw.to_owned()), Id::Int)
+        .ok()
+        .filter(|id| id.to_string() == raw)
+        .map(Id::Int)
+}
+
+/// The id of a record of `E` from a path, or a 404 that repeats at most a short prefix of it.
+fn id_of<E: Stored>(raw: &str) -> Result<Id, ApiError> {
+    parse_id(raw).ok_or_else(|| ApiError(db::no_record::<E>(raw)))
+}
+
+/// Locks that changes and deletes of one record take in turn, from their read of the stored
+/// version to their commit. Striped: a fixed number of locks, a record's picked by its table and
+/// id, so memory stays bounded; two records that share a stripe merely take turns too.
+static EDIT_LOCKS: [Mutex<()>; 64] = [const { Mutex::const_new(()) }; 64];
+
+/// Wait for the turn to change or delete the record `id` of `E`.
+async fn edit_lock<E: Stored>(id: &Id) -> MutexGuard<'static, ()> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one((E::TABLE, id));
+    let stripe = usize::try_from(hash % EDIT_LOCKS.len() as u64).unwrap_or_default();
+    EDIT_LOCKS[stripe].lock().await
 }
 
 /// An `E` from a client's fields: every field must be a column, and of the column's type.
@@ -48,8 +78,11 @@ fn record_from<E: Stored>(fields: Map<String, Value>) -> Result<E, HookError> {
     if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
         return Err(db::unknown_field::<E>(field));
     }
-    serde_json::from_value(Value::Object(fields))
-        .map_err(|e| HookError::bad_request(format!("not a valid {}: {e}", E::TABLE)))
+    serde_json::from_value(Value::Object(fields)).map_err(|e| {
+        // serde quotes the value it could not take: keep the message short.
+        let reason = db::clip(&e.to_string(), 4 * db::ECHO_MAX);
+        HookError::bad_request(format!("not a valid {}: {reason}", E::TABLE))
+    })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, HookError> {
@@ -111,13 +144,14 @@ async fn find_in<E: Stored>(
     params: &[(String, String)],
 ) -> Result<Response, ApiError> {
     let q = query::parse::<E>(params)?;
+    let viewer = user.user.id.clone();
     let (mut ctx, guard) = context(app, rid, Some(user.user));
     let pool = app.pool.clone();
     let result = app
         .hooks
         .find(&mut ctx, q, |q| async move {
             let mut conn = pool.acquire().await.map_err(db::error)?;
-            db::find(&mut conn, &q).await
+            db::find(&mut conn, &q, Some(&viewer)).await
         })
         .await;
     let found = guard.finish(result).await?;
@@ -132,7 +166,7 @@ pub async fn find_by_id(
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let (table, id) = path(p)?;
-    by_table!(table, E => find_by_id_in::<E>(&app, &rid, user, parse_id(&id)).await)
+    by_table!(table, E => find_by_id_in::<E>(&app, &rid, user, id_of::<E>(&id)?).await)
 }
 
 async fn load<E: Stored>(app: &App, id: &Id) -> Result<E, HookError> {
@@ -169,7 +203,7 @@ pub async fn update(
     JsonBody(fields): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let (table, id) = path(p)?;
-    by_table!(table, E => update_in::<E>(&app, &rid, user, parse_id(&id), fields).await)
+    by_table!(table, E => update_in::<E>(&app, &rid, user, id_of::<E>(&id)?, fields).await)
 }
 
 async fn update_in<E: Stored>(
@@ -182,12 +216,16 @@ async fn update_in<E: Stored>(
     if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
         return Err(db::unknown_field::<E>(field).into());
     }
+    // From the read to the commit, no other change of this record runs here: each merges the
+    // fields it was sent into what the one before it wrote.
+    let _turn = edit_lock::<E>(&id).await;
     let original: E = load(app, &id).await?;
     let Value::Object(mut merged) = to_json(&original)? else {
         return Err(HookError::internal("a record is not a JSON object").into());
     };
     merged.extend(fields);
     let record: E = record_from(merged)?;
+    let expected = original.clone();
     let changes = Changes::new(id, record).with_original(original);
     let (mut ctx, guard) = context(app, rid, Some(user.user));
     let w = guard.work();
@@ -195,7 +233,7 @@ async fn update_in<E: Stored>(
         .hooks
         .update(&mut ctx, changes, |changes| async move {
             let mut tx = w.tx().await?;
-            db::update(tx.conn()?, &changes.id, changes.record).await
+            db::update(tx.conn()?, &changes.id, changes.record, Some(&expected)).await
         })
         .await;
     let saved = guard.finish(result).await?;
@@ -210,7 +248,7 @@ pub async fn delete(
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let (table, id) = path(p)?;
-    by_table!(table, E => delete_in::<E>(&app, &rid, user, parse_id(&id)).await)
+    by_table!(table, E => delete_in::<E>(&app, &rid, user, id_of::<E>(&id)?).await)
 }
 
 async fn delete_in<E: Stored>(
@@ -219,7 +257,9 @@ async fn delete_in<E: Stored>(
     user: CurrentUser,
     id: Id,
 ) -> Result<Response, ApiError> {
+    let _turn = edit_lock::<E>(&id).await;
     let record: E = load(app, &id).await?;
+    let expected = record.clone();
     let (mut ctx, guard) = context(app, rid, Some(user.user));
     let w = guard.work();
     let result = app
@@ -229,7 +269,7 @@ async fn delete_in<E: Stored>(
             Key::new(id).with_record(record),
             |key| async move {
                 let mut tx = w.tx().await?;
-                db::delete::<E>(tx.conn()?, &key.id).await?;
+                db::delete::<E>(tx.conn()?, &key.id, Some(&expected)).await?;
                 Ok(key)
             },
         )

@@ -8,14 +8,25 @@
 //! value    = 'text' ('' for a quote) | number | true | false | null
 //! sortBy   = field [asc|desc] ( , field [asc|desc] )*
 //! ```
+//!
+//! A query has at most [`MAX_CONDITIONS`] conditions (all its `where` parameters together), at
+//! most [`MAX_SORT`] sort keys, and text values of at most [`MAX_TEXT`] characters: past those,
+//! SQLite itself fails ("Expression tree is too large", "too many terms in ORDER BY clause",
+//! "LIKE or GLOB pattern too complex"), so they are a 400 here first.
 
 use hooks::{HookError, Op, Query};
 use serde_json::Value;
 
-use crate::db::{self, Stored};
+use crate::db::{self, Stored, echo};
 
 /// The largest page; also the page size when none is asked for.
 pub const MAX_PAGE: u32 = 100;
+/// The most conditions a query may have, all its `where` parameters together.
+pub const MAX_CONDITIONS: usize = 32;
+/// The most sort keys a query may have, all its `sortBy` parameters together.
+pub const MAX_SORT: usize = 10;
+/// The longest text value (a `LIKE` pattern included), in characters.
+pub const MAX_TEXT: usize = 1000;
 
 fn bad(message: impl Into<String>) -> HookError {
     HookError::new(400, "bad_query", message.into())
@@ -51,6 +62,11 @@ fn tokenize(s: &str) -> Result<Vec<Token>, HookError> {
                         None => return Err(bad(format!("unterminated string at {i}"))),
                     }
                 }
+                if text.chars().count() > MAX_TEXT {
+                    return Err(bad(format!(
+                        "a text value has at most {MAX_TEXT} characters (the one at {i} is longer)"
+                    )));
+                }
                 tokens.push(Token::Text(text));
             }
             '=' | '!' | '<' | '>' => {
@@ -81,7 +97,7 @@ fn tokenize(s: &str) -> Result<Vec<Token>, HookError> {
                     }
                 }
                 let value = serde_json::from_str::<serde_json::Number>(&number)
-                    .map_err(|_| bad(format!("`{number}` is not a number")))?;
+                    .map_err(|_| bad(format!("`{}` is not a number", echo(&number))))?;
                 tokens.push(Token::Number(Value::Number(value)));
             }
             c if c.is_alphabetic() || c == '_' => {
@@ -118,6 +134,11 @@ pub fn parse_where<E: Stored>(clause: &str, query: &mut Query<E>) -> Result<(), 
         if db::column::<E>(&field).is_none() {
             return Err(db::unknown_field::<E>(&field));
         }
+        if query.filter.len() >= MAX_CONDITIONS {
+            return Err(bad(format!(
+                "a query has at most {MAX_CONDITIONS} conditions"
+            )));
+        }
         let (op, value) = if keyword(it.peek().copied(), "is") {
             it.next();
             let op = if keyword(it.peek().copied(), "not") {
@@ -127,7 +148,10 @@ pub fn parse_where<E: Stored>(clause: &str, query: &mut Query<E>) -> Result<(), 
                 Op::Eq
             };
             if !keyword(it.next(), "null") {
-                return Err(bad(format!("`{field} IS` is followed by NULL or NOT NULL")));
+                return Err(bad(format!(
+                    "`{} IS` is followed by NULL or NOT NULL",
+                    echo(&field)
+                )));
             }
             (op, Value::Null)
         } else {
@@ -139,7 +163,12 @@ pub fn parse_where<E: Stored>(clause: &str, query: &mut Query<E>) -> Result<(), 
                 Some(Token::Op(">")) => Op::Gt,
                 Some(Token::Op(">=")) => Op::Ge,
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("like") => Op::Like,
-                _ => return Err(bad(format!("`{field}` is followed by a comparison"))),
+                _ => {
+                    return Err(bad(format!(
+                        "`{}` is followed by a comparison",
+                        echo(&field)
+                    )));
+                }
             };
             let value = match it.next() {
                 Some(Token::Text(t)) => Value::String(t.clone()),
@@ -147,7 +176,7 @@ pub fn parse_where<E: Stored>(clause: &str, query: &mut Query<E>) -> Result<(), 
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") => Value::Bool(true),
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("false") => Value::Bool(false),
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Value::Null,
-                _ => return Err(bad(format!("`{field}` is compared with a value"))),
+                _ => return Err(bad(format!("`{}` is compared with a value", echo(&field)))),
             };
             (op, value)
         };
@@ -169,6 +198,9 @@ pub fn parse<E: Stored>(params: &[(String, String)]) -> Result<Query<E>, HookErr
             "where" => parse_where(value, &mut query)?,
             "sortBy" => {
                 for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    if query.sort.len() >= MAX_SORT {
+                        return Err(bad(format!("a query has at most {MAX_SORT} sort keys")));
+                    }
                     let mut words = part.split_whitespace();
                     let field = words.next().unwrap_or_default();
                     if db::column::<E>(field).is_none() {
@@ -178,9 +210,19 @@ pub fn parse<E: Stored>(params: &[(String, String)]) -> Result<Query<E>, HookErr
                         None | Some("asc") => false,
                         Some("desc") => true,
                         Some(other) => {
-                            return Err(bad(format!("sort `{field}` asc or desc, not `{other}`")));
+                            return Err(bad(format!(
+                                "sort `{field}` asc or desc, not `{}`",
+                                echo(other)
+                            )));
                         }
                     };
+                    if let Some(extra) = words.next() {
+                        return Err(bad(format!(
+                            "sort `{field}` asc or desc, then nothing: `{}` is one word too many \
+                             (sort keys are separated by commas)",
+                            echo(extra)
+                        )));
+                    }
                     query = query.sort(field, descending);
                 }
             }
@@ -189,16 +231,22 @@ pub fn parse<E: Stored>(params: &[(String, String)]) -> Result<Query<E>, HookErr
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| bad(format!("pageSize is 1 to {MAX_PAGE}, not `{value}`")))?;
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "pageSize is 1 to {MAX_PAGE}, not `{}`",
+                            echo(value)
+                        ))
+                    })?;
             }
             "offset" => {
                 query.offset = value
                     .parse()
-                    .map_err(|_| bad(format!("offset is a count, not `{value}`")))?;
+                    .map_err(|_| bad(format!("offset is a count, not `{}`", echo(value))))?;
             }
             other => {
                 return Err(bad(format!(
-                    "unknown parameter `{other}`; use where, sortBy, pageSize, offset"
+                    "unknown parameter `{}`; use where, sortBy, pageSize, offset",
+                    echo(other)
                 )));
             }
         }

@@ -1,8 +1,12 @@
 //! Use case: **who may change what** (validation that depends on the caller). Every signed-in
 //! user reads every contact and note, but only its owner changes or deletes it: a 403 otherwise.
+//! And a contact's owner deletes it with the notes that are hers, never with another user's: while
+//! someone else has a note on it, the delete is a 409 (they delete their notes first).
 
 use hooks::prelude::*;
 
+use crate::db;
+use crate::handlers::work;
 use crate::model::{Contact, Note, Owned};
 
 /// `Ok` when the current user owns `record` (or the record is not known, so the default answers
@@ -28,6 +32,36 @@ pub fn only_owner_updates(changes: &Changes<Contact>, ctx: &Context) -> Result<(
 #[before_delete("Contact", priority = -300)]
 pub fn only_owner_deletes(key: &Key<Contact>, ctx: &Context) -> Result<(), HookError> {
     check_owner(key.record.as_ref(), ctx)
+}
+
+/// A contact is deleted with its owner's notes on it (the foreign key's cascade), but never with
+/// another user's: while one has a note on it, the delete is a 409. The count runs in the call's
+/// write transaction, so no note can be written between it and the delete (a note racing the
+/// delete finds its contact gone: a 4xx, see `db::error`).
+#[before_delete("Contact", priority = -250)]
+pub async fn others_notes_keep_a_contact(
+    key: &Key<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    let (user, Id::Int(id)) = (ctx.require_user()?, &key.id) else {
+        return Ok(()); // no such contact: the default answers 404
+    };
+    let mut tx = work(ctx)?.tx().await?;
+    let theirs: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM notes WHERE contact_id = ? AND owner IS NOT ?")
+            .bind(id)
+            .bind(&user.id)
+            .fetch_one(tx.conn()?)
+            .await
+            .map_err(db::error)?;
+    if theirs > 0 {
+        return Err(HookError::conflict(format!(
+            "contact {id} has {theirs} note{} by other users; it can be deleted once they have \
+             deleted them",
+            if theirs == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
 }
 
 /// Only a note's writer may change it.
