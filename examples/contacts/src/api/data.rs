@@ -6,7 +6,7 @@
 //! An id in a path is a record's id only in its canonical form (`3`, not `3.0`, `03` or ` 3`).
 //!
 //! A change reads the stored record, merges what the client sent, runs the hooks and writes the
-//! result. Two changes of one record in this process take turns ([`edit_lock`]), so each merges
+//! result. Two changes of one record in this process take turns (`edit_lock`), so each merges
 //! into what the other wrote; and the write itself only applies to the version that was read (a
 //! 409 otherwise), which covers another process writing the same database file.
 
