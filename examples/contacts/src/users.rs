@@ -73,7 +73,14 @@ struct PasswordsInner {
     hashes: AtomicU64,
     verifications: AtomicU64,
     waiting: AtomicUsize,
+    /// Past this many waiting calls, a new one is refused with 503 rather than queued: the wait
+    /// is bounded as well as the memory.
+    max_waiting: usize,
 }
+
+/// How many calls may wait for each permit (with 2 CPUs, 64 calls, about 20 s of Argon2 at the
+/// standard cost) before the next is refused.
+const WAITING_PER_PERMIT: usize = 32;
 
 /// Counts a caller waiting for a permit for as long as it lives (a cancelled wait included).
 struct Waiting<'a>(&'a AtomicUsize);
@@ -104,6 +111,7 @@ impl Passwords {
                 hashes: AtomicU64::new(0),
                 verifications: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
+                max_waiting: permits.saturating_mul(WAITING_PER_PERMIT),
             }),
         }
     }
@@ -139,13 +147,21 @@ impl Passwords {
         self.inner.waiting.load(Ordering::SeqCst)
     }
 
-    /// Run `job` on a blocking thread once a permit is free; the thread keeps the permit.
+    /// Run `job` on a blocking thread once a permit is free; the thread keeps the permit. With
+    /// too many calls waiting already, 503 `busy` at once.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HookError> {
         let permit = {
             let _waiting = Waiting::new(&self.inner.waiting);
+            if self.inner.waiting.load(Ordering::SeqCst) > self.inner.max_waiting {
+                return Err(HookError::new(
+                    503,
+                    "busy",
+                    "too many password checks are waiting: try again shortly",
+                ));
+            }
             Arc::clone(&self.inner.limiter)
                 .acquire_owned()
                 .await
@@ -173,8 +189,9 @@ impl Passwords {
         .await?
     }
 
-    /// Whether `password` matches the stored PHC string `hash`.
-    pub async fn verify(&self, password: Secret, hash: String) -> bool {
+    /// Whether `password` matches the stored PHC string `hash`; an error when the check could
+    /// not run (503 `busy`: too many waiting).
+    pub async fn verify(&self, password: Secret, hash: String) -> Result<bool, HookError> {
         let inner = Arc::clone(&self.inner);
         self.run(move || {
             inner.verifications.fetch_add(1, Ordering::SeqCst);
@@ -184,28 +201,18 @@ impl Passwords {
                 .is_ok()
         })
         .await
-        .unwrap_or(false)
     }
 
     /// Check `password` against a hash no password matches, made at the service's cost: the work a
     /// login for an unknown email does, so that it takes as long as one for a real account.
-    /// Always `false`.
-    pub async fn verify_unknown(&self, password: Secret) -> bool {
+    /// An error only when the check could not run, as [`Passwords::verify`].
+    pub async fn verify_unknown(&self, password: Secret) -> Result<(), HookError> {
         let dummy = self
             .inner
             .dummy
             .get_or_try_init(|| async { self.hash(new_token()?).await })
-            .await;
-        match dummy {
-            Ok(dummy) => {
-                self.verify(password, dummy.clone()).await;
-                false
-            }
-            Err(e) => {
-                tracing::error!(code = e.code(), "{}", e.message());
-                false
-            }
-        }
+            .await?;
+        self.verify(password, dummy.clone()).await.map(drop)
     }
 }
 
@@ -311,15 +318,56 @@ mod tests {
             passwords
                 .verify(Secret::new("correct horse"), hash.clone())
                 .await
+                .unwrap()
         );
-        assert!(!passwords.verify(Secret::new("wrong horse"), hash).await);
+        assert!(
+            !passwords
+                .verify(Secret::new("wrong horse"), hash)
+                .await
+                .unwrap()
+        );
         assert!(
             !passwords
                 .verify(Secret::new("x"), "not a hash".into())
                 .await
+                .unwrap()
         );
-        assert!(!passwords.verify_unknown(Secret::new("correct horse")).await);
+        passwords
+            .verify_unknown(Secret::new("correct horse"))
+            .await
+            .unwrap();
         assert_eq!((passwords.hashes(), passwords.verifications()), (2, 4));
+    }
+
+    #[tokio::test]
+    async fn past_the_waiting_bound_a_password_check_is_refused_with_503_not_queued() {
+        let passwords = Passwords::new(PasswordCost::Minimal, 1);
+        let hash = passwords.hash(Secret::new("correct horse")).await.unwrap();
+        // The only permit held: every check waits.
+        let held = Arc::clone(passwords.limiter())
+            .acquire_owned()
+            .await
+            .unwrap();
+        let mut waiting = tokio::task::JoinSet::new();
+        for _ in 0..WAITING_PER_PERMIT {
+            let (passwords, hash) = (passwords.clone(), hash.clone());
+            waiting
+                .spawn(async move { passwords.verify(Secret::new("correct horse"), hash).await });
+        }
+        while passwords.waiting() < WAITING_PER_PERMIT {
+            tokio::task::yield_now().await;
+        }
+        let refused = passwords
+            .verify(Secret::new("correct horse"), hash)
+            .await
+            .unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (503, "busy"));
+        // Those that waited all run once the permit is back.
+        drop(held);
+        while let Some(done) = waiting.join_next().await {
+            assert!(done.unwrap().unwrap());
+        }
+        assert_eq!(passwords.verifications(), WAITING_PER_PERMIT as u64);
     }
 
     #[test]

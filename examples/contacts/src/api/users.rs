@@ -144,13 +144,13 @@ async fn open_session(app: App, credentials: Credentials) -> Result<Session, Hoo
     let Some(stored) = users::by_email(&app.pool, &credentials.login).await? else {
         // An unknown email costs the same password check as a real one, so that how long the
         // answer takes does not tell which addresses have an account.
-        app.passwords.verify_unknown(credentials.password).await;
+        app.passwords.verify_unknown(credentials.password).await?;
         return Err(wrong());
     };
     if !app
         .passwords
         .verify(credentials.password, stored.password_hash)
-        .await
+        .await?
     {
         return Err(wrong());
     }
