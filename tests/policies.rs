@@ -863,6 +863,52 @@ mod blocking_background {
     fn stats_of(hooks: &Hooks, id: &str) -> hooks::Stats {
         stats(hooks, id)
     }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct Rebound {
+        pub n: u32,
+    }
+
+    /// The runtime the echo handler calls back into.
+    pub static REBOUND_HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
+    pub static REBOUNDS: AtomicUsize = AtomicUsize::new(0);
+    /// Told when the first run has made its nested call.
+    pub static REBOUNDED: Mutex<Option<std::sync::mpsc::Sender<()>>> = Mutex::new(None);
+
+    /// Writes its own table again, with a fresh context, from its own thread.
+    #[after_create("Rebound", background)]
+    fn rebound(e: &Rebound) {
+        REBOUNDS.fetch_add(1, Ordering::SeqCst);
+        if e.n < 50
+            && let Some(hooks) = REBOUND_HOOKS.get()
+        {
+            let again = Rebound { n: e.n + 1 };
+            let _ =
+                hooks.run_sync::<ops::data::Create<Rebound>, _>(&mut Context::server(), again, Ok);
+        }
+        if let Some(told) = REBOUNDED.lock().unwrap().take() {
+            let _ = told.send(());
+        }
+    }
+
+    #[test]
+    fn a_sync_background_handler_on_its_own_thread_is_still_under_the_recursion_guard() {
+        let hooks = REBOUND_HOOKS.get_or_init(|| Hooks::builder().build().unwrap());
+        let (told, rebounded) = std::sync::mpsc::channel();
+        *REBOUNDED.lock().unwrap() = Some(told);
+        hooks
+            .run_sync::<ops::data::Create<Rebound>, _>(&mut Context::client(), Rebound { n: 0 }, Ok)
+            .unwrap();
+        // Once the handler's own create has returned, whatever it queued is in the queue, and
+        // the shutdown below runs it.
+        rebounded
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the background handler runs");
+        let stats = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        // The handler's own create is a nested call: its default runs, no handler does.
+        assert_eq!(REBOUNDS.load(Ordering::SeqCst), 1);
+        assert_eq!((stats.queued, stats.finished), (1, 1));
+    }
 }
 
 mod limits {

@@ -66,14 +66,22 @@ pub(crate) type Job = BoxFuture<'static, ()>;
 /// The run of a sync background handler, `f`, on a thread of the worker's blocking pool: a
 /// handler that blocks (a sleep, a blocking client) then holds its own thread, not the worker
 /// that runs every other background job. A panic in `f` is raised again where this future is
-/// polled, so the policies count it as the handler's, as for a handler run in place. The attribute
-/// of a sync background handler builds its job with this.
+/// polled, so the policies count it as the handler's, as for a handler run in place; and the
+/// thread counts as running handler code, so a call the handler makes is a nested one. The
+/// attribute of a sync background handler builds its job with this.
 #[doc(hidden)]
 pub async fn run_blocking<F>(f: F) -> Result<(), HookError>
 where
     F: FnOnce() -> Result<(), HookError> + Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
+    // Polled inside the handler's guard, this is handler code; so is the run on the other thread:
+    // an API call it makes is a nested one, which the recursion guard sees.
+    let depth = crate::policy::handler_depth();
+    let run = move || {
+        let _code = crate::policy::HandlerDepth::set(depth);
+        f()
+    };
+    match tokio::task::spawn_blocking(run).await {
         Ok(result) => result,
         Err(e) => match e.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),

@@ -163,6 +163,23 @@ impl Drop for HandlerCode {
     }
 }
 
+/// Marks the current thread as running handler code `depth` levels deep until dropped, then puts
+/// back what it held: for a handler's run moved to another thread ([`crate::background::run_blocking`]),
+/// which keeps the depth of the poll that started it.
+pub(crate) struct HandlerDepth(u32);
+
+impl HandlerDepth {
+    pub(crate) fn set(depth: u32) -> Self {
+        HandlerDepth(HANDLER_DEPTH.with(|d| d.replace(depth)))
+    }
+}
+
+impl Drop for HandlerDepth {
+    fn drop(&mut self) {
+        HANDLER_DEPTH.with(|d| d.set(self.0));
+    }
+}
+
 /// The policy settings of one runtime.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Policy {
