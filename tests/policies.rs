@@ -911,6 +911,159 @@ mod blocking_background {
     }
 }
 
+mod queue_room {
+    use super::*;
+    use std::sync::OnceLock;
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct RoomLingering {
+        pub id: u64,
+    }
+
+    #[after_create("RoomLingering", background)]
+    async fn linger(_: &RoomLingering) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct RoomLedger {
+        pub id: u64,
+    }
+
+    #[after_create("RoomLedger", background)]
+    fn room_ledger(_: &RoomLedger) {}
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sync_call_waiting_for_room_on_a_runtime_thread_is_not_starved_by_async_callers() {
+        let hooks = Hooks::builder()
+            .background(BackgroundConfig {
+                capacity: 1,
+                concurrency: 1,
+                backpressure: Backpressure::Wait,
+            })
+            .build()
+            .unwrap();
+        // Async callers of this thread, waiting for room that only this thread could let
+        // them take.
+        for id in 0..3 {
+            let hooks = hooks.clone();
+            tokio::spawn(async move {
+                let ctx = &mut Context::client();
+                let _ = hooks
+                    .create(ctx, RoomLingering { id }, |l| async move { Ok(l) })
+                    .await;
+            });
+        }
+        tokio::task::yield_now().await;
+        // A regression would hang this thread: fail the test binary instead, loudly.
+        let (returned, watched) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if watched.recv_timeout(Duration::from_secs(30)).is_err() {
+                eprintln!("a sync call waiting for room on a runtime thread never returned");
+                std::process::exit(101);
+            }
+        });
+        let out = hooks.run_sync::<ops::data::Create<RoomLedger>, _>(
+            &mut Context::client(),
+            RoomLedger { id: 1 },
+            Ok,
+        );
+        let _ = returned.send(());
+        assert_eq!(out.unwrap().id, 1);
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct RoomPurchase {
+        pub id: u64,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct RoomPurchaseAudit {
+        pub purchase: u64,
+    }
+
+    pub static QUEUE_HOOKS: OnceLock<Hooks> = OnceLock::new();
+    pub static AUDITED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A background job whose own call (opted in to nested events) queues another job.
+    #[after_create("RoomPurchase", background)]
+    async fn audit_purchase(p: &RoomPurchase, ctx: &Context) -> Result<(), HookError> {
+        let hooks = QUEUE_HOOKS
+            .get()
+            .ok_or_else(|| HookError::internal("no runtime"))?;
+        let mut nested = ctx.child().with_nested_events(5);
+        let audit = RoomPurchaseAudit { purchase: p.id };
+        hooks
+            .create(&mut nested, audit, |a| async move { Ok(a) })
+            .await
+            .map(drop)
+    }
+
+    #[after_create("RoomPurchaseAudit", background)]
+    async fn ship_audit(_: &RoomPurchaseAudit) {
+        AUDITED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_background_job_that_queues_another_never_waits_for_room_it_holds_up() {
+        let hooks = QUEUE_HOOKS
+            .get_or_init(|| {
+                Hooks::builder()
+                    .background(BackgroundConfig {
+                        capacity: 2,
+                        concurrency: 1,
+                        backpressure: Backpressure::Wait,
+                    })
+                    .build()
+                    .unwrap()
+            })
+            .clone();
+        for id in 0..20 {
+            let ctx = &mut Context::client();
+            hooks
+                .create(ctx, RoomPurchase { id }, |p| async move { Ok(p) })
+                .await
+                .unwrap();
+        }
+        let stats = tokio::task::spawn_blocking(move || hooks.shutdown(Duration::from_secs(20)))
+            .await
+            .unwrap()
+            .expect("every job finishes: none waits for room that only it could make");
+        assert_eq!((stats.queued, stats.finished), (40, 40));
+        assert_eq!(AUDITED.load(Ordering::SeqCst), 20);
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+    pub struct RoomBoundless {
+        pub id: u64,
+    }
+
+    #[after_create("RoomBoundless", background)]
+    fn boundless(_: &RoomBoundless) {}
+
+    #[test]
+    fn a_queue_of_any_capacity_takes_jobs() {
+        let hooks = Hooks::builder()
+            .background(BackgroundConfig {
+                capacity: usize::MAX,
+                concurrency: usize::MAX,
+                backpressure: Backpressure::Wait,
+            })
+            .build()
+            .unwrap();
+        for id in 0..3 {
+            let out = hooks.run_sync::<ops::data::Create<RoomBoundless>, _>(
+                &mut Context::client(),
+                RoomBoundless { id },
+                Ok,
+            );
+            assert_eq!(out.unwrap().id, id);
+        }
+        let stats = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!((stats.queued, stats.finished), (3, 3));
+    }
+}
+
 mod limits {
     use super::*;
 

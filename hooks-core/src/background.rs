@@ -7,12 +7,13 @@
 //! ([`Backpressure::Reject`]): an event is never dropped silently. [`crate::Hooks::shutdown`] closes
 //! the queue and waits, up to a deadline, for every queued handler to finish.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
 use crate::error::HookError;
@@ -79,6 +80,7 @@ where
     let depth = crate::policy::handler_depth();
     let run = move || {
         let _code = crate::policy::HandlerDepth::set(depth);
+        let _job = JobCode::enter();
         f()
     };
     match tokio::task::spawn_blocking(run).await {
@@ -92,8 +94,83 @@ where
     }
 }
 
+thread_local! {
+    /// Whether the code running on this thread is a background job: the worker's own thread, or
+    /// a sync handler's run on its blocking pool.
+    static IN_JOB: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as running a background job until dropped.
+struct JobCode(bool);
+
+impl JobCode {
+    fn enter() -> Self {
+        JobCode(IN_JOB.with(|j| j.replace(true)))
+    }
+}
+
+impl Drop for JobCode {
+    fn drop(&mut self) {
+        IN_JOB.with(|j| j.set(self.0));
+    }
+}
+
+/// Whether the caller is a background job.
+fn in_job() -> bool {
+    IN_JOB.with(Cell::get)
+}
+
+/// The queue's capacity: how many jobs have been sent that the worker has not taken yet.
+///
+/// Counted here rather than by a bounded channel, whose room, once freed, is promised to the
+/// senders already waiting in line. A sync call that waits for room on a runtime's thread would
+/// then wait for ever behind async callers that the same thread can no longer run. Here a freed
+/// place goes to whoever takes it first.
+struct Room {
+    capacity: usize,
+    /// Jobs sent and not yet taken by the worker.
+    held: AtomicUsize,
+    /// Async callers waiting for a place.
+    for_async: Notify,
+    /// Sync callers waiting for a place.
+    for_sync: (Mutex<()>, Condvar),
+}
+
+impl Room {
+    /// Take a place in the queue, if one is free; `beyond` takes one whatever the count.
+    fn take(&self, beyond: bool) -> bool {
+        if beyond {
+            self.held.fetch_add(1, Ordering::AcqRel);
+            return true;
+        }
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Give a place back (the worker took its job, or the job was not sent), and wake the callers
+    /// waiting for one.
+    fn give_back(&self) {
+        self.held.fetch_sub(1, Ordering::AcqRel);
+        self.wake();
+    }
+
+    /// Wake every caller waiting for a place, to take it or to see the queue closed.
+    fn wake(&self) {
+        self.for_async.notify_waiters();
+        let _waiting = self
+            .for_sync
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.for_sync.1.notify_all();
+    }
+}
+
 struct Worker {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::UnboundedSender<Job>,
     /// Signalled when the worker has drained the queue (a `Mutex` keeps `Queue: Sync`).
     done: Mutex<std_mpsc::Receiver<()>>,
 }
@@ -103,10 +180,11 @@ pub(crate) struct Queue {
     config: BackgroundConfig,
     worker: RwLock<Option<Worker>>,
     started: Mutex<bool>,
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
     queued: AtomicU64,
-    finished: std::sync::Arc<AtomicU64>,
+    finished: Arc<AtomicU64>,
     refused: AtomicU64,
+    room: Arc<Room>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -126,10 +204,16 @@ impl Queue {
             config,
             worker: RwLock::new(None),
             started: Mutex::new(false),
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             queued: AtomicU64::new(0),
-            finished: std::sync::Arc::new(AtomicU64::new(0)),
+            finished: Arc::new(AtomicU64::new(0)),
             refused: AtomicU64::new(0),
+            room: Arc::new(Room {
+                capacity: config.capacity,
+                held: AtomicUsize::new(0),
+                for_async: Notify::new(),
+                for_sync: (Mutex::new(()), Condvar::new()),
+            }),
         }
     }
 
@@ -173,7 +257,7 @@ impl Queue {
     }
 
     /// A sender to the worker, starting it on first use.
-    fn sender(&self) -> Result<mpsc::Sender<Job>, HookError> {
+    fn sender(&self) -> Result<mpsc::UnboundedSender<Job>, HookError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.refuse(Self::shut_down_error()));
         }
@@ -193,10 +277,11 @@ impl Queue {
     }
 
     fn spawn(&self) -> Result<Worker, HookError> {
-        let (tx, mut rx) = mpsc::channel::<Job>(self.config.capacity);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let (done_tx, done) = std_mpsc::channel();
         let concurrency = self.config.concurrency;
-        let finished = std::sync::Arc::clone(&self.finished);
+        let finished = Arc::clone(&self.finished);
+        let room = Arc::clone(&self.room);
         // Background handlers do real work (HTTP calls, sockets, timers): give them a full runtime.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -205,13 +290,17 @@ impl Queue {
         std::thread::Builder::new()
             .name("hooks-background".into())
             .spawn(move || {
+                // Everything on this thread is a background job.
+                let _job = JobCode::enter();
                 runtime.block_on(async move {
                     let mut running = JoinSet::new();
                     while let Some(job) = rx.recv().await {
+                        // Taken: its place in the queue is free.
+                        room.give_back();
                         while running.len() >= concurrency {
                             running.join_next().await;
                         }
-                        let finished = std::sync::Arc::clone(&finished);
+                        let finished = Arc::clone(&finished);
                         running.spawn(async move {
                             job.await;
                             finished.fetch_add(1, Ordering::Relaxed);
@@ -228,49 +317,84 @@ impl Queue {
         })
     }
 
-    /// Queue a job from async code: waits for room or refuses, as configured.
-    pub(crate) async fn push(&self, job: Job) -> Result<(), HookError> {
-        let tx = self.sender()?;
-        let sent = match self.config.backpressure {
-            Backpressure::Wait => tx.send(job).await.map_err(|_| Self::shut_down_error()),
-            Backpressure::Reject => tx.try_send(job).map_err(|e| match e {
-                TrySendError::Full(_) => self.full_error(),
-                TrySendError::Closed(_) => Self::shut_down_error(),
-            }),
-        };
-        match sent {
+    /// Send `job`, which holds a place in the queue.
+    fn send(&self, tx: &mpsc::UnboundedSender<Job>, job: Job) -> Result<(), HookError> {
+        match tx.send(job) {
             Ok(()) => {
                 self.queued.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(e) => Err(self.refuse(e)),
+            Err(_) => {
+                self.room.give_back();
+                Err(self.refuse(Self::shut_down_error()))
+            }
         }
     }
 
-    /// Queue a job from synchronous code: waits (sleeping briefly) for room or refuses.
-    pub(crate) fn push_blocking(&self, mut job: Job) -> Result<(), HookError> {
+    /// Queue a job from async code: waits for room or refuses, as configured.
+    ///
+    /// A job queued by a background job takes a place whatever the count: the room it would wait
+    /// for is made by the worker that runs the waiting job, so with every one of the worker's
+    /// places held by such jobs, none would ever come. The recursion guard bounds how deep such
+    /// jobs go.
+    pub(crate) async fn push(&self, job: Job) -> Result<(), HookError> {
         let tx = self.sender()?;
-        loop {
-            match tx.try_send(job) {
-                Ok(()) => {
-                    self.queued.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Err(TrySendError::Closed(_)) => return Err(self.refuse(Self::shut_down_error())),
-                Err(TrySendError::Full(_)) if self.config.backpressure == Backpressure::Reject => {
+        let beyond = in_job();
+        match self.config.backpressure {
+            Backpressure::Reject => {
+                if !self.room.take(beyond) {
                     return Err(self.refuse(self.full_error()));
                 }
-                Err(TrySendError::Full(back)) => {
-                    job = back;
-                    std::thread::sleep(Duration::from_micros(200));
+            }
+            Backpressure::Wait => loop {
+                // Registered before the test, so that a place freed in between wakes it.
+                let mut freed = std::pin::pin!(self.room.for_async.notified());
+                freed.as_mut().enable();
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(self.refuse(Self::shut_down_error()));
                 }
+                if self.room.take(beyond) {
+                    break;
+                }
+                freed.await;
+            },
+        }
+        self.send(&tx, job)
+    }
+
+    /// Queue a job from synchronous code: waits for room or refuses, as configured (see
+    /// [`Queue::push`]).
+    pub(crate) fn push_blocking(&self, job: Job) -> Result<(), HookError> {
+        let tx = self.sender()?;
+        let beyond = in_job();
+        if !self.room.take(beyond) {
+            if self.config.backpressure == Backpressure::Reject {
+                return Err(self.refuse(self.full_error()));
+            }
+            let (lock, freed) = &self.room.for_sync;
+            let mut waiting = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(self.refuse(Self::shut_down_error()));
+                }
+                if self.room.take(beyond) {
+                    break;
+                }
+                // Woken when a place is freed or the queue closes; the timeout is a backstop.
+                waiting = freed
+                    .wait_timeout(waiting, Duration::from_millis(50))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
         }
+        self.send(&tx, job)
     }
 
     /// Close the queue and wait up to `deadline` for every queued job to finish.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
         self.closed.store(true, Ordering::Release);
+        // Callers waiting for room see the queue closed, and are refused.
+        self.room.wake();
         let _started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
         let worker = self
             .worker
