@@ -1025,11 +1025,22 @@ mod queue_room {
                 .await
                 .unwrap();
         }
+        // Every job done, its audit included, before the shutdown: a job that queues more once
+        // the shutdown has begun is refused like any caller. Bounded, so that a deadlock fails
+        // the test instead of hanging it.
+        let done = async {
+            while hooks.background_stats().finished < 40 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), done)
+            .await
+            .expect("every job finishes: none waits for room that only it could make");
         let stats = tokio::task::spawn_blocking(move || hooks.shutdown(Duration::from_secs(20)))
             .await
             .unwrap()
-            .expect("every job finishes: none waits for room that only it could make");
-        assert_eq!((stats.queued, stats.finished), (40, 40));
+            .unwrap();
+        assert_eq!((stats.queued, stats.finished, stats.refused), (40, 40, 0));
         assert_eq!(AUDITED.load(Ordering::SeqCst), 20);
     }
 
