@@ -140,6 +140,51 @@ mod sync_recursion {
     }
 }
 
+mod sync_into_async_slot {
+    use super::*;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Invoice {
+        pub n: u32,
+    }
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct InvoiceLine {
+        pub n: u32,
+    }
+
+    /// The slot a sync call cannot run when it fires its handlers: one of them is `async fn`.
+    #[before_create("InvoiceLine")]
+    async fn price_line(line: &mut InvoiceLine) {
+        line.n += 100;
+    }
+
+    /// A sync handler that writes the other table with a sync call: a nested call.
+    #[after_create("Invoice")]
+    fn write_line(invoice: &mut Invoice, ctx: &Context) -> Result<(), HookError> {
+        let hooks = ctx.require_extension::<Hooks>()?.clone();
+        let line = InvoiceLine { n: invoice.n };
+        let written =
+            hooks.run_sync::<ops::data::Create<InvoiceLine>, _>(&mut ctx.child(), line, Ok)?;
+        invoice.n = written.n;
+        Ok(())
+    }
+
+    #[test]
+    fn a_nested_sync_call_into_a_slot_with_an_async_handler_runs_its_default_alone() {
+        let hooks = hooks();
+        let ctx = &mut Context::client().with_extension(hooks.clone());
+        let out = hooks.run_sync::<ops::data::Create<Invoice>, _>(ctx, Invoice { n: 7 }, Ok);
+        // The nested create fired nothing (the async handler did not add 100) and did not fail.
+        assert_eq!(out.unwrap().n, 7);
+        // Called directly, the same sync call still fails closed, naming the handler.
+        let err = hooks
+            .run_sync::<ops::data::Create<InvoiceLine>, _>(ctx, InvoiceLine { n: 1 }, Ok)
+            .unwrap_err();
+        assert!(err.message().contains("price_line"), "{err}");
+    }
+}
+
 mod opt_in {
     use super::*;
 

@@ -729,8 +729,9 @@ impl Hooks {
     }
 
     /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
-    /// run here: the call fails closed with an error naming the handler, before anything runs.
-    /// A [`DynRecord`] is routed as by [`Hooks::run`].
+    /// run here: the call fails closed with an error naming the handler, before anything runs
+    /// (unless it is a nested call that fires no handler, which runs its default alone). A
+    /// [`DynRecord`] is routed as by [`Hooks::run`].
     #[inline]
     pub fn run_sync<Op, F>(
         &self,
@@ -1032,8 +1033,8 @@ impl Hooks {
     }
 
     /// [`Hooks::sync_begin`] with the operation's types erased, compiled once: the slot's own
-    /// problem and an `async fn` handler a sync call cannot run (the call fails before anything
-    /// runs), the recursion guard, the context's record of the call, and the before handlers.
+    /// problem, the recursion guard, an `async fn` handler a sync call cannot run (the call fails
+    /// before anything runs), the context's record of the call, and the before handlers.
     ///
     /// # Safety
     /// As [`Hooks::before_handlers`].
@@ -1051,13 +1052,15 @@ impl Hooks {
         if let Some(problem) = &slot.problem {
             return Began::Failed(slot_problem(problem));
         }
-        if let Some(reg) = slot.first_async {
-            return Began::Failed(async_on_sync(fns.name, reg));
-        }
+        // A nested call that fires no handler runs its default alone: whether a handler of the
+        // slot is async does not matter to it.
         match self.nesting(ctx, fns.name, fns.asset) {
             Ok(Nesting::Fire) => {}
             Ok(Nesting::Silent) => return Began::Silent,
             Err(e) => return Began::Failed(e),
+        }
+        if let Some(reg) = slot.first_async {
+            return Began::Failed(async_on_sync(fns.name, reg));
         }
         ctx.begin(fns.name, fns.asset, named);
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
