@@ -774,16 +774,8 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        match self.slot_named::<Op>(asset) {
-            (None, _) => default(input),
-            (Some(slot), named) => {
-                // SAFETY: as in `run_sync`.
-                let mut handed = ManuallyDrop::new(unsafe { read_words(&raw const input) });
-                std::mem::forget(input);
-                // SAFETY: `handed` is handed over, and not used again.
-                unsafe { self.run_sync_slot(ctx, slot, named, &mut handed, default) }
-            }
-        }
+        let resolved = self.slot_named::<Op>(asset);
+        self.run_sync_resolved(ctx, resolved, input, default)
     }
 
     /// [`Hooks::run_sync`] of an operation whose calls name its asset
@@ -798,10 +790,30 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        match self.slot_of_input::<Op>(&input) {
-            (None, _) => default(input),
-            (Some(slot), named) => {
-                let mut handed = ManuallyDrop::new(input);
+        let resolved = self.slot_of_input::<Op>(&input);
+        self.run_sync_resolved(ctx, resolved, input, default)
+    }
+
+    /// A sync call on a slot resolved by name ([`Hooks::slot_named`]): the default alone, or the
+    /// flow, handed the input as in [`Hooks::run_sync`].
+    #[inline]
+    fn run_sync_resolved<Op, F>(
+        &self,
+        ctx: &mut Context,
+        (slot, named): (Option<&Slot<Op>>, Option<String>),
+        input: Op::Input,
+        default: F,
+    ) -> Result<Op::Output, HookError>
+    where
+        Op: Operation,
+        F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
+    {
+        match slot {
+            None => default(input),
+            Some(slot) => {
+                // SAFETY: as in `run_sync`.
+                let mut handed = ManuallyDrop::new(unsafe { read_words(&raw const input) });
+                std::mem::forget(input);
                 // SAFETY: `handed` is handed over, and not used again.
                 unsafe { self.run_sync_slot(ctx, slot, named, &mut handed, default) }
             }
