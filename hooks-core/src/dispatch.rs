@@ -711,6 +711,14 @@ impl Hooks {
 
     /// [`Hooks::run`] on an asset the call names (a channel, a dynamic table): the handlers of
     /// that asset and those of `"*"` run.
+    ///
+    /// The asset must be one the call can be about, or the call fails with 400
+    /// `asset_mismatch` before anything runs, the default included: an operation with an
+    /// asset of its own (a typed table, an operation declared `on` one) takes only that one; a
+    /// call whose input names its asset (a [`DynRecord`] being created or updated, a
+    /// [`Message`]'s channel) takes only the one it names; and a dynamic table's or a
+    /// channel's call names a real one, not `"*"` or an empty name. So a name taken from a
+    /// client cannot steer a call past the handlers of the asset it is really about.
     #[inline]
     pub fn run_on<'a, Op, F, Fut>(
         &'a self,
@@ -724,8 +732,19 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
-        let (slot, named) = self.slot_named::<Op>(asset);
-        self.dispatch(ctx, CallKind::Call, slot, named, input, default)
+        let call = match asset_refusal::<Op>(asset, &input) {
+            Some(refusal) => Err(refusal),
+            None => {
+                let (slot, named) = self.slot_named::<Op>(asset);
+                Ok(self.dispatch(ctx, CallKind::Call, slot, named, input, default))
+            }
+        };
+        async move {
+            match call {
+                Ok(call) => call.await,
+                Err(refusal) => Err(refusal),
+            }
+        }
     }
 
     /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
@@ -761,7 +780,8 @@ impl Hooks {
         }
     }
 
-    /// [`Hooks::run_sync`] on an asset the call names.
+    /// [`Hooks::run_sync`] on an asset the call names, which must be one the call can be about
+    /// (see [`Hooks::run_on`]).
     #[inline]
     pub fn run_sync_on<Op, F>(
         &self,
@@ -774,6 +794,9 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
+        if let Some(refusal) = asset_refusal::<Op>(asset, &input) {
+            return Err(refusal);
+        }
         let resolved = self.slot_named::<Op>(asset);
         self.run_sync_resolved(ctx, resolved, input, default)
     }
@@ -2508,8 +2531,8 @@ impl Hooks {
     }
 
     /// Publish `message` to its channel through the hooks ([`Publish`]): handlers of the channel
-    /// and of `"*"` run. The channel must not be empty, and the message must be within the payload
-    /// limit.
+    /// and of `"*"` run. The channel must be one (not empty, not `"*"`), and the message must be
+    /// within the payload limit.
     pub async fn publish<F, Fut>(
         &self,
         ctx: &mut Context,
@@ -2523,10 +2546,13 @@ impl Hooks {
         if message.channel.trim().is_empty() {
             return Err(HookError::bad_request("a message needs a channel"));
         }
+        if message.channel == "*" {
+            return Err(HookError::bad_request(
+                "`*` stands for every channel; a message goes to one",
+            ));
+        }
         self.check_payload_size("the message", &message)?;
-        let channel = message.channel.clone();
-        self.run_on::<Publish, F, Fut>(ctx, &channel, message, default)
-            .await
+        self.run::<Publish, F, Fut>(ctx, message, default).await
     }
 
     /// Create `record` in its table through the hooks ([`Create`]); a [`DynRecord`] goes to
@@ -2632,6 +2658,49 @@ impl Hooks {
     {
         self.run::<FindById<E>, F, Fut>(ctx, key, default)
     }
+}
+
+/// Why a call of `Op` naming `asset` ([`Hooks::run_on`]) cannot be about it, if it cannot: an
+/// operation with an asset of its own takes only that one; a call whose input names its asset
+/// takes only the one it names; a call of an operation whose calls name their asset names one.
+#[inline]
+fn asset_refusal<Op: Operation>(asset: &str, input: &Op::Input) -> Option<HookError> {
+    if Op::ASSET != "*" {
+        return (asset != Op::ASSET).then(|| asset_mismatch(Op::NAME, asset, Op::ASSET));
+    }
+    if !Op::DYNAMIC {
+        return None;
+    }
+    if asset.is_empty() || asset == "*" {
+        return Some(asset_unnamed(Op::NAME, asset));
+    }
+    match Op::input_asset(input) {
+        Some(named) if named != asset => Some(asset_mismatch(Op::NAME, asset, named)),
+        _ => None,
+    }
+}
+
+/// The refusal of a call naming `asked` that is about `about`.
+#[cold]
+#[inline(never)]
+fn asset_mismatch(op: &str, asked: &str, about: &str) -> HookError {
+    HookError::new(
+        400,
+        "asset_mismatch",
+        format!("this {op} call is about {about:?}, so it cannot run on {asked:?}"),
+    )
+}
+
+/// The refusal of a call of an operation whose calls name their asset, named `asked` (empty, or
+/// `"*"`).
+#[cold]
+#[inline(never)]
+fn asset_unnamed(op: &str, asked: &str) -> HookError {
+    HookError::new(
+        400,
+        "asset_mismatch",
+        format!("a {op} call names its table or channel, and {asked:?} is not one"),
+    )
 }
 
 /// The future of a call: the default's own future when the operation has no handlers, the flow

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::operation;
+use crate::event::Operation;
+use crate::table::SlotCache;
 
 /// A message to publish.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -26,7 +27,37 @@ pub struct Published {
     pub message_id: String,
 }
 
-operation! {
-    /// Publish a message to a channel.
-    pub Publish: "messaging.publish", Message => Published
+/// Publish a message to a channel.
+///
+/// A call runs the handlers of the message's channel and those of every channel: the message
+/// names the channel, as a [`DynRecord`](crate::DynRecord) names its table.
+pub struct Publish;
+
+impl Operation for Publish {
+    type Input = Message;
+    type Output = Published;
+    const NAME: &'static str = "messaging.publish";
+    const ASSET: &'static str = "*";
+    const DESCRIPTION: &'static str = "Publish a message to a channel.";
+    const DYNAMIC: bool = true;
+    const INPUT_NAMES_ASSET: bool = true;
+
+    fn input_asset(input: &Message) -> Option<&str> {
+        Some(&input.channel)
+    }
+
+    fn slot_cache() -> Option<&'static SlotCache> {
+        static CACHE: SlotCache = SlotCache::new();
+        Some(&CACHE)
+    }
 }
+
+const _: () = {
+    crate::__register_operation!(crate::event::OperationInfo {
+        name: Publish::NAME,
+        asset: "*",
+        description: Publish::DESCRIPTION,
+        input: "Message",
+        output: "Published",
+    });
+};

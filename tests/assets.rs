@@ -1,0 +1,275 @@
+//! A call runs the handlers of the asset it is about: a name given to `run_on` (often taken from
+//! a client's URL) cannot steer it past them, and a message goes to its own channel's handlers
+//! whichever way it is run.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hooks::ops::data::{Create, Find};
+use hooks::ops::messaging::{Message, Publish, Published};
+use hooks::ops::users::{Credentials, Login, Session};
+use hooks::prelude::*;
+use hooks::testing::Chain;
+use serde_json::json;
+
+fn hooks() -> Hooks {
+    Hooks::new().expect("the handlers of this test binary form a valid table")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+pub struct Guarded {
+    pub name: String,
+}
+
+/// The guard of `Guarded`: no creates at all.
+#[before_create("Guarded")]
+fn no_creates(_: &mut Guarded) -> Result<(), HookError> {
+    Err(HookError::forbidden("no creates"))
+}
+
+#[before_login]
+fn logins_closed(_: &mut Credentials) -> Result<(), HookError> {
+    Err(HookError::forbidden("logins are closed"))
+}
+
+#[before_publish("moderated")]
+fn moderated(_: &mut Message) -> Result<(), HookError> {
+    Err(HookError::forbidden("this channel is moderated"))
+}
+
+#[before_create("read_only")]
+fn read_only(_: &mut DynRecord) -> Result<(), HookError> {
+    Err(HookError::forbidden("the table is read-only"))
+}
+
+#[before_find("read_only")]
+fn no_finds(_: &mut Query<DynRecord>) -> Result<(), HookError> {
+    Err(HookError::forbidden("no finds here"))
+}
+
+hooks::operation! {
+    /// Ship an order.
+    pub Ship: "orders.ship" on "orders", u32 => u32
+}
+
+#[before(Ship)]
+fn hold_shipping(_: &mut u32) -> Result<(), HookError> {
+    Err(HookError::forbidden("shipping is on hold"))
+}
+
+static DEFAULTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The default of every call here: counts its runs, and answers with what it got.
+fn ran<T>(input: T) -> Result<T, HookError> {
+    DEFAULTS.fetch_add(1, Ordering::SeqCst);
+    Ok(input)
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, HookError>) -> String {
+    match result {
+        Ok(value) => format!("ok {value:?}"),
+        Err(e) => format!("{} {}", e.status(), e.code()),
+    }
+}
+
+fn message(channel: &str) -> Message {
+    Message {
+        channel: channel.into(),
+        body: json!("hello"),
+        headers: Default::default(),
+    }
+}
+
+fn published(m: Message) -> Result<Published, HookError> {
+    DEFAULTS.fetch_add(1, Ordering::SeqCst);
+    Ok(Published {
+        channel: m.channel,
+        message_id: "1".into(),
+    })
+}
+
+#[test]
+fn a_typed_tables_call_cannot_run_on_another_asset() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    for asset in ["Other", "*", "", "guarded"] {
+        let mut ctx = Context::client();
+        let out = hooks.run_sync_on::<Create<Guarded>, _>(
+            &mut ctx,
+            asset,
+            Guarded { name: "a".into() },
+            ran,
+        );
+        assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
+    }
+    assert_eq!(
+        DEFAULTS.load(Ordering::SeqCst),
+        before,
+        "nothing ran, the default included"
+    );
+    // Its own table is fine: the guard runs.
+    let out = hooks.run_sync_on::<Create<Guarded>, _>(
+        &mut Context::client(),
+        "Guarded",
+        Guarded { name: "a".into() },
+        ran,
+    );
+    assert_eq!(code(out), "403 forbidden");
+}
+
+#[tokio::test]
+async fn an_async_call_on_another_asset_fails_before_anything_runs() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    let mut ctx = Context::client();
+    let out = hooks
+        .run_on::<Create<Guarded>, _, _>(&mut ctx, "Other", Guarded { name: "a".into() }, |g| {
+            async move { ran(g) }
+        })
+        .await;
+    assert_eq!(code(out), "400 asset_mismatch");
+    let out = hooks
+        .run_on::<Ship, _, _>(&mut ctx, "other", 3, |n| async move { ran(n) })
+        .await;
+    assert_eq!(code(out), "400 asset_mismatch");
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    let out = hooks
+        .run_on::<Ship, _, _>(&mut ctx, "orders", 3, |n| async move { ran(n) })
+        .await;
+    assert_eq!(code(out), "403 forbidden", "the operation's own asset runs its handlers");
+}
+
+#[test]
+fn a_users_call_runs_on_the_users_asset_alone() {
+    let hooks = hooks();
+    let credentials = || Credentials {
+        login: "ada@example.com".into(),
+        password: Secret::new("secret"),
+    };
+    let session = |_: Credentials| -> Result<Session, HookError> {
+        Err(HookError::internal("the default ran"))
+    };
+    let out = hooks.run_sync_on::<Login, _>(&mut Context::client(), "users", credentials(), session);
+    assert_eq!(code(out), "403 forbidden");
+    let out = hooks.run_sync_on::<Login, _>(&mut Context::client(), "x", credentials(), session);
+    assert_eq!(code(out), "400 asset_mismatch");
+}
+
+hooks::operation! {
+    /// Ping anything: calls name what they ping.
+    pub Ping: "tests.ping", u32 => u32
+}
+
+#[before(Ping)]
+fn count_pings(n: &mut u32) {
+    *n += 1;
+}
+
+#[test]
+fn an_operation_without_an_asset_runs_its_handlers_on_any_asset_named() {
+    let hooks = hooks();
+    for asset in ["x", "*", ""] {
+        let out = hooks.run_sync_on::<Ping, _>(&mut Context::client(), asset, 1, Ok);
+        assert_eq!(code(out), "ok 2", "asset {asset:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_message_runs_its_own_channels_handlers_however_it_is_run() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    let sync = hooks.run_sync::<Publish, _>(&mut Context::client(), message("moderated"), published);
+    assert_eq!(code(sync), "403 forbidden");
+    let run = hooks
+        .run::<Publish, _, _>(&mut Context::client(), message("moderated"), |m| async move {
+            published(m)
+        })
+        .await;
+    assert_eq!(code(run), "403 forbidden");
+    let publish = hooks
+        .publish(&mut Context::client(), message("moderated"), |m| async move {
+            published(m)
+        })
+        .await;
+    assert_eq!(code(publish), "403 forbidden");
+    let chain = Chain::<Publish>::all();
+    let chained = chain.run_sync(&mut Context::client(), message("moderated"), published);
+    assert_eq!(code(chained), "403 forbidden");
+    assert_eq!(chain.ran_lines(), ["assets::moderated rejected"]);
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before, "no default ran");
+    // Another channel has no guard.
+    let open = hooks.run_sync::<Publish, _>(&mut Context::client(), message("open"), published);
+    assert!(open.is_ok(), "{open:?}");
+}
+
+#[test]
+fn a_message_cannot_run_on_a_channel_other_than_its_own() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    for asset in ["open", "*", ""] {
+        let out = hooks.run_sync_on::<Publish, _>(
+            &mut Context::client(),
+            asset,
+            message("moderated"),
+            published,
+        );
+        assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
+    }
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    let out = hooks.run_sync_on::<Publish, _>(
+        &mut Context::client(),
+        "moderated",
+        message("moderated"),
+        published,
+    );
+    assert_eq!(code(out), "403 forbidden");
+}
+
+#[tokio::test]
+async fn publishing_to_every_channel_at_once_is_refused() {
+    let out = hooks()
+        .publish(&mut Context::client(), message("*"), |m| async move {
+            published(m)
+        })
+        .await;
+    assert_eq!(code(out), "400 bad_request");
+}
+
+#[test]
+fn a_dynamic_record_cannot_run_on_a_table_other_than_its_own() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    for asset in ["other", "*", ""] {
+        let record = hooks.record("read_only", json!({"a": 1})).unwrap();
+        let out =
+            hooks.run_sync_on::<Create<DynRecord>, _>(&mut Context::client(), asset, record, ran);
+        assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
+    }
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    let record = hooks.record("read_only", json!({"a": 1})).unwrap();
+    let out =
+        hooks.run_sync_on::<Create<DynRecord>, _>(&mut Context::client(), "read_only", record, ran);
+    assert_eq!(code(out), "403 forbidden");
+}
+
+#[test]
+fn a_dynamic_tables_find_names_a_table() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    for asset in ["*", ""] {
+        let out = hooks.run_sync_on::<Find<DynRecord>, _>(
+            &mut Context::client(),
+            asset,
+            Query::all(),
+            |_| ran(Vec::new()),
+        );
+        assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
+    }
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    let out = hooks.run_sync_on::<Find<DynRecord>, _>(
+        &mut Context::client(),
+        "read_only",
+        Query::all(),
+        |_| ran(Vec::new()),
+    );
+    assert_eq!(code(out), "403 forbidden");
+}
