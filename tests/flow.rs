@@ -824,6 +824,19 @@ mod generated {
 
     handlers!(gen_before, gen_after, Gen, Result<(), HookError>);
 
+    /// The whole payload and the context as `ty` fragments, which reach the attribute wrapped
+    /// in an invisible group.
+    macro_rules! whole_types {
+        ($name:ident, $payload:ty, $ctx:ty) => {
+            #[after_create("Gen", priority = 5)]
+            fn $name(g: $payload, ctx: $ctx) {
+                g.hits.push(format!("whole {}", ctx.phase().as_str()));
+            }
+        };
+    }
+
+    whole_types!(gen_whole, &mut Gen, &Context);
+
     #[tokio::test]
     async fn handlers_generated_by_a_declarative_macro_register_and_run() {
         let out = hooks()
@@ -833,7 +846,10 @@ mod generated {
                 |g| async move { Ok(g) },
             )
             .await;
-        assert_eq!(out.unwrap().hits, ["before before", "after"]);
+        assert_eq!(
+            out.unwrap().hits,
+            ["before before", "after", "whole after"]
+        );
     }
 
     #[test]
@@ -842,6 +858,149 @@ mod generated {
         let regs = hooks.table().handlers("data.create", "Gen");
         let before = regs.iter().find(|r| r.id().ends_with("gen_before"));
         assert!(before.is_some_and(|r| r.direct().is_some()), "{regs:?}");
+    }
+}
+
+/// A handler's id and param names are the names written, raw identifiers and keywords
+/// included; a deprecated handler is still registered without a warning from the glue.
+#[deny(deprecated)]
+mod raw_names {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+    pub struct Raw {
+        pub seen: Vec<String>,
+    }
+
+    #[before_create("Raw", params(type = "kind", r#match = "all"))]
+    fn r#type(r: &mut Raw, ctx: &Context) {
+        r.seen.push(format!(
+            "{} {:?} {:?}",
+            ctx.handler_id().unwrap_or("-"),
+            ctx.param("type"),
+            ctx.param("match")
+        ));
+    }
+
+    #[deprecated(note = "kept for old clients")]
+    #[after_create("Raw")]
+    fn old(r: &mut Raw) {
+        r.seen.push("old".into());
+    }
+
+    #[test]
+    fn raw_identifiers_and_keywords_are_read_as_the_names_they_stand_for() {
+        let out = hooks().run_sync::<ops::data::Create<Raw>, _>(
+            &mut Context::client(),
+            Raw { seen: vec![] },
+            Ok,
+        );
+        assert_eq!(
+            out.unwrap().seen,
+            [
+                "flow::raw_names::type Some(\"kind\") Some(\"all\")",
+                "old"
+            ]
+        );
+    }
+}
+
+/// Handlers named like the locals an adapter of the glue could have (`record`, `result`,
+/// `input`, ...): the glue's names are its own, so each name still calls the handler.
+mod glue_names {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+    pub struct Named {
+        pub hits: Vec<String>,
+    }
+
+    pub static LOG: Log = Log::new();
+
+    #[before_create("Named", priority = 1)]
+    async fn input(n: &mut Named) {
+        n.hits.push("input".into());
+    }
+
+    #[before_create("Named", priority = 2)]
+    async fn early(n: &mut Named, ctx: &Context) -> Result<(), HookError> {
+        n.hits.push(format!("early {}", ctx.phase().as_str()));
+        Ok(())
+    }
+
+    #[before_create("Named", priority = 3)]
+    fn args(n: &mut Named, ctx: &Context) -> Result<Flow<Named>, HookError> {
+        n.hits.push(format!("args {}", ctx.phase().as_str()));
+        Ok(Flow::Continue)
+    }
+
+    #[before_create("Named", priority = 4)]
+    fn ctx(n: &mut Named, c: &'_ Context) {
+        n.hits.push(format!("ctx {}", c.phase().as_str()));
+    }
+
+    #[after_create("Named", priority = 1)]
+    async fn result(n: &mut Result<Named, HookError>) {
+        if let Ok(n) = n {
+            n.hits.push("result".into());
+        }
+    }
+
+    #[after_create("Named", priority = 2)]
+    async fn payload(n: &mut Named, ctx: &Context) {
+        n.hits.push(format!("payload {}", ctx.phase().as_str()));
+    }
+
+    #[after_create("Named", priority = 3)]
+    async fn fut(n: &mut Named) {
+        n.hits.push("fut".into());
+    }
+
+    #[after_create("Named", priority = 4)]
+    async fn cx(n: &mut Named) {
+        n.hits.push("cx".into());
+    }
+
+    #[after_create("Named", background)]
+    fn owned(n: &Named, ctx: &Context) {
+        LOG.push(format!("owned {} {}", n.hits.len(), ctx.phase().as_str()));
+    }
+
+    #[after_create("*")]
+    fn record(r: &mut dyn Record) -> Result<(), HookError> {
+        if r.table() == "Named" {
+            LOG.push("record");
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_handler_named_like_a_local_of_the_glue_is_the_one_called() {
+        let hooks = hooks();
+        let out = hooks
+            .create(
+                &mut Context::client(),
+                Named { hits: vec![] },
+                |n| async move { Ok(n) },
+            )
+            .await;
+        assert_eq!(
+            out.unwrap().hits,
+            [
+                "input",
+                "early before",
+                "args before",
+                "ctx before",
+                "result",
+                "payload after",
+                "fut",
+                "cx"
+            ]
+        );
+        hooks.shutdown(std::time::Duration::from_secs(5)).unwrap();
+        let mut log = LOG.take();
+        log.sort();
+        assert_eq!(log, ["owned 8 after", "record"]);
     }
 }
 

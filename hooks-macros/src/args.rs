@@ -2,6 +2,7 @@
 //! `timeout = "2s"`, `background`, `client_only` and `params(key = "value")`.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitInt, LitStr, Token};
 
@@ -126,7 +127,7 @@ pub(crate) fn parse(
                 continue;
             }
             let key: Ident = input.parse()?;
-            let name = key.to_string();
+            let name = key.unraw().to_string();
             if seen.contains(&name) {
                 errors.spanned(&key, format!("`{name}` is given twice: keep one"));
             }
@@ -134,13 +135,13 @@ pub(crate) fn parse(
             match name.as_str() {
                 "priority" => {
                     expect_eq(input, &key, "priority = 10", errors)?;
-                    if let Some(p) = parse_priority(input, errors)? {
+                    if let Some(p) = parse_priority(input, &key, errors)? {
                         out.priority = p;
                     }
                 }
                 "timeout" => {
                     expect_eq(input, &key, "timeout = \"2s\"", errors)?;
-                    out.timeout_ms = parse_timeout(input, errors)?;
+                    out.timeout_ms = parse_timeout(input, &key, errors)?;
                 }
                 "background" => {
                     flag(input, &key, errors)?;
@@ -207,7 +208,56 @@ fn expect_eq(
     Ok(())
 }
 
+/// A literal written with a suffix (`10u8`, `"2s"x`): the attribute reads the value alone, so
+/// the suffix would be ignored; say so instead.
+fn no_suffix(lit: &impl LitSuffix, errors: &mut Errors) -> bool {
+    let suffix = lit.suffix();
+    if !suffix.is_empty() {
+        errors.at(
+            lit.span(),
+            format!("remove the suffix `{suffix}`: the attribute reads the value alone"),
+        );
+    }
+    suffix.is_empty()
+}
+
+/// The literals whose suffix [`no_suffix`] checks.
+trait LitSuffix {
+    fn suffix(&self) -> &str;
+    fn span(&self) -> Span;
+}
+
+impl LitSuffix for LitStr {
+    fn suffix(&self) -> &str {
+        LitStr::suffix(self)
+    }
+    fn span(&self) -> Span {
+        LitStr::span(self)
+    }
+}
+
+impl LitSuffix for LitInt {
+    fn suffix(&self) -> &str {
+        LitInt::suffix(self)
+    }
+    fn span(&self) -> Span {
+        LitInt::span(self)
+    }
+}
+
+/// A value that is missing (`priority = ,`): reported on the option's name, once.
+fn missing_value(input: ParseStream, key: &Ident, example: &str, errors: &mut Errors) -> bool {
+    let missing = input.is_empty() || input.peek(Token![,]);
+    if missing {
+        errors.spanned(key, format!("`{key}` takes a value: `{example}`"));
+    }
+    missing
+}
+
 fn check_asset(lit: &LitStr, wildcard_ok: bool, errors: &mut Errors) {
+    if !no_suffix(lit, errors) {
+        return;
+    }
     let value = lit.value();
     if value.trim().is_empty() {
         errors.spanned(lit, "the asset is empty: name a table, such as \"Contact\"");
@@ -221,8 +271,15 @@ fn check_asset(lit: &LitStr, wildcard_ok: bool, errors: &mut Errors) {
     }
 }
 
-fn parse_priority(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<i32>> {
+fn parse_priority(
+    input: ParseStream,
+    key: &Ident,
+    errors: &mut Errors,
+) -> syn::Result<Option<i32>> {
     let negative = input.parse::<Option<Token![-]>>()?.is_some();
+    if missing_value(input, key, "priority = 10", errors) {
+        return Ok(None);
+    }
     if !input.peek(LitInt) {
         if !input.is_empty() && !input.peek(Token![,]) {
             let tt: TokenTree = input.parse()?;
@@ -232,6 +289,9 @@ fn parse_priority(input: ParseStream, errors: &mut Errors) -> syn::Result<Option
         return Ok(None);
     }
     let lit: LitInt = input.parse()?;
+    if !no_suffix(&lit, errors) {
+        return Ok(None);
+    }
     let value = lit
         .base10_parse::<i64>()
         .ok()
@@ -248,23 +308,55 @@ fn parse_priority(input: ParseStream, errors: &mut Errors) -> syn::Result<Option
     }
 }
 
-/// `"250ms"`, `"2s"`, `"1m"`, `"1h"`: a positive whole number and a unit.
-pub(crate) fn parse_duration_ms(text: &str) -> Option<u64> {
+/// The longest timeout an attribute takes: a day. A longer one is a typo, or a wish for no
+/// timeout at all, which an `async fn` handler that may wait for ever should not have.
+const MAX_TIMEOUT_MS: u64 = 24 * 3_600_000;
+
+/// Why a timeout's text is not one.
+#[derive(Debug, PartialEq, Eq)]
+enum BadTimeout {
+    /// Not a whole number and a unit.
+    Form,
+    /// Zero.
+    Zero,
+    /// Over [`MAX_TIMEOUT_MS`].
+    TooLong,
+}
+
+/// `"250ms"`, `"2s"`, `"1m"`, `"1h"`: a positive whole number and a unit, at most a day.
+fn parse_duration_ms(text: &str) -> Result<u64, BadTimeout> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or(BadTimeout::Form)?;
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
+    if number.is_empty() {
+        return Err(BadTimeout::Form);
+    }
     let scale = match unit.trim() {
         "ms" => 1,
         "s" => 1_000,
         "m" | "min" => 60_000,
         "h" => 3_600_000,
-        _ => return None,
+        _ => return Err(BadTimeout::Form),
     };
-    n.checked_mul(scale).filter(|ms| *ms > 0)
+    // Digits alone that do not fit in a u64 are too long a timeout, not a malformed one.
+    let ms = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or(BadTimeout::TooLong)?;
+    match ms {
+        0 => Err(BadTimeout::Zero),
+        ms if ms > MAX_TIMEOUT_MS => Err(BadTimeout::TooLong),
+        ms => Ok(ms),
+    }
 }
 
-fn parse_timeout(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<u64>> {
+fn parse_timeout(input: ParseStream, key: &Ident, errors: &mut Errors) -> syn::Result<Option<u64>> {
+    if missing_value(input, key, "timeout = \"2s\"", errors) {
+        return Ok(None);
+    }
     if !input.peek(LitStr) {
         if !input.is_empty() && !input.peek(Token![,]) {
             let tt: TokenTree = input.parse()?;
@@ -277,20 +369,25 @@ fn parse_timeout(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<
         return Ok(None);
     }
     let lit: LitStr = input.parse()?;
-    match parse_duration_ms(&lit.value()) {
-        Some(ms) => Ok(Some(ms)),
-        None => {
-            errors.spanned(
-                &lit,
-                format!(
-                    "invalid timeout {:?}: write a positive whole number and a unit (ms, s, m, h), \
-                     such as \"250ms\", \"2s\" or \"1m\"",
-                    lit.value()
-                ),
-            );
-            Ok(None)
-        }
+    if !no_suffix(&lit, errors) {
+        return Ok(None);
     }
+    let problem = match parse_duration_ms(&lit.value()) {
+        Ok(ms) => return Ok(Some(ms)),
+        Err(BadTimeout::Form) => {
+            "write a positive whole number and a unit (ms, s, m, h), such as \"250ms\", \"2s\" \
+             or \"1m\""
+        }
+        Err(BadTimeout::Zero) => {
+            "a handler needs some time: write a positive number, such as \"250ms\" or \"2s\""
+        }
+        Err(BadTimeout::TooLong) => "the longest timeout is a day, \"24h\"",
+    };
+    errors.spanned(
+        &lit,
+        format!("invalid timeout {:?}: {problem}", lit.value()),
+    );
+    Ok(None)
 }
 
 fn parse_params(
@@ -309,10 +406,13 @@ fn parse_params(
     let content;
     syn::parenthesized!(content in input);
     while !content.is_empty() {
-        let name: Ident = content.parse()?;
+        // Any identifier, keywords included (`type = "..."`), read as the name it stands for
+        // (`r#type` is `type`), which is what `ctx.param("type")` asks for.
+        let name = content.call(Ident::parse_any)?.unraw();
         content.parse::<Token![=]>()?;
         if content.peek(LitStr) {
             let value: LitStr = content.parse()?;
+            no_suffix(&value, errors);
             if params.iter().any(|(k, _)| name == k) {
                 errors.spanned(&name, format!("param `{name}` is given twice"));
             } else {

@@ -49,6 +49,8 @@ pub(crate) struct HookSpec {
 struct HandlerFn {
     /// The first non-empty line of the doc comment (empty when there is none).
     doc: String,
+    /// Whether the function is `#[deprecated]`: the glue that names it then allows that.
+    deprecated: bool,
     sig: Signature,
 }
 
@@ -67,6 +69,7 @@ impl HandlerFn {
             _ => return None,
         }
         let mut doc = None;
+        let mut deprecated = false;
         let mut rest = &head[..];
         while let [TokenTree::Punct(pound), TokenTree::Group(attr), tail @ ..] = rest
             && pound.as_char() == '#'
@@ -75,11 +78,16 @@ impl HandlerFn {
             if doc.is_none() {
                 doc = doc_text(attr);
             }
+            deprecated |= matches!(
+                attr.stream().into_iter().next(),
+                Some(TokenTree::Ident(name)) if name == "deprecated"
+            );
             rest = tail;
         }
         let HandlerSig(sig) = syn::parse2(rest.iter().cloned().collect()).ok()?;
         Some(HandlerFn {
             doc: doc.unwrap_or_default(),
+            deprecated,
             sig,
         })
     }
@@ -288,7 +296,34 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
             ),
         );
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    let lifetimes_only = sig
+        .generics
+        .params
+        .iter()
+        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    if !sig.generics.params.is_empty() && lifetimes_only && sig.generics.where_clause.is_none() {
+        errors.spanned(
+            &sig.generics,
+            format!(
+                "{a} #[{attr}] handler names no lifetimes: remove `{}` and let them be \
+                 elided, as in `record: &mut Contact, ctx: &Context`",
+                {
+                    let generics = &sig.generics;
+                    quote!(#generics).to_string().replace(' ', "")
+                }
+            ),
+        );
+    } else if let Some(clause) = &sig.generics.where_clause
+        && sig.generics.params.is_empty()
+    {
+        errors.spanned(
+            clause,
+            format!(
+                "{a} #[{attr}] handler cannot have a `where` clause: the attribute registers one \
+                 function with the types it names; remove it"
+            ),
+        );
+    } else if !sig.generics.params.is_empty() {
         errors.spanned(
             &sig.generics,
             format!(
@@ -315,7 +350,23 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
                      move the function out of the `impl` block"
                 ),
             ),
-            FnArg::Typed(pat) => inputs.push((arg, &*pat.ty)),
+            FnArg::Typed(pat) => {
+                if let Some(cfg) = pat
+                    .attrs
+                    .iter()
+                    .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                {
+                    errors.spanned(
+                        cfg,
+                        format!(
+                            "{a} #[{attr}] handler's parameters cannot be configured out: the \
+                             attribute reads them before `cfg` applies. Write two handlers, each \
+                             under its own `#[cfg(...)]`"
+                        ),
+                    );
+                }
+                inputs.push((arg, peeled(&pat.ty)));
+            }
         }
     }
     // `fn f(ctx: &Context, record: &mut Contact)`: said once, on the context, rather than as a
@@ -356,7 +407,7 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
             None
         }
         Some(Type::Reference(r)) => {
-            if let Type::ImplTrait(it) = &*r.elem {
+            if let Type::ImplTrait(it) = peeled(&r.elem) {
                 errors.spanned(
                     it,
                     format!(
@@ -366,7 +417,7 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
                 );
                 None
             } else {
-                Some((&*r.elem, r))
+                Some((peeled(&r.elem), r))
             }
         }
         Some(other) => {
@@ -420,10 +471,20 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
     })
 }
 
+/// `ty` without the invisible group a macro's `$t:ty` fragment wraps it in, or parentheses:
+/// `&mut Contact` passed through `macro_rules!` is read as `&mut Contact`.
+fn peeled(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => peeled(&g.elem),
+        Type::Paren(p) => peeled(&p.elem),
+        other => other,
+    }
+}
+
 /// Whether `ty` reads as the call's context: `&Context`, by any path.
 fn is_context(ty: &Type) -> bool {
-    match ty {
-        Type::Reference(r) => match &*r.elem {
+    match peeled(ty) {
+        Type::Reference(r) => match peeled(&r.elem) {
             Type::Path(p) => {
                 p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Context")
             }
@@ -475,7 +536,8 @@ impl ToTokens for Glue {
 /// The glue of a checked handler.
 fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     let name = &h.func.sig.ident;
-    let name_str = name.to_string();
+    // A raw identifier's id is the name it stands for: `fn r#type` is `module::type`.
+    let name_str = syn::ext::IdentExt::unraw(name).to_string();
     let payload = h.payload;
     let payload_str = quote!(#payload).to_string();
     let doc = &h.func.doc;
@@ -720,6 +782,12 @@ fn emit(spec: &HookSpec, args: &HookArgs, h: &Handler<'_>) -> TokenStream {
     // Spanned on the name: a handler written inside an `impl` block (where the macro cannot see
     // it is) is then reported on the function, next to "cannot find function".
     let konst = quote_spanned!(located(name.span())=> const _: () =);
+    // The glue names the handler; a deprecated one is still the handler.
+    let konst = if h.func.deprecated {
+        quote!(#[allow(deprecated)] #konst)
+    } else {
+        konst
+    };
     let glue = quote_spanned! {anchor=>
         #konst {
             use ::hooks::__private as __p;
@@ -792,16 +860,22 @@ fn own_adapter(
     let op_path = quote_spanned!(anchor=> <__HooksOp as #p::Operation>);
     let input_ty = quote_spanned!(anchor=> #op_path::Input);
     let result_ty = quote_spanned!(anchor=> #p::Result<#output_ty, #p::HookError>);
+    let ctx = local("ctx", anchor);
     let ctx_name = if h.context.is_some() {
-        quote_spanned!(anchor=> ctx)
+        ctx.clone()
     } else {
-        quote_spanned!(anchor=> _ctx)
+        local("_ctx", anchor)
     };
-    let ctx = quote_spanned!(anchor=> ctx);
+    let (input, early, result) = (
+        local("input", anchor),
+        local("early", anchor),
+        local("result", anchor),
+    );
+    let ctx = quote!(#ctx);
     match spec.phase {
         Phase::Before => {
             let take = quote_spanned! {payload_span=>
-                <#payload as __HooksPayload<#op_arg _>>::__take(input)
+                <#payload as __HooksPayload<#op_arg _>>::__take(#input)
             };
             // A sync adapter hands its verdict on as a `bool`, with an answer or a rejection
             // in the `early` slot (see `SyncBefore`), and takes its three arguments behind
@@ -811,15 +885,16 @@ fn own_adapter(
             let (ty, adapter) = if h.is_async {
                 let invoke = invocation(h, take, ctx.clone(), anchor);
                 let (ret, convert) = conversion(h, Some(output_ty), anchor);
-                let settle = quote_spanned!(anchor=> #p::settle_async(#convert, early));
+                let settle = quote_spanned!(anchor=> #p::settle_async(#convert, #early));
                 let first = first_poll(invoke, ret, settle, anchor);
+                let (fut, cx) = (local("fut", anchor), local("cx", anchor));
                 let adapter = quote_spanned! {anchor=>
                     fn __hooks_adapter<'a, 's, 'c, 'w>(
-                        input: &'a mut #input_ty,
+                        #input: &'a mut #input_ty,
                         #ctx_name: &'a #p::Context,
-                        early: &'a mut #p::Early<#output_ty>,
-                        fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
-                        cx: &'c mut #p::TaskContext<'w>,
+                        #early: &'a mut #p::Early<#output_ty>,
+                        #fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<bool, #p::HookError>>>,
+                        #cx: &'c mut #p::TaskContext<'w>,
                     ) -> #p::Polled
                     {
                         #p::Polled::before(#first)
@@ -828,13 +903,14 @@ fn own_adapter(
                 (quote_spanned!(anchor=> #p::AsyncBefore<__HooksOp>), adapter)
             } else {
                 let call = call(h, take, ctx.clone(), Some(output_ty), anchor);
+                let args = local("args", anchor);
                 let adapter = quote_spanned! {anchor=>
                     fn __hooks_adapter(
-                        args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
+                        #args: &mut #p::BeforeArgs<'_, #input_ty, #output_ty>,
                         _: &'static #p::Registration,
                     ) -> bool {
-                        let (input, #ctx_name, early) = args.parts();
-                        #p::settle(#call, early)
+                        let (#input, #ctx_name, #early) = #args.parts();
+                        #p::settle(#call, #early)
                     }
                 };
                 (quote_spanned!(anchor=> #p::SyncBefore<__HooksOp>), adapter)
@@ -845,9 +921,9 @@ fn own_adapter(
             background_adapter(p, h, &result_ty, output_ty, anchor)
         }
         Phase::After => {
-            let payload_arg = quote_spanned!(anchor=> payload);
+            let payload_arg = local("payload", anchor).into_token_stream();
             let project = quote_spanned! {payload_span=>
-                <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(result)
+                <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(#result)
             };
             let (ty, out, ret, body) = if h.is_async {
                 // No payload (the result is not the one the handler takes): done at once, with
@@ -855,11 +931,12 @@ fn own_adapter(
                 let invoke = invocation(h, payload_arg.clone(), ctx.clone(), anchor);
                 let (ret, convert) = conversion(h, None, anchor);
                 let first = first_poll(invoke, ret, convert, anchor);
+                let (fut, cx) = (local("fut", anchor), local("cx", anchor));
                 (
                     quote_spanned!(anchor=> #p::AsyncAfter<__HooksOp>),
                     quote_spanned!(anchor=>
-                        fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
-                        cx: &'c mut #p::TaskContext<'w>,),
+                        #fut: #p::Pin<&'s mut #p::FutureSlot<'a, #p::Result<(), #p::HookError>>>,
+                        #cx: &'c mut #p::TaskContext<'w>,),
                     quote_spanned!(anchor=> #p::Polled),
                     quote_spanned! {anchor=>
                         #p::Polled::after(match #project {
@@ -884,7 +961,7 @@ fn own_adapter(
             };
             let adapter = quote_spanned! {anchor=>
                 fn __hooks_adapter<'a, 's, 'c, 'w>(
-                    result: &'a mut #result_ty,
+                    #result: &'a mut #result_ty,
                     #ctx_name: &'a #p::Context,
                     #out
                 ) -> #ret
@@ -1130,7 +1207,7 @@ fn generic_shape(h: &Handler<'_>) -> Option<&'static str> {
         Some(Type::Reference(r))
             if r.mutability.is_none()
                 && r.lifetime.is_none()
-                && matches!(&*r.elem, Type::Path(p)
+                && matches!(peeled(&r.elem), Type::Path(p)
                     if p.qself.is_none()
                         && p.path.segments.last().is_some_and(|s|
                             s.ident == "Context" && s.arguments.is_none())) =>
@@ -1345,6 +1422,13 @@ fn is_a_check(span: Span, ty: TokenStream, is_a: &TokenStream) -> TokenStream {
     }
 }
 
+/// A local name of the glue (a parameter of an adapter, a binding in its body), at `anchor` but
+/// resolved as the macro's own: a handler named like it (`fn record`, `fn result`) is still the
+/// handler in the glue's call, not the local.
+fn local(name: &str, anchor: Span) -> Ident {
+    Ident::new(name, Span::mixed_site().located_at(anchor))
+}
+
 /// The handler's call, `name(payload, ctx)`, awaited when async and converted to the adapter's
 /// return type; the context and the return value are each checked on their own token.
 fn call(
@@ -1426,25 +1510,21 @@ fn first_poll(
     settle: TokenStream,
     anchor: Span,
 ) -> TokenStream {
+    let (fut, cx) = (local("fut", anchor), local("cx", anchor));
     quote_spanned! {anchor=>
-        fut.put_poll_map(move || #invoke, move |#ret| #settle, cx)
+        #fut.put_poll_map(move || #invoke, move |#ret| #settle, #cx)
     }
 }
 
 /// The adapter of a wildcard data handler: it takes each record as `&mut dyn Record`.
 fn wildcard_adapter(p: &Ident, h: &Handler<'_>, anchor: Span) -> (TokenStream, TokenStream) {
+    let (ctx, record) = (local("ctx", anchor), local("record", anchor));
     let ctx_name = if h.context.is_some() {
-        quote_spanned!(anchor=> ctx)
+        ctx.clone()
     } else {
-        quote_spanned!(anchor=> _ctx)
+        local("_ctx", anchor)
     };
-    let call = call(
-        h,
-        quote_spanned!(anchor=> record),
-        quote_spanned!(anchor=> ctx),
-        None,
-        anchor,
-    );
+    let call = call(h, quote!(#record), quote!(#ctx), None, anchor);
     let (ty, ret, body) = if h.is_async {
         (
             quote_spanned!(anchor=> #p::WildAsync),
@@ -1459,7 +1539,7 @@ fn wildcard_adapter(p: &Ident, h: &Handler<'_>, anchor: Span) -> (TokenStream, T
         )
     };
     let adapter = quote_spanned! {anchor=>
-        fn __hooks_adapter<'a>(record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context) -> #ret {
+        fn __hooks_adapter<'a>(#record: &'a mut dyn #p::Record, #ctx_name: &'a #p::Context) -> #ret {
             #body
         }
     };
@@ -1468,7 +1548,7 @@ fn wildcard_adapter(p: &Ident, h: &Handler<'_>, anchor: Span) -> (TokenStream, T
 
 /// Whether `ty` is `dyn Record` (any path ending in `Record`).
 fn is_dyn_record(ty: &Type) -> bool {
-    let Type::TraitObject(obj) = ty else {
+    let Type::TraitObject(obj) = peeled(ty) else {
         return false;
     };
     obj.bounds.iter().any(|b| match b {
@@ -1498,32 +1578,31 @@ fn background_adapter(
 ) -> (TokenStream, TokenStream) {
     let payload = h.payload;
     let payload_span = located(payload.span());
-    let payload_arg = quote_spanned!(anchor=> payload);
-    let call = call(
-        h,
-        payload_arg.clone(),
-        quote_spanned!(anchor=> &ctx),
-        None,
-        anchor,
+    let payload_arg = local("payload", anchor).into_token_stream();
+    let (ctx, result, owned) = (
+        local("ctx", anchor),
+        local("result", anchor),
+        local("owned", anchor),
     );
+    let call = call(h, payload_arg.clone(), quote!(&#ctx), None, anchor);
     // The job owns a detached copy of the context, when the handler takes one.
     let (ctx_name, detach) = if h.context.is_some() {
         (
-            quote_spanned!(anchor=> ctx),
-            quote_spanned!(anchor=> let ctx = ctx.detached();),
+            ctx.clone(),
+            quote_spanned!(anchor=> let #ctx = #ctx.detached();),
         )
     } else {
-        (quote_spanned!(anchor=> _ctx), quote!())
+        (local("_ctx", anchor), quote!())
     };
     let clone = quote_spanned! {payload_span=>
-        #p::Clone::clone(result)
+        #p::Clone::clone(#result)
     };
     let op_arg = h.named.then(|| quote_spanned!(anchor=> __HooksOp,));
     let runs_on = quote_spanned! {payload_span=>
-        <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__runs_on(result)
+        <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__runs_on(#result)
     };
     let project = quote_spanned! {payload_span=>
-        <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(&mut owned)
+        <#payload as __HooksAfterPayload<#op_arg #output_ty>>::__project(&mut #owned)
     };
     let run = quote_spanned! {anchor=>
         match #project {
@@ -1540,13 +1619,13 @@ fn background_adapter(
     };
     let adapter = quote_spanned! {anchor=>
         fn __hooks_adapter<'a>(
-            result: &'a #result_ty,
+            #result: &'a #result_ty,
             #ctx_name: &'a #p::Context,
         ) -> #p::Option<#p::BoxFuture<'static, #p::Result<(), #p::HookError>>> {
             if !#runs_on {
                 return #p::Option::None;
             }
-            let mut owned: #result_ty = #clone;
+            let mut #owned: #result_ty = #clone;
             #detach
             #p::Option::Some(#p::Box::pin(#job))
         }
