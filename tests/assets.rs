@@ -122,9 +122,12 @@ async fn an_async_call_on_another_asset_fails_before_anything_runs() {
     let before = DEFAULTS.load(Ordering::SeqCst);
     let mut ctx = Context::client();
     let out = hooks
-        .run_on::<Create<Guarded>, _, _>(&mut ctx, "Other", Guarded { name: "a".into() }, |g| {
-            async move { ran(g) }
-        })
+        .run_on::<Create<Guarded>, _, _>(
+            &mut ctx,
+            "Other",
+            Guarded { name: "a".into() },
+            |g| async move { ran(g) },
+        )
         .await;
     assert_eq!(code(out), "400 asset_mismatch");
     let out = hooks
@@ -135,7 +138,11 @@ async fn an_async_call_on_another_asset_fails_before_anything_runs() {
     let out = hooks
         .run_on::<Ship, _, _>(&mut ctx, "orders", 3, |n| async move { ran(n) })
         .await;
-    assert_eq!(code(out), "403 forbidden", "the operation's own asset runs its handlers");
+    assert_eq!(
+        code(out),
+        "403 forbidden",
+        "the operation's own asset runs its handlers"
+    );
 }
 
 #[test]
@@ -148,7 +155,8 @@ fn a_users_call_runs_on_the_users_asset_alone() {
     let session = |_: Credentials| -> Result<Session, HookError> {
         Err(HookError::internal("the default ran"))
     };
-    let out = hooks.run_sync_on::<Login, _>(&mut Context::client(), "users", credentials(), session);
+    let out =
+        hooks.run_sync_on::<Login, _>(&mut Context::client(), "users", credentials(), session);
     assert_eq!(code(out), "403 forbidden");
     let out = hooks.run_sync_on::<Login, _>(&mut Context::client(), "x", credentials(), session);
     assert_eq!(code(out), "400 asset_mismatch");
@@ -177,18 +185,23 @@ fn an_operation_without_an_asset_runs_its_handlers_on_any_asset_named() {
 async fn a_message_runs_its_own_channels_handlers_however_it_is_run() {
     let hooks = hooks();
     let before = DEFAULTS.load(Ordering::SeqCst);
-    let sync = hooks.run_sync::<Publish, _>(&mut Context::client(), message("moderated"), published);
+    let sync =
+        hooks.run_sync::<Publish, _>(&mut Context::client(), message("moderated"), published);
     assert_eq!(code(sync), "403 forbidden");
     let run = hooks
-        .run::<Publish, _, _>(&mut Context::client(), message("moderated"), |m| async move {
-            published(m)
-        })
+        .run::<Publish, _, _>(
+            &mut Context::client(),
+            message("moderated"),
+            |m| async move { published(m) },
+        )
         .await;
     assert_eq!(code(run), "403 forbidden");
     let publish = hooks
-        .publish(&mut Context::client(), message("moderated"), |m| async move {
-            published(m)
-        })
+        .publish(
+            &mut Context::client(),
+            message("moderated"),
+            |m| async move { published(m) },
+        )
         .await;
     assert_eq!(code(publish), "403 forbidden");
     let chain = Chain::<Publish>::all();

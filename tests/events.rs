@@ -521,6 +521,58 @@ mod custom_events {
         assert!(err.message().contains("invoice.paid"), "{err}");
     }
 
+    /// A refund, whose handlers panic on purpose.
+    #[derive(Debug, Clone, Serialize, Event)]
+    #[event(name = "invoice.refunded")]
+    pub struct Refunded {
+        pub invoice: String,
+    }
+
+    pub static REFUND_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    #[on_event(priority = 1)]
+    fn refund_panics(e: &Refunded) {
+        REFUND_LOG
+            .lock()
+            .unwrap()
+            .push(format!("sync {}", e.invoice));
+        panic!("the refund ledger panicked");
+    }
+
+    #[on_event(priority = 2)]
+    async fn refund_panics_async(e: &Refunded) {
+        REFUND_LOG
+            .lock()
+            .unwrap()
+            .push(format!("async {}", e.invoice));
+        panic!("the async refund ledger panicked");
+    }
+
+    #[on_event(priority = 3)]
+    fn refund_last(e: &Refunded) {
+        REFUND_LOG
+            .lock()
+            .unwrap()
+            .push(format!("last {}", e.invoice));
+    }
+
+    #[tokio::test]
+    async fn an_events_handlers_all_run_even_when_after_failures_fail_calls() {
+        let hooks = Hooks::builder()
+            .after_failure(hooks::AfterFailure::Fail)
+            .build()
+            .unwrap();
+        let refund = Refunded {
+            invoice: "INV-3".into(),
+        };
+        let out = hooks.emit(&mut Context::server(), refund).await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(
+            *REFUND_LOG.lock().unwrap(),
+            ["sync INV-3", "async INV-3", "last INV-3"]
+        );
+    }
+
     #[test]
     fn the_default_payload_limit_is_one_mebibyte() {
         assert_eq!(hooks::dispatch::DEFAULT_MAX_PAYLOAD_BYTES, 1024 * 1024);

@@ -37,7 +37,7 @@ use crate::context::Context;
 use crate::entity::RecordsMut;
 use crate::entity::{Changes, DynRecord, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
-use crate::event::{Flow, Operation};
+use crate::event::{Flow, Operation, OperationInfo};
 use crate::future::{FlowBox, FutureSlot, WithTask, read_words};
 use crate::ops::data::{Create, Delete, Find, FindById, Update};
 use crate::ops::events::{Emit, Event};
@@ -45,6 +45,7 @@ use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
 use crate::registration::{
     BeforeArgs, BoxFuture, Early, Registration, SyncBefore, WildAsync, WildSync,
+    declared_operations, registered,
 };
 use crate::stats::{self, History, Outcome, Step, Trace};
 use crate::table::{
@@ -274,15 +275,33 @@ impl HooksBuilder {
     /// each naming the handler and its source location.
     pub fn build(self) -> Result<Hooks, TableError> {
         let table = match self.table {
-            Some(t) => TableRef::Owned(t),
-            None => TableRef::Global(Table::global()?),
+            Some(t) => Ok(TableRef::Owned(t)),
+            None => Table::global().map(TableRef::Global),
         };
+        // Every problem at once: those of the table, and over the same registrations those of
+        // the subscriber limit and of the crates that must be linked.
+        let mut problems = Vec::new();
+        let unbuilt: Vec<&'static Registration>;
         let regs = match &table {
-            TableRef::Global(t) => t.registrations(),
-            TableRef::Owned(t) => t.registrations(),
+            Ok(TableRef::Global(t)) => t.registrations(),
+            Ok(TableRef::Owned(t)) => t.registrations(),
+            Err(e) => {
+                problems.extend(e.problems.iter().cloned());
+                let mut regs: Vec<_> = registered().collect();
+                regs.sort_by_key(|r| (r.operation, r.asset, r.phase));
+                unbuilt = regs;
+                &unbuilt
+            }
         };
-        check_subscribers(regs, self.max_subscribers)?;
-        check_linked(regs, &self.required_crates)?;
+        check_subscribers(regs, self.max_subscribers, &mut problems);
+        check_linked(regs, &self.required_crates, &mut problems);
+        if !matches!(table, Ok(TableRef::Owned(_))) {
+            check_operations(declared_operations(), &mut problems);
+        }
+        let table = match table {
+            Ok(table) if problems.is_empty() => table,
+            _ => return Err(TableError { problems }),
+        };
         let global = match table {
             TableRef::Global(t) => Some(t),
             TableRef::Owned(_) => None,
@@ -301,8 +320,7 @@ impl HooksBuilder {
 }
 
 /// Every event with more handlers than `max`, each of its handlers named.
-fn check_subscribers(regs: &[&'static Registration], max: usize) -> Result<(), TableError> {
-    let mut problems = Vec::new();
+fn check_subscribers(regs: &[&'static Registration], max: usize, problems: &mut Vec<TableProblem>) {
     // `regs` is sorted by operation, asset and phase, so each event is one run.
     for event in
         regs.chunk_by(|a, b| (a.operation, a.asset, a.phase) == (b.operation, b.asset, b.phase))
@@ -325,10 +343,37 @@ fn check_subscribers(regs: &[&'static Registration], max: usize) -> Result<(), T
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(TableError { problems })
+}
+
+/// Every operation or event name that two declarations share: the catalog could not tell them
+/// apart, and a call of one would find the handlers of the other and fail.
+fn check_operations<'a>(
+    declared: impl Iterator<Item = &'a OperationInfo>,
+    problems: &mut Vec<TableProblem>,
+) {
+    let mut declared: Vec<&OperationInfo> = declared.collect();
+    declared.sort_by_key(|op| op.name);
+    for same in declared.chunk_by(|a, b| a.name == b.name) {
+        if let [first, ..] = same
+            && same.len() > 1
+        {
+            let list = same
+                .iter()
+                .map(|op| format!("`{}` => `{}` ({:?})", op.input, op.output, op.description))
+                .collect::<Vec<_>>()
+                .join(", ");
+            problems.push(TableProblem {
+                handler: first.name.to_owned(),
+                file: String::new(),
+                line: 0,
+                problem: format!(
+                    "{} operations or events are named \"{}\": {list}. Give each its own \
+                     name (`operation!`'s name, or `#[event(name = \"...\")]`)",
+                    same.len(),
+                    first.name,
+                ),
+            });
+        }
     }
 }
 
@@ -348,8 +393,12 @@ enum CallKind {
 }
 
 /// Every required crate that contributed no handler, as a problem.
-fn check_linked(regs: &[&'static Registration], crates: &[String]) -> Result<(), TableError> {
-    let problems: Vec<TableProblem> = crates
+fn check_linked(
+    regs: &[&'static Registration],
+    crates: &[String],
+    problems: &mut Vec<TableProblem>,
+) {
+    let missing = crates
         .iter()
         .filter(|c| {
             !regs.iter().any(|r| {
@@ -365,13 +414,8 @@ fn check_linked(regs: &[&'static Registration], crates: &[String]) -> Result<(),
                 "no handler of the crate `{c}` is linked into this binary: name it once, \
                  with `use {c} as _;` (or hooks::link!({c});), in the binary's code"
             ),
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(TableError { problems })
-    }
+        });
+    problems.extend(missing);
 }
 
 /// Whether a call fires its events.
@@ -624,11 +668,19 @@ impl Hooks {
             }
             Ok(Err(e)) => Some(e),
             Err(failure) => {
-                let keep = self.inner.policy.after_failure == AfterFailure::Keep;
+                let keep = self.keeps_after_failure(kind);
                 failure.log(reg, keep);
                 (!keep).then(|| failure.to_error(reg))
             }
         }
+    }
+
+    /// Whether a call of `kind` keeps its result when an after handler panics or times out: as
+    /// [`AfterFailure`] says, but always for an event, whose every handler runs whatever the
+    /// others do.
+    #[inline]
+    fn keeps_after_failure(&self, kind: CallKind) -> bool {
+        kind == CallKind::Event || self.inner.policy.after_failure == AfterFailure::Keep
     }
 
     /// A background handler was queued, or refused: the refusal becomes the call's result.
@@ -2321,7 +2373,7 @@ impl Hooks {
     ) {
         let replaced = match stop {
             AfterStop::Errored(e) => self.after_error(kind, reg, e),
-            AfterStop::Panicked(panic) => self.after_panic_error(reg, &*panic),
+            AfterStop::Panicked(panic) => self.after_panic_error(kind, reg, &*panic),
             AfterStop::Ran => None,
         };
         if let Some(e) = replaced {
@@ -2350,11 +2402,12 @@ impl Hooks {
     #[inline(never)]
     fn after_panic_error(
         &self,
+        kind: CallKind,
         reg: &'static Registration,
         panic: &(dyn Any + Send),
     ) -> Option<HookError> {
         let failure = self.inner.policy.panicked(reg, panic);
-        let keep = self.inner.policy.after_failure == AfterFailure::Keep;
+        let keep = self.keeps_after_failure(kind);
         failure.log(reg, keep);
         (!keep).then(|| failure.to_error(reg))
     }

@@ -22,10 +22,17 @@ use crate::stats::{History, Outcome};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What happens to the result when an after handler panics or times out.
+///
+/// The handlers of a custom event ([`crate::Hooks::emit`]) all run whatever this says: each
+/// failure is logged and counted, and the event is still delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AfterFailure {
-    /// Log and count it; the caller gets the result as it was (the default).
+    /// Log and count it; the caller gets the result as the handlers left it (the default).
+    /// That includes what the failing handler changed before it panicked or timed out: the
+    /// result is not copied before each handler, which would cost every call. Where a
+    /// half-done change must never reach a client (a handler that redacts), choose
+    /// [`AfterFailure::Fail`].
     #[default]
     Keep,
     /// The caller gets the failure as an error (500 `handler_panicked` or 504 `handler_timeout`).

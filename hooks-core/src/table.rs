@@ -1798,12 +1798,19 @@ fn validate_slot(
     // One function may handle several events, but not the same event twice. Slots are small:
     // a handler is compared with those before it only when a filter of their events says it
     // may share one, and ids only when the events agree; a large slot sorts a copy.
-    let twice = |reg: &Registration| {
+    let twice = |first: &Registration, reg: &Registration| {
         format!(
-            "registered twice for {} {} on \"{}\"",
+            "registered twice for {} {} on \"{}\", at {}:{} and {}:{}: one function with two \
+             such attributes, or two functions of one name declared inside function bodies (a \
+             handler inside a function, a test's say, has its module's path as its id). Keep \
+             one attribute, or give one function another name",
             reg.phase.as_str(),
             reg.operation,
-            reg.asset
+            reg.asset,
+            first.file,
+            first.line,
+            reg.file,
+            reg.line,
         )
     };
     if regs.len() <= SMALL {
@@ -1815,19 +1822,25 @@ fn validate_slot(
             let e = event(a);
             let bit = (e.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
             let (word, mask) = (bit >> 6, 1_u64 << (bit & 63));
-            if seen[word] & mask != 0 && regs[..i].iter().any(|r| event(r) == e && r.id == a.id) {
-                problems.push(problem(a, twice(a)));
+            if seen[word] & mask != 0
+                && let Some(first) = regs[..i].iter().find(|r| event(r) == e && r.id == a.id)
+            {
+                problems.push(problem(a, twice(first, a)));
             }
             seen[word] |= mask;
         }
     } else {
         // Each event read once, not once per comparison of the sort.
         let mut seen: Vec<(u64, &Registration)> = regs.iter().map(|&r| (event(r), r)).collect();
-        seen.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(y.id)));
+        seen.sort_unstable_by(|(a, x), (b, y)| {
+            a.cmp(b)
+                .then_with(|| x.id.cmp(y.id))
+                .then_with(|| (x.file, x.line).cmp(&(y.file, y.line)))
+        });
         for pair in seen.windows(2) {
             let ((a, x), (b, y)) = (pair[0], pair[1]);
             if a == b && x.id == y.id {
-                problems.push(problem(y, twice(y)));
+                problems.push(problem(y, twice(x, y)));
             }
         }
     }
@@ -2123,13 +2136,29 @@ mod tests {
     }
 
     #[test]
-    fn a_handler_registered_twice_for_one_event_is_reported() {
-        let err =
-            Table::from_registrations([reg("m::twice", "Thing", 0), reg("m::twice", "Thing", 9)])
-                .unwrap_err();
+    fn a_handler_registered_twice_for_one_event_is_reported_with_both_places() {
+        let second = |line| {
+            &*Box::leak(Box::new(Registration {
+                line,
+                ..owned("m::twice", "Thing", 9)
+            }))
+        };
+        let err = Table::from_registrations([reg("m::twice", "Thing", 0), second(7)]).unwrap_err();
         assert_eq!(err.problems.len(), 1);
+        let problem = &err.problems[0].problem;
+        assert!(problem.contains("registered twice"), "{err}");
+        assert!(problem.contains("table.rs:1 and table.rs:7"), "{err}");
+        // A large slot (compared by a sort) says the same.
+        let mut many: Vec<_> = (0..40)
+            .map(|i| reg(Box::leak(format!("m::h{i}").into_boxed_str()), "Thing", i))
+            .collect();
+        many.extend([reg("m::twice", "Thing", 0), second(7)]);
+        let err = Table::from_registrations(many).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
         assert!(
-            err.problems[0].problem.contains("registered twice"),
+            err.problems[0]
+                .problem
+                .contains("table.rs:1 and table.rs:7"),
             "{err}"
         );
     }
