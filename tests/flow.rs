@@ -846,10 +846,7 @@ mod generated {
                 |g| async move { Ok(g) },
             )
             .await;
-        assert_eq!(
-            out.unwrap().hits,
-            ["before before", "after", "whole after"]
-        );
+        assert_eq!(out.unwrap().hits, ["before before", "after", "whole after"]);
     }
 
     #[test]
@@ -897,10 +894,7 @@ mod raw_names {
         );
         assert_eq!(
             out.unwrap().seen,
-            [
-                "flow::raw_names::type Some(\"kind\") Some(\"all\")",
-                "old"
-            ]
+            ["flow::raw_names::type Some(\"kind\") Some(\"all\")", "old"]
         );
     }
 }

@@ -750,6 +750,229 @@ mod background {
     }
 }
 
+/// A call takes the places of all its background jobs before anything of it runs: refused, it
+/// is refused whole, before its default has written anything.
+mod background_places {
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct Order {
+        pub n: usize,
+        #[entity(skip)]
+        pub gate: Option<Arc<tokio::sync::Semaphore>>,
+        #[entity(skip)]
+        pub runs: Arc<AtomicUsize>,
+    }
+
+    #[after_create("Order", background)]
+    async fn audit_order(order: &Order) {
+        if let Some(gate) = &order.gate {
+            let _permit = gate.acquire().await;
+        }
+        order.runs.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[after_create("Order", background, priority = 1)]
+    fn mail_order(order: &Order) {
+        order.runs.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether order 2 is held, and whether to let it go.
+    pub static HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    pub static GO: (Mutex<bool>, std::sync::Condvar) =
+        (Mutex::new(false), std::sync::Condvar::new());
+
+    /// Order 2 waits in its before phase, after its call took its places, until let go.
+    #[before_create("Order")]
+    fn hold_order(order: &Order) {
+        if order.n == 2 {
+            HELD.store(true, Ordering::SeqCst);
+            let mut go = GO.0.lock().unwrap();
+            while !*go {
+                go = GO.1.wait(go).unwrap();
+            }
+        }
+    }
+
+    fn rejecting(capacity: usize) -> Hooks {
+        Hooks::builder()
+            .background(BackgroundConfig {
+                capacity,
+                concurrency: 1,
+                backpressure: Backpressure::Reject,
+            })
+            .build()
+            .unwrap()
+    }
+
+    fn order(gate: Option<&Arc<tokio::sync::Semaphore>>, runs: &Arc<AtomicUsize>) -> Order {
+        Order {
+            n: 1,
+            gate: gate.cloned(),
+            runs: runs.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_takes_every_background_job_of_a_call_whatever_its_capacity() {
+        let hooks = rejecting(1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let out = hooks
+            .create(&mut Context::client(), order(None, &runs), |o| async move {
+                Ok(o)
+            })
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        let report = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!((report.queued, report.finished, report.refused), (2, 2, 0));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_a_call_whole_before_its_default_runs() {
+        let hooks = rejecting(1);
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let defaults = AtomicUsize::new(0);
+        let mut accepted = 0;
+        let mut refused = None;
+        for _ in 0..10 {
+            let out = hooks
+                .create(&mut Context::client(), order(Some(&gate), &runs), |o| {
+                    defaults.fetch_add(1, Ordering::SeqCst);
+                    async move { Ok(o) }
+                })
+                .await;
+            match out {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let err = refused.expect("a queue of one fills up within ten calls");
+        assert_eq!((err.status(), err.code()), (503, "background_queue_full"));
+        assert_eq!(
+            defaults.load(Ordering::SeqCst),
+            accepted,
+            "the refused call's default did not run"
+        );
+        gate.add_permits(100);
+        let report = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!(report.refused, 1);
+        assert_eq!(
+            report.queued,
+            2 * accepted as u64,
+            "no call queued half its jobs"
+        );
+        assert_eq!(report.finished, report.queued);
+        assert_eq!(runs.load(Ordering::SeqCst), 2 * accepted);
+    }
+
+    #[tokio::test]
+    async fn after_shutdown_a_call_is_refused_before_its_default_runs() {
+        let hooks = rejecting(8);
+        hooks.shutdown(Duration::from_secs(1)).unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let defaults = AtomicUsize::new(0);
+        let err = hooks
+            .create(&mut Context::client(), order(None, &runs), |o| {
+                defaults.fetch_add(1, Ordering::SeqCst);
+                async move { Ok(o) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "shutting_down"));
+        let err = hooks
+            .run_sync::<ops::data::Create<Order>, _>(
+                &mut Context::client(),
+                order(None, &runs),
+                |o| {
+                    defaults.fetch_add(1, Ordering::SeqCst);
+                    Ok(o)
+                },
+            )
+            .unwrap_err();
+        assert_eq!((err.status(), err.code()), (503, "shutting_down"));
+        assert_eq!(defaults.load(Ordering::SeqCst), 0);
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_holding_its_places_when_shutdown_begins_still_queues_its_jobs() {
+        let hooks = rejecting(8);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let call = tokio::spawn({
+            let (hooks, runs) = (hooks.clone(), runs.clone());
+            async move {
+                let held = Order {
+                    n: 2,
+                    ..order(None, &runs)
+                };
+                hooks
+                    .create(&mut Context::client(), held, |o| async move { Ok(o) })
+                    .await
+            }
+        });
+        // The call has its places and waits in its before phase; the shutdown begins.
+        while !HELD.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let shutdown = tokio::task::spawn_blocking({
+            let hooks = hooks.clone();
+            move || hooks.shutdown(Duration::from_secs(10))
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !shutdown.is_finished(),
+            "the shutdown waits for the held places"
+        );
+        *GO.0.lock().unwrap() = true;
+        GO.1.notify_all();
+        let out = call.await.unwrap();
+        assert!(out.is_ok(), "{out:?}");
+        let report = shutdown.await.unwrap().unwrap();
+        assert_eq!((report.queued, report.finished, report.refused), (2, 2, 0));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_sync_call_on_a_full_queue_is_refused_before_its_default_runs() {
+        let hooks = rejecting(1);
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let defaults = AtomicUsize::new(0);
+        let mut accepted = 0;
+        let mut refused = None;
+        for _ in 0..10 {
+            let out = hooks.run_sync::<ops::data::Create<Order>, _>(
+                &mut Context::client(),
+                order(Some(&gate), &runs),
+                |o| {
+                    defaults.fetch_add(1, Ordering::SeqCst);
+                    Ok(o)
+                },
+            );
+            match out {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let err = refused.expect("a queue of one fills up within ten calls");
+        assert_eq!((err.status(), err.code()), (503, "background_queue_full"));
+        assert_eq!(defaults.load(Ordering::SeqCst), accepted);
+        gate.add_permits(100);
+        let report = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!(report.queued, 2 * accepted as u64);
+        assert_eq!(runs.load(Ordering::SeqCst), 2 * accepted);
+    }
+}
+
 mod background_io {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,10 +2,13 @@
 //! run on a worker thread, never delaying the caller. A sync handler's run goes to a thread of the
 //! worker's blocking pool ([`run_blocking`]), so a handler that blocks holds up no other job.
 //!
-//! The queue is bounded. When it is full, the caller either waits for room
-//! ([`Backpressure::Wait`], the default) or its call fails with a clear 503 error
-//! ([`Backpressure::Reject`]): an event is never dropped silently. [`crate::Hooks::shutdown`] closes
-//! the queue and waits, up to a deadline, for every queued handler to finish.
+//! The queue is bounded. A call with background handlers takes its places in the queue before
+//! anything of it runs, one for each background handler that may run, all or none ([`Places`]).
+//! When there is no room, the caller either waits for it ([`Backpressure::Wait`], the default)
+//! or its call fails with a clear 503 error before its default has run ([`Backpressure::Reject`]):
+//! a call is never told "try again" after its write was made, and a handler's job is never
+//! dropped silently. [`crate::Hooks::shutdown`] closes the queue and waits, up to a deadline,
+//! for every queued handler to finish, and for the jobs of calls that already hold their places.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -137,24 +140,28 @@ struct Room {
 }
 
 impl Room {
-    /// Take a place in the queue, if one is free; `beyond` takes one whatever the count.
-    fn take(&self, beyond: bool) -> bool {
+    /// Take `n` places in the queue, all or none, if they are free; `beyond` takes them whatever
+    /// the count. An empty queue takes the places of any one call, so a call with more
+    /// background handlers than the capacity is not refused for ever.
+    fn take(&self, n: usize, beyond: bool) -> bool {
         if beyond {
-            self.held.fetch_add(1, Ordering::AcqRel);
+            self.held.fetch_add(n, Ordering::AcqRel);
             return true;
         }
         self.held
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.capacity).then_some(n + 1)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held == 0 || held + n <= self.capacity).then_some(held + n)
             })
             .is_ok()
     }
 
-    /// Give a place back (the worker took its job, or the job was not sent), and wake the callers
-    /// waiting for one.
-    fn give_back(&self) {
-        self.held.fetch_sub(1, Ordering::AcqRel);
-        self.wake();
+    /// Give `n` places back (the worker took their jobs, or the jobs were not sent), and wake the
+    /// callers waiting for one.
+    fn give_back(&self, n: usize) {
+        if n > 0 {
+            self.held.fetch_sub(n, Ordering::AcqRel);
+            self.wake();
+        }
     }
 
     /// Wake every caller waiting for a place, to take it or to see the queue closed.
@@ -166,6 +173,22 @@ impl Room {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.for_sync.1.notify_all();
+    }
+}
+
+/// Places a call holds in the queue for its background jobs ([`Queue::reserve`]), taken before
+/// anything of the call runs. Those it does not use (a handler that does not run on the call's
+/// result) are given back when it is dropped. It holds a sender to the worker, so a shutdown
+/// begun meanwhile waits for its jobs rather than refusing them.
+pub(crate) struct Places {
+    tx: mpsc::UnboundedSender<Job>,
+    left: usize,
+    room: Arc<Room>,
+}
+
+impl Drop for Places {
+    fn drop(&mut self) {
+        self.room.give_back(self.left);
     }
 }
 
@@ -296,7 +319,7 @@ impl Queue {
                     let mut running = JoinSet::new();
                     while let Some(job) = rx.recv().await {
                         // Taken: its place in the queue is free.
-                        room.give_back();
+                        room.give_back(1);
                         while running.len() >= concurrency {
                             running.join_next().await;
                         }
@@ -317,32 +340,19 @@ impl Queue {
         })
     }
 
-    /// Send `job`, which holds a place in the queue.
-    fn send(&self, tx: &mpsc::UnboundedSender<Job>, job: Job) -> Result<(), HookError> {
-        match tx.send(job) {
-            Ok(()) => {
-                self.queued.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(_) => {
-                self.room.give_back();
-                Err(self.refuse(Self::shut_down_error()))
-            }
-        }
-    }
-
-    /// Queue a job from async code: waits for room or refuses, as configured.
+    /// Take `n` places for the background jobs of one call, before anything of the call runs:
+    /// waits for room or refuses, as configured.
     ///
-    /// A job queued by a background job takes a place whatever the count: the room it would wait
-    /// for is made by the worker that runs the waiting job, so with every one of the worker's
-    /// places held by such jobs, none would ever come. The recursion guard bounds how deep such
-    /// jobs go.
-    pub(crate) async fn push(&self, job: Job) -> Result<(), HookError> {
+    /// The jobs of a background job take their places whatever the count: the room they would
+    /// wait for is made by the worker that runs the waiting job, so with every one of the
+    /// worker's places held by such jobs, none would ever come. The recursion guard bounds how
+    /// deep such jobs go.
+    pub(crate) async fn reserve(&self, n: usize) -> Result<Places, HookError> {
         let tx = self.sender()?;
         let beyond = in_job();
         match self.config.backpressure {
             Backpressure::Reject => {
-                if !self.room.take(beyond) {
+                if !self.room.take(n, beyond) {
                     return Err(self.refuse(self.full_error()));
                 }
             }
@@ -353,21 +363,20 @@ impl Queue {
                 if self.closed.load(Ordering::Acquire) {
                     return Err(self.refuse(Self::shut_down_error()));
                 }
-                if self.room.take(beyond) {
+                if self.room.take(n, beyond) {
                     break;
                 }
                 freed.await;
             },
         }
-        self.send(&tx, job)
+        Ok(self.places(tx, n))
     }
 
-    /// Queue a job from synchronous code: waits for room or refuses, as configured (see
-    /// [`Queue::push`]).
-    pub(crate) fn push_blocking(&self, job: Job) -> Result<(), HookError> {
+    /// [`Queue::reserve`] from synchronous code.
+    pub(crate) fn reserve_blocking(&self, n: usize) -> Result<Places, HookError> {
         let tx = self.sender()?;
         let beyond = in_job();
-        if !self.room.take(beyond) {
+        if !self.room.take(n, beyond) {
             if self.config.backpressure == Backpressure::Reject {
                 return Err(self.refuse(self.full_error()));
             }
@@ -377,7 +386,7 @@ impl Queue {
                 if self.closed.load(Ordering::Acquire) {
                     return Err(self.refuse(Self::shut_down_error()));
                 }
-                if self.room.take(beyond) {
+                if self.room.take(n, beyond) {
                     break;
                 }
                 // Woken when a place is freed or the queue closes; the timeout is a backstop.
@@ -387,10 +396,40 @@ impl Queue {
                     .0;
             }
         }
-        self.send(&tx, job)
+        Ok(self.places(tx, n))
     }
 
-    /// Close the queue and wait up to `deadline` for every queued job to finish.
+    fn places(&self, tx: mpsc::UnboundedSender<Job>, n: usize) -> Places {
+        Places {
+            tx,
+            left: n,
+            room: Arc::clone(&self.room),
+        }
+    }
+
+    /// Send `job` in one of `places`. A job beyond them (a handler switched on since they were
+    /// taken) takes one more place at once: the call has already run.
+    pub(crate) fn send(&self, places: &mut Places, job: Job) -> Result<(), HookError> {
+        if places.left == 0 {
+            self.room.take(1, true);
+        } else {
+            places.left -= 1;
+        }
+        match places.tx.send(job) {
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => {
+                // The worker is gone (it could not be kept running): the job cannot run.
+                self.room.give_back(1);
+                Err(self.refuse(Self::shut_down_error()))
+            }
+        }
+    }
+
+    /// Close the queue and wait up to `deadline` for every queued job to finish, and for the
+    /// jobs of the calls that hold places ([`Places`]), which are still accepted.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
         self.closed.store(true, Ordering::Release);
         // Callers waiting for room see the queue closed, and are refused.

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::background::{BackgroundConfig, BackgroundStats, Job, Queue};
+use crate::background::{BackgroundConfig, BackgroundStats, Job, Places, Queue};
 use crate::context::Context;
 use crate::entity::RecordsMut;
 use crate::entity::{Changes, DynRecord, Entity, Key, Query};
@@ -345,6 +345,17 @@ fn check_subscribers(regs: &[&'static Registration], max: usize, problems: &mut 
     }
 }
 
+/// How many places in the background queue a call takes: one for each background handler that
+/// runs for its context (whether it runs on the result is known only at the end).
+fn background_places<T>(handlers: &[Entry<T>], ctx: &Context) -> usize {
+    handlers.iter().filter(|h| h.reg.runs_for(ctx)).count()
+}
+
+/// The places a sync call took in the background queue ([`Hooks::sync_before`]), kept in its
+/// state until its background phase ([`Hooks::background_sync`]). Private: no handler can
+/// take them.
+struct HeldPlaces(Places);
+
 /// Every operation or event name that two declarations share: the catalog could not tell them
 /// apart, and a call of one would find the handlers of the other and fail.
 fn check_operations<'a>(
@@ -544,8 +555,9 @@ impl Hooks {
         self.inner.queue.stats()
     }
 
-    /// Close the background queue and wait, up to `deadline`, for every queued handler to finish.
-    /// Later calls can no longer queue background handlers (they fail with 503 `shutting_down`).
+    /// Close the background queue and wait, up to `deadline`, for every queued handler to finish,
+    /// and for the jobs of calls that already hold their places in the queue. Later calls with
+    /// background handlers fail with 503 `shutting_down` before anything of them runs.
     /// This blocks the calling thread; from async code, call it last or in `spawn_blocking`.
     pub fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
         self.inner.queue.shutdown(deadline)
@@ -1001,6 +1013,20 @@ impl Hooks {
             return default(input).await;
         }
         ctx.begin(Op::NAME, Op::ASSET, named);
+        // The background jobs' places, before anything runs: a full queue refuses the call
+        // before its default writes anything.
+        let mut places = if slot.background().is_empty() {
+            None
+        } else {
+            let n = background_places(slot.erased_background(), ctx);
+            match self.inner.queue.reserve(n).await {
+                Ok(places) => Some(places),
+                Err(e) => {
+                    ctx.leave();
+                    return Err(e);
+                }
+            }
+        };
         // A slot of sync handlers runs them in a plain loop: no await point per handler.
         let all_sync = slot.first_async.is_none();
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
@@ -1026,16 +1052,20 @@ impl Hooks {
                 self.after_async(kind, slot, ctx, &mut result).await;
             }
         }
-        for h in slot.background().iter() {
-            if !h.reg.runs_after(ctx, &result) {
-                continue;
-            }
-            ctx.enter(h.reg);
-            if let Some(fut) = (h.f)(&result, ctx) {
-                let queued = self.inner.queue.push(self.job(h.reg, fut)).await;
-                self.queued(h.reg, queued, &mut result);
+        if let Some(places) = &mut places {
+            for h in slot.background().iter() {
+                if !h.reg.runs_after(ctx, &result) {
+                    continue;
+                }
+                ctx.enter(h.reg);
+                if let Some(fut) = (h.f)(&result, ctx) {
+                    let queued = self.inner.queue.send(places, self.job(h.reg, fut));
+                    self.queued(h.reg, queued, &mut result);
+                }
             }
         }
+        // The places no handler used go back now.
+        drop(places);
         ctx.leave();
         result
     }
@@ -1150,6 +1180,18 @@ impl Hooks {
             return Began::Failed(async_on_sync(fns.name, reg));
         }
         ctx.begin(fns.name, fns.asset, named);
+        // The background jobs' places, before anything runs (see `run_slot`), kept in the
+        // call's state until its background phase.
+        if !slot.erased_background().is_empty() {
+            let n = background_places(slot.erased_background(), ctx);
+            match self.inner.queue.reserve_blocking(n) {
+                Ok(places) => ctx.set_state(HeldPlaces(places)),
+                Err(e) => {
+                    ctx.leave();
+                    return Began::Failed(e);
+                }
+            }
+        }
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
         let began = if slot.erased_before().is_empty() {
             Began::Go
@@ -1198,6 +1240,23 @@ impl Hooks {
         result: *mut (),
         fns: &OpFns,
     ) {
+        // The places `sync_before` took; a call that found none (its state was cleared by a
+        // handler's nested use of the context) takes them now, waiting as it would have.
+        let places = match ctx.take_state::<HeldPlaces>() {
+            Some(HeldPlaces(places)) => Ok(places),
+            None => self
+                .inner
+                .queue
+                .reserve_blocking(background_places(slot.erased_background(), ctx)),
+        };
+        let mut places = match places {
+            Ok(places) => places,
+            Err(e) => {
+                // SAFETY: the caller's: `result` is the operation's.
+                unsafe { (fns.set_err)(result, e) };
+                return;
+            }
+        };
         for h in slot.erased_background() {
             // SAFETY (here and below): the caller's: `result` is the operation's.
             if !h.reg.runs_for(ctx) || (!h.reg.on_error && unsafe { (fns.is_err)(result) }) {
@@ -1205,7 +1264,7 @@ impl Hooks {
             }
             ctx.enter(h.reg);
             if let Some(fut) = (h.f)(result.cast_const(), ctx) {
-                let queued = self.inner.queue.push_blocking(self.job(h.reg, fut));
+                let queued = self.inner.queue.send(&mut places, self.job(h.reg, fut));
                 if let Some(e) = self.queued_error(h.reg, queued) {
                     unsafe { (fns.set_err)(result, e) };
                 }
