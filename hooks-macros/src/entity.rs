@@ -23,20 +23,30 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let table = entity_table(&input, &mut errors);
     let serde = SerdeContainer::parse(&input, &mut errors);
-    let generic = !input.generics.params.is_empty();
-    let fields = record_fields(&input, &serde, &mut errors);
+    let generic = check_generics(&input, &mut errors);
+    let mut fields = record_fields(&input, &serde, &mut errors);
+    if generic {
+        // Its fields' types are the parameters, which the fallback cannot bound for serde.
+        fields.clear();
+    }
     // On a mistake the impls are still emitted (with the default table and the fields that
-    // parsed), next to the errors, so the handlers of the type do not fail in turn (thiserror's
-    // fallback).
+    // parsed; a generic type with an empty view), next to the errors, so the handlers of the
+    // type do not fail in turn (thiserror's fallback).
     let errors = errors.into_compile_errors();
     let name = &input.ident;
     let table = table.map_or_else(|| name.to_string(), |t| t.value());
     let p = quote!(::hooks::__private);
-    let generics = input.generics.clone();
+    let mut generics = input.generics.clone();
+    if generic {
+        // The fallback of a generic type: bounds that make the impls hold whatever the
+        // parameters, so the one error above is the only one.
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(Self: ::core::marker::Send + ::core::marker::Sync + 'static));
+    }
     let record = record_impl(name, &generics, &table, &serde, &fields);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    // A `static` inside a generic impl would be shared by every instantiation, so only concrete
-    // types get a slot cache; generic ones resolve through the table's map.
     let slots = if generic {
         quote!()
     } else {
@@ -92,6 +102,42 @@ fn entity_table(input: &DeriveInput, errors: &mut Errors) -> Option<LitStr> {
     table
 }
 
+/// An entity is one table's record, stored and handed to background handlers after the request
+/// that carried it: one concrete, owned type. Reports each generic parameter; true if any.
+fn check_generics(input: &DeriveInput, errors: &mut Errors) -> bool {
+    let name = &input.ident;
+    for param in &input.generics.params {
+        match param {
+            syn::GenericParam::Lifetime(l) => errors.spanned(
+                &l.lifetime,
+                format_args!(
+                    "an entity must be `'static`: its records are kept after the request that \
+                     carried them (a background handler reads its own copy), so `{name}` must own \
+                     its data; use owned types such as `String` instead of `&{} str`",
+                    l.lifetime
+                ),
+            ),
+            syn::GenericParam::Type(t) => errors.spanned(
+                &t.ident,
+                format_args!(
+                    "an entity cannot be generic: it names one table, which every `{name}<..>` \
+                     would share. Declare one struct with #[derive(Entity)] for each table (a \
+                     type alias of `{name}<..>` is not one); to share fields between tables, \
+                     put them in a struct of their own and `#[serde(flatten)]` it into each"
+                ),
+            ),
+            syn::GenericParam::Const(c) => errors.spanned(
+                &c.ident,
+                format_args!(
+                    "an entity cannot be generic: it names one table, which every `{name}<..>` \
+                     would share. Declare one struct with #[derive(Entity)] for each table"
+                ),
+            ),
+        }
+    }
+    !input.generics.params.is_empty()
+}
+
 /// How the view reaches a field's value, each way.
 enum Via {
     /// Through the field type's own serde impl.
@@ -134,6 +180,41 @@ fn record_fields<'a>(
             return Vec::new();
         }
     };
+    match &data.fields {
+        syn::Fields::Named(named) if named.named.is_empty() => {
+            errors.spanned(
+                &data.fields,
+                format_args!(
+                    "`{name}` has no fields: an entity is a record of a table, and a record with \
+                     no fields stores nothing. Add the record's fields (for a table with no Rust \
+                     type, use `DynRecord`)"
+                ),
+            );
+            return Vec::new();
+        }
+        syn::Fields::Named(_) => {}
+        syn::Fields::Unnamed(_) => {
+            errors.spanned(
+                &data.fields,
+                format_args!(
+                    "#[derive(Entity)] goes on a struct with named fields: the dynamic view reads \
+                     and writes a record's fields by name, and a tuple struct's have none. Name \
+                     them: `struct {name} {{ id: i64, .. }}`"
+                ),
+            );
+            return Vec::new();
+        }
+        syn::Fields::Unit => {
+            errors.spanned(
+                name,
+                format_args!(
+                    "#[derive(Entity)] goes on a struct with named fields, one record of a table, \
+                     and `{name}` has none. Add the record's fields: `struct {name} {{ id: i64, .. }}`"
+                ),
+            );
+            return Vec::new();
+        }
+    }
     let mut taken: HashSet<String> = HashSet::new();
     if let Some(tag) = &serde.tag {
         taken.insert(tag.clone());
