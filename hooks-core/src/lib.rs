@@ -79,6 +79,7 @@ pub mod __private {
     pub use inventory;
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use linkme;
+    pub use serde::Serialize;
     pub use serde_json;
     pub use std::any::{TypeId, type_name};
     pub use std::boxed::Box;

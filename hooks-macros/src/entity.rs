@@ -702,6 +702,25 @@ fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     Ok(())
 }
 
+/// The operations of the standard catalog (hooks-core's `ops`): a custom event cannot take one's
+/// name. A test below keeps the list in step with hooks-core.
+const BUILT_IN_OPERATIONS: &[&str] = &[
+    "data.create",
+    "data.update",
+    "data.delete",
+    "data.find",
+    "data.find_by_id",
+    "users.register",
+    "users.login",
+    "users.logout",
+    "users.password_reset",
+    "users.update",
+    "users.delete",
+    "files.upload",
+    "files.delete",
+    "messaging.publish",
+];
+
 /// `#[derive(Event)]`: the event's name, description and slot cache.
 pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
     let input: DeriveInput = match syn::parse2(input) {
@@ -722,6 +741,15 @@ pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
                         &lit,
                         "an event name is a plain, non-empty name such as \"invoice.paid\"",
                     );
+                } else if BUILT_IN_OPERATIONS.contains(&value.as_str()) {
+                    errors.spanned(
+                        &lit,
+                        format_args!(
+                            "\"{value}\" is an operation of the standard catalog, not a custom \
+                             event: hook it with its own attributes (such as `after_create`), or \
+                             give this event a name of its own, such as \"invoice.paid\""
+                        ),
+                    );
                 } else {
                     name = Some(lit);
                 }
@@ -734,29 +762,45 @@ pub(crate) fn expand_event(input: TokenStream) -> TokenStream {
             errors.push(e);
         }
     }
-    if !input.generics.params.is_empty() {
+    let generic = !input.generics.params.is_empty();
+    if generic {
         errors.spanned(
             &input.generics,
             "an event type cannot be generic: an event has one name, so declare one type per event",
         );
-        return errors.into_compile_errors();
     }
-    // On a mistake in `#[event(...)]` the impl is still emitted, with the type's name as the
-    // event's, so the handlers of the event do not fail in turn.
+    // On a mistake the impl is still emitted, with the type's name as the event's (a generic
+    // type's with bounds that make it hold, and no slot cache, which its instantiations would
+    // share), so the handlers of the event do not fail in turn.
     let errors = errors.into_compile_errors();
     let ty = &input.ident;
     let name = name.map_or_else(|| ty.to_string(), |n| n.value());
     let description = crate::hook::doc_of(&input.attrs);
     let p = quote!(::hooks::__private);
+    let mut generics = input.generics.clone();
+    let cache = if generic {
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(
+                Self: #p::Serialize + ::core::marker::Send + ::core::marker::Sync + 'static
+            ));
+        quote!()
+    } else {
+        quote! {
+            fn __slot_cache() -> #p::Option<&'static #p::SlotCache> {
+                static CACHE: #p::SlotCache = #p::SlotCache::new();
+                #p::Option::Some(&CACHE)
+            }
+        }
+    };
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     quote! {
         const _: () = {
-            impl #p::Event for #ty {
+            impl #impl_generics #p::Event for #ty #ty_generics #where_clause {
                 const NAME: &'static str = #name;
                 const DESCRIPTION: &'static str = #description;
-                fn __slot_cache() -> #p::Option<&'static #p::SlotCache> {
-                    static CACHE: #p::SlotCache = #p::SlotCache::new();
-                    #p::Option::Some(&CACHE)
-                }
+                #cache
             }
             #p::register_operation!(#p::OperationInfo {
                 name: #name,
@@ -796,5 +840,42 @@ mod tests {
         assert_eq!(Casing::Camel.apply("a_b_c"), "aBC");
         assert_eq!(Casing::Camel.apply("id"), "id");
         assert!(Casing::named("Title Case").is_none());
+    }
+
+    /// The list above against hooks-core's operations: every operation name declared in
+    /// `hooks-core/src/ops` (a string such as `"data.create"` in an `operation!` or `data_op!`).
+    #[test]
+    fn built_in_operations_are_those_of_hooks_core() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../hooks-core/src/ops");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("hooks-core's ops") {
+            let path = entry.expect("an entry").path();
+            if path.file_name().is_some_and(|n| n == "events.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("//") {
+                    continue;
+                }
+                let mut parts = line.split('"');
+                while let (Some(_), Some(quoted)) = (parts.next(), parts.next()) {
+                    let is_op = quoted.split_once('.').is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && !b.is_empty()
+                            && quoted
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+                    });
+                    if is_op && (line.contains(": \"") || line.contains(", \"")) {
+                        found.push(quoted.to_owned());
+                    }
+                }
+            }
+        }
+        found.sort();
+        let mut listed: Vec<String> = BUILT_IN_OPERATIONS.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(found, listed);
     }
 }
