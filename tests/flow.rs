@@ -344,7 +344,9 @@ mod ordering {
     pub static LOG: Log = Log::new();
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Ordered;
+    pub struct Ordered {
+        pub id: u32,
+    }
 
     #[before_create("Ordered", priority = 10)]
     fn late(_: &mut Ordered) {
@@ -378,7 +380,7 @@ mod ordering {
         for _ in 0..3 {
             let mut ctx = Context::client();
             hooks
-                .create(&mut ctx, Ordered, |o| async move { Ok(o) })
+                .create(&mut ctx, Ordered { id: 1 }, |o| async move { Ok(o) })
                 .await
                 .unwrap();
             assert_eq!(
@@ -632,7 +634,9 @@ mod context_view {
     pub static LOG: Log = Log::new();
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Seen;
+    pub struct Seen {
+        pub id: u32,
+    }
 
     struct Tenant(&'static str);
 
@@ -668,7 +672,7 @@ mod context_view {
             .with_request_id("r-9")
             .with_extension(Tenant("acme"));
         hooks()
-            .create(&mut ctx, Seen, |s| async move { Ok(s) })
+            .create(&mut ctx, Seen { id: 1 }, |s| async move { Ok(s) })
             .await
             .unwrap();
         assert_eq!(
@@ -692,38 +696,42 @@ mod sync_calls {
     pub static DEFAULT_RUNS: AtomicUsize = AtomicUsize::new(0);
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Mixed;
+    pub struct Mixed {
+        pub id: u32,
+    }
 
     #[before_create("Mixed")]
     async fn needs_await(_: &mut Mixed) {}
 
     #[derive(Debug, Clone, PartialEq, Entity)]
-    pub struct SyncOnly(pub u32);
+    pub struct SyncOnly {
+        pub n: u32,
+    }
 
     #[before_create("SyncOnly")]
     fn bump(n: &mut SyncOnly) {
-        n.0 += 1;
+        n.n += 1;
     }
 
     #[after_create("SyncOnly")]
     fn double(n: &mut SyncOnly) {
-        n.0 *= 2;
+        n.n *= 2;
     }
 
     #[test]
     fn sync_call_runs_sync_handlers() {
         let out = hooks().run_sync::<ops::data::Create<SyncOnly>, _>(
             &mut Context::client(),
-            SyncOnly(1),
+            SyncOnly { n: 1 },
             Ok,
         );
-        assert_eq!(out, Ok(SyncOnly(4)));
+        assert_eq!(out, Ok(SyncOnly { n: 4 }));
     }
 
     #[test]
     fn sync_call_refuses_a_slot_with_async_handlers_before_running_anything() {
         let err = hooks()
-            .run_sync::<ops::data::Create<Mixed>, _>(&mut Context::client(), Mixed, |m| {
+            .run_sync::<ops::data::Create<Mixed>, _>(&mut Context::client(), Mixed { id: 1 }, |m| {
                 DEFAULT_RUNS.fetch_add(1, Ordering::SeqCst);
                 Ok(m)
             })
@@ -741,7 +749,9 @@ mod no_handlers {
     use super::*;
 
     #[derive(Debug, Clone, PartialEq, Entity)]
-    pub struct Quiet(pub u8);
+    pub struct Quiet {
+        pub n: u8,
+    }
 
     #[tokio::test]
     async fn an_operation_without_handlers_runs_only_the_default() {
@@ -749,11 +759,13 @@ mod no_handlers {
         assert!(hooks.table().handlers("data.create", "Quiet").is_empty());
         let mut ctx = Context::client();
         let out = hooks
-            .create(&mut ctx, Quiet(1), |q| async move { Ok(Quiet(q.0 + 1)) })
+            .create(&mut ctx, Quiet { n: 1 }, |q| async move {
+                Ok(Quiet { n: q.n + 1 })
+            })
             .await;
-        assert_eq!(out, Ok(Quiet(2)));
+        assert_eq!(out, Ok(Quiet { n: 2 }));
         let err = hooks
-            .create(&mut ctx, Quiet(1), |_| async {
+            .create(&mut ctx, Quiet { n: 1 }, |_| async {
                 Err::<Quiet, _>(HookError::conflict("dup"))
             })
             .await;
@@ -765,7 +777,9 @@ mod registrations {
     use super::*;
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Documented;
+    pub struct Documented {
+        pub id: u32,
+    }
 
     /// The line of `stamp`'s attribute.
     const STAMP_LINE: u32 = line!() + 4;

@@ -191,7 +191,9 @@ mod opt_in {
     pub static DEPTHS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Chain;
+    pub struct Chain {
+        pub id: u32,
+    }
 
     #[before_create("Chain")]
     async fn recurse(record: &mut Chain, ctx: &Context) -> Result<(), HookError> {
@@ -210,7 +212,7 @@ mod opt_in {
             .with_extension(hooks.clone())
             .with_nested_events(2);
         let err = hooks
-            .create(&mut ctx, Chain, |c| async move { Ok(c) })
+            .create(&mut ctx, Chain { id: 1 }, |c| async move { Ok(c) })
             .await
             .unwrap_err();
         assert_eq!(err.status(), 508);
@@ -230,7 +232,9 @@ mod spawned {
     pub static HANDLER_RUNS: AtomicUsize = AtomicUsize::new(0);
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Spawner;
+    pub struct Spawner {
+        pub id: u32,
+    }
 
     #[after_create("Spawner")]
     async fn spawn_a_write(record: &mut Spawner, ctx: &Context) -> Result<(), HookError> {
@@ -252,7 +256,7 @@ mod spawned {
         let hooks = hooks();
         let mut ctx = Context::client().with_extension(hooks.clone());
         hooks
-            .create(&mut ctx, Spawner, |s| async move { Ok(s) })
+            .create(&mut ctx, Spawner { id: 1 }, |s| async move { Ok(s) })
             .await
             .unwrap();
         assert_eq!(HANDLER_RUNS.load(Ordering::SeqCst), 1);
@@ -398,7 +402,11 @@ mod timeouts {
             .unwrap();
         let start = tokio::time::Instant::now();
         let err = hooks
-            .create(&mut Context::client(), Lazy, |l| async move { Ok(l) })
+            .create(
+                &mut Context::client(),
+                Lazy { id: 1 },
+                |l| async move { Ok(l) },
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), "handler_timeout");
@@ -410,7 +418,9 @@ mod timeouts {
     }
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Lazy;
+    pub struct Lazy {
+        pub id: u32,
+    }
 
     #[before_create("Lazy")]
     async fn never_returns(_: &mut Lazy) {
@@ -1347,7 +1357,9 @@ mod limits {
     use super::*;
 
     #[derive(Debug, Clone, Entity)]
-    pub struct Crowded;
+    pub struct Crowded {
+        pub id: u32,
+    }
 
     #[before_create("Crowded")]
     fn one(_: &mut Crowded) {}

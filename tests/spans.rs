@@ -49,7 +49,9 @@ impl Subscriber for Spans {
 }
 
 #[derive(Debug, Clone, Entity)]
-pub struct Traced;
+pub struct Traced {
+    pub id: u32,
+}
 
 #[before_create("Traced")]
 fn traced(_: &mut Traced) {}
@@ -60,7 +62,7 @@ fn every_handler_runs_in_a_span_naming_it_its_event_and_asset() {
     let hooks = Hooks::new().unwrap();
     tracing::subscriber::with_default(Spans(seen.clone(), Arc::default()), || {
         hooks
-            .run_sync::<ops::data::Create<Traced>, _>(&mut Context::client(), Traced, Ok)
+            .run_sync::<ops::data::Create<Traced>, _>(&mut Context::client(), Traced { id: 1 }, Ok)
             .unwrap();
     });
     assert_eq!(
@@ -70,7 +72,9 @@ fn every_handler_runs_in_a_span_naming_it_its_event_and_asset() {
 }
 
 #[derive(Debug, Clone, Entity)]
-pub struct TracedAsync;
+pub struct TracedAsync {
+    pub id: u32,
+}
 
 /// Waits once, so it is polled twice.
 #[after_create("TracedAsync")]
@@ -89,7 +93,11 @@ fn an_async_handler_runs_in_its_span_at_every_poll() {
         .unwrap();
     tracing::subscriber::with_default(Spans(seen.clone(), enters.clone()), || {
         runtime
-            .block_on(hooks.create(&mut Context::client(), TracedAsync, |t| async { Ok(t) }))
+            .block_on(
+                hooks.create(&mut Context::client(), TracedAsync { id: 1 }, |t| async {
+                    Ok(t)
+                }),
+            )
             .unwrap();
     });
     assert_eq!(
@@ -103,7 +111,9 @@ fn an_async_handler_runs_in_its_span_at_every_poll() {
 }
 
 #[derive(Debug, Clone, Entity)]
-pub struct TracedSlow;
+pub struct TracedSlow {
+    pub id: u32,
+}
 
 /// Overruns its own timeout.
 #[before_create("TracedSlow", timeout = "20ms")]
@@ -115,7 +125,11 @@ fn traced_slow(_: &mut TracedSlow) {
 fn a_sync_handler_that_overran_its_timeout_rejects_the_call_with_debug_spans_on_too() {
     let hooks = Hooks::new().unwrap();
     let err = tracing::subscriber::with_default(Spans::default(), || {
-        hooks.run_sync::<ops::data::Create<TracedSlow>, _>(&mut Context::client(), TracedSlow, Ok)
+        hooks.run_sync::<ops::data::Create<TracedSlow>, _>(
+            &mut Context::client(),
+            TracedSlow { id: 1 },
+            Ok,
+        )
     })
     .unwrap_err();
     assert_eq!((err.status(), err.code()), (504, "handler_timeout"));

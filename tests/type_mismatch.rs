@@ -7,11 +7,15 @@ use hooks::{Table, registration::registered};
 
 #[derive(Debug, Clone, Entity)]
 #[entity(table = "shared")]
-pub struct First;
+pub struct First {
+    pub id: u32,
+}
 
 #[derive(Debug, Clone, Entity)]
 #[entity(table = "shared")]
-pub struct Second;
+pub struct Second {
+    pub id: u32,
+}
 
 #[before_create("shared")]
 fn on_first(_: &mut First) {}
@@ -49,7 +53,7 @@ async fn a_call_whose_type_does_not_fit_its_handlers_fails_closed_naming_the_han
     let hooks = Hooks::with_table(table);
     let mut ran = false;
     let err = hooks
-        .create(&mut Context::client(), Second, |s| {
+        .create(&mut Context::client(), Second { id: 1 }, |s| {
             ran = true;
             async move { Ok(s) }
         })

@@ -2,7 +2,14 @@
 //! through the data operations ([`Changes`], [`Key`], [`Query`], [`Id`]).
 //!
 //! `#[derive(Entity)]` implements [`Entity`] (the table name defaults to the type's name;
-//! `#[entity(table = "...")]` overrides it).
+//! `#[entity(table = "...")]` overrides it) and the dynamic field view, [`Record`].
+//!
+//! The view shows a record as its JSON shows it, that is as serde shows it: the names are the
+//! JSON keys (`rename`, `rename_all`, `r#` stripped; an `alias` is accepted by `get` and `set`
+//! too), the values go through `with`, `serialize_with` and `deserialize_with`, the keys of a
+//! `flatten`ed field are the record's own, and a field the JSON never shows (`skip`,
+//! `skip_serializing`) is not in the view at all. A field the API never accepts from a client
+//! (`skip_deserializing`) is read-only: `set` fails with 400 `read_only_field`.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -98,9 +105,11 @@ impl EntityOf for dyn Record {
 
 /// A dynamic view of a record: its table, and its fields read and written as JSON by name.
 ///
-/// `#[derive(Entity)]` implements it for structs with named fields (each field must be
-/// `Serialize` and `Deserialize`, or marked `#[entity(skip)]`); [`DynRecord`] implements it for
-/// tables with no Rust type. Wildcard handlers take `&mut dyn Record`.
+/// `#[derive(Entity)]` implements it for structs with named fields, with the names and values
+/// that serde's JSON shows (see [the module](self)); each field in the view must be `Serialize`
+/// and `Deserialize`, or be left out with `#[entity(skip)]` (or `#[serde(skip)]`, which leaves it
+/// out of the JSON too). [`DynRecord`] implements it for tables with no Rust type. Wildcard
+/// handlers take `&mut dyn Record`.
 pub trait Record: Send + Sync {
     /// The record's table.
     fn table(&self) -> &str;
@@ -134,7 +143,8 @@ fn names_contain(names: Vec<&str>, field: &str) -> bool {
 }
 
 /// [`Record::to_json`] of a record with these fields, read with `get`.
-fn fields_to_json(
+#[doc(hidden)]
+pub fn fields_to_json(
     names: Vec<&str>,
     get: &dyn Fn(&str) -> Result<serde_json::Value, HookError>,
 ) -> Result<serde_json::Value, HookError> {
@@ -169,6 +179,96 @@ pub fn set_unknown_field(
     Err(unknown_field(table, field))
 }
 
+/// A field of the dynamic view, read and written through its serde impls (the derive's
+/// `Record`). Implemented for every `Serialize + Deserialize` type; the derive calls it on each
+/// field's place, so a field type without serde support is reported once, on the field.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an entity's field must be `Serialize` and `Deserialize`, and `{Self}` is not",
+    label = "the dynamic view (`Record`) reads and writes this field as JSON",
+    note = "derive `Serialize` and `Deserialize` for `{Self}`, or leave the field out of the dynamic view with `#[entity(skip)]` (or with `#[serde(skip)]`, which leaves it out of the JSON too)"
+)]
+pub trait Field {
+    /// [`get_field`].
+    fn __get(&self, table: &str, field: &str) -> Result<serde_json::Value, HookError>;
+    /// [`set_field`].
+    fn __set(
+        &mut self,
+        value: serde_json::Value,
+        table: &str,
+        field: &str,
+    ) -> Result<(), HookError>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Field for T {
+    #[inline]
+    fn __get(&self, table: &str, field: &str) -> Result<serde_json::Value, HookError> {
+        get_field(self, table, field)
+    }
+    #[inline]
+    fn __set(
+        &mut self,
+        value: serde_json::Value,
+        table: &str,
+        field: &str,
+    ) -> Result<(), HookError> {
+        set_field(self, value, table, field)
+    }
+}
+
+/// A field of the dynamic view that is only read through its serde impl: one the API never
+/// accepts (`#[serde(skip_deserializing)]`), or one written through `deserialize_with`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an entity's field must be `Serialize`, and `{Self}` is not",
+    label = "the dynamic view (`Record`) reads this field as JSON",
+    note = "derive `Serialize` for `{Self}`, or leave the field out of the dynamic view with `#[entity(skip)]` (or with `#[serde(skip)]`, which leaves it out of the JSON too)"
+)]
+pub trait FieldGet {
+    /// [`get_field`].
+    fn __get(&self, table: &str, field: &str) -> Result<serde_json::Value, HookError>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: serde::Serialize> FieldGet for T {
+    #[inline]
+    fn __get(&self, table: &str, field: &str) -> Result<serde_json::Value, HookError> {
+        get_field(self, table, field)
+    }
+}
+
+/// A field of the dynamic view that is only written through its serde impl: one read through
+/// `serialize_with`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an entity's field must be `Deserialize`, and `{Self}` is not",
+    label = "the dynamic view (`Record`) writes this field from JSON",
+    note = "derive `Deserialize` for `{Self}`, or leave the field out of the dynamic view with `#[entity(skip)]` (or with `#[serde(skip)]`, which leaves it out of the JSON too)"
+)]
+pub trait FieldSet {
+    /// [`set_field`].
+    fn __set(
+        &mut self,
+        value: serde_json::Value,
+        table: &str,
+        field: &str,
+    ) -> Result<(), HookError>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: serde::de::DeserializeOwned> FieldSet for T {
+    #[inline]
+    fn __set(
+        &mut self,
+        value: serde_json::Value,
+        table: &str,
+        field: &str,
+    ) -> Result<(), HookError> {
+        set_field(self, value, table, field)
+    }
+}
+
 /// Read a typed field as JSON (the derive's `Record::get`).
 ///
 /// Out of line: one copy for each field type in a crate, not one inlined into every entity's
@@ -196,6 +296,259 @@ pub fn set_field<T: serde::de::DeserializeOwned>(
         *slot = T::deserialize(v)?;
         Ok(())
     })
+}
+
+/// Read a field through its `serialize_with` (or `with`) function, as the JSON shows it; out of
+/// line, as [`get_field`], once per field type.
+#[doc(hidden)]
+#[inline(never)]
+pub fn get_with<T: ?Sized>(
+    value: &T,
+    serialize: fn(&T) -> Result<serde_json::Value, serde_json::Error>,
+    table: &str,
+    field: &str,
+) -> Result<serde_json::Value, HookError> {
+    serialize(value).map_err(|e| not_json(e, table, field))
+}
+
+/// Write a field through its `deserialize_with` (or `with`) function, as a client's JSON would
+/// be read; out of line, as [`set_field`].
+#[doc(hidden)]
+#[inline(never)]
+pub fn set_with<T>(
+    slot: &mut T,
+    value: serde_json::Value,
+    deserialize: fn(&serde_json::Value) -> Result<T, serde_json::Error>,
+    table: &str,
+    field: &str,
+) -> Result<(), HookError> {
+    set_from(value, table, field, &mut |v| {
+        *slot = deserialize(v)?;
+        Ok(())
+    })
+}
+
+/// [`Record::set`] of a field the API never accepts from a client (`#[serde(skip_deserializing)]`,
+/// or the tag of `#[serde(tag = "...")]`): serde would never read it, so neither does the view.
+#[doc(hidden)]
+#[cold]
+#[inline(never)]
+pub fn set_read_only_field(
+    value: serde_json::Value,
+    table: &str,
+    field: &str,
+) -> Result<(), HookError> {
+    drop(value);
+    Err(HookError::new(
+        400,
+        "read_only_field",
+        format!("field `{field}` of {table} is read-only: its JSON is never read from a client"),
+    ))
+}
+
+/// [`Record::get`] of the tag of a `#[serde(tag = "...")]` struct: the struct's name.
+#[doc(hidden)]
+#[cold]
+#[inline(never)]
+pub fn tag_value(name: &str) -> Result<serde_json::Value, HookError> {
+    Ok(serde_json::Value::String(name.to_owned()))
+}
+
+/// [`Record::get`] of a key of a `#[serde(flatten)]` field: the field serialized, and the key
+/// looked up in that object. `None` when the field's JSON has no such key.
+#[doc(hidden)]
+#[inline(never)]
+pub fn flat_get<T: serde::Serialize>(
+    value: &T,
+    table: &str,
+    field: &str,
+) -> Result<Option<serde_json::Value>, HookError> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(mut map)) => Ok(map.remove(field)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(not_json(e, table, field)),
+    }
+}
+
+/// [`Record::set`] of a key of a `#[serde(flatten)]` field: the field serialized, the key set in
+/// that object, and the field read back, as serde reads a client's JSON. The value is handed back
+/// (`Ok(Some(value))`) when the key is not the field's: neither in its JSON before nor after.
+#[doc(hidden)]
+#[inline(never)]
+pub fn flat_set<T: serde::Serialize + serde::de::DeserializeOwned>(
+    slot: &mut T,
+    value: serde_json::Value,
+    table: &str,
+    field: &str,
+) -> Result<Option<serde_json::Value>, HookError> {
+    let mut map = match serde_json::to_value(&*slot) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(_) => return Ok(Some(value)),
+        Err(e) => return Err(not_json(e, table, field)),
+    };
+    let had = map.contains_key(field);
+    map.insert(field.to_owned(), value.clone());
+    match T::deserialize(serde_json::Value::Object(map)) {
+        Ok(new) => {
+            let has = had
+                || matches!(serde_json::to_value(&new), Ok(serde_json::Value::Object(m)) if m.contains_key(field));
+            if has {
+                *slot = new;
+                Ok(None)
+            } else {
+                Ok(Some(value))
+            }
+        }
+        Err(e) if had => Err(invalid_value(e, table, field)),
+        Err(_) => Ok(Some(value)),
+    }
+}
+
+/// [`Record::field_names`] of a `#[serde(flatten)]` field: the keys it serializes, when it
+/// serializes as a struct (their names are then `'static`). A map's keys are not listed (they
+/// are not `'static`); `get` and `set` reach them all the same.
+#[doc(hidden)]
+#[inline(never)]
+pub fn flat_names<T: serde::Serialize>(value: &T, names: &mut Vec<&str>) {
+    let mut keys = Vec::new();
+    // An error means the value is not a struct: its keys are not listed.
+    let _ = value.serialize(keys::Keys(&mut keys));
+    names.extend(keys);
+}
+
+/// [`Record::to_json`] of a record with `#[serde(flatten)]` fields: every key of `json`'s object,
+/// and those of each flattened field's JSON (a map's too).
+#[doc(hidden)]
+#[inline(never)]
+pub fn flat_merge<T: serde::Serialize>(
+    json: &mut serde_json::Value,
+    value: &T,
+    table: &str,
+) -> Result<(), HookError> {
+    let serde_json::Value::Object(into) = json else {
+        return Ok(());
+    };
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(map)) => {
+            for (k, v) in map {
+                into.entry(k).or_insert(v);
+            }
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(not_json(e, table, "(flattened)")),
+    }
+}
+
+/// A serializer that collects the field names of a struct and nothing else, for [`flat_names`].
+mod keys {
+    use serde::ser::{self, Impossible, Serialize};
+
+    pub(super) struct Keys<'v>(pub(super) &'v mut Vec<&'static str>);
+
+    /// Not a struct.
+    #[derive(Debug)]
+    pub(super) struct NotAStruct;
+
+    impl std::fmt::Display for NotAStruct {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("not a struct")
+        }
+    }
+    impl std::error::Error for NotAStruct {}
+    impl ser::Error for NotAStruct {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            NotAStruct
+        }
+    }
+
+    impl ser::SerializeStruct for Keys<'_> {
+        type Ok = ();
+        type Error = NotAStruct;
+        fn serialize_field<T: ?Sized + Serialize>(
+            &mut self,
+            key: &'static str,
+            _: &T,
+        ) -> Result<(), NotAStruct> {
+            self.0.push(key);
+            Ok(())
+        }
+        fn end(self) -> Result<(), NotAStruct> {
+            Ok(())
+        }
+    }
+
+    macro_rules! not_a_struct {
+        ($($method:ident($($arg:ty),*) -> $ok:ty;)*) => {$(
+            fn $method(self, $(_: $arg),*) -> Result<$ok, NotAStruct> {
+                Err(NotAStruct)
+            }
+        )*};
+    }
+
+    impl<'v> ser::Serializer for Keys<'v> {
+        type Ok = ();
+        type Error = NotAStruct;
+        type SerializeSeq = Impossible<(), NotAStruct>;
+        type SerializeTuple = Impossible<(), NotAStruct>;
+        type SerializeTupleStruct = Impossible<(), NotAStruct>;
+        type SerializeTupleVariant = Impossible<(), NotAStruct>;
+        type SerializeMap = Impossible<(), NotAStruct>;
+        type SerializeStruct = Keys<'v>;
+        type SerializeStructVariant = Impossible<(), NotAStruct>;
+
+        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Keys<'v>, NotAStruct> {
+            Ok(self)
+        }
+
+        not_a_struct! {
+            serialize_bool(bool) -> ();
+            serialize_i8(i8) -> ();
+            serialize_i16(i16) -> ();
+            serialize_i32(i32) -> ();
+            serialize_i64(i64) -> ();
+            serialize_u8(u8) -> ();
+            serialize_u16(u16) -> ();
+            serialize_u32(u32) -> ();
+            serialize_u64(u64) -> ();
+            serialize_f32(f32) -> ();
+            serialize_f64(f64) -> ();
+            serialize_char(char) -> ();
+            serialize_str(&str) -> ();
+            serialize_bytes(&[u8]) -> ();
+            serialize_none() -> ();
+            serialize_unit() -> ();
+            serialize_unit_struct(&'static str) -> ();
+            serialize_unit_variant(&'static str, u32, &'static str) -> ();
+            serialize_seq(Option<usize>) -> Self::SerializeSeq;
+            serialize_tuple(usize) -> Self::SerializeTuple;
+            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+            serialize_map(Option<usize>) -> Self::SerializeMap;
+            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+        }
+
+        fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), NotAStruct> {
+            Err(NotAStruct)
+        }
+        fn serialize_newtype_struct<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<(), NotAStruct> {
+            // A newtype's JSON is its content's.
+            value.serialize(self)
+        }
+        fn serialize_newtype_variant<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), NotAStruct> {
+            Err(NotAStruct)
+        }
+    }
 }
 
 /// What [`set_field`] does with the value, compiled once: `read` deserializes the field from a

@@ -54,8 +54,9 @@ pub mod __private {
     pub use crate::diag;
     pub use crate::dispatch::run_answers;
     pub use crate::entity::{
-        AnyRecord, DataSlots, EntityOf, Record, get_field, set_field, set_unknown_field,
-        unknown_field,
+        AnyRecord, DataSlots, EntityOf, Field, FieldGet, FieldSet, Record, fields_to_json,
+        flat_get, flat_merge, flat_names, flat_set, get_field, get_with, set_field,
+        set_read_only_field, set_unknown_field, set_with, tag_value, unknown_field,
     };
     pub use crate::event::OperationInfo;
     pub use crate::event::trim_doc;
@@ -78,6 +79,7 @@ pub mod __private {
     pub use inventory;
     #[cfg(all(feature = "linkme", not(feature = "inventory")))]
     pub use linkme;
+    pub use serde::Serialize;
     pub use serde_json;
     pub use std::any::{TypeId, type_name};
     pub use std::boxed::Box;

@@ -1767,8 +1767,8 @@ fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookE
         ));
     }
     Err(HookError::internal(format!(
-        "hook handler {} ({}:{}) was compiled for `{}` (payload `{}`), but this call is `{}`: two \
-         types share the asset `{}`; give one of them another table name",
+        "hook handler {} ({}:{}) was compiled for `{}` (payload `{}`), but this call is `{}` \
+         (asset `{}`). {}",
         reg.id,
         reg.file,
         reg.line,
@@ -1776,7 +1776,23 @@ fn adapt(reg: &'static Registration, types: &SlotTypes) -> Result<Adapted, HookE
         reg.payload,
         types.type_name,
         reg.asset,
+        rename_hint(reg),
     )))
+}
+
+/// How to part two types that share `reg`'s operation and asset: tables are named by
+/// `#[entity(table)]`, custom events (asset "events") by `#[event(name)]`, and the service's own
+/// operations by `operation!`.
+fn rename_hint(reg: &Registration) -> &'static str {
+    if reg.operation.starts_with("data.") {
+        "Two types share the table name; give one of them another (#[entity(table = \"...\")])"
+    } else if reg.asset == "events" {
+        "Two event types share the event name (by default the type's name, without its \
+         module); give one of them another (#[event(name = \"...\")])"
+    } else {
+        "Two operation types share the operation's name; give one of them another \
+         (hooks::operation!)"
+    }
 }
 
 /// Check the handlers of one `(operation, asset)`, sorted by [`sort_slot`]; `types_differ` says
@@ -1862,9 +1878,10 @@ fn validate_slot(
             problems.push(problem(
                 reg,
                 format!(
-                    "the handlers of {} on \"{}\" disagree on the type: {list}. Two types share \
-                     the table name; give one of them another (#[entity(table = \"...\")])",
-                    reg.operation, reg.asset
+                    "the handlers of {} on \"{}\" disagree on the type: {list}. {}",
+                    reg.operation,
+                    reg.asset,
+                    rename_hint(reg),
                 ),
             ));
         }

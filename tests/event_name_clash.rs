@@ -1,0 +1,41 @@
+//! Two event types with the same name (by default their bare type names) cannot both have
+//! handlers: the table build names every handler involved and tells how to rename an event.
+
+use hooks::prelude::*;
+
+mod billing {
+    use super::*;
+
+    #[derive(Serialize, Event)]
+    pub struct Paid {
+        pub invoice: u32,
+    }
+
+    #[on_event]
+    fn book(_: &Paid) {}
+}
+
+mod shop {
+    use super::*;
+
+    #[derive(Serialize, Event)]
+    pub struct Paid {
+        pub order: u32,
+    }
+
+    #[on_event]
+    fn ship(_: &Paid) {}
+}
+
+#[test]
+fn events_sharing_a_name_fail_the_table_build_with_a_hint_to_rename_the_event() {
+    let err = Hooks::new().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("event_name_clash::billing::book")
+            && text.contains("event_name_clash::shop::ship"),
+        "{text}"
+    );
+    assert!(text.contains("#[event(name = \"...\")]"), "{text}");
+    assert!(!text.contains("#[entity("), "{text}");
+}

@@ -1,0 +1,6 @@
+use hooks::prelude::*;
+
+#[derive(Debug, Clone, Entity)]
+pub struct Empty {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use hooks::prelude::*;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Entity)]
+pub struct Score(pub u32);
+
+fn main() {}
