@@ -1,4 +1,5 @@
-//! `#[derive(Entity)]`: the table name, and the static slot caches of the data operations.
+//! `#[derive(Entity)]`: the table name, the fields of the dynamic view, and the static slot caches
+//! of the data operations.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -45,6 +46,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let name = &input.ident;
     let table = table.map_or_else(|| name.to_string(), |t| t.value());
     let record = record_impl(&input, &table, &fields);
+    let names = fields.iter().map(|f| f.to_string());
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let p = quote!(::hooks::__private);
     // A `static` inside a generic impl would be shared by every instantiation, so only concrete
@@ -63,6 +65,8 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         const _: () = {
             impl #impl_generics #p::Entity for #name #ty_generics #where_clause {
                 const TABLE: &'static str = #table;
+                const FIELDS: #p::Option<&'static [&'static str]> =
+                    #p::Option::Some(&[#(#names),*]);
                 #slots
             }
             impl #impl_generics #p::EntityOf for #name #ty_generics #where_clause {
