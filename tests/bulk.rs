@@ -37,9 +37,9 @@ fn item(name: &str) -> Item {
     }
 }
 
-/// At most three items a call.
+/// At most three items a call (a slice of the new records is enough to read them).
 #[before_bulk_create("Item", priority = -10)]
-fn at_most_three(items: &Vec<Item>) -> Result<(), HookError> {
+fn at_most_three(items: &[Item]) -> Result<(), HookError> {
     if items.len() > 3 {
         return Err(HookError::new(
             413,
@@ -156,6 +156,50 @@ fn a_rejected_bulk_create_stores_nothing() {
         .unwrap_err();
     assert_eq!((err.status(), err.code()), (413, "too_many_records"));
     assert_eq!(chain.ran_lines(), ["bulk::at_most_three rejected"]);
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+pub struct Tag {
+    pub label: String,
+    pub stamped: bool,
+}
+
+/// Every label unique within the call (an `async fn` may take the slice too).
+#[before_bulk_create("Tag")]
+async fn unique_labels(tags: &mut [Tag]) -> Result<(), HookError> {
+    tags.sort_by(|a, b| a.label.cmp(&b.label));
+    match tags.windows(2).find(|w| w[0].label == w[1].label) {
+        Some(w) => Err(HookError::conflict(format!("`{}` twice", w[0].label))),
+        None => Ok(()),
+    }
+}
+
+#[tokio::test]
+async fn an_async_handler_takes_the_new_records_as_a_slice() {
+    let hooks = hooks();
+    let tag = |l: &str| Tag {
+        label: l.into(),
+        stamped: false,
+    };
+    let out = hooks
+        .bulk_create(
+            &mut Context::client(),
+            vec![tag("b"), tag("a")],
+            |t| async { Ok(t) },
+        )
+        .await
+        .unwrap();
+    let labels: Vec<_> = out.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["a", "b"]);
+    let err = hooks
+        .bulk_create(
+            &mut Context::client(),
+            vec![tag("a"), tag("a")],
+            |t| async { Ok(t) },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 409);
 }
 
 // ---- bulk update -------------------------------------------------------------------------------

@@ -103,6 +103,9 @@ impl<E: Entity> EntityOf for Query<E> {
 impl<E: Entity> EntityOf for Vec<E> {
     type Entity = E;
 }
+impl<E: Entity> EntityOf for [E] {
+    type Entity = E;
+}
 impl<E: Entity> EntityOf for BulkChanges<E> {
     type Entity = E;
 }
