@@ -52,20 +52,22 @@ pub use hooks_core::ops::files::FileInfo;
 pub use hooks_core::ops::messaging::{Message, Published};
 pub use hooks_core::ops::users::{Credentials, NewUser, ResetRequest, Secret, Session};
 pub use hooks_core::{
-    AfterFailure, BackgroundConfig, BackgroundStats, Backpressure, Catalog, Changes, Condition,
-    Context, DynRecord, Entity, EventEntry, Flow, HandlerEntry, History, HookError, Hooks,
-    HooksBuilder, Id, Key, Kind, Mode, Op, Operation, Origin, Phase, Query, Ran, Record,
-    Registration, Sort, Stats, Step, Table, TableError, TableProblem, Trace, User, background,
-    catalog, context, dispatch, entity, error, event, link, ops, policy, registration, stats,
-    table, testing,
+    Affected, AfterFailure, BackgroundConfig, BackgroundStats, Backpressure, BulkChanges, Catalog,
+    Changes, Condition, Context, DynRecord, Entity, EventEntry, Flow, HandlerEntry, History,
+    HookError, Hooks, HooksBuilder, Id, Key, Kind, Mode, Op, Operation, Origin, Phase, Query, Ran,
+    Record, Registration, Sort, Stats, Step, Table, TableError, TableProblem, Trace, User,
+    background, catalog, context, dispatch, entity, error, event, link, ops, policy, registration,
+    stats, table, testing,
 };
 pub use hooks_macros::{
-    Entity, Event, after, after_create, after_delete, after_file_delete, after_find,
-    after_find_by_id, after_login, after_logout, after_password_reset, after_publish,
-    after_register, after_update, after_upload, after_user_delete, after_user_update, before,
-    before_create, before_delete, before_file_delete, before_find, before_find_by_id, before_login,
-    before_logout, before_password_reset, before_publish, before_register, before_update,
-    before_upload, before_user_delete, before_user_update, on_event,
+    Entity, Event, after, after_bulk_create, after_bulk_delete, after_bulk_update, after_create,
+    after_delete, after_file_delete, after_find, after_find_by_id, after_login, after_logout,
+    after_password_reset, after_publish, after_register, after_update, after_upload,
+    after_user_delete, after_user_update, before, before_bulk_create, before_bulk_delete,
+    before_bulk_update, before_create, before_delete, before_file_delete, before_find,
+    before_find_by_id, before_login, before_logout, before_password_reset, before_publish,
+    before_register, before_update, before_upload, before_user_delete, before_user_update,
+    on_event,
 };
 
 #[doc(hidden)]
@@ -75,19 +77,21 @@ pub use hooks_core::__private;
 pub mod prelude {
     pub use crate::ops;
     pub use crate::{
-        Changes, Context, DynRecord, Entity, Flow, HookError, Hooks, Id, Key, Op, Origin, Query,
-        Record, User,
+        Affected, BulkChanges, Changes, Context, DynRecord, Entity, Flow, HookError, Hooks, Id,
+        Key, Op, Origin, Query, Record, User,
     };
     pub use crate::{
         Credentials, Event, FileInfo, Message, NewUser, Published, ResetRequest, Secret, Session,
     };
     pub use crate::{
-        after, after_create, after_delete, after_file_delete, after_find, after_find_by_id,
-        after_login, after_logout, after_password_reset, after_publish, after_register,
-        after_update, after_upload, after_user_delete, after_user_update, before, before_create,
-        before_delete, before_file_delete, before_find, before_find_by_id, before_login,
-        before_logout, before_password_reset, before_publish, before_register, before_update,
-        before_upload, before_user_delete, before_user_update, on_event, operation,
+        after, after_bulk_create, after_bulk_delete, after_bulk_update, after_create, after_delete,
+        after_file_delete, after_find, after_find_by_id, after_login, after_logout,
+        after_password_reset, after_publish, after_register, after_update, after_upload,
+        after_user_delete, after_user_update, before, before_bulk_create, before_bulk_delete,
+        before_bulk_update, before_create, before_delete, before_file_delete, before_find,
+        before_find_by_id, before_login, before_logout, before_password_reset, before_publish,
+        before_register, before_update, before_upload, before_user_delete, before_user_update,
+        on_event, operation,
     };
     pub use serde::{Deserialize, Serialize};
 }

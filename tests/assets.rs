@@ -286,3 +286,21 @@ fn a_dynamic_tables_find_names_a_table() {
     );
     assert_eq!(code(out), "403 forbidden");
 }
+
+#[test]
+fn a_bulk_create_cannot_carry_a_record_of_another_table() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    let records = vec![
+        hooks.record("elsewhere", json!({"a": 1})).unwrap(),
+        hooks.record("read_only", json!({"a": 2})).unwrap(),
+    ];
+    let out = hooks.run_sync_on::<hooks::ops::data::BulkCreate<DynRecord>, _>(
+        &mut Context::client(),
+        "elsewhere",
+        records,
+        ran,
+    );
+    assert_eq!(code(out), "400 asset_mismatch");
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+}

@@ -535,6 +535,18 @@ before! {
         "a #[before_find_by_id] handler cannot return `{Self}`",
         "a #[before_find_by_id] handler cannot take `{Self}`",
         "the payload is the operation's input, which before handlers may change";
+    before_bulk_create [] (wild):
+        "a #[before_bulk_create] handler cannot return `{Self}`",
+        "a #[before_bulk_create] handler cannot take `{Self}`",
+        "the payload is the operation's input, which before handlers may change";
+    before_bulk_update [] (wild):
+        "a #[before_bulk_update] handler cannot return `{Self}`",
+        "a #[before_bulk_update] handler cannot take `{Self}`",
+        "the payload is the operation's input, which before handlers may change";
+    before_bulk_delete [] (wild):
+        "a #[before_bulk_delete] handler cannot return `{Self}`",
+        "a #[before_bulk_delete] handler cannot take `{Self}`",
+        "the payload is the operation's input, which before handlers may change";
     before_register []:
         "a #[before_register] handler cannot return `{Self}`",
         "a #[before_register] handler cannot take `{Self}`",
@@ -593,6 +605,15 @@ after! {
     after_find_by_id [] (wild):
         "an #[after_find_by_id] handler cannot return `{Self}`",
         "an #[after_find_by_id] handler cannot take `{Self}`";
+    after_bulk_create [] (wild):
+        "an #[after_bulk_create] handler cannot return `{Self}`",
+        "an #[after_bulk_create] handler cannot take `{Self}`";
+    after_bulk_update [] (wild):
+        "an #[after_bulk_update] handler cannot return `{Self}`",
+        "an #[after_bulk_update] handler cannot take `{Self}`";
+    after_bulk_delete [] (wild):
+        "an #[after_bulk_delete] handler cannot return `{Self}`",
+        "an #[after_bulk_delete] handler cannot take `{Self}`";
     after_register []:
         "an #[after_register] handler cannot return `{Self}`",
         "an #[after_register] handler cannot take `{Self}`";

@@ -35,11 +35,13 @@ use std::time::Duration;
 use crate::background::{BackgroundConfig, BackgroundStats, Job, Places, Queue};
 use crate::context::Context;
 use crate::entity::RecordsMut;
-use crate::entity::{Changes, DynRecord, Entity, Key, Query};
+use crate::entity::{Affected, BulkChanges, Changes, DynRecord, Entity, Key, Query};
 use crate::error::{HookError, TableError, TableProblem};
 use crate::event::{Flow, Operation, OperationInfo};
 use crate::future::{FlowBox, FutureSlot, WithTask, read_words};
-use crate::ops::data::{Create, Delete, Find, FindById, Update};
+use crate::ops::data::{
+    BulkCreate, BulkDelete, BulkUpdate, Create, Delete, Find, FindById, Update,
+};
 use crate::ops::events::{Emit, Event};
 use crate::ops::messaging::{Message, Publish, Published};
 use crate::policy::{self, AfterFailure, Failure, First, HandlerCode, Policy};
@@ -751,8 +753,8 @@ impl Hooks {
     /// is allocated, locked or awaited.
     ///
     /// A create or an update of a [`DynRecord`] runs the handlers of the table the record names.
-    /// A delete, find or find by id of one does not compile here (its key or query names no
-    /// table): name the table with [`Hooks::run_on`].
+    /// A delete, find, find by id or bulk operation of one does not compile here (its key,
+    /// query or list names no one table): name the table with [`Hooks::run_on`].
     #[inline]
     pub fn run<'a, Op, F, Fut>(
         &'a self,
@@ -919,8 +921,8 @@ impl Hooks {
         const {
             assert!(
                 !Op::DYNAMIC || Op::INPUT_NAMES_ASSET,
-                "a delete, find or find by id of `DynRecord` must name its table: call \
-                 `Hooks::run_on` (or `Chain::run_on` in tests) with the table"
+                "a delete, find, find by id or bulk operation of `DynRecord` must name its \
+                 table: call `Hooks::run_on` (or `Chain::run_on` in tests) with the table"
             )
         };
         match Op::input_asset(input) {
@@ -2770,6 +2772,81 @@ impl Hooks {
     {
         self.run::<FindById<E>, F, Fut>(ctx, key, default)
     }
+
+    /// Create several records in one call through the hooks ([`BulkCreate`]): before handlers
+    /// see every new record, after handlers every stored one (`default` returns them).
+    ///
+    /// A list of [`DynRecord`]s may name several tables, so their bulk create does not compile
+    /// here; name the table with [`Hooks::run_on`]:
+    ///
+    /// ```compile_fail,E0080
+    /// # use hooks_core::{Context, DynRecord, Hooks};
+    /// # let hooks = Hooks::builder().build().unwrap();
+    /// # let ctx = &mut Context::client();
+    /// let notes: Vec<DynRecord> = vec![hooks.record("notes", serde_json::json!({})).unwrap()];
+    /// let stored = hooks.bulk_create(ctx, notes, |n| async { Ok(n) });
+    /// ```
+    ///
+    /// ```
+    /// # use hooks_core::{Context, DynRecord, Hooks, ops::data::BulkCreate};
+    /// # async fn f(hooks: &Hooks, ctx: &mut Context) {
+    /// let notes = vec![hooks.record("notes", serde_json::json!({"text": "hi"})).unwrap()];
+    /// let stored = hooks.run_on::<BulkCreate<DynRecord>, _, _>(ctx, "notes", notes, |n| async {
+    ///     Ok(n)
+    /// });
+    /// # let _ = stored.await;
+    /// # }
+    /// ```
+    #[inline]
+    pub fn bulk_create<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
+        records: Vec<E>,
+        default: F,
+    ) -> impl Future<Output = Result<Vec<E>, HookError>>
+    where
+        E: Entity,
+        F: FnOnce(Vec<E>) -> Fut,
+        Fut: Future<Output = Result<Vec<E>, HookError>>,
+    {
+        self.run::<BulkCreate<E>, F, Fut>(ctx, records, default)
+    }
+
+    /// Update every record a query selects with the same changes through the hooks
+    /// ([`BulkUpdate`]); `default` returns how many it updated. Of [`DynRecord`]s, name the
+    /// table with [`Hooks::run_on`] (see [`Hooks::find`]).
+    #[inline]
+    pub fn bulk_update<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
+        changes: BulkChanges<E>,
+        default: F,
+    ) -> impl Future<Output = Result<Affected<E>, HookError>>
+    where
+        E: Entity,
+        F: FnOnce(BulkChanges<E>) -> Fut,
+        Fut: Future<Output = Result<Affected<E>, HookError>>,
+    {
+        self.run::<BulkUpdate<E>, F, Fut>(ctx, changes, default)
+    }
+
+    /// Delete every record a query selects through the hooks ([`BulkDelete`]); `default`
+    /// returns how many it deleted. Of [`DynRecord`]s, name the table with [`Hooks::run_on`]
+    /// (see [`Hooks::find`]).
+    #[inline]
+    pub fn bulk_delete<'a, E, F, Fut>(
+        &'a self,
+        ctx: &'a mut Context,
+        query: Query<E>,
+        default: F,
+    ) -> impl Future<Output = Result<Affected<E>, HookError>>
+    where
+        E: Entity,
+        F: FnOnce(Query<E>) -> Fut,
+        Fut: Future<Output = Result<Affected<E>, HookError>>,
+    {
+        self.run::<BulkDelete<E>, F, Fut>(ctx, query, default)
+    }
 }
 
 /// Why a call of `Op` naming `asset` ([`Hooks::run_on`]) cannot be about it, if it cannot: an
@@ -2786,10 +2863,7 @@ fn asset_refusal<Op: Operation>(asset: &str, input: &Op::Input) -> Option<HookEr
     if asset.is_empty() || asset == "*" {
         return Some(asset_unnamed(Op::NAME, asset));
     }
-    match Op::input_asset(input) {
-        Some(named) if named != asset => Some(asset_mismatch(Op::NAME, asset, named)),
-        _ => None,
-    }
+    Op::input_names_other(input, asset).map(|named| asset_mismatch(Op::NAME, asset, named))
 }
 
 /// The refusal of a call naming `asked` that is about `about`.

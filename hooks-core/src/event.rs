@@ -47,6 +47,14 @@ pub trait Operation: 'static {
         None
     }
 
+    /// A table or channel the input names other than `asset`, if any: a call naming `asset`
+    /// ([`crate::Hooks::run_on`]) with such an input is refused. By default the one
+    /// [`input_asset`](Operation::input_asset) names; an input of several records checks each.
+    #[doc(hidden)]
+    fn input_names_other<'i>(input: &'i Self::Input, asset: &str) -> Option<&'i str> {
+        Self::input_asset(input).filter(|named| *named != asset)
+    }
+
     /// The records in an input, for wildcard data handlers.
     #[doc(hidden)]
     fn input_records(_input: &mut Self::Input) -> crate::entity::RecordsMut<'_> {

@@ -24,7 +24,9 @@ pub use background::{BackgroundConfig, BackgroundStats, Backpressure};
 pub use catalog::{Catalog, EventEntry, HandlerEntry};
 pub use context::{Context, User};
 pub use dispatch::{Hooks, HooksBuilder};
-pub use entity::{Changes, Condition, DynRecord, Entity, Id, Key, Op, Query, Record, Sort};
+pub use entity::{
+    Affected, BulkChanges, Changes, Condition, DynRecord, Entity, Id, Key, Op, Query, Record, Sort,
+};
 pub use error::{HookError, TableError, TableProblem};
 pub use event::{Flow, Operation, OperationInfo, Origin, Phase};
 pub use policy::AfterFailure;

@@ -1248,6 +1248,14 @@ impl<E> Payload<E> for crate::entity::Changes<E> {
     }
 }
 
+/// A handler of a bulk create may take the new records as a slice (`&[E]`, `&mut [E]`: it may
+/// change them, not add or drop any), as clippy's `ptr_arg` asks of a function that reads a `Vec`.
+impl<E> Payload<[E]> for Vec<E> {
+    fn payload_mut(&mut self) -> &mut [E] {
+        self
+    }
+}
+
 /// Lets an after handler take the whole result (`&mut Result<T, HookError>`, run on success and
 /// error) or only the value (`&mut T`, run on success only).
 #[doc(hidden)]

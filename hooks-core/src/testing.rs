@@ -176,7 +176,7 @@ impl<Op: Operation> Chain<Op> {
     }
 
     /// [`Chain::run`] on an asset the call names ([`Hooks::run_on`]): a dynamic table's find,
-    /// delete or find by id, or a channel.
+    /// delete, find by id or bulk operation, or a channel.
     pub async fn run_on<F, Fut>(
         &self,
         ctx: &mut Context,

@@ -1,5 +1,5 @@
 //! `#[derive(Entity)]` (the table name, the static slot caches of the data operations, and the
-//! dynamic field view) and `#[derive(Event)]` (a custom event's name and description).
+//! dynamic field view and its names) and `#[derive(Event)]` (a custom event's name and description).
 //!
 //! The dynamic view shows a record as serde's JSON shows it, so the derive reads the `#[serde]`
 //! attributes of the struct and its fields ([`SerdeContainer`], [`SerdeField`]): the view's
@@ -45,6 +45,15 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             .predicates
             .push(syn::parse_quote!(Self: ::core::marker::Send + ::core::marker::Sync + 'static));
     }
+    // The names a bulk update may change (`Entity::FIELDS`): every name of the view; none
+    // listed (any accepted, each checked when set) when a flattened field's keys are the
+    // record's own, which only its serialization tells.
+    let fields_const = if fields.iter().any(|f| f.flatten) {
+        quote!(#p::Option::None)
+    } else {
+        let names = fields.iter().flat_map(|f| f.names.iter());
+        quote!(#p::Option::Some(&[#(#names),*]))
+    };
     let record = record_impl(name, &generics, &table, &serde, &fields);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let slots = if generic {
@@ -61,6 +70,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         const _: () = {
             impl #impl_generics #p::Entity for #name #ty_generics #where_clause {
                 const TABLE: &'static str = #table;
+                const FIELDS: #p::Option<&'static [&'static str]> = #fields_const;
                 #slots
             }
             impl #impl_generics #p::EntityOf for #name #ty_generics #where_clause {
@@ -710,6 +720,9 @@ const BUILT_IN_OPERATIONS: &[&str] = &[
     "data.delete",
     "data.find",
     "data.find_by_id",
+    "data.bulk_create",
+    "data.bulk_update",
+    "data.bulk_delete",
     "users.register",
     "users.login",
     "users.logout",
@@ -867,7 +880,9 @@ mod tests {
                                 .chars()
                                 .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
                     });
-                    if is_op && (line.contains(": \"") || line.contains(", \"")) {
+                    if is_op
+                        && (line.contains(": \"") || line.contains(", \"") || line.contains("= \""))
+                    {
                         found.push(quoted.to_owned());
                     }
                 }

@@ -116,6 +116,12 @@ data_hooks! {
     after_find => "Find", After, "Runs after records of the asset's table are found.";
     before_find_by_id => "FindById", Before, "Runs before a record of the asset's table is read by id.";
     after_find_by_id => "FindById", After, "Runs after a record of the asset's table is read by id.";
+    before_bulk_create => "BulkCreate", Before, "Runs before several records of the asset's table are created in one call (`Vec<E>`).";
+    after_bulk_create => "BulkCreate", After, "Runs after several records of the asset's table are created in one call (`Vec<E>`).";
+    before_bulk_update => "BulkUpdate", Before, "Runs before the records of the asset's table that a query selects are updated (`BulkChanges<E>`).";
+    after_bulk_update => "BulkUpdate", After, "Runs after the records of the asset's table that a query selects are updated (`Affected<E>`: how many).";
+    before_bulk_delete => "BulkDelete", Before, "Runs before the records of the asset's table that a query selects are deleted (`Query<E>`).";
+    after_bulk_delete => "BulkDelete", After, "Runs after the records of the asset's table that a query selects are deleted (`Affected<E>`: how many).";
 }
 
 /// Derives `hooks::Event` for a custom event: `#[event(name = "invoice.paid")]` names it (the

@@ -3,7 +3,7 @@
 //!
 //! | module | operations | attributes |
 //! |---|---|---|
-//! | [`data`] | create, update, delete, find, find by id | `before_create("Contact")`, `after_find("Contact")`, ... |
+//! | [`data`] | create, update, delete, find, find by id; bulk create, update, delete | `before_create("Contact")`, `after_find("Contact")`, `before_bulk_update("Contact")`, ... |
 //! | [`users`] | register, login, logout, password reset, update, delete | `before_register`, `after_login`, ... |
 //! | [`files`] | upload, delete | `before_upload`, `after_file_delete`, ... |
 //! | [`messaging`] | publish | `before_publish("chat")`, `after_publish` |
