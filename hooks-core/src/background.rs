@@ -3,7 +3,7 @@
 //! worker's blocking pool ([`run_blocking`]), so a handler that blocks holds up no other job.
 //!
 //! The queue is bounded. A call with background handlers takes its places in the queue before
-//! anything of it runs, one for each background handler that may run, all or none ([`Places`]).
+//! anything of it runs, one for each background handler that may run, all or none.
 //! When there is no room, the caller either waits for it ([`Backpressure::Wait`], the default)
 //! or its call fails with a clear 503 error before its default has run ([`Backpressure::Reject`]):
 //! a call is never told "try again" after its write was made, and a handler's job is never
