@@ -1178,21 +1178,13 @@ impl Hooks {
             Ok(Nesting::Silent) => return Began::Silent,
             Err(e) => return Began::Failed(e),
         }
-        if let Some(reg) = slot.first_async {
-            return Began::Failed(async_on_sync(fns.name, reg));
-        }
-        ctx.begin(fns.name, fns.asset, named);
-        // The background jobs' places, before anything runs (see `run_slot`), kept in the
-        // call's state until its background phase.
-        if !slot.erased_background().is_empty() {
-            let n = background_places(slot.erased_background(), ctx);
-            match self.inner.queue.reserve_blocking(n) {
-                Ok(places) => ctx.set_state(HeldPlaces(places)),
-                Err(e) => {
-                    ctx.leave();
-                    return Began::Failed(e);
-                }
+        // One test for the two rare cases: an `async fn` handler, background handlers.
+        if slot.sync_rare {
+            if let Err(e) = self.sync_rare_begin(ctx, slot, named, fns) {
+                return Began::Failed(e);
             }
+        } else {
+            ctx.begin(fns.name, fns.asset, named);
         }
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
         let began = if slot.erased_before().is_empty() {
@@ -1203,6 +1195,35 @@ impl Hooks {
         };
         ctx.leave();
         began
+    }
+
+    /// The start of a sync call of a slot with an `async fn` handler, which fails it before
+    /// anything runs, or with background handlers, whose places in the queue it takes first (see
+    /// `run_slot`) and keeps in the call's state until its background phase.
+    #[cold]
+    #[inline(never)]
+    fn sync_rare_begin(
+        &self,
+        ctx: &mut Context,
+        slot: &ErasedSlot,
+        named: Option<String>,
+        fns: &OpFns,
+    ) -> Result<(), HookError> {
+        if let Some(reg) = slot.first_async {
+            return Err(async_on_sync(fns.name, reg));
+        }
+        ctx.begin(fns.name, fns.asset, named);
+        if !slot.erased_background().is_empty() {
+            let n = background_places(slot.erased_background(), ctx);
+            match self.inner.queue.reserve_blocking(n) {
+                Ok(places) => ctx.set_state(HeldPlaces(places)),
+                Err(e) => {
+                    ctx.leave();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What runs of a call with sync handlers after its default (or after the before handler

@@ -669,6 +669,10 @@ pub(crate) struct ErasedSlot {
     pub(crate) after_whole: bool,
     /// The first async handler, if any: a synchronous call cannot run it.
     pub(crate) first_async: Option<&'static Registration>,
+    /// Whether a synchronous call of the slot meets a rare case before its handlers run: an
+    /// async handler ([`ErasedSlot::first_async`]), or background handlers, whose places in the
+    /// queue it takes first. One test on the common path.
+    pub(crate) sync_rare: bool,
     /// Set when a handler does not fit the call's types: every call fails closed with it.
     pub(crate) problem: Option<HookError>,
 }
@@ -1396,6 +1400,7 @@ impl Table {
                 .iter()
                 .copied()
                 .find(|r| r.kind == Kind::Async && r.mode == Mode::Blocking),
+            sync_rare: false,
             problem: None,
         };
         let mut before = Vec::new();
@@ -1434,6 +1439,7 @@ impl Table {
         slot.before = before.into_boxed_slice();
         slot.after = after.into_boxed_slice();
         slot.background = background.into_boxed_slice();
+        slot.sync_rare = slot.first_async.is_some() || !slot.background.is_empty();
         Some(slot)
     }
 }
