@@ -458,6 +458,48 @@ mod timeouts {
         assert_eq!(quick, Ok(Blocking { sleep_ms: 0 }));
     }
 
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+    pub struct BlocksThenWaits {
+        pub block_ms: u64,
+        pub wait_ms: u64,
+    }
+
+    /// An async handler that blocks before it awaits anything (which nothing can interrupt),
+    /// then waits: its own timeout counts both.
+    #[before_create("BlocksThenWaits", timeout = "100ms")]
+    async fn blocks_then_waits(b: &mut BlocksThenWaits) {
+        std::thread::sleep(Duration::from_millis(b.block_ms));
+        if b.wait_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(b.wait_ms)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_async_handler_is_timed_from_its_call_not_from_its_first_wait() {
+        let hooks = hooks();
+        let run = |block_ms, wait_ms| {
+            let hooks = hooks.clone();
+            async move {
+                hooks
+                    .create(
+                        &mut Context::client(),
+                        BlocksThenWaits { block_ms, wait_ms },
+                        |b| async move { Ok(b) },
+                    )
+                    .await
+                    .map_err(|e| (e.status(), e.code().to_owned()))
+            }
+        };
+        let timed_out = Err((504, "handler_timeout".to_owned()));
+        // Blocked past its timeout, then finished at once, or after a yield.
+        assert_eq!(run(150, 0).await, timed_out);
+        // Blocked for most of it, then waited past what was left.
+        assert_eq!(run(70, 70).await, timed_out);
+        assert!(run(0, 0).await.is_ok());
+    }
+
     #[test]
     fn the_workspace_default_timeout_is_ten_seconds() {
         assert_eq!(hooks::policy::DEFAULT_TIMEOUT, Duration::from_secs(10));

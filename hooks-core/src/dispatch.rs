@@ -1835,7 +1835,8 @@ impl Hooks {
         let _code = HandlerCode::enter();
         let check = slot.client_only || stats::any_disabled();
         // No trace, clock or span to keep per handler: checked once for the loop.
-        let plain = self.fast();
+        // A handler's own timeout times it from its call, which the plain first poll does not.
+        let plain = self.fast() && !slot.timed;
         let mut from = from;
         // With one handler left, the general loop costs less than the plain loop's entry (538
         // against 570 instructions for a call with one async before handler). Not so after:
@@ -2560,7 +2561,8 @@ impl Hooks {
         let _code = HandlerCode::enter();
         let check = slot.client_only || stats::any_disabled();
         // As in `before_run`.
-        let plain = self.fast();
+        // A handler's own timeout times it from its call, which the plain first poll does not.
+        let plain = self.fast() && !slot.timed;
         let mut from = from;
         if plain && result.is_ok() {
             let result_p = ptr::from_mut(result).cast();

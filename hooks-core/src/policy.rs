@@ -332,11 +332,7 @@ impl Policy {
         {
             result = Err(Failure::timed_out(limit));
         }
-        self.finish(
-            reg,
-            &result,
-            start.filter(|_| self.history == History::Timed),
-        );
+        self.finish(reg, &result, self.timed(start));
         result
     }
 
@@ -351,23 +347,43 @@ impl Policy {
         reg: &Registration,
         poll: impl FnOnce() -> Poll<Result<T, HookError>>,
     ) -> First<T> {
-        let start = self.start();
+        // A handler with its own timeout is timed from its call, not from its first wait: one
+        // that blocks before it awaits anything (which nothing can interrupt) and overran is
+        // treated as timed out when it returns, as a sync handler is.
+        let start = if reg.timeout.is_some() {
+            Some(Instant::now())
+        } else {
+            self.start()
+        };
         let span = span(reg);
         let polled = {
             let _entered = span.as_ref().map(tracing::Span::enter);
             guard(poll)
         };
-        let result = match polled {
+        let mut result = match polled {
             Ok(Poll::Ready(v)) => Ok(v),
             Err(failure) => Err(failure),
             Ok(Poll::Pending) => return First::Waiting(Waiting { start, span }),
         };
-        self.finish(reg, &result, start);
+        if let (Some(limit), Some(began)) = (reg.timeout, start)
+            && result.is_ok()
+            && began.elapsed() > limit
+        {
+            result = Err(Failure::timed_out(limit));
+        }
+        self.finish(reg, &result, self.timed(start));
         First::Done(result)
     }
 
+    /// `start` when the history records time spent: a start read for a timeout alone is not.
+    #[inline]
+    fn timed(&self, start: Option<Instant>) -> Option<Instant> {
+        start.filter(|_| self.history == History::Timed)
+    }
+
     /// [`Policy::poll_first`] under plain policies ([`Policy::plain`]: no timed history, no debug
-    /// spans), which the caller has checked once for its whole loop: no clock read, no span, and
+    /// spans) in a slot where no handler has a timeout of its own, which the caller has checked
+    /// once for its whole loop: no clock read, no span, and
     /// nothing to carry for a handler that waits but its place. The first poll has no timeout
     /// either way: the timer starts with [`Policy::resume_async`]. (Written out: as one body
     /// with `poll_first` taking `None` for the clock and the span, the loop that calls it
@@ -497,30 +513,44 @@ where
             guard(|| Pin::new(&mut this.fut).poll(cx))
         };
         let result = match polled {
-            Ok(Poll::Ready(v)) => Ok(v),
+            // A handler with its own timeout that finished past it (it blocked) timed out.
+            Ok(Poll::Ready(v)) => match (this.reg.timeout, this.start) {
+                (Some(limit), Some(began)) if began.elapsed() > limit => {
+                    Err(Failure::timed_out(limit))
+                }
+                _ => Ok(v),
+            },
             Err(failure) => Err(failure),
             Ok(Poll::Pending) => {
                 let limit = this.reg.timeout.unwrap_or(this.policy.default_timeout);
+                // A handler with its own timeout was timed from its first poll (`poll_first`):
+                // what it spent there counts.
+                let left = match (this.reg.timeout, this.start) {
+                    (Some(limit), Some(began)) => limit.saturating_sub(began.elapsed()),
+                    _ => limit,
+                };
                 let slow = this.slow.get_or_insert_with(|| {
                     Box::new(Slow {
                         sleep: None,
                         span: None,
                     })
                 });
-                if slow.sleep.is_none() {
-                    slow.sleep = new_timer(limit);
+                if slow.sleep.is_none() && !left.is_zero() {
+                    slow.sleep = new_timer(left);
                 }
-                let expired = match &mut slow.sleep {
-                    Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
-                    None => false,
-                };
+                let expired = left.is_zero()
+                    || match &mut slow.sleep {
+                        Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+                        None => false,
+                    };
                 if !expired {
                     return Poll::Pending;
                 }
                 Err(Failure::timed_out(limit))
             }
         };
-        this.policy.finish(this.reg, &result, this.start);
+        this.policy
+            .finish(this.reg, &result, this.policy.timed(this.start));
         Poll::Ready(result)
     }
 }

@@ -673,6 +673,9 @@ pub(crate) struct ErasedSlot {
     /// async handler ([`ErasedSlot::first_async`]), or background handlers, whose places in the
     /// queue it takes first. One test on the common path.
     pub(crate) sync_rare: bool,
+    /// Whether a handler of the slot has a timeout of its own: its async handlers' first polls
+    /// are then timed (`Policy::poll_first`).
+    pub(crate) timed: bool,
     /// Set when a handler does not fit the call's types: every call fails closed with it.
     pub(crate) problem: Option<HookError>,
 }
@@ -1401,6 +1404,7 @@ impl Table {
                 .copied()
                 .find(|r| r.kind == Kind::Async && r.mode == Mode::Blocking),
             sync_rare: false,
+            timed: regs.iter().any(|r| r.timeout.is_some()),
             problem: None,
         };
         let mut before = Vec::new();
