@@ -323,11 +323,11 @@ impl Context {
         &mut self,
         operation: &'static str,
         asset: &'static str,
-        named: Option<String>,
+        named: Option<Box<str>>,
     ) {
         self.operation = operation;
         self.asset = match named {
-            Some(a) => Cow::Owned(a),
+            Some(a) => Cow::Owned(a.into_string()),
             None => Cow::Borrowed(asset),
         };
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);

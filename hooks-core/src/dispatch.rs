@@ -889,7 +889,7 @@ impl Hooks {
     fn run_sync_resolved<Op, F>(
         &self,
         ctx: &mut Context,
-        (slot, named): (Option<&Slot<Op>>, Option<String>),
+        (slot, named): (Option<&Slot<Op>>, Option<Box<str>>),
         input: Op::Input,
         default: F,
     ) -> Result<Op::Output, HookError>
@@ -917,7 +917,7 @@ impl Hooks {
     fn slot_of_input<Op: Operation>(
         &self,
         input: &Op::Input,
-    ) -> (Option<&Slot<Op>>, Option<String>) {
+    ) -> (Option<&Slot<Op>>, Option<Box<str>>) {
         const {
             assert!(
                 !Op::DYNAMIC || Op::INPUT_NAMES_ASSET,
@@ -933,12 +933,12 @@ impl Hooks {
 
     /// The slot of `Op` on a named asset, and the name to give the context when it has handlers
     /// (`None` when it is the operation's own asset).
-    fn slot_named<Op: Operation>(&self, asset: &str) -> (Option<&Slot<Op>>, Option<String>) {
+    fn slot_named<Op: Operation>(&self, asset: &str) -> (Option<&Slot<Op>>, Option<Box<str>>) {
         if asset == Op::ASSET {
             return (self.slot::<Op>(), None);
         }
         let slot = self.table().resolve::<Op>(asset);
-        let named = slot.is_some().then(|| asset.to_owned());
+        let named = slot.is_some().then(|| Box::<str>::from(asset));
         (slot, named)
     }
 
@@ -952,7 +952,7 @@ impl Hooks {
         ctx: &'a mut Context,
         kind: CallKind,
         slot: Option<&'a Slot<Op>>,
-        named: Option<String>,
+        named: Option<Box<str>>,
         input: Op::Input,
         default: F,
     ) -> Dispatch<Fut, Synced<'a, Op, F, Fut>, impl Future<Output = Result<Op::Output, HookError>>>
@@ -999,7 +999,7 @@ impl Hooks {
         ctx: &mut Context,
         kind: CallKind,
         slot: &Slot<Op>,
-        named: Option<String>,
+        named: Option<Box<str>>,
         mut input: Op::Input,
         default: F,
     ) -> Result<Op::Output, HookError>
@@ -1085,7 +1085,7 @@ impl Hooks {
         &self,
         ctx: &mut Context,
         slot: &Slot<Op>,
-        named: Option<String>,
+        named: Option<Box<str>>,
         input: &mut ManuallyDrop<Op::Input>,
         default: F,
     ) -> Result<Op::Output, HookError>
@@ -1135,7 +1135,7 @@ impl Hooks {
         &self,
         ctx: &mut Context,
         slot: &Slot<Op>,
-        named: Option<String>,
+        named: Option<Box<str>>,
         input: &mut Op::Input,
     ) -> Begun<Op::Output> {
         let mut early: Early<Op::Output> = None;
@@ -1162,7 +1162,7 @@ impl Hooks {
         &self,
         ctx: &mut Context,
         slot: &ErasedSlot,
-        named: Option<String>,
+        named: Option<Box<str>>,
         input: *mut (),
         early: *mut (),
         fns: &OpFns,
@@ -1178,13 +1178,13 @@ impl Hooks {
             Ok(Nesting::Silent) => return Began::Silent,
             Err(e) => return Began::Failed(e),
         }
+        ctx.begin(fns.name, fns.asset, named);
         // One test for the two rare cases: an `async fn` handler, background handlers.
-        if slot.sync_rare {
-            if let Err(e) = self.sync_rare_begin(ctx, slot, named, fns) {
-                return Began::Failed(e);
-            }
-        } else {
-            ctx.begin(fns.name, fns.asset, named);
+        if slot.sync_rare
+            && let Err(e) = self.sync_rare_begin(ctx, slot, fns)
+        {
+            ctx.leave();
+            return Began::Failed(e);
         }
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
         let began = if slot.erased_before().is_empty() {
@@ -1206,22 +1206,14 @@ impl Hooks {
         &self,
         ctx: &mut Context,
         slot: &ErasedSlot,
-        named: Option<String>,
         fns: &OpFns,
     ) -> Result<(), HookError> {
         if let Some(reg) = slot.first_async {
             return Err(async_on_sync(fns.name, reg));
         }
-        ctx.begin(fns.name, fns.asset, named);
         if !slot.erased_background().is_empty() {
             let n = background_places(slot.erased_background(), ctx);
-            match self.inner.queue.reserve_blocking(n) {
-                Ok(places) => ctx.set_state(HeldPlaces(places)),
-                Err(e) => {
-                    ctx.leave();
-                    return Err(e);
-                }
-            }
+            ctx.set_state(HeldPlaces(self.inner.queue.reserve_blocking(n)?));
         }
         Ok(())
     }
@@ -3041,7 +3033,7 @@ struct Synced<'a, Op: Operation, F, Fut> {
 enum Stage<I, F, Fut> {
     /// Not polled yet.
     Start {
-        named: Option<String>,
+        named: Option<Box<str>>,
         input: I,
         default: F,
     },
