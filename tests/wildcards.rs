@@ -369,3 +369,31 @@ fn a_dynamic_record_must_be_a_json_object_within_the_payload_limit() {
     assert_eq!(hooks.record("*", json!({})).unwrap_err().status(), 400);
     assert!(hooks.record("notes", json!({"text": "ok"})).is_ok());
 }
+
+#[test]
+fn a_dynamic_table_is_named_by_a_plain_name() {
+    let hooks = hooks();
+    for bad in [
+        "",
+        "*",
+        "a b",
+        "a\nb",
+        " notes",
+        "notes\t",
+        "\u{7}",
+        &"x".repeat(129),
+    ] {
+        let err = hooks.record(bad, json!({})).unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "bad_request"), "{bad:?}");
+        assert!(err.message().len() < 200, "the name is cut short: {err}");
+    }
+    for good in [
+        "notes",
+        "user_notes",
+        "notes-2026",
+        "données",
+        &"x".repeat(128),
+    ] {
+        assert!(hooks.record(good, json!({})).is_ok(), "{good:?}");
+    }
+}

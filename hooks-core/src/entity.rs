@@ -661,6 +661,9 @@ impl<E: Record> RecordList for Vec<E> {
     }
 }
 
+/// The longest name of a dynamic table, in bytes.
+pub const MAX_TABLE_NAME: usize = 128;
+
 /// A record of a table with no Rust type: a JSON object and its table name, so a service can host
 /// user-defined tables. Build one with [`DynRecord::new`] (or `Hooks::record`, which applies the
 /// runtime's payload limit).
@@ -672,17 +675,26 @@ pub struct DynRecord {
 
 impl DynRecord {
     /// A record of `table` from a JSON value, which must be an object of at most `max_bytes` of
-    /// JSON: 400 `bad_request` for a value that is not an object or a table name that is empty
-    /// or `*`, 413 `payload_too_large` for one over the limit.
+    /// JSON: 400 `bad_request` for a value that is not an object or a name that is not a table's
+    /// (empty, `*`, longer than [`MAX_TABLE_NAME`] bytes, or with a space or a control
+    /// character in it), 413 `payload_too_large` for one over the limit.
     pub fn new(
         table: impl Into<String>,
         value: serde_json::Value,
         max_bytes: usize,
     ) -> Result<DynRecord, HookError> {
         let table = table.into();
-        if table.trim().is_empty() || table == "*" || table.trim() != table {
+        if table.is_empty()
+            || table == "*"
+            || table.len() > MAX_TABLE_NAME
+            || table.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            // Quoted and cut short: the name may be a client's, of any length.
+            let shown: String = table.chars().take(40).collect();
+            let more = if shown.len() < table.len() { "..." } else { "" };
             return Err(HookError::bad_request(format!(
-                "{table:?} is not a table name"
+                "{shown:?}{more} is not a table name: 1 to {MAX_TABLE_NAME} bytes, with no \
+                 space or control character, and not `*`"
             )));
         }
         let fields = match value {
