@@ -66,7 +66,10 @@ pub(crate) fn parse(
                 let tt: TokenTree = input.parse()?;
                 errors.spanned(
                     &tt,
-                    format!("the first argument is the asset, a string: #[{attr}(\"Contact\")]"),
+                    format!(
+                        "the first argument is the asset, a string literal (a constant or a path \
+                         is not read): #[{attr}(\"Contact\")]"
+                    ),
                 );
                 skip_value(input)?;
             }

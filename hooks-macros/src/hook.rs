@@ -221,6 +221,19 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
                  place. Remove `background`, or name the table to get an owned copy",
             );
         }
+    } else if let (OpSource::Data(_), Some(asset), Some(h)) = (spec.op, &args.asset, &handler)
+        && is_dyn_record(h.payload)
+    {
+        errors.spanned(
+            h.payload,
+            format!(
+                "`dyn Record` is the view of every table, for a wildcard handler: take the \
+                 entity of {:?}, such as `&mut Contact` (or `&mut DynRecord` for a table with \
+                 no Rust type), or write #[{}(\"*\")] to handle every table",
+                asset.value(),
+                spec.attr
+            ),
+        );
     }
     // A background handler gets a copy of the result of its own, after the call has returned.
     if let (Some(_), Some(h)) = (&args.background, &handler)
@@ -426,7 +439,10 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
                 format!(
                     "{a} #[{attr}] handler borrows its payload: take `&mut {ty}` to change it, or \
                      `&{ty}` to read it",
-                    ty = quote!(#other)
+                    ty = {
+                        let inner = borrowed_for(other);
+                        compact(&quote!(#inner).to_string())
+                    }
                 ),
             );
             None
@@ -469,6 +485,56 @@ fn check<'a>(spec: &HookSpec, func: &'a HandlerFn, errors: &mut Errors) -> Optio
         is_async: sig.asyncness.is_some(),
         named: matches!(spec.op, OpSource::Named),
     })
+}
+
+/// What a payload written by value or in a wrapper should borrow: the record itself, not the
+/// `Box`, `Arc`, `Rc`, `Option` or reference around it.
+fn borrowed_for(ty: &Type) -> &Type {
+    match peeled(ty) {
+        Type::Reference(r) => borrowed_for(&r.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return ty;
+            };
+            let wrapper = ["Box", "Arc", "Rc", "Option"]
+                .iter()
+                .any(|w| last.ident == w);
+            match &last.arguments {
+                syn::PathArguments::AngleBracketed(args) if wrapper && args.args.len() == 1 => {
+                    match args.args.first() {
+                        Some(syn::GenericArgument::Type(inner)) => borrowed_for(inner),
+                        _ => ty,
+                    }
+                }
+                _ => ty,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Type tokens as they are written: `Box<Contact>`, not `Box < Contact >`.
+fn compact(tokens: &str) -> String {
+    let mut out = String::with_capacity(tokens.len());
+    let mut chars = tokens.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.peek().copied();
+            // A space stays only between two words (`dyn Record`, `mut Contact`) and after a
+            // comma.
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if (word(prev) && word(next))
+                || prev == Some(',')
+                || (prev == Some('+') || next == Some('+'))
+            {
+                out.push(' ');
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `ty` without the invisible group a macro's `$t:ty` fragment wraps it in, or parentheses:
@@ -1638,9 +1704,22 @@ fn background_adapter(
 
 #[cfg(test)]
 mod tests {
-    use super::{HandlerFn, Written, asset_key, plain_type, written};
+    use super::{HandlerFn, Written, asset_key, compact, plain_type, written};
     use proc_macro2::TokenStream;
     use quote::quote;
+
+    #[test]
+    fn types_in_messages_are_written_as_a_user_writes_them() {
+        let shown = |ty: &str| {
+            let ty: syn::Type = syn::parse_str(ty).expect("a type");
+            compact(&quote!(#ty).to_string())
+        };
+        assert_eq!(shown("Box<Contact>"), "Box<Contact>");
+        assert_eq!(shown("Option<&mut Contact>"), "Option<&mut Contact>");
+        assert_eq!(shown("&'a mut crate::Contact"), "&'a mut crate::Contact");
+        assert_eq!(shown("(Contact, u32)"), "(Contact, u32)");
+        assert_eq!(shown("Box<dyn Record + Send>"), "Box<dyn Record + Send>");
+    }
 
     fn plain(ty: &str, no_impl: bool) -> bool {
         plain_type(&syn::parse_str(ty).expect("a type"), no_impl)
