@@ -1016,19 +1016,14 @@ impl Hooks {
         }
         ctx.begin(Op::NAME, Op::ASSET, named);
         // The background jobs' places, before anything runs: a full queue refuses the call
-        // before its default writes anything.
-        let mut places = if slot.background().is_empty() {
-            None
-        } else {
-            let n = background_places(slot.erased_background(), ctx);
-            match self.inner.queue.reserve(n).await {
-                Ok(places) => Some(places),
-                Err(e) => {
-                    ctx.leave();
-                    return Err(e);
-                }
-            }
-        };
+        // before its default writes anything. Kept in the call's state, not in this future,
+        // which every call of a slot with async handlers would then carry.
+        if !slot.background().is_empty()
+            && let Err(e) = self.reserve_places(slot, ctx).await
+        {
+            ctx.leave();
+            return Err(e);
+        }
         // A slot of sync handlers runs them in a plain loop: no await point per handler.
         let all_sync = slot.first_async.is_none();
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
@@ -1054,20 +1049,32 @@ impl Hooks {
                 self.after_async(kind, slot, ctx, &mut result).await;
             }
         }
-        if let Some(places) = &mut places {
-            for h in slot.background().iter() {
-                if !h.reg.runs_after(ctx, &result) {
-                    continue;
+        if !slot.background().is_empty() {
+            // The places taken at the start; the ones no handler uses go back when they are
+            // dropped, at the end of this block.
+            let places = match ctx.take_state::<HeldPlaces>() {
+                Some(HeldPlaces(places)) => Ok(places),
+                None => {
+                    let n = background_places(slot.erased_background(), ctx);
+                    self.inner.queue.reserve(n).await
                 }
-                ctx.enter(h.reg);
-                if let Some(fut) = (h.f)(&result, ctx) {
-                    let queued = self.inner.queue.send(places, self.job(h.reg, fut));
-                    self.queued(h.reg, queued, &mut result);
+            };
+            match places {
+                Ok(mut places) => {
+                    for h in slot.background().iter() {
+                        if !h.reg.runs_after(ctx, &result) {
+                            continue;
+                        }
+                        ctx.enter(h.reg);
+                        if let Some(fut) = (h.f)(&result, ctx) {
+                            let queued = self.inner.queue.send(&mut places, self.job(h.reg, fut));
+                            self.queued(h.reg, queued, &mut result);
+                        }
+                    }
                 }
+                Err(e) => result = Err(e),
             }
         }
-        // The places no handler used go back now.
-        drop(places);
         ctx.leave();
         result
     }
@@ -1195,6 +1202,20 @@ impl Hooks {
         };
         ctx.leave();
         began
+    }
+
+    /// The places of a slot's background jobs in the queue, taken before anything of an async
+    /// call runs and kept in its state until its background phase (see `run_slot`).
+    #[inline(never)]
+    async fn reserve_places<Op: Operation>(
+        &self,
+        slot: &Slot<Op>,
+        ctx: &mut Context,
+    ) -> Result<(), HookError> {
+        let n = background_places(slot.erased_background(), ctx);
+        let places = self.inner.queue.reserve(n).await?;
+        ctx.set_state(HeldPlaces(places));
+        Ok(())
     }
 
     /// The start of a sync call of a slot with an `async fn` handler, which fails it before
