@@ -802,8 +802,8 @@ mod background {
     }
 }
 
-/// A call takes the places of all its background jobs before anything of it runs: refused, it
-/// is refused whole, before its default has written anything.
+/// A call with background jobs is admitted to the queue before anything of it runs: refused, it
+/// is refused whole, before its default has written anything; admitted, its jobs are accepted.
 mod background_places {
     use super::*;
     use std::sync::Arc;
@@ -988,6 +988,102 @@ mod background_places {
         let report = shutdown.await.unwrap().unwrap();
         assert_eq!((report.queued, report.finished, report.refused), (2, 2, 0));
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    /// A record written by an order's default, with background handlers of its own; and one
+    /// whose only background handler runs for clients.
+    #[derive(Debug, Clone, Entity)]
+    pub struct OrderLine {
+        pub n: usize,
+    }
+
+    #[after_create("OrderLine", background)]
+    fn audit_line(_line: &OrderLine) {}
+
+    #[derive(Debug, Clone, Entity)]
+    pub struct ClientNote {
+        pub n: usize,
+    }
+
+    #[after_create("ClientNote", background, client_only)]
+    fn note_for_clients(_note: &ClientNote) {}
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_made_inside_an_admitted_call_does_not_wait_for_it() {
+        let hooks = Hooks::builder()
+            .background(BackgroundConfig {
+                capacity: 1,
+                concurrency: 4,
+                backpressure: Backpressure::Wait,
+            })
+            .build()
+            .unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let inner = hooks.clone();
+        let mut ctx = Context::server();
+        let call = hooks.create(&mut ctx, order(None, &runs), |o| async move {
+            // The order's default writes a line, through the hooks, with its own context.
+            inner
+                .create(
+                    &mut Context::server(),
+                    OrderLine { n: o.n },
+                    |l| async move { Ok(l) },
+                )
+                .await?;
+            Ok(o)
+        });
+        let out = tokio::time::timeout(Duration::from_secs(10), call).await;
+        assert!(matches!(out, Ok(Ok(_))), "{out:?}");
+        // The same from a sync call.
+        let inner = hooks.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let runs = Arc::new(AtomicUsize::new(0));
+            inner.run_sync::<ops::data::Create<Order>, _>(
+                &mut Context::server(),
+                order(None, &runs),
+                |o| {
+                    inner.run_sync::<ops::data::Create<OrderLine>, _>(
+                        &mut Context::server(),
+                        OrderLine { n: o.n },
+                        Ok,
+                    )?;
+                    Ok(o)
+                },
+            )
+        });
+        let out = tokio::time::timeout(Duration::from_secs(10), out).await;
+        assert!(matches!(out, Ok(Ok(Ok(_)))), "{out:?}");
+        let report = hooks.shutdown(Duration::from_secs(10)).unwrap();
+        assert_eq!((report.queued, report.finished), (6, 6));
+    }
+
+    #[tokio::test]
+    async fn a_call_none_of_whose_background_handlers_runs_needs_no_room() {
+        let hooks = rejecting(1);
+        hooks.shutdown(Duration::from_secs(1)).unwrap();
+        let out = hooks
+            .create(
+                &mut Context::server(),
+                ClientNote { n: 1 },
+                |n| async move { Ok(n) },
+            )
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        let out = hooks.run_sync::<ops::data::Create<ClientNote>, _>(
+            &mut Context::server(),
+            ClientNote { n: 2 },
+            Ok,
+        );
+        assert!(out.is_ok(), "{out:?}");
+        let err = hooks
+            .create(
+                &mut Context::client(),
+                ClientNote { n: 3 },
+                |n| async move { Ok(n) },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "shutting_down");
     }
 
     #[test]

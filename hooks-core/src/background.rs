@@ -2,13 +2,16 @@
 //! run on a worker thread, never delaying the caller. A sync handler's run goes to a thread of the
 //! worker's blocking pool ([`run_blocking`]), so a handler that blocks holds up no other job.
 //!
-//! The queue is bounded. A call with background handlers takes its places in the queue before
-//! anything of it runs, one for each background handler that may run, all or none.
-//! When there is no room, the caller either waits for it ([`Backpressure::Wait`], the default)
-//! or its call fails with a clear 503 error before its default has run ([`Backpressure::Reject`]):
-//! a call is never told "try again" after its write was made, and a handler's job is never
-//! dropped silently. [`crate::Hooks::shutdown`] closes the queue and waits, up to a deadline,
-//! for every queued handler to finish, and for the jobs of calls that already hold their places.
+//! The queue is bounded, and a call with background handlers is admitted before anything of it
+//! runs: when the queue has no room for its jobs, the caller either waits for it
+//! ([`Backpressure::Wait`], the default) or its call fails with a clear 503 error before its
+//! default has run ([`Backpressure::Reject`]). An admitted call's jobs are always accepted, at its
+//! end: a call is never told "try again" after its write was made, and a handler's job is never
+//! dropped silently. Admission holds no place (the places are taken by the jobs as they are
+//! sent), so a call made inside an admitted call (by its default, or a handler) never waits for a
+//! place that its own caller holds; the capacity can be passed by the jobs of the calls admitted
+//! at once. [`crate::Hooks::shutdown`] closes the queue and waits, up to a deadline, for every
+//! queued handler to finish, and for the jobs of the calls already admitted.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -140,19 +143,16 @@ struct Room {
 }
 
 impl Room {
-    /// Take `n` places in the queue, all or none, if they are free; `beyond` takes them whatever
-    /// the count. An empty queue takes the places of any one call, so a call with more
-    /// background handlers than the capacity is not refused for ever.
-    fn take(&self, n: usize, beyond: bool) -> bool {
-        if beyond {
-            self.held.fetch_add(n, Ordering::AcqRel);
-            return true;
-        }
-        self.held
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                (held == 0 || held + n <= self.capacity).then_some(held + n)
-            })
-            .is_ok()
+    /// Whether there is room for `n` more jobs. An empty queue has room for any one call's, so a
+    /// call with more background handlers than the capacity is not refused for ever.
+    fn has_room(&self, n: usize) -> bool {
+        let held = self.held.load(Ordering::Acquire);
+        held == 0 || held + n <= self.capacity
+    }
+
+    /// Take a place for a job being sent: an admitted call's job takes one whatever the count.
+    fn take(&self) {
+        self.held.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Give `n` places back (the worker took their jobs, or the jobs were not sent), and wake the
@@ -176,20 +176,11 @@ impl Room {
     }
 }
 
-/// Places a call holds in the queue for its background jobs ([`Queue::reserve`]), taken before
-/// anything of the call runs. Those it does not use (a handler that does not run on the call's
-/// result) are given back when it is dropped. It holds a sender to the worker, so a shutdown
-/// begun meanwhile waits for its jobs rather than refusing them.
+/// A call's admission to the queue ([`Queue::admit`]), before anything of it runs: its jobs are
+/// accepted at its end whatever the count. It holds a sender to the worker, so a shutdown begun
+/// meanwhile waits for its jobs rather than refusing them.
 pub(crate) struct Places {
     tx: mpsc::UnboundedSender<Job>,
-    left: usize,
-    room: Arc<Room>,
-}
-
-impl Drop for Places {
-    fn drop(&mut self) {
-        self.room.give_back(self.left);
-    }
 }
 
 struct Worker {
@@ -340,22 +331,19 @@ impl Queue {
         })
     }
 
-    /// Take `n` places for the background jobs of one call, before anything of the call runs:
-    /// waits for room or refuses, as configured.
+    /// Admit a call with `n` background jobs, before anything of it runs: waits for room or
+    /// refuses, as configured.
     ///
-    /// The jobs of a background job take their places whatever the count: the room they would
-    /// wait for is made by the worker that runs the waiting job, so with every one of the
-    /// worker's places held by such jobs, none would ever come. The recursion guard bounds how
-    /// deep such jobs go.
-    pub(crate) async fn reserve(&self, n: usize) -> Result<Places, HookError> {
+    /// A background job's calls are admitted whatever the count: the room they would wait for
+    /// is made by the worker that runs the waiting job, so with every one of the worker's places
+    /// held by such jobs, none would ever come. The recursion guard bounds how deep such jobs go.
+    pub(crate) async fn admit(&self, n: usize) -> Result<Places, HookError> {
         let tx = self.sender()?;
-        let beyond = in_job();
+        if in_job() || self.room.has_room(n) {
+            return Ok(Places { tx });
+        }
         match self.config.backpressure {
-            Backpressure::Reject => {
-                if !self.room.take(n, beyond) {
-                    return Err(self.refuse(self.full_error()));
-                }
-            }
+            Backpressure::Reject => Err(self.refuse(self.full_error())),
             Backpressure::Wait => loop {
                 // Registered before the test, so that a place freed in between wakes it.
                 let mut freed = std::pin::pin!(self.room.for_async.notified());
@@ -363,58 +351,43 @@ impl Queue {
                 if self.closed.load(Ordering::Acquire) {
                     return Err(self.refuse(Self::shut_down_error()));
                 }
-                if self.room.take(n, beyond) {
-                    break;
+                if self.room.has_room(n) {
+                    return Ok(Places { tx });
                 }
                 freed.await;
             },
         }
-        Ok(self.places(tx, n))
     }
 
-    /// [`Queue::reserve`] from synchronous code.
-    pub(crate) fn reserve_blocking(&self, n: usize) -> Result<Places, HookError> {
+    /// [`Queue::admit`] from synchronous code.
+    pub(crate) fn admit_blocking(&self, n: usize) -> Result<Places, HookError> {
         let tx = self.sender()?;
-        let beyond = in_job();
-        if !self.room.take(n, beyond) {
-            if self.config.backpressure == Backpressure::Reject {
-                return Err(self.refuse(self.full_error()));
-            }
-            let (lock, freed) = &self.room.for_sync;
-            let mut waiting = lock.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if self.closed.load(Ordering::Acquire) {
-                    return Err(self.refuse(Self::shut_down_error()));
-                }
-                if self.room.take(n, beyond) {
-                    break;
-                }
-                // Woken when a place is freed or the queue closes; the timeout is a backstop.
-                waiting = freed
-                    .wait_timeout(waiting, Duration::from_millis(50))
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
+        if in_job() || self.room.has_room(n) {
+            return Ok(Places { tx });
         }
-        Ok(self.places(tx, n))
-    }
-
-    fn places(&self, tx: mpsc::UnboundedSender<Job>, n: usize) -> Places {
-        Places {
-            tx,
-            left: n,
-            room: Arc::clone(&self.room),
+        if self.config.backpressure == Backpressure::Reject {
+            return Err(self.refuse(self.full_error()));
+        }
+        let (lock, freed) = &self.room.for_sync;
+        let mut waiting = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Err(self.refuse(Self::shut_down_error()));
+            }
+            if self.room.has_room(n) {
+                return Ok(Places { tx });
+            }
+            // Woken when a place is freed or the queue closes; the timeout is a backstop.
+            waiting = freed
+                .wait_timeout(waiting, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
-    /// Send `job` in one of `places`. A job beyond them (a handler switched on since they were
-    /// taken) takes one more place at once: the call has already run.
-    pub(crate) fn send(&self, places: &mut Places, job: Job) -> Result<(), HookError> {
-        if places.left == 0 {
-            self.room.take(1, true);
-        } else {
-            places.left -= 1;
-        }
+    /// Send `job` of an admitted call: it takes a place whatever the count.
+    pub(crate) fn send(&self, places: &Places, job: Job) -> Result<(), HookError> {
+        self.room.take();
         match places.tx.send(job) {
             Ok(()) => {
                 self.queued.fetch_add(1, Ordering::Relaxed);
@@ -429,7 +402,7 @@ impl Queue {
     }
 
     /// Close the queue and wait up to `deadline` for every queued job to finish, and for the
-    /// jobs of the calls that hold places ([`Places`]), which are still accepted.
+    /// jobs of the calls already admitted ([`Places`]), which are still accepted.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
         self.closed.store(true, Ordering::Release);
         // Callers waiting for room see the queue closed, and are refused.

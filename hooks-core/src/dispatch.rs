@@ -1019,7 +1019,7 @@ impl Hooks {
         // before its default writes anything. Kept in the call's state, not in this future,
         // which every call of a slot with async handlers would then carry.
         if !slot.background().is_empty()
-            && let Err(e) = self.reserve_places(slot, ctx).await
+            && let Err(e) = self.admit(slot, ctx).await
         {
             ctx.leave();
             return Err(e);
@@ -1050,29 +1050,30 @@ impl Hooks {
             }
         }
         if !slot.background().is_empty() {
-            // The places taken at the start; the ones no handler uses go back when they are
-            // dropped, at the end of this block.
-            let places = match ctx.take_state::<HeldPlaces>() {
-                Some(HeldPlaces(places)) => Ok(places),
-                None => {
-                    let n = background_places(slot.erased_background(), ctx);
-                    self.inner.queue.reserve(n).await
+            // The admission taken at the start (none when no handler ran for the context then).
+            let mut places = ctx.take_state::<HeldPlaces>().map(|held| held.0);
+            for h in slot.background().iter() {
+                if !h.reg.runs_after(ctx, &result) {
+                    continue;
                 }
-            };
-            match places {
-                Ok(mut places) => {
-                    for h in slot.background().iter() {
-                        if !h.reg.runs_after(ctx, &result) {
-                            continue;
-                        }
-                        ctx.enter(h.reg);
-                        if let Some(fut) = (h.f)(&result, ctx) {
-                            let queued = self.inner.queue.send(&mut places, self.job(h.reg, fut));
-                            self.queued(h.reg, queued, &mut result);
+                ctx.enter(h.reg);
+                if let Some(fut) = (h.f)(&result, ctx) {
+                    // A handler switched on since the call began: admitted now.
+                    if places.is_none() {
+                        match self.inner.queue.admit(1).await {
+                            Ok(admitted) => places = Some(admitted),
+                            Err(e) => {
+                                self.queued(h.reg, Err(e), &mut result);
+                                continue;
+                            }
                         }
                     }
+                    let queued = match &places {
+                        Some(places) => self.inner.queue.send(places, self.job(h.reg, fut)),
+                        None => continue,
+                    };
+                    self.queued(h.reg, queued, &mut result);
                 }
-                Err(e) => result = Err(e),
             }
         }
         ctx.leave();
@@ -1204,17 +1205,20 @@ impl Hooks {
         began
     }
 
-    /// The places of a slot's background jobs in the queue, taken before anything of an async
-    /// call runs and kept in its state until its background phase (see `run_slot`).
+    /// The admission of an async call's background jobs to the queue, before anything of the
+    /// call runs, kept in its state until its background phase (see `run_slot`). A call none of
+    /// whose background handlers runs for its context needs none.
     #[inline(never)]
-    async fn reserve_places<Op: Operation>(
+    async fn admit<Op: Operation>(
         &self,
         slot: &Slot<Op>,
         ctx: &mut Context,
     ) -> Result<(), HookError> {
         let n = background_places(slot.erased_background(), ctx);
-        let places = self.inner.queue.reserve(n).await?;
-        ctx.set_state(HeldPlaces(places));
+        if n > 0 {
+            let places = self.inner.queue.admit(n).await?;
+            ctx.set_state(HeldPlaces(places));
+        }
         Ok(())
     }
 
@@ -1232,9 +1236,9 @@ impl Hooks {
         if let Some(reg) = slot.first_async {
             return Err(async_on_sync(fns.name, reg));
         }
-        if !slot.erased_background().is_empty() {
-            let n = background_places(slot.erased_background(), ctx);
-            ctx.set_state(HeldPlaces(self.inner.queue.reserve_blocking(n)?));
+        let n = background_places(slot.erased_background(), ctx);
+        if n > 0 {
+            ctx.set_state(HeldPlaces(self.inner.queue.admit_blocking(n)?));
         }
         Ok(())
     }
@@ -1276,23 +1280,8 @@ impl Hooks {
         result: *mut (),
         fns: &OpFns,
     ) {
-        // The places `sync_before` took; a call that found none (its state was cleared by a
-        // handler's nested use of the context) takes them now, waiting as it would have.
-        let places = match ctx.take_state::<HeldPlaces>() {
-            Some(HeldPlaces(places)) => Ok(places),
-            None => self
-                .inner
-                .queue
-                .reserve_blocking(background_places(slot.erased_background(), ctx)),
-        };
-        let mut places = match places {
-            Ok(places) => places,
-            Err(e) => {
-                // SAFETY: the caller's: `result` is the operation's.
-                unsafe { (fns.set_err)(result, e) };
-                return;
-            }
-        };
+        // The admission `sync_before` took (none when no handler ran for the context then).
+        let mut places = ctx.take_state::<HeldPlaces>().map(|held| held.0);
         for h in slot.erased_background() {
             // SAFETY (here and below): the caller's: `result` is the operation's.
             if !h.reg.runs_for(ctx) || (!h.reg.on_error && unsafe { (fns.is_err)(result) }) {
@@ -1300,7 +1289,17 @@ impl Hooks {
             }
             ctx.enter(h.reg);
             if let Some(fut) = (h.f)(result.cast_const(), ctx) {
-                let queued = self.inner.queue.send(&mut places, self.job(h.reg, fut));
+                // A handler switched on since the call began: admitted now.
+                let admitted = match &places {
+                    Some(places) => Ok(places),
+                    None => self
+                        .inner
+                        .queue
+                        .admit_blocking(1)
+                        .map(|admitted| &*places.insert(admitted)),
+                };
+                let queued =
+                    admitted.and_then(|places| self.inner.queue.send(places, self.job(h.reg, fut)));
                 if let Some(e) = self.queued_error(h.reg, queued) {
                     unsafe { (fns.set_err)(result, e) };
                 }
