@@ -57,8 +57,8 @@ pub mod __private {
     pub use crate::dispatch::run_answers;
     pub use crate::entity::{
         AnyRecord, DataSlots, EntityOf, Field, FieldGet, FieldSet, Record, fields_to_json,
-        flat_get, flat_merge, flat_names, flat_set, get_field, get_with, set_field,
-        set_read_only_field, set_unknown_field, set_with, tag_value, unknown_field,
+        flat_get, flat_merge, flat_names, flat_set, flat_set_read_only, get_field, get_with,
+        set_field, set_read_only_field, set_unknown_field, set_with, tag_value, unknown_field,
     };
     pub use crate::event::OperationInfo;
     pub use crate::event::trim_doc;

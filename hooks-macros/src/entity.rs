@@ -24,10 +24,11 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let table = entity_table(&input, &mut errors);
     let serde = SerdeContainer::parse(&input, &mut errors);
     let generic = check_generics(&input, &mut errors);
-    let mut fields = record_fields(&input, &serde, &mut errors);
+    let (mut fields, mut hidden) = record_fields(&input, &serde, &mut errors);
     if generic {
         // Its fields' types are the parameters, which the fallback cannot bound for serde.
         fields.clear();
+        hidden.clear();
     }
     // On a mistake the impls are still emitted (with the default table and the fields that
     // parsed; a generic type with an empty view), next to the errors, so the handlers of the
@@ -45,16 +46,19 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             .predicates
             .push(syn::parse_quote!(Self: ::core::marker::Send + ::core::marker::Sync + 'static));
     }
-    // The names a bulk update may change (`Entity::FIELDS`): every name of the view; none
-    // listed (any accepted, each checked when set) when a flattened field's keys are the
-    // record's own, which only its serialization tells.
-    let fields_const = if fields.iter().any(|f| f.flatten) {
+    // The names a bulk update may change (`Entity::FIELDS`): those `set` takes, of the fields a
+    // client may write. None listed (any accepted, each checked when set) when a flattened map
+    // holds keys of its own; a flattened struct's keys are read-only (`flat_set`).
+    let fields_const = if fields.iter().any(|f| f.flatten && is_map(f.ty)) {
         quote!(#p::Option::None)
     } else {
-        let names = fields.iter().flat_map(|f| f.names.iter());
+        let names = fields
+            .iter()
+            .filter(|f| !f.flatten && !matches!(f.write, Via::Never))
+            .flat_map(|f| f.set_names.iter());
         quote!(#p::Option::Some(&[#(#names),*]))
     };
-    let record = record_impl(name, &generics, &table, &serde, &fields);
+    let record = record_impl(name, &generics, &table, &serde, &fields, &hidden);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let slots = if generic {
         quote!()
@@ -162,9 +166,12 @@ enum Via {
 struct ViewField<'a> {
     member: &'a syn::Ident,
     ty: &'a syn::Type,
-    /// The names `get` and `set` accept, the JSON key first (the one `field_names` lists); none
-    /// that an earlier field took.
+    /// The names `get` accepts, the JSON key first (the one `field_names` lists); none that an
+    /// earlier field took.
     names: Vec<String>,
+    /// The names `set` accepts: those serde reads from a client (the deserialize-side name and
+    /// the aliases), not a serialize-side name it never reads.
+    set_names: Vec<String>,
     read: Via,
     write: Via,
     /// `#[serde(flatten)]`: the field's keys are the record's own.
@@ -172,12 +179,13 @@ struct ViewField<'a> {
 }
 
 /// The fields of the dynamic view: the named fields that serde's JSON shows, all but those of
-/// `#[entity(skip)]`.
+/// `#[entity(skip)]`; and every name of the fields left out, which a flattened map must not
+/// take either.
 fn record_fields<'a>(
     input: &'a DeriveInput,
     serde: &SerdeContainer,
     errors: &mut Errors,
-) -> Vec<ViewField<'a>> {
+) -> (Vec<ViewField<'a>>, Vec<String>) {
     let name = &input.ident;
     let data = match &input.data {
         syn::Data::Struct(data) => data,
@@ -187,7 +195,7 @@ fn record_fields<'a>(
                 "#[derive(Entity)] goes on a struct with named fields, one record of a table; for \
                  a table with no Rust type, use `DynRecord`",
             );
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
     match &data.fields {
@@ -200,7 +208,7 @@ fn record_fields<'a>(
                      type, use `DynRecord`)"
                 ),
             );
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         syn::Fields::Named(_) => {}
         syn::Fields::Unnamed(_) => {
@@ -212,7 +220,7 @@ fn record_fields<'a>(
                      them: `struct {name} {{ id: i64, .. }}`"
                 ),
             );
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         syn::Fields::Unit => {
             errors.spanned(
@@ -222,7 +230,7 @@ fn record_fields<'a>(
                      and `{name}` has none. Add the record's fields: `struct {name} {{ id: i64, .. }}`"
                 ),
             );
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     }
     let mut taken: HashSet<String> = HashSet::new();
@@ -230,6 +238,7 @@ fn record_fields<'a>(
         taken.insert(tag.clone());
     }
     let mut out = Vec::new();
+    let mut hidden = Vec::new();
     for field in &data.fields {
         let Some(member) = &field.ident else { continue };
         let mut skip = false;
@@ -248,7 +257,14 @@ fn record_fields<'a>(
         }
         let attrs = SerdeField::parse(field);
         if skip || attrs.skip_serializing {
-            // Not in the JSON, so not in the view either.
+            // Not in the JSON, so not in the view either; nor in a flattened map.
+            let rust = unraw(member);
+            hidden.extend(attrs.rename_ser.clone());
+            hidden.extend(attrs.rename_de.clone());
+            hidden.push(serde.rename_all_ser.apply(&rust));
+            hidden.push(serde.rename_all_de.apply(&rust));
+            hidden.extend(attrs.aliases.iter().cloned());
+            hidden.push(rust);
             continue;
         }
         if attrs.flatten {
@@ -265,6 +281,7 @@ fn record_fields<'a>(
                 member,
                 ty: &field.ty,
                 names: Vec::new(),
+                set_names: Vec::new(),
                 read: Via::Serde,
                 write: Via::Serde,
                 flatten: true,
@@ -281,14 +298,22 @@ fn record_fields<'a>(
             .clone()
             .unwrap_or_else(|| serde.rename_all_de.apply(&rust));
         let mut names = Vec::new();
-        for n in std::iter::once(ser)
-            .chain(std::iter::once(de))
-            .chain(attrs.aliases)
+        for n in std::iter::once(ser.clone())
+            .chain(std::iter::once(de.clone()))
+            .chain(attrs.aliases.iter().cloned())
         {
             if taken.insert(n.clone()) {
                 names.push(n);
             }
         }
+        let set_names: Vec<String> = names
+            .iter()
+            .filter(|n| **n == de || attrs.aliases.contains(n))
+            .cloned()
+            .collect();
+        // A serialize-side name that serde never reads is the field's all the same: a
+        // flattened map must not take it.
+        hidden.extend(names.iter().filter(|n| !set_names.contains(n)).cloned());
         if names.is_empty() {
             // Every name is another field's: serde would show one key for both.
             continue;
@@ -306,12 +331,27 @@ fn record_fields<'a>(
             member,
             ty: &field.ty,
             names,
+            set_names,
             read,
             write,
             flatten: false,
         });
     }
-    out
+    (out, hidden)
+}
+
+/// Whether a flattened field's type reads as a map (a catch-all of keys of its own), by its
+/// last path segment: `HashMap`, `BTreeMap`, `IndexMap`, `Map` (serde_json's).
+fn is_map(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| {
+            ["HashMap", "BTreeMap", "IndexMap", "Map"]
+                .iter()
+                .any(|m| s.ident == m)
+        }),
+        syn::Type::Group(g) => is_map(&g.elem),
+        _ => false,
+    }
 }
 
 /// A field's name as serde sees it: a raw identifier's without its `r#`.
@@ -330,6 +370,7 @@ fn record_impl(
     table: &str,
     serde: &SerdeContainer,
     fields: &[ViewField<'_>],
+    hidden: &[String],
 ) -> TokenStream {
     let p = quote!(::hooks::__private);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
@@ -347,12 +388,18 @@ fn record_impl(
         listed.push(quote!(names.push(#tag);));
     }
     let mut flats = Vec::new();
+    let mut flat_sets = Vec::new();
     for f in fields {
         let member = f.member;
         let ty = f.ty;
         if f.flatten {
             listed.push(quote!(#p::flat_names(&self.#member, &mut names);));
             flats.push(member);
+            flat_sets.push(if is_map(ty) {
+                quote!(#p::flat_set(&mut self.#member, value, #table, field)?)
+            } else {
+                quote!(#p::flat_set_read_only(&self.#member, value, #table, field)?)
+            });
             continue;
         }
         let names = &f.names;
@@ -390,7 +437,23 @@ fn record_impl(
             Via::Never => quote!(#p::set_read_only_field(value, #table, field)),
         };
         get_arms.push(quote!(#(#names)|* => #get,));
-        set_arms.push(quote!(#(#names)|* => #set,));
+        let set_names = &f.set_names;
+        if !set_names.is_empty() {
+            set_arms.push(quote!(#(#set_names)|* => #set,));
+        }
+    }
+    // With a flattened field, a name no arm above takes goes to it: the names of the fields
+    // left out of the view, and the serialize-side names `set` does not take, must not.
+    if fields.iter().any(|f| f.flatten) {
+        let reserved: std::collections::BTreeSet<&String> = hidden
+            .iter()
+            .filter(|n| !fields.iter().any(|f| f.set_names.contains(n)))
+            .filter(|n| serde.tag.as_ref() != Some(*n))
+            .collect();
+        let reserved = reserved.into_iter();
+        if reserved.len() > 0 {
+            set_arms.push(quote!(#(#reserved)|* => #p::set_unknown_field(value, #table, field),));
+        }
     }
     // Names are compile-time strings, so a record with no flattened field lists them in one
     // `vec!`; a flattened field's keys are read from its serialization.
@@ -423,7 +486,7 @@ fn record_impl(
             }},
             quote! {{
                 #(
-                    let value = match #p::flat_set(&mut self.#flats, value, #table, field)? {
+                    let value = match #flat_sets {
                         #p::Option::Some(value) => value,
                         #p::Option::None => return #p::Result::Ok(()),
                     };
