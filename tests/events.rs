@@ -294,17 +294,20 @@ mod messaging {
     }
 
     #[tokio::test]
-    async fn a_message_without_a_channel_or_over_the_limit_gets_a_clear_error() {
+    async fn a_message_without_a_plain_channel_or_over_the_limit_gets_a_clear_error() {
         let hooks = Hooks::builder().max_payload_bytes(64).build().unwrap();
         let mut ctx = Context::client();
-        let err = hooks
-            .publish(&mut ctx, message(" ", "hi"), deliver)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            (err.status(), err.message()),
-            (400, "a message needs a channel")
-        );
+        for channel in [" ", "", "*", "chat ", "chat\n", "a b"] {
+            let err = hooks
+                .publish(&mut ctx, message(channel, "hi"), deliver)
+                .await
+                .unwrap_err();
+            assert_eq!(err.status(), 400, "{channel:?}");
+            assert!(
+                err.message().contains("is not a channel name"),
+                "{channel:?}: {err}"
+            );
+        }
         let err = hooks
             .publish(&mut ctx, message("chat", &"x".repeat(100)), deliver)
             .await

@@ -500,6 +500,38 @@ mod timeouts {
         assert!(run(0, 0).await.is_ok());
     }
 
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+    pub struct SlowBackground {
+        pub block_ms: u64,
+    }
+
+    #[after_create("SlowBackground", background, timeout = "100ms")]
+    async fn slow_background(s: &SlowBackground) {
+        std::thread::sleep(Duration::from_millis(s.block_ms));
+        tokio::task::yield_now().await;
+    }
+
+    #[tokio::test]
+    async fn a_background_async_handler_is_timed_from_its_call_whatever_the_history() {
+        let hooks = hooks();
+        let out = hooks
+            .create(
+                &mut Context::client(),
+                SlowBackground { block_ms: 150 },
+                |s| async move { Ok(s) },
+            )
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        hooks.shutdown(Duration::from_secs(10)).unwrap();
+        let reg = hooks
+            .table()
+            .registrations()
+            .iter()
+            .find(|r| r.id().ends_with("slow_background"))
+            .unwrap();
+        assert_eq!(reg.stats().timeouts, 1);
+    }
+
     #[test]
     fn the_workspace_default_timeout_is_ten_seconds() {
         assert_eq!(hooks::policy::DEFAULT_TIMEOUT, Duration::from_secs(10));

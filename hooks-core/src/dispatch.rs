@@ -2680,8 +2680,9 @@ impl Hooks {
     }
 
     /// Publish `message` to its channel through the hooks ([`Publish`]): handlers of the channel
-    /// and of `"*"` run. The channel must be one (not empty, not `"*"`), and the message must be
-    /// within the payload limit.
+    /// and of `"*"` run. The channel must be named as a dynamic table is (1 to 128 bytes, no
+    /// space or control character, not `"*"`), and the message must be within the payload
+    /// limit.
     pub async fn publish<F, Fut>(
         &self,
         ctx: &mut Context,
@@ -2692,13 +2693,8 @@ impl Hooks {
         F: FnOnce(Message) -> Fut,
         Fut: Future<Output = Result<Published, HookError>>,
     {
-        if message.channel.trim().is_empty() {
-            return Err(HookError::bad_request("a message needs a channel"));
-        }
-        if message.channel == "*" {
-            return Err(HookError::bad_request(
-                "`*` stands for every channel; a message goes to one",
-            ));
+        if let Some(e) = crate::entity::name_error("channel", &message.channel) {
+            return Err(e);
         }
         self.check_payload_size("the message", &message)?;
         self.run::<Publish, F, Fut>(ctx, message, default).await

@@ -688,8 +688,27 @@ impl<E: Record> RecordList for Vec<E> {
     }
 }
 
-/// The longest name of a dynamic table, in bytes.
+/// The longest name of a dynamic table (or of a channel), in bytes.
 pub const MAX_TABLE_NAME: usize = 128;
+
+/// Why `name` cannot name a `kind` ("table", "channel") that a call names, if it cannot: it is
+/// empty, `*`, longer than [`MAX_TABLE_NAME`] bytes, or has a space or a control character in
+/// it. A 400 `bad_request`, with the name quoted and cut short (it may be a client's).
+pub(crate) fn name_error(kind: &str, name: &str) -> Option<HookError> {
+    if !name.is_empty()
+        && name != "*"
+        && name.len() <= MAX_TABLE_NAME
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return None;
+    }
+    let shown: String = name.chars().take(40).collect();
+    let more = if shown.len() < name.len() { "..." } else { "" };
+    Some(HookError::bad_request(format!(
+        "{shown:?}{more} is not a {kind} name: 1 to {MAX_TABLE_NAME} bytes, with no space or \
+         control character, and not `*`"
+    )))
+}
 
 /// A record of a table with no Rust type: a JSON object and its table name, so a service can host
 /// user-defined tables. Build one with [`DynRecord::new`] (or `Hooks::record`, which applies the
@@ -711,18 +730,8 @@ impl DynRecord {
         max_bytes: usize,
     ) -> Result<DynRecord, HookError> {
         let table = table.into();
-        if table.is_empty()
-            || table == "*"
-            || table.len() > MAX_TABLE_NAME
-            || table.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            // Quoted and cut short: the name may be a client's, of any length.
-            let shown: String = table.chars().take(40).collect();
-            let more = if shown.len() < table.len() { "..." } else { "" };
-            return Err(HookError::bad_request(format!(
-                "{shown:?}{more} is not a table name: 1 to {MAX_TABLE_NAME} bytes, with no \
-                 space or control character, and not `*`"
-            )));
+        if let Some(e) = name_error("table", &table) {
+            return Err(e);
         }
         let fields = match value {
             serde_json::Value::Object(map) => map,

@@ -438,8 +438,14 @@ impl Policy {
     where
         F: Future<Output = Result<T, HookError>> + Unpin,
     {
+        // A handler with its own timeout is timed from its call, as in `poll_first`.
+        let start = if reg.timeout.is_some() {
+            Some(Instant::now())
+        } else {
+            self.start()
+        };
         let waiting = Waiting {
-            start: self.start(),
+            start,
             span: span(reg),
         };
         self.resume_async(reg, fut, waiting)
