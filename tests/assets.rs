@@ -304,3 +304,28 @@ fn a_bulk_create_cannot_carry_a_record_of_another_table() {
     assert_eq!(code(out), "400 asset_mismatch");
     assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
 }
+
+#[test]
+fn a_key_or_an_original_cannot_carry_a_record_of_another_table() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    let secret = || hooks.record("secrets", json!({"a": 1})).unwrap();
+    let key = Key::new(1).with_record(secret());
+    let out = hooks.run_sync_on::<hooks::ops::data::Delete<DynRecord>, _>(
+        &mut Context::client(),
+        "notes",
+        key,
+        ran,
+    );
+    assert_eq!(code(out), "400 asset_mismatch");
+    let mut changes = Changes::new(1, hooks.record("notes", json!({"a": 2})).unwrap());
+    changes.original = Some(secret());
+    let out = hooks.run_sync_on::<hooks::ops::data::Update<DynRecord>, _>(
+        &mut Context::client(),
+        "notes",
+        changes,
+        |c| ran(c.record),
+    );
+    assert_eq!(code(out), "400 asset_mismatch");
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+}

@@ -100,7 +100,11 @@ data_op!(
     /// handlers the stored record.
     Update, "data.update", update, Changes<E>, E,
     |i| RecordsMut::One(&mut i.record), |o| RecordsMut::One(o),
-    names_table: true, |i| i.record.dynamic_table()
+    names_table: true, |i| i.record.dynamic_table(),
+    other_table: |i, asset| std::iter::once(&i.record)
+        .chain(i.original.as_ref())
+        .filter_map(|r| r.dynamic_table())
+        .find(|t| *t != asset)
 );
 data_op!(
     /// Delete a record by id.
@@ -108,7 +112,8 @@ data_op!(
     /// Before handlers see the [`Key`], after handlers the deleted one.
     Delete, "data.delete", delete, Key<E>, Key<E>,
     |i| key_record(i), |o| key_record(o),
-    names_table: false, |_i| None
+    names_table: false, |_i| None,
+    other_table: |i, asset| key_table_other(i, asset)
 );
 data_op!(
     /// Find records by filter, sort order and page.
@@ -124,7 +129,8 @@ data_op!(
     /// Before handlers see the [`Key`], after handlers the record.
     FindById, "data.find_by_id", find_by_id, Key<E>, E,
     |i| key_record(i), |o| RecordsMut::One(o),
-    names_table: false, |_i| None
+    names_table: false, |_i| None,
+    other_table: |i, asset| key_table_other(i, asset)
 );
 
 data_op!(
@@ -154,6 +160,14 @@ data_op!(
     |_i| RecordsMut::None, |_o| RecordsMut::None,
     names_table: false, |_i| None
 );
+
+/// The table a key's loaded record names, when it is not `asset`.
+fn key_table_other<'k, E: Entity>(key: &'k Key<E>, asset: &str) -> Option<&'k str> {
+    key.record
+        .as_ref()
+        .and_then(|r| r.dynamic_table())
+        .filter(|t| *t != asset)
+}
 
 fn key_record<E: Entity>(key: &mut Key<E>) -> RecordsMut<'_> {
     match &mut key.record {
