@@ -95,3 +95,8 @@ pub mod prelude {
     };
     pub use serde::{Deserialize, Serialize};
 }
+
+/// The README's Rust examples, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
