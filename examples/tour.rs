@@ -1,5 +1,5 @@
 //! A tour beyond data: user handlers, a custom event, a wildcard handler over every table, a
-//! dynamic table, and the catalog an operator sees.
+//! dynamic table, a bulk update, and the catalog an operator sees.
 //!
 //! Run it with `cargo run --example tour`.
 
@@ -26,6 +26,15 @@ fn check_registration(user: &NewUser) -> Result<(), HookError> {
         return Err(HookError::forbidden(
             "disposable email domains are not accepted",
         ));
+    }
+    Ok(())
+}
+
+/// A bulk update may rename contacts, but the service alone says who wrote them.
+#[before_bulk_update("Contact")]
+fn guard_bulk_update(changes: &BulkChanges<Contact>) -> Result<(), HookError> {
+    if changes.get("updated_by").is_some() {
+        return Err(HookError::forbidden("`updated_by` is set by the service"));
     }
     Ok(())
 }
@@ -127,6 +136,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create(&mut ctx, note, |n| async move { Ok(n) })
         .await?;
     println!("  notes:   {}", note.into_json());
+
+    println!("bulk update:");
+    // The changes are checked against the fields a client may write: a typo is a 400.
+    let typo = BulkChanges::<Contact>::from_json(Query::all(), json!({"nmae": "Grace H."}));
+    if let Err(e) = typo {
+        println!("  a typo: {e}");
+    }
+    for changes in [
+        json!({"name": "Grace H."}),
+        json!({"updated_by": "mallory"}),
+    ] {
+        let changes = BulkChanges::<Contact>::from_json(Query::all(), changes)?;
+        let result = hooks
+            .bulk_update(&mut ctx, changes, |c| async move {
+                // The service's own logic: `UPDATE contacts SET ...` from `c.changes()`.
+                println!("  [default] would set {:?}", c.changes());
+                Ok(Affected::new(3))
+            })
+            .await;
+        match result {
+            Ok(updated) => println!("  updated {} contacts", updated.count),
+            Err(e) => println!("  refused: {e}"),
+        }
+    }
 
     println!("custom event:");
     hooks
