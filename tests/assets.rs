@@ -329,3 +329,56 @@ fn a_key_or_an_original_cannot_carry_a_record_of_another_table() {
     assert_eq!(code(out), "400 asset_mismatch");
     assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
 }
+
+#[tokio::test]
+async fn a_routed_update_cannot_carry_an_original_of_another_table() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    let changes = || {
+        let mut changes = Changes::new(1, hooks.record("notes", json!({"a": 2})).unwrap());
+        changes.original = Some(hooks.record("secrets", json!({"a": 1})).unwrap());
+        changes
+    };
+    let out = hooks.run_sync::<hooks::ops::data::Update<DynRecord>, _>(
+        &mut Context::client(),
+        changes(),
+        |c| ran(c.record),
+    );
+    assert_eq!(code(out), "400 asset_mismatch");
+    let out = hooks
+        .update(&mut Context::client(), changes(), |c| async move {
+            ran(c.record)
+        })
+        .await;
+    assert_eq!(code(out), "400 asset_mismatch");
+    let chain = Chain::<hooks::ops::data::Update<DynRecord>>::all();
+    let out = chain.run_sync(&mut Context::client(), changes(), |c| ran(c.record));
+    assert_eq!(code(out), "400 asset_mismatch");
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn a_call_that_names_its_asset_names_a_plain_one() {
+    let hooks = hooks();
+    let before = DEFAULTS.load(Ordering::SeqCst);
+    for asset in ["has space", "line\nbreak", &"x".repeat(129)] {
+        let out = hooks.run_sync_on::<Find<DynRecord>, _>(
+            &mut Context::client(),
+            asset,
+            Query::all(),
+            |_| ran(Vec::new()),
+        );
+        assert_eq!(code(out), "400 bad_request", "{asset:?}");
+    }
+    for channel in ["", "has space"] {
+        let out = hooks.run_sync::<Publish, _>(&mut Context::client(), message(channel), published);
+        assert!(code(out).starts_with("400 "), "{channel:?}");
+        let out = hooks
+            .run::<Publish, _, _>(&mut Context::client(), message(channel), |m| async move {
+                published(m)
+            })
+            .await;
+        assert!(code(out).starts_with("400 "), "{channel:?}");
+    }
+    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+}

@@ -39,7 +39,9 @@ pub enum Backpressure {
 /// Settings of the background queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct BackgroundConfig {
-    /// Jobs the queue holds before backpressure applies (default 1024).
+    /// Jobs the queue holds before backpressure applies (default 1024): those the worker has not
+    /// taken yet. A job it has taken (running, or waiting for one of the `concurrency` places
+    /// to run) no longer counts.
     pub capacity: usize,
     /// Jobs that run at once on the worker (default 64).
     pub concurrency: usize,

@@ -767,12 +767,12 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
-        let (slot, named) = if Op::DYNAMIC {
+        let (slot, named, refused) = if Op::DYNAMIC {
             self.slot_of_input::<Op>(&input)
         } else {
-            (self.slot::<Op>(), None)
+            (self.slot::<Op>(), None, None)
         };
-        self.dispatch(ctx, CallKind::Call, slot, named, input, default)
+        self.dispatch(ctx, CallKind::Call, slot, named, refused, input, default)
     }
 
     /// [`Hooks::run`] on an asset the call names (a channel, a dynamic table): the handlers of
@@ -798,19 +798,12 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
-        let call = match asset_refusal::<Op>(asset, &input) {
-            Some(refusal) => Err(refusal),
-            None => {
-                let (slot, named) = self.slot_named::<Op>(asset);
-                Ok(self.dispatch(ctx, CallKind::Call, slot, named, input, default))
-            }
+        let refused = asset_refusal::<Op>(asset, &input);
+        let (slot, named) = match refused {
+            Some(_) => (None, None),
+            None => self.slot_named::<Op>(asset),
         };
-        async move {
-            match call {
-                Ok(call) => call.await,
-                Err(refusal) => Err(refusal),
-            }
-        }
+        self.dispatch(ctx, CallKind::Call, slot, named, refused, input, default)
     }
 
     /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
@@ -879,8 +872,11 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        let resolved = self.slot_of_input::<Op>(&input);
-        self.run_sync_resolved(ctx, resolved, input, default)
+        let (slot, named, refused) = self.slot_of_input::<Op>(&input);
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        self.run_sync_resolved(ctx, (slot, named), input, default)
     }
 
     /// A sync call on a slot resolved by name ([`Hooks::slot_named`]): the default alone, or the
@@ -914,10 +910,11 @@ impl Hooks {
     /// context. An operation whose input names no table (a key, a query) does not compile here:
     /// without the table, the call would silently skip the table's handlers.
     #[inline]
+    #[allow(clippy::type_complexity)] // the slot, the name, the refusal: each used once
     fn slot_of_input<Op: Operation>(
         &self,
         input: &Op::Input,
-    ) -> (Option<&Slot<Op>>, Option<Box<str>>) {
+    ) -> (Option<&Slot<Op>>, Option<Box<str>>, Option<HookError>) {
         const {
             assert!(
                 !Op::DYNAMIC || Op::INPUT_NAMES_ASSET,
@@ -925,9 +922,17 @@ impl Hooks {
                  table: call `Hooks::run_on` (or `Chain::run_on` in tests) with the table"
             )
         };
+        // The input is about the table it names, and must name no other (an update's original,
+        // say), nor a name no table or channel has: refused, the call runs nothing.
         match Op::input_asset(input) {
-            Some(table) => self.slot_named::<Op>(table),
-            None => (self.slot::<Op>(), None),
+            Some(table) => match asset_refusal::<Op>(table, input) {
+                Some(refused) => (None, None, Some(refused)),
+                None => {
+                    let (slot, named) = self.slot_named::<Op>(table);
+                    (slot, named, None)
+                }
+            },
+            None => (self.slot::<Op>(), None, None),
         }
     }
 
@@ -947,12 +952,14 @@ impl Hooks {
     /// sync and none runs in the background, the `async fn` [`Hooks::run_slot`] when not.
     #[inline]
     #[allow(clippy::type_complexity)] // the two flows, each named once here
+    #[allow(clippy::too_many_arguments)] // what a call resolved to, passed as it came
     fn dispatch<'a, Op, F, Fut>(
         &'a self,
         ctx: &'a mut Context,
         kind: CallKind,
         slot: Option<&'a Slot<Op>>,
         named: Option<Box<str>>,
+        refused: Option<HookError>,
         input: Op::Input,
         default: F,
     ) -> Dispatch<Fut, Synced<'a, Op, F, Fut>, impl Future<Output = Result<Op::Output, HookError>>>
@@ -961,6 +968,13 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
+        // A call refused before anything runs (`asset_refusal`): its error, as a flow of its
+        // own. Only calls that name their asset can be; the others pass `None` here.
+        if let Some(e) = refused {
+            return Dispatch::Hooked(ErasedFlow::erase(
+                FlowBox::block_for().write(std::future::ready(Err(e))),
+            ));
+        }
         match slot {
             None => Dispatch::Direct(default(input)),
             // On the heap, so that the common case (no handlers) stays as small as the default's
@@ -2672,6 +2686,7 @@ impl Hooks {
             CallKind::Event,
             slot,
             None,
+            None,
             event,
             |e| async move { Ok(e) },
         )
@@ -2893,6 +2908,9 @@ fn asset_refusal<Op: Operation>(asset: &str, input: &Op::Input) -> Option<HookEr
     }
     if asset.is_empty() || asset == "*" {
         return Some(asset_unnamed(Op::NAME, asset));
+    }
+    if let Some(e) = crate::entity::name_error("table or channel", asset) {
+        return Some(e);
     }
     Op::input_names_other(input, asset).map(|named| asset_mismatch(Op::NAME, asset, named))
 }
