@@ -157,16 +157,14 @@ impl Room {
         self.held.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Give `n` places back (the worker took their jobs, or the jobs were not sent), and wake the
-    /// callers waiting for one.
-    fn give_back(&self, n: usize) {
-        if n > 0 {
-            self.held.fetch_sub(n, Ordering::AcqRel);
-            self.wake();
-        }
+    /// Give a place back (the worker took its job, or the job was not sent), and wake the callers
+    /// waiting for room.
+    fn give_back(&self) {
+        self.held.fetch_sub(1, Ordering::AcqRel);
+        self.wake();
     }
 
-    /// Wake every caller waiting for a place, to take it or to see the queue closed.
+    /// Wake every caller waiting for room, to be admitted or to see the queue closed.
     fn wake(&self) {
         self.for_async.notify_waiters();
         let _waiting = self
@@ -312,7 +310,7 @@ impl Queue {
                     let mut running = JoinSet::new();
                     while let Some(job) = rx.recv().await {
                         // Taken: its place in the queue is free.
-                        room.give_back(1);
+                        room.give_back();
                         while running.len() >= concurrency {
                             running.join_next().await;
                         }
@@ -397,7 +395,7 @@ impl Queue {
             }
             Err(_) => {
                 // The worker is gone (it could not be kept running): the job cannot run.
-                self.room.give_back(1);
+                self.room.give_back();
                 Err(self.refuse(Self::shut_down_error()))
             }
         }

@@ -347,15 +347,15 @@ fn check_subscribers(regs: &[&'static Registration], max: usize, problems: &mut 
     }
 }
 
-/// How many places in the background queue a call takes: one for each background handler that
-/// runs for its context (whether it runs on the result is known only at the end).
+/// How many background jobs a call is admitted for: one for each background handler that runs
+/// for its context (whether it runs on the result is known only at the end).
 fn background_places<T>(handlers: &[Entry<T>], ctx: &Context) -> usize {
     handlers.iter().filter(|h| h.reg.runs_for(ctx)).count()
 }
 
-/// The places a sync call took in the background queue ([`Hooks::sync_before`]), kept in its
-/// state until its background phase ([`Hooks::background_sync`]). Private: no handler can
-/// take them.
+/// A call's admission to the background queue (`Hooks::admit`, `Hooks::sync_rare_begin`),
+/// kept in its state until its background phase ([`Hooks::background_sync`]). Private: no
+/// handler can take it.
 struct HeldPlaces(Places);
 
 /// Every operation or event name that two declarations share: the catalog could not tell them
@@ -558,8 +558,8 @@ impl Hooks {
     }
 
     /// Close the background queue and wait, up to `deadline`, for every queued handler to finish,
-    /// and for the jobs of calls that already hold their places in the queue. Later calls with
-    /// background handlers fail with 503 `shutting_down` before anything of them runs.
+    /// and for the jobs of the calls already admitted to the queue. Later calls whose background
+    /// handlers would run fail with 503 `shutting_down` before anything of them runs.
     /// This blocks the calling thread; from async code, call it last or in `spawn_blocking`.
     pub fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
         self.inner.queue.shutdown(deadline)
@@ -1029,7 +1029,7 @@ impl Hooks {
             return default(input).await;
         }
         ctx.begin(Op::NAME, Op::ASSET, named);
-        // The background jobs' places, before anything runs: a full queue refuses the call
+        // The background jobs' admission, before anything runs: a full queue refuses the call
         // before its default writes anything. Kept in the call's state, not in this future,
         // which every call of a slot with async handlers would then carry.
         if !slot.background().is_empty()
@@ -1237,8 +1237,8 @@ impl Hooks {
     }
 
     /// The start of a sync call of a slot with an `async fn` handler, which fails it before
-    /// anything runs, or with background handlers, whose places in the queue it takes first (see
-    /// `run_slot`) and keeps in the call's state until its background phase.
+    /// anything runs, or with background handlers, whose admission to the queue it takes first
+    /// (see `run_slot`) and keeps in the call's state until its background phase.
     #[cold]
     #[inline(never)]
     fn sync_rare_begin(
