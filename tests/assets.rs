@@ -2,8 +2,6 @@
 //! a client's URL) cannot steer it past them, and a message goes to its own channel's handlers
 //! whichever way it is run.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use hooks::ops::data::{Create, Find};
 use hooks::ops::messaging::{Message, Publish, Published};
 use hooks::ops::users::{Credentials, Login, Session};
@@ -56,11 +54,21 @@ fn hold_shipping(_: &mut u32) -> Result<(), HookError> {
     Err(HookError::forbidden("shipping is on hold"))
 }
 
-static DEFAULTS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// The defaults run on this thread: each test runs on a thread of its own (and its async
+    /// calls on a runtime of that thread), so tests running side by side do not see each
+    /// other's.
+    static DEFAULTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many defaults ran on this test's thread.
+fn defaults() -> usize {
+    DEFAULTS.with(std::cell::Cell::get)
+}
 
 /// The default of every call here: counts its runs, and answers with what it got.
 fn ran<T>(input: T) -> Result<T, HookError> {
-    DEFAULTS.fetch_add(1, Ordering::SeqCst);
+    DEFAULTS.with(|d| d.set(d.get() + 1));
     Ok(input)
 }
 
@@ -80,7 +88,7 @@ fn message(channel: &str) -> Message {
 }
 
 fn published(m: Message) -> Result<Published, HookError> {
-    DEFAULTS.fetch_add(1, Ordering::SeqCst);
+    DEFAULTS.with(|d| d.set(d.get() + 1));
     Ok(Published {
         channel: m.channel,
         message_id: "1".into(),
@@ -90,7 +98,7 @@ fn published(m: Message) -> Result<Published, HookError> {
 #[test]
 fn a_typed_tables_call_cannot_run_on_another_asset() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     for asset in ["Other", "*", "", "guarded"] {
         let mut ctx = Context::client();
         let out = hooks.run_sync_on::<Create<Guarded>, _>(
@@ -101,11 +109,7 @@ fn a_typed_tables_call_cannot_run_on_another_asset() {
         );
         assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
     }
-    assert_eq!(
-        DEFAULTS.load(Ordering::SeqCst),
-        before,
-        "nothing ran, the default included"
-    );
+    assert_eq!(defaults(), before, "nothing ran, the default included");
     // Its own table is fine: the guard runs.
     let out = hooks.run_sync_on::<Create<Guarded>, _>(
         &mut Context::client(),
@@ -119,7 +123,7 @@ fn a_typed_tables_call_cannot_run_on_another_asset() {
 #[tokio::test]
 async fn an_async_call_on_another_asset_fails_before_anything_runs() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     let mut ctx = Context::client();
     let out = hooks
         .run_on::<Create<Guarded>, _, _>(
@@ -134,7 +138,7 @@ async fn an_async_call_on_another_asset_fails_before_anything_runs() {
         .run_on::<Ship, _, _>(&mut ctx, "other", 3, |n| async move { ran(n) })
         .await;
     assert_eq!(code(out), "400 asset_mismatch");
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
     let out = hooks
         .run_on::<Ship, _, _>(&mut ctx, "orders", 3, |n| async move { ran(n) })
         .await;
@@ -184,7 +188,7 @@ fn an_operation_without_an_asset_runs_its_handlers_on_any_asset_named() {
 #[tokio::test]
 async fn a_message_runs_its_own_channels_handlers_however_it_is_run() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     let sync =
         hooks.run_sync::<Publish, _>(&mut Context::client(), message("moderated"), published);
     assert_eq!(code(sync), "403 forbidden");
@@ -208,7 +212,7 @@ async fn a_message_runs_its_own_channels_handlers_however_it_is_run() {
     let chained = chain.run_sync(&mut Context::client(), message("moderated"), published);
     assert_eq!(code(chained), "403 forbidden");
     assert_eq!(chain.ran_lines(), ["assets::moderated rejected"]);
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before, "no default ran");
+    assert_eq!(defaults(), before, "no default ran");
     // Another channel has no guard.
     let open = hooks.run_sync::<Publish, _>(&mut Context::client(), message("open"), published);
     assert!(open.is_ok(), "{open:?}");
@@ -217,7 +221,7 @@ async fn a_message_runs_its_own_channels_handlers_however_it_is_run() {
 #[test]
 fn a_message_cannot_run_on_a_channel_other_than_its_own() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     for asset in ["open", "*", ""] {
         let out = hooks.run_sync_on::<Publish, _>(
             &mut Context::client(),
@@ -227,7 +231,7 @@ fn a_message_cannot_run_on_a_channel_other_than_its_own() {
         );
         assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
     }
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
     let out = hooks.run_sync_on::<Publish, _>(
         &mut Context::client(),
         "moderated",
@@ -250,14 +254,14 @@ async fn publishing_to_every_channel_at_once_is_refused() {
 #[test]
 fn a_dynamic_record_cannot_run_on_a_table_other_than_its_own() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     for asset in ["other", "*", ""] {
         let record = hooks.record("read_only", json!({"a": 1})).unwrap();
         let out =
             hooks.run_sync_on::<Create<DynRecord>, _>(&mut Context::client(), asset, record, ran);
         assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
     }
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
     let record = hooks.record("read_only", json!({"a": 1})).unwrap();
     let out =
         hooks.run_sync_on::<Create<DynRecord>, _>(&mut Context::client(), "read_only", record, ran);
@@ -267,7 +271,7 @@ fn a_dynamic_record_cannot_run_on_a_table_other_than_its_own() {
 #[test]
 fn a_dynamic_tables_find_names_a_table() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     for asset in ["*", ""] {
         let out = hooks.run_sync_on::<Find<DynRecord>, _>(
             &mut Context::client(),
@@ -277,7 +281,7 @@ fn a_dynamic_tables_find_names_a_table() {
         );
         assert_eq!(code(out), "400 asset_mismatch", "asset {asset:?}");
     }
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
     let out = hooks.run_sync_on::<Find<DynRecord>, _>(
         &mut Context::client(),
         "read_only",
@@ -290,7 +294,7 @@ fn a_dynamic_tables_find_names_a_table() {
 #[test]
 fn a_bulk_create_cannot_carry_a_record_of_another_table() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     let records = vec![
         hooks.record("elsewhere", json!({"a": 1})).unwrap(),
         hooks.record("read_only", json!({"a": 2})).unwrap(),
@@ -302,13 +306,13 @@ fn a_bulk_create_cannot_carry_a_record_of_another_table() {
         ran,
     );
     assert_eq!(code(out), "400 asset_mismatch");
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
 }
 
 #[test]
 fn a_key_or_an_original_cannot_carry_a_record_of_another_table() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     let secret = || hooks.record("secrets", json!({"a": 1})).unwrap();
     let key = Key::new(1).with_record(secret());
     let out = hooks.run_sync_on::<hooks::ops::data::Delete<DynRecord>, _>(
@@ -327,13 +331,13 @@ fn a_key_or_an_original_cannot_carry_a_record_of_another_table() {
         |c| ran(c.record),
     );
     assert_eq!(code(out), "400 asset_mismatch");
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
 }
 
 #[tokio::test]
 async fn a_routed_update_cannot_carry_an_original_of_another_table() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     let changes = || {
         let mut changes = Changes::new(1, hooks.record("notes", json!({"a": 2})).unwrap());
         changes.original = Some(hooks.record("secrets", json!({"a": 1})).unwrap());
@@ -354,13 +358,13 @@ async fn a_routed_update_cannot_carry_an_original_of_another_table() {
     let chain = Chain::<hooks::ops::data::Update<DynRecord>>::all();
     let out = chain.run_sync(&mut Context::client(), changes(), |c| ran(c.record));
     assert_eq!(code(out), "400 asset_mismatch");
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
 }
 
 #[tokio::test]
 async fn a_call_that_names_its_asset_names_a_plain_one() {
     let hooks = hooks();
-    let before = DEFAULTS.load(Ordering::SeqCst);
+    let before = defaults();
     for asset in ["has space", "line\nbreak", &"x".repeat(129)] {
         let out = hooks.run_sync_on::<Find<DynRecord>, _>(
             &mut Context::client(),
@@ -380,5 +384,5 @@ async fn a_call_that_names_its_asset_names_a_plain_one() {
             .await;
         assert!(code(out).starts_with("400 "), "{channel:?}");
     }
-    assert_eq!(DEFAULTS.load(Ordering::SeqCst), before);
+    assert_eq!(defaults(), before);
 }
