@@ -354,13 +354,10 @@ fn is_map(ty: &syn::Type) -> bool {
     }
 }
 
-/// A field's name as serde sees it: a raw identifier's without its `r#`.
+/// A field's name as serde sees it: a raw identifier's without its `r#` (syn's `unraw`, as the
+/// hook attributes read names).
 fn unraw(ident: &syn::Ident) -> String {
-    let name = ident.to_string();
-    match name.strip_prefix("r#") {
-        Some(bare) => bare.to_owned(),
-        None => name,
-    }
+    syn::ext::IdentExt::unraw(ident).to_string()
 }
 
 /// `Record` for a struct: each field read and written as JSON by its JSON name.
