@@ -386,3 +386,112 @@ async fn a_call_that_names_its_asset_names_a_plain_one() {
     }
     assert_eq!(defaults(), before);
 }
+
+/// A before handler that moves a message from the lobby to the staff channel, past the staff
+/// channel's guard.
+#[before_publish("lobby")]
+fn to_staff(m: &mut Message) -> Result<(), HookError> {
+    m.channel = "staff".into();
+    Ok(())
+}
+
+/// The same move, by an `async fn` handler (the async flow).
+#[before_publish("hall")]
+async fn to_staff_later(m: &mut Message) -> Result<(), HookError> {
+    m.channel = "staff".into();
+    Ok(())
+}
+
+#[before_publish("staff")]
+fn staff_only(_: &mut Message) -> Result<(), HookError> {
+    Err(HookError::forbidden("staff only"))
+}
+
+/// A before handler of `drafts` that swaps the record for one of `secrets`.
+#[before_create("drafts")]
+fn to_secrets(record: &mut DynRecord) -> Result<(), HookError> {
+    *record = DynRecord::new("secrets", json!({"a": 1}), 1024)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_before_handler_cannot_move_a_message_to_another_channel() {
+    let hooks = hooks();
+    let before = defaults();
+    let sync = hooks.run_sync::<Publish, _>(&mut Context::client(), message("lobby"), published);
+    assert_eq!(code(sync), "500 asset_moved");
+    let err = hooks
+        .run_sync::<Publish, _>(&mut Context::client(), message("lobby"), published)
+        .unwrap_err();
+    assert!(
+        err.message().contains("from \"lobby\" to \"staff\""),
+        "{}",
+        err.message()
+    );
+    // The async call of sync handlers, and the async flow of an `async fn` handler.
+    for channel in ["lobby", "hall"] {
+        let run = hooks
+            .run::<Publish, _, _>(&mut Context::client(), message(channel), |m| async move {
+                published(m)
+            })
+            .await;
+        assert_eq!(code(run), "500 asset_moved", "{channel}");
+        let publish = hooks
+            .publish(&mut Context::client(), message(channel), |m| async move {
+                published(m)
+            })
+            .await;
+        assert_eq!(code(publish), "500 asset_moved", "{channel}");
+    }
+    let chain = Chain::<Publish>::all();
+    let chained = chain.run_sync(&mut Context::client(), message("lobby"), published);
+    assert_eq!(code(chained), "500 asset_moved");
+    assert_eq!(chain.ran_lines(), ["assets::to_staff continued"]);
+    assert_eq!(
+        defaults(),
+        before,
+        "no default ran: the message never reached staff"
+    );
+    // Sent to staff, it meets the guard.
+    let staff = hooks.run_sync::<Publish, _>(&mut Context::client(), message("staff"), published);
+    assert_eq!(code(staff), "403 forbidden");
+}
+
+#[tokio::test]
+async fn a_before_handler_cannot_swap_a_record_for_one_of_another_table() {
+    let hooks = hooks();
+    let before = defaults();
+    let draft = || hooks.record("drafts", json!({"a": 1})).unwrap();
+    let sync = hooks.run_sync::<Create<DynRecord>, _>(&mut Context::client(), draft(), ran);
+    assert_eq!(code(sync), "500 asset_moved");
+    let run = hooks
+        .run::<Create<DynRecord>, _, _>(&mut Context::client(), draft(), |r| async move { ran(r) })
+        .await;
+    assert_eq!(code(run), "500 asset_moved");
+    let on =
+        hooks.run_sync_on::<Create<DynRecord>, _>(&mut Context::client(), "drafts", draft(), ran);
+    assert_eq!(code(on), "500 asset_moved");
+    assert_eq!(defaults(), before);
+}
+
+/// A bulk create's before handler that slips a record of `secrets` into the list.
+#[before_bulk_create("drafts")]
+fn smuggle_secret(records: &mut Vec<DynRecord>) -> Result<(), HookError> {
+    records.push(DynRecord::new("secrets", json!({"a": 1}), 1024)?);
+    Ok(())
+}
+
+#[test]
+fn a_before_handler_cannot_slip_a_record_of_another_table_into_a_bulk_create() {
+    let hooks = hooks();
+    let before = defaults();
+    let records = vec![hooks.record("drafts", json!({"a": 1})).unwrap()];
+    let out = hooks.run_sync_on::<hooks::ops::data::BulkCreate<DynRecord>, _>(
+        &mut Context::client(),
+        "drafts",
+        records,
+        ran,
+    );
+    assert_eq!(code(out), "500 asset_moved");
+    assert_eq!(defaults(), before);
+}

@@ -784,7 +784,10 @@ impl Hooks {
     /// call whose input names its asset (a [`DynRecord`] being created or updated, a
     /// [`Message`]'s channel) takes only the one it names; and a dynamic table's or a
     /// channel's call names a real one, not `"*"` or an empty name. So a name taken from a
-    /// client cannot steer a call past the handlers of the asset it is really about.
+    /// client cannot steer a call past the handlers of the asset it is really about. Nor can a
+    /// before handler move the call to another asset once it has begun (a message's channel
+    /// changed, a `DynRecord` of another table put in its place): the call then fails with 500
+    /// `asset_moved` before its default runs.
     #[inline]
     pub fn run_on<'a, Op, F, Fut>(
         &'a self,
@@ -1049,6 +1052,10 @@ impl Hooks {
             self.before_async(slot, ctx, &mut input).await
         };
         ctx.leave();
+        let early = match early {
+            None if Op::DYNAMIC => moved::<Op>(ctx, &input).map(Err),
+            early => early,
+        };
         let mut result = match early {
             Some(result) => result,
             // Nothing runs after the default: its result is the call's as it comes (see
@@ -1124,6 +1131,8 @@ impl Hooks {
         // SAFETY: as in `sync_begin`.
         let began =
             unsafe { self.sync_before(ctx, slot, named, input_p, early_p, OpFns::of_op::<Op>()) };
+        // SAFETY: the input is live, and no other reference to it is.
+        let began = stayed::<Op>(began, ctx, unsafe { &*input.as_mut_ptr() });
         // Matched here rather than through `Begun`: one branch on the phase's end, not two.
         let silent = matches!(began, Began::Silent);
         let mut result = match began {
@@ -1170,7 +1179,7 @@ impl Hooks {
         // returns.
         let began =
             unsafe { self.sync_before(ctx, slot, named, input_p, early_p, OpFns::of_op::<Op>()) };
-        began.typed(early)
+        stayed::<Op>(began, ctx, input).typed(early)
     }
 
     /// [`Hooks::sync_begin`] with the operation's types erased, compiled once: the slot's own
@@ -2913,6 +2922,41 @@ fn asset_refusal<Op: Operation>(asset: &str, input: &Op::Input) -> Option<HookEr
         return Some(e);
     }
     Op::input_names_other(input, asset).map(|named| asset_mismatch(Op::NAME, asset, named))
+}
+
+/// A call whose input names its asset ([`Operation::DYNAMIC`]) that its before handlers let go
+/// on: a rejection if one of them moved it to another table or channel (see [`moved`]). A no-op,
+/// compiled away, for the other operations.
+#[inline(always)]
+fn stayed<Op: Operation>(began: Began, ctx: &Context, input: &Op::Input) -> Began {
+    match began {
+        Began::Go if Op::DYNAMIC => moved::<Op>(ctx, input).map_or(Began::Go, Began::Rejected),
+        began => began,
+    }
+}
+
+/// The error of a call that a before handler moved to another table or channel than the one it
+/// began on (a message's channel changed, a record of another table put in a dynamic record's
+/// place), if one did. The call ran the handlers of the asset it began on, so the new one's
+/// guards never saw it: it fails closed, before its default, with 500 `asset_moved`.
+#[inline]
+fn moved<Op: Operation>(ctx: &Context, input: &Op::Input) -> Option<HookError> {
+    let began_on = ctx.asset();
+    Op::input_names_other(input, began_on).map(|to| asset_moved(Op::NAME, began_on, to))
+}
+
+/// [`moved`]'s error.
+#[cold]
+#[inline(never)]
+fn asset_moved(op: &str, from: &str, to: &str) -> HookError {
+    HookError::new(
+        500,
+        "asset_moved",
+        format!(
+            "a before handler moved this {op} call from {from:?} to {to:?}: a call runs the \
+             handlers of the table or channel it began on, so it cannot move to another"
+        ),
+    )
 }
 
 /// The refusal of a call naming `asked` that is about `about`.
