@@ -239,6 +239,13 @@ pub fn token_hash(token: &Secret) -> String {
     hex(&Blake2s256::digest(token.expose().as_bytes()))
 }
 
+/// An email in the form the service stores, looks up and compares it: trimmed, in lower case.
+/// Registration, login and password reset all use it, so that an address written
+/// `" Ada@Example.com"` in one place is `ada@example.com` in every other.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
 /// The user `id` as the hook context and the user operations carry it.
 pub fn user(id: i64, email: String) -> User {
     User {
@@ -290,7 +297,7 @@ pub async fn by_email(pool: &SqlitePool, email: &str) -> Result<Option<StoredUse
     let row = sqlx::query(
         "SELECT id, email, password_hash, failed_logins, locked_until FROM users WHERE email = ?",
     )
-    .bind(email.trim().to_lowercase())
+    .bind(normalise_email(email))
     .fetch_optional(pool)
     .await
     .map_err(db::error)?;

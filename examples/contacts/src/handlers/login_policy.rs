@@ -18,6 +18,7 @@ use hooks::prelude::*;
 
 use crate::db::{self, now_ms};
 use crate::handlers::app;
+use crate::users::normalise_email;
 
 /// The code of the error a locked account gets.
 pub const ACCOUNT_LOCKED: &str = "account_locked";
@@ -80,7 +81,7 @@ pub async fn reject_locked_account(
     credentials: &mut Credentials,
     ctx: &Context,
 ) -> Result<(), HookError> {
-    credentials.login = credentials.login.trim().to_lowercase();
+    credentials.login = normalise_email(&credentials.login);
     let app = app(ctx)?;
     let now = now_ms();
     let max = i64::from(app.config.max_failed_logins);

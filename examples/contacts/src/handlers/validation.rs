@@ -10,7 +10,7 @@ use hooks::prelude::*;
 
 use crate::handlers::app;
 use crate::model::{Contact, Note};
-use crate::users::{NewPassword, ResetPassword};
+use crate::users::{NewPassword, ResetPassword, normalise_email};
 
 /// The longest name accepted, in characters.
 pub const MAX_NAME: usize = 200;
@@ -189,7 +189,7 @@ pub async fn check_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
 /// Registrations need an email address, a name and a password of 8 characters or more.
 #[before_register(priority = -100)]
 pub fn validate_registration(user: &mut NewUser) -> Result<(), HookError> {
-    user.email = user.email.trim().to_lowercase();
+    user.email = normalise_email(&user.email);
     let name = match user.fields.get("name") {
         Some(serde_json::Value::String(name)) => name.trim().to_owned(),
         _ => String::new(),
@@ -225,7 +225,7 @@ fn check_password(password: &Secret) -> Result<(), HookError> {
 /// 400 (not the 202 every address gets), which says nothing about which addresses have accounts.
 #[before_password_reset(priority = -100)]
 pub fn validate_reset_request(request: &mut ResetRequest) -> Result<(), HookError> {
-    request.email = request.email.trim().to_lowercase();
+    request.email = normalise_email(&request.email);
     if request.email.is_empty() {
         return Err(HookError::new(
             400,
