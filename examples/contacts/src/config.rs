@@ -7,6 +7,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::handlers::validation::is_email;
+use crate::users::normalise_email;
+
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -42,6 +45,9 @@ pub struct Config {
     pub lockout: Duration,
     /// Email domains that may not register.
     pub banned_domains: Vec<String>,
+    /// The emails, normalised as logins are ([`normalise_email`]), whose accounts get the
+    /// `admin` role ([`crate::users::ADMIN`]), which opens `GET /hooks`. None by default.
+    pub admins: Vec<String>,
     /// How long a login's token stays valid.
     pub session_ttl: Duration,
     /// How expensive password hashing is.
@@ -73,6 +79,7 @@ impl Default for Config {
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),
             banned_domains: vec!["mailinator.com".into(), "trashmail.com".into()],
+            admins: Vec::new(),
             session_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             password_cost: PasswordCost::Standard,
             shutdown_deadline: Duration::from_secs(30),
@@ -100,12 +107,14 @@ impl std::error::Error for ConfigError {}
 pub const USAGE: &str = "\
 contacts: a contacts service showing hook handlers at work
 
-USAGE: contacts [--port N] [--db PATH | --memory] [--webhook URL] [--no-hooks]
+USAGE: contacts [--port N] [--db PATH | --memory] [--admin EMAIL]... [--webhook URL] [--no-hooks]
 
 FLAGS (each also read from the environment variable in brackets; a flag wins)
   --port N              port on 127.0.0.1, 0 for any free one       [CONTACTS_PORT, 8080]
   --db PATH             SQLite file, created on first start          [CONTACTS_DB, contacts.db]
   --memory              keep the data in memory only                 [CONTACTS_DB=:memory:]
+  --admin EMAIL         the account with this email is an admin, who may read GET /hooks;
+                        repeat the flag for more admins  [CONTACTS_ADMINS, comma-separated]
   --webhook URL         http:// endpoint told about new contacts     [CONTACTS_WEBHOOK_URL]
   --body-limit BYTES    largest request body                         [CONTACTS_BODY_LIMIT, 65536]
   --max-failed-logins N failed logins that lock an account           [CONTACTS_MAX_FAILED_LOGINS, 5]
@@ -156,6 +165,12 @@ impl Config {
                 config.set(flag, &value)?;
             }
         }
+        if let Some(value) = env("CONTACTS_ADMINS") {
+            config.admins = Vec::new();
+            for email in value.split(',').filter(|e| !e.trim().is_empty()) {
+                config.add_admin("CONTACTS_ADMINS", email)?;
+            }
+        }
         if let Some(value) = env("CONTACTS_NO_HOOKS") {
             config.no_hooks = match value.trim() {
                 "1" | "true" | "yes" => true,
@@ -167,6 +182,8 @@ impl Config {
                 }
             };
         }
+        // The first `--admin` replaces the environment's list (a flag wins); the others add to it.
+        let mut admins_from_flags = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -183,6 +200,9 @@ impl Config {
                             (flag.to_owned(), value)
                         }
                     };
+                    if flag == "--admin" && !std::mem::replace(&mut admins_from_flags, true) {
+                        config.admins.clear();
+                    }
                     config.set(&flag, &value)?;
                 }
                 other => {
@@ -193,6 +213,22 @@ impl Config {
             }
         }
         Ok(Some(config))
+    }
+
+    /// Name `email` an admin, normalised as a login is; `setting` (the flag or variable it came
+    /// from) names it in the error when it is not an email address.
+    fn add_admin(&mut self, setting: &str, email: &str) -> Result<(), ConfigError> {
+        let normal = normalise_email(email);
+        if !is_email(&normal) {
+            return Err(ConfigError(format!(
+                "{setting} takes email addresses, and `{}` is not one",
+                email.escape_debug()
+            )));
+        }
+        if !self.admins.contains(&normal) {
+            self.admins.push(normal);
+        }
+        Ok(())
     }
 
     fn set(&mut self, flag: &str, value: &str) -> Result<(), ConfigError> {
@@ -241,6 +277,7 @@ impl Config {
                     .filter(|d| !d.is_empty())
                     .collect();
             }
+            "--admin" => self.add_admin(flag, value)?,
             "--log" => self.log = value.to_owned(),
             "--password-cost" => {
                 self.password_cost = match value {
@@ -318,6 +355,65 @@ mod tests {
         assert!(env("1").unwrap().unwrap().no_hooks);
         assert!(!env("0").unwrap().unwrap().no_hooks);
         assert!(env("maybe").is_err());
+    }
+
+    #[test]
+    fn admins_are_named_by_a_repeated_flag_or_a_list_and_normalised_as_logins_are() {
+        assert!(parse(&[], &[]).unwrap().unwrap().admins.is_empty());
+        let config = parse(
+            &[],
+            &["--admin", " Ada@Example.COM ", "--admin=bob@example.org"],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.admins, ["ada@example.com", "bob@example.org"]);
+        let config = parse(
+            &[("CONTACTS_ADMINS", "Ada@Example.com, bob@example.org,")],
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.admins, ["ada@example.com", "bob@example.org"]);
+        // The same address twice is one admin.
+        let config = parse(
+            &[],
+            &["--admin", "ada@example.com", "--admin", "ADA@example.com"],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.admins, ["ada@example.com"]);
+    }
+
+    #[test]
+    fn admin_flags_replace_the_admins_of_the_environment() {
+        let env = [("CONTACTS_ADMINS", "ada@example.com,bob@example.org")];
+        let config = parse(&env, &["--admin", "eve@example.net"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.admins, ["eve@example.net"]);
+        let config = parse(&env, &["--port", "0"]).unwrap().unwrap();
+        assert_eq!(config.admins, ["ada@example.com", "bob@example.org"]);
+    }
+
+    #[test]
+    fn an_admin_that_is_not_an_email_address_is_an_error_naming_the_setting() {
+        let err = parse(&[], &["--admin", "ada"]).unwrap_err();
+        assert!(
+            err.0.contains("--admin") && err.0.contains("`ada`"),
+            "{err}"
+        );
+        let err = parse(&[], &["--admin="]).unwrap_err();
+        assert!(err.0.contains("--admin"), "{err}");
+        let err = parse(&[], &["--admin"]).unwrap_err();
+        assert!(err.0.contains("--admin needs a value"), "{err}");
+        let err = parse(
+            &[("CONTACTS_ADMINS", "ada@example.com;bob@example.org")],
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.0.contains("CONTACTS_ADMINS"), "{err}");
+        let err = parse(&[("CONTACTS_ADMINS", "ada@exam\u{200B}ple.com")], &[]).unwrap_err();
+        assert!(err.0.contains("CONTACTS_ADMINS"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::config::PasswordCost;
+use crate::config::{Config, PasswordCost};
 use crate::db;
 
 /// A new password, with the token of a reset request.
@@ -239,29 +239,44 @@ pub fn token_hash(token: &Secret) -> String {
     hex(&Blake2s256::digest(token.expose().as_bytes()))
 }
 
+/// The role of the accounts the settings name as admins (`--admin`, [`Config::admins`]): it
+/// opens `GET /hooks`.
+pub const ADMIN: &str = "admin";
+
 /// An email in the form the service stores, looks up and compares it: trimmed, in lower case.
-/// Registration, login and password reset all use it, so that an address written
-/// `" Ada@Example.com"` in one place is `ada@example.com` in every other.
+/// Registration, login, password reset and the `--admin` setting all use it, so that an address
+/// written `" Ada@Example.com"` in one place is `ada@example.com` in every other.
 pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// The user `id` as the hook context and the user operations carry it.
-pub fn user(id: i64, email: String) -> User {
+/// The user `id` with the stored `email`, as the hook context and the user operations carry it.
+///
+/// Its roles come from the settings every time a user is built (at registration, at login, and
+/// on every request with a bearer token), never from the client or the database: an account is
+/// an admin while its email is in [`Config::admins`], and stops being one when a restart drops
+/// it from the list, whatever sessions it holds.
+pub fn user(id: i64, email: String, config: &Config) -> User {
+    let roles = if config.admins.contains(&email) {
+        vec![ADMIN.to_owned()]
+    } else {
+        Vec::new()
+    };
     User {
         id: id.to_string(),
         email: Some(email),
-        roles: Vec::new(),
+        roles,
     }
 }
 
-/// The user a bearer token belongs to; `None` for an unknown token or one older than `ttl`.
+/// The user a bearer token belongs to; `None` for an unknown token or one older than the
+/// session lifetime ([`Config::session_ttl`]).
 pub async fn user_for_token(
     pool: &SqlitePool,
     token: &Secret,
-    ttl: std::time::Duration,
+    config: &Config,
 ) -> Result<Option<User>, HookError> {
-    let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let ttl = i64::try_from(config.session_ttl.as_millis()).unwrap_or(i64::MAX);
     let row = sqlx::query(
         "SELECT users.id, users.email FROM sessions JOIN users ON users.id = sessions.user_id \
          WHERE sessions.token_hash = ? AND sessions.created > ?",
@@ -274,7 +289,7 @@ pub async fn user_for_token(
     let Some(row) = row else { return Ok(None) };
     let id: i64 = row.try_get(0).map_err(db::error)?;
     let email: String = row.try_get(1).map_err(db::error)?;
-    Ok(Some(user(id, email)))
+    Ok(Some(user(id, email, config)))
 }
 
 /// A stored account, with what login needs.

@@ -1,5 +1,6 @@
 //! The real binary, as an operator runs it: it prints the hook catalog and its address, serves,
-//! stops gracefully on SIGTERM, and finds its data again when started on the same file.
+//! stops gracefully on SIGTERM, finds its data again when started on the same file, takes its
+//! admins from `--admin`, and refuses a setting it cannot read with a message, not a panic.
 #![cfg(unix)]
 
 mod support;
@@ -29,12 +30,27 @@ impl Drop for Process {
     }
 }
 
-fn launch(db: &std::path::Path) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_contacts"))
-        .args(["--port", "0", "--db"])
-        .arg(db)
+/// The binary with the tests' settings: a free port, minimal password hashing, few logs.
+fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_contacts"));
+    command
+        .args(["--port", "0"])
         .env("CONTACTS_PASSWORD_COST", "minimal")
         .env("CONTACTS_LOG", "warn")
+        .env_remove("CONTACTS_ADMINS");
+    command
+}
+
+fn launch(db: &std::path::Path) -> Process {
+    launch_with(db, &[])
+}
+
+/// Start the binary on the database `db`, with more flags.
+fn launch_with(db: &std::path::Path, flags: &[&str]) -> Process {
+    let child = command()
+        .arg("--db")
+        .arg(db)
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -126,4 +142,49 @@ async fn the_binary_prints_its_hooks_stops_on_sigterm_and_keeps_its_data_across_
     assert_eq!(status, 200, "{contact}");
     assert_eq!(contact["name"], "Grace Hopper");
     assert!(terminate(&mut second).success());
+}
+
+#[tokio::test]
+async fn the_binary_takes_its_admins_from_the_admin_flag() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut process = launch_with(
+        &dir.path().join("contacts.db"),
+        &["--admin", " Ops@Example.COM "],
+    );
+    let anon = client(&process);
+    assert_eq!(anon.get("/hooks").await.0, 401);
+    let ada = anon.sign_up("ada@example.com").await;
+    assert_eq!(ada.get("/hooks").await.0, 403);
+    let ops = anon.sign_up("ops@example.com").await;
+    let (status, catalog) = ops.get("/hooks").await;
+    assert_eq!(status, 200, "{catalog}");
+    assert!(
+        catalog["handlers"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty())
+    );
+    assert!(terminate(&mut process).success());
+}
+
+#[test]
+fn an_admin_that_is_not_an_email_address_stops_the_binary_with_a_message() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("contacts.db");
+    for (flags, env) in [
+        (&["--admin", "ops"][..], None),
+        (&[][..], Some("ops@example.com,not an email")),
+    ] {
+        let mut command = command();
+        command.arg("--db").arg(&db).args(flags);
+        if let Some(admins) = env {
+            command.env("CONTACTS_ADMINS", admins);
+        }
+        let output = command.output().expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.starts_with("contacts: "), "{stderr}");
+        assert!(stderr.contains("is not one"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!db.exists(), "nothing started");
+    }
 }

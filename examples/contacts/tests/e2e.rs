@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hyper::Method;
 use serde_json::{Value, json};
-use support::{Client, column, count, start, start_with, stub};
+use support::{ADMIN, Client, column, count, start, start_with, stub};
 
 fn grace() -> Value {
     json!({
@@ -721,10 +721,11 @@ async fn health_answers_while_the_database_does() {
 }
 
 #[tokio::test]
-async fn get_hooks_returns_the_catalog_of_events_and_handlers() {
-    let run = start().await;
-    let (status, body) = Client::new(&run.service).get("/hooks").await;
-    assert_eq!(status, 200);
+async fn get_hooks_returns_the_catalog_of_events_and_handlers_to_an_admin() {
+    let run = start_with(support::admin).await;
+    let ops = Client::new(&run.service).sign_up(ADMIN).await;
+    let (status, body) = ops.get("/hooks").await;
+    assert_eq!(status, 200, "{body}");
     let handlers = body["handlers"].as_array().unwrap();
     assert!(handlers.len() >= 25, "{}", handlers.len());
     let handler = |id: &str| {
@@ -788,8 +789,9 @@ async fn get_hooks_returns_the_catalog_of_events_and_handlers() {
 
 #[tokio::test]
 async fn a_handlers_execution_history_shows_in_get_hooks_after_a_call() {
-    let run = start().await;
+    let run = start_with(support::admin).await;
     let anon = Client::new(&run.service);
+    let ops = anon.sign_up(ADMIN).await;
     let calls_of = |body: &Value, id: &str| -> u64 {
         body["handlers"]
             .as_array()
@@ -801,7 +803,8 @@ async fn a_handlers_execution_history_shows_in_get_hooks_after_a_call() {
     };
     const BANNED: &str = "contacts::handlers::login_policy::reject_banned_domain";
     const LOCKOUT: &str = "contacts::handlers::login_policy::count_failed_logins";
-    let (_, before) = anon.get("/hooks").await;
+    let (status, before) = ops.get("/hooks").await;
+    assert_eq!(status, 200, "{before}");
     // One registration and one failed login: each of the two handlers runs at least once more.
     // (Other tests in this process may run them too, so the counts only ever grow.)
     anon.sign_up("ada@example.com").await;
@@ -812,11 +815,173 @@ async fn a_handlers_execution_history_shows_in_get_hooks_after_a_call() {
         )
         .await;
     assert_eq!(status, 401);
-    let (status, after) = anon.get("/hooks").await;
-    assert_eq!(status, 200);
+    let (status, after) = ops.get("/hooks").await;
+    assert_eq!(status, 200, "{after}");
     assert!(calls_of(&after, BANNED) > 0);
     assert!(calls_of(&after, BANNED) > calls_of(&before, BANNED));
     assert!(calls_of(&after, LOCKOUT) > calls_of(&before, LOCKOUT));
+}
+
+#[tokio::test]
+async fn the_catalog_needs_a_valid_token() {
+    let run = start_with(support::admin).await;
+    let anon = Client::new(&run.service);
+    let (status, body) = anon.get("/hooks").await;
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({
+                "status": 401,
+                "code": "unauthorized",
+                "message": "send `Authorization: Bearer <token>`",
+            })
+        )
+    );
+    let (status, body) = anon.with_token("made-up").get("/hooks").await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    // A logged-out admin's token is no better than a made-up one.
+    let ops = anon.sign_up(ADMIN).await;
+    assert_eq!(ops.post("/users/logout", json!({})).await.0, 204);
+    assert_eq!(ops.get("/hooks").await.0, 401);
+}
+
+#[tokio::test]
+async fn the_catalog_needs_an_admin() {
+    let run = start_with(support::admin).await;
+    let anon = Client::new(&run.service);
+    let ada = anon.sign_up("ada@example.com").await;
+    let (status, body) = ada.get("/hooks").await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({ "status": 403, "code": "forbidden", "message": "only an admin may do this" })
+        )
+    );
+    // The same service answers its admin.
+    let (status, body) = anon.sign_up(ADMIN).await.get("/hooks").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["handlers"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn a_service_with_no_admin_shows_its_catalog_to_no_one() {
+    let run = start().await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    assert_eq!(ada.get("/hooks").await.0, 403);
+}
+
+#[tokio::test]
+async fn an_account_is_an_admin_when_its_email_is_on_the_admin_list() {
+    let run = start_with(support::admin).await;
+    let anon = Client::new(&run.service);
+    // The list names the address as logins normalise it, whatever case the client writes.
+    let (status, user) = anon
+        .post(
+            "/users/register",
+            json!({ "email": " OPS@Example.com", "password": "correct horse", "name": "Ops" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(
+        user,
+        json!({ "id": "1", "email": ADMIN, "roles": ["admin"] })
+    );
+    let (status, body) = anon
+        .post(
+            "/users/login",
+            json!({ "email": "Ops@example.COM", "password": "correct horse" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["roles"], json!(["admin"]));
+    let ops = anon.with_token(body["token"].as_str().unwrap());
+    assert_eq!(ops.get("/hooks").await.0, 200);
+    // Everyone else has no role.
+    let (_, bob) = anon
+        .post(
+            "/users/register",
+            json!({ "email": "bob@example.com", "password": "correct horse", "name": "Bob" }),
+        )
+        .await;
+    assert_eq!(bob["roles"], json!([]), "{bob}");
+}
+
+#[tokio::test]
+async fn the_admin_role_follows_the_settings_not_the_session() {
+    let run = start_with(support::admin).await;
+    let ops = Client::new(&run.service).sign_up(ADMIN).await;
+    assert_eq!(ops.get("/hooks").await.0, 200);
+    let mut config = support::config(&run.dir);
+    run.service.stop().await.unwrap();
+
+    // Restarted without the admin: the session stays, the role does not.
+    config.admins.clear();
+    let service = contacts::start(config).await.unwrap();
+    let again = Client::new(&service).with_token(ops.token.as_deref().unwrap());
+    assert_eq!(again.get("/data/Contact").await.0, 200);
+    assert_eq!(again.get("/hooks").await.0, 403);
+    service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_one_makes_themselves_an_admin_through_the_api() {
+    let run = start_with(support::admin).await;
+    let anon = Client::new(&run.service);
+    // A registration or a login that sends roles is refused, and creates no account.
+    let (status, body) = anon
+        .post(
+            "/users/register",
+            json!({
+                "email": "eve@example.com", "password": "correct horse", "name": "Eve",
+                "roles": ["admin"],
+            }),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")));
+    assert!(
+        body["message"].as_str().unwrap().contains("roles"),
+        "{body}"
+    );
+    let (status, _) = anon
+        .post(
+            "/users/login",
+            json!({ "email": "eve@example.com", "password": "correct horse" }),
+        )
+        .await;
+    assert_eq!(status, 401, "no account was created");
+    let eve = anon.sign_up("eve@example.com").await;
+    let (status, _) = eve
+        .post(
+            "/users/login",
+            json!({ "email": "eve@example.com", "password": "correct horse", "roles": ["admin"] }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    // No route changes a user, and a record that names roles is refused as it names any field
+    // its table does not have.
+    for method in [Method::PUT, Method::POST] {
+        let (status, _) = eve
+            .send(method, "/users/1", Some(json!({ "roles": ["admin"] })))
+            .await;
+        assert_eq!(status, 404);
+    }
+    let (status, body) = eve
+        .post(
+            "/data/Contact",
+            json!({ "name": "Eve", "email": "eve@example.com", "roles": ["admin"] }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("unknown_field")),
+        "{body}"
+    );
+    // Eve's account, old sessions and new, is still no admin.
+    assert_eq!(eve.get("/hooks").await.0, 403);
+    let again = anon.sign_in("eve@example.com", "correct horse").await;
+    assert_eq!(again.get("/hooks").await.0, 403);
 }
 
 // --- durability ----------------------------------------------------------------------------
@@ -845,11 +1010,17 @@ async fn data_and_sessions_survive_a_restart() {
 
 #[tokio::test]
 async fn with_no_hooks_no_handler_runs_and_every_call_runs_only_its_default_logic() {
-    let run = start_with(|c| c.no_hooks = true).await;
+    let run = start_with(|c| {
+        support::admin(c);
+        c.no_hooks = true;
+    })
+    .await;
     let anon = Client::new(&run.service);
-    let (status, catalog) = anon.get("/hooks").await;
-    assert_eq!(status, 200);
+    // Admins are the service's own check, not a hook's: they hold without hooks.
+    let (status, catalog) = anon.sign_up(ADMIN).await.get("/hooks").await;
+    assert_eq!(status, 200, "{catalog}");
     assert_eq!(catalog["handlers"], json!([]), "{catalog}");
+    assert_eq!(anon.get("/hooks").await.0, 401);
     // Registration and login still work: the password and token checks are the service's own.
     let ada = anon.sign_up("ada@example.com").await;
     // What a validation hook rejects and the injection hooks normalise is stored as sent...

@@ -1,5 +1,6 @@
 //! The HTTP API: routes, the error body every failure gets, and the extractors that turn bad
-//! input into those errors (malformed JSON 400, too large 413, missing or bad token 401).
+//! input into those errors (malformed JSON 400, too large 413, missing or bad token 401, a user
+//! who is not an admin 403).
 //!
 //! | route | what |
 //! |---|---|
@@ -9,7 +10,7 @@
 //! | `POST /users/register`, `/users/login`, `/users/logout` | accounts and sessions |
 //! | `POST /users/password-reset`, `/users/password-reset/confirm` | ask for a reset token; use it |
 //! | `GET /health` | 200 while the database answers |
-//! | `GET /hooks` | the hooks catalog (events, handlers, execution history), as JSON |
+//! | `GET /hooks` | the hooks catalog (events, handlers, execution history), as JSON; admins only |
 //!
 //! Every error is `{"status": 400, "code": "rejected", "message": "..."}`, with the HTTP status
 //! of the same number: a hook's rejection reaches the client exactly as the hook wrote it.
@@ -35,7 +36,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::App;
-use crate::users::user_for_token;
+use crate::users::{ADMIN, user_for_token};
 use crate::work::{UnitOfWork, WorkGuard};
 
 /// The service's routes over `app`.
@@ -145,8 +146,9 @@ async fn health(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiEr
 }
 
 /// `GET /hooks`: the framework's catalog: every event with its subscriber count, every handler
-/// with its settings, source location and execution history.
-async fn hooks_catalog(State(app): State<App>) -> Json<Catalog> {
+/// with its settings, source location and execution history. It tells how the service works
+/// inside and what its handlers have been failing at, so only an admin reads it.
+async fn hooks_catalog(State(app): State<App>, _admin: Admin) -> Json<Catalog> {
     Json(app.hooks.catalog())
 }
 
@@ -214,12 +216,29 @@ impl FromRequestParts<App> for CurrentUser {
                 HookError::unauthorized("the Authorization header is not `Bearer <token>`")
             })?;
         let token = Secret::new(token);
-        let user = user_for_token(&app.pool, &token, app.config.session_ttl)
+        let user = user_for_token(&app.pool, &token, &app.config)
             .await?
             .ok_or_else(|| {
                 HookError::unauthorized("the token is unknown, expired or logged out")
             })?;
         Ok(CurrentUser { user, token })
+    }
+}
+
+/// A [`CurrentUser`] with the `admin` role ([`crate::config::Config::admins`]): a 401 without a
+/// valid token, as for any signed-in route, and a 403 for a user who is not an admin.
+#[derive(Debug, Clone)]
+pub struct Admin(pub CurrentUser);
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let current = CurrentUser::from_request_parts(parts, app).await?;
+        if !current.user.has_role(ADMIN) {
+            return Err(ApiError(HookError::forbidden("only an admin may do this")));
+        }
+        Ok(Admin(current))
     }
 }
 

@@ -114,7 +114,7 @@ async fn store_user(app: App, new: NewUser) -> Result<User, HookError> {
         e if e.status() == 409 => already_registered(),
         e => e,
     })?;
-    Ok(users::user(id, new.email))
+    Ok(users::user(id, new.email, &app.config))
 }
 
 /// `POST /users/login`: trade an email and password for a bearer token:
@@ -163,7 +163,7 @@ async fn open_session(app: App, credentials: Credentials) -> Result<Session, Hoo
         .await
         .map_err(db::error)?;
     Ok(Session {
-        user: users::user(stored.id, stored.email),
+        user: users::user(stored.id, stored.email, &app.config),
         token,
     })
 }

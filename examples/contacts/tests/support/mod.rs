@@ -42,6 +42,15 @@ pub async fn start() -> Running {
     start_with(|_| {}).await
 }
 
+/// The email that [`admin`] names as the service's admin.
+pub const ADMIN: &str = "ops@example.com";
+
+/// Name [`ADMIN`] the service's admin, as `--admin ops@example.com` does: a tweak for
+/// [`start_with`]. The account is the tests' to register (`sign_up(ADMIN)`).
+pub fn admin(config: &mut Config) {
+    config.admins = vec![ADMIN.to_owned()];
+}
+
 /// A client of one service, signed in or not.
 #[derive(Clone)]
 pub struct Client {
