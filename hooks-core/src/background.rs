@@ -138,6 +138,8 @@ struct Room {
     capacity: usize,
     /// Jobs sent and not yet taken by the worker.
     held: AtomicUsize,
+    /// Calls admitted whose admission ([`Places`]) is alive: a shutdown waits for their jobs.
+    admitted: AtomicUsize,
     /// Async callers waiting for a place.
     for_async: Notify,
     /// Sync callers waiting for a place.
@@ -181,6 +183,24 @@ impl Room {
 /// meanwhile waits for its jobs rather than refusing them.
 pub(crate) struct Places {
     tx: mpsc::UnboundedSender<Job>,
+    /// The queue's count of admitted calls, which this one leaves when dropped.
+    room: Arc<Room>,
+}
+
+impl Places {
+    fn new(tx: mpsc::UnboundedSender<Job>, room: &Arc<Room>) -> Places {
+        room.admitted.fetch_add(1, Ordering::AcqRel);
+        Places {
+            tx,
+            room: Arc::clone(room),
+        }
+    }
+}
+
+impl Drop for Places {
+    fn drop(&mut self) {
+        self.room.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct Worker {
@@ -194,6 +214,9 @@ pub(crate) struct Queue {
     config: BackgroundConfig,
     worker: RwLock<Option<Worker>>,
     started: Mutex<bool>,
+    /// The signal of a worker a shutdown closed and did not see drain before its deadline: a
+    /// later shutdown waits for it again.
+    draining: Mutex<Option<std_mpsc::Receiver<()>>>,
     closed: AtomicBool,
     queued: AtomicU64,
     finished: Arc<AtomicU64>,
@@ -218,6 +241,7 @@ impl Queue {
             config,
             worker: RwLock::new(None),
             started: Mutex::new(false),
+            draining: Mutex::new(None),
             closed: AtomicBool::new(false),
             queued: AtomicU64::new(0),
             finished: Arc::new(AtomicU64::new(0)),
@@ -225,6 +249,7 @@ impl Queue {
             room: Arc::new(Room {
                 capacity: config.capacity,
                 held: AtomicUsize::new(0),
+                admitted: AtomicUsize::new(0),
                 for_async: Notify::new(),
                 for_sync: (Mutex::new(()), Condvar::new()),
             }),
@@ -279,6 +304,11 @@ impl Queue {
             return Ok(w.tx.clone());
         }
         let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+        // A shutdown closes the queue before it takes this lock: one that ran since the test
+        // above must not be followed by a worker it never saw.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.refuse(Self::shut_down_error()));
+        }
         if !*started {
             let worker = self.spawn().map_err(|e| self.refuse(e))?;
             *self.worker.write().unwrap_or_else(PoisonError::into_inner) = Some(worker);
@@ -340,7 +370,7 @@ impl Queue {
     pub(crate) async fn admit(&self, n: usize) -> Result<Places, HookError> {
         let tx = self.sender()?;
         if in_job() || self.room.has_room(n) {
-            return Ok(Places { tx });
+            return Ok(Places::new(tx, &self.room));
         }
         match self.config.backpressure {
             Backpressure::Reject => Err(self.refuse(self.full_error())),
@@ -352,7 +382,7 @@ impl Queue {
                     return Err(self.refuse(Self::shut_down_error()));
                 }
                 if self.room.has_room(n) {
-                    return Ok(Places { tx });
+                    return Ok(Places::new(tx, &self.room));
                 }
                 freed.await;
             },
@@ -363,7 +393,7 @@ impl Queue {
     pub(crate) fn admit_blocking(&self, n: usize) -> Result<Places, HookError> {
         let tx = self.sender()?;
         if in_job() || self.room.has_room(n) {
-            return Ok(Places { tx });
+            return Ok(Places::new(tx, &self.room));
         }
         if self.config.backpressure == Backpressure::Reject {
             return Err(self.refuse(self.full_error()));
@@ -375,7 +405,7 @@ impl Queue {
                 return Err(self.refuse(Self::shut_down_error()));
             }
             if self.room.has_room(n) {
-                return Ok(Places { tx });
+                return Ok(Places::new(tx, &self.room));
             }
             // Woken when a place is freed or the queue closes; the timeout is a backstop.
             waiting = freed
@@ -402,12 +432,14 @@ impl Queue {
     }
 
     /// Close the queue and wait up to `deadline` for every queued job to finish, and for the
-    /// jobs of the calls already admitted ([`Places`]), which are still accepted.
+    /// jobs of the calls already admitted ([`Places`]), which are still accepted. A shutdown that
+    /// timed out leaves the worker draining, and a later one waits for it again.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
         self.closed.store(true, Ordering::Release);
         // Callers waiting for room see the queue closed, and are refused.
         self.room.wake();
         let _started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut draining = self.draining.lock().unwrap_or_else(PoisonError::into_inner);
         let worker = self
             .worker
             .write()
@@ -415,17 +447,26 @@ impl Queue {
             .take();
         if let Some(Worker { tx, done }) = worker {
             drop(tx);
-            let done = done.into_inner().unwrap_or_else(PoisonError::into_inner);
-            if done.recv_timeout(deadline).is_err() {
-                let stats = self.stats();
-                return Err(HookError::new(
-                    504,
-                    "shutdown_timeout",
-                    format!(
-                        "background handlers still running after {deadline:?}: {} of {} queued jobs finished",
-                        stats.finished, stats.queued
-                    ),
-                ));
+            *draining = Some(done.into_inner().unwrap_or_else(PoisonError::into_inner));
+        }
+        if let Some(done) = &*draining {
+            match done.recv_timeout(deadline) {
+                // Drained; or the worker's thread is gone, with nothing left to wait for.
+                Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => *draining = None,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    let stats = self.stats();
+                    let admitted = self.room.admitted.load(Ordering::Acquire);
+                    return Err(HookError::new(
+                        504,
+                        "shutdown_timeout",
+                        format!(
+                            "background handlers still running after {deadline:?}: {} of {} \
+                             queued jobs finished, and {admitted} admitted calls have not queued \
+                             their jobs yet",
+                            stats.finished, stats.queued
+                        ),
+                    ));
+                }
             }
         }
         Ok(self.stats())

@@ -353,6 +353,35 @@ fn background_places<T>(handlers: &[Entry<T>], ctx: &Context) -> usize {
     handlers.iter().filter(|h| h.reg.runs_for(ctx)).count()
 }
 
+/// The context of an asynchronous call's flow ([`Hooks::run_slot`]) once the call has begun,
+/// which it leaves as a call leaves it when the flow ends, however it ends: dropped at an await
+/// (the call cancelled: a client gone, a timeout around the call) or by a panic of its default,
+/// it also gives back the admission of the call's background jobs, so that a shutdown does not
+/// wait for jobs the call will never queue.
+struct InCall<'c> {
+    ctx: &'c mut Context,
+    /// Whether the call's admission is in the context's state, not yet taken back.
+    held: bool,
+}
+
+impl Drop for InCall<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.ctx.leave();
+        if self.held {
+            self.give_back();
+        }
+    }
+}
+
+impl InCall<'_> {
+    #[cold]
+    #[inline(never)]
+    fn give_back(&mut self) {
+        drop(self.ctx.take_state::<HeldPlaces>());
+    }
+}
+
 /// A call's admission to the background queue (`Hooks::admit`, `Hooks::sync_rare_begin`),
 /// kept in its state until its background phase ([`Hooks::background_sync`]). Private: no
 /// handler can take it.
@@ -1032,15 +1061,18 @@ impl Hooks {
             return default(input).await;
         }
         ctx.begin(Op::NAME, Op::ASSET, named);
+        // From here the context is the flow's: should the flow be dropped before it ends (the
+        // call cancelled at an await, or its default panicking), `InCall` leaves it as a call
+        // that ended would.
+        let mut call = InCall { ctx, held: false };
         // The background jobs' admission, before anything runs: a full queue refuses the call
         // before its default writes anything. Kept in the call's state, not in this future,
         // which every call of a slot with async handlers would then carry.
-        if !slot.background().is_empty()
-            && let Err(e) = self.admit(slot, ctx).await
-        {
-            ctx.leave();
-            return Err(e);
+        if !slot.background().is_empty() {
+            self.admit(slot, call.ctx).await?;
+            call.held = true;
         }
+        let ctx = &mut *call.ctx;
         // A slot of sync handlers runs them in a plain loop: no await point per handler.
         let all_sync = slot.first_async.is_none();
         // A phase with no handlers costs one test: a slot often has handlers on one side only.
@@ -1073,6 +1105,8 @@ impl Hooks {
         if !slot.background().is_empty() {
             // The admission taken at the start (none when no handler ran for the context then).
             let mut places = ctx.take_state::<HeldPlaces>().map(|held| held.0);
+            call.held = false;
+            let ctx = &mut *call.ctx;
             for h in slot.background().iter() {
                 if !h.reg.runs_after(ctx, &result) {
                     continue;
@@ -1097,7 +1131,6 @@ impl Hooks {
                 }
             }
         }
-        ctx.leave();
         result
     }
 
