@@ -450,6 +450,8 @@ mod own_operations {
 
 mod custom_events {
     use super::*;
+    use hooks::ops::events::Emit;
+    use hooks::testing::Chain;
 
     pub static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
     pub static BACKGROUND_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -573,6 +575,153 @@ mod custom_events {
         assert_eq!(
             *REFUND_LOG.lock().unwrap(),
             ["sync INV-3", "async INV-3", "last INV-3"]
+        );
+    }
+
+    /// A shipment, raised through `run`, `run_sync` and the test kit rather than `emit`.
+    #[derive(Debug, Clone, Serialize, Event)]
+    #[event(name = "order.shipped")]
+    pub struct Shipped {
+        pub order: String,
+        pub memo: String,
+    }
+
+    thread_local! {
+        /// What the shipment's handlers saw, on this test's thread.
+        static SHIP_LOG: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    fn shipped(order: &str) -> Shipped {
+        Shipped {
+            order: order.into(),
+            memo: String::new(),
+        }
+    }
+
+    fn ship_log() -> Vec<String> {
+        SHIP_LOG.with(|l| l.borrow_mut().drain(..).collect())
+    }
+
+    #[on_event(priority = 1)]
+    fn ship_fails(e: &Shipped) -> Result<(), HookError> {
+        SHIP_LOG.with(|l| l.borrow_mut().push(format!("fails {}", e.order)));
+        Err(HookError::internal("the carrier is down"))
+    }
+
+    #[on_event(priority = 2)]
+    fn ship_panics(e: &Shipped) {
+        SHIP_LOG.with(|l| l.borrow_mut().push(format!("panics {}", e.order)));
+        panic!("the label printer panicked");
+    }
+
+    #[on_event(priority = 3)]
+    fn ship_last(e: &Shipped) {
+        SHIP_LOG.with(|l| l.borrow_mut().push(format!("last {}", e.order)));
+    }
+
+    #[tokio::test]
+    async fn an_event_run_through_run_run_sync_or_the_test_kit_runs_as_emit_runs_it() {
+        let hooks = hooks();
+        let everyone = |order: &str| {
+            vec![
+                format!("fails {order}"),
+                format!("panics {order}"),
+                format!("last {order}"),
+            ]
+        };
+        hooks
+            .emit(&mut Context::server(), shipped("A"))
+            .await
+            .unwrap();
+        assert_eq!(ship_log(), everyone("A"));
+        let run =
+            hooks
+                .run::<Emit<Shipped>, _, _>(&mut Context::server(), shipped("B"), |e| async move {
+                    Ok(e)
+                })
+                .await;
+        assert_eq!(run.map(|e| e.order), Ok("B".to_owned()));
+        assert_eq!(ship_log(), everyone("B"));
+        let sync = hooks.run_sync::<Emit<Shipped>, _>(&mut Context::server(), shipped("C"), Ok);
+        assert_eq!(sync.map(|e| e.order), Ok("C".to_owned()));
+        assert_eq!(ship_log(), everyone("C"));
+        let chain = Chain::<Emit<Shipped>>::all();
+        let chained = chain
+            .run(
+                &mut Context::server(),
+                shipped("D"),
+                |e| async move { Ok(e) },
+            )
+            .await;
+        assert_eq!(chained.map(|e| e.order), Ok("D".to_owned()));
+        assert_eq!(ship_log(), everyone("D"));
+        assert_eq!(
+            chain.ran_lines(),
+            [
+                "events::custom_events::ship_fails errored",
+                "events::custom_events::ship_panics panicked",
+                "events::custom_events::ship_last done",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_over_the_payload_limit_is_refused_however_it_is_run() {
+        let hooks = Hooks::builder().max_payload_bytes(256).build().unwrap();
+        let huge = || Shipped {
+            order: "E".into(),
+            memo: "x".repeat(1000),
+        };
+        let run = hooks
+            .run::<Emit<Shipped>, _, _>(&mut Context::server(), huge(), |e| async move { Ok(e) })
+            .await;
+        assert_eq!(run.map_err(|e| e.status()).map(drop), Err(413));
+        let sync = hooks.run_sync::<Emit<Shipped>, _>(&mut Context::server(), huge(), Ok);
+        assert_eq!(sync.map_err(|e| e.status()).map(drop), Err(413));
+        let on =
+            hooks.run_sync_on::<Emit<Shipped>, _>(&mut Context::server(), "events", huge(), Ok);
+        assert_eq!(on.map_err(|e| e.status()).map(drop), Err(413));
+        assert_eq!(ship_log(), Vec::<String>::new(), "no handler ran");
+    }
+
+    hooks::operation! {
+        /// Ship order `n`, announced by an after handler that raises `order.shipped`; the handler
+        /// opts its event in to the nested handlers when `n` is 1.
+        pub ShipOrder: "order.ship", u32 => u32
+    }
+
+    #[after(ShipOrder)]
+    async fn announce_shipment(n: &mut u32, ctx: &Context) -> Result<(), HookError> {
+        let hooks = ctx.require_extension::<Hooks>()?.clone();
+        let mut child = ctx.child();
+        if *n == 1 {
+            child = child.with_nested_events(1);
+        }
+        hooks
+            .emit(&mut child, shipped(&format!("nested {n}")))
+            .await
+    }
+
+    #[tokio::test]
+    async fn an_event_raised_from_a_handler_runs_its_handlers_only_when_opted_in() {
+        let hooks = hooks();
+        let mut ctx = Context::server().with_extension(hooks.clone());
+        let quiet = hooks
+            .run::<ShipOrder, _, _>(&mut ctx, 0, |n| async move { Ok(n) })
+            .await;
+        assert_eq!(quiet, Ok(0));
+        assert_eq!(
+            ship_log(),
+            Vec::<String>::new(),
+            "the recursion guard ran none"
+        );
+        let opted_in = hooks
+            .run::<ShipOrder, _, _>(&mut ctx, 1, |n| async move { Ok(n) })
+            .await;
+        assert_eq!(opted_in, Ok(1));
+        assert_eq!(
+            ship_log(),
+            ["fails nested 1", "panics nested 1", "last nested 1"]
         );
     }
 

@@ -434,6 +434,18 @@ enum CallKind {
     Event,
 }
 
+impl CallKind {
+    /// The kind of a call of `Op`: an event's ([`Operation::EVENT`]) however it is run.
+    #[inline(always)]
+    const fn of<Op: Operation>() -> CallKind {
+        if Op::EVENT {
+            CallKind::Event
+        } else {
+            CallKind::Call
+        }
+    }
+}
+
 /// Every required crate that contributed no handler, as a problem.
 fn check_linked(
     regs: &[&'static Registration],
@@ -623,7 +635,16 @@ impl Hooks {
         asset: &str,
     ) -> Result<Nesting, HookError> {
         match ctx.nested_limit() {
-            0 => Ok(Nesting::Silent),
+            0 => {
+                tracing::debug!(
+                    operation,
+                    asset,
+                    depth,
+                    "a call made from hook handler code fires no handlers (the recursion guard; \
+                     `ctx.child().with_nested_events(n)` opts in)"
+                );
+                Ok(Nesting::Silent)
+            }
             limit if depth > limit => Err(HookError::new(
                 508,
                 "recursion_limit",
@@ -798,10 +819,20 @@ impl Hooks {
     {
         let (slot, named, refused) = if Op::DYNAMIC {
             self.slot_of_input::<Op>(&input)
+        } else if Op::EVENT {
+            (self.slot::<Op>(), None, self.event_refusal::<Op>(&input))
         } else {
             (self.slot::<Op>(), None, None)
         };
-        self.dispatch(ctx, CallKind::Call, slot, named, refused, input, default)
+        self.dispatch(
+            ctx,
+            CallKind::of::<Op>(),
+            slot,
+            named,
+            refused,
+            input,
+            default,
+        )
     }
 
     /// [`Hooks::run`] on an asset the call names (a channel, a dynamic table): the handlers of
@@ -830,12 +861,21 @@ impl Hooks {
         F: FnOnce(Op::Input) -> Fut,
         Fut: Future<Output = Result<Op::Output, HookError>>,
     {
-        let refused = asset_refusal::<Op>(asset, &input);
+        let refused =
+            asset_refusal::<Op>(asset, &input).or_else(|| self.event_refusal::<Op>(&input));
         let (slot, named) = match refused {
             Some(_) => (None, None),
             None => self.slot_named::<Op>(asset),
         };
-        self.dispatch(ctx, CallKind::Call, slot, named, refused, input, default)
+        self.dispatch(
+            ctx,
+            CallKind::of::<Op>(),
+            slot,
+            named,
+            refused,
+            input,
+            default,
+        )
     }
 
     /// [`Hooks::run`] for synchronous code. A slot with an `async fn` (blocking) handler cannot
@@ -855,6 +895,9 @@ impl Hooks {
     {
         if Op::DYNAMIC {
             return self.run_sync_routed::<Op, F>(ctx, input, default);
+        }
+        if let Some(refused) = self.event_refusal::<Op>(&input) {
+            return Err(refused);
         }
         match self.slot::<Op>() {
             None => default(input),
@@ -885,7 +928,9 @@ impl Hooks {
         Op: Operation,
         F: FnOnce(Op::Input) -> Result<Op::Output, HookError>,
     {
-        if let Some(refusal) = asset_refusal::<Op>(asset, &input) {
+        if let Some(refusal) =
+            asset_refusal::<Op>(asset, &input).or_else(|| self.event_refusal::<Op>(&input))
+        {
             return Err(refusal);
         }
         let resolved = self.slot_named::<Op>(asset);
@@ -1185,7 +1230,7 @@ impl Hooks {
             }
         };
         if !silent {
-            self.sync_end(CallKind::Call, slot, ctx, &mut result);
+            self.sync_end(CallKind::of::<Op>(), slot, ctx, &mut result);
         }
         result
     }
@@ -2694,6 +2739,17 @@ impl Hooks {
         Run::Done(())
     }
 
+    /// Why an event ([`Operation::EVENT`]) cannot be raised, if it cannot: it is over the
+    /// payload limit (413). `None`, compiled away, for the other operations.
+    #[inline(always)]
+    fn event_refusal<Op: Operation>(&self, input: &Op::Input) -> Option<HookError> {
+        if Op::EVENT {
+            Op::input_refusal(input, self.inner.max_payload_bytes)
+        } else {
+            None
+        }
+    }
+
     /// The largest event or dynamic record this runtime accepts, in bytes of JSON.
     pub fn max_payload_bytes(&self) -> usize {
         self.inner.max_payload_bytes
@@ -2720,20 +2776,15 @@ impl Hooks {
     /// handler that fails is logged and counted and does not stop the others; background handlers
     /// are queued. Fails only when the event cannot be delivered: it is over the payload limit
     /// (413), a before handler vetoed it, or the background queue refused it.
+    ///
+    /// `run`, `run_sync` and the test kit's `Chain` run an event ([`Emit`]) the same way. An
+    /// event raised from handler code is a nested call: unless `ctx` opted in
+    /// ([`Context::with_nested_events`]), the recursion guard runs none of its handlers, and
+    /// this returns `Ok(())`.
     pub async fn emit<E: Event>(&self, ctx: &mut Context, event: E) -> Result<(), HookError> {
-        self.check_payload_size(E::NAME, &event)?;
-        let slot = self.slot::<Emit<E>>();
-        self.dispatch(
-            ctx,
-            CallKind::Event,
-            slot,
-            None,
-            None,
-            event,
-            |e| async move { Ok(e) },
-        )
-        .await
-        .map(drop)
+        self.run::<Emit<E>, _, _>(ctx, event, |e| async move { Ok(e) })
+            .await
+            .map(drop)
     }
 
     /// Publish `message` to its channel through the hooks ([`Publish`]): handlers of the channel

@@ -35,6 +35,19 @@ pub trait Operation: 'static {
     #[doc(hidden)]
     const DYNAMIC: bool = false;
 
+    /// Whether the operation raises a custom event ([`Emit`](crate::ops::events::Emit)): every
+    /// after handler runs, one that fails is logged and counted, and the input is checked
+    /// against the payload limit ([`Operation::input_refusal`]), however the call is run.
+    #[doc(hidden)]
+    const EVENT: bool = false;
+
+    /// Why an input of an [`EVENT`](Operation::EVENT) operation cannot be raised under a
+    /// payload limit of `max_bytes`, if it cannot.
+    #[doc(hidden)]
+    fn input_refusal(_input: &Self::Input, _max_bytes: usize) -> Option<crate::HookError> {
+        None
+    }
+
     /// Whether the input of a call names the asset ([`Operation::input_asset`]) when the operation
     /// is [`DYNAMIC`](Operation::DYNAMIC): a record being created or updated does; a key or a
     /// query does not, and such a call names its table with [`crate::Hooks::run_on`].

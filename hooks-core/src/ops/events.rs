@@ -37,6 +37,11 @@ impl<E: Event> Operation for Emit<E> {
     const NAME: &'static str = E::NAME;
     const ASSET: &'static str = "events";
     const DESCRIPTION: &'static str = E::DESCRIPTION;
+    const EVENT: bool = true;
+
+    fn input_refusal(input: &E, max_bytes: usize) -> Option<crate::HookError> {
+        crate::dispatch::payload_size(E::NAME, input, max_bytes).err()
+    }
 
     fn slot_cache() -> Option<&'static SlotCache> {
         E::__slot_cache()
