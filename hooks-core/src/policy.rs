@@ -561,11 +561,27 @@ where
     }
 }
 
+thread_local! {
+    /// The last runtime found on this thread to have no timers: its handlers run untimed, and
+    /// the timer, whose creation panics there, is not tried again on this thread.
+    static NO_TIMERS: std::cell::Cell<Option<tokio::runtime::Id>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// A tokio timer, when the handler runs inside a tokio runtime with timers enabled; otherwise the
 /// handler runs without a timeout (documented on [`crate::Hooks`]).
 fn new_timer(limit: Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
-    // A runtime built without `enable_time` panics on timer creation: treat it as "no timer".
+    let runtime = handle.id();
+    if NO_TIMERS.with(std::cell::Cell::get) == Some(runtime) {
+        return None;
+    }
+    // A runtime built without `enable_time` panics on timer creation (tokio offers no test
+    // for timers): that panic is caught once on each of its threads, and remembered.
     let _enter = handle.enter();
-    catch_unwind(|| Box::pin(tokio::time::sleep(limit))).ok()
+    let timer = catch_unwind(|| Box::pin(tokio::time::sleep(limit))).ok();
+    if timer.is_none() {
+        NO_TIMERS.with(|no| no.set(Some(runtime)));
+    }
+    timer
 }
