@@ -187,3 +187,39 @@ async fn a_shutdown_that_timed_out_waits_again_when_retried() {
     assert_eq!((last.queued, last.finished), (1, 1));
     assert!(SLEPT.load(Ordering::SeqCst) >= before.max(1));
 }
+
+hooks::operation! {
+    /// A call whose background handler tries to shut the queue down.
+    pub StopFromJob: "cancellation.stop_from_job", u32 => u32
+}
+
+static FROM_JOB: std::sync::Mutex<Option<Result<BackgroundStats, HookError>>> =
+    std::sync::Mutex::new(None);
+
+#[after(StopFromJob, background)]
+async fn shut_down_from_the_job(_: &u32, ctx: &Context) -> Result<(), HookError> {
+    let hooks = ctx.require_extension::<Hooks>()?;
+    let out = hooks.shutdown(Duration::from_secs(30));
+    *FROM_JOB.lock().unwrap() = Some(out);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_background_handler_cannot_shut_down_the_queue_it_runs_on() {
+    let hooks = hooks();
+    let mut ctx = Context::client().with_extension(hooks.clone());
+    let out = hooks
+        .run::<StopFromJob, _, _>(&mut ctx, 1, |n| async move { Ok(n) })
+        .await;
+    assert_eq!(out, Ok(1));
+    // The service's own shutdown waits for the job, which was refused at once.
+    let report = shut_down(&hooks, Duration::from_secs(10)).await.unwrap();
+    assert_eq!((report.queued, report.finished), (1, 1));
+    let from_job = FROM_JOB.lock().unwrap().take().expect("the job ran");
+    assert_eq!(
+        from_job
+            .map_err(|e| (e.status(), e.code().to_owned()))
+            .map(drop),
+        Err((409, "shutdown_from_background".to_owned()))
+    );
+}

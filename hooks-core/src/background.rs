@@ -435,6 +435,15 @@ impl Queue {
     /// jobs of the calls already admitted ([`Places`]), which are still accepted. A shutdown that
     /// timed out leaves the worker draining, and a later one waits for it again.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
+        // A job would wait for the queue to drain, itself included: it waits for nothing.
+        if in_job() {
+            return Err(HookError::new(
+                409,
+                "shutdown_from_background",
+                "a background handler cannot shut down the queue it runs on (it would wait for \
+                 itself): call shutdown from the service's own code",
+            ));
+        }
         self.closed.store(true, Ordering::Release);
         // Callers waiting for room see the queue closed, and are refused.
         self.room.wake();

@@ -602,6 +602,9 @@ impl Hooks {
     /// and for the jobs of the calls already admitted to the queue. Later calls whose background
     /// handlers would run fail with 503 `shutting_down` before anything of them runs.
     /// This blocks the calling thread; from async code, call it last or in `spawn_blocking`.
+    /// A shutdown that timed out may be called again, and waits again. Called from a background
+    /// handler, which it would wait for, it fails at once with 409 `shutdown_from_background`
+    /// and changes nothing.
     pub fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
         self.inner.queue.shutdown(deadline)
     }
