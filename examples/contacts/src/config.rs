@@ -37,6 +37,9 @@ pub struct Config {
     pub database: Database,
     /// The largest request body accepted, in bytes; larger ones get 413.
     pub body_limit: usize,
+    /// The most records one bulk create (`POST /data/bulk/{table}`) takes; more get 413
+    /// `too_many_records`. The body limit applies too.
+    pub bulk_max: usize,
     /// The third-party endpoint told about new contacts (`http://host:port/path`), if any.
     pub webhook_url: Option<String>,
     /// Failed logins in a row that lock an account.
@@ -75,6 +78,7 @@ impl Default for Config {
             port: 8080,
             database: Database::File(PathBuf::from("contacts.db")),
             body_limit: 64 * 1024,
+            bulk_max: 100,
             webhook_url: None,
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),
@@ -117,6 +121,7 @@ FLAGS (each also read from the environment variable in brackets; a flag wins)
                         repeat the flag for more admins  [CONTACTS_ADMINS, comma-separated]
   --webhook URL         http:// endpoint told about new contacts     [CONTACTS_WEBHOOK_URL]
   --body-limit BYTES    largest request body                         [CONTACTS_BODY_LIMIT, 65536]
+  --bulk-max N          most records in one bulk create              [CONTACTS_BULK_MAX, 100]
   --max-failed-logins N failed logins that lock an account           [CONTACTS_MAX_FAILED_LOGINS, 5]
   --lockout-secs N      how long a locked account stays locked       [CONTACTS_LOCKOUT_SECS, 900]
   --session-secs N      how long a login's token stays valid         [CONTACTS_SESSION_SECS, 2592000]
@@ -147,11 +152,12 @@ impl Config {
         args: impl IntoIterator<Item = String>,
     ) -> Result<Option<Config>, ConfigError> {
         let mut config = Config::default();
-        let settings: [(&str, &str); 11] = [
+        let settings: [(&str, &str); 12] = [
             ("CONTACTS_PORT", "--port"),
             ("CONTACTS_DB", "--db"),
             ("CONTACTS_WEBHOOK_URL", "--webhook"),
             ("CONTACTS_BODY_LIMIT", "--body-limit"),
+            ("CONTACTS_BULK_MAX", "--bulk-max"),
             ("CONTACTS_MAX_FAILED_LOGINS", "--max-failed-logins"),
             ("CONTACTS_LOCKOUT_SECS", "--lockout-secs"),
             ("CONTACTS_BANNED_DOMAINS", "--banned-domains"),
@@ -259,6 +265,12 @@ impl Config {
                 }
             }
             "--body-limit" => self.body_limit = number(flag, value)?,
+            "--bulk-max" => {
+                self.bulk_max = number(flag, value)?;
+                if self.bulk_max == 0 {
+                    return Err(ConfigError("--bulk-max must be at least 1".into()));
+                }
+            }
             "--max-failed-logins" => {
                 self.max_failed_logins = number(flag, value)?;
                 if self.max_failed_logins == 0 {
@@ -345,6 +357,18 @@ mod tests {
             .unwrap();
         assert_eq!(config.shutdown_deadline, Duration::from_secs(5));
         assert!(parse(&[], &["--shutdown-secs", "soon"]).is_err());
+    }
+
+    #[test]
+    fn a_bulk_create_takes_at_most_100_records_unless_set() {
+        assert_eq!(parse(&[], &[]).unwrap().unwrap().bulk_max, 100);
+        let config = parse(&[("CONTACTS_BULK_MAX", "20")], &["--bulk-max=30"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.bulk_max, 30);
+        let err = parse(&[], &["--bulk-max", "0"]).unwrap_err();
+        assert!(err.0.contains("--bulk-max"), "{err}");
+        assert!(parse(&[], &["--bulk-max", "many"]).is_err());
     }
 
     #[test]

@@ -479,22 +479,19 @@ pub fn unknown_field<E: Stored>(field: &str) -> HookError {
     )
 }
 
-/// The records matching `q`: all its conditions, in its sort order (then by id), one page.
-///
-/// Conditions and sort keys see the records as `viewer` (the caller's user id) does: a private
-/// column ([`Stored::PRIVATE`]) is null in the records `viewer` does not own, so neither the
-/// records found nor their order tell anything about a value the caller may not read.
-pub async fn find<E: Stored>(
-    conn: &mut SqliteConnection,
+/// What selects the records of `q` in SQL, as `viewer` sees them ([`find`]): ` WHERE` every
+/// condition, each in parentheses and joined by AND, then ` ORDER BY` its sort keys and the id,
+/// and ` LIMIT ? OFFSET ?` (no limit when it has none), with the binds appended to `binds`.
+fn selection<E: Stored>(
     q: &Query<E>,
     viewer: Option<&str>,
-) -> Result<Vec<E>, HookError> {
-    let mut sql = format!("SELECT {} FROM {}", select_list::<E>(), E::SQL_TABLE);
-    let mut binds = Vec::new();
+    binds: &mut Vec<Bind>,
+) -> Result<String, HookError> {
+    let mut sql = String::new();
     let conditions = q
         .filter
         .iter()
-        .map(|c| condition::<E>(c, viewer, &mut binds))
+        .map(|c| condition::<E>(c, viewer, binds).map(|c| format!("({c})")))
         .collect::<Result<Vec<_>, _>>()?;
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
@@ -505,7 +502,7 @@ pub async fn find<E: Stored>(
         let column = column::<E>(&s.field).ok_or_else(|| unknown_field::<E>(&s.field))?;
         order.push(format!(
             "{} {}",
-            seen_by::<E>(column, viewer, &mut binds),
+            seen_by::<E>(column, viewer, binds),
             if s.descending { "DESC" } else { "ASC" }
         ));
     }
@@ -515,8 +512,101 @@ pub async fn find<E: Stored>(
     sql.push_str(" LIMIT ? OFFSET ?");
     binds.push(Bind::Int(q.limit.map_or(-1, i64::from)));
     binds.push(Bind::Int(i64::from(q.offset)));
+    Ok(sql)
+}
+
+/// The records matching `q`: all its conditions, in its sort order (then by id), one page
+/// (every record when it has no limit).
+///
+/// Conditions and sort keys see the records as `viewer` (the caller's user id) does: a private
+/// column ([`Stored::PRIVATE`]) is null in the records `viewer` does not own, so neither the
+/// records found nor their order tell anything about a value the caller may not read. Each
+/// condition is kept whole (in its own parentheses, joined to the others by AND), so one that a
+/// before handler adds to narrow the query holds whatever the others say.
+pub async fn find<E: Stored>(
+    conn: &mut SqliteConnection,
+    q: &Query<E>,
+    viewer: Option<&str>,
+) -> Result<Vec<E>, HookError> {
+    let mut binds = Vec::new();
+    let sql = format!(
+        "SELECT {} FROM {}{}",
+        select_list::<E>(),
+        E::SQL_TABLE,
+        selection::<E>(q, viewer, &mut binds)?
+    );
     let rows = query(sql, binds).fetch_all(conn).await.map_err(error)?;
     rows.iter().map(from_row::<E>).collect()
+}
+
+/// `id IN (...)`: the ids of exactly the records [`find`] returns for `q` and `viewer`, so that
+/// a bulk update or delete acts on the records a handler read with the same query.
+fn ids_of<E: Stored>(
+    q: &Query<E>,
+    viewer: Option<&str>,
+    binds: &mut Vec<Bind>,
+) -> Result<String, HookError> {
+    Ok(format!(
+        "id IN (SELECT id FROM {}{})",
+        E::SQL_TABLE,
+        selection::<E>(q, viewer, binds)?
+    ))
+}
+
+/// Set the fields of `changes` (column name → value) in every record `q` selects, as `viewer`
+/// sees them ([`find`]); returns how many records it selected. A value of the wrong type is a
+/// 400 naming its field, a name that is no column 400 `unknown_field`, and `id` 400
+/// `read_only_field`: a record's id never changes. No changes at all write nothing and count
+/// the records selected.
+pub async fn update_where<E: Stored>(
+    conn: &mut SqliteConnection,
+    q: &Query<E>,
+    changes: &Map<String, Value>,
+    viewer: Option<&str>,
+) -> Result<u64, HookError> {
+    let mut set = Vec::new();
+    let mut binds = Vec::new();
+    for (field, value) in changes {
+        if field == ID.name {
+            return Err(HookError::new(
+                400,
+                "read_only_field",
+                "the id of a record cannot be changed",
+            ));
+        }
+        let column = E::COLUMNS
+            .iter()
+            .find(|c| c.name == field)
+            .ok_or_else(|| unknown_field::<E>(field))?;
+        set.push(format!("{} = ?", column.name));
+        binds.push(bind_value(*column, value)?);
+    }
+    let ids = ids_of::<E>(q, viewer, &mut binds)?;
+    if set.is_empty() {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE {ids}", E::SQL_TABLE);
+        let row = query(sql, binds).fetch_one(conn).await.map_err(error)?;
+        let count: i64 = row.try_get(0).map_err(error)?;
+        return Ok(u64::try_from(count).unwrap_or_default());
+    }
+    let sql = format!("UPDATE {} SET {} WHERE {ids}", E::SQL_TABLE, set.join(", "));
+    let done = query(sql, binds).execute(conn).await.map_err(error)?;
+    Ok(done.rows_affected())
+}
+
+/// Delete every record `q` selects, as `viewer` sees them ([`find`]); returns how many.
+pub async fn delete_where<E: Stored>(
+    conn: &mut SqliteConnection,
+    q: &Query<E>,
+    viewer: Option<&str>,
+) -> Result<u64, HookError> {
+    let mut binds = Vec::new();
+    let sql = format!(
+        "DELETE FROM {} WHERE {}",
+        E::SQL_TABLE,
+        ids_of::<E>(q, viewer, &mut binds)?
+    );
+    let done = query(sql, binds).execute(conn).await.map_err(error)?;
+    Ok(done.rows_affected())
 }
 
 /// Milliseconds since the Unix epoch.
@@ -660,5 +750,74 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn a_bulk_update_or_delete_acts_on_exactly_the_records_a_find_selects() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        for (name, owner) in [("Ann", "1"), ("Bea", "2"), ("Cy", "1")] {
+            let c = Contact {
+                owner: Some(owner.into()),
+                ..contact(name, "x@x.io")
+            };
+            insert(&mut conn, c).await.unwrap();
+        }
+        let mine =
+            Query::<Contact>::all()
+                .filter("name", Op::Ne, "Cy")
+                .filter("owner", Op::Eq, "1");
+        let mut changes = Map::new();
+        changes.insert("vip".into(), Value::Bool(true));
+        changes.insert("company".into(), Value::from("AE"));
+        assert_eq!(
+            update_where(&mut conn, &mine, &changes, Some("1"))
+                .await
+                .unwrap(),
+            1
+        );
+        let vips = Query::<Contact>::all().filter("vip", Op::Eq, true);
+        let found = find(&mut conn, &vips, None).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].name.as_str(), found[0].company.as_deref()),
+            ("Ann", Some("AE"))
+        );
+        // Sort and paging narrow it too, as a find's.
+        let first_two = Query::<Contact>::all().sort("name", true).page(2, 0);
+        assert_eq!(
+            update_where(&mut conn, &first_two, &Map::new(), None)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(delete_where(&mut conn, &first_two, None).await.unwrap(), 2);
+        let left = find(&mut conn, &Query::<Contact>::all(), None)
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].name, "Ann");
+    }
+
+    #[tokio::test]
+    async fn a_bulk_update_changes_no_id_and_no_field_with_a_value_of_the_wrong_type() {
+        let pool = memory().await;
+        let mut conn = pool.acquire().await.unwrap();
+        insert(&mut conn, contact("Ann", "a@x.io")).await.unwrap();
+        let all = Query::<Contact>::all();
+        for (field, value, code) in [
+            ("id", Value::from(7), "read_only_field"),
+            ("vip", Value::from("yes"), "bad_request"),
+            ("password_hash", Value::from("x"), "unknown_field"),
+        ] {
+            let mut changes = Map::new();
+            changes.insert(field.into(), value);
+            let err = update_where(&mut conn, &all, &changes, None)
+                .await
+                .unwrap_err();
+            assert_eq!((err.status(), err.code()), (400, code), "{field}");
+        }
+        let stored: Contact = get(&mut conn, &Id::Int(1)).await.unwrap().unwrap();
+        assert!(!stored.vip);
     }
 }

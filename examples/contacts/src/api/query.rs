@@ -9,6 +9,9 @@
 //! sortBy   = field [asc|desc] ( , field [asc|desc] )*
 //! ```
 //!
+//! A bulk update or delete takes `where` only ([`parse_bulk`]), and needs one: no call changes
+//! every record of a table by accident.
+//!
 //! A query has at most [`MAX_CONDITIONS`] conditions (all its `where` parameters together), at
 //! most [`MAX_SORT`] sort keys, and text values of at most [`MAX_TEXT`] characters: past those,
 //! SQLite itself fails ("Expression tree is too large", "too many terms in ORDER BY clause",
@@ -255,6 +258,36 @@ pub fn parse<E: Stored>(params: &[(String, String)]) -> Result<Query<E>, HookErr
     Ok(query)
 }
 
+/// Parse the parameters of a bulk update or delete into a query on `E`: `where` only (several
+/// are joined with AND), and at least one, so that a forgotten clause is a 400 rather than a
+/// change of every record. A client that means every record of its own says so (`id > 0`). No
+/// sort and no paging: the call acts on every record the clause selects.
+pub fn parse_bulk<E: Stored>(params: &[(String, String)]) -> Result<Query<E>, HookError> {
+    let mut query = Query::<E>::all();
+    let mut clauses = 0;
+    for (key, value) in params {
+        match key.as_str() {
+            "where" => {
+                parse_where(value, &mut query)?;
+                clauses += 1;
+            }
+            other => {
+                return Err(bad(format!(
+                    "a bulk update or delete takes only `where`, not `{}`",
+                    echo(other)
+                )));
+            }
+        }
+    }
+    if clauses == 0 {
+        return Err(bad(
+            "a bulk update or delete needs a `where` clause that selects its records \
+             (`where=id > 0` for every record you own)",
+        ));
+    }
+    Ok(query)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +357,31 @@ mod tests {
             parse_pairs(&[("sortBy", "secret")]).unwrap_err().code(),
             "unknown_field"
         );
+    }
+
+    fn parse_bulk_pairs(pairs: &[(&str, &str)]) -> Result<Query<Contact>, HookError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse_bulk(&pairs)
+    }
+
+    #[test]
+    fn a_bulk_query_needs_a_where_and_takes_nothing_else() {
+        let q = parse_bulk_pairs(&[("where", "vip = true"), ("where", "name LIKE 'A%'")]).unwrap();
+        assert_eq!(q.filter.len(), 2);
+        assert_eq!((q.limit, q.offset, q.sort.len()), (None, 0, 0));
+        let err = parse_bulk_pairs(&[]).unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "bad_query"));
+        assert!(err.message().contains("`where`"), "{err}");
+        for (key, value) in [
+            ("where", ""),
+            ("where", "vip = true OR 1 = 1"),
+            ("pageSize", "5"),
+        ] {
+            let err = parse_bulk_pairs(&[("where", "vip = true"), (key, value)]).unwrap_err();
+            assert_eq!(err.status(), 400, "{key}={value}");
+        }
     }
 }
