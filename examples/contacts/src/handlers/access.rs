@@ -2,11 +2,17 @@
 //! user reads every contact and note, but only its owner changes or deletes it: a 403 otherwise.
 //! And a contact's owner deletes it with the notes that are hers, never with another user's: while
 //! someone else has a note on it, the delete is a 409 (they delete their notes first).
+//!
+//! A bulk update or delete never reaches another user's record: its query is narrowed to the
+//! caller's records ([`narrow_to_owner`]) before anything else runs, whatever `where` the client
+//! sent. And a bulk delete of contacts keeps the 409 rule for each contact it selects.
 
+use hooks::Condition;
 use hooks::prelude::*;
+use serde_json::json;
 
 use crate::db;
-use crate::handlers::work;
+use crate::handlers::{selected, work};
 use crate::model::{Contact, Note, Owned};
 
 /// `Ok` when the current user owns `record` (or the record is not known, so the default answers
@@ -64,6 +70,57 @@ pub async fn others_notes_keep_a_contact(
     Ok(())
 }
 
+/// Narrow `query` to the current user's records (401 for an anonymous call): the condition
+/// `owner = <user>` joins its others with AND. The storage keeps each condition whole (in SQL,
+/// each in its own parentheses: `db::find`), and a client's `where` has no OR, so no clause a
+/// client writes selects a record outside the caller's, and one that names another owner
+/// selects nothing.
+pub fn narrow_to_owner<E>(query: &mut Query<E>, ctx: &Context) -> Result<(), HookError> {
+    let user = ctx.require_user()?;
+    query.filter.push(Condition {
+        field: "owner".into(),
+        op: Op::Eq,
+        value: json!(user.id),
+    });
+    Ok(())
+}
+
+/// A bulk update of contacts changes only the caller's own.
+#[before_bulk_update("Contact", priority = -300)]
+pub fn only_own_contacts_bulk_updated(
+    changes: &mut BulkChanges<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    narrow_to_owner(&mut changes.query, ctx)
+}
+
+/// A bulk delete of contacts deletes only the caller's own.
+#[before_bulk_delete("Contact", priority = -300)]
+pub fn only_own_contacts_bulk_deleted(
+    query: &mut Query<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    narrow_to_owner(query, ctx)
+}
+
+/// A bulk delete keeps the 409 of a single one for each contact it selects.
+///
+/// While another user has a note on one of them ([`others_notes_keep_a_contact`]), the whole
+/// delete is a 409 that names it, and nothing is deleted.
+#[before_bulk_delete("Contact", priority = -250)]
+pub async fn others_notes_keep_bulk_deleted_contacts(
+    query: &Query<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    for contact in selected(query, ctx).await?.iter() {
+        if let Some(id) = &contact.id {
+            let key = Key::new(id.clone()).with_record(contact.clone());
+            others_notes_keep_a_contact(&key, ctx).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Only a note's writer may change it.
 #[before_update("Note", priority = -300)]
 pub fn only_owner_updates_note(changes: &Changes<Note>, ctx: &Context) -> Result<(), HookError> {
@@ -76,9 +133,31 @@ pub fn only_owner_deletes_note(key: &Key<Note>, ctx: &Context) -> Result<(), Hoo
     check_owner(key.record.as_ref(), ctx)
 }
 
+/// A bulk update of notes changes only the caller's own.
+#[before_bulk_update("Note", priority = -300)]
+pub fn only_own_notes_bulk_updated(
+    changes: &mut BulkChanges<Note>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    narrow_to_owner(&mut changes.query, ctx)
+}
+
+/// A bulk delete of notes deletes only the caller's own.
+#[before_bulk_delete("Note", priority = -300)]
+pub fn only_own_notes_bulk_deleted(
+    query: &mut Query<Note>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    narrow_to_owner(query, ctx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::handlers::testing;
+    use hooks::ops::data::{BulkDelete, BulkUpdate};
+    use hooks::testing::Chain;
 
     fn owned_by(owner: &str) -> Contact {
         Contact {
@@ -128,6 +207,85 @@ mod tests {
         assert_eq!(
             only_owner_deletes_note(&key, &bob).unwrap_err().status(),
             403
+        );
+    }
+
+    #[test]
+    fn a_bulk_query_is_narrowed_to_the_callers_records_whatever_else_it_says() {
+        let ada = Context::client().with_user(User::new("1"));
+        let mut query = Query::<Contact>::all().filter("owner", Op::Eq, "2");
+        narrow_to_owner(&mut query, &ada).unwrap();
+        let conditions: Vec<_> = query
+            .filter
+            .iter()
+            .map(|c| (c.field.as_str(), c.op, c.value.clone()))
+            .collect();
+        assert_eq!(
+            conditions,
+            [("owner", Op::Eq, json!("2")), ("owner", Op::Eq, json!("1"))],
+            "the client's condition stays, and the caller's joins it"
+        );
+        let err = narrow_to_owner(&mut query, &Context::client()).unwrap_err();
+        assert_eq!(err.status(), 401);
+    }
+
+    #[test]
+    fn bulk_updates_and_deletes_of_both_tables_run_narrowed() {
+        let ctx = &mut Context::client().with_user(User::new("1"));
+        let chain = Chain::<BulkDelete<Contact>>::only(&["only_own_contacts_bulk_deleted"]);
+        let out = chain.run_sync(ctx, Query::all(), |q| {
+            assert_eq!(q.filter.len(), 1);
+            assert_eq!(q.filter[0].value, json!("1"));
+            Ok(Affected::new(0))
+        });
+        assert!(out.is_ok());
+        let chain = Chain::<BulkUpdate<Note>>::only(&["only_own_notes_bulk_updated"]);
+        let changes = BulkChanges::from_json(Query::all(), json!({ "body": "x" })).unwrap();
+        let out = chain.run_sync(ctx, changes, |c| {
+            assert_eq!(c.query.filter[0].value, json!("1"));
+            Ok(Affected::new(0))
+        });
+        assert!(out.is_ok());
+        // An anonymous call is refused before the default runs.
+        let chain = Chain::<BulkDelete<Note>>::only(&["only_own_notes_bulk_deleted"]);
+        let err = chain
+            .run_sync(&mut Context::client(), Query::all(), |_| {
+                panic!("the default must not run")
+            })
+            .unwrap_err();
+        assert_eq!(err.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn a_bulk_delete_of_contacts_keeps_the_409_of_each_contact_it_selects() {
+        let app = testing::app(Config::for_tests()).await;
+        let (ctx, _work) = testing::ctx(&app, Some("1"));
+        {
+            let mut tx = work(&ctx).unwrap().tx().await.unwrap();
+            for owner in ["1", "1"] {
+                db::insert(tx.conn().unwrap(), owned_by(owner))
+                    .await
+                    .unwrap();
+            }
+            let theirs = Note {
+                owner: Some("2".into()),
+                contact_id: 2,
+                body: "theirs".into(),
+                ..Note::default()
+            };
+            db::insert(tx.conn().unwrap(), theirs).await.unwrap();
+        }
+        let mine = Query::<Contact>::all().filter("owner", Op::Eq, "1");
+        let err = others_notes_keep_bulk_deleted_contacts(&mine, &ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 409);
+        assert!(err.message().starts_with("contact 2 has 1 note"), "{err}");
+        let first = Query::<Contact>::all().filter("id", Op::Eq, 1);
+        assert!(
+            others_notes_keep_bulk_deleted_contacts(&first, &ctx)
+                .await
+                .is_ok()
         );
     }
 }

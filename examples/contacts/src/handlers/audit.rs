@@ -6,12 +6,22 @@
 //! An after handler sees only the stored record; the version before the update reaches it through
 //! the call's per-call state, left there by [`remember_original`] from the `Changes` the before
 //! handlers see.
+//!
+//! Bulk calls are audited record by record, with the same rows: one per contact a bulk create
+//! made, a bulk update changed or a bulk delete removed. The after handlers of a bulk update or
+//! delete see only a count; the records reach them as the versions the call selected, which
+//! [`remember_bulk_originals`] and [`remember_bulk_deleted`] keep in the per-call state (read
+//! in the call's transaction, so exactly the records the default then changes or deletes), and
+//! for an update the stored versions, read back by id in the same transaction
+//! ([`bulk_updated`]).
+
+use std::sync::Arc;
 
 use hooks::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::db::{self, Stored, now_ms};
-use crate::handlers::work;
+use crate::handlers::{selected, work};
 use crate::model::Contact;
 
 /// The stored version of the record an update changes, for the update's after handlers.
@@ -24,6 +34,58 @@ pub fn remember_original(changes: &Changes<Contact>, ctx: &Context) {
     if let Some(original) = &changes.original {
         ctx.set_state(Original(original.clone()));
     }
+}
+
+/// The stored versions of the records a bulk update or delete selected, for its after handlers.
+#[derive(Debug, Clone)]
+pub struct Originals<E>(pub Arc<[E]>);
+
+/// Each record a bulk update changed: its version before the update and the stored one after.
+#[derive(Debug, Clone)]
+pub struct Updated<E>(pub Arc<[(E, E)]>);
+
+/// Keep the contacts a bulk update selects, as stored, for its after handlers.
+///
+/// It runs last among the before handlers, on the query they have narrowed.
+#[before_bulk_update("Contact", priority = 1000)]
+pub async fn remember_bulk_originals(
+    changes: &BulkChanges<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    ctx.set_state(Originals(selected(&changes.query, ctx).await?));
+    Ok(())
+}
+
+/// Keep the contacts a bulk delete selects, as stored, for its after handlers.
+///
+/// It runs last among the before handlers, on the query they have narrowed.
+#[before_bulk_delete("Contact", priority = 1000)]
+pub async fn remember_bulk_deleted(query: &Query<Contact>, ctx: &Context) -> Result<(), HookError> {
+    ctx.set_state(Originals(selected(query, ctx).await?));
+    Ok(())
+}
+
+/// Each record this bulk update changed, before and after ([`Updated`]): the versions
+/// [`remember_bulk_originals`] kept, each with the stored one read back in the call's
+/// transaction. Read once per call; the after handlers that need them share it.
+pub async fn bulk_updated<E: Stored>(ctx: &Context) -> Result<Updated<E>, HookError> {
+    if let Some(updated) = ctx.state::<Updated<E>>() {
+        return Ok(updated);
+    }
+    let originals = ctx.state::<Originals<E>>().map(|o| o.0).unwrap_or_default();
+    let mut pairs = Vec::with_capacity(originals.len());
+    {
+        let mut tx = work(ctx)?.tx().await?;
+        for original in originals.iter() {
+            let Some(id) = original.id() else { continue };
+            if let Some(stored) = db::get::<E>(tx.conn()?, id).await? {
+                pairs.push((original.clone(), stored));
+            }
+        }
+    }
+    let updated = Updated(pairs.into());
+    ctx.set_state(updated.clone());
+    Ok(updated)
 }
 
 /// The stored fields that differ between `before` and `after`, as `{field: {from, to}}`; the
@@ -76,12 +138,21 @@ pub async fn audit_contact_created(contact: &mut Contact, ctx: &Context) -> Resu
     record::<Contact>(ctx, "create", contact.id.as_ref(), changes).await
 }
 
+/// Write the audit row of one update of `stored`, whose version before it was `original`.
+pub async fn record_update<E: Stored>(
+    ctx: &Context,
+    original: Option<&E>,
+    stored: &E,
+) -> Result<(), HookError> {
+    let changes = changed_fields(original, Some(stored));
+    record::<E>(ctx, "update", stored.id(), changes).await
+}
+
 /// Record every change of a contact in the audit table, with the fields that changed.
 #[after_update("Contact")]
 pub async fn audit_contact_updated(contact: &mut Contact, ctx: &Context) -> Result<(), HookError> {
     let original = ctx.state::<Original<Contact>>().map(|o| o.0);
-    let changes = changed_fields(original.as_ref(), Some(&*contact));
-    record::<Contact>(ctx, "update", contact.id.as_ref(), changes).await
+    record_update(ctx, original.as_ref(), contact).await
 }
 
 /// Record every deleted contact in the audit table, with the fields it had.
@@ -91,12 +162,85 @@ pub async fn audit_contact_deleted(key: &mut Key<Contact>, ctx: &Context) -> Res
     record::<Contact>(ctx, "delete", Some(&key.id), changes).await
 }
 
+/// Record each contact of a bulk create in the audit table, as a single create does.
+#[after_bulk_create("Contact")]
+pub async fn audit_contacts_created(
+    contacts: &mut Vec<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    for contact in contacts {
+        audit_contact_created(contact, ctx).await?;
+    }
+    Ok(())
+}
+
+/// Record each contact a bulk update changed, as a single update does.
+///
+/// One audit row per contact, with each changed field's old and new value.
+#[after_bulk_update("Contact")]
+pub async fn audit_contacts_updated(
+    _affected: &mut Affected<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    for (original, stored) in bulk_updated::<Contact>(ctx).await?.0.iter() {
+        record_update(ctx, Some(original), stored).await?;
+    }
+    Ok(())
+}
+
+/// Record each contact a bulk delete removed, as a single delete does.
+///
+/// One audit row per contact, with the fields it had.
+#[after_bulk_delete("Contact")]
+pub async fn audit_contacts_deleted(
+    _affected: &mut Affected<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    let originals = ctx
+        .state::<Originals<Contact>>()
+        .map(|o| o.0)
+        .unwrap_or_default();
+    for contact in originals.iter() {
+        if let Some(id) = &contact.id {
+            let mut key = Key::new(id.clone()).with_record(contact.clone());
+            audit_contact_deleted(&mut key, ctx).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
     use crate::handlers::testing;
+    use hooks::ops::data::{BulkDelete, BulkUpdate};
     use hooks::testing::Chain;
+
+    /// Store `names` as contacts of user 1, the VIPs among them as such, in `ctx`'s transaction.
+    async fn store(ctx: &Context, names: &[(&str, bool)]) {
+        let mut tx = work(ctx).unwrap().tx().await.unwrap();
+        for (name, vip) in names {
+            let contact = Contact {
+                owner: Some("1".into()),
+                name: (*name).into(),
+                vip: *vip,
+                ..Contact::default()
+            };
+            db::insert(tx.conn().unwrap(), contact).await.unwrap();
+        }
+    }
+
+    async fn audit_rows(app: &crate::App) -> Vec<(String, String, Value)> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT action, record_id, changes FROM audit ORDER BY id")
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(a, r, c)| (a, r, serde_json::from_str(&c).unwrap()))
+            .collect()
+    }
 
     #[test]
     fn only_changed_fields_are_listed_with_old_and_new_values() {
@@ -173,5 +317,98 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, 0);
+    }
+
+    #[tokio::test]
+    async fn a_bulk_update_writes_one_audit_row_per_changed_record_with_old_and_new_values() {
+        let app = testing::app(Config::for_tests()).await;
+        let (mut ctx, work) = testing::ctx(&app, Some("1"));
+        store(&ctx, &[("Ann", true), ("Bea", false), ("Cy", false)]).await;
+        let chain = Chain::<BulkUpdate<Contact>>::only(&[
+            "remember_bulk_originals",
+            "audit_contacts_updated",
+            "notify_promoted_vips",
+        ]);
+        let query = Query::all().filter("name", Op::Ne, "Cy");
+        let changes = BulkChanges::from_json(query, json!({ "vip": true })).unwrap();
+        let w = super::work(&ctx).unwrap().clone();
+        let result = chain
+            .run(&mut ctx, changes, |changes| async move {
+                let mut tx = w.tx().await?;
+                let n =
+                    db::update_where(tx.conn()?, &changes.query, changes.changes(), None).await?;
+                Ok(Affected::new(n))
+            })
+            .await;
+        assert_eq!(work.finish(result).await.unwrap().count, 2);
+        assert_eq!(
+            audit_rows(&app).await,
+            [
+                ("update".into(), "1".into(), json!({})),
+                (
+                    "update".into(),
+                    "2".into(),
+                    json!({ "vip": { "from": false, "to": true } })
+                ),
+            ]
+        );
+        let outbox: Vec<String> = sqlx::query_scalar("SELECT payload FROM outbox")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(outbox.len(), 1, "only Bea became a VIP: {outbox:?}");
+        assert!(outbox[0].contains("Bea"), "{outbox:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bulk_delete_writes_one_audit_row_per_deleted_record_with_its_fields() {
+        let app = testing::app(Config::for_tests()).await;
+        let (mut ctx, work) = testing::ctx(&app, Some("1"));
+        store(&ctx, &[("Ann", false), ("Bea", false)]).await;
+        let chain = Chain::<BulkDelete<Contact>>::only(&[
+            "remember_bulk_deleted",
+            "audit_contacts_deleted",
+        ]);
+        let w = super::work(&ctx).unwrap().clone();
+        let result = chain
+            .run(&mut ctx, Query::all(), |q| async move {
+                let mut tx = w.tx().await?;
+                Ok(Affected::new(db::delete_where(tx.conn()?, &q, None).await?))
+            })
+            .await;
+        assert_eq!(work.finish(result).await.unwrap().count, 2);
+        let rows = audit_rows(&app).await;
+        let summary: Vec<(&str, &str, &Value)> = rows
+            .iter()
+            .map(|(a, r, c)| (a.as_str(), r.as_str(), &c["name"]))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("delete", "1", &json!({ "from": "Ann", "to": null })),
+                ("delete", "2", &json!({ "from": "Bea", "to": null })),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bulk_create_writes_one_audit_row_per_new_record() {
+        let app = testing::app(Config::for_tests()).await;
+        let (ctx, work) = testing::ctx(&app, Some("1"));
+        let mut contacts: Vec<Contact> = (1..=3)
+            .map(|i| Contact {
+                id: Some(Id::Int(i)),
+                name: format!("C{i}"),
+                ..Contact::default()
+            })
+            .collect();
+        audit_contacts_created(&mut contacts, &ctx).await.unwrap();
+        work.finish(Ok(())).await.unwrap();
+        let ids: Vec<String> = audit_rows(&app)
+            .await
+            .into_iter()
+            .map(|(_, r, _)| r)
+            .collect();
+        assert_eq!(ids, ["1", "2", "3"]);
     }
 }

@@ -7,11 +7,16 @@
 //! record through `hooks::Record`, its dynamic field view, and set the fields the table has. What
 //! an update keeps from the stored version is per table: a wildcard handler of an update sees the
 //! new version only, not the [`Changes`] with its original. Normal forms are per table too.
+//!
+//! Bulk calls keep the same rules: a bulk create stamps and normalises each record (the
+//! wildcard stamp runs once per record of a bulk create, as the runtime runs a wildcard over
+//! each); a bulk update drops the fields an update keeps ([`KEPT_BY_UPDATES`]) from its changes,
+//! stamps the change time, and stores its values in their normal form.
 
 use hooks::prelude::*;
 use serde_json::{Value, json};
 
-use crate::db::now_ms;
+use crate::db::{Stored, now_ms};
 use crate::model::{Contact, Note};
 
 /// Set `field` to `value` when the record's table has it.
@@ -33,6 +38,15 @@ pub fn stamp_new_record(record: &mut dyn Record, ctx: &Context) -> Result<(), Ho
     set_if_present(record, "created", json!(now))?;
     set_if_present(record, "updated", json!(now))?;
     Ok(())
+}
+
+/// Stamp each new record of a bulk create, on any table, as a single new record is stamped.
+///
+/// The runtime runs a wildcard handler of a bulk create once per record: this is
+/// [`stamp_new_record`] on each.
+#[before_bulk_create("*", priority = -200)]
+pub fn stamp_new_records(record: &mut dyn Record, ctx: &Context) -> Result<(), HookError> {
+    stamp_new_record(record, ctx)
 }
 
 /// A changed record on any table: stamped with its change time.
@@ -74,6 +88,12 @@ pub fn normalise_new_contact(contact: &mut Contact) {
     normalise(contact);
 }
 
+/// Each new contact of a bulk create is stored in its normal form.
+#[before_bulk_create("Contact", priority = -200)]
+pub fn normalise_new_contacts(contacts: &mut [Contact]) {
+    contacts.iter_mut().for_each(normalise);
+}
+
 /// An update keeps the contact's id, owner and creation time, and is normalised.
 #[before_update("Contact", priority = -200)]
 pub fn keep_contact_identity(changes: &mut Changes<Contact>) {
@@ -86,10 +106,21 @@ pub fn keep_contact_identity(changes: &mut Changes<Contact>) {
     normalise(record);
 }
 
+/// Put a note's fields into their normal form (its body trimmed).
+pub fn normalise_note(note: &mut Note) {
+    note.body = note.body.trim().to_owned();
+}
+
 /// A new note is stored trimmed.
 #[before_create("Note", priority = -200)]
 pub fn normalise_new_note(note: &mut Note) {
-    note.body = note.body.trim().to_owned();
+    normalise_note(note);
+}
+
+/// Each new note of a bulk create is stored trimmed.
+#[before_bulk_create("Note", priority = -200)]
+pub fn normalise_new_notes(notes: &mut [Note]) {
+    notes.iter_mut().for_each(normalise_note);
 }
 
 /// An update of a note keeps its id, its writer and its creation time, and is trimmed.
@@ -101,12 +132,64 @@ pub fn keep_note_identity(changes: &mut Changes<Note>) {
         record.created = original.created;
     }
     record.id = Some(changes.id.clone());
-    record.body = record.body.trim().to_owned();
+    normalise_note(record);
+}
+
+/// The fields an update keeps from the stored record, whatever the client sent: a single
+/// update copies them back from the original ([`keep_contact_identity`],
+/// [`keep_note_identity`]); a bulk update drops them from its changes.
+pub const KEPT_BY_UPDATES: &[&str] = &["id", "owner", "created"];
+
+/// What every bulk update of `E` does to its changes: drop the changes of the fields an update
+/// keeps ([`KEPT_BY_UPDATES`]), put the values of the others in their normal form (`normalise`,
+/// the function a single record goes through), and stamp the change time when `E` has one (as
+/// [`stamp_change`] does to a single record). A value of the wrong type for its field is 400
+/// `invalid_field`.
+///
+/// Each normal form depends only on its own field's value, so the changes are normalised once
+/// for every record: made to a blank record, normalised there, and read back.
+pub fn keep_identity_and_normalise<E: Stored>(
+    changes: &mut BulkChanges<E>,
+    normalise: fn(&mut E),
+) -> Result<(), HookError> {
+    for field in KEPT_BY_UPDATES {
+        changes.remove(field);
+    }
+    let mut blank = E::default();
+    changes.apply(&mut blank)?;
+    normalise(&mut blank);
+    let fields: Vec<String> = changes.changes().keys().cloned().collect();
+    for field in fields {
+        changes.set(&field, blank.get(&field)?)?;
+    }
+    if blank.has_field("updated") {
+        changes.set("updated", json!(now_ms()))?;
+    }
+    Ok(())
+}
+
+/// A bulk update of contacts keeps what a single one keeps, and is normalised and stamped.
+///
+/// Its changes of the id, owner and creation time are dropped, its values stored in their
+/// normal form, and the change time set ([`keep_identity_and_normalise`]).
+#[before_bulk_update("Contact", priority = -200)]
+pub fn keep_contact_identity_in_bulk(changes: &mut BulkChanges<Contact>) -> Result<(), HookError> {
+    keep_identity_and_normalise(changes, normalise)
+}
+
+/// A bulk update of notes keeps what a single one keeps, and is trimmed.
+///
+/// Its changes of the id, writer and creation time are dropped, and its body is stored trimmed
+/// ([`keep_identity_and_normalise`]).
+#[before_bulk_update("Note", priority = -200)]
+pub fn keep_note_identity_in_bulk(changes: &mut BulkChanges<Note>) -> Result<(), HookError> {
+    keep_identity_and_normalise(changes, normalise_note)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hooks::ops::data::BulkCreate;
     use hooks::testing::Chain;
 
     fn sent_by_a_sneaky_client() -> Contact {
@@ -218,5 +301,80 @@ mod tests {
         assert_eq!(changes.record.body, "new text");
         // A note has no `updated` field: the wildcard stamp leaves it alone.
         assert!(stamp_change(&mut changes.record).is_ok());
+    }
+
+    #[test]
+    fn the_wildcard_stamp_runs_on_each_record_of_a_bulk_create() {
+        let chain = Chain::<BulkCreate<Contact>>::only(&["stamp_new_records"]);
+        let ctx = &mut Context::client().with_user(User::new("7"));
+        let sent = vec![sent_by_a_sneaky_client(), sent_by_a_sneaky_client()];
+        let stored = chain.run_sync(ctx, sent, Ok).unwrap();
+        for c in &stored {
+            assert_eq!((c.id.as_ref(), c.owner.as_deref()), (None, Some("7")));
+            assert!(c.created.is_some_and(|t| t > 1));
+        }
+        assert_eq!(
+            chain.ran_lines(),
+            ["contacts::handlers::inject::stamp_new_records continued"]
+        );
+    }
+
+    #[test]
+    fn the_fields_a_bulk_update_drops_are_those_a_single_update_keeps() {
+        let original = Contact {
+            id: Some(Id::Int(3)),
+            owner: Some("7".into()),
+            created: Some(5),
+            ..Contact::default()
+        };
+        let sneaky = Contact {
+            id: Some(Id::Int(99)),
+            ..sent_by_a_sneaky_client()
+        };
+        let mut changes = Changes::new(3, sneaky.clone()).with_original(original.clone());
+        keep_contact_identity(&mut changes);
+        let kept: Vec<&str> = ["id", "owner", "created", "name", "email", "phone"]
+            .into_iter()
+            .filter(|f| {
+                let (got, sent, was) = (
+                    changes.record.get(f).unwrap(),
+                    sneaky.get(f).unwrap(),
+                    original.get(f).unwrap(),
+                );
+                got == was && got != sent
+            })
+            .collect();
+        assert_eq!(kept, KEPT_BY_UPDATES);
+    }
+
+    #[test]
+    fn a_bulk_update_of_contacts_drops_the_kept_fields_normalises_and_stamps_the_change() {
+        let sent = json!({
+            "id": 99, "owner": "8", "created": 1, "updated": 1,
+            "name": "  Ada   Lovelace ", "email": " ADA@Example.com", "phone": "+44 (20) 7946-0958",
+        });
+        let mut changes = BulkChanges::<Contact>::from_json(Query::all(), sent).unwrap();
+        keep_contact_identity_in_bulk(&mut changes).unwrap();
+        let mut fields: Vec<&str> = changes.changes().keys().map(String::as_str).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["email", "name", "phone", "updated"]);
+        assert_eq!(changes.get("name"), Some(&json!("Ada Lovelace")));
+        assert_eq!(changes.get("email"), Some(&json!("ada@example.com")));
+        assert_eq!(changes.get("phone"), Some(&json!("+442079460958")));
+        assert!(changes.get("updated").and_then(Value::as_i64) > Some(1));
+        // A value of the wrong type for its field is refused here.
+        let mut bad =
+            BulkChanges::<Contact>::from_json(Query::all(), json!({ "vip": "yes" })).unwrap();
+        let err = keep_contact_identity_in_bulk(&mut bad).unwrap_err();
+        assert_eq!((err.status(), err.code()), (400, "invalid_field"));
+    }
+
+    #[test]
+    fn a_bulk_update_of_notes_keeps_the_writer_trims_the_body_and_has_no_change_time() {
+        let sent = json!({ "owner": "8", "body": "  new text " });
+        let mut changes = BulkChanges::<Note>::from_json(Query::all(), sent).unwrap();
+        keep_note_identity_in_bulk(&mut changes).unwrap();
+        assert_eq!(changes.changes().len(), 1, "{:?}", changes.changes());
+        assert_eq!(changes.get("body"), Some(&json!("new text")));
     }
 }

@@ -16,6 +16,10 @@
 //!   timers but no I/O driver: a socket opened there panics ("IO is disabled"). So the database
 //!   read and the HTTP call run on the service's runtime (`App::runtime`), and the handler awaits
 //!   them, which keeps them inside the shutdown's wait.
+//!
+//! A bulk create sends each of its contacts as a single create sends it, one POST per contact
+//! ([`sync_new_contacts_to_crm`]): the CRM's API takes one contact a call. The deliveries of one
+//! batch run side by side, once the batch has committed.
 
 use hooks::prelude::*;
 use serde_json::{Value, json};
@@ -77,6 +81,60 @@ pub async fn sync_new_contact_to_crm(contact: &Contact, ctx: &Context) -> Result
         .map_err(|e| HookError::internal(format!("the webhook delivery stopped: {e}")))?
 }
 
+/// Send each contact of a bulk create to the CRM, once the batch has committed.
+///
+/// One POST per contact, as a single create sends one, all of them at once. A failed delivery
+/// does not stop the others; the handler's error then says how many failed (and is counted in
+/// its history).
+#[after_bulk_create("Contact", background)]
+// A background handler reads its own copy of the records, by `&`; the attribute takes them as
+// the output's `Vec`, not as a slice (as a before handler may), so clippy's `&[_]` cannot be.
+#[allow(clippy::ptr_arg)]
+pub async fn sync_new_contacts_to_crm(
+    contacts: &Vec<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    let app = app(ctx)?;
+    let Some(url) = app.config.webhook_url.clone() else {
+        return Ok(());
+    };
+    if !work(ctx)?.committed().await {
+        tracing::debug!(count = contacts.len(), "bulk create rolled back: not sent");
+        return Ok(());
+    }
+    let deliveries: Vec<_> = contacts
+        .iter()
+        .filter_map(|c| c.id.clone())
+        .map(|id| {
+            app.runtime
+                .spawn(send_committed(app.clone(), id, url.clone()))
+        })
+        .collect();
+    let mut failed: Vec<HookError> = Vec::new();
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failed.push(e),
+            Err(e) => failed.push(HookError::internal(format!(
+                "the webhook delivery stopped: {e}"
+            ))),
+        }
+    }
+    match failed.first() {
+        None => Ok(()),
+        Some(first) => Err(HookError::new(
+            first.status(),
+            first.code().to_owned(),
+            format!(
+                "{} of {} deliveries failed; the first: {}",
+                failed.len(),
+                contacts.len(),
+                first.message()
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,9 +145,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn a_new_contact_is_sent_only_once_its_create_has_committed() {
-        // A stub of the third party on a free loopback port.
+    /// A stub of the third party on a free loopback port: its URL, and the bodies it received.
+    async fn crm() -> (String, Arc<Mutex<Vec<Value>>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/crm", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::<Value>::new()));
@@ -102,7 +159,12 @@ mod tests {
             }),
         );
         tokio::spawn(async move { axum::serve(listener, stub).await });
+        (url, seen)
+    }
 
+    #[tokio::test]
+    async fn a_new_contact_is_sent_only_once_its_create_has_committed() {
+        let (url, seen) = crm().await;
         let app = testing::app(Config {
             webhook_url: Some(url),
             ..Config::for_tests()
@@ -142,5 +204,62 @@ mod tests {
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0]["event"], CONTACT_CREATED);
         assert_eq!(seen[0]["contact"]["name"], "Bob");
+    }
+
+    #[tokio::test]
+    async fn each_contact_of_a_bulk_create_is_sent_once_the_batch_has_committed() {
+        let (url, seen) = crm().await;
+        let app = testing::app(Config {
+            webhook_url: Some(url),
+            ..Config::for_tests()
+        })
+        .await;
+        let chain = Chain::<ops::data::BulkCreate<Contact>>::only(&["sync_new_contacts_to_crm"]);
+        for (batch, commit) in [(["Ann", "Bea"], false), (["Cy", "Dan"], true)] {
+            let (mut ctx, guard) = testing::ctx(&app, Some("1"));
+            let w = work(&ctx).unwrap().clone();
+            let contacts = batch
+                .iter()
+                .map(|name| Contact {
+                    name: (*name).into(),
+                    ..Contact::default()
+                })
+                .collect();
+            let result = chain
+                .run(&mut ctx, contacts, |contacts| async move {
+                    let mut tx = w.tx().await?;
+                    let mut saved = Vec::new();
+                    for c in contacts {
+                        saved.push(db::insert(tx.conn()?, c).await?);
+                    }
+                    Ok(saved)
+                })
+                .await;
+            assert!(result.is_ok());
+            let result = if commit {
+                result
+            } else {
+                Err(HookError::rejected("rolled back"))
+            };
+            let _ = guard.finish(result).await;
+        }
+        let hooks = chain.hooks().clone();
+        let report = tokio::task::spawn_blocking(move || hooks.shutdown(Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((report.queued, report.finished), (2, 2));
+        let mut names: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| v["contact"]["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["Cy", "Dan"],
+            "one POST per contact, of the committed batch only"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! a computed field (`display_name`, never stored) on every contact, and the private fields
 //! (`phone`, `notes`) removed for everyone but the contact's owner. They run last among the after
 //! handlers (priority 100), so audit, notification and integration see the full record, and they
-//! run on every path that returns contacts: find, find by id, create and update.
+//! run on every path that returns contacts: find, find by id, create, bulk create and update.
 
 use hooks::prelude::*;
 
@@ -39,6 +39,14 @@ pub fn present_one(contact: &mut Contact, ctx: &Context) {
 #[after_create("Contact", priority = 100)]
 pub fn present_created(contact: &mut Contact, ctx: &Context) {
     present(contact, ctx.user());
+}
+
+/// The contacts of a bulk create, each as a single create's answer shows it.
+#[after_bulk_create("Contact", priority = 100)]
+pub fn present_bulk_created(contacts: &mut Vec<Contact>, ctx: &Context) {
+    for contact in contacts {
+        present_created(contact, ctx);
+    }
 }
 
 /// An updated contact, as its owner sees it.
@@ -79,5 +87,19 @@ mod tests {
             theirs.display_name.as_deref(),
             Some("Ada (Analytical Engines)")
         );
+    }
+
+    #[test]
+    fn each_contact_of_a_bulk_create_is_presented_as_a_single_one() {
+        let ada = Context::client().with_user(User::new("1"));
+        let mut batch = vec![contact(), contact()];
+        present_bulk_created(&mut batch, &ada);
+        let mut single = contact();
+        present_created(&mut single, &ada);
+        assert_eq!(batch, [single.clone(), single]);
+        // Were another user to see them, the private fields would go, as they do for one.
+        let mut theirs = vec![contact()];
+        present_bulk_created(&mut theirs, &Context::client().with_user(User::new("2")));
+        assert_eq!((&theirs[0].phone, &theirs[0].notes), (&None, &None));
     }
 }

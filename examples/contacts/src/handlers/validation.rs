@@ -5,10 +5,16 @@
 //! (`#[before_password_reset]`); a failed check rejects the call with a 400 that says what is
 //! wrong, and nothing is written. Emails, names and companies may not contain control characters
 //! (emails no invisible ones either), notes none but line breaks and tabs.
+//!
+//! A bulk create checks each of its records as a single create does, and a bulk update each
+//! record it selects as the update would leave it: the first record that breaks a rule rejects
+//! the whole call, with the error a single call would get and the record named in front of the
+//! message (`records[2]: ...`, `Contact 7: ...`).
 
 use hooks::prelude::*;
 
-use crate::handlers::app;
+use crate::db::{self, Stored};
+use crate::handlers::{in_record, record_name, selected, work};
 use crate::model::{Contact, Note};
 use crate::users::{NewPassword, ResetPassword, normalise_email};
 
@@ -147,6 +153,47 @@ pub fn validate_contact_update(contact: &Contact) -> Result<(), HookError> {
     check_contact(contact)
 }
 
+/// Each contact of a bulk create keeps the rules of a new one.
+///
+/// The first that does not rejects the whole batch, named by its index in it.
+#[before_bulk_create("Contact", priority = -100)]
+pub fn validate_new_contacts(contacts: &[Contact]) -> Result<(), HookError> {
+    for (i, contact) in contacts.iter().enumerate() {
+        check_contact(contact).map_err(|e| in_record(format_args!("records[{i}]"), e))?;
+    }
+    Ok(())
+}
+
+/// Each record a bulk update selects, as the update would leave it (its changes made to a copy
+/// of the stored record), with its name for an error ([`record_name`]). A change of the wrong
+/// type for its field is 400 `invalid_field`.
+pub async fn as_changed<E: Stored>(
+    changes: &BulkChanges<E>,
+    ctx: &Context,
+) -> Result<Vec<(String, E)>, HookError> {
+    let mut changed = Vec::new();
+    for stored in selected(&changes.query, ctx).await?.iter() {
+        let mut record = stored.clone();
+        changes.apply(&mut record)?;
+        changed.push((record_name(stored), record));
+    }
+    Ok(changed)
+}
+
+/// Each contact a bulk update changes keeps the rules of a new one.
+///
+/// The first that would not rejects the whole update, named by its id.
+#[before_bulk_update("Contact", priority = -100)]
+pub async fn validate_contact_bulk_update(
+    changes: &BulkChanges<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    for (name, contact) in as_changed(changes, ctx).await? {
+        check_contact(&contact).map_err(|e| in_record(name, e))?;
+    }
+    Ok(())
+}
+
 /// A note needs a text of at most 2000 characters, about a contact that exists.
 #[before_create("Note", priority = -100)]
 pub async fn validate_new_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
@@ -159,7 +206,39 @@ pub async fn validate_note_update(note: &Note, ctx: &Context) -> Result<(), Hook
     check_note(note, ctx).await
 }
 
-/// The rules every stored note keeps; reads the database to find its contact.
+/// Each note of a bulk create keeps the rules of a new one.
+///
+/// The first that does not rejects the whole batch, named by its index in it.
+#[before_bulk_create("Note", priority = -100)]
+pub async fn validate_new_notes(notes: &[Note], ctx: &Context) -> Result<(), HookError> {
+    for (i, note) in notes.iter().enumerate() {
+        check_note(note, ctx)
+            .await
+            .map_err(|e| in_record(format_args!("records[{i}]"), e))?;
+    }
+    Ok(())
+}
+
+/// Each note a bulk update changes keeps the rules of a new one.
+///
+/// The first that would not rejects the whole update, named by its id.
+#[before_bulk_update("Note", priority = -100)]
+pub async fn validate_note_bulk_update(
+    changes: &BulkChanges<Note>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    for (name, note) in as_changed(changes, ctx).await? {
+        check_note(&note, ctx)
+            .await
+            .map_err(|e| in_record(name, e))?;
+    }
+    Ok(())
+}
+
+/// The rules every stored note keeps; reads the database to find its contact, in the call's
+/// transaction: the contact found is still there when the note is written (a delete of it
+/// waits for the call to end), and a bulk call, whose transaction is already open when its
+/// notes are checked, reads on the connection it holds (an in-memory database has only one).
 pub async fn check_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
     let body = note.body.trim();
     if body.is_empty() {
@@ -171,12 +250,12 @@ pub async fn check_note(note: &Note, ctx: &Context) -> Result<(), HookError> {
         )));
     }
     check_text("note", body)?;
-    let app = app(ctx)?;
+    let mut tx = work(ctx)?.tx().await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE id = ?")
         .bind(note.contact_id)
-        .fetch_optional(&app.pool)
+        .fetch_optional(tx.conn()?)
         .await
-        .map_err(crate::db::error)?;
+        .map_err(db::error)?;
     if exists.is_none() {
         return Err(HookError::rejected(format!(
             "contact {} does not exist",
@@ -396,7 +475,8 @@ mod tests {
     #[tokio::test]
     async fn a_note_about_a_missing_contact_is_rejected() {
         let app = testing::app(Config::for_tests()).await;
-        let (ctx, _) = testing::ctx(&app, Some("1"));
+        // The check reads in the call's unit of work: keep it open.
+        let (ctx, _work) = testing::ctx(&app, Some("1"));
         let note = Note {
             contact_id: 42,
             body: "hello".into(),
@@ -409,5 +489,65 @@ mod tests {
             validate_new_note(&empty, &ctx).await.unwrap_err().status(),
             400
         );
+    }
+
+    #[test]
+    fn each_contact_of_a_bulk_create_is_checked_and_the_first_bad_one_named_by_its_index() {
+        let good = contact("Ada", "ada@example.com");
+        assert!(validate_new_contacts(&[good.clone(), good.clone()]).is_ok());
+        let batch = [good.clone(), contact("Bob", "bob"), contact("", "x@y.io")];
+        let err = validate_new_contacts(&batch).unwrap_err();
+        assert_eq!(
+            (err.status(), err.code(), err.message()),
+            (
+                400,
+                "invalid_email",
+                "records[1]: `bob` is not an email address"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn each_record_a_bulk_update_selects_is_checked_as_the_update_would_leave_it() {
+        let app = testing::app(Config::for_tests()).await;
+        let (ctx, _work) = testing::ctx(&app, Some("1"));
+        {
+            let mut tx = work(&ctx).unwrap().tx().await.unwrap();
+            for name in ["Ann", "Bea"] {
+                let c = contact(name, &format!("{}@x.io", name.to_lowercase()));
+                db::insert(tx.conn().unwrap(), c).await.unwrap();
+            }
+            let note = Note {
+                contact_id: 1,
+                body: "hi".into(),
+                ..Note::default()
+            };
+            db::insert(tx.conn().unwrap(), note).await.unwrap();
+        }
+        let changes = |json| BulkChanges::<Contact>::from_json(Query::all(), json).unwrap();
+        let fine = changes(serde_json::json!({ "company": "AE" }));
+        assert!(validate_contact_bulk_update(&fine, &ctx).await.is_ok());
+        let changed = as_changed(&fine, &ctx).await.unwrap();
+        assert_eq!(changed.len(), 2);
+        assert_eq!(changed[1].0, "Contact 2");
+        assert_eq!(changed[1].1.company.as_deref(), Some("AE"));
+        let bad = changes(serde_json::json!({ "phone": "12" }));
+        let err = validate_contact_bulk_update(&bad, &ctx).await.unwrap_err();
+        assert!(err.message().starts_with("Contact 1: `12`"), "{err}");
+        let bad = changes(serde_json::json!({ "name": "  " }));
+        assert_eq!(
+            validate_contact_bulk_update(&bad, &ctx)
+                .await
+                .unwrap_err()
+                .message(),
+            "Contact 1: a contact needs a name"
+        );
+        // A note's contact must exist, in the call's transaction (the only connection of an
+        // in-memory database, which the selection already holds).
+        let moved =
+            BulkChanges::<Note>::from_json(Query::all(), serde_json::json!({ "contact_id": 9 }))
+                .unwrap();
+        let err = validate_note_bulk_update(&moved, &ctx).await.unwrap_err();
+        assert_eq!(err.message(), "Note 1: contact 9 does not exist");
     }
 }
