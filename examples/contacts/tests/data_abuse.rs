@@ -6,20 +6,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Client, column, count, start};
-
-/// `s` percent-encoded for a query string (every byte but unreserved ones).
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use support::{Client, column, count, enc, start};
 
 /// `GET /data/Contact?where=...` (and `sortBy` when given).
 async fn find(client: &Client, clause: &str, sort: Option<&str>) -> (u16, Value) {

@@ -9,19 +9,29 @@
 //! result. Two changes of one record in this process take turns (`edit_lock`), so each merges
 //! into what the other wrote; and the write itself only applies to the version that was read (a
 //! 409 otherwise), which covers another process writing the same database file.
+//!
+//! `/data/bulk/{table}` creates many records (`POST`, a JSON array of at most
+//! [`Config::bulk_max`](crate::Config::bulk_max) records), or changes (`PUT`, a JSON object of
+//! field changes) or deletes (`DELETE`) every record a `where` clause selects, which they need
+//! ([`query::parse_bulk`]). Each is one call of the runtime (`bulk_create`, `bulk_update`,
+//! `bulk_delete`) in one unit of work: all of it is written, or none. A bulk update changes the
+//! selected records in place (one SQL `UPDATE` of the fields sent), in the call's write
+//! transaction, so it needs no edit lock: a single update that read a record before it then
+//! gets its 409.
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query as UrlQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hooks::{Changes, Entity, HookError, Id, Key};
+use hooks::{Affected, BulkChanges, Changes, Entity, HookError, Id, Key};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context, query, rejection};
 use crate::db::{self, Stored, echo};
+use crate::handlers::in_record;
 use crate::model::{Contact, Note};
 
 /// Run `$body` with `$E` standing for the type of the table `$table`, or answer 404.
@@ -276,4 +286,164 @@ async fn delete_in<E: Stored>(
         .await;
     let deleted = guard.finish(result).await?;
     Ok(Json(json!({ "deleted": deleted.id })).into_response())
+}
+
+/// `POST /data/bulk/{table}`: create several records in one call, all or none. The body is a
+/// JSON array of records, each as `POST /data/{table}` takes one; the answer (201) is the array
+/// of created records, each as that route answers it. An error about one record names its index
+/// (`records[2]: ...`).
+pub async fn bulk_create(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    table: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let Value::Array(records) = body else {
+        return Err(HookError::bad_request(
+            "a bulk create takes a JSON array of records, such as [{\"name\": ...}, ...]",
+        )
+        .into());
+    };
+    if records.is_empty() {
+        return Err(HookError::bad_request("a bulk create needs at least one record").into());
+    }
+    let max = app.config.bulk_max;
+    if records.len() > max {
+        return Err(HookError::new(
+            413,
+            "too_many_records",
+            format!(
+                "a bulk create takes at most {max} records, not {}; send them in several calls",
+                records.len()
+            ),
+        )
+        .into());
+    }
+    by_table!(path(table)?, E => bulk_create_in::<E>(&app, &rid, user, records).await)
+}
+
+async fn bulk_create_in<E: Stored>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    records: Vec<Value>,
+) -> Result<Response, ApiError> {
+    let records = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let Value::Object(fields) = record else {
+                return Err(in_record(
+                    format_args!("records[{i}]"),
+                    HookError::bad_request(format!("a {} is a JSON object", E::TABLE)),
+                ));
+            };
+            record_from::<E>(fields).map_err(|e| in_record(format_args!("records[{i}]"), e))
+        })
+        .collect::<Result<Vec<E>, HookError>>()?;
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
+    let w = guard.work();
+    let result = app
+        .hooks
+        .bulk_create(&mut ctx, records, |records| async move {
+            let mut tx = w.tx().await?;
+            let conn = tx.conn()?;
+            let mut saved = Vec::with_capacity(records.len());
+            for (i, record) in records.into_iter().enumerate() {
+                let record = db::insert(conn, record)
+                    .await
+                    .map_err(|e| in_record(format_args!("records[{i}]"), e))?;
+                saved.push(record);
+            }
+            Ok(saved)
+        })
+        .await;
+    let saved = guard.finish(result).await?;
+    Ok((StatusCode::CREATED, Json(to_json(&saved)?)).into_response())
+}
+
+/// `PUT /data/bulk/{table}?where=...`: make the changes of the body (a JSON object of fields and
+/// values, at least one) to every record the `where` clause selects (it is required), all or
+/// none; answers `{"updated": n}`.
+pub async fn bulk_update(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    table: Result<Path<String>, PathRejection>,
+    params: Result<UrlQuery<Vec<(String, String)>>, QueryRejection>,
+    JsonBody(fields): JsonBody<Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    let UrlQuery(params) = params.map_err(|r| rejection(r.status(), r.body_text()))?;
+    by_table!(path(table)?, E => bulk_update_in::<E>(&app, &rid, user, &params, fields).await)
+}
+
+async fn bulk_update_in<E: Stored>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    params: &[(String, String)],
+    fields: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let q = query::parse_bulk::<E>(params)?;
+    if fields.is_empty() {
+        return Err(HookError::bad_request(
+            "a bulk update needs at least one field to change, such as {\"vip\": true}",
+        )
+        .into());
+    }
+    if let Some(field) = fields.keys().find(|k| db::column::<E>(k).is_none()) {
+        return Err(db::unknown_field::<E>(field).into());
+    }
+    let changes = BulkChanges::<E>::from_json(q, Value::Object(fields))?;
+    let viewer = user.user.id.clone();
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
+    let w = guard.work();
+    let result = app
+        .hooks
+        .bulk_update(&mut ctx, changes, |changes| async move {
+            let mut tx = w.tx().await?;
+            let count =
+                db::update_where(tx.conn()?, &changes.query, changes.changes(), Some(&viewer))
+                    .await?;
+            Ok(Affected::new(count))
+        })
+        .await;
+    let updated = guard.finish(result).await?;
+    Ok(Json(json!({ "updated": updated.count })).into_response())
+}
+
+/// `DELETE /data/bulk/{table}?where=...`: delete every record the `where` clause selects (it is
+/// required), all or none; answers `{"deleted": n}`.
+pub async fn bulk_delete(
+    State(app): State<App>,
+    rid: Rid,
+    user: CurrentUser,
+    table: Result<Path<String>, PathRejection>,
+    params: Result<UrlQuery<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let UrlQuery(params) = params.map_err(|r| rejection(r.status(), r.body_text()))?;
+    by_table!(path(table)?, E => bulk_delete_in::<E>(&app, &rid, user, &params).await)
+}
+
+async fn bulk_delete_in<E: Stored>(
+    app: &App,
+    rid: &Rid,
+    user: CurrentUser,
+    params: &[(String, String)],
+) -> Result<Response, ApiError> {
+    let q = query::parse_bulk::<E>(params)?;
+    let viewer = user.user.id.clone();
+    let (mut ctx, guard) = context(app, rid, Some(user.user));
+    let w = guard.work();
+    let result = app
+        .hooks
+        .bulk_delete(&mut ctx, q, |q| async move {
+            let mut tx = w.tx().await?;
+            let count = db::delete_where(tx.conn()?, &q, Some(&viewer)).await?;
+            Ok(Affected::new(count))
+        })
+        .await;
+    let deleted = guard.finish(result).await?;
+    Ok(Json(json!({ "deleted": deleted.count })).into_response())
 }

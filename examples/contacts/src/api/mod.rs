@@ -7,6 +7,9 @@
 //! | `POST /data/{table}` | create a record |
 //! | `GET /data/{table}?where=&sortBy=&pageSize=&offset=` | find records |
 //! | `GET/PUT/DELETE /data/{table}/{id}` | read, change (only the fields sent), delete a record |
+//! | `POST /data/bulk/{table}` | create the records of a JSON array (at most `--bulk-max`), all or none |
+//! | `PUT /data/bulk/{table}?where=` | change the fields sent in every record `where` selects → `{"updated": n}` |
+//! | `DELETE /data/bulk/{table}?where=` | delete every record `where` selects → `{"deleted": n}` |
 //! | `POST /users/register`, `/users/login`, `/users/logout` | accounts and sessions |
 //! | `POST /users/password-reset`, `/users/password-reset/confirm` | ask for a reset token; use it |
 //! | `GET /health` | 200 while the database answers |
@@ -46,6 +49,12 @@ pub fn router(app: App) -> Router {
         .route(
             "/data/{table}/{id}",
             get(data::find_by_id).put(data::update).delete(data::delete),
+        )
+        .route(
+            "/data/bulk/{table}",
+            post(data::bulk_create)
+                .put(data::bulk_update)
+                .delete(data::bulk_delete),
         )
         .route("/users/register", post(users::register))
         .route("/users/login", post(users::login))

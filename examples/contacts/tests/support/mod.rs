@@ -140,6 +140,19 @@ impl Client {
     }
 }
 
+/// `s` percent-encoded for a query string (every byte but unreserved ones).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Rows of a one-column query on the service's database.
 pub async fn column(service: &Service, sql: &'static str) -> Vec<String> {
     sqlx::query_scalar::<_, String>(sql)
