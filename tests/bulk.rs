@@ -202,6 +202,89 @@ async fn an_async_handler_takes_the_new_records_as_a_slice() {
     assert_eq!(err.status(), 409);
 }
 
+/// A label, whose stored records after handlers read as a slice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]
+pub struct Label {
+    pub text: String,
+    /// Set by `stamp_each`, the bulk creates' wildcard handler.
+    pub stamped: bool,
+}
+
+thread_local! {
+    /// What the labels' sync after handlers saw, on this test's thread.
+    static LABELS_SEEN: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+static LABELS_MAILED: AtomicUsize = AtomicUsize::new(0);
+
+/// The stored labels, as a slice (what clippy's `ptr_arg` asks of a function that reads a `Vec`).
+#[after_bulk_create("Label")]
+fn saw_stored_labels(labels: &[Label]) {
+    LABELS_SEEN.with(|s| s.borrow_mut().push(format!("created {}", labels.len())));
+}
+
+/// A slice may be changed in place, not grown.
+#[after_bulk_create("Label", priority = 1)]
+fn upper_case_labels(labels: &mut [Label]) {
+    for label in labels {
+        label.text = label.text.to_uppercase();
+    }
+}
+
+/// The background handler's own copy, as a slice.
+#[after_bulk_create("Label", background)]
+async fn mail_labels(labels: &[Label]) {
+    LABELS_MAILED.fetch_add(labels.len(), Ordering::SeqCst);
+}
+
+/// Found labels, as a slice.
+#[after_find("Label")]
+fn saw_found_labels(labels: &[Label], ctx: &Context) {
+    let line = format!("found {} by {}", labels.len(), ctx.operation());
+    LABELS_SEEN.with(|s| s.borrow_mut().push(line));
+}
+
+#[tokio::test]
+async fn after_handlers_of_a_list_take_the_records_as_a_slice() {
+    let hooks = hooks();
+    let label = |t: &str| Label {
+        text: t.into(),
+        stamped: false,
+    };
+    let out = hooks
+        .bulk_create(
+            &mut Context::client(),
+            vec![label("a"), label("b")],
+            |l| async { Ok(l) },
+        )
+        .await
+        .unwrap();
+    let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["A", "B"]);
+    let found = hooks
+        .find(&mut Context::client(), Query::<Label>::all(), |_| async {
+            Ok(vec![label("c")])
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    // A failed create runs none of them: a slice handler runs on success only.
+    let failed = hooks
+        .bulk_create(&mut Context::client(), vec![label("d")], |_| async {
+            Err(HookError::conflict("taken"))
+        })
+        .await;
+    assert_eq!(failed.map_err(|e| e.status()), Err(409));
+    assert_eq!(
+        LABELS_SEEN.with(|s| s.borrow_mut().drain(..).collect::<Vec<_>>()),
+        ["created 2", "found 1 by data.find"]
+    );
+    hooks
+        .shutdown(std::time::Duration::from_secs(5))
+        .expect("the mail job finishes");
+    assert_eq!(LABELS_MAILED.load(Ordering::SeqCst), 2);
+}
+
 // ---- bulk update -------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Entity)]

@@ -1293,6 +1293,18 @@ impl<O> AfterPayload<O> for Result<O, HookError> {
     }
 }
 
+/// An after handler of an operation whose output is a list (a bulk create, a find) may take the
+/// records as a slice (`&[E]`, `&mut [E]`), as clippy's `ptr_arg` asks; it runs on success only.
+impl<E> AfterPayload<[E]> for Result<Vec<E>, HookError> {
+    const ON_ERROR: bool = false;
+    fn project(&mut self) -> Option<&mut [E]> {
+        self.as_mut().ok().map(Vec::as_mut_slice)
+    }
+    fn runs_on(&self) -> bool {
+        self.is_ok()
+    }
+}
+
 /// What a before handler may return: `()`, `Result<(), E>`, `Flow<O>` or `Result<Flow<O>, E>`,
 /// with `E: Into<HookError>`.
 #[doc(hidden)]

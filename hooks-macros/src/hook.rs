@@ -93,6 +93,34 @@ impl HandlerFn {
     }
 }
 
+/// The item type of `Vec<T>`, written as a plain path: a handler that reads a list takes it as
+/// a slice (`&[T]`), as clippy's `ptr_arg` asks.
+fn vec_item(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match (last.ident == "Vec", args.args.first(), args.args.len()) {
+        (true, Some(syn::GenericArgument::Type(item)), 1) => Some(item),
+        _ => None,
+    }
+}
+
+/// What the payload of data operation `op` holds in `phase` when it can hold no record for a
+/// wildcard handler to see (`None` when it can): a query, a bulk update's changes, a count.
+fn no_records(op: &str, phase: Phase) -> Option<&'static str> {
+    match (op, phase) {
+        ("Find", Phase::Before) => Some("a find's query holds none"),
+        ("BulkUpdate", Phase::Before) => Some("a bulk update's changes hold none"),
+        ("BulkDelete", Phase::Before) => Some("a bulk delete's query holds none"),
+        ("BulkUpdate" | "BulkDelete", Phase::After) => {
+            Some("its result is a count (`Affected`), which holds none")
+        }
+        _ => None,
+    }
+}
+
 /// The first non-empty line of the attribute `[doc = "..."]`; `None` for any other attribute.
 fn doc_text(attr: &proc_macro2::Group) -> Option<String> {
     let mut tokens = attr.stream().into_iter();
@@ -201,10 +229,19 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
         }
     };
     let handler = check(spec, &func, &mut errors);
-    if let (OpSource::Data(_), Some(asset), Some(h)) = (spec.op, &args.asset, &handler)
+    if let (OpSource::Data(op), Some(asset), Some(h)) = (spec.op, &args.asset, &handler)
         && asset.value() == "*"
     {
-        if !is_dyn_record(h.payload) {
+        if let Some(holds) = no_records(op, spec.phase) {
+            errors.spanned(
+                asset,
+                format!(
+                    "a wildcard handler sees records, and {holds}: #[{}(\"*\")] would never \
+                     run. Name a table, as in #[{}(\"Contact\")]",
+                    spec.attr, spec.attr
+                ),
+            );
+        } else if !is_dyn_record(h.payload) {
             errors.spanned(
                 h.payload,
                 format!(
@@ -251,7 +288,10 @@ pub(crate) fn expand(spec: &HookSpec, args: TokenStream, item: TokenStream) -> T
             format!(
                 "a background handler runs on its own copy of the result, after the call has \
                  returned: what it changes is lost. Take `&{}`",
-                quote!(#elem)
+                match vec_item(elem) {
+                    Some(item) => format!("[{}]", compact(&quote!(#item).to_string())),
+                    None => compact(&quote!(#elem).to_string()),
+                }
             ),
         );
     }

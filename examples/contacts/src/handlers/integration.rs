@@ -87,11 +87,8 @@ pub async fn sync_new_contact_to_crm(contact: &Contact, ctx: &Context) -> Result
 /// does not stop the others; the handler's error then says how many failed (and is counted in
 /// its history).
 #[after_bulk_create("Contact", background)]
-// A background handler reads its own copy of the records, by `&`; the attribute takes them as
-// the output's `Vec`, not as a slice (as a before handler may), so clippy's `&[_]` cannot be.
-#[allow(clippy::ptr_arg)]
 pub async fn sync_new_contacts_to_crm(
-    contacts: &Vec<Contact>,
+    contacts: &[Contact],
     ctx: &Context,
 ) -> Result<(), HookError> {
     let app = app(ctx)?;
