@@ -39,3 +39,16 @@ fn events_sharing_a_name_fail_the_table_build_with_a_hint_to_rename_the_event() 
     assert!(text.contains("#[event(name = \"...\")]"), "{text}");
     assert!(!text.contains("#[entity("), "{text}");
 }
+
+#[test]
+fn a_test_chain_of_a_clashing_event_fails_as_the_service_would() {
+    let chain = std::panic::catch_unwind(|| {
+        hooks::testing::Chain::<hooks::ops::events::Emit<billing::Paid>>::all()
+    });
+    let failure = chain.expect_err("the chain refuses the clash");
+    let message = failure.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("2 operations or events are named \"Paid\""),
+        "{message}"
+    );
+}

@@ -56,6 +56,14 @@ async fn handlers_of_a_named_crate_run_around_calls() {
 #[test]
 fn the_test_kit_and_the_start_up_check_see_the_linked_crate() {
     assert_eq!(hooks::testing::assert_handlers_from("extra_handlers"), 2);
+    // As Cargo.toml names it, too.
+    assert_eq!(hooks::testing::assert_handlers_from("extra-handlers"), 2);
+    assert!(
+        Hooks::builder()
+            .require_handlers_from(&["extra-handlers"])
+            .build()
+            .is_ok()
+    );
     assert!(
         Hooks::builder()
             .require_handlers_from(&["extra_handlers"])

@@ -150,3 +150,83 @@ fn a_changed_set_of_handlers_fails_the_snapshot_check_with_the_difference() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A directory of this test's own for snapshot files, removed at the end.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("hooks-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_snapshot_that_cannot_be_read_fails_the_check_and_is_kept() {
+    let dir = Scratch::new("unreadable-snapshot");
+    let path = dir.0.join("binary.hooks");
+    std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+    let failure = std::panic::catch_unwind(|| assert_catalog_snapshot(&path)).unwrap_err();
+    let message = failure.downcast_ref::<String>().unwrap();
+    assert!(message.contains("cannot read the snapshot"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), [0xff, 0xfe, 0x00]);
+}
+
+#[test]
+fn a_snapshot_reads_the_same_with_crlf_line_ends_or_no_last_line_break() {
+    let dir = Scratch::new("line-ends");
+    let path = dir.0.join("fresh.hooks");
+    // A missing file is written.
+    assert_catalog_snapshot(&path);
+    let written = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, written.replace('\n', "\r\n")).unwrap();
+    assert_catalog_snapshot(&path);
+    std::fs::write(&path, written.trim_end()).unwrap();
+    assert_catalog_snapshot(&path);
+}
+
+#[test]
+fn a_snapshot_with_a_line_twice_fails_naming_the_extra_line() {
+    let dir = Scratch::new("twice");
+    let path = dir.0.join("twice.hooks");
+    assert_catalog_snapshot(&path);
+    let written = std::fs::read_to_string(&path).unwrap();
+    let first = written.lines().next().unwrap().to_owned();
+    std::fs::write(&path, format!("{first}\n{written}")).unwrap();
+    let failure = std::panic::catch_unwind(|| assert_catalog_snapshot(&path)).unwrap_err();
+    let message = failure.downcast_ref::<String>().unwrap();
+    assert!(message.contains(&format!("- {first}\n")), "{message}");
+    assert!(!message.contains("another order"), "{message}");
+}
+
+/// Notes and memos, tables with no Rust type, get one stamp from one function.
+#[before_create("notes")]
+#[before_create("memos")]
+fn stamp_notes_and_memos(record: &mut DynRecord) -> Result<(), HookError> {
+    record.set("stamped", serde_json::json!(true))
+}
+
+#[test]
+fn a_function_on_two_tables_is_chosen_by_its_one_name() {
+    // Named twice, as its last segment and its whole id: one function, chosen once.
+    let chain = Chain::<ops::data::Create<DynRecord>>::only(&[
+        "stamp_notes_and_memos",
+        "testing_kit::stamp_notes_and_memos",
+    ]);
+    for table in ["notes", "memos"] {
+        let record = chain.hooks().record(table, serde_json::json!({})).unwrap();
+        let out = chain.run_sync(&mut Context::client(), record, Ok).unwrap();
+        assert_eq!(out.fields()["stamped"], serde_json::json!(true));
+    }
+    assert_eq!(
+        chain.ran_lines(),
+        ["testing_kit::stamp_notes_and_memos continued"; 2]
+    );
+}

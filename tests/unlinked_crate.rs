@@ -24,3 +24,20 @@ fn the_start_up_check_names_a_required_crate_that_is_not_linked() {
         "{err}"
     );
 }
+
+#[test]
+fn a_crate_named_as_cargo_toml_names_it_gets_advice_in_rust() {
+    let err = Hooks::builder()
+        .require_handlers_from(&["extra-handlers"])
+        .build()
+        .unwrap_err();
+    let problem = &err.problems[0].problem;
+    assert!(problem.contains("use extra_handlers as _;"), "{problem}");
+    assert!(!problem.contains("extra-handlers"), "{problem}");
+    // The test kit's check says the same.
+    let failure =
+        std::panic::catch_unwind(|| hooks::testing::assert_handlers_from("extra-handlers"))
+            .unwrap_err();
+    let message = failure.downcast_ref::<String>().unwrap();
+    assert!(message.contains("use extra_handlers as _;"), "{message}");
+}

@@ -179,12 +179,28 @@ impl Catalog {
             if let Some(t) = h.timeout_ms {
                 parts.push(format!("timeout={t}ms"));
             }
-            parts.push(h.file.clone());
+            parts.push(portable(&h.file).to_owned());
             out.push_str(&parts.join(" "));
             out.push('\n');
         }
         out
     }
+}
+
+/// A handler's file as a snapshot shows it, the same on every machine: a path in the workspace
+/// as rustc gives it (relative), and a crate's outside it (a registry, git or path dependency,
+/// an absolute path) from the crate's own directory: `ext-handlers/src/lib.rs`.
+fn portable(file: &str) -> &str {
+    let absolute = file.starts_with('/') || file.starts_with('\\') || file.get(1..3) == Some(":\\");
+    if !absolute {
+        return file;
+    }
+    let unified = file.replace('\\', "/");
+    let Some(src) = unified.rfind("/src/") else {
+        return file.rsplit(['/', '\\']).next().unwrap_or(file);
+    };
+    let start = unified[..src].rfind('/').map_or(0, |slash| slash + 1);
+    &file[start..]
 }
 
 fn phase_name(phase: Phase) -> &'static str {
@@ -287,5 +303,34 @@ impl fmt::Display for Catalog {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::portable;
+
+    #[test]
+    fn a_snapshot_shows_a_file_outside_the_workspace_from_its_crates_directory() {
+        // In the workspace: as rustc gives it.
+        assert_eq!(portable("src/handlers.rs"), "src/handlers.rs");
+        assert_eq!(
+            portable("examples/contacts/src/lib.rs"),
+            "examples/contacts/src/lib.rs"
+        );
+        // A path, registry or git dependency: from the crate's own directory.
+        assert_eq!(
+            portable("/tmp/review/ext-handlers/src/lib.rs"),
+            "ext-handlers/src/lib.rs"
+        );
+        assert_eq!(
+            portable("/root/.cargo/registry/src/index.crates.io-1949/foo-1.2.3/src/api/mod.rs"),
+            "foo-1.2.3/src/api/mod.rs"
+        );
+        assert_eq!(
+            portable("C:\\Users\\me\\ext\\src\\lib.rs"),
+            "ext\\src\\lib.rs"
+        );
+        assert_eq!(portable("/opt/gen/handlers.rs"), "handlers.rs");
     }
 }

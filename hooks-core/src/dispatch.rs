@@ -389,7 +389,7 @@ struct HeldPlaces(Places);
 
 /// Every operation or event name that two declarations share: the catalog could not tell them
 /// apart, and a call of one would find the handlers of the other and fail.
-fn check_operations<'a>(
+pub(crate) fn check_operations<'a>(
     declared: impl Iterator<Item = &'a OperationInfo>,
     problems: &mut Vec<TableProblem>,
 ) {
@@ -446,6 +446,19 @@ impl CallKind {
     }
 }
 
+/// How many of `regs` come from the crate `name` (as Cargo.toml or the code names it).
+pub(crate) fn crate_handlers<'r>(
+    regs: impl Iterator<Item = &'r Registration>,
+    name: &str,
+) -> usize {
+    let name = crate::registration::crate_path_name(name);
+    regs.filter(|r| {
+        r.id.strip_prefix(name.as_str())
+            .is_some_and(|rest| rest.starts_with("::"))
+    })
+    .count()
+}
+
 /// Every required crate that contributed no handler, as a problem.
 fn check_linked(
     regs: &[&'static Registration],
@@ -454,20 +467,12 @@ fn check_linked(
 ) {
     let missing = crates
         .iter()
-        .filter(|c| {
-            !regs.iter().any(|r| {
-                r.id.strip_prefix(c.as_str())
-                    .is_some_and(|rest| rest.starts_with("::"))
-            })
-        })
+        .filter(|c| crate_handlers(regs.iter().copied(), c) == 0)
         .map(|c| TableProblem {
-            handler: format!("{c}::*"),
+            handler: format!("{}::*", crate::registration::crate_path_name(c)),
             file: String::new(),
             line: 0,
-            problem: format!(
-                "no handler of the crate `{c}` is linked into this binary: name it once, \
-                 with `use {c} as _;` (or hooks::link!({c});), in the binary's code"
-            ),
+            problem: crate::registration::unlinked_crate(c),
         });
     problems.extend(missing);
 }

@@ -20,10 +20,25 @@ use std::fmt;
 ///
 /// A `HookError` is one pointer wide (its parts live in a box), so `Result<T, HookError>` stays
 /// small and handlers that succeed pay nothing for the error they did not return.
+///
+/// Read back from JSON (`{"status": 404, "code": "...", "message": "..."}`), it is made as
+/// [`HookError::new`] makes it, its status checked the same way.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
+#[serde(from = "Parts", into = "Parts")]
 pub struct HookError {
     inner: Box<Parts>,
+}
+
+impl From<Parts> for HookError {
+    fn from(parts: Parts) -> Self {
+        HookError::new(parts.status, parts.code, parts.message)
+    }
+}
+
+impl From<HookError> for Parts {
+    fn from(e: HookError) -> Self {
+        *e.inner
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -34,14 +49,15 @@ struct Parts {
 }
 
 impl HookError {
-    /// An error with an explicit status, code and message. A status outside `100..=599` is
-    /// replaced by 500, so the error always maps to a valid HTTP response.
+    /// An error with an explicit status, code and message. A status outside `400..=599` is
+    /// replaced by 500, so the error always maps to an HTTP error response (a 2xx or 3xx
+    /// "error" would reach a client as a success or a redirect with an error's body).
     pub fn new(
         status: u16,
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        let status = if (100..=599).contains(&status) {
+        let status = if (400..=599).contains(&status) {
             status
         } else {
             500
@@ -95,7 +111,7 @@ impl HookError {
         Self::new(500, "internal", message)
     }
 
-    /// The HTTP-like status, always within `100..=599`.
+    /// The HTTP-like status, always within `400..=599`.
     pub fn status(&self) -> u16 {
         self.inner.status
     }
@@ -181,10 +197,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_status_outside_the_http_range_becomes_500() {
-        assert_eq!(HookError::new(42, "x", "y").status(), 500);
-        assert_eq!(HookError::new(600, "x", "y").status(), 500);
-        assert_eq!(HookError::new(418, "teapot", "y").status(), 418);
+    fn a_status_outside_the_http_error_range_becomes_500() {
+        for status in [0, 42, 100, 200, 204, 304, 399, 600, 1000] {
+            assert_eq!(HookError::new(status, "x", "y").status(), 500, "{status}");
+        }
+        for status in [400, 418, 599] {
+            assert_eq!(HookError::new(status, "x", "y").status(), status);
+        }
+    }
+
+    #[test]
+    fn an_error_read_from_json_has_its_status_checked_as_new_checks_it() {
+        let read = |status: u16| {
+            let json = serde_json::json!({"status": status, "code": "x", "message": "y"});
+            serde_json::from_value::<HookError>(json).map(|e| e.status())
+        };
+        assert_eq!(read(0).unwrap(), 500);
+        assert_eq!(read(1000).unwrap(), 500);
+        assert_eq!(read(404).unwrap(), 404);
+        let e = HookError::new(409, "dup", "already there");
+        let back: HookError = serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
     }
 
     #[test]

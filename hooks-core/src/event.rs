@@ -162,6 +162,10 @@ pub struct OperationInfo {
 ///
 /// `on "..."` after the name gives the operation a fixed asset (the default is `"*"`: calls
 /// name it with [`crate::Hooks::run_on`], or there is none).
+///
+/// The doc comment is required: its first line with something on it is the catalog's
+/// description. The name, and the asset, are 1 to 128 bytes with no space or control character
+/// (and not `*`): anything else is a build error.
 #[macro_export]
 macro_rules! operation {
     (
@@ -178,7 +182,7 @@ macro_rules! operation {
             type Output = $output;
             const NAME: &'static str = $name;
             const ASSET: &'static str = $crate::__operation_asset!($($asset)?);
-            const DESCRIPTION: &'static str = $crate::__private::trim_doc($first);
+            const DESCRIPTION: &'static str = $crate::__private::doc_line(&[$first $(, $more)*]);
 
             fn slot_cache() -> ::core::option::Option<&'static $crate::table::SlotCache> {
                 static CACHE: $crate::table::SlotCache = $crate::table::SlotCache::new();
@@ -186,15 +190,26 @@ macro_rules! operation {
             }
         }
 
+        const _: () = $crate::__private::check_operation_name($name);
+        $(const _: () = $crate::__private::check_operation_asset($asset);)?
+
         const _: () = {
             $crate::__register_operation!($crate::event::OperationInfo {
                 name: $name,
                 asset: $crate::__operation_asset!($($asset)?),
-                description: $crate::__private::trim_doc($first),
+                description: $crate::__private::doc_line(&[$first $(, $more)*]),
                 input: ::core::stringify!($input),
                 output: ::core::stringify!($output),
             });
         };
+    };
+    (
+        $vis:vis $ty:ident : $($rest:tt)*
+    ) => {
+        ::core::compile_error!(
+            "`operation!` needs a doc comment on the operation (`/// Send an invitation.`): its \
+             first line is the catalog's description"
+        );
     };
 }
 
@@ -209,8 +224,106 @@ macro_rules! __operation_asset {
     };
 }
 
+/// The first line with something on it of a doc comment, given as its attributes' literals (a
+/// line each for `///`, or one `/** */` block), trimmed, and without the `*` a block's lines
+/// may start with: an operation's description.
+#[doc(hidden)]
+pub const fn doc_line(lines: &[&'static str]) -> &'static str {
+    let mut i = 0;
+    while i < lines.len() {
+        let mut rest = lines[i].as_bytes();
+        while !rest.is_empty() {
+            let mut end = 0;
+            while end < rest.len() && rest[end] != b'\n' {
+                end += 1;
+            }
+            let (line, after) = rest.split_at(end);
+            let mut line = line.trim_ascii();
+            if let [b'*', tail @ ..] = line {
+                line = tail.trim_ascii();
+            }
+            if !line.is_empty() {
+                return match core::str::from_utf8(line) {
+                    Ok(line) => line,
+                    Err(_) => "",
+                };
+            }
+            rest = match after {
+                [_, next @ ..] => next,
+                [] => after,
+            };
+        }
+        i += 1;
+    }
+    ""
+}
+
+/// Whether `name` is one an operation or a fixed asset can have: 1 to 128 bytes, no space or
+/// control character, not `*`.
+const fn plain_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > 128 || matches!(bytes, [b'*']) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] <= b' ' || bytes[i] == 0x7f {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `operation!`'s check of its name, at compile time.
+#[doc(hidden)]
+pub const fn check_operation_name(name: &str) {
+    if !plain_name(name) {
+        panic!(
+            "an operation's name is 1 to 128 bytes with no space or control character, and \
+             not `*`, such as \"team.send_invitation\""
+        );
+    }
+}
+
+/// `operation!`'s check of its fixed asset (`on "..."`), at compile time.
+#[doc(hidden)]
+pub const fn check_operation_asset(asset: &str) {
+    if !plain_name(asset) {
+        panic!(
+            "an operation's asset (`on \"...\"`) is 1 to 128 bytes with no space or control \
+             character, and not `*` (leave `on` out for an operation on no one asset)"
+        );
+    }
+}
+
 /// A doc line without its leading space, usable in constants.
 #[doc(hidden)]
 pub const fn trim_doc(line: &'static str) -> &'static str {
     line.trim_ascii()
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::{doc_line, plain_name};
+
+    #[test]
+    fn an_operations_description_is_its_docs_first_line_with_something_on_it() {
+        assert_eq!(doc_line(&[" Send an invitation."]), "Send an invitation.");
+        assert_eq!(doc_line(&["", " Second line.", " Third."]), "Second line.");
+        // A `/** */` block is one literal, with its line breaks and decoration.
+        assert_eq!(
+            doc_line(&["\n     * Ship an order.\n     * More.\n     "]),
+            "Ship an order."
+        );
+        assert_eq!(doc_line(&["\n", "   "]), "");
+    }
+
+    #[test]
+    fn an_operations_name_is_plain() {
+        assert!(plain_name("team.send_invitation"));
+        for bad in ["", "*", "a b", "tab\there", "line\nbreak", &"x".repeat(129)] {
+            assert!(!plain_name(bad), "{bad:?}");
+        }
+    }
 }

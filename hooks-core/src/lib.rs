@@ -61,7 +61,7 @@ pub mod __private {
         set_field, set_read_only_field, set_unknown_field, set_with, tag_value, unknown_field,
     };
     pub use crate::event::OperationInfo;
-    pub use crate::event::trim_doc;
+    pub use crate::event::{check_operation_asset, check_operation_name, doc_line, trim_doc};
     pub use crate::future::FutureSlot;
     pub use crate::ops::events::Event;
     #[cfg(feature = "inventory")]

@@ -1224,6 +1224,28 @@ pub use collect::{OPERATIONS, REGISTRY};
 #[doc(hidden)]
 pub use collect::Registered;
 
+/// A crate's name as its handlers' ids begin with it: Cargo.toml's name with `-` as `_`
+/// (`my-handlers` is `my_handlers` in code).
+pub(crate) fn crate_path_name(name: &str) -> String {
+    name.trim().replace('-', "_")
+}
+
+/// What to tell a user whose binary has no handler of the crate `name`.
+pub(crate) fn unlinked_crate(name: &str) -> String {
+    let path = crate_path_name(name);
+    if path.is_empty() {
+        return "an empty crate name was given: name a crate as its handlers' ids begin \
+                (`my_handlers`)"
+            .to_owned();
+    }
+    format!(
+        "no handler of the crate `{path}` is linked into this binary: name it once in the \
+         binary's code, with `use {path} as _;` (or `hooks::link!({path});`). The name is the \
+         crate's own, as its handlers' ids begin (`{path}::...`), not a name it was renamed to \
+         in Cargo.toml"
+    )
+}
+
 /// Lets a handler take a part of an operation's input: `&mut Contact` out of `Changes<Contact>`.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(

@@ -72,8 +72,9 @@ impl<Op: Operation> Chain<Op> {
     }
 
     /// Only the named handlers of `Op`: each name is a handler's id, or its last segments
-    /// (`"check_email"`). Panics with the candidates when a name matches no handler of `Op`, or
-    /// more than one.
+    /// (`"check_email"`). A function with several attributes of `Op` (on several tables or
+    /// channels) is one name. Panics with the candidates when a name matches no handler of
+    /// `Op`, or the handlers of more than one function. An empty list runs the default alone.
     #[track_caller]
     pub fn only(names: &[&str]) -> Self {
         Self::select(Some(names), |b| b)
@@ -94,6 +95,16 @@ impl<Op: Operation> Chain<Op> {
         names: Option<&[&str]>,
         configure: impl FnOnce(HooksBuilder) -> HooksBuilder,
     ) -> Self {
+        // Two operations or events of `Op`'s name: the service's runtime would not build, and
+        // the chain would mix their handlers.
+        let mut clash = Vec::new();
+        crate::dispatch::check_operations(
+            crate::registration::declared_operations().filter(|op| op.name == Op::NAME),
+            &mut clash,
+        );
+        if let Some(problem) = clash.first() {
+            panic!("{}", problem.problem);
+        }
         let of_op: Vec<&'static Registration> = registered()
             .filter(|r| {
                 r.operation == Op::NAME
@@ -103,7 +114,7 @@ impl<Op: Operation> Chain<Op> {
         let chosen: Vec<&'static Registration> = match names {
             None => of_op,
             Some(names) => {
-                let mut chosen = Vec::new();
+                let mut chosen: Vec<&'static Registration> = Vec::new();
                 for name in names {
                     let matching: Vec<_> = of_op
                         .iter()
@@ -118,7 +129,14 @@ impl<Op: Operation> Chain<Op> {
                             Op::ASSET,
                             ids()
                         ),
-                        [_] => chosen.extend(matching),
+                        // One function (perhaps on several assets), named once or again.
+                        [first, ..] if matching.iter().all(|r| r.id == first.id) => {
+                            for reg in matching {
+                                if !chosen.iter().any(|c| std::ptr::eq(*c, reg)) {
+                                    chosen.push(reg);
+                                }
+                            }
+                        }
                         _ => panic!(
                             "{name:?} answers to several handlers of {}: [{}]; use the whole id",
                             Op::NAME,
@@ -224,29 +242,29 @@ impl<Op: Operation> Chain<Op> {
     }
 }
 
-/// Panic unless the binary has handlers from `crate_name` (by the crate's name as it appears in
-/// module paths, such as `"my_handlers"`); returns how many. The test-side check that a handlers
-/// crate is linked.
+/// Panic unless this binary has handlers from `crate_name` (the crate's own name, as its
+/// handlers' ids begin: `"my_handlers"`; Cargo.toml's `my-handlers` is taken as that); returns
+/// how many.
+///
+/// It checks the binary it runs in: a test binary that names the crate passes even when the
+/// service's own `main.rs` does not. To check the service, call
+/// [`HooksBuilder::require_handlers_from`] where it builds its runtime.
 pub fn assert_handlers_from(crate_name: &str) -> usize {
-    let n = registered()
-        .filter(|r| {
-            r.id.strip_prefix(crate_name)
-                .is_some_and(|rest| rest.starts_with("::"))
-        })
-        .count();
-    assert!(
-        n > 0,
-        "no handler of the crate `{crate_name}` is linked into this binary: name it once in the \
-         binary's code, with `use {crate_name} as _;`"
-    );
+    let n = crate::dispatch::crate_handlers(registered(), crate_name);
+    assert!(n > 0, "{}", crate::registration::unlinked_crate(crate_name));
     n
 }
 
 /// Compare the set of handlers (every handler's event, asset, phase, id, priority, mode and file:
 /// [`Catalog::snapshot`]) with the checked-in file at `path`, so that a change shows up in review.
 ///
-/// When the file does not exist, or the variable `HOOKS_UPDATE_SNAPSHOTS` is set, the file is
-/// written instead. Otherwise a difference panics, listing the lines added and removed.
+/// When the file does not exist, or the variable `HOOKS_UPDATE_SNAPSHOTS` is set to anything but
+/// `0`, `false`, `no` or nothing, the file is written instead. Otherwise a difference panics,
+/// listing the lines removed and added; line endings (`\r\n` or `\n`) and a last line break do
+/// not count. A file that exists but cannot be read panics too: it is never overwritten.
+///
+/// Each test binary has its own set of handlers (those its code links): give each binary that
+/// calls this a snapshot file of its own.
 pub fn assert_catalog_snapshot(path: impl AsRef<Path>) {
     let path = path.as_ref();
     let hooks = match Hooks::builder().max_subscribers(usize::MAX).build() {
@@ -254,23 +272,21 @@ pub fn assert_catalog_snapshot(path: impl AsRef<Path>) {
         Err(e) => panic!("the hook table does not build: {e}"),
     };
     let now = hooks.catalog().snapshot();
-    let update = std::env::var_os("HOOKS_UPDATE_SNAPSHOTS").is_some();
-    let before = std::fs::read_to_string(path).ok();
+    let update = update_requested(std::env::var("HOOKS_UPDATE_SNAPSHOTS").ok().as_deref());
+    let before = match std::fs::read_to_string(path) {
+        Ok(before) => Some(before),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => panic!(
+            "cannot read the snapshot {}: {e}; fix or delete it (it is not overwritten)",
+            path.display()
+        ),
+    };
     match before {
         Some(before) if !update => {
-            if before != now {
-                let old: Vec<&str> = before.lines().collect();
-                let new: Vec<&str> = now.lines().collect();
-                let mut diff = String::new();
-                for line in old.iter().filter(|l| !new.contains(l)) {
-                    diff.push_str(&format!("- {line}\n"));
-                }
-                for line in new.iter().filter(|l| !old.contains(l)) {
-                    diff.push_str(&format!("+ {line}\n"));
-                }
-                if diff.is_empty() {
-                    diff.push_str("(the same lines, in another order)\n");
-                }
+            let old: Vec<&str> = before.lines().collect();
+            let new: Vec<&str> = now.lines().collect();
+            if old != new {
+                let diff = line_diff(&old, &new);
                 panic!(
                     "the handlers differ from the snapshot {}:\n{diff}review the change, then \
                      rerun with HOOKS_UPDATE_SNAPSHOTS=1 to accept it",
@@ -292,10 +308,70 @@ pub fn assert_catalog_snapshot(path: impl AsRef<Path>) {
     }
 }
 
+/// Whether `HOOKS_UPDATE_SNAPSHOTS`, set to `value`, asks for the snapshots to be written: any
+/// value but `0`, `false`, `no` or nothing (`HOOKS_UPDATE_SNAPSHOTS=0` in a CI's settings must not
+/// accept every change).
+fn update_requested(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no"
+        )
+    })
+}
+
+/// The lines of `old` not in `new` (`- `) and of `new` not in `old` (`+ `), each as many times
+/// as it is missing; or, when both hold the same lines, that their order changed.
+fn line_diff(old: &[&str], new: &[&str]) -> String {
+    let count = |lines: &[&str], line: &str| lines.iter().filter(|l| **l == line).count();
+    let mut diff = String::new();
+    for (sign, these, others) in [("-", old, new), ("+", new, old)] {
+        let mut seen: Vec<&str> = Vec::new();
+        for line in these {
+            if seen.contains(line) {
+                continue;
+            }
+            seen.push(line);
+            for _ in count(others, line)..count(these, line) {
+                diff.push_str(&format!("{sign} {line}\n"));
+            }
+        }
+    }
+    if diff.is_empty() {
+        diff.push_str("(the same lines, in another order)\n");
+    }
+    diff
+}
+
 /// The catalog of every handler linked into the binary (no subscriber limit applied).
 pub fn catalog() -> Catalog {
     match Table::global() {
         Ok(table) => Catalog::of(table),
         Err(e) => panic!("the hook table does not build: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{line_diff, update_requested};
+
+    #[test]
+    fn only_a_value_that_says_yes_updates_the_snapshots() {
+        for yes in ["1", "true", "yes", "TRUE", " 1 "] {
+            assert!(update_requested(Some(yes)), "{yes:?}");
+        }
+        for no in ["0", "false", "no", "", " ", "False"] {
+            assert!(!update_requested(Some(no)), "{no:?}");
+        }
+        assert!(!update_requested(None));
+    }
+
+    #[test]
+    fn a_snapshot_diff_names_each_missing_line_as_often_as_it_is_missing() {
+        assert_eq!(line_diff(&["a", "a", "b"], &["a", "c"]), "- a\n- b\n+ c\n");
+        assert_eq!(
+            line_diff(&["a", "b"], &["b", "a"]),
+            "(the same lines, in another order)\n"
+        );
     }
 }

@@ -1,0 +1,5 @@
+hooks::operation! {
+    pub Ship: "orders.ship", u32 => u32
+}
+
+fn main() {}
