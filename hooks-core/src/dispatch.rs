@@ -2199,7 +2199,8 @@ impl Hooks {
     ) {
         let at = ptr::from_mut(result);
         // SAFETY: `at` is `result`, borrowed for this call only; the output's pointer is derived
-        // from it, and not used once the result is written through `at`.
+        // from it, and not used once the result is reached through `at` (an adapter, a stop):
+        // the loops derive it anew from `at` then (`OpFns::output`).
         let output = match unsafe { &mut *at } {
             Ok(output) => ptr::from_mut(output).cast(),
             Err(_) => ptr::null_mut(),
@@ -2441,6 +2442,7 @@ impl Hooks {
             let code = HandlerCode::enter();
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 let (mut at, mut run) = (from, rest);
+                let mut output = output;
                 loop {
                     let stopped = by_shape!(run.shape(), S => {
                         // As in `before_runs`: the result fails, as an error of the first
@@ -2470,12 +2472,19 @@ impl Hooks {
                             // result).
                             (None, Some(adapters)) => {
                                 let (c, b) = (&mut *ctx, blame_as::<ErasedSyncAfter>(&blame));
-                                with_flags!(
+                                let stopped = with_flags!(
                                     check,
                                     count,
                                     slot.context,
                                     after_loop_on_success(adapters, c, result, b)
-                                )
+                                );
+                                // The adapters reached the output through `result`, which a
+                                // pointer derived from it before no longer may follow: the
+                                // runs after this one get it derived anew.
+                                // SAFETY: the caller's; the result is still a success (the
+                                // loop stops at an error).
+                                output = unsafe { (fns.output)(result) };
+                                stopped
                             }
                             (None, None) => Some((0, AfterStop::Errored(wrong_shape()))),
                         }

@@ -80,7 +80,10 @@ pub trait Operation: 'static {
         crate::entity::RecordsMut::None
     }
 
-    /// A per-type cache of this operation's slot in the global table, when the type can offer one.
+    /// A per-type cache of this operation's slot in the global table, when the type can offer one:
+    /// a `static` of its own (not one in a generic function, which every type would share). A
+    /// slot read from it is checked to be this operation's; a shared cache's "no handlers" is
+    /// not, so an operation that shares another's may miss its handlers.
     #[doc(hidden)]
     fn slot_cache() -> Option<&'static SlotCache> {
         None

@@ -738,9 +738,10 @@ impl RegistrationCell {
     /// and every value passed on a copy, and this is one call where those steps were five.
     ///
     /// # Safety
-    /// `any` calls `direct`'s fn pointer, through [`Adapter::handler`], as exactly the type
-    /// `direct` was made from, and is reachable only through this function's callers, which make
-    /// both from one handler.
+    /// `direct` is `Some` (the adapter reads its handler there, and [`Adapter::handler`] takes
+    /// `None` as unreachable); `any` calls `direct`'s fn pointer, through [`Adapter::handler`],
+    /// as exactly the type `direct` was made from, and is reachable only through this function's
+    /// callers, which make both from one handler.
     #[inline]
     #[track_caller] // a failed asset check is reported in the handler's glue
     pub(crate) const unsafe fn generic<Op: Operation>(

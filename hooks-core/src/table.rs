@@ -644,6 +644,9 @@ impl<'a> BareRun<'a> {
 /// erased: built once for every operation by code that is not generic ([`Table::resolve`]), and
 /// read back typed through [`Slot`].
 pub(crate) struct ErasedSlot {
+    /// The operation the slot was built for: a slot read through a static cache is checked to be
+    /// the caller's ([`Table::resolve_cached`]).
+    op: TypeId,
     before: Box<[Entry<BeforeFn<Erased, Erased>>]>,
     after: Box<[Entry<AfterFn<Erased, Erased>>]>,
     background: Box<[Entry<Erased>]>,
@@ -1356,8 +1359,14 @@ impl Table {
             // marker or a pointer to a slot of the global table, which is never freed.
             unsafe { &*p.cast::<ErasedSlot>() }
         };
-        // SAFETY: the cache belongs to `Op` alone (`Operation::slot_cache`), and it is given
-        // `Op`'s slot (`resolve_to_cache`), built against `SlotTypes::of::<Op>()`.
+        // A cache is meant to be one operation's (`Operation::slot_cache`), but nothing stops
+        // two from sharing one (a static in a generic function is one for all its types): a
+        // slot built for another operation is never read as this one's.
+        if slot.op != TypeId::of::<Op>() {
+            return self.resolve::<Op>(Op::ASSET);
+        }
+        // SAFETY: the slot was built against the types of the operation whose `TypeId` it holds
+        // (`build_slot`, `SlotTypes::of::<Op>()`), which is `Op`.
         Some(unsafe { Slot::typed(slot) })
     }
 
@@ -1387,6 +1396,7 @@ impl Table {
             return None;
         }
         let mut slot = ErasedSlot {
+            op: types.op,
             before: Box::new([]),
             after: Box::new([]),
             background: Box::new([]),
