@@ -423,11 +423,8 @@ async fn a_before_handler_cannot_move_a_message_to_another_channel() {
     let err = hooks
         .run_sync::<Publish, _>(&mut Context::client(), message("lobby"), published)
         .unwrap_err();
-    assert!(
-        err.message().contains("from \"lobby\" to \"staff\""),
-        "{}",
-        err.message()
-    );
+    // The client is not told the names: the new one is the handler's choice (the log has both).
+    assert!(!err.message().contains("staff"), "{}", err.message());
     // The async call of sync handlers, and the async flow of an `async fn` handler.
     for channel in ["lobby", "hall"] {
         let run = hooks

@@ -223,3 +223,43 @@ async fn a_background_handler_cannot_shut_down_the_queue_it_runs_on() {
         Err((409, "shutdown_from_background".to_owned()))
     );
 }
+
+/// Another runtime of the process, for a background handler to shut down.
+struct OtherRuntime(Hooks);
+
+hooks::operation! {
+    /// A call whose background handler shuts down another runtime.
+    pub StopOther: "cancellation.stop_other", u32 => u32
+}
+
+static OTHER: std::sync::Mutex<Option<Result<BackgroundStats, HookError>>> =
+    std::sync::Mutex::new(None);
+
+#[after(StopOther, background)]
+async fn shut_down_another_runtime(_: &u32, ctx: &Context) -> Result<(), HookError> {
+    let other = &ctx.require_extension::<OtherRuntime>()?.0;
+    let out = other.shutdown(Duration::from_secs(5));
+    *OTHER.lock().unwrap() = Some(out);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_background_handler_may_shut_down_another_runtime() {
+    let (hooks, other) = (hooks(), hooks());
+    let mut ctx = Context::client().with_extension(OtherRuntime(other.clone()));
+    let out = hooks
+        .run::<StopOther, _, _>(&mut ctx, 1, |n| async move { Ok(n) })
+        .await;
+    assert_eq!(out, Ok(1));
+    shut_down(&hooks, Duration::from_secs(10)).await.unwrap();
+    let from_job = OTHER.lock().unwrap().take().expect("the job ran");
+    assert!(from_job.is_ok(), "{from_job:?}");
+    // The other runtime is shut down: a call with background handlers is refused there.
+    let refused = other
+        .run::<StopOther, _, _>(&mut Context::client(), 2, |n| async move { Ok(n) })
+        .await;
+    assert_eq!(
+        refused.map_err(|e| e.code().to_owned()),
+        Err("shutting_down".to_owned())
+    );
+}

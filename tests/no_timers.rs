@@ -23,7 +23,7 @@ async fn yield_n_times(n: &mut u32) -> Result<(), HookError> {
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
-fn a_runtime_without_timers_runs_handlers_untimed_and_is_probed_once_per_thread() {
+fn a_runtime_without_timers_runs_handlers_untimed_and_is_probed_once_per_thread_and_runtime() {
     std::panic::set_hook(Box::new(|_| {
         PANICS.fetch_add(1, Ordering::SeqCst);
     }));
@@ -31,18 +31,24 @@ fn a_runtime_without_timers_runs_handlers_untimed_and_is_probed_once_per_thread(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    // A second one, used in turn with the first on this thread.
+    let other = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     for _ in 0..3 {
-        let out = runtime.block_on(hooks.run::<Yielding, _, _>(
-            &mut Context::client(),
-            5,
-            |n| async move { Ok(n * 2) },
-        ));
-        assert_eq!(out, Ok(10));
+        for rt in [&runtime, &other] {
+            let out = rt.block_on(hooks.run::<Yielding, _, _>(
+                &mut Context::client(),
+                5,
+                |n| async move { Ok(n * 2) },
+            ));
+            assert_eq!(out, Ok(10));
+        }
     }
     let _ = std::panic::take_hook();
     assert_eq!(
         PANICS.load(Ordering::SeqCst),
-        1,
-        "one probe, on the one thread"
+        2,
+        "one probe for each runtime, on the one thread"
     );
 }

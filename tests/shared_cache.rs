@@ -1,7 +1,8 @@
 //! A slot cache shared by two operations (here: a static in a generic `slot_cache`, which is one
 //! static for every type) never hands one operation's handlers to the other: the slot read from
 //! a cache is checked to be the caller's. Before, the second call ran the first one's handler on
-//! an input of another type.
+//! an input of another type (a crash). The cache's "no handlers" is not checked: `slot_cache` is
+//! hidden API, and a cache must be one operation's own static.
 
 use std::marker::PhantomData;
 

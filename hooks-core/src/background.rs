@@ -86,9 +86,12 @@ where
     // Polled inside the handler's guard, this is handler code; so is the run on the other thread:
     // an API call it makes is a nested one, which the recursion guard sees.
     let depth = crate::policy::handler_depth();
+    // The queue whose job this is, on the worker's thread that polls this: the other thread
+    // runs that job too.
+    let queue = IN_JOB.with(Cell::get);
     let run = move || {
         let _code = crate::policy::HandlerDepth::set(depth);
-        let _job = JobCode::enter();
+        let _job = JobCode::enter(queue);
         f()
     };
     match tokio::task::spawn_blocking(run).await {
@@ -103,17 +106,18 @@ where
 }
 
 thread_local! {
-    /// Whether the code running on this thread is a background job: the worker's own thread, or
-    /// a sync handler's run on its blocking pool.
-    static IN_JOB: Cell<bool> = const { Cell::new(false) };
+    /// The queue whose background job the code running on this thread is (the address of its
+    /// [`Room`], 0 for none): the worker's own thread, or a sync handler's run on its blocking
+    /// pool.
+    static IN_JOB: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Marks the current thread as running a background job until dropped.
-struct JobCode(bool);
+/// Marks the current thread as running a background job of the queue `queue` until dropped.
+struct JobCode(usize);
 
 impl JobCode {
-    fn enter() -> Self {
-        JobCode(IN_JOB.with(|j| j.replace(true)))
+    fn enter(queue: usize) -> Self {
+        JobCode(IN_JOB.with(|j| j.replace(queue)))
     }
 }
 
@@ -123,9 +127,9 @@ impl Drop for JobCode {
     }
 }
 
-/// Whether the caller is a background job.
+/// Whether the caller is a background job, of any queue.
 fn in_job() -> bool {
-    IN_JOB.with(Cell::get)
+    IN_JOB.with(Cell::get) != 0
 }
 
 /// The queue's capacity: how many jobs have been sent that the worker has not taken yet.
@@ -334,8 +338,8 @@ impl Queue {
         std::thread::Builder::new()
             .name("hooks-background".into())
             .spawn(move || {
-                // Everything on this thread is a background job.
-                let _job = JobCode::enter();
+                // Everything on this thread is a background job of this queue.
+                let _job = JobCode::enter(Arc::as_ptr(&room).addr());
                 runtime.block_on(async move {
                     let mut running = JoinSet::new();
                     while let Some(job) = rx.recv().await {
@@ -435,8 +439,9 @@ impl Queue {
     /// jobs of the calls already admitted ([`Places`]), which are still accepted. A shutdown that
     /// timed out leaves the worker draining, and a later one waits for it again.
     pub(crate) fn shutdown(&self, deadline: Duration) -> Result<BackgroundStats, HookError> {
-        // A job would wait for the queue to drain, itself included: it waits for nothing.
-        if in_job() {
+        // A job of this queue would wait for the queue to drain, itself included: it waits for
+        // nothing. (A thread the job spawned is not known as the job's: its shutdown waits.)
+        if IN_JOB.with(Cell::get) == Arc::as_ptr(&self.room).addr() {
             return Err(HookError::new(
                 409,
                 "shutdown_from_background",

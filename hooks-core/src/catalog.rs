@@ -179,7 +179,7 @@ impl Catalog {
             if let Some(t) = h.timeout_ms {
                 parts.push(format!("timeout={t}ms"));
             }
-            parts.push(portable(&h.file).to_owned());
+            parts.push(portable(&h.file));
             out.push_str(&parts.join(" "));
             out.push('\n');
         }
@@ -187,20 +187,25 @@ impl Catalog {
     }
 }
 
-/// A handler's file as a snapshot shows it, the same on every machine: a path in the workspace
-/// as rustc gives it (relative), and a crate's outside it (a registry, git or path dependency,
-/// an absolute path) from the crate's own directory: `ext-handlers/src/lib.rs`.
-fn portable(file: &str) -> &str {
-    let absolute = file.starts_with('/') || file.starts_with('\\') || file.get(1..3) == Some(":\\");
+/// A handler's file as a snapshot shows it, the same on every machine and system: with `/`
+/// between its parts; a path in the workspace as rustc gives it (relative), and a crate's outside
+/// it (a registry, git or path dependency: an absolute path) from the crate's own directory,
+/// `ext-handlers/src/lib.rs`.
+fn portable(file: &str) -> String {
+    let file = file.replace('\\', "/");
+    let bytes = file.as_bytes();
+    let absolute =
+        bytes.first() == Some(&b'/') || (bytes.len() > 2 && bytes[1] == b':' && bytes[2] == b'/');
     if !absolute {
         return file;
     }
-    let unified = file.replace('\\', "/");
-    let Some(src) = unified.rfind("/src/") else {
-        return file.rsplit(['/', '\\']).next().unwrap_or(file);
-    };
-    let start = unified[..src].rfind('/').map_or(0, |slash| slash + 1);
-    &file[start..]
+    match file.rfind("/src/") {
+        Some(src) => {
+            let start = file[..src].rfind('/').map_or(0, |slash| slash + 1);
+            file[start..].to_owned()
+        }
+        None => file.rsplit('/').next().unwrap_or_default().to_owned(),
+    }
 }
 
 fn phase_name(phase: Phase) -> &'static str {
@@ -327,10 +332,13 @@ mod tests {
             portable("/root/.cargo/registry/src/index.crates.io-1949/foo-1.2.3/src/api/mod.rs"),
             "foo-1.2.3/src/api/mod.rs"
         );
+        // On Windows: the same text.
         assert_eq!(
             portable("C:\\Users\\me\\ext\\src\\lib.rs"),
-            "ext\\src\\lib.rs"
+            "ext/src/lib.rs"
         );
+        assert_eq!(portable("C:/Users/me/ext/src/lib.rs"), "ext/src/lib.rs");
+        assert_eq!(portable("tests\\testing_kit.rs"), "tests/testing_kit.rs");
         assert_eq!(portable("/opt/gen/handlers.rs"), "handlers.rs");
     }
 }

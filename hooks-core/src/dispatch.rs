@@ -3046,16 +3046,23 @@ fn moved<Op: Operation>(ctx: &Context, input: &Op::Input) -> Option<HookError> {
     Op::input_names_other(input, began_on).map(|to| asset_moved(Op::NAME, began_on, to))
 }
 
-/// [`moved`]'s error.
+/// [`moved`]'s error. The names go to the log, not to the client: the new one is the handler's
+/// choice, perhaps an internal table's.
 #[cold]
 #[inline(never)]
 fn asset_moved(op: &str, from: &str, to: &str) -> HookError {
+    tracing::error!(
+        operation = op,
+        from,
+        to,
+        "a before handler moved a call to another table or channel; the call fails"
+    );
     HookError::new(
         500,
         "asset_moved",
         format!(
-            "a before handler moved this {op} call from {from:?} to {to:?}: a call runs the \
-             handlers of the table or channel it began on, so it cannot move to another"
+            "a before handler moved this {op} call to another table or channel: a call runs the \
+             handlers of the one it began on, so it cannot move"
         ),
     )
 }

@@ -29,6 +29,17 @@ pub struct HookError {
     inner: Box<Parts>,
 }
 
+/// The status of an error made with one that is not an HTTP error status: 500, with a warning.
+#[cold]
+#[inline(never)]
+fn not_an_error_status(status: u16) -> u16 {
+    tracing::warn!(
+        status,
+        "a HookError's status must be an HTTP error status (400 to 599): 500 is used instead"
+    );
+    500
+}
+
 impl From<Parts> for HookError {
     fn from(parts: Parts) -> Self {
         HookError::new(parts.status, parts.code, parts.message)
@@ -60,7 +71,7 @@ impl HookError {
         let status = if (400..=599).contains(&status) {
             status
         } else {
-            500
+            not_an_error_status(status)
         };
         HookError {
             inner: Box::new(Parts {

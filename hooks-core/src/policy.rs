@@ -561,19 +561,23 @@ where
     }
 }
 
+/// How many runtimes without timers a thread remembers.
+const NO_TIMERS_KEPT: usize = 8;
+
 thread_local! {
-    /// The last runtime found on this thread to have no timers: its handlers run untimed, and
-    /// the timer, whose creation panics there, is not tried again on this thread.
-    static NO_TIMERS: std::cell::Cell<Option<tokio::runtime::Id>> =
-        const { std::cell::Cell::new(None) };
+    /// The last runtimes found on this thread to have no timers, the latest first: their
+    /// handlers run untimed, and the timer, whose creation panics there, is not tried again.
+    static NO_TIMERS: std::cell::Cell<[Option<tokio::runtime::Id>; NO_TIMERS_KEPT]> =
+        const { std::cell::Cell::new([None; NO_TIMERS_KEPT]) };
 }
 
 /// A tokio timer, when the handler runs inside a tokio runtime with timers enabled; otherwise the
 /// handler runs without a timeout (documented on [`crate::Hooks`]).
 fn new_timer(limit: Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
-    let runtime = handle.id();
-    if NO_TIMERS.with(std::cell::Cell::get) == Some(runtime) {
+    let runtime = Some(handle.id());
+    let known = NO_TIMERS.with(std::cell::Cell::get);
+    if known.contains(&runtime) {
         return None;
     }
     // A runtime built without `enable_time` panics on timer creation (tokio offers no test
@@ -581,7 +585,10 @@ fn new_timer(limit: Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
     let _enter = handle.enter();
     let timer = catch_unwind(|| Box::pin(tokio::time::sleep(limit))).ok();
     if timer.is_none() {
-        NO_TIMERS.with(|no| no.set(Some(runtime)));
+        let mut kept = [None; NO_TIMERS_KEPT];
+        kept[0] = runtime;
+        kept[1..].copy_from_slice(&known[..NO_TIMERS_KEPT - 1]);
+        NO_TIMERS.with(|no| no.set(kept));
     }
     timer
 }
