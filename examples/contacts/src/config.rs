@@ -37,8 +37,9 @@ pub struct Config {
     pub database: Database,
     /// The largest request body accepted, in bytes; larger ones get 413.
     pub body_limit: usize,
-    /// The most records one bulk create (`POST /data/bulk/{table}`) takes; more get 413
-    /// `too_many_records`. The body limit applies too.
+    /// The most records one bulk call takes: a bulk create (`POST /data/bulk/{table}`) sends,
+    /// or a bulk update or delete selects of the caller's; more get 413 `too_many_records`. The
+    /// body limit applies too.
     pub bulk_max: usize,
     /// The third-party endpoint told about new contacts (`http://host:port/path`), if any.
     pub webhook_url: Option<String>,
@@ -121,7 +122,7 @@ FLAGS (each also read from the environment variable in brackets; a flag wins)
                         repeat the flag for more admins  [CONTACTS_ADMINS, comma-separated]
   --webhook URL         http:// endpoint told about new contacts     [CONTACTS_WEBHOOK_URL]
   --body-limit BYTES    largest request body                         [CONTACTS_BODY_LIMIT, 65536]
-  --bulk-max N          most records in one bulk create              [CONTACTS_BULK_MAX, 100]
+  --bulk-max N          most records in one bulk call                [CONTACTS_BULK_MAX, 100]
   --max-failed-logins N failed logins that lock an account           [CONTACTS_MAX_FAILED_LOGINS, 5]
   --lockout-secs N      how long a locked account stays locked       [CONTACTS_LOCKOUT_SECS, 900]
   --session-secs N      how long a login's token stays valid         [CONTACTS_SESSION_SECS, 2592000]
@@ -360,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bulk_create_takes_at_most_100_records_unless_set() {
+    fn a_bulk_call_takes_at_most_100_records_unless_set() {
         assert_eq!(parse(&[], &[]).unwrap().unwrap().bulk_max, 100);
         let config = parse(&[("CONTACTS_BULK_MAX", "20")], &["--bulk-max=30"])
             .unwrap()

@@ -609,6 +609,24 @@ pub async fn delete_where<E: Stored>(
     Ok(done.rows_affected())
 }
 
+/// How many records `q` selects, as `viewer` sees them ([`find`]): what a bulk update or delete
+/// of `q` would change, counted without reading them.
+pub async fn count_where<E: Stored>(
+    conn: &mut SqliteConnection,
+    q: &Query<E>,
+    viewer: Option<&str>,
+) -> Result<u64, HookError> {
+    let mut binds = Vec::new();
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT id FROM {}{})",
+        E::SQL_TABLE,
+        selection::<E>(q, viewer, &mut binds)?
+    );
+    let row = query(sql, binds).fetch_one(conn).await.map_err(error)?;
+    let count: i64 = row.try_get(0).map_err(error)?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -770,6 +788,7 @@ mod tests {
         let mut changes = Map::new();
         changes.insert("vip".into(), Value::Bool(true));
         changes.insert("company".into(), Value::from("AE"));
+        assert_eq!(count_where(&mut conn, &mine, Some("1")).await.unwrap(), 1);
         assert_eq!(
             update_where(&mut conn, &mine, &changes, Some("1"))
                 .await

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hooks::{Hooks, Table, TableError};
+use hooks::{AfterFailure, Hooks, HooksBuilder, Table, TableError};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -88,17 +88,18 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 impl App {
-    /// Build the hook table, open and migrate the database. Call it inside the tokio runtime the
-    /// service is to run on.
+    /// Build the hook table ([`hooks_builder`]), open and migrate the database. Call it inside
+    /// the tokio runtime the service is to run on.
     pub async fn open(config: Config) -> Result<App, StartError> {
-        let hooks = if config.no_hooks {
-            // An empty table: every call finds no handler and runs its default logic only.
-            Table::from_registrations(std::iter::empty())
-                .and_then(|table| Hooks::builder().table(table).build())
-        } else {
-            Hooks::new()
-        }
-        .map_err(StartError::Hooks)?;
+        let hooks = hooks_builder(&config)
+            .and_then(HooksBuilder::build)
+            .map_err(StartError::Hooks)?;
+        App::with_hooks(config, hooks).await
+    }
+
+    /// [`App::open`] with `hooks` as its runtime (a test's, say, built from [`hooks_builder`]
+    /// with a shorter timeout).
+    pub async fn with_hooks(config: Config, hooks: Hooks) -> Result<App, StartError> {
         let pool = db::connect(&config.database)
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
@@ -115,6 +116,24 @@ impl App {
     /// The next request's number.
     pub fn next_request_id(&self) -> u64 {
         self.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// The settings of the service's hooks runtime, as [`App::open`] builds it.
+///
+/// An after handler that panics or times out fails its call ([`AfterFailure::Fail`]), and the
+/// call's unit of work rolls back: the audit rows and outbox messages the after handlers write
+/// are part of the call's all-or-nothing write, so a change never commits without them (under
+/// the framework's default, `AfterFailure::Keep`, the call would commit without the rows the
+/// failed handler did not write). It also keeps a response whose redaction failed half-way from
+/// reaching a client. With [`Config::no_hooks`], the table is empty.
+pub fn hooks_builder(config: &Config) -> Result<HooksBuilder, TableError> {
+    let builder = Hooks::builder().after_failure(AfterFailure::Fail);
+    if config.no_hooks {
+        // An empty table: every call finds no handler and runs its default logic only.
+        Ok(builder.table(Table::from_registrations(std::iter::empty())?))
+    } else {
+        Ok(builder)
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! The transaction is what makes a call all-or-nothing: the change, its audit row and its outbox
 //! row commit together, and a call that ends in an error (a hook rejected it, an after handler
-//! failed) rolls all of it back.
+//! returned an error, panicked or timed out: the runtime is built with `AfterFailure::Fail`,
+//! [`crate::hooks_builder`]) rolls all of it back.
 //!
 //! The endpoint commits after `Hooks::run` has returned, because the after handlers write in the
 //! same transaction. By then the runtime has already queued the call's background handlers, and

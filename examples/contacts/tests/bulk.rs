@@ -677,6 +677,76 @@ async fn a_bulk_delete_of_a_contact_with_another_users_notes_is_a_409_and_delete
     assert_eq!(count(&run.service, "notes").await, 0);
 }
 
+// --- the bound on what a bulk update or delete selects ---------------------------------------
+
+#[tokio::test]
+async fn a_bulk_update_or_delete_of_more_than_bulk_max_records_is_a_413_and_changes_nothing() {
+    let run = start_with(|c| c.bulk_max = 2).await;
+    let anon = Client::new(&run.service);
+    let ada = anon.sign_up("ada@example.com").await;
+    let bob = anon.sign_up("bob@example.com").await;
+    created(&ada, json!([contact("Ann"), contact("Bea")])).await;
+    created(&ada, json!([contact("Cy")])).await;
+    created(&bob, json!([contact("Dan"), contact("Eve")])).await;
+    let audited = count(&run.service, "audit").await;
+
+    let (status, body) = bulk_update(&ada, "Contact", "id > 0", json!({ "vip": true })).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("too_many_records")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at most 2") && message.contains("selects 3"),
+        "{message}"
+    );
+    let (status, body) = bulk_delete(&ada, "Contact", "id > 0").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("too_many_records")),
+        "{body}"
+    );
+    assert_eq!(count(&run.service, "contacts").await, 5);
+    assert_eq!(count(&run.service, "audit").await, audited);
+    assert!(
+        column(&run.service, "SELECT name FROM contacts WHERE vip = 1")
+            .await
+            .is_empty()
+    );
+
+    // Only the caller's records count: Bob's two are within the bound whatever Ada has.
+    let (status, body) = bulk_update(&bob, "Contact", "id > 0", json!({ "vip": true })).await;
+    assert_eq!((status, body), (200, json!({ "updated": 2 })));
+    // And a narrower clause goes through.
+    let (status, body) = bulk_delete(&ada, "Contact", "name != 'Cy'").await;
+    assert_eq!((status, body), (200, json!({ "deleted": 2 })));
+}
+
+#[tokio::test]
+async fn a_bulk_update_or_delete_of_notes_is_bounded_by_bulk_max_too() {
+    let run = start_with(|c| c.bulk_max = 2).await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    created(&ada, json!([contact("Ann")])).await;
+    let note = json!({ "contact_id": 1, "body": "hi" });
+    let (status, body) = ada
+        .post("/data/bulk/Note", json!([note.clone(), note.clone()]))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(ada.post("/data/Note", note).await.0, 201);
+    let (status, body) = bulk_update(&ada, "Note", "id > 0", json!({ "body": "x" })).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("too_many_records"))
+    );
+    let (status, body) = bulk_delete(&ada, "Note", "id > 0").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("too_many_records"))
+    );
+    assert_eq!(count(&run.service, "notes").await, 3);
+}
+
 // --- the routes themselves -----------------------------------------------------------------
 
 #[tokio::test]

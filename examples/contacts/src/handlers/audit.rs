@@ -8,7 +8,8 @@
 //! handlers see.
 //!
 //! Bulk calls are audited record by record, with the same rows: one per contact a bulk create
-//! made, a bulk update changed or a bulk delete removed. The after handlers of a bulk update or
+//! made, a bulk update changed or a bulk delete removed, written in one multi-row INSERT per
+//! call ([`record_all`]). The after handlers of a bulk update or
 //! delete see only a count; the records reach them as the versions the call selected, which
 //! [`remember_bulk_originals`] and [`remember_bulk_deleted`] keep in the per-call state (read
 //! in the call's transaction, so exactly the records the default then changes or deletes), and
@@ -107,27 +108,67 @@ pub fn changed_fields<E: Stored>(before: Option<&E>, after: Option<&E>) -> Map<S
     changes
 }
 
+/// One row of the audit table: what was done to which record, and the fields it changed.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// `create`, `update` or `delete`.
+    pub action: &'static str,
+    /// The record's id.
+    pub id: Option<Id>,
+    /// Each changed field's old and new value ([`changed_fields`]).
+    pub changes: Map<String, Value>,
+}
+
+/// The most rows one INSERT writes: 6 values each, well under SQLite's bound on the values of
+/// one statement (32,766).
+pub const ROWS_PER_INSERT: usize = 500;
+
 /// Write an audit row in the call's transaction.
 pub async fn record<E: Stored>(
     ctx: &Context,
-    action: &str,
+    action: &'static str,
     id: Option<&Id>,
     changes: Map<String, Value>,
 ) -> Result<(), HookError> {
+    let row = AuditRow {
+        action,
+        id: id.cloned(),
+        changes,
+    };
+    record_all::<E>(ctx, vec![row]).await
+}
+
+/// Write the audit rows of a call on records of `E`, in order, in the call's transaction: one
+/// multi-row INSERT for up to [`ROWS_PER_INSERT`] of them, so a bulk call writes its rows in one
+/// statement rather than one statement a record.
+pub async fn record_all<E: Stored>(ctx: &Context, rows: Vec<AuditRow>) -> Result<(), HookError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let at = now_ms();
+    let user = ctx.user().map(|u| u.id.clone());
     let mut tx = work(ctx)?.tx().await?;
-    sqlx::query(
-        "INSERT INTO audit (at, user_id, action, table_name, record_id, changes) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(now_ms())
-    .bind(ctx.user().map(|u| u.id.clone()))
-    .bind(action)
-    .bind(E::TABLE)
-    .bind(id.map(ToString::to_string).unwrap_or_default())
-    .bind(Value::Object(changes).to_string())
-    .execute(tx.conn()?)
-    .await
-    .map_err(db::error)?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<AuditRow> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        // Assembled from fixed text only: every value is bound.
+        let sql = format!(
+            "INSERT INTO audit (at, user_id, action, table_name, record_id, changes) \
+             VALUES {values}"
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            insert = insert
+                .bind(at)
+                .bind(user.clone())
+                .bind(row.action)
+                .bind(E::TABLE)
+                .bind(row.id.map(|id| id.to_string()).unwrap_or_default())
+                .bind(Value::Object(row.changes).to_string());
+        }
+        insert.execute(tx.conn()?).await.map_err(db::error)?;
+    }
     Ok(())
 }
 
@@ -163,34 +204,46 @@ pub async fn audit_contact_deleted(key: &mut Key<Contact>, ctx: &Context) -> Res
 }
 
 /// Record each contact of a bulk create in the audit table, as a single create does.
+///
+/// One audit row per contact, with its fields, all written in one statement.
 #[after_bulk_create("Contact")]
-pub async fn audit_contacts_created(
-    contacts: &mut Vec<Contact>,
-    ctx: &Context,
-) -> Result<(), HookError> {
-    for contact in contacts {
-        audit_contact_created(contact, ctx).await?;
-    }
-    Ok(())
+pub async fn audit_contacts_created(contacts: &[Contact], ctx: &Context) -> Result<(), HookError> {
+    let rows = contacts
+        .iter()
+        .map(|contact| AuditRow {
+            action: "create",
+            id: contact.id.clone(),
+            changes: changed_fields(None, Some(contact)),
+        })
+        .collect();
+    record_all::<Contact>(ctx, rows).await
 }
 
 /// Record each contact a bulk update changed, as a single update does.
 ///
-/// One audit row per contact, with each changed field's old and new value.
+/// One audit row per contact, with each changed field's old and new value, all written in one
+/// statement.
 #[after_bulk_update("Contact")]
 pub async fn audit_contacts_updated(
     _affected: &mut Affected<Contact>,
     ctx: &Context,
 ) -> Result<(), HookError> {
-    for (original, stored) in bulk_updated::<Contact>(ctx).await?.0.iter() {
-        record_update(ctx, Some(original), stored).await?;
-    }
-    Ok(())
+    let rows = bulk_updated::<Contact>(ctx)
+        .await?
+        .0
+        .iter()
+        .map(|(original, stored)| AuditRow {
+            action: "update",
+            id: stored.id.clone(),
+            changes: changed_fields(Some(original), Some(stored)),
+        })
+        .collect();
+    record_all::<Contact>(ctx, rows).await
 }
 
 /// Record each contact a bulk delete removed, as a single delete does.
 ///
-/// One audit row per contact, with the fields it had.
+/// One audit row per contact, with the fields it had, all written in one statement.
 #[after_bulk_delete("Contact")]
 pub async fn audit_contacts_deleted(
     _affected: &mut Affected<Contact>,
@@ -200,13 +253,16 @@ pub async fn audit_contacts_deleted(
         .state::<Originals<Contact>>()
         .map(|o| o.0)
         .unwrap_or_default();
-    for contact in originals.iter() {
-        if let Some(id) = &contact.id {
-            let mut key = Key::new(id.clone()).with_record(contact.clone());
-            audit_contact_deleted(&mut key, ctx).await?;
-        }
-    }
-    Ok(())
+    let rows = originals
+        .iter()
+        .filter(|contact| contact.id.is_some())
+        .map(|contact| AuditRow {
+            action: "delete",
+            id: contact.id.clone(),
+            changes: changed_fields(Some(contact), None),
+        })
+        .collect();
+    record_all::<Contact>(ctx, rows).await
 }
 
 #[cfg(test)]
@@ -392,17 +448,111 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bulk_update_whose_audit_times_out_fails_and_commits_nothing() {
+        // The service's own runtime settings, with a short timeout to run into.
+        let config = Config::for_tests();
+        let hooks = crate::hooks_builder(&config)
+            .unwrap()
+            .default_timeout(std::time::Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let app = crate::App::with_hooks(config, hooks).await.unwrap();
+        let (ctx, stored) = testing::ctx(&app, Some("1"));
+        {
+            let mut tx = work(&ctx).unwrap().tx().await.unwrap();
+            for name in ["Ann", "Bea"] {
+                let contact = Contact {
+                    owner: Some("1".into()),
+                    name: name.into(),
+                    email: format!("{name}@example.com"),
+                    ..Contact::default()
+                };
+                db::insert(tx.conn().unwrap(), contact).await.unwrap();
+            }
+        }
+        stored.finish(Ok(())).await.unwrap();
+
+        let (mut ctx, guard) = testing::ctx(&app, Some("1"));
+        let w = work(&ctx).unwrap().clone();
+        let changes = BulkChanges::<Contact>::from_json(
+            Query::all().filter("id", Op::Gt, 0),
+            json!({ "vip": true }),
+        )
+        .unwrap();
+        let result = app
+            .hooks
+            .bulk_update(&mut ctx, changes, |changes| async move {
+                let n = {
+                    let mut tx = w.tx().await?;
+                    db::update_where(tx.conn()?, &changes.query, changes.changes(), Some("1"))
+                        .await?
+                };
+                // Something holds the call's transaction past the after handlers' timeout:
+                // the audit cannot write its rows in time (as with tens of thousands of rows).
+                let (held, holding) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let _tx = w.tx().await;
+                    let _ = held.send(());
+                    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                });
+                let _ = holding.await;
+                Ok(Affected::new(n))
+            })
+            .await;
+        let err = guard.finish(result).await.unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (504, "handler_timeout"),
+            "{err}"
+        );
+        assert!(audit_rows(&app).await.is_empty());
+        let vips: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE vip = 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            vips, 0,
+            "the change rolled back with its missing audit rows"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_audit_rows_of_a_bulk_call_are_all_written_in_order_however_many() {
+        let app = testing::app(Config::for_tests()).await;
+        let (ctx, work) = testing::ctx(&app, Some("1"));
+        let n = 2 * ROWS_PER_INSERT + 1;
+        let contacts: Vec<Contact> = (1..=n)
+            .map(|i| Contact {
+                id: Some(Id::Int(i64::try_from(i).unwrap())),
+                name: format!("C{i}"),
+                ..Contact::default()
+            })
+            .collect();
+        audit_contacts_created(&contacts, &ctx).await.unwrap();
+        work.finish(Ok(())).await.unwrap();
+        let rows = audit_rows(&app).await;
+        assert_eq!(rows.len(), n);
+        for (i, (action, id, changes)) in rows.iter().enumerate() {
+            assert_eq!(
+                (action.as_str(), id.clone()),
+                ("create", (i + 1).to_string())
+            );
+            assert_eq!(changes["name"]["to"], format!("C{}", i + 1));
+        }
+    }
+
+    #[tokio::test]
     async fn a_bulk_create_writes_one_audit_row_per_new_record() {
         let app = testing::app(Config::for_tests()).await;
         let (ctx, work) = testing::ctx(&app, Some("1"));
-        let mut contacts: Vec<Contact> = (1..=3)
+        let contacts: Vec<Contact> = (1..=3)
             .map(|i| Contact {
                 id: Some(Id::Int(i)),
                 name: format!("C{i}"),
                 ..Contact::default()
             })
             .collect();
-        audit_contacts_created(&mut contacts, &ctx).await.unwrap();
+        audit_contacts_created(&contacts, &ctx).await.unwrap();
         work.finish(Ok(())).await.unwrap();
         let ids: Vec<String> = audit_rows(&app)
             .await

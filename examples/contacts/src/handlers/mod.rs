@@ -5,17 +5,18 @@
 //!
 //! | module | use case | handlers |
 //! |---|---|---|
-//! | [`validation`] | validating data before it is saved | before create/update and bulk create/update of `Contact` and `Note` (each record); before register; before the reset confirm |
+//! | [`validation`] | validating data before it is saved | before create/update and bulk create/update of `Contact` and `Note` (each record); before bulk update/delete: at most `--bulk-max` records selected; before register; before the reset confirm |
 //! | [`access`] | who may change what | before update/delete of `Contact` and `Note`; before their bulk update/delete: the query narrowed to the caller's records, and the 409 of each contact |
 //! | [`login_policy`] | a login policy | before register (banned domains); before and after login (lock-out) |
-//! | [`audit`] | monitoring changes | after create/update/delete and their bulk forms of `Contact`, into `audit`, a row per record (before bulk update/delete: the records selected) |
+//! | [`audit`] | monitoring changes | after create/update/delete and their bulk forms of `Contact`, into `audit`, a row per record, a bulk call's in one statement (before bulk update/delete: the records selected) |
 //! | [`inject`] | injecting properties before save | before create, bulk create and update of every table (`"*"`): id, owner, times; of `Contact` and `Note`: what an update or bulk update keeps, normalised fields |
 //! | [`responses`] | injecting properties into responses | after handlers (bulk create too): a computed field, private fields redacted |
 //! | [`notify`] | a notification on a condition | after create/update and bulk create/update of a VIP `Contact`, into `outbox`, a message per VIP |
 //! | [`integration`] | integrating with a third-party service | after create and bulk create of `Contact`, in the background: an HTTP call per contact once committed |
 //!
-//! Run order within one slot is priority, then id: access (-300), inject (-200), validation (-100),
-//! then the rest (0); among the after handlers, responses run last (100), so audit and
+//! Run order within one slot is priority, then id: access (-300), the bound on what a bulk update
+//! or delete selects (validation, -290: once the query is narrowed, before anything reads the
+//! records), inject (-200), validation (-100), then the rest (0); among the after handlers, responses run last (100), so audit and
 //! notification see the record before it is redacted. The background handler gets its own copy,
 //! taken after every blocking after handler has run. The audit keeps the records a bulk update
 //! or delete selects last among its before handlers (1000), once the query is narrowed.
@@ -29,8 +30,8 @@
 //! (`POST`/`PUT`/`DELETE /data/bulk/{table}`), through handlers of the bulk operations that call
 //! the per-record functions above: a bulk create's handlers run the single create's checks,
 //! stamps, audit, notification and shaping on each record; a bulk update's and a bulk delete's
-//! handlers first narrow the query to the caller's records (access, -300), then read the
-//! records it selects ([`selected`], in the call's transaction, once per call) to check,
+//! handlers first narrow the query to the caller's records (access, -300), refuse it when it
+//! selects more than `--bulk-max` of them (validation, -290), then read the records it selects ([`selected`], in the call's transaction, once per call) to check,
 //! audit and notify each. An error about one record names it ([`in_record`]): its index in a
 //! bulk create's array, its table and id in a bulk update or delete; the whole call is
 //! rejected and nothing is written.

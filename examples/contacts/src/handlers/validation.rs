@@ -6,6 +6,9 @@
 //! wrong, and nothing is written. Emails, names and companies may not contain control characters
 //! (emails no invisible ones either), notes none but line breaks and tabs.
 //!
+//! A bulk update or delete may select at most `--bulk-max` of the caller's records
+//! ([`check_bulk_size`]): more is a 413 `too_many_records`, before any record is read.
+//!
 //! A bulk create checks each of its records as a single create does, and a bulk update each
 //! record it selects as the update would leave it: the first record that breaks a rule rejects
 //! the whole call, with the error a single call would get and the record named in front of the
@@ -14,7 +17,7 @@
 use hooks::prelude::*;
 
 use crate::db::{self, Stored};
-use crate::handlers::{in_record, record_name, selected, work};
+use crate::handlers::{app, in_record, record_name, selected, work};
 use crate::model::{Contact, Note};
 use crate::users::{NewPassword, ResetPassword, normalise_email};
 
@@ -192,6 +195,83 @@ pub async fn validate_contact_bulk_update(
         check_contact(&contact).map_err(|e| in_record(name, e))?;
     }
     Ok(())
+}
+
+/// Refuse a bulk update or delete (`what`) whose `query` selects more than `--bulk-max` records
+/// ([`Config::bulk_max`](crate::Config::bulk_max), the bound of a bulk create too): a 413
+/// `too_many_records`, before any record is read or written. The records are counted in the
+/// call's write transaction, so the count holds until the call's write; and as the caller sees
+/// them, on the query the access handlers have narrowed to the caller's own records, so other
+/// users' records neither count nor show in the number.
+///
+/// Every record a bulk call selects is read, checked, audited and notified in the call's
+/// transaction, which holds SQLite's write lock: without a bound, one call on tens of thousands
+/// of records ran past its handlers' timeout and held every other writer off meanwhile.
+pub async fn check_bulk_size<E: Stored>(
+    what: &str,
+    query: &Query<E>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    let max = app(ctx)?.config.bulk_max;
+    let viewer = ctx.user().map(|u| u.id.as_str());
+    let selected = {
+        let mut tx = work(ctx)?.tx().await?;
+        db::count_where(tx.conn()?, query, viewer).await?
+    };
+    if selected > u64::try_from(max).unwrap_or(u64::MAX) {
+        return Err(HookError::new(
+            413,
+            "too_many_records",
+            format!(
+                "a bulk {what} takes at most {max} records, and `where` selects {selected} of \
+                 yours; narrow it and send several calls"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A bulk update of contacts changes at most `--bulk-max` of them.
+///
+/// It runs right after the query is narrowed to the caller's contacts, before any handler
+/// reads them ([`check_bulk_size`]).
+#[before_bulk_update("Contact", priority = -290)]
+pub async fn cap_bulk_contact_update(
+    changes: &BulkChanges<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    check_bulk_size("update", &changes.query, ctx).await
+}
+
+/// A bulk delete of contacts deletes at most `--bulk-max` of them.
+///
+/// It runs right after the query is narrowed to the caller's contacts, before any handler
+/// reads them ([`check_bulk_size`]).
+#[before_bulk_delete("Contact", priority = -290)]
+pub async fn cap_bulk_contact_delete(
+    query: &Query<Contact>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    check_bulk_size("delete", query, ctx).await
+}
+
+/// A bulk update of notes changes at most `--bulk-max` of them.
+///
+/// It runs right after the query is narrowed to the caller's notes ([`check_bulk_size`]).
+#[before_bulk_update("Note", priority = -290)]
+pub async fn cap_bulk_note_update(
+    changes: &BulkChanges<Note>,
+    ctx: &Context,
+) -> Result<(), HookError> {
+    check_bulk_size("update", &changes.query, ctx).await
+}
+
+/// A bulk delete of notes deletes at most `--bulk-max` of them.
+///
+/// It runs right after the query is narrowed to the caller's notes ([`check_bulk_size`]).
+#[before_bulk_delete("Note", priority = -290)]
+pub async fn cap_bulk_note_delete(query: &Query<Note>, ctx: &Context) -> Result<(), HookError> {
+    check_bulk_size("delete", query, ctx).await
 }
 
 /// A note needs a text of at most 2000 characters, about a contact that exists.
@@ -489,6 +569,39 @@ mod tests {
             validate_new_note(&empty, &ctx).await.unwrap_err().status(),
             400
         );
+    }
+
+    #[tokio::test]
+    async fn a_bulk_call_may_select_at_most_bulk_max_of_the_callers_records() {
+        let app = testing::app(Config {
+            bulk_max: 2,
+            ..Config::for_tests()
+        })
+        .await;
+        let (ctx, _work) = testing::ctx(&app, Some("1"));
+        {
+            let mut tx = work(&ctx).unwrap().tx().await.unwrap();
+            for owner in ["1", "1", "1", "2", "2"] {
+                let c = Contact {
+                    owner: Some(owner.into()),
+                    ..contact("Ann", "ann@x.io")
+                };
+                db::insert(tx.conn().unwrap(), c).await.unwrap();
+            }
+        }
+        let mine = Query::<Contact>::all().filter("owner", Op::Eq, "1");
+        let err = cap_bulk_contact_delete(&mine, &ctx).await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (413, "too_many_records"));
+        assert!(err.message().contains("selects 3"), "{err}");
+        let changes = BulkChanges::from_json(mine.clone(), serde_json::json!({ "vip": true }));
+        let err = cap_bulk_contact_update(&changes.unwrap(), &ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 413);
+        let two = mine.filter("id", Op::Lt, 3);
+        assert!(cap_bulk_contact_delete(&two, &ctx).await.is_ok());
+        let theirs = Query::<Contact>::all().filter("owner", Op::Eq, "2");
+        assert!(cap_bulk_contact_delete(&theirs, &ctx).await.is_ok());
     }
 
     #[test]
