@@ -38,6 +38,11 @@ hooks::operation! {
 /// How long a password reset token stays valid.
 pub const RESET_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
+/// The least time between two reset messages to one account: a request sooner after the last
+/// one sends nothing (and answers as any other), so that no one floods a mailbox or the outbox
+/// through the reset route; one later replaces the last token.
+pub const RESET_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn argon2(cost: PasswordCost) -> Result<Argon2<'static>, HookError> {
     let params = match cost {
         PasswordCost::Standard => Params::DEFAULT,

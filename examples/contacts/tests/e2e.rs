@@ -711,6 +711,114 @@ async fn a_reset_token_sets_a_new_password_once_unlocks_the_account_and_ends_its
     assert_eq!(status, 401);
 }
 
+/// The token of the last reset message in the outbox.
+async fn last_reset_token(service: &contacts::Service) -> String {
+    let payloads = column(
+        service,
+        "SELECT payload FROM outbox WHERE topic = 'user.password_reset' ORDER BY id",
+    )
+    .await;
+    let message: Value = serde_json::from_str(payloads.last().expect("a reset message")).unwrap();
+    message["token"].as_str().expect("a token").to_owned()
+}
+
+/// Store a reset token `token` for user 1, made `age_ms` ago, as an older request would have.
+async fn store_reset_token(service: &contacts::Service, token: &str, age_ms: i64) {
+    sqlx::query("INSERT INTO password_resets (token_hash, user_id, created) VALUES (?, 1, ?)")
+        .bind(contacts::users::token_hash(&hooks::Secret::new(token)))
+        .bind(contacts::db::now_ms() - age_ms)
+        .execute(&service.app().pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_completed_reset_deletes_every_other_reset_token_of_the_account() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    let (status, _) = anon
+        .post(
+            "/users/password-reset",
+            json!({ "email": "ada@example.com" }),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let used = last_reset_token(&run.service).await;
+    // Another live token of the account: one sent earlier, still within its hour.
+    store_reset_token(&run.service, "an older link", 10 * 60 * 1000).await;
+
+    let reset = json!({ "token": used, "password": "new and long" });
+    assert_eq!(
+        anon.post("/users/password-reset/confirm", reset).await.0,
+        204
+    );
+    let older = json!({ "token": "an older link", "password": "the attackers" });
+    let (status, body) = anon.post("/users/password-reset/confirm", older).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_reset_token"))
+    );
+    anon.sign_in("ada@example.com", "new and long").await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM password_resets")
+        .fetch_one(&run.service.app().pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn a_new_reset_request_replaces_the_accounts_older_token() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    store_reset_token(&run.service, "an older link", 2 * 60 * 1000).await;
+    let (status, _) = anon
+        .post(
+            "/users/password-reset",
+            json!({ "email": "ada@example.com" }),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let older = json!({ "token": "an older link", "password": "new and long" });
+    let (status, body) = anon.post("/users/password-reset/confirm", older).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_reset_token"))
+    );
+    let newer =
+        json!({ "token": last_reset_token(&run.service).await, "password": "new and long" });
+    assert_eq!(
+        anon.post("/users/password-reset/confirm", newer).await.0,
+        204
+    );
+}
+
+#[tokio::test]
+async fn a_reset_request_within_a_minute_of_the_last_sends_nothing_and_answers_alike() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    let ask = || {
+        anon.post(
+            "/users/password-reset",
+            json!({ "email": "ada@example.com" }),
+        )
+    };
+    let first = ask().await;
+    let first_token = last_reset_token(&run.service).await;
+    for _ in 0..5 {
+        assert_eq!(ask().await, first);
+    }
+    assert_eq!(count(&run.service, "outbox").await, 1);
+    // The token sent stays the live one.
+    let reset = json!({ "token": first_token, "password": "new and long" });
+    assert_eq!(
+        anon.post("/users/password-reset/confirm", reset).await.0,
+        204
+    );
+}
+
 // --- operator view -------------------------------------------------------------------------
 
 #[tokio::test]

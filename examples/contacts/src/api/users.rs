@@ -20,7 +20,7 @@ use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context};
 use crate::db::{self, now_ms};
 use crate::handlers::login_policy::INVALID_CREDENTIALS;
-use crate::users::{self, NewPassword, RESET_TTL, ResetPassword};
+use crate::users::{self, NewPassword, RESET_INTERVAL, RESET_TTL, ResetPassword};
 
 /// What a client sends to register.
 #[derive(Debug, Clone, Deserialize)]
@@ -196,7 +196,8 @@ pub async fn logout(
 }
 
 /// `POST /users/password-reset`: queue a reset link for the address, if it has an account. The
-/// answer is the same either way.
+/// answer is the same either way. An account has one live token at most: a new request
+/// replaces the older token, except within [`RESET_INTERVAL`] of it, when it sends nothing.
 pub async fn request_password_reset(
     State(app): State<App>,
     rid: Rid,
@@ -212,8 +213,33 @@ pub async fn request_password_reset(
             let Some(user) = users::by_email(&a.pool, &request.email).await? else {
                 return Ok(());
             };
-            let token = users::new_token()?;
             let mut tx = w.tx().await?;
+            // One live token per account, and at most one message a minute: a request soon
+            // after another leaves the token already sent; a later one replaces it. The write
+            // transaction holds the lock from this read to the insert, so two requests at once
+            // take turns.
+            let interval = i64::try_from(RESET_INTERVAL.as_millis()).unwrap_or(i64::MAX);
+            let recent: Option<i64> = sqlx::query_scalar(
+                "SELECT created FROM password_resets WHERE user_id = ? AND created > ? LIMIT 1",
+            )
+            .bind(user.id)
+            .bind(now_ms().saturating_sub(interval))
+            .fetch_optional(tx.conn()?)
+            .await
+            .map_err(db::error)?;
+            if recent.is_some() {
+                tracing::info!(
+                    user = user.id,
+                    "password reset asked again within {RESET_INTERVAL:?}: the last token stands"
+                );
+                return Ok(());
+            }
+            sqlx::query("DELETE FROM password_resets WHERE user_id = ?")
+                .bind(user.id)
+                .execute(tx.conn()?)
+                .await
+                .map_err(db::error)?;
+            let token = users::new_token()?;
             sqlx::query(
                 "INSERT INTO password_resets (token_hash, user_id, created) VALUES (?, ?, ?)",
             )
@@ -245,7 +271,8 @@ pub async fn request_password_reset(
 }
 
 /// `POST /users/password-reset/confirm`: set a new password with the token of a reset request.
-/// The token works once and for an hour; the account is unlocked and its sessions end.
+/// The token works once and for an hour; every other reset token of the account is deleted with
+/// it, the account is unlocked and its sessions end.
 pub async fn reset_password(
     State(app): State<App>,
     rid: Rid,
@@ -294,6 +321,13 @@ pub async fn reset_password(
             .await
             .map_err(db::error)?;
             let user_id = user_id.ok_or_else(invalid)?;
+            // Every other token of the account goes too: a reset completed leaves no older
+            // link (in a mailbox someone else may read) that resets the password again.
+            sqlx::query("DELETE FROM password_resets WHERE user_id = ?")
+                .bind(user_id)
+                .execute(tx.conn()?)
+                .await
+                .map_err(db::error)?;
             sqlx::query(
                 "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL \
                  WHERE id = ?",
