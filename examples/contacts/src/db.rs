@@ -66,7 +66,7 @@ pub async fn connect(database: &Database) -> Result<SqlitePool, sqlx::Error> {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(BUSY_TIMEOUT);
             SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)
@@ -230,8 +230,47 @@ fn query(
     q
 }
 
-/// A database error as the caller sees it: details go to the log, not to the client.
+/// How long a connection waits for another one's write lock before it gives up with
+/// `SQLITE_BUSY` ([`busy`]).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite's primary result codes for "another connection holds the lock": `SQLITE_BUSY` (the
+/// database file) and `SQLITE_LOCKED` (a table, within one connection's shared cache). The
+/// extended codes carry them in their low byte.
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+
+/// Whether `e` says that another connection held the lock longer than [`BUSY_TIMEOUT`], or that
+/// every connection of the pool stayed taken past its acquire timeout.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED)),
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    }
+}
+
+/// The 503 of a database busy with other writes: not the caller's fault, nor a failure of the
+/// service, and likely to pass; the answer carries `Retry-After` ([`crate::api::ApiError`]).
+pub fn busy() -> HookError {
+    HookError::new(
+        503,
+        "busy",
+        "the database is busy with other writes: try again in a moment",
+    )
+}
+
+/// A database error as the caller sees it: details go to the log, not to the client. A busy
+/// database is a 503 `busy` ([`busy`]), a broken reference or a taken value a 409, anything
+/// else a 500.
 pub fn error(e: sqlx::Error) -> HookError {
+    if is_busy(&e) {
+        tracing::warn!(error = %e, "database busy");
+        return busy();
+    }
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() {
             return HookError::conflict("a record with this value already exists");
@@ -744,6 +783,29 @@ mod tests {
         };
         let err = insert(&mut conn, note).await.unwrap_err();
         assert_eq!((err.status(), err.code()), (409, "conflict"));
+    }
+
+    #[tokio::test]
+    async fn a_busy_or_locked_database_is_a_503_busy_not_a_500() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.db");
+        let pool = connect(&Database::File(path.clone())).await.unwrap();
+        let holder = begin(&pool).await.unwrap();
+        // A second writer that does not wait at all: SQLite answers SQLITE_BUSY at once.
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(Duration::ZERO);
+        let mut other = SqliteConnection::connect_with(&options).await.unwrap();
+        let e = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        let err = error(e);
+        assert_eq!((err.status(), err.code()), (503, "busy"), "{err}");
+        assert_eq!(error(sqlx::Error::PoolTimedOut).status(), 503);
+        assert_eq!(error(sqlx::Error::RowNotFound).status(), 500);
+        holder.rollback().await.unwrap();
     }
 
     #[test]

@@ -15,6 +15,8 @@ use tokio::net::TcpStream;
 pub struct Response {
     /// The HTTP status.
     pub status: u16,
+    /// The headers.
+    pub headers: hyper::HeaderMap,
     /// The body, as sent.
     pub body: Bytes,
 }
@@ -83,13 +85,18 @@ async fn send_now(
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let body = response
         .into_body()
         .collect()
         .await
         .map_err(|e| format!("{url}: {e}"))?
         .to_bytes();
-    Ok(Response { status, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// POST `value` as JSON to `url`.

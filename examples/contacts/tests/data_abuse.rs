@@ -1,7 +1,8 @@
 //! What an adversarial client tried against the data API, one test per rule: private fields that
 //! filters and sorts could read, edits that overwrote each other, ids that reached a record under
 //! another name, deletes that took other users' notes with them, races that ended in a 500, queries
-//! too large for SQLite, and error messages that echoed whatever they were sent.
+//! too large for SQLite, error messages that echoed whatever they were sent, and one user's long
+//! write that made every other user's writes fail with a 500.
 
 mod support;
 
@@ -347,4 +348,47 @@ async fn an_error_message_echoes_at_most_a_short_prefix_of_what_was_sent() {
         .await;
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap_or_default().len() < 300);
+}
+
+// --- 8. a busy database --------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_write_held_off_past_the_busy_timeout_is_a_503_busy_with_a_retry_hint() {
+    use sqlx::Connection;
+    let run = start().await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    // Another writer of the same file (another process, say) holds the write lock.
+    let path = run.dir.path().join("contacts.db");
+    let mut holder = sqlx::sqlite::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&path),
+    )
+    .await
+    .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let body = contact("Grace", "+1 555 0100", "").to_string().into_bytes();
+    let r = ada
+        .raw(hyper::Method::POST, "/data/Contact", &[], body.clone())
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (503, Some("busy")),
+        "{:?}",
+        r.json()
+    );
+    assert_eq!(
+        r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    // Sent again once the lock is free, it goes through.
+    let r = ada
+        .raw(hyper::Method::POST, "/data/Contact", &[], body)
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(count(&run.service, "contacts").await, 1);
 }

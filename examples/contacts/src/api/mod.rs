@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -84,10 +84,20 @@ impl From<HookError> for ApiError {
     }
 }
 
+/// How many seconds a 503's `Retry-After` asks a client to wait: a busy database or password
+/// hashing frees up within moments.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy, not broken: a client may send the same call again shortly.
+            tracing::warn!(code = self.0.code(), message = ?self.0.message(), "unavailable");
+            let retry = [(RETRY_AFTER, RETRY_AFTER_SECS.to_string())];
+            return (status, retry, Json(self.0)).into_response();
+        }
         // The message often quotes what the client sent: logged with `?`, quoted and escaped, so
         // that a line break in it cannot forge a log line.
         if status.is_server_error() {
