@@ -12,7 +12,7 @@
 //! | [`inject`] | injecting properties before save | before create, bulk create and update of every table (`"*"`): id, owner, times; of `Contact` and `Note`: what an update or bulk update keeps, normalised fields |
 //! | [`responses`] | injecting properties into responses | after handlers (bulk create too): a computed field, private fields redacted |
 //! | [`notify`] | a notification on a condition | after create/update and bulk create/update of a VIP `Contact`, into `outbox`, a message per VIP |
-//! | [`integration`] | integrating with a third-party service | after create and bulk create of `Contact`, in the background: an HTTP call per contact once committed |
+//! | [`integration`] | integrating with a third-party service | after create and bulk create of `Contact`, in the background: an HTTP call per contact once committed, a few at a time, inside the handler |
 //!
 //! Run order within one slot is priority, then id: access (-300), the bound on what a bulk update
 //! or delete selects (validation, -290: once the query is narrowed, before anything reads the
