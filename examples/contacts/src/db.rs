@@ -205,6 +205,80 @@ pub fn echo(input: &str) -> String {
     clip(input, ECHO_MAX)
 }
 
+/// The longest error message a client gets, in characters: the backstop of [`echo_quoted`].
+pub const MESSAGE_MAX: usize = 400;
+
+/// An error message with every quoted run in it (between backticks, or a double-quoted string
+/// as Rust and serde write one, escapes and all) cut to [`echo`]'s length, and the whole cut to
+/// [`MESSAGE_MAX`] characters.
+///
+/// For messages the service does not write itself and that may quote what the client sent:
+/// serde's (`invalid type: string "…"`, `unknown field `…``) and the framework's. serde writes
+/// an unknown field's name as sent, backticks included, so that message is read from its ends.
+pub fn echo_quoted(message: &str) -> String {
+    for prefix in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some(end) = rest
+                .rfind("`, expected ")
+                .or_else(|| rest.rfind("`, there are no "))
+        {
+            let tail = echo_quoted(&rest[end + 1..]);
+            return clip(
+                &format!("{prefix}{}`{tail}", echo(&rest[..end])),
+                MESSAGE_MAX,
+            );
+        }
+    }
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = &rest[open..=open];
+        out.push_str(&rest[..=open]);
+        let quoted = &rest[open + 1..];
+        let close = if quote == "\"" {
+            closing_double_quote(quoted)
+        } else {
+            quoted.find('`')
+        };
+        match close {
+            Some(close) => {
+                out.push_str(&echo(&quoted[..close]));
+                out.push_str(quote);
+                rest = &quoted[close + 1..];
+            }
+            None => {
+                out.push_str(&echo(quoted));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    clip(&out, MESSAGE_MAX)
+}
+
+/// Where the string that `text` starts inside ends: its first `"` not escaped by a backslash.
+fn closing_double_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `err` with its message passed through [`echo_quoted`].
+pub fn echoed(err: HookError) -> HookError {
+    let message = echo_quoted(err.message());
+    if message == err.message() {
+        return err;
+    }
+    HookError::new(err.status(), err.code().to_owned(), message)
+}
+
 /// `text` cut to at most `max` characters, with `…` when something was cut.
 pub fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -816,6 +890,50 @@ mod tests {
         assert_eq!(echoed.chars().count(), ECHO_MAX + 1);
         assert!(echoed.ends_with('…'));
         assert!(not_found::<Contact>(&Id::Text(long)).message().len() < 200);
+    }
+
+    #[test]
+    fn a_message_quotes_at_most_a_short_prefix_of_each_thing_it_quotes() {
+        let long = "x".repeat(60_000);
+        let cut = format!("{}…", "x".repeat(ECHO_MAX));
+        // serde's, with a string written as Rust writes one, quotes and escapes included.
+        let serde = format!(
+            "invalid type: string {:?}, expected a map at line 1 column 9",
+            long
+        );
+        assert_eq!(
+            echo_quoted(&serde),
+            format!("invalid type: string \"{cut}\", expected a map at line 1 column 9")
+        );
+        let tricky = format!("{long}\"`{long}");
+        let serde = format!("invalid value: string {tricky:?}, expected a date");
+        let shortened = echo_quoted(&serde);
+        assert!(shortened.ends_with("…\", expected a date"), "{shortened}");
+        assert!(shortened.chars().count() < 100, "{shortened}");
+        // An unknown field's name is written raw, backticks and all.
+        for name in [
+            long.clone(),
+            format!("a`{long}"),
+            format!("a`, expected `{long}"),
+        ] {
+            let serde = format!(
+                "unknown field `{name}`, expected `email` or `password` at line 1 column 70000"
+            );
+            let shortened = echo_quoted(&serde);
+            assert!(shortened.chars().count() < 140, "{shortened}");
+            assert!(
+                shortened.ends_with("`, expected `email` or `password` at line 1 column 70000"),
+                "{shortened}"
+            );
+        }
+        // Short quotes and plain text stay as they are; an unclosed quote is cut too.
+        let plain = "Contact has no field `nme`; its fields are id, name";
+        assert_eq!(echo_quoted(plain), plain);
+        assert_eq!(echo_quoted(&format!("`{long}")), format!("`{cut}"));
+        assert!(echo_quoted(&"y".repeat(5000)).chars().count() <= MESSAGE_MAX + 1);
+        let err = echoed(HookError::new(400, "invalid_field", format!("`{long}`")));
+        assert_eq!((err.status(), err.code()), (400, "invalid_field"));
+        assert_eq!(err.message(), format!("`{cut}`"));
     }
 
     #[tokio::test]

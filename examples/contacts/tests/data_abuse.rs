@@ -350,6 +350,111 @@ async fn an_error_message_echoes_at_most_a_short_prefix_of_what_was_sent() {
     assert!(body["message"].as_str().unwrap_or_default().len() < 300);
 }
 
+#[tokio::test]
+async fn every_error_message_and_its_log_line_quote_at_most_40_characters_of_the_input() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    let ada = anon.sign_up("ada@example.com").await;
+    ada.post("/data/Contact", contact("Ann", "+1 555 0100", ""))
+        .await;
+    let long = "x".repeat(50_000);
+    let too_long = "x".repeat(41);
+    let calls: Vec<(&Client, hyper::Method, String, Value)> = vec![
+        // Malformed JSON: a string where an object goes, serde quoting all of it.
+        (
+            &ada,
+            hyper::Method::POST,
+            "/data/Contact".into(),
+            json!(long),
+        ),
+        (
+            &anon,
+            hyper::Method::POST,
+            "/users/login".into(),
+            json!(long),
+        ),
+        // An unknown key, backticks and all, in a login or a registration.
+        (
+            &anon,
+            hyper::Method::POST,
+            "/users/login".into(),
+            json!({ "email": "a@b.io", "password": "p", long.clone(): 1 }),
+        ),
+        (
+            &anon,
+            hyper::Method::POST,
+            "/users/login".into(),
+            json!({ "email": "a@b.io", "password": "p", format!("a`{long}"): 1 }),
+        ),
+        (
+            &anon,
+            hyper::Method::POST,
+            "/users/register".into(),
+            json!({ "email": "a@b.io", "password": "long enough", "name": "A", long.clone(): 1 }),
+        ),
+        // A wrong type, in a record and in a bulk update's changes.
+        (
+            &ada,
+            hyper::Method::POST,
+            "/data/Contact".into(),
+            json!({ "name": "A", "email": "a@b.io", "vip": long }),
+        ),
+        (
+            &ada,
+            hyper::Method::PUT,
+            format!("/data/bulk/Contact?where={}", enc("id > 0")),
+            json!({ "vip": long }),
+        ),
+        // Values the hooks refuse.
+        (
+            &ada,
+            hyper::Method::POST,
+            "/data/Contact".into(),
+            json!({ "name": "A", "email": long }),
+        ),
+        (
+            &ada,
+            hyper::Method::POST,
+            "/data/Contact".into(),
+            json!({ "name": "A", "email": "a@b.io", "phone": format!("12{long}") }),
+        ),
+        (
+            &anon,
+            hyper::Method::POST,
+            "/users/register".into(),
+            json!({ "email": long, "password": "long enough", "name": "A" }),
+        ),
+        (
+            &anon,
+            hyper::Method::POST,
+            "/users/password-reset".into(),
+            json!({ "email": long }),
+        ),
+        (
+            &anon,
+            hyper::Method::POST,
+            "/users/register".into(),
+            json!({ "email": format!("y@{}.mailinator.com", "x".repeat(200)),
+                    "password": "long enough", "name": "A" }),
+        ),
+    ];
+    for (client, method, path, body) in calls {
+        let (status, answer) = client.send(method.clone(), &path, Some(body)).await;
+        assert!(
+            (400..500).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{method} {path}: {answer}");
+        assert!(
+            !message.contains(&too_long) && message.len() < 300,
+            "{method} {path}: {} bytes: {}",
+            message.len(),
+            &message[..200.min(message.len())]
+        );
+    }
+}
+
 // --- 8. a busy database --------------------------------------------------------------------
 
 #[tokio::test]

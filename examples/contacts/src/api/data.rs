@@ -89,8 +89,8 @@ fn record_from<E: Stored>(fields: Map<String, Value>) -> Result<E, HookError> {
         return Err(db::unknown_field::<E>(field));
     }
     serde_json::from_value(Value::Object(fields)).map_err(|e| {
-        // serde quotes the value it could not take: keep the message short.
-        let reason = db::clip(&e.to_string(), 4 * db::ECHO_MAX);
+        // serde quotes the value it could not take: each quote cut short.
+        let reason = db::echo_quoted(&e.to_string());
         HookError::bad_request(format!("not a valid {}: {reason}", E::TABLE))
     })
 }

@@ -90,22 +90,26 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Whatever wrote the message (serde, the framework, a handler), it quotes at most a
+        // short prefix of each thing the client sent, to the client and to the log alike.
+        let error = crate::db::echoed(self.0);
         let status =
-            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Busy, not broken: a client may send the same call again shortly.
-            tracing::warn!(code = self.0.code(), message = ?self.0.message(), "unavailable");
-            let retry = [(RETRY_AFTER, RETRY_AFTER_SECS.to_string())];
-            return (status, retry, Json(self.0)).into_response();
-        }
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // The message often quotes what the client sent: logged with `?`, quoted and escaped, so
         // that a line break in it cannot forge a log line.
-        if status.is_server_error() {
-            tracing::error!(code = self.0.code(), message = ?self.0.message(), "failed");
-        } else {
-            tracing::info!(code = self.0.code(), message = ?self.0.message(), "refused");
+        let (code, message) = (error.code(), error.message());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy, not broken: a client may send the same call again shortly.
+            tracing::warn!(code, message = ?message, "unavailable");
+            let retry = [(RETRY_AFTER, RETRY_AFTER_SECS.to_string())];
+            return (status, retry, Json(error)).into_response();
         }
-        (status, Json(self.0)).into_response()
+        if status.is_server_error() {
+            tracing::error!(code, message = ?message, "failed");
+        } else {
+            tracing::info!(code, message = ?message, "refused");
+        }
+        (status, Json(error)).into_response()
     }
 }
 
@@ -202,9 +206,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 HookError::new(status, "bad_request", r.body_text())
             })
         })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError(HookError::bad_request(format!("malformed JSON: {e}"))))
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            // serde quotes what it could not take (a whole string value, an unknown key):
+            // each quote cut short.
+            let reason = crate::db::echo_quoted(&e.to_string());
+            ApiError(HookError::bad_request(format!("malformed JSON: {reason}")))
+        })
     }
 }
 
@@ -288,6 +295,30 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn an_error_quotes_at_most_a_short_prefix_of_the_client_input_to_the_client_and_the_log() {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let long = "x".repeat(60_000);
+        let response = tracing::subscriber::with_default(subscriber, || {
+            let serde = format!("invalid type: string {long:?}, expected a map");
+            ApiError(HookError::bad_request(serde)).into_response()
+        });
+        let logged = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let too_long = "x".repeat(crate::db::ECHO_MAX + 1);
+        assert!(!logged.contains(&too_long), "{} bytes logged", logged.len());
+        assert!(
+            logged.contains(&"x".repeat(crate::db::ECHO_MAX)),
+            "{logged}"
+        );
+        let length = hyper::body::Body::size_hint(response.body()).exact();
+        assert!(length.is_some_and(|n| n < 200), "{length:?} bytes answered");
     }
 
     #[test]

@@ -156,7 +156,8 @@ pub fn keep_identity_and_normalise<E: Stored>(
         changes.remove(field);
     }
     let mut blank = E::default();
-    changes.apply(&mut blank)?;
+    // The framework's error quotes the value it could not take: cut short.
+    changes.apply(&mut blank).map_err(crate::db::echoed)?;
     normalise(&mut blank);
     let fields: Vec<String> = changes.changes().keys().cloned().collect();
     for field in fields {

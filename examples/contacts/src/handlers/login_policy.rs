@@ -16,7 +16,7 @@
 
 use hooks::prelude::*;
 
-use crate::db::{self, now_ms};
+use crate::db::{self, echo, now_ms};
 use crate::handlers::app;
 use crate::users::normalise_email;
 
@@ -50,7 +50,7 @@ pub fn reject_banned_domain(user: &NewUser, ctx: &Context) -> Result<(), HookErr
         return Err(HookError::new(
             403,
             "banned_domain",
-            format!("addresses at {domain} may not register"),
+            format!("addresses at {} may not register", echo(&domain)),
         ));
     }
     Ok(())
@@ -185,6 +185,11 @@ mod tests {
             reject_banned_domain(&user, &ctx).unwrap_err().code(),
             "banned_domain"
         );
+        // A long subdomain is named short.
+        user.email = format!("eve@{}.spam.example", "x".repeat(200));
+        let err = reject_banned_domain(&user, &ctx).unwrap_err();
+        assert_eq!(err.code(), "banned_domain");
+        assert!(err.message().len() < 100, "{err}");
         user.email = "ada@example.com".into();
         assert!(reject_banned_domain(&user, &ctx).is_ok());
         user.email = "ada@notspam.example".into();

@@ -16,7 +16,7 @@
 
 use hooks::prelude::*;
 
-use crate::db::{self, Stored};
+use crate::db::{self, Stored, echo};
 use crate::handlers::{app, in_record, record_name, selected, work};
 use crate::model::{Contact, Note};
 use crate::users::{NewPassword, ResetPassword, normalise_email};
@@ -98,7 +98,7 @@ fn invalid_email(email: &str) -> HookError {
     HookError::new(
         400,
         "invalid_email",
-        format!("`{email}` is not an email address"),
+        format!("`{}` is not an email address", echo(email)),
     )
 }
 
@@ -137,7 +137,8 @@ pub fn check_contact(contact: &Contact) -> Result<(), HookError> {
         let digits = phone.chars().filter(char::is_ascii_digit).count();
         if !(6..=15).contains(&digits) {
             return Err(HookError::rejected(format!(
-                "`{phone}` is not a phone number (6 to 15 digits)"
+                "`{}` is not a phone number (6 to 15 digits)",
+                echo(phone)
             )));
         }
     }
@@ -177,7 +178,8 @@ pub async fn as_changed<E: Stored>(
     let mut changed = Vec::new();
     for stored in selected(&changes.query, ctx).await?.iter() {
         let mut record = stored.clone();
-        changes.apply(&mut record)?;
+        // The framework's error quotes the value it could not take: cut short.
+        changes.apply(&mut record).map_err(db::echoed)?;
         changed.push((record_name(stored), record));
     }
     Ok(changed)
@@ -456,6 +458,48 @@ mod tests {
         assert_eq!(validate_new_contact(&c).unwrap_err().code(), "rejected");
         c.notes = Some("line one\r\n\tline two".into());
         assert!(validate_new_contact(&c).is_ok());
+    }
+
+    #[test]
+    fn an_invalid_email_or_phone_is_quoted_short_in_its_error() {
+        let long = "x".repeat(60_000);
+        let too_long = "x".repeat(db::ECHO_MAX + 1);
+        let err = validate_new_contact(&contact("Ada", &long)).unwrap_err();
+        assert_eq!(err.code(), "invalid_email");
+        assert!(
+            !err.message().contains(&too_long),
+            "{} bytes",
+            err.message().len()
+        );
+        let mut c = contact("Ada", "ada@example.com");
+        c.phone = Some(format!("12{long}"));
+        let err = validate_new_contact(&c).unwrap_err();
+        assert!(err.message().contains("is not a phone number"), "{err}");
+        assert!(
+            !err.message().contains(&too_long),
+            "{} bytes",
+            err.message().len()
+        );
+        let mut request = ResetRequest {
+            email: long.clone(),
+        };
+        let err = validate_reset_request(&mut request).unwrap_err();
+        assert!(
+            !err.message().contains(&too_long),
+            "{} bytes",
+            err.message().len()
+        );
+        let mut user = NewUser {
+            email: long,
+            password: Secret::new("long enough"),
+            fields: Default::default(),
+        };
+        let err = validate_registration(&mut user).unwrap_err();
+        assert!(
+            !err.message().contains(&too_long),
+            "{} bytes",
+            err.message().len()
+        );
     }
 
     #[test]
