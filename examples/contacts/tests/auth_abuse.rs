@@ -315,6 +315,58 @@ async fn names_and_companies_with_control_characters_are_rejected() {
     assert_eq!(status, 201, "{body}");
 }
 
+#[tokio::test]
+async fn names_and_companies_with_invisible_or_text_direction_characters_are_rejected() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    for name in ["Ada\u{202E}ecalevol", "Ada\u{200B}", "A\u{2066}da\u{2069}"] {
+        let (status, body) = anon
+            .post("/users/register", registration("ada@example.com", name))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("rejected")),
+            "{name:?}: {body}"
+        );
+    }
+    assert_eq!(users(&run.service).await, 0);
+
+    let ada = anon.sign_up("ada@example.com").await;
+    for contact in [
+        json!({ "name": "Grace\u{202E}reppoH", "email": "grace@navy.mil" }),
+        json!({ "name": "Grace\u{200B}Hopper", "email": "grace@navy.mil" }),
+        json!({ "name": "\u{FEFF}Grace", "email": "grace@navy.mil" }),
+        json!({ "name": "Grace", "email": "grace@navy.mil", "company": "US\u{00AD}Navy" }),
+        json!({ "name": "Grace", "email": "grace@navy.mil", "company": "US \u{2066}Navy" }),
+    ] {
+        let (status, body) = ada.post("/data/Contact", contact.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("rejected")),
+            "{contact}: {body}"
+        );
+    }
+    // A bulk update cannot slip one in either.
+    let (status, body) = ada
+        .post(
+            "/data/Contact",
+            json!({ "name": "Grace Hopper", "email": "grace@navy.mil", "company": "US Navy" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let path = format!("/data/bulk/Contact?where={}", support::enc("id > 0"));
+    let (status, body) = ada.put(&path, json!({ "company": "US\u{200B}Navy" })).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("rejected")),
+        "{body}"
+    );
+    assert_eq!(
+        column(&run.service, "SELECT company FROM contacts").await,
+        ["US Navy"]
+    );
+}
+
 // --- a reset request needs an email --------------------------------------------------------
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 //! database), a registration (`#[before_register]`), and the new password of a password reset
 //! (`#[before(ResetPassword)]`, the service's own operation), and a password reset request
 //! (`#[before_password_reset]`); a failed check rejects the call with a 400 that says what is
-//! wrong, and nothing is written. Emails, names and companies may not contain control characters
-//! (emails no invisible ones either), notes none but line breaks and tabs.
+//! wrong, and nothing is written. Emails, names and companies may not contain control, invisible
+//! or text-direction characters ([`is_hidden`]), notes no control characters but line breaks and
+//! tabs.
 //!
 //! A bulk update or delete may select at most `--bulk-max` of the caller's records
 //! ([`check_bulk_size`]): more is a 413 `too_many_records`, before any record is read.
@@ -31,22 +32,55 @@ pub const MIN_PASSWORD: usize = 8;
 /// The longest email address accepted, in bytes (RFC 5321's limit on a path).
 pub const MAX_EMAIL: usize = 254;
 
-/// Whether `c` is a character no email address has: a control character (NUL, escape, DEL, the
-/// C1 range, ...) or an invisible formatting one (soft hyphen, zero-width space and joiners,
-/// direction marks and overrides, word joiner, byte-order mark). Such characters make one address
-/// look like, or be compared as, another.
+/// Whether `c` is a character that no email address, name or company has because it cannot be
+/// seen, or changes how the text around it is shown: a control character (general category Cc:
+/// NUL, escape, DEL, the C1 range, ...), a format character (Cf, as of Unicode 15: soft hyphen,
+/// zero-width space and joiners, direction marks, embeddings, overrides and isolates, word
+/// joiner and invisible operators, byte-order mark, interlinear annotation marks, tag
+/// characters, and the format characters of Arabic, Syriac, Mongolian, Kaithi, Egyptian
+/// hieroglyphs, shorthand and musical notation), the line and paragraph separators (Zl, Zp),
+/// and the blank letters and marks that show as nothing (combining grapheme joiner, Hangul
+/// fillers, Mongolian free variation selectors).
+///
+/// Such characters make one text look like another, or like something it is not (U+202E turns
+/// `txt.exe` into what reads as `exe.txt`). Variation selectors are allowed: they only pick the
+/// glyph of the character before them, as in the emoji ❤️.
 pub fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
+            // Cf
             '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
                 | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
                 | '\u{180E}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{206F}'
+                | '\u{2060}'..='\u{206F}'
                 | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0001}'
+                | '\u{E0020}'..='\u{E007F}'
+                // Zl, Zp
+                | '\u{2028}'
+                | '\u{2029}'
+                // blank: combining grapheme joiner, Hangul fillers, Mongolian variation selectors
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+                | '\u{180B}'..='\u{180D}'
+                | '\u{180F}'
         )
 }
 
@@ -74,11 +108,12 @@ pub fn is_email(email: &str) -> bool {
 }
 
 /// Reject a name, company or other one-line text with a control character in it (NUL, escape,
-/// DEL, line breaks, ...): such text corrupts logs, terminals and whatever displays it.
+/// DEL, line breaks, ...), which corrupts logs, terminals and whatever displays it, or an
+/// invisible or text-direction one ([`is_hidden`]), which makes it look like another text.
 pub fn check_line(what: &str, text: &str) -> Result<(), HookError> {
-    if text.contains(char::is_control) {
+    if text.contains(is_hidden) {
         return Err(HookError::rejected(format!(
-            "a {what} may not contain control characters"
+            "a {what} may not contain control, invisible or text-direction characters"
         )));
     }
     Ok(())
@@ -500,6 +535,90 @@ mod tests {
             "{} bytes",
             err.message().len()
         );
+    }
+
+    #[test]
+    fn a_name_or_company_with_an_invisible_or_direction_character_is_rejected() {
+        for hidden in [
+            '\u{202E}',
+            '\u{200B}',
+            '\u{00AD}',
+            '\u{FEFF}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200D}',
+            '\u{2028}',
+            '\u{E0041}',
+            '\u{3164}',
+            '\u{034F}',
+            '\u{061C}',
+        ] {
+            let mut c = contact(&format!("Ada{hidden}Lovelace"), "ada@example.com");
+            let err = validate_new_contact(&c).unwrap_err();
+            assert_eq!(err.code(), "rejected", "{:?}", hidden);
+            c.name = "Ada".into();
+            c.company = Some(format!("{hidden}ACME"));
+            assert!(validate_new_contact(&c).is_err(), "{:?}", hidden);
+            let mut user = NewUser {
+                email: "ada@example.com".into(),
+                password: Secret::new("long enough"),
+                fields: [("name".to_owned(), format!("Ada{hidden}L").into())]
+                    .into_iter()
+                    .collect(),
+            };
+            assert!(validate_registration(&mut user).is_err(), "{:?}", hidden);
+        }
+        // Letters of every script, marks and emoji (with their variation selector) stay.
+        for name in [
+            "Zoë Ådahl",
+            "José Núñez",
+            "李小龍",
+            "Ольга",
+            "नमस्ते",
+            "Ada ❤\u{FE0F}",
+        ] {
+            assert!(
+                validate_new_contact(&contact(name, "ada@example.com")).is_ok(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_format_character_is_hidden() {
+        // The first and last character of each range of general category Cf (Unicode 15).
+        let cf = [
+            (0x00AD, 0x00AD),
+            (0x0600, 0x0605),
+            (0x061C, 0x061C),
+            (0x06DD, 0x06DD),
+            (0x070F, 0x070F),
+            (0x0890, 0x0891),
+            (0x08E2, 0x08E2),
+            (0x180E, 0x180E),
+            (0x200B, 0x200F),
+            (0x202A, 0x202E),
+            (0x2060, 0x2064),
+            (0x2066, 0x206F),
+            (0xFEFF, 0xFEFF),
+            (0xFFF9, 0xFFFB),
+            (0x110BD, 0x110BD),
+            (0x110CD, 0x110CD),
+            (0x13430, 0x1343F),
+            (0x1BCA0, 0x1BCA3),
+            (0x1D173, 0x1D17A),
+            (0xE0001, 0xE0001),
+            (0xE0020, 0xE007F),
+        ];
+        for (first, last) in cf {
+            for code in [first, last] {
+                let c = char::from_u32(code).unwrap();
+                assert!(is_hidden(c), "U+{code:04X}");
+            }
+        }
+        for visible in ['a', ' ', 'é', '李', '\u{FE0F}', '\u{00A0}', '-'] {
+            assert!(!is_hidden(visible), "{visible:?}");
+        }
     }
 
     #[test]
