@@ -28,8 +28,14 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, Sqlite, Transaction};
 use crate::config::Database;
 
 /// The migrations, compiled into the binary so that it starts from any directory.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "login_failures",
+        include_str!("../migrations/0002_login_failures.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded;

@@ -306,29 +306,21 @@ pub struct StoredUser {
     pub email: String,
     /// The PHC string of the password.
     pub password_hash: String,
-    /// Failed logins in a row.
-    pub failed_logins: i64,
-    /// Locked until this time (ms since the epoch), if locked.
-    pub locked_until: Option<i64>,
 }
 
 /// The account with this email, if any.
 pub async fn by_email(pool: &SqlitePool, email: &str) -> Result<Option<StoredUser>, HookError> {
-    let row = sqlx::query(
-        "SELECT id, email, password_hash, failed_logins, locked_until FROM users WHERE email = ?",
-    )
-    .bind(normalise_email(email))
-    .fetch_optional(pool)
-    .await
-    .map_err(db::error)?;
+    let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = ?")
+        .bind(normalise_email(email))
+        .fetch_optional(pool)
+        .await
+        .map_err(db::error)?;
     let Some(row) = row else { return Ok(None) };
     let get = |e| db::error(e);
     Ok(Some(StoredUser {
         id: row.try_get(0).map_err(get)?,
         email: row.try_get(1).map_err(get)?,
         password_hash: row.try_get(2).map_err(get)?,
-        failed_logins: row.try_get(3).map_err(get)?,
-        locked_until: row.try_get(4).map_err(get)?,
     }))
 }
 

@@ -96,6 +96,28 @@ async fn parallel_wrong_logins_check_the_password_no_more_than_the_allowed_failu
     );
 }
 
+#[tokio::test]
+async fn the_lockout_answers_alike_whether_or_not_an_account_has_the_email() {
+    let run = start_with(|c| c.max_failed_logins = 3).await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    let mut answers = Vec::new();
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let mut these = Vec::new();
+        for _ in 0..5 {
+            these.push(anon.post("/users/login", login(email, "wrong")).await);
+        }
+        answers.push(these);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "a real account and an unknown email"
+    );
+    let statuses: Vec<u16> = answers[1].iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [401, 401, 401, 403, 403]);
+    assert_eq!(answers[1][3].1["code"], "account_locked");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_right_password_among_parallel_wrong_ones_gets_no_more_than_the_allowed_tries() {
     let run = start().await;

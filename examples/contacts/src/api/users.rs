@@ -328,11 +328,16 @@ pub async fn reset_password(
                 .execute(tx.conn()?)
                 .await
                 .map_err(db::error)?;
+            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(tx.conn()?)
+                .await
+                .map_err(db::error)?;
+            // Unlocked: the failed logins of its email are forgotten.
             sqlx::query(
-                "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL \
-                 WHERE id = ?",
+                "DELETE FROM login_failures WHERE email = (SELECT email FROM users WHERE id = ?)",
             )
-            .bind(password_hash)
             .bind(user_id)
             .execute(tx.conn()?)
             .await
