@@ -588,6 +588,38 @@ async fn a_missing_or_unknown_token_is_a_401() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_read_in_any_case() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    let ada = anon.sign_up("ada@example.com").await;
+    let token = ada.token.clone().unwrap();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let header = format!("{scheme} {token}");
+        let r = anon
+            .raw(
+                Method::GET,
+                "/data/Contact",
+                &[("authorization", &header)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{scheme}: {:?}", r.json());
+    }
+    // Another scheme, or none, is still no token.
+    for header in [format!("Token {token}"), format!("Bearer{token}"), token] {
+        let r = anon
+            .raw(
+                Method::GET,
+                "/data/Contact",
+                &[("authorization", &header)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{header}");
+    }
+}
+
+#[tokio::test]
 async fn a_field_the_table_does_not_have_is_a_400() {
     let run = start().await;
     let ada = Client::new(&run.service).sign_up("ada@example.com").await;

@@ -232,11 +232,13 @@ impl FromRequestParts<App> for CurrentUser {
             .headers
             .get(AUTHORIZATION)
             .ok_or_else(|| HookError::unauthorized("send `Authorization: Bearer <token>`"))?;
+        // The scheme is case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 HookError::unauthorized("the Authorization header is not `Bearer <token>`")
