@@ -42,8 +42,8 @@ pub const MAX_EMAIL: usize = 254;
 /// and the blank letters and marks that show as nothing (combining grapheme joiner, Hangul
 /// fillers, Mongolian free variation selectors).
 ///
-/// Such characters make one text look like another, or like something it is not (U+202E turns
-/// `txt.exe` into what reads as `exe.txt`). Variation selectors are allowed: they only pick the
+/// Such characters make one text look like another, or like something it is not (U+202E makes
+/// `photo`, U+202E, `gpj.exe` read as `photoexe.jpg`). Variation selectors are allowed: they only pick the
 /// glyph of the character before them, as in the emoji ❤️.
 pub fn is_hidden(c: char) -> bool {
     c.is_control()
