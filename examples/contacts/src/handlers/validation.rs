@@ -111,12 +111,30 @@ pub fn is_email(email: &str) -> bool {
 /// DEL, line breaks, ...), which corrupts logs, terminals and whatever displays it, or an
 /// invisible or text-direction one ([`is_hidden`]), which makes it look like another text.
 pub fn check_line(what: &str, text: &str) -> Result<(), HookError> {
-    if text.contains(is_hidden) {
+    if hidden_in_line(text) {
         return Err(HookError::rejected(format!(
             "a {what} may not contain control, invisible or text-direction characters"
         )));
     }
     Ok(())
+}
+
+/// Whether `text`, a name or a company, holds a hidden character ([`is_hidden`]) other than a
+/// zero-width joiner or non-joiner (U+200D, U+200C) between two characters that show. Persian
+/// and Indic spellings need those two (`می‌خواهم`, a name in Devanagari), and so do emoji
+/// sequences (👩‍💻); alone at an end, or next to another hidden character, they hide nothing
+/// anyone needs.
+fn hidden_in_line(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().any(|(i, &c)| {
+        if !is_hidden(c) {
+            return false;
+        }
+        let joiner = matches!(c, '\u{200C}' | '\u{200D}');
+        let shown = |at: Option<&char>| at.is_some_and(|&n| !is_hidden(n));
+        let between = i > 0 && shown(chars.get(i - 1)) && shown(chars.get(i + 1));
+        !(joiner && between)
+    })
 }
 
 /// Reject free text (a note) with a control character other than a line break or a tab.
@@ -546,7 +564,6 @@ mod tests {
             '\u{FEFF}',
             '\u{2066}',
             '\u{2069}',
-            '\u{200D}',
             '\u{2028}',
             '\u{E0041}',
             '\u{3164}',
@@ -582,6 +599,30 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_name_may_join_its_letters_with_zero_width_joiners_and_hides_nothing_else() {
+        // Persian, Devanagari and an emoji sequence need them between two characters.
+        for ok in [
+            "می\u{200C}خواهم",
+            "क\u{094D}\u{200D}ष",
+            "Ada \u{1F469}\u{200D}\u{1F4BB}",
+        ] {
+            assert_eq!(check_line("name", ok), Ok(()), "{ok:?}");
+        }
+        // At an end, next to another hidden character, or any other hidden character: refused.
+        for bad in [
+            "\u{200D}Ada",
+            "Ada\u{200C}",
+            "A\u{200D}\u{200D}da",
+            "A\u{200B}da",
+            "A\u{202E}da",
+        ] {
+            assert!(check_line("name", bad).is_err(), "{bad:?}");
+        }
+        // An email takes none of them.
+        assert!(!is_email("a\u{200C}b@example.com"));
     }
 
     #[test]
