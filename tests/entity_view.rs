@@ -539,3 +539,21 @@ fn the_derives_work_in_a_module_without_the_prelude() {
     assert_eq!(<without_prelude::Happened as Event>::NAME, "bare.happened");
     let _ = without_prelude::Happened { n: 1 }.n;
 }
+
+#[test]
+fn an_error_quotes_at_most_a_few_dozen_characters_of_a_clients_name_or_value() {
+    let mut person = ada();
+    let long = "x".repeat(60_000);
+    let unknown = person.set(&long, json!(1)).unwrap_err();
+    assert_eq!(unknown.code(), "unknown_field");
+    assert!(unknown.message().len() < 200, "{}", unknown.message());
+    assert!(unknown.message().contains(&format!("{}…", "x".repeat(40))));
+    // A value of the wrong type: serde's message quotes it, cut short.
+    let invalid = person.set("firstName", json!([long])).unwrap_err();
+    assert_eq!(invalid.code(), "invalid_field");
+    assert!(invalid.message().len() < 300, "{}", invalid.message());
+    let invalid = person
+        .set("firstName", json!({ long.as_str(): 1 }))
+        .unwrap_err();
+    assert!(invalid.message().len() < 300, "{}", invalid.message());
+}

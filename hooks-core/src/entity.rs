@@ -184,8 +184,18 @@ pub fn unknown_field(table: &str, field: &str) -> HookError {
     HookError::new(
         400,
         "unknown_field",
-        format!("{table} has no field `{field}`"),
+        format!("{table} has no field `{}`", clipped(field, 40)),
     )
+}
+
+/// `text`, a client's, as an error message quotes it: its first `max` characters, and `…` when
+/// there were more. A field name or a value may be as long as the body that carried it, and a
+/// message goes back to the client and into the log.
+pub(crate) fn clipped(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
 }
 
 /// [`Record::set`] of a field a record does not have (the derive's): the value dropped, and
@@ -366,7 +376,10 @@ pub fn set_read_only_field(
     Err(HookError::new(
         400,
         "read_only_field",
-        format!("field `{field}` of {table} is read-only: its JSON is never read from a client"),
+        format!(
+            "field `{}` of {table} is read-only: its JSON is never read from a client",
+            clipped(field, 40)
+        ),
     ))
 }
 
@@ -445,8 +458,9 @@ pub fn flat_set_read_only<T: serde::Serialize>(
             400,
             "read_only_field",
             format!(
-                "field `{field}` of {table} is read-only: it belongs to a flattened struct, \
-                 which a write of one key would read back whole from its JSON"
+                "field `{}` of {table} is read-only: it belongs to a flattened struct, which a \
+                 write of one key would read back whole from its JSON",
+                clipped(field, 40)
             ),
         )),
         Ok(_) => Ok(Some(value)),
@@ -620,7 +634,11 @@ fn not_json(e: serde_json::Error, table: &str, field: &str) -> HookError {
     HookError::new(
         500,
         "invalid_field",
-        format!("field `{field}` of {table} is not JSON: {e}"),
+        format!(
+            "field `{}` of {table} is not JSON: {}",
+            clipped(field, 40),
+            clipped(&e.to_string(), 160)
+        ),
     )
 }
 
@@ -631,7 +649,11 @@ fn invalid_value(e: serde_json::Error, table: &str, field: &str) -> HookError {
     HookError::new(
         400,
         "invalid_field",
-        format!("field `{field}` of {table}: {e}"),
+        format!(
+            "field `{}` of {table}: {}",
+            clipped(field, 40),
+            clipped(&e.to_string(), 160)
+        ),
     )
 }
 
