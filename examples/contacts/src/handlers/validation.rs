@@ -39,14 +39,20 @@ pub const MAX_EMAIL: usize = 254;
 /// joiner and invisible operators, byte-order mark, interlinear annotation marks, tag
 /// characters, and the format characters of Arabic, Syriac, Mongolian, Kaithi, Egyptian
 /// hieroglyphs, shorthand and musical notation), the line and paragraph separators (Zl, Zp),
-/// and the blank letters and marks that show as nothing (combining grapheme joiner, Hangul
-/// fillers, Mongolian free variation selectors).
+/// every other character of Unicode's `Default_Ignorable_Code_Point` set (the combining grapheme
+/// joiner, the Khmer inherent vowels, the Mongolian free variation selectors, the variation
+/// selectors U+FE00–FE0F and U+E0100–E01EF, the unassigned U+FFF0–FFF8 and the whole
+/// U+E0000–E0FFF block), and the letters and symbols that show as a blank (the Hangul fillers,
+/// the blank braille pattern U+2800, the musical null notehead U+1D159).
 ///
 /// Such characters make one text look like another, or like something it is not (U+202E makes
-/// `photo`, U+202E, `gpj.exe` read as `photoexe.jpg`). Variation selectors are allowed: they only pick the
-/// glyph of the character before them, as in the emoji ❤️.
+/// `photo`, U+202E, `gpj.exe` read as `photoexe.jpg`). A name or a company may still hold a
+/// variation selector right after a visible non-ASCII character (the emoji ❤️), and a
+/// zero-width joiner or non-joiner between two visible characters (see [`check_line`]); an email
+/// holds none.
 pub fn is_hidden(c: char) -> bool {
     c.is_control()
+        || is_variation_selector(c)
         || matches!(
             c,
             // Cf
@@ -68,20 +74,32 @@ pub fn is_hidden(c: char) -> bool {
                 | '\u{13430}'..='\u{1343F}'
                 | '\u{1BCA0}'..='\u{1BCA3}'
                 | '\u{1D173}'..='\u{1D17A}'
-                | '\u{E0001}'
-                | '\u{E0020}'..='\u{E007F}'
                 // Zl, Zp
                 | '\u{2028}'
                 | '\u{2029}'
-                // blank: combining grapheme joiner, Hangul fillers, Mongolian variation selectors
+                // the rest of Default_Ignorable_Code_Point: combining grapheme joiner, Hangul
+                // fillers, Khmer inherent vowels, Mongolian free variation selectors,
+                // unassigned U+FFF0–FFF8, the tags block and what is reserved around it
                 | '\u{034F}'
                 | '\u{115F}'
                 | '\u{1160}'
-                | '\u{3164}'
-                | '\u{FFA0}'
+                | '\u{17B4}'..='\u{17B5}'
                 | '\u{180B}'..='\u{180D}'
                 | '\u{180F}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{E0000}'..='\u{E0FFF}'
+                // blank: braille pattern blank, musical null notehead
+                | '\u{2800}'
+                | '\u{1D159}'
         )
+}
+
+/// Whether `c` is a variation selector (U+FE00–FE0F, U+E0100–E01EF): invisible itself, it picks
+/// the glyph of the character before it, as in the emoji ❤️ (U+2764, U+FE0F).
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 /// Whether `email` looks like an address: one `@`, something before it, a dotted domain after it,
@@ -110,6 +128,9 @@ pub fn is_email(email: &str) -> bool {
 /// Reject a name, company or other one-line text with a control character in it (NUL, escape,
 /// DEL, line breaks, ...), which corrupts logs, terminals and whatever displays it, or an
 /// invisible or text-direction one ([`is_hidden`]), which makes it look like another text.
+/// Two exceptions, where writing needs them: a variation selector right after a visible
+/// non-ASCII character (❤️), and a zero-width joiner or non-joiner between two visible
+/// characters of which at least one is not ASCII (Persian and Indic spellings, 👩‍💻).
 pub fn check_line(what: &str, text: &str) -> Result<(), HookError> {
     if hidden_in_line(text) {
         return Err(HookError::rejected(format!(
@@ -119,21 +140,49 @@ pub fn check_line(what: &str, text: &str) -> Result<(), HookError> {
     Ok(())
 }
 
-/// Whether `text`, a name or a company, holds a hidden character ([`is_hidden`]) other than a
-/// zero-width joiner or non-joiner (U+200D, U+200C) between two characters that show. Persian
-/// and Indic spellings need those two (`می‌خواهم`, a name in Devanagari), and so do emoji
-/// sequences (👩‍💻); alone at an end, or next to another hidden character, they hide nothing
-/// anyone needs.
+/// Whether `text`, a name or a company, holds a hidden character ([`is_hidden`]) that it does not
+/// need. Two kinds are kept where writing needs them, and only there:
+///
+/// - a variation selector right after a visible non-ASCII character, whose glyph it picks (the
+///   emoji ❤️, an ideograph's variant); after a Latin letter, a space or another hidden
+///   character it changes nothing anyone sees;
+/// - a zero-width joiner or non-joiner (U+200D, U+200C) between two visible characters, at least
+///   one of them not ASCII: Persian and Indic spellings need them (`می‌خواهم`, a name in
+///   Devanagari), and so do emoji sequences (👩‍💻, ❤️‍🔥, where the joiner follows a kept
+///   variation selector). Between two ASCII characters (`Ad`, U+200D, `a`), at an end, or next to
+///   another hidden character, they only make one name look like another.
 fn hidden_in_line(text: &str) -> bool {
     let chars: Vec<char> = text.chars().collect();
+    let visible = |c: char| !is_hidden(c) && !c.is_whitespace();
+    let at = |i: Option<usize>| i.and_then(|i| chars.get(i)).copied();
+    // The visible character that the character at `i` follows: the one before it, or, past a
+    // kept variation selector, the one that selector dresses.
+    let base_before = |i: usize| -> Option<char> {
+        let before = at(i.checked_sub(1))?;
+        if visible(before) {
+            return Some(before);
+        }
+        let base = at(i.checked_sub(2))?;
+        (is_variation_selector(before) && visible(base) && !base.is_ascii()).then_some(base)
+    };
     chars.iter().enumerate().any(|(i, &c)| {
         if !is_hidden(c) {
             return false;
         }
-        let joiner = matches!(c, '\u{200C}' | '\u{200D}');
-        let shown = |at: Option<&char>| at.is_some_and(|&n| !is_hidden(n));
-        let between = i > 0 && shown(chars.get(i - 1)) && shown(chars.get(i + 1));
-        !(joiner && between)
+        if is_variation_selector(c) {
+            let after_non_ascii = at(i.checked_sub(1)).is_some_and(|b| visible(b) && !b.is_ascii());
+            return !after_non_ascii;
+        }
+        if matches!(c, '\u{200C}' | '\u{200D}') {
+            let joins = match (base_before(i), at(Some(i + 1))) {
+                (Some(before), Some(after)) => {
+                    visible(after) && !(before.is_ascii() && after.is_ascii())
+                }
+                _ => false,
+            };
+            return !joins;
+        }
+        true
     })
 }
 
@@ -603,11 +652,12 @@ mod tests {
 
     #[test]
     fn a_name_may_join_its_letters_with_zero_width_joiners_and_hides_nothing_else() {
-        // Persian, Devanagari and an emoji sequence need them between two characters.
+        // Persian, Devanagari and emoji sequences need them between two characters.
         for ok in [
             "می\u{200C}خواهم",
             "क\u{094D}\u{200D}ष",
             "Ada \u{1F469}\u{200D}\u{1F4BB}",
+            "Ada \u{2764}\u{FE0F}\u{200D}\u{1F525}",
         ] {
             assert_eq!(check_line("name", ok), Ok(()), "{ok:?}");
         }
@@ -618,11 +668,65 @@ mod tests {
             "A\u{200D}\u{200D}da",
             "A\u{200B}da",
             "A\u{202E}da",
+            "Ada \u{200D}\u{1F4BB}",
         ] {
             assert!(check_line("name", bad).is_err(), "{bad:?}");
         }
         // An email takes none of them.
         assert!(!is_email("a\u{200C}b@example.com"));
+    }
+
+    #[test]
+    fn a_joiner_between_two_ascii_characters_is_refused() {
+        for bad in ["Ad\u{200D}a", "Ada\u{200C}Lovelace", "Ada\u{200D}1"] {
+            assert!(check_line("name", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_variation_selector_only_follows_a_visible_non_ascii_character() {
+        for ok in ["Ada \u{2764}\u{FE0F}", "\u{845B}\u{E0100}", "Zoë\u{FE0E}"] {
+            assert_eq!(check_line("name", ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "Ada\u{FE0F}",
+            "A\u{E0100}da",
+            "\u{FE0F}Ada",
+            "Ada \u{FE0F}",
+            "\u{2764}\u{FE0F}\u{FE0F}",
+            "\u{2764}\u{200B}\u{FE0F}",
+        ] {
+            assert!(check_line("name", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_default_ignorable_or_blank_character_is_hidden_in_a_name_and_an_email() {
+        // The reviewer's cases, then the first and last of each range this rule added.
+        for email in [
+            "ada\u{17B4}@example.com",
+            "ada\u{FE0F}@example.com",
+            "ada\u{E0100}@example.com",
+            "a\u{FFF0}b@example.com",
+            "a\u{2800}b@example.com",
+            "\u{2764}\u{FE0F}@example.com",
+        ] {
+            assert!(!is_email(email), "{email:?}");
+        }
+        for name in ["Ada\u{17B4}", "Ada\u{2800}", "Ada\u{FFF0}x", "A\u{E0100}da"] {
+            assert!(check_line("name", name).is_err(), "{name:?}");
+        }
+        for code in [
+            0x17B4, 0x17B5, 0x2800, 0xFE00, 0xFE0F, 0xFFF0, 0xFFF8, 0x1D159, 0xE0000, 0xE0002,
+            0xE00FF, 0xE0100, 0xE01EF, 0xE01F0, 0xE0FFF,
+        ] {
+            let c = char::from_u32(code).unwrap();
+            assert!(is_hidden(c), "U+{code:04X}");
+            assert!(
+                check_line("name", &format!("Ada{c}x")).is_err(),
+                "U+{code:04X}"
+            );
+        }
     }
 
     #[test]
@@ -657,7 +761,16 @@ mod tests {
                 assert!(is_hidden(c), "U+{code:04X}");
             }
         }
-        for visible in ['a', ' ', 'é', '李', '\u{FE0F}', '\u{00A0}', '-'] {
+        for visible in [
+            'a',
+            ' ',
+            'é',
+            '李',
+            '\u{2764}',
+            '\u{00A0}',
+            '-',
+            '\u{E1000}',
+        ] {
             assert!(!is_hidden(visible), "{visible:?}");
         }
     }
