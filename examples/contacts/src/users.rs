@@ -40,8 +40,12 @@ pub const RESET_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 6
 
 /// The least time between two reset messages to one account: a request sooner after the last
 /// one sends nothing (and answers as any other), so that no one floods a mailbox or the outbox
-/// through the reset route; one later replaces the last token.
+/// through the reset route. A later one adds a token; the older ones stay valid.
 pub const RESET_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The most live (unexpired) reset tokens an account holds: a request while it has that many
+/// sends nothing, so at most this many messages reach a mailbox within [`RESET_TTL`].
+pub const RESET_MAX_LIVE: i64 = 3;
 
 fn argon2(cost: PasswordCost) -> Result<Argon2<'static>, HookError> {
     let params = match cost {

@@ -101,6 +101,18 @@ impl UnitOfWork {
         Ok(TxGuard(guard))
     }
 
+    /// Roll back what the call has written so far, and go on without a transaction: a later
+    /// [`tx`](Self::tx) begins a new one. For a call that answers success though a step of it
+    /// failed, so that the step's first writes are not committed without the rest.
+    pub async fn roll_back(&self) {
+        let tx = self.tx.lock().await.take();
+        if let Some(tx) = tx
+            && let Err(e) = tx.rollback().await
+        {
+            tracing::error!(error = %e, "rollback failed");
+        }
+    }
+
     /// Wait until the call has ended; `true` when it committed, `false` when it rolled back
     /// (or its guard was dropped unfinished).
     pub async fn committed(&self) -> bool {

@@ -389,6 +389,44 @@ async fn names_and_companies_with_invisible_or_text_direction_characters_are_rej
     );
 }
 
+// --- a reset request answers alike under contention ---------------------------------------
+
+#[tokio::test]
+async fn a_reset_request_answers_202_even_when_the_database_is_busy() {
+    use sqlx::Connection;
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    // Another writer of the same file holds the write lock past the busy timeout.
+    let path = run.dir.path().join("contacts.db");
+    let mut holder = sqlx::sqlite::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&path),
+    )
+    .await
+    .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let unknown = anon
+        .post(
+            "/users/password-reset",
+            json!({ "email": "nobody@example.com" }),
+        )
+        .await;
+    let known = anon
+        .post(
+            "/users/password-reset",
+            json!({ "email": "ada@example.com" }),
+        )
+        .await;
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, 202);
+    assert_eq!(count(&run.service, "password_resets").await, 0);
+    assert_eq!(count(&run.service, "outbox").await, 0);
+}
+
 // --- a reset request needs an email --------------------------------------------------------
 
 #[tokio::test]

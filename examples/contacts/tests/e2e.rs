@@ -800,7 +800,7 @@ async fn a_completed_reset_deletes_every_other_reset_token_of_the_account() {
 }
 
 #[tokio::test]
-async fn a_new_reset_request_replaces_the_accounts_older_token() {
+async fn a_new_reset_request_leaves_the_accounts_older_token_valid() {
     let run = start().await;
     let anon = Client::new(&run.service);
     anon.sign_up("ada@example.com").await;
@@ -812,16 +812,56 @@ async fn a_new_reset_request_replaces_the_accounts_older_token() {
         )
         .await;
     assert_eq!(status, 202);
+    assert_eq!(count(&run.service, "outbox").await, 1, "a new link is sent");
+    // Whoever asked, the link the owner already holds still works.
     let older = json!({ "token": "an older link", "password": "new and long" });
-    let (status, body) = anon.post("/users/password-reset/confirm", older).await;
+    assert_eq!(
+        anon.post("/users/password-reset/confirm", older).await.0,
+        204
+    );
+    // And the completed reset took the newer one with it.
+    let newer =
+        json!({ "token": last_reset_token(&run.service).await, "password": "other and long" });
+    let (status, body) = anon.post("/users/password-reset/confirm", newer).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("invalid_reset_token"))
     );
-    let newer =
-        json!({ "token": last_reset_token(&run.service).await, "password": "new and long" });
+}
+
+#[tokio::test]
+async fn an_account_holds_at_most_three_live_reset_tokens() {
+    let run = start().await;
+    let anon = Client::new(&run.service);
+    anon.sign_up("ada@example.com").await;
+    let ask = || {
+        anon.post(
+            "/users/password-reset",
+            json!({ "email": "ada@example.com" }),
+        )
+    };
+    // Three live links, each older than the minute between two messages, and an expired one.
+    store_reset_token(&run.service, "expired", 61 * 60 * 1000).await;
+    for (i, minutes) in [50, 30, 10].into_iter().enumerate() {
+        store_reset_token(&run.service, &format!("live {i}"), minutes * 60 * 1000).await;
+    }
+    let answer = ask().await;
+    assert_eq!(answer.0, 202);
+    assert_eq!(count(&run.service, "outbox").await, 0, "nothing is sent");
+    assert_eq!(count(&run.service, "password_resets").await, 3);
+    // Once one of the three expires, a request sends a link again, with the same answer.
+    sqlx::query(
+        "DELETE FROM password_resets WHERE created = (SELECT MIN(created) FROM password_resets)",
+    )
+    .execute(&run.service.app().pool)
+    .await
+    .unwrap();
+    assert_eq!(ask().await, answer);
+    assert_eq!(count(&run.service, "outbox").await, 1);
+    // Every live link still works.
+    let live = json!({ "token": "live 2", "password": "new and long" });
     assert_eq!(
-        anon.post("/users/password-reset/confirm", newer).await.0,
+        anon.post("/users/password-reset/confirm", live).await.0,
         204
     );
 }

@@ -20,7 +20,8 @@ use crate::App;
 use crate::api::{ApiError, CurrentUser, JsonBody, Rid, context};
 use crate::db::{self, now_ms};
 use crate::handlers::login_policy::INVALID_CREDENTIALS;
-use crate::users::{self, NewPassword, RESET_INTERVAL, RESET_TTL, ResetPassword};
+use crate::users::{self, NewPassword, RESET_INTERVAL, RESET_MAX_LIVE, RESET_TTL, ResetPassword};
+use crate::work::UnitOfWork;
 
 /// What a client sends to register.
 #[derive(Debug, Clone, Deserialize)]
@@ -196,8 +197,12 @@ pub async fn logout(
 }
 
 /// `POST /users/password-reset`: queue a reset link for the address, if it has an account. The
-/// answer is the same either way. An account has one live token at most: a new request
-/// replaces the older token, except within [`RESET_INTERVAL`] of it, when it sends nothing.
+/// answer is the same 202 either way, and whatever goes wrong on the server's side (a busy or
+/// broken database is logged, and no link is sent): only a malformed request gets its 4xx.
+///
+/// A request never voids a link already sent. An account holds at most [`RESET_MAX_LIVE`] live
+/// tokens, and a request while that many are live, or within [`RESET_INTERVAL`] of the last
+/// one, sends nothing: at most [`RESET_MAX_LIVE`] messages an hour reach a mailbox.
 pub async fn request_password_reset(
     State(app): State<App>,
     rid: Rid,
@@ -210,56 +215,29 @@ pub async fn request_password_reset(
     let result = app
         .hooks
         .run::<PasswordReset, _, _>(&mut ctx, request, |request| async move {
-            let Some(user) = users::by_email(&a.pool, &request.email).await? else {
-                return Ok(());
-            };
-            let mut tx = w.tx().await?;
-            // One live token per account, and at most one message a minute: a request soon
-            // after another leaves the token already sent; a later one replaces it. The write
-            // transaction holds the lock from this read to the insert, so two requests at once
-            // take turns.
-            let interval = i64::try_from(RESET_INTERVAL.as_millis()).unwrap_or(i64::MAX);
-            let recent: Option<i64> = sqlx::query_scalar(
-                "SELECT created FROM password_resets WHERE user_id = ? AND created > ? LIMIT 1",
-            )
-            .bind(user.id)
-            .bind(now_ms().saturating_sub(interval))
-            .fetch_optional(tx.conn()?)
-            .await
-            .map_err(db::error)?;
-            if recent.is_some() {
-                tracing::info!(
-                    user = user.id,
-                    "password reset asked again within {RESET_INTERVAL:?}: the last token stands"
+            if let Err(e) = send_reset_link(&a, &w, &request.email).await {
+                // Whatever it wrote goes: no token without its message, nor the reverse.
+                w.roll_back().await;
+                tracing::warn!(
+                    code = e.code(),
+                    message = ?e.message(),
+                    "password reset request failed: no link sent"
                 );
-                return Ok(());
             }
-            sqlx::query("DELETE FROM password_resets WHERE user_id = ?")
-                .bind(user.id)
-                .execute(tx.conn()?)
-                .await
-                .map_err(db::error)?;
-            let token = users::new_token()?;
-            sqlx::query(
-                "INSERT INTO password_resets (token_hash, user_id, created) VALUES (?, ?, ?)",
-            )
-            .bind(users::token_hash(&token))
-            .bind(user.id)
-            .bind(now_ms())
-            .execute(tx.conn()?)
-            .await
-            .map_err(db::error)?;
-            sqlx::query("INSERT INTO outbox (at, topic, payload) VALUES (?, ?, ?)")
-                .bind(now_ms())
-                .bind("user.password_reset")
-                .bind(json!({ "email": user.email, "token": token.expose() }).to_string())
-                .execute(tx.conn()?)
-                .await
-                .map_err(db::error)?;
             Ok(())
         })
         .await;
-    guard.finish(result).await?;
+    match guard.finish(result).await {
+        Ok(()) => {}
+        // The commit failed, or a handler did: logged, and answered as any other request, so
+        // that a 5xx does not tell that the address has an account.
+        Err(e) if e.status() >= 500 => tracing::warn!(
+            code = e.code(),
+            message = ?e.message(),
+            "password reset request failed: no link sent"
+        ),
+        Err(e) => return Err(e.into()),
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -268,6 +246,62 @@ pub async fn request_password_reset(
         })),
     )
         .into_response())
+}
+
+/// Queue a reset link for `email`'s account, if it has one and may get another now.
+async fn send_reset_link(app: &App, w: &UnitOfWork, email: &str) -> Result<(), HookError> {
+    let Some(user) = users::by_email(&app.pool, email).await? else {
+        return Ok(());
+    };
+    let mut tx = w.tx().await?;
+    // The write transaction holds the lock from these reads to the inserts, so two requests at
+    // once take turns. Expired tokens are deleted; live ones never are, so no request voids a
+    // link its owner is about to use.
+    let now = now_ms();
+    let ttl = i64::try_from(RESET_TTL.as_millis()).unwrap_or(i64::MAX);
+    let interval = i64::try_from(RESET_INTERVAL.as_millis()).unwrap_or(i64::MAX);
+    sqlx::query("DELETE FROM password_resets WHERE user_id = ? AND created <= ?")
+        .bind(user.id)
+        .bind(now.saturating_sub(ttl))
+        .execute(tx.conn()?)
+        .await
+        .map_err(db::error)?;
+    let (live, last): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*), MAX(created) FROM password_resets WHERE user_id = ?")
+            .bind(user.id)
+            .fetch_one(tx.conn()?)
+            .await
+            .map_err(db::error)?;
+    if live >= RESET_MAX_LIVE {
+        tracing::info!(
+            user = user.id,
+            "password reset asked with {live} live tokens: nothing sent"
+        );
+        return Ok(());
+    }
+    if last.is_some_and(|last| last > now.saturating_sub(interval)) {
+        tracing::info!(
+            user = user.id,
+            "password reset asked again within {RESET_INTERVAL:?}: nothing sent"
+        );
+        return Ok(());
+    }
+    let token = users::new_token()?;
+    sqlx::query("INSERT INTO password_resets (token_hash, user_id, created) VALUES (?, ?, ?)")
+        .bind(users::token_hash(&token))
+        .bind(user.id)
+        .bind(now)
+        .execute(tx.conn()?)
+        .await
+        .map_err(db::error)?;
+    sqlx::query("INSERT INTO outbox (at, topic, payload) VALUES (?, ?, ?)")
+        .bind(now)
+        .bind("user.password_reset")
+        .bind(json!({ "email": user.email, "token": token.expose() }).to_string())
+        .execute(tx.conn()?)
+        .await
+        .map_err(db::error)?;
+    Ok(())
 }
 
 /// `POST /users/password-reset/confirm`: set a new password with the token of a reset request.

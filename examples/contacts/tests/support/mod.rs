@@ -168,6 +168,7 @@ pub async fn count(service: &Service, table: &str) -> i64 {
         "notes" => "SELECT COUNT(*) FROM notes",
         "audit" => "SELECT COUNT(*) FROM audit",
         "outbox" => "SELECT COUNT(*) FROM outbox",
+        "password_resets" => "SELECT COUNT(*) FROM password_resets",
         other => panic!("no table {other} to count"),
     };
     sqlx::query_scalar(sql)
