@@ -206,9 +206,12 @@ fn id_bind(id: &Id) -> Bind {
 /// The most characters of a client's input that an error message repeats.
 pub const ECHO_MAX: usize = 40;
 
-/// A client's input as an error message repeats it: at most [`ECHO_MAX`] characters, then `…`.
+/// A client's input as an error message repeats it: at most [`ECHO_MAX`] characters, then `…`,
+/// with each backtick written as `'`. The service quotes a client's text between backticks: one
+/// inside it would end the quote early, and [`echo_quoted`] would then take the service's own
+/// words after it for a quote and cut them.
 pub fn echo(input: &str) -> String {
-    clip(input, ECHO_MAX)
+    clip(input, ECHO_MAX).replace('`', "'")
 }
 
 /// The longest error message a client gets, in characters: the backstop of [`echo_quoted`].
@@ -221,6 +224,9 @@ pub const MESSAGE_MAX: usize = 400;
 /// For messages the service does not write itself and that may quote what the client sent:
 /// serde's (`invalid type: string "…"`, `unknown field `…``) and the framework's. serde writes
 /// an unknown field's name as sent, backticks included, so that message is read from its ends.
+/// Every answered error passes through it ([`echoed`]), the service's own too, and leaves those
+/// as they are: each of their quotes is a short one of the service's or an [`echo`], at most
+/// [`ECHO_MAX`] characters and without a backtick.
 pub fn echo_quoted(message: &str) -> String {
     for prefix in ["unknown field `", "unknown variant `"] {
         if let Some(rest) = message.strip_prefix(prefix)
@@ -940,6 +946,24 @@ mod tests {
         let err = echoed(HookError::new(400, "invalid_field", format!("`{long}`")));
         assert_eq!((err.status(), err.code()), (400, "invalid_field"));
         assert_eq!(err.message(), format!("`{cut}`"));
+    }
+
+    #[test]
+    fn a_message_the_service_writes_is_answered_whole_whatever_the_client_quoted() {
+        let sent = format!("x`{}", "y".repeat(60));
+        let err = unknown_field::<Contact>(&sent);
+        assert!(!err.message().contains("x`"), "{}", err.message());
+        let answered = echoed(err.clone());
+        assert_eq!(answered.message(), err.message());
+        let mut fields = vec![ID.name];
+        fields.extend(Contact::COLUMNS.iter().map(|c| c.name));
+        let list = format!("`; its fields are {}", fields.join(", "));
+        assert!(
+            answered.message().ends_with(&list),
+            "{}",
+            answered.message()
+        );
+        assert_eq!(echo("a`b"), "a'b");
     }
 
     #[tokio::test]
