@@ -75,6 +75,7 @@ pub async fn connect(database: &Database) -> Result<SqlitePool, sqlx::Error> {
                 .busy_timeout(BUSY_TIMEOUT);
             SqlitePoolOptions::new()
                 .max_connections(4)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?
         }
@@ -84,6 +85,7 @@ pub async fn connect(database: &Database) -> Result<SqlitePool, sqlx::Error> {
             SqlitePoolOptions::new()
                 .min_connections(1)
                 .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(options)
@@ -319,6 +321,11 @@ fn query(
 /// How long a connection waits for another one's write lock before it gives up with
 /// `SQLITE_BUSY` ([`busy`]).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a call waits for a connection of the pool before it gives up with a 503 [`busy`]:
+/// well within a handler's timeout (10 s) and a request's (30 s), so that a starved pool is
+/// answered as busy, with a retry hint, not as a timeout. (sqlx waits 30 s by default.)
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite's primary result codes for "another connection holds the lock": `SQLITE_BUSY` (the
 /// database file) and `SQLITE_LOCKED` (a table, within one connection's shared cache). The

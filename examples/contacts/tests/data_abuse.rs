@@ -2,9 +2,12 @@
 //! filters and sorts could read, edits that overwrote each other, ids that reached a record under
 //! another name, deletes that took other users' notes with them, races that ended in a 500, queries
 //! too large for SQLite, error messages that echoed whatever they were sent, and one user's long
-//! write that made every other user's writes fail with a 500.
+//! write that made every other user's writes fail with a 500, and a pool with every connection
+//! taken that answered nothing for 30 s.
 
 mod support;
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{Client, column, count, enc, start};
@@ -496,4 +499,40 @@ async fn a_write_held_off_past_the_busy_timeout_is_a_503_busy_with_a_retry_hint(
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(count(&run.service, "contacts").await, 1);
+}
+
+#[tokio::test]
+async fn a_call_that_finds_every_connection_taken_is_a_503_busy_within_seconds() {
+    let run = start().await;
+    let ada = Client::new(&run.service).sign_up("ada@example.com").await;
+    // Every connection of the pool is taken (by long calls, say) and none comes back.
+    let pool = &run.service.app().pool;
+    let mut held = Vec::new();
+    while let Ok(Some(conn)) = tokio::time::timeout(Duration::from_millis(200), pool.acquire())
+        .await
+        .map(Result::ok)
+    {
+        held.push(conn);
+    }
+    assert!(!held.is_empty());
+    let started = std::time::Instant::now();
+    let r = ada
+        .raw(hyper::Method::GET, "/data/Contact", &[], Vec::new())
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (503, Some("busy")),
+        "{:?}",
+        r.json()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    let r = ada
+        .raw(hyper::Method::GET, "/data/Contact", &[], Vec::new())
+        .await;
+    assert_eq!(r.status, 200);
 }
