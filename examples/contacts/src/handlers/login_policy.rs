@@ -160,7 +160,8 @@ pub async fn reject_locked_account(
 }
 
 /// Forget the failed logins after a successful one, unless other tries were counted while its
-/// password was checked; a failed login stays counted, and is logged when it locked the email.
+/// password was checked; a failed login stays counted, and is logged when it locked the email,
+/// but one answered 503 `busy`, which checked no wrong password, gives its try back.
 ///
 /// A success amid a burst of tries (someone guessing while the owner logs in) leaves the
 /// burst's tries counted and its lock in force: forgetting them would give the burst its tries
@@ -185,7 +186,27 @@ pub async fn count_failed_logins(
         Err(e) if e.code() == INVALID_CREDENTIALS && attempt.last_try => {
             tracing::warn!(email = ?echo(&attempt.email), "login locked after failed tries");
         }
-        // Counted already, by the before handler: a failure is a failure, whatever its cause.
+        // A busy service checked no wrong password (the hashing queue was full, or the database
+        // was: either before the check or after a right password): the try is given back, and
+        // the lock it set, if it was the last, lifted. Best effort: the database may be busy
+        // still, and the answer is a 503 either way.
+        Err(e) if e.status() == 503 && e.code() == "busy" => {
+            let given_back = sqlx::query(
+                "UPDATE login_failures SET failures = failures - 1, \
+                   locked_until = CASE WHEN ? AND failures = ? THEN NULL ELSE locked_until END \
+                 WHERE email = ? AND failures > 0",
+            )
+            .bind(attempt.last_try)
+            .bind(attempt.tries)
+            .bind(&attempt.email)
+            .execute(&app(ctx)?.pool)
+            .await;
+            if let Err(e) = given_back {
+                tracing::warn!(error = %e, "a busy login's try could not be given back");
+            }
+        }
+        // Counted already, by the before handler: any other failure is a failure, whatever its
+        // cause.
         Err(_) => {}
     }
     Ok(())
@@ -290,6 +311,33 @@ mod tests {
             })
             .await
             .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_login_answered_503_busy_gives_its_try_back() {
+        let app = testing::app(Config {
+            max_failed_logins: 2,
+            ..Config::for_tests()
+        })
+        .await;
+        let chain =
+            Chain::<ops::users::Login>::only(&["reject_locked_account", "count_failed_logins"]);
+        for _ in 0..5 {
+            let (mut ctx, _) = testing::ctx(&app, None);
+            let credentials = Credentials {
+                login: "a@x.io".into(),
+                password: Secret::new("whatever"),
+            };
+            let err = chain
+                .run(&mut ctx, credentials, |_| async { Err(db::busy()) })
+                .await
+                .unwrap_err();
+            assert_eq!((err.status(), err.code()), (503, "busy"));
+        }
+        // Five busy answers later, the allowed tries are all there.
+        assert_eq!(wrong_login(&app, &chain).await.code(), INVALID_CREDENTIALS);
+        assert_eq!(wrong_login(&app, &chain).await.code(), INVALID_CREDENTIALS);
+        assert_eq!(wrong_login(&app, &chain).await.code(), ACCOUNT_LOCKED);
     }
 
     #[tokio::test]
